@@ -1,0 +1,114 @@
+"""Read and write the standard bi-encoder folder: modules.json, its module folders and the model config."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+
+from sentembed.loading.registry import module_class, module_type_name
+from sentembed.models import Pooling, Transformer
+from sentembed.models.base import read_json, write_json
+from sentembed.version import __version__
+
+logger = logging.getLogger(__name__)
+
+MODULES_FILE = "modules.json"
+MODEL_CONFIG_FILE = "config_sentence_transformers.json"
+
+
+@dataclass
+class ModelConfig:
+    """The model-level settings kept in `config_sentence_transformers.json`."""
+
+    prompts: dict[str, str] = field(default_factory=dict)
+    default_prompt_name: str | None = None
+    similarity_fn_name: str | None = None
+
+    @classmethod
+    def read(cls, folder: str | os.PathLike) -> ModelConfig:
+        path = Path(folder) / MODEL_CONFIG_FILE
+        if not path.exists():
+            return cls()
+        data = read_json(path)
+        return cls(
+            prompts=dict(data.get("prompts") or {}),
+            default_prompt_name=data.get("default_prompt_name"),
+            similarity_fn_name=data.get("similarity_fn_name"),
+        )
+
+    def write(self, folder: str | os.PathLike, model_type: str = "SentenceTransformer") -> None:
+        write_json(
+            Path(folder) / MODEL_CONFIG_FILE,
+            {
+                "__version__": {
+                    "sentembed": __version__,
+                    "transformers": transformers.__version__,
+                    "pytorch": torch.__version__,
+                },
+                "model_type": model_type,
+                "prompts": self.prompts,
+                "default_prompt_name": self.default_prompt_name,
+                "similarity_fn_name": self.similarity_fn_name,
+            },
+        )
+
+
+def _is_causal_lm(transformer: Transformer) -> bool:
+    architectures = getattr(transformer.config, "architectures", None) or []
+    return any(name.endswith("ForCausalLM") for name in architectures) or bool(
+        getattr(transformer.config, "is_decoder", False)
+    )
+
+
+def load_modules(folder: Path, trust_remote_code: bool = False, **transformer_kwargs: Any) -> list[torch.nn.Module]:
+    """Build the module pipeline stored in `folder`; a plain checkpoint gets mean (or last-token) pooling."""
+    modules_path = folder / MODULES_FILE
+    if not modules_path.exists():
+        return _modules_for_plain_checkpoint(folder, trust_remote_code=trust_remote_code, **transformer_kwargs)
+    entries = read_json(modules_path)
+    if not isinstance(entries, list):
+        raise OSError(f"{modules_path} must hold a list of modules, got {type(entries).__name__}")
+    modules = []
+    for entry in entries:
+        cls = module_class(entry["type"], trust_remote_code)
+        module_folder = str(folder / entry.get("path", ""))
+        if cls is Transformer:
+            extra = entry.get("kwargs")
+            kwargs = {**transformer_kwargs, **extra} if isinstance(extra, dict) else transformer_kwargs
+            modules.append(Transformer.load(module_folder, trust_remote_code=trust_remote_code, **kwargs))
+        else:
+            modules.append(cls.load(module_folder))
+    return modules
+
+
+def _modules_for_plain_checkpoint(folder: Path, **transformer_kwargs: Any) -> list[torch.nn.Module]:
+    transformer = Transformer.load(str(folder), **transformer_kwargs)
+    mode = "lasttoken" if _is_causal_lm(transformer) else "mean"
+    logger.warning(
+        "%s has no modules.json: loading it as a plain transformers checkpoint with %s pooling.", folder, mode
+    )
+    return [transformer, Pooling(transformer.get_word_embedding_dimension(), pooling_mode=mode)]
+
+
+def module_folder_name(index: int, module: torch.nn.Module) -> str:
+    """Where module `index` is saved: the first Transformer at the root, the others in `N_ClassName`."""
+    if index == 0 and isinstance(module, Transformer):
+        return ""
+    return f"{index}_{type(module).__name__}"
+
+
+def save_modules(modules: list[torch.nn.Module], folder: Path, safe_serialization: bool = True) -> None:
+    """Write every module into its folder and list them in `modules.json`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for index, module in enumerate(modules):
+        relative = module_folder_name(index, module)
+        module.save(str(folder / relative), safe_serialization=safe_serialization)
+        entries.append({"idx": index, "name": str(index), "path": relative, "type": module_type_name(module)})
+    write_json(folder / MODULES_FILE, entries)

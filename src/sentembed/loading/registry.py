@@ -1,0 +1,42 @@
+"""The fixed table that maps module type names in `modules.json` to our classes.
+
+Type names are never imported, except for unknown ones when the user passes `trust_remote_code=True`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from sentembed.models import Dense, Normalize, Pooling, Transformer
+from sentembed.models.base import Module
+
+KNOWN_MODULES: dict[str, type[Module]] = {
+    "Transformer": Transformer,
+    "Pooling": Pooling,
+    "Dense": Dense,
+    "Normalize": Normalize,
+}
+# Writers of the standard format put every module class under one of these packages.
+_KNOWN_PREFIXES = ("sentence_transformers.", "sentembed.")
+
+
+def module_class(type_name: str, trust_remote_code: bool = False) -> type:
+    """The class for a `modules.json` type, such as `sentence_transformers.models.Pooling`."""
+    class_name = type_name.rsplit(".", 1)[-1]
+    if type_name.startswith(_KNOWN_PREFIXES) and class_name in KNOWN_MODULES:
+        return KNOWN_MODULES[class_name]
+    if not trust_remote_code:
+        raise ValueError(
+            f"unknown module type {type_name!r} in modules.json; sentembed knows {sorted(KNOWN_MODULES)}. "
+            "Pass trust_remote_code=True to import it from its own code."
+        )
+    module_path, _, class_name = type_name.rpartition(".")
+    return getattr(importlib.import_module(module_path), class_name)
+
+
+def module_type_name(module: object) -> str:
+    """The type name to write for `module`, readable by every version of the reference."""
+    cls = type(module)
+    if KNOWN_MODULES.get(cls.__name__) is cls:
+        return f"sentence_transformers.models.{cls.__name__}"
+    return f"{cls.__module__}.{cls.__name__}"

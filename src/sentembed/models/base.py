@@ -1,0 +1,79 @@
+"""What every pipeline module shares: a JSON config on disk and a `save`/`load` pair."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+Features = dict[str, Any]
+
+WEIGHTS_SAFETENSORS = "model.safetensors"
+WEIGHTS_PICKLE = "pytorch_model.bin"
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """Read a JSON file, turning a parse failure into an OSError that names the file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as error:
+        raise OSError(f"{path} is not valid JSON: {error}") from error
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+        handle.write("\n")
+
+
+def load_state_dict(folder: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Load a module's weights: safetensors first, else a `.bin` through weights-only unpickling."""
+    folder = Path(folder)
+    safetensors_path = folder / WEIGHTS_SAFETENSORS
+    pickle_path = folder / WEIGHTS_PICKLE
+    try:
+        if safetensors_path.exists():
+            return load_file(safetensors_path)
+        if pickle_path.exists():
+            return torch.load(pickle_path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        path = safetensors_path if safetensors_path.exists() else pickle_path
+        raise OSError(f"could not read weights file {path}: {error}") from error
+    raise OSError(f"no weights file in {folder}: expected {WEIGHTS_SAFETENSORS} or {WEIGHTS_PICKLE}")
+
+
+def save_state_dict(module: torch.nn.Module, folder: str | os.PathLike, safe_serialization: bool = True) -> None:
+    state = {name: tensor.detach().contiguous().cpu() for name, tensor in module.state_dict().items()}
+    if safe_serialization:
+        save_file(state, Path(folder) / WEIGHTS_SAFETENSORS)
+    else:
+        torch.save(state, Path(folder) / WEIGHTS_PICKLE)
+
+
+class Module(torch.nn.Module):
+    """A pipeline step: takes the features dict, adds to it, and saves itself to a folder."""
+
+    config_file_name = "config.json"
+    config_keys: tuple[str, ...] = ()
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in self.config_keys}
+
+    def save(self, output_path: str, safe_serialization: bool = True) -> None:
+        os.makedirs(output_path, exist_ok=True)
+        write_json(Path(output_path) / self.config_file_name, self.get_config_dict())
+
+    @classmethod
+    def read_config(cls, input_path: str) -> dict[str, Any]:
+        path = Path(input_path) / cls.config_file_name
+        return read_json(path) if path.exists() else {}
+
+    @classmethod
+    def load(cls, input_path: str, **kwargs: Any) -> Module:
+        config = cls.read_config(input_path)
+        return cls(**{key: value for key, value in config.items() if key in cls.config_keys})

@@ -1,0 +1,93 @@
+"""Dense: a linear layer with an activation, applied to the sentence embedding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from sentembed.models.base import Features, Module, load_state_dict, save_state_dict
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "torch.nn.modules.activation.Tanh": nn.Tanh,
+    "torch.nn.modules.linear.Identity": nn.Identity,
+    "torch.nn.modules.activation.ReLU": nn.ReLU,
+    "torch.nn.modules.activation.Sigmoid": nn.Sigmoid,
+    "torch.nn.modules.activation.GELU": nn.GELU,
+    "torch.nn.modules.activation.SiLU": nn.SiLU,
+    "torch.nn.modules.activation.LeakyReLU": nn.LeakyReLU,
+    "torch.nn.modules.activation.ELU": nn.ELU,
+    "torch.nn.modules.activation.Softplus": nn.Softplus,
+}
+
+
+def activation_from_name(name: str | None) -> nn.Module:
+    """Build an activation from its saved class path, through a fixed allowlist (never an import)."""
+    if name is None:
+        return nn.Identity()
+    for full_name, activation in ACTIVATIONS.items():
+        if name in (full_name, full_name.rsplit(".", 1)[1], f"torch.nn.{full_name.rsplit('.', 1)[1]}"):
+            return activation()
+    raise ValueError(f"unknown activation function {name!r}; allowed: {sorted(ACTIVATIONS)}")
+
+
+def activation_name(activation: nn.Module) -> str:
+    """The class path under which the reference saves `activation`."""
+    return f"{type(activation).__module__}.{type(activation).__name__}"
+
+
+class Dense(Module):
+    """`activation(linear(sentence_embedding))`, to change the dimension or add a head."""
+
+    config_keys = ("in_features", "out_features", "bias")
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        activation_function: nn.Module | str | None = None,
+        init_weight: torch.Tensor | None = None,
+        init_bias: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.bias = bias
+        if activation_function is None:
+            activation_function = nn.Tanh()
+        elif isinstance(activation_function, str):
+            activation_function = activation_from_name(activation_function)
+        self.activation_function = activation_function
+        self.linear = nn.Linear(in_features, out_features, bias=bias)
+        if init_weight is not None:
+            self.linear.weight = nn.Parameter(init_weight)
+        if init_bias is not None:
+            self.linear.bias = nn.Parameter(init_bias)
+
+    def forward(self, features: Features) -> Features:
+        features["sentence_embedding"] = self.activation_function(self.linear(features["sentence_embedding"]))
+        return features
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return self.out_features
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {**super().get_config_dict(), "activation_function": activation_name(self.activation_function)}
+
+    def save(self, output_path: str, safe_serialization: bool = True) -> None:
+        super().save(output_path)
+        save_state_dict(self, output_path, safe_serialization)
+
+    @classmethod
+    def load(cls, input_path: str, **kwargs: Any) -> Dense:
+        config = cls.read_config(input_path)
+        dense = cls(
+            in_features=config["in_features"],
+            out_features=config["out_features"],
+            bias=config.get("bias", True),
+            activation_function=config.get("activation_function"),
+        )
+        dense.load_state_dict(load_state_dict(input_path))
+        return dense

@@ -1,0 +1,15 @@
+"""Normalize: L2-normalises the sentence embedding."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+from sentembed.models.base import Features, Module
+
+
+class Normalize(Module):
+    """Scale each sentence embedding to unit length, so that dot product equals cosine."""
+
+    def forward(self, features: Features) -> Features:
+        features["sentence_embedding"] = F.normalize(features["sentence_embedding"], p=2, dim=1)
+        return features

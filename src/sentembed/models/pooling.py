@@ -1,0 +1,165 @@
+"""Pooling: turns per-token embeddings into one sentence embedding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from sentembed.models.base import Features, Module
+
+# The order in which several modes' outputs are concatenated, with their legacy config keys.
+POOLING_MODES: dict[str, str] = {
+    "cls": "pooling_mode_cls_token",
+    "max": "pooling_mode_max_tokens",
+    "mean": "pooling_mode_mean_tokens",
+    "mean_sqrt_len_tokens": "pooling_mode_mean_sqrt_len_tokens",
+    "weightedmean": "pooling_mode_weightedmean_tokens",
+    "lasttoken": "pooling_mode_lasttoken",
+}
+_MODE_ALIASES = {"mean_sqrt_len": "mean_sqrt_len_tokens", "last": "lasttoken", "weighted_mean": "weightedmean"}
+
+
+def _parse_modes(pooling_mode: str | list[str]) -> list[str]:
+    names = [pooling_mode] if isinstance(pooling_mode, str) else list(pooling_mode)
+    modes = []
+    for name in names:
+        mode = _MODE_ALIASES.get(name.lower(), name.lower())
+        if mode not in POOLING_MODES:
+            raise ValueError(f"unknown pooling mode {name!r}; expected one of {list(POOLING_MODES)}")
+        modes.append(mode)
+    return modes
+
+
+class Pooling(Module):
+    """Pool token embeddings by cls, mean, max, mean_sqrt_len_tokens, weightedmean or lasttoken.
+
+    With several modes on, their outputs are concatenated in the order of `POOLING_MODES`.
+    With `include_prompt=False`, the prompt's tokens are left out of the pooled vector.
+    """
+
+    def __init__(
+        self,
+        word_embedding_dimension: int,
+        pooling_mode: str | list[str] | None = None,
+        pooling_mode_cls_token: bool = False,
+        pooling_mode_max_tokens: bool = False,
+        pooling_mode_mean_tokens: bool = True,
+        pooling_mode_mean_sqrt_len_tokens: bool = False,
+        pooling_mode_weightedmean_tokens: bool = False,
+        pooling_mode_lasttoken: bool = False,
+        include_prompt: bool = True,
+    ) -> None:
+        super().__init__()
+        self.word_embedding_dimension = word_embedding_dimension
+        if pooling_mode is not None:
+            chosen = set(_parse_modes(pooling_mode))
+        else:
+            flags = {
+                "cls": pooling_mode_cls_token,
+                "max": pooling_mode_max_tokens,
+                "mean": pooling_mode_mean_tokens,
+                "mean_sqrt_len_tokens": pooling_mode_mean_sqrt_len_tokens,
+                "weightedmean": pooling_mode_weightedmean_tokens,
+                "lasttoken": pooling_mode_lasttoken,
+            }
+            chosen = {mode for mode, on in flags.items() if on}
+        if not chosen:
+            raise ValueError("Pooling needs at least one pooling mode")
+        self.modes = [mode for mode in POOLING_MODES if mode in chosen]
+        self.include_prompt = include_prompt
+        self.pooling_output_dimension = len(self.modes) * word_embedding_dimension
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return self.pooling_output_dimension
+
+    def get_pooling_mode_str(self) -> str:
+        return "+".join(self.modes)
+
+    def forward(self, features: Features) -> Features:
+        tokens = features["token_embeddings"]
+        mask = self._pooling_mask(features)
+        pooled = [_POOLERS[mode](tokens, mask) for mode in self.modes]
+        features["sentence_embedding"] = torch.cat(pooled, dim=1)
+        return features
+
+    def _pooling_mask(self, features: Features) -> torch.Tensor:
+        """The attention mask, with the prompt's tokens switched off when `include_prompt` is False."""
+        mask = features["attention_mask"]
+        prompt_length = features.get("prompt_length")
+        if self.include_prompt or not prompt_length:
+            return mask
+        mask = mask.clone()
+        first_real = mask.shape[1] - mask.sum(dim=1) if bool((mask[:, 0] == 0).any()) else torch.zeros_like(mask[:, 0])
+        positions = torch.arange(mask.shape[1], device=mask.device).unsqueeze(0)
+        start = first_real.unsqueeze(1)
+        mask[(positions >= start) & (positions < start + int(prompt_length))] = 0
+        return mask
+
+    def get_config_dict(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"word_embedding_dimension": self.word_embedding_dimension}
+        config.update({key: mode in self.modes for mode, key in POOLING_MODES.items()})
+        config["include_prompt"] = self.include_prompt
+        return config
+
+    @classmethod
+    def load(cls, input_path: str, **kwargs: Any) -> Pooling:
+        config = cls.read_config(input_path)
+        if "embedding_dimension" in config:
+            return cls(
+                config["embedding_dimension"],
+                pooling_mode=config.get("pooling_mode", "mean"),
+                include_prompt=config.get("include_prompt", True),
+            )
+        known = {"word_embedding_dimension", "include_prompt", *POOLING_MODES.values()}
+        return cls(**{key: value for key, value in config.items() if key in known})
+
+
+def _expanded(mask: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    return mask.unsqueeze(-1).expand(tokens.size()).to(tokens.dtype)
+
+
+def _cls(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return tokens[:, 0]
+
+
+def _max(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    masked = tokens.masked_fill(_expanded(mask, tokens) == 0, -1e9)
+    return masked.max(dim=1).values
+
+
+def _sum_and_count(tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    expanded = _expanded(mask, tokens)
+    return (tokens * expanded).sum(dim=1), expanded.sum(dim=1).clamp(min=1e-9)
+
+
+def _mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    total, count = _sum_and_count(tokens, mask)
+    return total / count
+
+
+def _mean_sqrt_len(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    total, count = _sum_and_count(tokens, mask)
+    return total / torch.sqrt(count)
+
+
+def _weighted_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    positions = torch.arange(1, tokens.shape[1] + 1, device=tokens.device, dtype=tokens.dtype)
+    weights = _expanded(mask, tokens) * positions.view(1, -1, 1)
+    return (tokens * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+
+
+def _last_token(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    positions = torch.arange(tokens.shape[1], device=tokens.device).unsqueeze(0)
+    last = (positions * mask.to(positions.dtype)).argmax(dim=1)
+    return tokens[torch.arange(tokens.shape[0], device=tokens.device), last]
+
+
+_POOLERS = {
+    "cls": _cls,
+    "max": _max,
+    "mean": _mean,
+    "mean_sqrt_len_tokens": _mean_sqrt_len,
+    "weightedmean": _weighted_mean,
+    "lasttoken": _last_token,
+}

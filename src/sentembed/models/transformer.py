@@ -1,0 +1,205 @@
+"""Transformer: a Hugging Face encoder and its tokenizer, producing token embeddings."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
+
+from sentembed.models.base import Features, Module, read_json, write_json
+
+logger = logging.getLogger(__name__)
+
+# The file the reference keeps the Transformer settings in, newest name first.
+SENTENCE_CONFIG_NAMES = (
+    "sentence_bert_config.json",
+    "sentence_roberta_config.json",
+    "sentence_distilbert_config.json",
+    "sentence_camembert_config.json",
+    "sentence_albert_config.json",
+    "sentence_xlm-roberta_config.json",
+    "sentence_xlnet_config.json",
+)
+# Architectures whose position ids start after the padding index, so two positions are unusable.
+_PADDING_OFFSET_TYPES = {"roberta", "xlm-roberta", "camembert", "mpnet", "longformer", "data2vec-text", "xmod"}
+_UNBOUNDED_TOKENIZER_LENGTH = 1_000_000
+
+
+def find_sentence_config(folder: str | os.PathLike) -> dict[str, Any]:
+    """The Transformer settings stored beside a checkpoint, or {} when there are none."""
+    for name in SENTENCE_CONFIG_NAMES:
+        path = Path(folder) / name
+        if path.exists():
+            return read_json(path)
+    return {}
+
+
+def _weights_file(folder: str) -> str:
+    for name in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"):
+        if (Path(folder) / name).exists():
+            return str(Path(folder) / name)
+    return str(Path(folder) / "model.safetensors")
+
+
+class Transformer(Module):
+    """Wraps `AutoModel` and `AutoTokenizer`; adds `token_embeddings` to the features."""
+
+    config_file_name = "sentence_bert_config.json"
+
+    def __init__(
+        self,
+        model_name_or_path: str,
+        max_seq_length: int | None = None,
+        model_args: dict[str, Any] | None = None,
+        tokenizer_args: dict[str, Any] | None = None,
+        config_args: dict[str, Any] | None = None,
+        cache_dir: str | None = None,
+        do_lower_case: bool = False,
+        tokenizer_name_or_path: str | None = None,
+        backend: str = "torch",
+    ) -> None:
+        super().__init__()
+        self.do_lower_case = do_lower_case
+        self.backend = backend
+        model_args, tokenizer_args, config_args = dict(model_args or {}), dict(tokenizer_args or {}), config_args or {}
+        self.config: PretrainedConfig = AutoConfig.from_pretrained(model_name_or_path, cache_dir=cache_dir, **config_args)
+        self.auto_model = self._load_model(model_name_or_path, cache_dir, model_args)
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            tokenizer_name_or_path or model_name_or_path, cache_dir=cache_dir, **tokenizer_args
+        )
+        self.model_limit = self._model_length_limit()
+        self._max_seq_length = min(max_seq_length or self.model_limit, self.model_limit)
+
+    def _load_model(self, path: str, cache_dir: str | None, model_args: dict[str, Any]) -> torch.nn.Module:
+        try:
+            return AutoModel.from_pretrained(path, config=self.config, cache_dir=cache_dir, **model_args)
+        except (OSError, ValueError, RuntimeError, EnvironmentError) as error:
+            if not os.path.isdir(path):
+                raise
+            raise OSError(f"could not load the weights file {_weights_file(path)}: {error}") from error
+
+    def _model_length_limit(self) -> int:
+        """The longest input the model supports: its position table, capped by the tokenizer's limit."""
+        positions = getattr(self.config, "max_position_embeddings", None)
+        if positions is not None and self.config.model_type in _PADDING_OFFSET_TYPES:
+            positions -= 2
+        tokenizer_limit = self.tokenizer.model_max_length
+        if tokenizer_limit is None or tokenizer_limit > _UNBOUNDED_TOKENIZER_LENGTH:
+            tokenizer_limit = None
+        limits = [limit for limit in (positions, tokenizer_limit) if limit]
+        return min(limits) if limits else 512
+
+    @property
+    def max_seq_length(self) -> int:
+        return self._max_seq_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        if value is None or value <= 0:
+            raise ValueError(f"max_seq_length must be a positive integer, got {value!r}")
+        if value > self.model_limit:
+            logger.warning("max_seq_length %d exceeds what the model supports; using %d.", value, self.model_limit)
+            value = self.model_limit
+        self._max_seq_length = value
+
+    def get_word_embedding_dimension(self) -> int:
+        return self.auto_model.config.hidden_size
+
+    def _prepare(self, texts: list[str]) -> list[str]:
+        texts = [text.strip() for text in texts]
+        return [text.lower() for text in texts] if self.do_lower_case else texts
+
+    def tokenize(self, texts: list[str], padding: str | bool = True) -> dict[str, torch.Tensor]:
+        """Tokenize texts into padded tensors, truncating each to `max_seq_length` tokens."""
+        return self.tokenizer(
+            self._prepare(texts),
+            padding=padding,
+            truncation="longest_first",
+            return_tensors="pt",
+            max_length=self.max_seq_length,
+        )
+
+    def tokenize_unpadded(self, texts: list[str]) -> tuple[list[dict[str, list[int]]], int]:
+        """Tokenize texts without padding; also return how many were cut at `max_seq_length`."""
+        encoded = self.tokenizer(
+            self._prepare(texts), padding=False, truncation="longest_first", max_length=self.max_seq_length
+        )
+        columns = [name for name in encoded.keys() if name in ("input_ids", "attention_mask", "token_type_ids")]
+        rows = [{name: encoded[name][index] for name in columns} for index in range(len(texts))]
+        return rows, self._count_truncated(encoded, texts)
+
+    def _count_truncated(self, encoded: Any, texts: list[str]) -> int:
+        encodings = getattr(encoded, "encodings", None)
+        if encodings:
+            return sum(1 for encoding in encodings if encoding.overflowing)
+        full_lengths = [len(self.tokenizer(text)["input_ids"]) for text in self._prepare(texts)]
+        return sum(1 for length in full_lengths if length > self.max_seq_length)
+
+    def pad(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        """Pad a batch of token id rows to its longest row, on the tokenizer's padding side."""
+        width = max(len(row["input_ids"]) for row in rows)
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        left = self.tokenizer.padding_side == "left"
+        batch: dict[str, torch.Tensor] = {}
+        for name in rows[0]:
+            fill = pad_id if name == "input_ids" else 0
+            padded = [
+                ([fill] * (width - len(row[name])) + row[name]) if left else (row[name] + [fill] * (width - len(row[name])))
+                for row in rows
+            ]
+            batch[name] = torch.tensor(padded, dtype=torch.long)
+        return batch
+
+    def forward(self, features: Features) -> Features:
+        inputs = {
+            name: features[name]
+            for name in ("input_ids", "attention_mask", "token_type_ids", "inputs_embeds")
+            if name in features
+        }
+        outputs = self.auto_model(**inputs, return_dict=True)
+        features["token_embeddings"] = outputs[0]
+        return features
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case}
+
+    def save(self, output_path: str, safe_serialization: bool = True) -> None:
+        os.makedirs(output_path, exist_ok=True)
+        self.auto_model.save_pretrained(output_path, safe_serialization=safe_serialization)
+        self.tokenizer.save_pretrained(output_path)
+        write_json(Path(output_path) / self.config_file_name, self.get_config_dict())
+
+    @classmethod
+    def load(
+        cls,
+        input_path: str,
+        cache_folder: str | None = None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        token: bool | str | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        backend: str = "torch",
+        **kwargs: Any,
+    ) -> Transformer:
+        """Load from a checkpoint folder, merging stored settings with the caller's keyword arguments."""
+        settings = find_sentence_config(input_path)
+        hub = {"trust_remote_code": trust_remote_code, "local_files_only": local_files_only}
+        if token is not None:
+            hub["token"] = token
+        return cls(
+            input_path,
+            max_seq_length=settings.get("max_seq_length"),
+            do_lower_case=settings.get("do_lower_case", False),
+            model_args={**settings.get("model_args", {}), **hub, **(model_kwargs or {})},
+            tokenizer_args={**settings.get("tokenizer_args", {}), **hub, **(tokenizer_kwargs or {})},
+            config_args={**settings.get("config_args", {}), **hub, **(config_kwargs or {})},
+            cache_dir=cache_folder,
+            backend=backend,
+        )

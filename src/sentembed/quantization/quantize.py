@@ -1,0 +1,85 @@
+"""Scalar (int8/uint8) and binary quantization of float embeddings."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import numpy as np
+import torch
+
+from sentembed.similarity.functions import to_tensor
+
+logger = logging.getLogger(__name__)
+
+Precision = Literal["float32", "int8", "uint8", "binary", "ubinary"]
+PRECISIONS: tuple[str, ...] = ("float32", "int8", "uint8", "binary", "ubinary")
+
+
+def check_precision(precision: str) -> None:
+    """Refuse a precision name we do not know, listing the valid ones."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {list(PRECISIONS)}")
+
+
+def _as_float_array(embeddings) -> np.ndarray:
+    array = embeddings if isinstance(embeddings, np.ndarray) else to_tensor(embeddings).detach().cpu().numpy()
+    if array.dtype in (np.int8, np.uint8):
+        raise ValueError(f"embeddings to quantize must be floats, got {array.dtype}")
+    return array
+
+
+def _min_max_ranges(embeddings: np.ndarray) -> np.ndarray:
+    return np.vstack((embeddings.min(axis=0), embeddings.max(axis=0)))
+
+
+def scalar_ranges(
+    embeddings: np.ndarray, ranges: np.ndarray | None = None, calibration_embeddings: np.ndarray | None = None
+) -> np.ndarray:
+    """The (2, dim) per-dimension [min; max] used for int8/uint8: given, calibrated, or from the input."""
+    if ranges is not None:
+        ranges = np.asarray(ranges, dtype=np.float32)
+        if ranges.shape != (2, embeddings.shape[-1]):
+            raise ValueError(f"ranges must have shape (2, {embeddings.shape[-1]}), got {ranges.shape}")
+        return ranges
+    if calibration_embeddings is not None:
+        return _min_max_ranges(_as_float_array(calibration_embeddings))
+    if embeddings.shape[0] < 100:
+        logger.warning(
+            "Computing int8 ranges from only %d embeddings; pass `calibration_embeddings` for stable ranges.",
+            embeddings.shape[0],
+        )
+    return _min_max_ranges(embeddings)
+
+
+def quantize_embeddings(
+    embeddings: np.ndarray | torch.Tensor | list,
+    precision: Precision,
+    ranges: np.ndarray | None = None,
+    calibration_embeddings: np.ndarray | None = None,
+) -> np.ndarray:
+    """Quantize float embeddings to `precision`, returning a numpy array.
+
+    int8/uint8 split each dimension's [min, max] into 256 steps; values outside the range are
+    clipped rather than wrapped around. binary/ubinary pack the bits of `x > 0` into bytes.
+    """
+    check_precision(precision)
+    array = _as_float_array(embeddings)
+    if precision == "float32":
+        return array.astype(np.float32)
+    if precision in ("int8", "uint8"):
+        return _scalar_quantize(array, scalar_ranges(array, ranges, calibration_embeddings), precision)
+    packed = np.packbits(array > 0, axis=-1)
+    if precision == "ubinary":
+        return packed
+    return (packed.astype(np.int16) - 128).astype(np.int8)
+
+
+def _scalar_quantize(array: np.ndarray, ranges: np.ndarray, precision: str) -> np.ndarray:
+    starts = ranges[0, :]
+    steps = (ranges[1, :] - ranges[0, :]) / 255
+    steps = np.where(steps == 0, 1.0, steps)
+    levels = (array - starts) / steps
+    if precision == "uint8":
+        return np.clip(levels, 0, 255).astype(np.uint8)
+    return np.clip(levels - 128, -128, 127).astype(np.int8)

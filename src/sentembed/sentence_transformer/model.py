@@ -1,0 +1,394 @@
+"""`SentenceTransformer`: a bi-encoder that maps texts to fixed-size embeddings."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections import OrderedDict
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from sentembed.loading.folder import ModelConfig, load_modules, save_modules
+from sentembed.loading.model_card import render_model_card, write_model_card
+from sentembed.loading.resolve import resolve_model_path
+from sentembed.models import Pooling, Transformer
+from sentembed.sentence_transformer import encoding
+from sentembed.similarity import SimilarityFunction
+from sentembed.similarity.functions import ArrayLike
+
+logger = logging.getLogger(__name__)
+
+OutputValue = Literal["sentence_embedding", "token_embeddings"] | None
+BACKENDS = ("torch",)
+
+
+def default_device() -> str:
+    """The best device available: cuda, then mps, then cpu."""
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def progress_bar_wanted(show_progress_bar: bool | None) -> bool:
+    """An explicit choice wins; otherwise show progress when logging is at INFO or more detailed."""
+    if show_progress_bar is not None:
+        return show_progress_bar
+    return logger.getEffectiveLevel() <= logging.INFO
+
+
+class SentenceTransformer(nn.Sequential):
+    """Load or build a bi-encoder and `encode()` texts into embeddings.
+
+    `model_name_or_path` may be a folder, a hub repository id, or a bare name such as
+    "all-MiniLM-L6-v2" (meaning sentence-transformers/all-MiniLM-L6-v2).
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | None = None,
+        modules: list[nn.Module] | None = None,
+        device: str | None = None,
+        prompts: dict[str, str] | None = None,
+        default_prompt_name: str | None = None,
+        similarity_fn_name: str | SimilarityFunction | None = None,
+        cache_folder: str | None = None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        token: bool | str | None = None,
+        truncate_dim: int | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        backend: str = "torch",
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
+        encoding.check_truncate_dim(truncate_dim)
+        config = ModelConfig()
+        model_path: Path | None = None
+        if model_name_or_path is not None:
+            if modules is not None:
+                raise ValueError("pass either model_name_or_path or modules, not both")
+            model_path = resolve_model_path(model_name_or_path, cache_folder, revision, token, local_files_only)
+            config = ModelConfig.read(model_path)
+            modules = load_modules(
+                model_path,
+                trust_remote_code=trust_remote_code,
+                cache_folder=cache_folder,
+                revision=revision,
+                local_files_only=local_files_only,
+                token=token,
+                model_kwargs=model_kwargs,
+                tokenizer_kwargs=tokenizer_kwargs,
+                config_kwargs=config_kwargs,
+                backend=backend,
+            )
+        if not modules:
+            raise ValueError("SentenceTransformer needs model_name_or_path or a non-empty list of modules")
+        super().__init__(OrderedDict((str(index), module) for index, module in enumerate(modules)))
+        self.model_path = model_path
+        self.backend = backend
+        self.truncate_dim = truncate_dim
+        self.prompts: dict[str, str] = {**config.prompts, **(prompts or {})}
+        self.default_prompt_name = default_prompt_name or config.default_prompt_name
+        if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
+            raise ValueError(
+                f"default_prompt_name {self.default_prompt_name!r} is not among the prompts {sorted(self.prompts)}"
+            )
+        self._similarity_fn_name: SimilarityFunction | None = None
+        self.similarity_fn_name = similarity_fn_name or config.similarity_fn_name
+        self.to(device or default_device())
+
+    # ----- members -------------------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        for parameter in self.parameters():
+            return parameter.device
+        return torch.device("cpu")
+
+    @property
+    def transformer(self) -> Transformer:
+        """The first module, which must be a Transformer to tokenize text."""
+        first = self[0]
+        if not isinstance(first, Transformer):
+            raise TypeError(f"the first module must be a Transformer to tokenize text, got {type(first).__name__}")
+        return first
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.transformer.tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, value: Any) -> None:
+        self.transformer.tokenizer = value
+
+    @property
+    def max_seq_length(self) -> int:
+        return self.transformer.max_seq_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        self.transformer.max_seq_length = value
+
+    def get_max_seq_length(self) -> int:
+        return self.max_seq_length
+
+    def get_sentence_embedding_dimension(self) -> int | None:
+        """The output dimension, after `truncate_dim` when one is set."""
+        dimension = None
+        for module in reversed(self):
+            method = getattr(module, "get_sentence_embedding_dimension", None)
+            if method is not None:
+                dimension = method()
+                break
+        if dimension is not None and self.truncate_dim is not None:
+            return min(dimension, self.truncate_dim)
+        return dimension
+
+    def set_pooling_include_prompt(self, include_prompt: bool) -> None:
+        """Choose whether the prompt's tokens count in the pooled embedding."""
+        for module in self:
+            if isinstance(module, Pooling):
+                module.include_prompt = include_prompt
+                return
+        logger.warning("This model has no Pooling module; include_prompt has no effect.")
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Tokenize texts into padded tensors, as the model sees them."""
+        return self.transformer.tokenize(texts)
+
+    @contextmanager
+    def truncate_sentence_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
+        """Within the block, `encode()` returns embeddings truncated to `truncate_dim`."""
+        encoding.check_truncate_dim(truncate_dim)
+        previous, self.truncate_dim = self.truncate_dim, truncate_dim
+        try:
+            yield
+        finally:
+            self.truncate_dim = previous
+
+    # ----- similarity ----------------------------------------------------------------------------
+
+    @property
+    def similarity_fn_name(self) -> str | None:
+        return None if self._similarity_fn_name is None else self._similarity_fn_name.value
+
+    @similarity_fn_name.setter
+    def similarity_fn_name(self, value: str | SimilarityFunction | None) -> None:
+        self._similarity_fn_name = None if value is None else SimilarityFunction.parse(value)
+
+    def _similarity_kind(self) -> SimilarityFunction:
+        if self._similarity_fn_name is None:
+            self._similarity_fn_name = SimilarityFunction.COSINE
+        return self._similarity_fn_name
+
+    def similarity(self, embeddings1: ArrayLike, embeddings2: ArrayLike) -> torch.Tensor:
+        """Scores of every pair, shape (n, m), with the model's similarity function (cosine by default)."""
+        return SimilarityFunction.to_similarity_fn(self._similarity_kind())(embeddings1, embeddings2)
+
+    def similarity_pairwise(self, embeddings1: ArrayLike, embeddings2: ArrayLike) -> torch.Tensor:
+        """Scores of row i with row i, shape (n,)."""
+        return SimilarityFunction.to_similarity_pairwise_fn(self._similarity_kind())(embeddings1, embeddings2)
+
+    # ----- encoding ------------------------------------------------------------------------------
+
+    def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
+        """`prompt` beats `prompt_name`, which beats `default_prompt_name`."""
+        if prompt is not None:
+            return prompt
+        if prompt_name is not None:
+            if prompt_name not in self.prompts:
+                raise ValueError(f"unknown prompt_name {prompt_name!r}; this model knows {sorted(self.prompts)}")
+            return self.prompts[prompt_name]
+        if self.default_prompt_name is not None:
+            return self.prompts[self.default_prompt_name]
+        return None
+
+    def _prompt_length(self, prompt: str) -> int:
+        """The prompt's token count, including the leading special token but not the closing one."""
+        return len(self.transformer.tokenize_unpadded([prompt])[0][0]["input_ids"]) - 1
+
+    def encode(
+        self,
+        sentences: str | list[str],
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        output_value: OutputValue = "sentence_embedding",
+        precision: Literal["float32", "int8", "uint8", "binary", "ubinary"] = "float32",
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        device: str | list[str] | None = None,
+        normalize_embeddings: bool = False,
+        truncate_dim: int | None = None,
+        pool: Any = None,
+        chunk_size: int | None = None,
+        **kwargs: Any,
+    ) -> np.ndarray | torch.Tensor | list:
+        """Embed one text (giving a 1-D result) or a list of texts (giving shape (n, dim)).
+
+        Post-processing runs in the order: truncate to `truncate_dim`, normalise, quantise to `precision`.
+        """
+        if kwargs:
+            raise ValueError(f"encode() got unknown keyword arguments: {sorted(kwargs)}")
+        encoding.check_encode_options(output_value, precision, truncate_dim, batch_size)
+        texts, was_string = encoding.check_texts(sentences)
+        if pool is not None or isinstance(device, (list, tuple)):
+            raise NotImplementedError("multi-process encoding is not available yet")
+        if device is not None:
+            self.to(device)
+        truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
+        prompt = self._resolve_prompt(prompt, prompt_name)
+        if output_value != "sentence_embedding":
+            convert_to_numpy = convert_to_tensor = False
+
+        if not texts:
+            return self._empty_result(output_value, truncate_dim, convert_to_numpy, convert_to_tensor)
+        if prompt:
+            texts = [prompt + text for text in texts]
+        extra_features = {"prompt_length": self._prompt_length(prompt)} if prompt else {}
+
+        unique_texts, inverse = encoding.deduplicate(texts)
+        outputs = self._encode_unique(unique_texts, batch_size, output_value, extra_features, show_progress_bar)
+
+        if output_value == "sentence_embedding":
+            embeddings = encoding.postprocess(outputs, truncate_dim, normalize_embeddings)[inverse]
+            result = encoding.shape_sentence_embeddings(embeddings, precision, convert_to_numpy, convert_to_tensor)
+        else:
+            result = [outputs[index] for index in inverse]
+        return result[0] if was_string else result
+
+    def _empty_result(
+        self, output_value: OutputValue, truncate_dim: int | None, convert_to_numpy: bool, convert_to_tensor: bool
+    ) -> np.ndarray | torch.Tensor | list:
+        if output_value != "sentence_embedding":
+            return []
+        dimension = self.get_sentence_embedding_dimension() or 0
+        if truncate_dim is not None:
+            dimension = min(dimension, truncate_dim)
+        if convert_to_tensor:
+            return torch.empty((0, dimension), device=self.device)
+        return np.empty((0, dimension), dtype=np.float32) if convert_to_numpy else []
+
+    @torch.inference_mode()
+    def _encode_unique(
+        self,
+        texts: list[str],
+        batch_size: int,
+        output_value: OutputValue,
+        extra_features: dict[str, Any],
+        show_progress_bar: bool | None,
+    ) -> torch.Tensor | list:
+        """Run the model over distinct texts in length-sorted batches; return outputs in input order."""
+        self.eval()
+        rows, truncated = self.transformer.tokenize_unpadded(texts)
+        if truncated:
+            logger.warning(
+                "%d of %d texts were longer than max_seq_length=%d tokens and were truncated.",
+                truncated,
+                len(texts),
+                self.max_seq_length,
+            )
+        batches = encoding.plan_batches([len(row["input_ids"]) for row in rows], batch_size)
+        device = self.device
+        collected: list = [None] * len(texts)
+        sentence_parts: list[torch.Tensor] = []
+        with tqdm(total=len(texts), desc="Batches", disable=not progress_bar_wanted(show_progress_bar)) as bar:
+            for batch in batches:
+                features = {name: tensor.to(device) for name, tensor in self.transformer.pad([rows[i] for i in batch]).items()}
+                features.update(extra_features)
+                out = self.forward(features)
+                if output_value == "sentence_embedding":
+                    sentence_parts.append(out["sentence_embedding"])
+                elif output_value == "token_embeddings":
+                    for index, tokens in zip(batch, encoding.strip_padding(out["token_embeddings"], out["attention_mask"])):
+                        collected[index] = tokens
+                else:
+                    for position, index in enumerate(batch):
+                        collected[index] = {
+                            name: value[position]
+                            for name, value in out.items()
+                            if isinstance(value, torch.Tensor) and value.dim() > 0
+                        }
+                bar.update(len(batch))
+        if output_value != "sentence_embedding":
+            return collected
+        order = torch.tensor([index for batch in batches for index in batch], device=device)
+        stacked = torch.cat(sentence_parts)
+        return torch.empty_like(stacked).index_copy_(0, order, stacked)
+
+    def encode_query(self, sentences: str | list[str], **kwargs: Any) -> np.ndarray | torch.Tensor | list:
+        """`encode` with the model's "query" prompt, when it has one and no other prompt is given."""
+        return self._encode_with_role("query", sentences, kwargs)
+
+    def encode_document(self, sentences: str | list[str], **kwargs: Any) -> np.ndarray | torch.Tensor | list:
+        """`encode` with the model's "document" prompt, when it has one and no other prompt is given."""
+        return self._encode_with_role("document", sentences, kwargs)
+
+    def _encode_with_role(self, role: str, sentences: Any, kwargs: dict[str, Any]) -> Any:
+        if kwargs.get("prompt") is None and kwargs.get("prompt_name") is None and role in self.prompts:
+            kwargs["prompt_name"] = role
+        return self.encode(sentences, **kwargs)
+
+    # ----- saving --------------------------------------------------------------------------------
+
+    def save(
+        self,
+        path: str | os.PathLike,
+        model_name: str | None = None,
+        create_model_card: bool = True,
+        train_datasets: list[str] | None = None,
+        safe_serialization: bool = True,
+    ) -> None:
+        """Write the model as a standard folder that both sentembed and sentence-transformers load."""
+        folder = Path(path)
+        save_modules(list(self), folder, safe_serialization=safe_serialization)
+        ModelConfig(self.prompts, self.default_prompt_name, self.similarity_fn_name).write(folder)
+        if create_model_card:
+            write_model_card(
+                folder,
+                render_model_card(
+                    title=model_name or folder.name,
+                    path=model_name or str(folder),
+                    dimension=self.get_sentence_embedding_dimension(),
+                    max_seq_length=self.max_seq_length if isinstance(self[0], Transformer) else None,
+                    similarity=self.similarity_fn_name,
+                    architecture=repr(self),
+                    train_datasets=train_datasets,
+                ),
+            )
+
+    save_pretrained = save
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        token: str | None = None,
+        private: bool | None = None,
+        commit_message: str = "Add new sentembed model",
+        revision: str | None = None,
+        create_pr: bool = False,
+    ) -> str:
+        """Save the model to a temporary folder and upload it to a hub repository; returns the commit URL."""
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as folder:
+            self.save(folder, model_name=repo_id)
+            commit = api.upload_folder(
+                repo_id=repo_id, folder_path=folder, commit_message=commit_message, revision=revision, create_pr=create_pr
+            )
+        return str(commit)

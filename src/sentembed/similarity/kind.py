@@ -1,0 +1,60 @@
+"""`SimilarityFunction`: the names a model can store as `similarity_fn_name`."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Callable
+
+import torch
+
+from sentembed.similarity import functions as fn
+
+ScoreFn = Callable[..., torch.Tensor]
+
+
+class SimilarityFunction(str, Enum):
+    """A similarity function name, as saved in `config_sentence_transformers.json`."""
+
+    COSINE = "cosine"
+    DOT_PRODUCT = "dot"
+    DOT = "dot"
+    EUCLIDEAN = "euclidean"
+    MANHATTAN = "manhattan"
+
+    @classmethod
+    def parse(cls, value: str | SimilarityFunction) -> SimilarityFunction:
+        """Accept an enum member or its name; refuse anything else with the valid names."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(
+                f"unknown similarity_fn_name {value!r}; expected one of {cls.possible_values()}"
+            ) from None
+
+    @staticmethod
+    def possible_values() -> list[str]:
+        return [member.value for member in SimilarityFunction.__members__.values() if member.name != "DOT"]
+
+    @staticmethod
+    def to_similarity_fn(value: str | SimilarityFunction) -> ScoreFn:
+        """The all-pairs score function, shape (n, m)."""
+        return _ALL_PAIRS[SimilarityFunction.parse(value)]
+
+    @staticmethod
+    def to_similarity_pairwise_fn(value: str | SimilarityFunction) -> ScoreFn:
+        """The in-order pairs score function, shape (n,)."""
+        return _PAIRWISE[SimilarityFunction.parse(value)]
+
+
+_ALL_PAIRS = {
+    SimilarityFunction.COSINE: fn.cos_sim,
+    SimilarityFunction.DOT: fn.dot_score,
+    SimilarityFunction.EUCLIDEAN: fn.euclidean_sim,
+    SimilarityFunction.MANHATTAN: fn.manhattan_sim,
+}
+_PAIRWISE = {
+    SimilarityFunction.COSINE: fn.pairwise_cos_sim,
+    SimilarityFunction.DOT: fn.pairwise_dot_score,
+    SimilarityFunction.EUCLIDEAN: fn.pairwise_euclidean_sim,
+    SimilarityFunction.MANHATTAN: fn.pairwise_manhattan_sim,
+}
