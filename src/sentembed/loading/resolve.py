@@ -6,8 +6,8 @@ import importlib.util
 import os
 from pathlib import Path
 
-from huggingface_hub import snapshot_download
 from huggingface_hub import constants as hub_constants
+from huggingface_hub import snapshot_download
 
 HUB_ORGANIZATION = "sentence-transformers"
 
@@ -62,9 +62,7 @@ def _from_cache(repo_id: str, cache_dir: str | None, revision: str | None) -> Pa
         flat = Path(cache_dir) / repo_id.replace("/", "_")
         if revision is None and (flat / "modules.json").exists():
             return flat
-    return Path(
-        snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=True)
-    )
+    return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=True))
 
 
 def _short(error: Exception) -> str:

@@ -66,7 +66,9 @@ class Transformer(Module):
         self.do_lower_case = do_lower_case
         self.backend = backend
         model_args, tokenizer_args, config_args = dict(model_args or {}), dict(tokenizer_args or {}), config_args or {}
-        self.config: PretrainedConfig = AutoConfig.from_pretrained(model_name_or_path, cache_dir=cache_dir, **config_args)
+        self.config: PretrainedConfig = AutoConfig.from_pretrained(
+            model_name_or_path, cache_dir=cache_dir, **config_args
+        )
         self.auto_model = self._load_model(model_name_or_path, cache_dir, model_args)
         self.tokenizer = AutoTokenizer.from_pretrained(
             tokenizer_name_or_path or model_name_or_path, cache_dir=cache_dir, **tokenizer_args
@@ -77,7 +79,7 @@ class Transformer(Module):
     def _load_model(self, path: str, cache_dir: str | None, model_args: dict[str, Any]) -> torch.nn.Module:
         try:
             return AutoModel.from_pretrained(path, config=self.config, cache_dir=cache_dir, **model_args)
-        except (OSError, ValueError, RuntimeError, EnvironmentError) as error:
+        except (OSError, ValueError, RuntimeError) as error:
             if not os.path.isdir(path):
                 raise
             raise OSError(f"could not load the weights file {_weights_file(path)}: {error}") from error
@@ -128,7 +130,7 @@ class Transformer(Module):
         encoded = self.tokenizer(
             self._prepare(texts), padding=False, truncation="longest_first", max_length=self.max_seq_length
         )
-        columns = [name for name in encoded.keys() if name in ("input_ids", "attention_mask", "token_type_ids")]
+        columns = [name for name in encoded if name in ("input_ids", "attention_mask", "token_type_ids")]
         rows = [{name: encoded[name][index] for name in columns} for index in range(len(texts))]
         return rows, self._count_truncated(encoded, texts)
 
@@ -148,7 +150,9 @@ class Transformer(Module):
         for name in rows[0]:
             fill = pad_id if name == "input_ids" else 0
             padded = [
-                ([fill] * (width - len(row[name])) + row[name]) if left else (row[name] + [fill] * (width - len(row[name])))
+                ([fill] * (width - len(row[name])) + row[name])
+                if left
+                else (row[name] + [fill] * (width - len(row[name])))
                 for row in rows
             ]
             batch[name] = torch.tensor(padded, dtype=torch.long)

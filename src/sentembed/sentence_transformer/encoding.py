@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,7 +52,9 @@ def deduplicate(texts: list[str]) -> tuple[list[str], list[int]]:
     return list(positions), inverse
 
 
-def plan_batches(lengths: Sequence[int], batch_size: int, tokens_per_item: int = DEFAULT_TOKENS_PER_ITEM) -> list[list[int]]:
+def plan_batches(
+    lengths: Sequence[int], batch_size: int, tokens_per_item: int = DEFAULT_TOKENS_PER_ITEM
+) -> list[list[int]]:
     """Group indices into batches, longest first, bounded by a padded-token budget.
 
     A batch is closed when it holds `batch_size` items, unless its texts are short enough that
@@ -77,10 +80,7 @@ def strip_padding(token_embeddings: torch.Tensor, attention_mask: torch.Tensor) 
     lengths = attention_mask.sum(dim=1).tolist()
     left_padded = bool((attention_mask[:, 0] == 0).any())
     width = attention_mask.shape[1]
-    return [
-        rows[width - length :] if left_padded else rows[:length]
-        for rows, length in zip(token_embeddings, lengths)
-    ]
+    return [rows[width - length :] if left_padded else rows[:length] for rows, length in zip(token_embeddings, lengths)]
 
 
 def postprocess(embeddings: torch.Tensor, truncate_dim: int | None, normalize: bool) -> torch.Tensor:
@@ -105,5 +105,9 @@ def shape_sentence_embeddings(
     if convert_to_tensor:
         return embeddings
     if convert_to_numpy:
-        return embeddings.cpu().float().numpy() if embeddings.dtype in (torch.float16, torch.bfloat16) else embeddings.cpu().numpy()
+        return (
+            embeddings.cpu().float().numpy()
+            if embeddings.dtype in (torch.float16, torch.bfloat16)
+            else embeddings.cpu().numpy()
+        )
     return list(embeddings)

@@ -6,9 +6,10 @@ import logging
 import os
 import tempfile
 from collections import OrderedDict
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -307,13 +308,17 @@ class SentenceTransformer(nn.Sequential):
         sentence_parts: list[torch.Tensor] = []
         with tqdm(total=len(texts), desc="Batches", disable=not progress_bar_wanted(show_progress_bar)) as bar:
             for batch in batches:
-                features = {name: tensor.to(device) for name, tensor in self.transformer.pad([rows[i] for i in batch]).items()}
+                features = {
+                    name: tensor.to(device) for name, tensor in self.transformer.pad([rows[i] for i in batch]).items()
+                }
                 features.update(extra_features)
                 out = self.forward(features)
                 if output_value == "sentence_embedding":
                     sentence_parts.append(out["sentence_embedding"])
                 elif output_value == "token_embeddings":
-                    for index, tokens in zip(batch, encoding.strip_padding(out["token_embeddings"], out["attention_mask"])):
+                    for index, tokens in zip(
+                        batch, encoding.strip_padding(out["token_embeddings"], out["attention_mask"])
+                    ):
                         collected[index] = tokens
                 else:
                     for position, index in enumerate(batch):
@@ -389,6 +394,10 @@ class SentenceTransformer(nn.Sequential):
         with tempfile.TemporaryDirectory() as folder:
             self.save(folder, model_name=repo_id)
             commit = api.upload_folder(
-                repo_id=repo_id, folder_path=folder, commit_message=commit_message, revision=revision, create_pr=create_pr
+                repo_id=repo_id,
+                folder_path=folder,
+                commit_message=commit_message,
+                revision=revision,
+                create_pr=create_pr,
             )
         return str(commit)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
-from typing import Callable
 
 import torch
 
@@ -27,9 +27,7 @@ class SimilarityFunction(str, Enum):
         try:
             return cls(value)
         except ValueError:
-            raise ValueError(
-                f"unknown similarity_fn_name {value!r}; expected one of {cls.possible_values()}"
-            ) from None
+            raise ValueError(f"unknown similarity_fn_name {value!r}; expected one of {cls.possible_values()}") from None
 
     @staticmethod
     def possible_values() -> list[str]:

@@ -1,0 +1,1 @@
+"""The `sentembed` command-line interface."""

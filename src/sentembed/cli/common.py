@@ -1,0 +1,33 @@
+"""Options and input handling shared by the sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", "-m", default=DEFAULT_MODEL, help=f"model name or folder (default: {DEFAULT_MODEL})")
+    parser.add_argument("--device", default=None, help="cpu, cuda, mps ... (default: the best available)")
+    parser.add_argument("--batch-size", type=int, default=32, help="texts per batch (default: 32)")
+
+
+def read_lines(path: str | Path | None) -> list[str]:
+    """Non-empty lines of a file, or of stdin when `path` is None or '-'."""
+    if path is None or str(path) == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise OSError(f"input file {path} does not exist")
+        lines = path.read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if line.strip()]
+
+
+def load_model(args: argparse.Namespace, **kwargs):
+    from sentembed import SentenceTransformer
+
+    return SentenceTransformer(args.model, device=args.device, **kwargs)
