@@ -20,6 +20,7 @@ from sentembed.loading.folder import ModelConfig, load_modules, save_modules
 from sentembed.loading.model_card import render_model_card, write_model_card
 from sentembed.loading.resolve import resolve_model_path
 from sentembed.models import Pooling, Transformer
+from sentembed.runtime import default_device, progress_bar_wanted
 from sentembed.sentence_transformer import encoding
 from sentembed.similarity import SimilarityFunction
 from sentembed.similarity.functions import ArrayLike
@@ -28,22 +29,6 @@ logger = logging.getLogger(__name__)
 
 OutputValue = Literal["sentence_embedding", "token_embeddings"] | None
 BACKENDS = ("torch",)
-
-
-def default_device() -> str:
-    """The best device available: cuda, then mps, then cpu."""
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def progress_bar_wanted(show_progress_bar: bool | None) -> bool:
-    """An explicit choice wins; otherwise show progress when logging is at INFO or more detailed."""
-    if show_progress_bar is not None:
-        return show_progress_bar
-    return logger.getEffectiveLevel() <= logging.INFO
 
 
 class SentenceTransformer(nn.Sequential):
