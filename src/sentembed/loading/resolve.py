@@ -30,11 +30,11 @@ def default_cache_folder(cache_folder: str | None = None) -> str | None:
     return cache_folder or os.environ.get("SENTENCE_TRANSFORMERS_HOME") or None
 
 
-def candidate_repo_ids(name: str) -> list[str]:
-    """Hub repositories a name may mean: a bare name is first tried under sentence-transformers/."""
+def candidate_repo_ids(name: str, organization: str = HUB_ORGANIZATION) -> list[str]:
+    """Hub repositories a name may mean: a bare name is first tried under `organization`/."""
     if "/" in name:
         return [name]
-    return [f"{HUB_ORGANIZATION}/{name}", name]
+    return [f"{organization}/{name}", name]
 
 
 def packaged_model_folder(repo_id: str) -> Path | None:
@@ -60,7 +60,7 @@ def _cache_dirs(cache_folder: str | None) -> list[str | None]:
 def _from_cache(repo_id: str, cache_dir: str | None, revision: str | None) -> Path:
     if cache_dir is not None:
         flat = Path(cache_dir) / repo_id.replace("/", "_")
-        if revision is None and (flat / "modules.json").exists():
+        if revision is None and ((flat / "modules.json").exists() or (flat / "config.json").exists()):
             return flat
     return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=True))
 
@@ -75,10 +75,12 @@ def resolve_model_path(
     revision: str | None = None,
     token: bool | str | None = None,
     local_files_only: bool = False,
+    organization: str = HUB_ORGANIZATION,
 ) -> Path:
     """Find the local folder for `name_or_path`, downloading it from the hub only as a last resort.
 
     Order: an existing path; the cache folders; a model installed as a Python package; the hub.
+    A bare name is looked up under `organization` first (cross-encoders use "cross-encoder").
     Raises one OSError listing every place tried.
     """
     path = Path(name_or_path).expanduser()
@@ -88,7 +90,7 @@ def resolve_model_path(
         raise OSError(f"{path} is a file; a model is a folder (with modules.json or config.json)")
     name = str(name_or_path)
     tried = [f"path {path}: does not exist"]
-    repo_ids = candidate_repo_ids(name)
+    repo_ids = candidate_repo_ids(name, organization)
     for cache_dir in _cache_dirs(cache_folder):
         for repo_id in repo_ids:
             try:
