@@ -49,6 +49,8 @@ class Transformer(Module):
     """Wraps `AutoModel` and `AutoTokenizer`; adds `token_embeddings` to the features."""
 
     config_file_name = "sentence_bert_config.json"
+    # The transformers class that loads the checkpoint; subclasses swap in a task head.
+    auto_model_class: type = AutoModel
 
     def __init__(
         self,
@@ -78,7 +80,7 @@ class Transformer(Module):
 
     def _load_model(self, path: str, cache_dir: str | None, model_args: dict[str, Any]) -> torch.nn.Module:
         try:
-            return AutoModel.from_pretrained(path, config=self.config, cache_dir=cache_dir, **model_args)
+            return self.auto_model_class.from_pretrained(path, config=self.config, cache_dir=cache_dir, **model_args)
         except (OSError, ValueError, RuntimeError) as error:
             if not os.path.isdir(path):
                 raise
