@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sentembed.loading.folder import ModelConfig, load_modules, save_modules
+from sentembed.loading.hub import push_saved_model
 from sentembed.loading.model_card import render_model_card, write_model_card
 from sentembed.loading.resolve import resolve_model_path
 from sentembed.models import Pooling, Transformer
@@ -372,17 +372,12 @@ class SentenceTransformer(nn.Sequential):
         create_pr: bool = False,
     ) -> str:
         """Save the model to a temporary folder and upload it to a hub repository; returns the commit URL."""
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        with tempfile.TemporaryDirectory() as folder:
-            self.save(folder, model_name=repo_id)
-            commit = api.upload_folder(
-                repo_id=repo_id,
-                folder_path=folder,
-                commit_message=commit_message,
-                revision=revision,
-                create_pr=create_pr,
-            )
-        return str(commit)
+        return push_saved_model(
+            lambda folder: self.save(folder, model_name=repo_id),
+            repo_id,
+            token=token,
+            private=private,
+            commit_message=commit_message,
+            revision=revision,
+            create_pr=create_pr,
+        )
