@@ -1,0 +1,57 @@
+"""SequenceClassifier: a Hugging Face sequence-classification checkpoint that reads text pairs together."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from sentembed.models.transformer import Transformer
+
+Row = dict[str, list[int]]
+
+
+class SequenceClassifier(Transformer):
+    """The Transformer module with a classification head: pairs in, one logit per label out."""
+
+    auto_model_class = AutoModelForSequenceClassification
+
+    @property
+    def num_labels(self) -> int:
+        return self.auto_model.config.num_labels
+
+    def tokenize_pairs_unpadded(self, pairs: list[tuple[str, str]]) -> tuple[list[Row], int]:
+        """Tokenize each pair as one sequence, cutting the longer side first at `max_seq_length`.
+
+        Also returns how many pairs were cut.
+        """
+        firsts, seconds = [first for first, _ in pairs], [second for _, second in pairs]
+        encoded = self.tokenizer(
+            firsts, seconds, padding=False, truncation="longest_first", max_length=self.max_seq_length
+        )
+        columns = [name for name in encoded if name in ("input_ids", "attention_mask", "token_type_ids")]
+        rows = [{name: encoded[name][index] for name in columns} for index in range(len(pairs))]
+        return rows, self._count_truncated_pairs(encoded, firsts, seconds)
+
+    def _count_truncated_pairs(self, encoded: Any, firsts: list[str], seconds: list[str]) -> int:
+        encodings = getattr(encoded, "encodings", None)
+        if encodings:
+            return sum(1 for encoding in encodings if encoding.overflowing)
+        full = self.tokenizer(firsts, seconds, truncation=False)["input_ids"]
+        return sum(1 for ids in full if len(ids) > self.max_seq_length)
+
+    def logits(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The raw classifier output, shape (batch, num_labels)."""
+        inputs = {
+            name: features[name] for name in ("input_ids", "attention_mask", "token_type_ids") if name in features
+        }
+        return self.auto_model(**inputs, return_dict=True).logits
+
+    def save_checkpoint(self, output_path: str | os.PathLike, safe_serialization: bool = True) -> None:
+        """Write the plain transformers checkpoint and tokenizer, remembering `max_seq_length`."""
+        os.makedirs(output_path, exist_ok=True)
+        self.auto_model.save_pretrained(output_path, safe_serialization=safe_serialization)
+        self.tokenizer.model_max_length = self.max_seq_length
+        self.tokenizer.save_pretrained(output_path)
