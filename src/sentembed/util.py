@@ -1,5 +1,12 @@
 """Helpers people import as `sentence_transformers.util`: similarity functions and embedding tools."""
 
+from sentembed.search import (
+    community_detection,
+    mine_hard_negatives,
+    paraphrase_mining,
+    paraphrase_mining_embeddings,
+    semantic_search,
+)
 from sentembed.similarity.functions import (
     cos_sim,
     dot_score,
@@ -14,6 +21,11 @@ from sentembed.similarity.functions import (
 )
 
 __all__ = [
+    "community_detection",
+    "mine_hard_negatives",
+    "paraphrase_mining",
+    "paraphrase_mining_embeddings",
+    "semantic_search",
     "cos_sim",
     "dot_score",
     "euclidean_sim",

@@ -1,0 +1,67 @@
+"""Community detection: groups of embeddings that lie close to a central one."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from sentembed.search.topk import as_embedding_matrix, check_finite, check_positive
+from sentembed.similarity.functions import ArrayLike
+
+
+def community_detection(
+    embeddings: ArrayLike,
+    threshold: float = 0.75,
+    min_community_size: int = 10,
+    batch_size: int = 1024,
+    show_progress_bar: bool = False,
+) -> list[list[int]]:
+    """Non-overlapping communities of at least `min_community_size` points whose cosine to the centre is >= threshold.
+
+    The largest community comes first; each lists its central point first, then members by decreasing score.
+    """
+    check_positive(min_community_size, "min_community_size")
+    check_positive(batch_size, "batch_size")
+    matrix = as_embedding_matrix(embeddings, "embeddings")
+    if len(matrix) < min_community_size:
+        return []
+    check_finite(matrix, "embeddings")
+    matrix = F.normalize(matrix, p=2, dim=1)
+    candidates = _candidate_communities(matrix, threshold, min_community_size, batch_size, show_progress_bar)
+    return _without_overlap(candidates, min_community_size, len(matrix))
+
+
+def _candidate_communities(
+    matrix: torch.Tensor, threshold: float, min_size: int, batch_size: int, show_progress_bar: bool
+) -> list[tuple[int, np.ndarray]]:
+    """For every point with at least `min_size` neighbours above threshold: (centre, neighbours best first)."""
+    limit = torch.tensor(threshold, dtype=matrix.dtype, device=matrix.device)
+    candidates = []
+    starts = range(0, len(matrix), batch_size)
+    for start in tqdm(starts, desc="Finding communities", disable=not show_progress_bar):
+        scores = matrix[start : start + batch_size] @ matrix.T
+        close = scores >= limit
+        for row in (close.sum(dim=1) >= min_size).nonzero().flatten().tolist():
+            members = close[row].nonzero().flatten()
+            order = torch.sort(scores[row, members], descending=True, stable=True).indices
+            candidates.append((start + row, members[order].cpu().numpy()))
+    return candidates
+
+
+def _without_overlap(candidates: list[tuple[int, np.ndarray]], min_size: int, n: int) -> list[list[int]]:
+    """Claim points greedily, largest candidate first; a community keeps only unclaimed points."""
+    candidates.sort(key=lambda candidate: len(candidate[1]), reverse=True)
+    claimed = np.zeros(n, dtype=bool)
+    communities = []
+    for centre, members in candidates:
+        if claimed[centre]:
+            continue
+        free = members[~claimed[members]]
+        if len(free) >= min_size:
+            community = [centre, *free[free != centre].tolist()]
+            communities.append(community)
+            claimed[community] = True
+    communities.sort(key=len, reverse=True)
+    return communities

@@ -1,0 +1,313 @@
+"""Hard-negative mining: add close-but-wrong documents to (anchor, positive) pairs for training."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from sentembed.search.topk import check_positive, chunked_top_k
+from sentembed.similarity.kind import SimilarityFunction
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_FORMATS = ("triplet", "n-tuple", "labeled-pair", "labeled-list")
+NEG_INF = float("-inf")
+
+
+@dataclass
+class MiningProblem:
+    """Unique queries, the candidate corpus, and each query's positive corpus indices (in first-seen order)."""
+
+    anchor_name: str
+    positive_name: str
+    queries: list[str]
+    corpus: list[str]
+    positives: list[list[int]]
+    max_rows_per_query: int
+
+
+def mine_hard_negatives(
+    dataset: Any,
+    model: Any,
+    anchor_column_name: str | None = None,
+    positive_column_name: str | None = None,
+    corpus: list[str] | None = None,
+    cross_encoder: Any = None,
+    range_min: int = 0,
+    range_max: int | None = None,
+    max_score: float | None = None,
+    min_score: float | None = None,
+    absolute_margin: float | None = None,
+    relative_margin: float | None = None,
+    num_negatives: int = 3,
+    sampling_strategy: Literal["random", "top"] = "top",
+    query_prompt_name: str | None = None,
+    query_prompt: str | None = None,
+    corpus_prompt_name: str | None = None,
+    corpus_prompt: str | None = None,
+    include_positives: bool = False,
+    output_format: Literal["triplet", "n-tuple", "labeled-pair", "labeled-list"] = "triplet",
+    output_scores: bool = False,
+    batch_size: int = 32,
+    faiss_batch_size: int = 16384,
+    verbose: bool = True,
+) -> Any:
+    """Mine `num_negatives` hard negatives per anchor from the positives (plus `corpus`) with `model`.
+
+    `dataset` is a `datasets.Dataset` (returns one) or a list of (anchor, positive) pairs (returns a list of
+    tuples, one per output row). Candidates rank `range_min`..`range_max` by similarity, minus the positives,
+    filtered by `max_score`/`min_score` and the margins to the anchor's weakest positive.
+    """
+    check_positive(num_negatives, "num_negatives")
+    check_positive(faiss_batch_size, "faiss_batch_size")
+    if sampling_strategy not in ("top", "random"):
+        raise ValueError(f"sampling_strategy must be 'top' or 'random', got {sampling_strategy!r}")
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"output_format must be one of {list(OUTPUT_FORMATS)}, got {output_format!r}")
+    if include_positives and output_format != "n-tuple":
+        logger.warning("include_positives=True keeps the ranking order, so output_format is set to 'n-tuple'")
+        output_format = "n-tuple"
+    problem = _read_problem(dataset, anchor_column_name, positive_column_name, corpus)
+    filtering = any(value is not None for value in (absolute_margin, relative_margin, max_score))
+    filtering = filtering or (cross_encoder is not None and min_score is not None)
+    range_max = _check_range(range_min, range_max, num_negatives, problem.max_rows_per_query, filtering)
+
+    query_embeddings = model.encode_query(
+        problem.queries, batch_size=batch_size, normalize_embeddings=True, convert_to_tensor=True,
+        show_progress_bar=verbose, prompt_name=query_prompt_name, prompt=query_prompt,
+    )  # fmt: skip
+    corpus_embeddings = model.encode_document(
+        problem.corpus, batch_size=batch_size, normalize_embeddings=True, convert_to_tensor=True,
+        show_progress_bar=verbose, prompt_name=corpus_prompt_name, prompt=corpus_prompt,
+    )  # fmt: skip
+    score_function = SimilarityFunction.to_similarity_fn(model.similarity_fn_name or "cosine")
+    width = range_max + problem.max_rows_per_query
+    scores, indices = _padded_top_k(query_embeddings, corpus_embeddings, width, faiss_batch_size, score_function)
+    positive_scores = _positive_scores(model, query_embeddings, corpus_embeddings, problem.positives)
+    del query_embeddings, corpus_embeddings
+    if cross_encoder is not None and (filtering or min_score is not None):
+        scores, positive_scores = _cross_encoder_scores(cross_encoder, problem, indices, batch_size)
+
+    scores[indices == -1] = NEG_INF
+    if not include_positives:
+        scores[_positive_mask(indices, problem.positives)] = NEG_INF
+    weakest = torch.stack([group.min() for group in torch.split(positive_scores, _group_sizes(problem))])
+    _apply_filters(scores, weakest, absolute_margin, relative_margin, max_score, min_score, verbose)
+
+    negative_scores, order = torch.topk(scores, k=range_max, dim=1)
+    negatives = indices.gather(1, order)[:, range_min:]
+    negative_scores = negative_scores[:, range_min:]
+    negative_scores, negatives = _sample(negative_scores, negatives, num_negatives, sampling_strategy)
+    columns = _build_columns(problem, negatives, negative_scores, positive_scores, output_format, output_scores)
+    return _as_output(dataset, columns)
+
+
+def _read_problem(dataset: Any, anchor_name: str | None, positive_name: str | None, corpus: list[str] | None):
+    """Read the anchor and positive columns of a `datasets.Dataset` or a list of pairs."""
+    anchors, positives, anchor_name, positive_name = _read_columns(dataset, anchor_name, positive_name)
+    if not anchors:
+        raise ValueError("the dataset is empty; give at least one (anchor, positive) pair")
+    documents = list(dict.fromkeys([*(corpus if corpus is not None else positives), *positives]))
+    document_index = {text: index for index, text in enumerate(documents)}
+    queries = list(dict.fromkeys(anchors))
+    query_index = {text: index for index, text in enumerate(queries)}
+    grouped: list[list[int]] = [[] for _ in queries]
+    rows_per_query = [0] * len(queries)
+    for anchor, positive in zip(anchors, positives):
+        group = grouped[query_index[anchor]]
+        rows_per_query[query_index[anchor]] += 1
+        if document_index[positive] not in group:
+            group.append(document_index[positive])
+    return MiningProblem(anchor_name, positive_name, queries, documents, grouped, max(rows_per_query))
+
+
+def _read_columns(dataset: Any, anchor_name: str | None, positive_name: str | None):
+    column_names = getattr(dataset, "column_names", None)
+    if column_names is not None:
+        if len(column_names) < 2:
+            raise ValueError(f"the dataset needs an anchor and a positive column, got columns {column_names}")
+        anchor_name = anchor_name if anchor_name in column_names else column_names[0]
+        positive_name = positive_name if positive_name in column_names else column_names[1]
+        return list(dataset[anchor_name]), list(dataset[positive_name]), anchor_name, positive_name
+    if not isinstance(dataset, Sequence) or isinstance(dataset, str):
+        raise TypeError(
+            f"dataset must be a datasets.Dataset or a list of (anchor, positive) pairs, got {type(dataset)}"
+        )
+    for index, row in enumerate(dataset):
+        if not (isinstance(row, (tuple, list)) and len(row) == 2 and all(isinstance(text, str) for text in row)):
+            raise TypeError(f"dataset[{index}] must be an (anchor, positive) pair of strings, got {row!r}")
+    anchors = [row[0] for row in dataset]
+    positives = [row[1] for row in dataset]
+    return anchors, positives, anchor_name or "anchor", positive_name or "positive"
+
+
+def _check_range(range_min: int, range_max: int | None, num_negatives: int, max_rows: int, filtering: bool) -> int:
+    """Default `range_max` leaves room for filtered candidates; refuse windows too small for the negatives."""
+    if isinstance(range_min, bool) or not isinstance(range_min, int) or range_min < 0:
+        raise ValueError(f"range_min must be a non-negative integer, got {range_min!r}")
+    if range_max is None:
+        range_max = range_min + num_negatives * (10 if filtering else 1) + max_rows
+    if range_min >= range_max:
+        raise ValueError(f"range_min ({range_min}) must be smaller than range_max ({range_max})")
+    if num_negatives > range_max - range_min:
+        raise ValueError(
+            f"cannot mine {num_negatives} negatives from ranks {range_min}..{range_max}; widen the range "
+            "or lower num_negatives"
+        )
+    return range_max
+
+
+def _padded_top_k(queries, corpus, width: int, query_chunk_size: int, score_function):
+    """(n_queries, width) best scores and corpus indices; missing slots are -inf and -1."""
+    scores, indices = chunked_top_k(queries, corpus, width, query_chunk_size, len(corpus), score_function)
+    missing = width - scores.shape[1]
+    if missing > 0:
+        scores = torch.cat([scores, scores.new_full((len(scores), missing), NEG_INF)], dim=1)
+        indices = torch.cat([indices, indices.new_full((len(indices), missing), -1)], dim=1)
+    return scores.clone(), indices
+
+
+def _group_sizes(problem: MiningProblem) -> list[int]:
+    return [len(group) for group in problem.positives]
+
+
+def _positive_scores(model, query_embeddings, corpus_embeddings, positives: list[list[int]]) -> torch.Tensor:
+    """The model's score of each (query, positive) pair, grouped by query."""
+    query_rows = [query for query, group in enumerate(positives) for _ in group]
+    document_rows = [document for group in positives for document in group]
+    return model.similarity_pairwise(query_embeddings[query_rows], corpus_embeddings[document_rows]).float()
+
+
+def _cross_encoder_scores(cross_encoder, problem: MiningProblem, indices: torch.Tensor, batch_size: int):
+    """Re-score every candidate and every positive pair with the cross-encoder."""
+    scores = torch.full(indices.shape, NEG_INF)
+    for row, candidates in enumerate(indices.tolist()):
+        valid = [index for index in candidates if index >= 0]
+        pairs = [(problem.queries[row], problem.corpus[index]) for index in valid]
+        predicted = cross_encoder.predict(pairs, batch_size=batch_size, convert_to_tensor=True)
+        scores[row, : len(valid)] = torch.as_tensor(predicted, dtype=torch.float32).reshape(-1).cpu()
+    pairs = [
+        (problem.queries[row], problem.corpus[index]) for row, group in enumerate(problem.positives) for index in group
+    ]
+    positive_scores = cross_encoder.predict(pairs, batch_size=batch_size, convert_to_tensor=True)
+    return scores, torch.as_tensor(positive_scores, dtype=torch.float32).reshape(-1).cpu()
+
+
+def _positive_mask(indices: torch.Tensor, positives: list[list[int]]) -> torch.Tensor:
+    return torch.stack([torch.isin(row, torch.tensor(group)) for row, group in zip(indices, positives)])
+
+
+def _apply_filters(scores, weakest, absolute_margin, relative_margin, max_score, min_score, verbose: bool) -> None:
+    """Set the score of every rejected candidate to -inf, logging how many each rule removed."""
+    rules = []
+    if absolute_margin is not None:
+        rules.append(("absolute_margin", absolute_margin, scores + absolute_margin > weakest[:, None]))
+    if relative_margin is not None:
+        rules.append(
+            ("relative_margin", relative_margin, scores > (weakest - weakest.abs() * relative_margin)[:, None])
+        )
+    if max_score is not None:
+        rules.append(("max_score", max_score, scores > max_score))
+    if min_score is not None:
+        rules.append(("min_score", min_score, scores < min_score))
+    for name, value, rejected in rules:
+        rejected &= scores != NEG_INF
+        scores[rejected] = NEG_INF
+        if verbose and rejected.any():
+            logger.info("skipped %d candidate negatives because of %s=%s", int(rejected.sum()), name, value)
+
+
+def _sample(scores: torch.Tensor, negatives: torch.Tensor, count: int, strategy: str):
+    """The `count` best candidates, or `count` random valid ones (re-sorted best first)."""
+    if strategy == "top":
+        return scores[:, :count], negatives[:, :count]
+    options = (negatives.shape[1] - scores.isinf().sum(dim=1)).clamp(min=count).tolist()
+    chosen = torch.tensor([random.sample(range(n), k=count) for n in options])
+    scores, negatives = scores.gather(1, chosen), negatives.gather(1, chosen)
+    scores, order = scores.sort(dim=1, descending=True)
+    return scores, negatives.gather(1, order)
+
+
+def _build_columns(problem, negatives, negative_scores, positive_scores, output_format: str, output_scores: bool):
+    """Column name -> values for the chosen output format; rows without enough valid negatives are dropped."""
+    anchor, positive = problem.anchor_name, problem.positive_name
+    corpus = problem.corpus
+    columns: dict[str, list] = {}
+    position = 0
+    for query, group in enumerate(problem.positives):
+        valid = [
+            (int(i), float(s))
+            for i, s in zip(negatives[query].tolist(), negative_scores[query].tolist())
+            if s != NEG_INF
+        ]
+        text = problem.queries[query]
+        group_scores = positive_scores[position : position + len(group)].tolist()
+        position += len(group)
+        if output_format == "labeled-pair":
+            _labeled_pairs(columns, anchor, positive, text, group, group_scores, valid, corpus, output_scores)
+            continue
+        for document, score in zip(group, group_scores):
+            _add_rows(
+                columns,
+                anchor,
+                positive,
+                text,
+                corpus[document],
+                score,
+                valid,
+                corpus,
+                output_format,
+                output_scores,
+                len(negatives[query]),
+            )
+    return columns
+
+
+def _append(columns: dict[str, list], row: dict[str, Any]) -> None:
+    for name, value in row.items():
+        columns.setdefault(name, []).append(value)
+
+
+def _labeled_pairs(columns, anchor, positive, text, group, group_scores, valid, corpus, output_scores: bool) -> None:
+    label = "score" if output_scores else "label"
+    for document, score in zip(group, group_scores):
+        _append(columns, {anchor: text, positive: corpus[document], label: score if output_scores else 1})
+    for document, score in valid:
+        _append(columns, {anchor: text, positive: corpus[document], label: score if output_scores else 0})
+
+
+def _add_rows(
+    columns, anchor, positive, text, positive_text, positive_score, valid, corpus, output_format, output_scores, wanted
+) -> None:
+    if output_format == "triplet":
+        for document, score in valid:
+            row = {anchor: text, positive: positive_text, "negative": corpus[document]}
+            _append(columns, {**row, "scores": [positive_score, score]} if output_scores else row)
+    elif output_format == "n-tuple":
+        if len(valid) < wanted:
+            return
+        row = {anchor: text, positive: positive_text}
+        row.update({f"negative_{n}": corpus[document] for n, (document, _) in enumerate(valid, start=1)})
+        _append(columns, {**row, "scores": [positive_score, *(s for _, s in valid)]} if output_scores else row)
+    elif valid:
+        documents = [positive_text, *(corpus[document] for document, _ in valid)]
+        extra = (
+            {"scores": [positive_score, *(s for _, s in valid)]}
+            if output_scores
+            else {"labels": [1] + [0] * len(valid)}
+        )
+        _append(columns, {anchor: text, positive: documents, **extra})
+
+
+def _as_output(dataset: Any, columns: dict[str, list]) -> Any:
+    """A `datasets.Dataset` when the input was one, else a list of row tuples."""
+    if getattr(dataset, "column_names", None) is not None:
+        from datasets import Dataset
+
+        return Dataset.from_dict(columns)
+    return list(zip(*columns.values()))

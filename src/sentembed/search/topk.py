@@ -1,0 +1,114 @@
+"""Chunked, memory-bounded top-k over query x corpus scores, with stable tie-breaking.
+
+Ties are broken by the lower corpus index, so results never depend on chunk sizes or thread counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from sentembed.similarity.functions import ArrayLike, cos_sim, dot_score, to_matrix
+
+ScoreFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def check_positive(value: int, name: str) -> None:
+    """Refuse a count that is not a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_finite(embeddings: torch.Tensor, name: str, offset: int = 0) -> None:
+    """Refuse NaN or inf, naming the first offending row; one cheap reduction in the common case."""
+    if embeddings.numel() == 0 or torch.isfinite(embeddings.sum()):
+        return
+    bad_rows = (~torch.isfinite(embeddings).all(dim=-1)).nonzero().flatten()
+    if bad_rows.numel():
+        raise ValueError(f"{name}[{offset + int(bad_rows[0])}] contains NaN or inf")
+    raise ValueError(f"{name} values are so large that their sum overflows; scale them down")
+
+
+def as_embedding_matrix(embeddings: ArrayLike, name: str) -> torch.Tensor:
+    """A 2-D float tensor (a single vector becomes one row), refusing any other rank."""
+    matrix = to_matrix(embeddings)
+    if matrix.dim() != 2:
+        raise ValueError(f"{name} must be 1-D or 2-D, got shape {tuple(matrix.shape)}")
+    return matrix
+
+
+def check_same_dim(queries: torch.Tensor, corpus: torch.Tensor) -> None:
+    """Refuse queries and corpus of different dimension, naming both shapes."""
+    if queries.shape[1] != corpus.shape[1]:
+        raise ValueError(
+            "query and corpus embedding dimensions differ: "
+            f"queries {tuple(queries.shape)}, corpus {tuple(corpus.shape)}"
+        )
+
+
+def chunk_top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k best columns of each row, ordered by score (descending) then column (ascending)."""
+    k = min(k, scores.shape[1])
+    values, indices = torch.topk(scores, k, dim=1)
+    if k < scores.shape[1]:
+        _fix_boundary_ties(scores, values, indices)
+    indices, order = indices.sort(dim=1)
+    values = values.gather(1, order)
+    values, order = values.sort(dim=1, descending=True, stable=True)
+    return values, indices.gather(1, order)
+
+
+def _fix_boundary_ties(scores: torch.Tensor, values: torch.Tensor, indices: torch.Tensor) -> None:
+    """Where the k-th score is tied beyond k, topk picks arbitrary columns: take the lowest ones instead."""
+    k = values.shape[1]
+    tied_rows = ((scores >= values[:, -1:]).sum(dim=1) > k).nonzero().flatten().tolist()
+    for row in tied_rows:
+        row_values, row_indices = torch.sort(scores[row], descending=True, stable=True)
+        values[row], indices[row] = row_values[:k], row_indices[:k]
+
+
+def merge_top_k(
+    best: tuple[torch.Tensor, torch.Tensor], new: tuple[torch.Tensor, torch.Tensor], k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Merge two ordered top-k lists whose new indices all exceed the old ones; keeps the order stable."""
+    values = torch.cat([best[0], new[0]], dim=1)
+    indices = torch.cat([best[1], new[1]], dim=1)
+    values, order = values.sort(dim=1, descending=True, stable=True)
+    return values[:, :k], indices.gather(1, order)[:, :k]
+
+
+def chunked_top_k(
+    queries: torch.Tensor,
+    corpus: torch.Tensor,
+    k: int,
+    query_chunk_size: int,
+    corpus_chunk_size: int,
+    score_function: ScoreFunction = cos_sim,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k scores and corpus indices for every query, never holding more than one chunk of scores.
+
+    Cosine normalises each corpus chunk once and takes dot products, which gives the same numbers as
+    `cos_sim` on the pair.
+    """
+    normalise = score_function is cos_sim
+    if normalise:
+        queries = F.normalize(queries, p=2, dim=1)
+    best_values = queries.new_empty((len(queries), 0))
+    best_indices = torch.empty((len(queries), 0), dtype=torch.long, device=queries.device)
+    for start in range(0, len(corpus), corpus_chunk_size):
+        chunk = corpus[start : start + corpus_chunk_size]
+        check_finite(chunk, "corpus_embeddings", start)
+        if normalise:
+            chunk = F.normalize(chunk, p=2, dim=1)
+        chunk_values, chunk_indices = [], []
+        for query_start in range(0, len(queries), query_chunk_size):
+            query_chunk = queries[query_start : query_start + query_chunk_size]
+            scores = dot_score(query_chunk, chunk) if normalise else score_function(query_chunk, chunk)
+            values, indices = chunk_top_k(scores.detach(), k)
+            chunk_values.append(values)
+            chunk_indices.append(indices + start)
+        new = (torch.cat(chunk_values), torch.cat(chunk_indices))
+        best_values, best_indices = merge_top_k((best_values, best_indices), new, k)
+    return best_values, best_indices
