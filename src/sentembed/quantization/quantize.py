@@ -61,7 +61,7 @@ def quantize_embeddings(
     """Quantize float embeddings to `precision`, returning a numpy array.
 
     int8/uint8 split each dimension's [min, max] into 256 steps; values outside the range are
-    clipped rather than wrapped around. binary/ubinary pack the bits of `x > 0` into bytes.
+    clipped to the end buckets. binary/ubinary pack the bits of `x > 0` into bytes.
     """
     check_precision(precision)
     array = _as_float_array(embeddings)
@@ -76,10 +76,11 @@ def quantize_embeddings(
 
 
 def _scalar_quantize(array: np.ndarray, ranges: np.ndarray, precision: str) -> np.ndarray:
+    """Bucket each value into one of 256 equal steps of its dimension's range (floor, then clip)."""
     starts = ranges[0, :]
-    steps = (ranges[1, :] - ranges[0, :]) / 255
+    steps = (ranges[1, :] - starts) / 255
     steps = np.where(steps == 0, 1.0, steps)
-    levels = (array - starts) / steps
+    levels = np.clip(np.floor((array - starts) / steps), 0, 255)
     if precision == "uint8":
-        return np.clip(levels, 0, 255).astype(np.uint8)
-    return np.clip(levels - 128, -128, 127).astype(np.int8)
+        return levels.astype(np.uint8)
+    return (levels - 128).astype(np.int8)
