@@ -6,9 +6,9 @@ import argparse
 import logging
 import sys
 
-from sentembed.cli import encode, similarity
+from sentembed.cli import encode, index, search, similarity
 
-COMMANDS = [encode, similarity]
+COMMANDS = [encode, similarity, index, search]
 
 
 def build_parser() -> argparse.ArgumentParser:

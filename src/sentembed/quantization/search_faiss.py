@@ -1,0 +1,101 @@
+"""`semantic_search_faiss`: search float32, uint8 or ubinary corpora with a faiss index."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import numpy as np
+
+from sentembed.quantization.rescoring import (
+    Hit,
+    as_numpy_matrix,
+    check_search_arguments,
+    prepare_queries,
+    require,
+    rescore_candidates,
+    to_hits,
+)
+
+FAISS_PRECISIONS = ("float32", "uint8", "ubinary")
+
+
+def semantic_search_faiss(
+    query_embeddings: Any,
+    corpus_embeddings: Any = None,
+    corpus_index: Any = None,
+    corpus_precision: Literal["float32", "uint8", "ubinary"] = "float32",
+    top_k: int = 10,
+    ranges: np.ndarray | None = None,
+    calibration_embeddings: np.ndarray | None = None,
+    rescore: bool = True,
+    rescore_multiplier: int = 2,
+    exact: bool = True,
+    output_index: bool = False,
+) -> tuple[list[list[Hit]], float] | tuple[list[list[Hit]], float, Any]:
+    """Search with faiss; returns (hits per query, search seconds[, the index to reuse]).
+
+    Float queries are quantized like the corpus; with `rescore`, `top_k * rescore_multiplier` candidates are
+    re-scored against the float queries. Scores are always "higher is closer": binary ones without
+    re-scoring are negative Hamming distances.
+    """
+    faiss = require("faiss", "faiss-cpu")
+    check_search_arguments(
+        corpus_embeddings, corpus_index, corpus_precision, FAISS_PRECISIONS, top_k, rescore_multiplier
+    )
+    queries = as_numpy_matrix(query_embeddings, "query_embeddings")
+    if corpus_index is None:
+        corpus_index = build_faiss_index(
+            faiss, as_numpy_matrix(corpus_embeddings, "corpus_embeddings"), corpus_precision, exact
+        )
+    queries, float_queries, ranges = prepare_queries(queries, corpus_precision, rescore, ranges, calibration_embeddings)
+    _check_index_dim(corpus_index, queries, corpus_precision)
+    k = top_k * rescore_multiplier if float_queries is not None else top_k
+    start = time.perf_counter()
+    scores, ids = _search(corpus_index, queries, k, corpus_precision)
+    valid = ids >= 0
+    if float_queries is not None:
+        candidates = _stored_vectors(corpus_index, np.where(valid, ids, 0))
+        scores, ids, valid = rescore_candidates(float_queries, candidates, ids, valid, corpus_precision, ranges, top_k)
+    seconds = time.perf_counter() - start
+    hits = to_hits(scores, ids, valid)
+    return (hits, seconds, corpus_index) if output_index else (hits, seconds)
+
+
+def build_faiss_index(faiss: Any, corpus: np.ndarray, precision: str, exact: bool) -> Any:
+    """An exact (flat) or approximate (HNSW) inner-product or Hamming index holding the corpus."""
+    if precision == "ubinary":
+        if corpus.dtype != np.uint8:
+            raise ValueError(f"a ubinary corpus must be packed uint8 bits, got {corpus.dtype}")
+        bits = corpus.shape[1] * 8
+        index = faiss.IndexBinaryFlat(bits) if exact else faiss.IndexBinaryHNSW(bits, 16)
+        index.add(np.ascontiguousarray(corpus))
+        return index
+    dim = corpus.shape[1]
+    index = faiss.IndexFlatIP(dim) if exact else faiss.IndexHNSWFlat(dim, 16, faiss.METRIC_INNER_PRODUCT)
+    index.add(np.ascontiguousarray(corpus, dtype=np.float32))
+    return index
+
+
+def _check_index_dim(index: Any, queries: np.ndarray, precision: str) -> None:
+    width = queries.shape[1] * 8 if precision == "ubinary" else queries.shape[1]
+    if width != index.d:
+        raise ValueError(f"query embeddings {queries.shape} ({precision}) do not fit an index of dimension {index.d}")
+
+
+def _search(index: Any, queries: np.ndarray, k: int, precision: str) -> tuple[np.ndarray, np.ndarray]:
+    if precision == "ubinary":
+        distances, ids = index.search(np.ascontiguousarray(queries, dtype=np.uint8), k)
+        return -distances.astype(np.float64), ids
+    scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    return scores.astype(np.float64), ids
+
+
+def _stored_vectors(index: Any, ids: np.ndarray) -> np.ndarray:
+    """The vectors the index holds for `ids` (n, c), shaped (n, c, width)."""
+    flat = ids.reshape(-1)
+    if hasattr(index, "reconstruct_batch"):
+        vectors = index.reconstruct_batch(flat)
+    else:
+        vectors = np.stack([index.reconstruct(int(i)) for i in flat]) if len(flat) else np.empty((0, index.d // 8))
+    return vectors.reshape(*ids.shape, -1)

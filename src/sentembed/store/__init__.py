@@ -1,0 +1,5 @@
+"""A persistent, memory-mapped embedding store that searches a corpus without encoding it again."""
+
+from sentembed.store.store import EmbeddingStore
+
+__all__ = ["EmbeddingStore"]

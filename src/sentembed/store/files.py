@@ -1,0 +1,58 @@
+"""Crash-safe file writes: everything goes to a temporary file first and is renamed into place."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Run `write` on a temporary file in the same folder, flush it to disk, then rename it over `path`."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def save_array(path: Path, array: np.ndarray) -> None:
+    """Write a .npy file atomically, never with pickled objects."""
+    atomic_write(path, lambda stream: np.save(stream, array, allow_pickle=False))
+
+
+def save_json(path: Path, data: Any) -> None:
+    """Write a JSON file atomically."""
+    atomic_write(path, lambda stream: stream.write((json.dumps(data, indent=2) + "\n").encode("utf-8")))
+
+
+def save_lines(path: Path, records: list[Any]) -> np.ndarray:
+    """Write one JSON record per line atomically; returns the byte offset where each line starts."""
+    lines = [(json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8") for record in records]
+    offsets = np.cumsum([0] + [len(line) for line in lines])[:-1].astype(np.int64)
+    atomic_write(path, lambda stream: stream.write(b"".join(lines)))
+    return offsets
+
+
+def read_line(path: Path, offset: int) -> Any:
+    """The JSON record on the line starting at byte `offset`."""
+    with open(path, "rb") as stream:
+        stream.seek(offset)
+        return json.loads(stream.readline())
+
+
+def load_array(path: Path) -> np.ndarray:
+    """Memory-map a .npy file (copy-on-write, so torch can wrap it without copying); never unpickles."""
+    if not path.is_file():
+        raise OSError(f"store file {path} is missing; the store is incomplete")
+    return np.load(path, mmap_mode="c", allow_pickle=False)

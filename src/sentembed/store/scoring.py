@@ -1,0 +1,66 @@
+"""Scoring a store's segments: exact float search, quantized candidate search, and float re-scoring."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sentembed.search.topk import chunk_top_k, chunked_top_k, merge_top_k
+from sentembed.similarity.functions import cos_sim
+
+ROWS_PER_BLOCK = 65536
+BINARY_QUERY_BLOCK = 16
+
+
+def float_top_k(queries: torch.Tensor, segments: list[np.ndarray], k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact cosine top-k over float32 segments; indices are positions in the whole store."""
+    best = (queries.new_empty((len(queries), 0)), torch.empty((len(queries), 0), dtype=torch.long))
+    offset = 0
+    for segment in segments:
+        values, indices = chunked_top_k(queries, torch.from_numpy(segment), k, 256, ROWS_PER_BLOCK, cos_sim)
+        best = merge_top_k(best, (values, indices + offset), k)
+        offset += len(segment)
+    return best
+
+
+def quantized_top_k(
+    queries: np.ndarray, segments: list[np.ndarray], precision: str, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k by the quantized score: int8 inner product, or negative Hamming distance for ubinary."""
+    score_block = _int8_scores if precision == "int8" else _hamming_scores
+    best = (torch.empty((len(queries), 0)), torch.empty((len(queries), 0), dtype=torch.long))
+    offset = 0
+    for segment in segments:
+        for start in range(0, len(segment), ROWS_PER_BLOCK):
+            scores = score_block(queries, np.asarray(segment[start : start + ROWS_PER_BLOCK]))
+            values, indices = chunk_top_k(scores, k)
+            best = merge_top_k(best, (values, indices + offset + start), k)
+        offset += len(segment)
+    return best
+
+
+def _int8_scores(queries: np.ndarray, block: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(queries.astype(np.float32)) @ torch.from_numpy(block.astype(np.float32)).T
+
+
+def _hamming_scores(queries: np.ndarray, block: np.ndarray) -> torch.Tensor:
+    """Negative Hamming distance between packed bit rows, a few queries at a time to bound memory."""
+    words = np.uint64 if block.shape[1] % 8 == 0 else np.uint8
+    query_words, block_words = queries.view(words), np.ascontiguousarray(block).view(words)
+    rows = []
+    for start in range(0, len(queries), BINARY_QUERY_BLOCK):
+        differing = query_words[start : start + BINARY_QUERY_BLOCK, None, :] ^ block_words[None, :, :]
+        rows.append(np.bitwise_count(differing).sum(axis=2, dtype=np.int32))
+    return -torch.from_numpy(np.concatenate(rows).astype(np.float32))
+
+
+def rescore(
+    queries: np.ndarray, candidates: torch.Tensor, float_rows: np.ndarray, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact cosine of each query with its candidates' float32 rows (n, c, dim); keep the best k, stable."""
+    query_tensor = F.normalize(torch.from_numpy(queries), dim=1)
+    rows = F.normalize(torch.from_numpy(float_rows), dim=2)
+    scores = torch.einsum("qd,qcd->qc", query_tensor, rows)
+    scores, order = scores.sort(dim=1, descending=True, stable=True)
+    return scores[:, :k], candidates.gather(1, order)[:, :k]
