@@ -1,0 +1,85 @@
+"""What every evaluator shares: metric naming, the primary metric, CSV output and embedding options."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
+
+
+def check_precision(precision: str | None) -> None:
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+
+
+def check_same_length(**columns: list) -> None:
+    """Parallel inputs must have equal, non-zero lengths."""
+    lengths = {name: len(values) for name, values in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"inputs must have the same length, got {lengths}")
+    if not any(lengths.values()):
+        raise ValueError(f"inputs must not be empty, got {lengths}")
+
+
+def quantized_as_float(embeddings: np.ndarray, precision: str | None) -> np.ndarray:
+    """Quantized embeddings as float32 vectors that similarity functions can compare (bits unpacked)."""
+    if precision == "binary":
+        embeddings = (embeddings.astype(np.int16) + 128).astype(np.uint8)
+    if precision in ("binary", "ubinary"):
+        embeddings = np.unpackbits(embeddings.astype(np.uint8), axis=1)
+    return embeddings.astype(np.float32)
+
+
+class SentenceEvaluator:
+    """Base class: `evaluator(model)` returns `{name}_{metric}` floats and sets `primary_metric`."""
+
+    greater_is_better: bool = True
+
+    def __init__(self, name: str = "", write_csv: bool = True) -> None:
+        self.name = name
+        self.write_csv = write_csv
+        self.primary_metric: str | None = None
+
+    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
+        raise NotImplementedError
+
+    @property
+    def csv_file(self) -> str:
+        kind = type(self).__name__.removesuffix("Evaluator").lower() or "evaluation"
+        return f"{kind}_evaluation{'_' + self.name if self.name else ''}_results.csv"
+
+    def prefix_name_to_metrics(self, metrics: dict[str, Any], name: str | None = None) -> dict[str, float]:
+        """Prefix every metric (and the primary metric) with the evaluator's name."""
+        name = self.name if name is None else name
+        metrics = {key: float(value) for key, value in metrics.items()}
+        if not name:
+            return metrics
+        if self.primary_metric and not self.primary_metric.startswith(name + "_"):
+            self.primary_metric = f"{name}_{self.primary_metric}"
+        return {f"{name}_{key}": value for key, value in metrics.items()}
+
+    def save_csv(self, output_path: str | None, epoch: int, steps: int, metrics: dict[str, float]) -> None:
+        """Append one row (epoch, steps, metrics...) to this evaluator's CSV file, writing a header first."""
+        if output_path is None or not self.write_csv:
+            return
+        os.makedirs(output_path, exist_ok=True)
+        path = Path(output_path) / self.csv_file
+        is_new = not path.exists()
+        with open(path, "a", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            if is_new:
+                writer.writerow(["epoch", "steps", *metrics])
+            writer.writerow([epoch, steps, *metrics.values()])
+
+    def get_config_dict(self) -> dict[str, Any]:
+        """Settings worth recording in a model card (truncate_dim, precision) when set."""
+        return {key: getattr(self, key) for key in ("truncate_dim", "precision") if getattr(self, key, None)}
+
+    @property
+    def description(self) -> str:
+        return type(self).__name__.removesuffix("Evaluator")

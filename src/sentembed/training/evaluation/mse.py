@@ -1,0 +1,50 @@
+"""MSEEvaluator: distance of a student's embeddings from a teacher's (for distillation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sentembed.training.evaluation.base import SentenceEvaluator
+
+
+class MSEEvaluator(SentenceEvaluator):
+    """Negative mean squared error (times 100) between teacher and student embeddings of the same texts."""
+
+    def __init__(
+        self,
+        source_sentences: list[str],
+        target_sentences: list[str],
+        teacher_model: Any = None,
+        show_progress_bar: bool = False,
+        batch_size: int = 32,
+        name: str = "",
+        write_csv: bool = True,
+        truncate_dim: int | None = None,
+    ) -> None:
+        super().__init__(name, write_csv)
+        if teacher_model is None:
+            raise ValueError("MSEEvaluator needs a teacher_model to embed the source sentences")
+        if not source_sentences or len(source_sentences) != len(target_sentences):
+            raise ValueError("source_sentences and target_sentences must be non-empty and of the same length")
+        self.target_sentences = list(target_sentences)
+        self.truncate_dim = truncate_dim
+        self.batch_size = batch_size
+        self.show_progress_bar = show_progress_bar
+        self.source_embeddings = teacher_model.encode(
+            list(source_sentences), batch_size=batch_size, convert_to_numpy=True, truncate_dim=truncate_dim
+        )
+        self.primary_metric = "negative_mse"
+
+    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
+        target = model.encode(
+            self.target_sentences,
+            batch_size=self.batch_size,
+            show_progress_bar=self.show_progress_bar,
+            convert_to_numpy=True,
+            truncate_dim=self.truncate_dim,
+        )
+        metrics = {"negative_mse": -float(np.mean((self.source_embeddings - target) ** 2)) * 100}
+        self.save_csv(output_path, epoch, steps, metrics)
+        return self.prefix_name_to_metrics(metrics)

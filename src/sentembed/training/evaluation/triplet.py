@@ -1,0 +1,67 @@
+"""TripletEvaluator: how often the anchor is closer to its positive than to its negative."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sentembed.similarity import SimilarityFunction
+from sentembed.training.evaluation.base import SentenceEvaluator, check_same_length
+
+
+class TripletEvaluator(SentenceEvaluator):
+    """Accuracy of sim(anchor, positive) > sim(anchor, negative) + margin, per similarity function."""
+
+    def __init__(
+        self,
+        anchors: list[str],
+        positives: list[str],
+        negatives: list[str],
+        main_similarity_function: str | SimilarityFunction | None = None,
+        margin: float | dict[str, float] | None = None,
+        name: str = "",
+        batch_size: int = 16,
+        show_progress_bar: bool = False,
+        write_csv: bool = True,
+        truncate_dim: int | None = None,
+        similarity_fn_names: list[str] | None = None,
+    ) -> None:
+        super().__init__(name, write_csv)
+        check_same_length(anchors=anchors, positives=positives, negatives=negatives)
+        self.anchors, self.positives, self.negatives = list(anchors), list(positives), list(negatives)
+        self.main_similarity = (
+            None if main_similarity_function is None else SimilarityFunction.parse(main_similarity_function)
+        )
+        self.margin = margin
+        self.batch_size = batch_size
+        self.show_progress_bar = show_progress_bar
+        self.truncate_dim = truncate_dim
+        self.similarity_fn_names = [SimilarityFunction.parse(fn).value for fn in similarity_fn_names or []]
+
+    def _margin(self, fn_name: str) -> float:
+        if isinstance(self.margin, dict):
+            return float(self.margin.get(fn_name, 0.0))
+        return float(self.margin or 0.0)
+
+    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
+        options = dict(batch_size=self.batch_size, show_progress_bar=self.show_progress_bar, convert_to_numpy=True)
+        options["truncate_dim"] = self.truncate_dim
+        anchors = model.encode(self.anchors, **options)
+        positives = model.encode(self.positives, **options)
+        negatives = model.encode(self.negatives, **options)
+        fn_names = self.similarity_fn_names or [model.similarity_fn_name or "cosine"]
+        metrics = {}
+        for fn_name in fn_names:
+            pairwise = SimilarityFunction.to_similarity_pairwise_fn(fn_name)
+            positive_scores = pairwise(anchors, positives).cpu().numpy()
+            negative_scores = pairwise(anchors, negatives).cpu().numpy()
+            metrics[f"{fn_name}_accuracy"] = float(np.mean(positive_scores > negative_scores + self._margin(fn_name)))
+        self.save_csv(output_path, epoch, steps, metrics)
+        if len(fn_names) > 1:
+            metrics["max_accuracy"] = max(metrics.values())
+        if self.main_similarity is not None:
+            self.primary_metric = f"{self.main_similarity.value}_accuracy"
+        else:
+            self.primary_metric = "max_accuracy" if len(fn_names) > 1 else f"{fn_names[0]}_accuracy"
+        return self.prefix_name_to_metrics(metrics)
