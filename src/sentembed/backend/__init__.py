@@ -1,0 +1,154 @@
+"""Fast CPU inference: ONNX export, onnxruntime execution, graph fusions and int8 quantization.
+
+`SentenceTransformer(..., backend="onnx")` swaps the Transformer module for an `OnnxTransformer`;
+the functions here write optimised or quantized ONNX files that `model_kwargs={"file_name": ...}` loads.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sentembed.backend.export import save_stamped
+from sentembed.backend.onnx_transformer import (
+    BACKEND_OPTIONS,
+    OnnxSettings,
+    OnnxTransformer,
+    checkpoint_folder,
+    ensure_export,
+    split_backend_options,
+)
+from sentembed.backend.optimize import OPTIMIZATION_LEVELS, QUANTIZATION_CONFIGS, fuse, quantize_dynamic_int8
+from sentembed.backend.session import available_cores, default_num_threads
+from sentembed.models.transformer import Transformer
+
+BACKENDS = ("torch", "onnx")
+
+__all__ = [
+    "BACKENDS",
+    "BACKEND_OPTIONS",
+    "OPTIMIZATION_LEVELS",
+    "QUANTIZATION_CONFIGS",
+    "OnnxSettings",
+    "OnnxTransformer",
+    "available_cores",
+    "default_num_threads",
+    "export_dynamic_quantized_onnx_model",
+    "export_optimized_onnx_model",
+    "split_model_kwargs",
+    "use_backend",
+]
+
+
+def check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
+    return backend
+
+
+def split_model_kwargs(model_kwargs: dict[str, Any] | None, backend: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(keyword arguments for the torch model, options for the backend); torch keeps them all."""
+    if check_backend(backend) == "torch":
+        return dict(model_kwargs or {}), {}
+    return split_backend_options(model_kwargs)
+
+
+def use_backend(
+    modules: list[Any], backend: str, options: dict[str, Any], cache_folder: str | None = None
+) -> list[Any]:
+    """Replace the leading Transformer with its `backend` counterpart; the other modules stay as they are."""
+    if check_backend(backend) == "torch":
+        return modules
+    first = modules[0]
+    if not isinstance(first, Transformer):
+        raise ValueError(f"backend={backend!r} needs a Transformer as the first module, got {type(first).__name__}")
+    if isinstance(first, OnnxTransformer):
+        return modules
+    settings = OnnxSettings(cache_folder=cache_folder, **options)
+    return [OnnxTransformer.from_transformer(first, settings), *modules[1:]]
+
+
+def _transformer_of(model: Any) -> Transformer:
+    """The Transformer inside a SentenceTransformer or CrossEncoder (or a bare Transformer)."""
+    if isinstance(model, Transformer):
+        return model
+    for module in getattr(model, "children", lambda: [])():
+        if isinstance(module, Transformer):
+            return module
+    raise TypeError(f"{type(model).__name__} holds no Transformer module to export")
+
+
+def _write_target(model_name_or_path: str | os.PathLike, name: str) -> Path:
+    return Path(model_name_or_path) / "onnx" / f"model_{name}.onnx"
+
+
+def _push(path: Path, model_name_or_path: str | os.PathLike, create_pr: bool) -> None:
+    from huggingface_hub import HfApi
+
+    HfApi().upload_file(
+        path_or_fileobj=str(path),
+        path_in_repo=f"onnx/{path.name}",
+        repo_id=str(model_name_or_path),
+        create_pr=create_pr,
+        commit_message=f"Add {path.name}",
+    )
+
+
+def export_optimized_onnx_model(
+    model: Any,
+    optimization_config: str,
+    model_name_or_path: str | os.PathLike,
+    push_to_hub: bool = False,
+    create_pr: bool = False,
+    file_suffix: str | None = None,
+) -> Path:
+    """Write `onnx/model_<O1..O4>.onnx` under `model_name_or_path` (a folder, or a hub repo with push_to_hub).
+
+    O1: basic graph rewrites; O2: plus attention, GELU and LayerNorm fusions; O3: plus approximate
+    GELU; O4: plus float16 weights (meant for GPUs). Returns the path written.
+    """
+    transformer = _transformer_of(model)
+    if optimization_config not in OPTIMIZATION_LEVELS:
+        raise ValueError(
+            f"unknown optimization_config {optimization_config!r}; expected one of {list(OPTIMIZATION_LEVELS)}"
+        )
+    source = ensure_export(transformer)
+    target = _local_target(model_name_or_path, push_to_hub, file_suffix or optimization_config)
+    save_stamped(fuse(source, transformer.config, optimization_config), target, checkpoint_folder(transformer))
+    if push_to_hub:
+        _push(target, model_name_or_path, create_pr)
+    return target
+
+
+def export_dynamic_quantized_onnx_model(
+    model: Any,
+    quantization_config: str,
+    model_name_or_path: str | os.PathLike,
+    push_to_hub: bool = False,
+    create_pr: bool = False,
+    file_suffix: str | None = None,
+) -> Path:
+    """Write `onnx/model_qint8_<config>.onnx`: fused, with int8 weights tuned for arm64, avx2, avx512 or avx512_vnni.
+
+    Activations are quantized on the fly, so no calibration data is needed. Returns the path written.
+    """
+    transformer = _transformer_of(model)
+    if quantization_config not in QUANTIZATION_CONFIGS:
+        raise ValueError(
+            f"unknown quantization_config {quantization_config!r}; expected one of {list(QUANTIZATION_CONFIGS)}"
+        )
+    source = ensure_export(transformer)
+    target = _local_target(model_name_or_path, push_to_hub, file_suffix or f"qint8_{quantization_config}")
+    quantize_dynamic_int8(source, transformer.config, quantization_config, target)
+    if push_to_hub:
+        _push(target, model_name_or_path, create_pr)
+    return target
+
+
+def _local_target(model_name_or_path: str | os.PathLike, push_to_hub: bool, name: str) -> Path:
+    """Where to write: inside the given folder, or in a scratch folder when it names a hub repository."""
+    if push_to_hub and not Path(model_name_or_path).is_dir():
+        return _write_target(tempfile.mkdtemp(prefix="sentembed-onnx-"), name)
+    return _write_target(model_name_or_path, name)

@@ -1,0 +1,165 @@
+"""`OnnxTransformer`: the Transformer module with its forward pass run by onnxruntime.
+
+Tokenization, padding, `max_seq_length` and saving stay the Transformer's own, so Pooling, Dense,
+Normalize and every `encode()` option behave exactly as on the torch backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sentembed.backend import export as exporting
+from sentembed.backend.optimize import fuse_checked
+from sentembed.backend.session import DEFAULT_PROVIDER, check_num_threads, create_session
+from sentembed.models.base import Features
+from sentembed.models.transformer import Transformer
+
+logger = logging.getLogger(__name__)
+
+# Keys of `model_kwargs` that configure the ONNX backend rather than `AutoModel.from_pretrained`.
+BACKEND_OPTIONS = ("file_name", "provider", "num_threads")
+
+
+@dataclass
+class OnnxSettings:
+    """Which file to run and how: the `model_kwargs` keys named in BACKEND_OPTIONS, plus the cache folder."""
+
+    file_name: str | None = None
+    provider: str = DEFAULT_PROVIDER
+    num_threads: int | None = None
+    cache_folder: str | None = None
+    export_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_num_threads(self.num_threads)
+        if self.file_name is not None and not isinstance(self.file_name, (str, os.PathLike)):
+            raise TypeError(f"file_name must be a str path, got {type(self.file_name).__name__}")
+
+
+def split_backend_options(model_kwargs: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Separate the ONNX backend's options from the keyword arguments meant for the torch model."""
+    model_kwargs = dict(model_kwargs or {})
+    options = {key: model_kwargs.pop(key) for key in BACKEND_OPTIONS if key in model_kwargs}
+    return model_kwargs, options
+
+
+def checkpoint_folder(transformer: Transformer) -> Path | None:
+    """The folder the torch model was loaded from, when it was loaded from one."""
+    name = getattr(transformer.auto_model, "name_or_path", None)
+    return Path(name) if name and Path(name).is_dir() else None
+
+
+def ensure_export(transformer: Transformer, cache_folder: str | None = None) -> Path:
+    """The path of a fresh `onnx/model.onnx` for this Transformer, exporting it when missing or stale."""
+    source = checkpoint_folder(transformer)
+    for folder in (source, exporting.fallback_folder(source, cache_folder)):
+        if folder is not None:
+            candidate = folder / exporting.DEFAULT_FILE_NAME
+            if candidate.exists() and not exporting.is_stale(candidate, source):
+                return candidate
+    target = exporting.export_folder(source, cache_folder) / exporting.DEFAULT_FILE_NAME
+    return exporting.export_encoder(transformer.auto_model, transformer.tokenizer, target, source)
+
+
+def fused_graph(transformer: Transformer, cache_folder: str | None, sample: dict[str, np.ndarray]) -> Path:
+    """The O2-fused export (`onnx/model_O2.onnx`), made and cached on first use; the plain one if fusion fails."""
+    source = checkpoint_folder(transformer)
+    for folder in (source, exporting.fallback_folder(source, cache_folder)):
+        if folder is not None and exporting.is_fresh_export(folder / exporting.FUSED_FILE_NAME, source):
+            return folder / exporting.FUSED_FILE_NAME
+    plain = ensure_export(transformer, cache_folder)
+    graph = fuse_checked(plain, transformer.config, sample)
+    if graph is None:
+        return plain
+    target = exporting.export_folder(source, cache_folder) / exporting.FUSED_FILE_NAME
+    return exporting.save_stamped(graph, target, source)
+
+
+def find_onnx_file(transformer: Transformer, file_name: str | os.PathLike, cache_folder: str | None) -> Path:
+    """Find a named ONNX file: as given, in the model folder, or in the export cache folder."""
+    source = checkpoint_folder(transformer)
+    places = [Path(file_name)]
+    if not Path(file_name).is_absolute():
+        places += [folder / file_name for folder in (source, exporting.fallback_folder(source, cache_folder)) if folder]
+    for place in places:
+        if place.is_file():
+            return place
+    raise OSError(f"ONNX file {str(file_name)!r} not found; looked in: {', '.join(str(p) for p in places)}")
+
+
+class OnnxTransformer(Transformer):
+    """A Transformer whose `token_embeddings` come from an ONNX export run in onnxruntime."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("build an OnnxTransformer with OnnxTransformer.from_transformer(transformer, settings)")
+
+    @classmethod
+    def from_transformer(cls, transformer: Transformer, settings: OnnxSettings | None = None) -> OnnxTransformer:
+        """Take over a loaded Transformer (sharing its tokenizer and weights) and open its ONNX session."""
+        module = cls.__new__(cls)
+        module.__dict__.update(transformer.__dict__)
+        module.backend = "onnx"
+        module.settings = settings or OnnxSettings()
+        module._open_session()
+        return module
+
+    def _open_session(self) -> None:
+        settings = self.settings
+        if settings.file_name is not None:
+            self.onnx_path = find_onnx_file(self, settings.file_name, settings.cache_folder)
+        else:
+            self.onnx_path = fused_graph(self, settings.cache_folder, self._sample_inputs())
+        self.session = create_session(str(self.onnx_path), settings.provider, settings.num_threads)
+        self.input_names = [node.name for node in self.session.get_inputs()]
+        logger.info("Running %s with onnxruntime (%s)", self.onnx_path, settings.provider)
+
+    def _sample_inputs(self) -> dict[str, np.ndarray]:
+        sample = self.tokenizer(["an example", "a second, longer example sentence"], padding=True, return_tensors="np")
+        return {name: np.asarray(sample[name], dtype=np.int64) for name in exporting.INPUT_NAMES if name in sample}
+
+    def _session_inputs(self, features: Features) -> dict[str, np.ndarray]:
+        inputs = {}
+        for name in self.input_names:
+            if name in features:
+                inputs[name] = features[name].detach().cpu().numpy().astype(np.int64, copy=False)
+            elif name == "token_type_ids":
+                inputs[name] = np.zeros_like(inputs.get("input_ids", features["input_ids"].cpu().numpy()))
+            else:
+                raise ValueError(f"the ONNX graph {self.onnx_path} needs an input {name!r} the tokenizer does not give")
+        return inputs
+
+    def forward(self, features: Features) -> Features:
+        if "input_ids" not in features:
+            raise ValueError("the ONNX backend needs input_ids (inputs_embeds is only supported on the torch backend)")
+        output = self.session.run(None, self._session_inputs(features))[0]
+        features["token_embeddings"] = torch.from_numpy(output).to(features["attention_mask"].device)
+        return features
+
+    def save(self, output_path: str, safe_serialization: bool = True) -> None:
+        """Save the torch checkpoint as usual, plus the ONNX file being run, under the same relative name."""
+        super().save(output_path, safe_serialization=safe_serialization)
+        relative = self.settings.file_name or exporting.DEFAULT_FILE_NAME
+        if Path(relative).is_absolute():
+            relative = f"{exporting.ONNX_FOLDER}/{Path(relative).name}"
+        target = Path(output_path) / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if self.onnx_path.resolve() != target.resolve():
+            shutil.copyfile(self.onnx_path, target)
+            exporting.restamp(target, output_path)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("session", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._open_session()

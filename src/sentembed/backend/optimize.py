@@ -1,0 +1,112 @@
+"""Graph rewrites on an exported encoder: transformer fusions (O1 to O4) and dynamic int8 quantization."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+OPTIMIZATION_LEVELS = ("O1", "O2", "O3", "O4")
+# A fused graph must match the plain one this closely on a sample batch, or it is not used.
+FUSION_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class DynamicQuantization:
+    """How weights are stored for one CPU family; activations are quantized to uint8 at run time."""
+
+    signed_weights: bool
+    per_channel: bool
+    reduce_range: bool
+
+
+# AVX2 and AVX-512 without VNNI multiply u8 x s8 with 16-bit intermediate sums that can saturate,
+# so their weights keep 7 bits; VNNI and ARM64 (SDOT) accumulate in 32 bits and use all 8.
+QUANTIZATION_CONFIGS = {
+    "arm64": DynamicQuantization(signed_weights=True, per_channel=True, reduce_range=False),
+    "avx2": DynamicQuantization(signed_weights=True, per_channel=True, reduce_range=True),
+    "avx512": DynamicQuantization(signed_weights=True, per_channel=True, reduce_range=True),
+    "avx512_vnni": DynamicQuantization(signed_weights=True, per_channel=True, reduce_range=False),
+}
+QUANTIZED_OPERATORS = ["MatMul", "Attention"]
+
+
+def _optimizer_model_type(config: Any) -> str:
+    from onnxruntime.transformers.optimizer import MODEL_TYPES
+
+    model_type = getattr(config, "model_type", "bert")
+    return model_type if model_type in MODEL_TYPES else "bert"
+
+
+def fuse(onnx_path: str | os.PathLike, config: Any, level: str = "O2") -> Any:
+    """Apply onnxruntime's transformer fusions (attention, GELU, LayerNorm) to an export; returns a ModelProto.
+
+    O1 keeps to onnxruntime's basic rewrites; O2 adds the fusions; O3 also approximates GELU;
+    O4 also stores weights in float16 (for GPUs: on CPU it is slower).
+    """
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    if level not in OPTIMIZATION_LEVELS:
+        raise ValueError(f"unknown optimization level {level!r}; expected one of {list(OPTIMIZATION_LEVELS)}")
+    model_type = _optimizer_model_type(config)
+    if level == "O1":
+        return optimize_model(str(onnx_path), model_type, opt_level=1, only_onnxruntime=True).model
+    options = FusionOptions(model_type)
+    options.enable_gelu_approximation = level in ("O3", "O4")
+    optimized = optimize_model(
+        str(onnx_path),
+        model_type,
+        num_heads=getattr(config, "num_attention_heads", 0) or 0,
+        hidden_size=getattr(config, "hidden_size", 0) or 0,
+        optimization_options=options,
+        opt_level=0,
+    )
+    if level == "O4":
+        optimized.convert_float_to_float16(keep_io_types=True)
+    return optimized.model
+
+
+def fuse_checked(onnx_path: str | os.PathLike, config: Any, sample: dict[str, Any]) -> Any:
+    """The O2-fused ModelProto when it matches the plain graph on `sample`; None when fusion fails."""
+    import numpy as np
+
+    from sentembed.backend.session import create_session
+
+    try:
+        fused = fuse(onnx_path, config, "O2")
+        plain_out = create_session(str(onnx_path)).run(None, sample)[0]
+        fused_out = create_session(fused.SerializeToString()).run(None, sample)[0]
+    except Exception as error:  # the optimizer is pattern-based and may not know an architecture
+        logger.warning("onnxruntime fusions failed on %s (%s); running the plain export.", onnx_path, error)
+        return None
+    difference = float(np.abs(plain_out - fused_out).max())
+    if difference > FUSION_TOLERANCE:
+        logger.warning("Fused graph differs by %.2e from %s; running the plain export.", difference, onnx_path)
+        return None
+    return fused
+
+
+def quantize_dynamic_int8(onnx_path: str | os.PathLike, config: Any, target: str, output_path: Path) -> Path:
+    """Fuse the export, then store its MatMul and Attention weights as int8 for the CPU family `target`."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    if target not in QUANTIZATION_CONFIGS:
+        raise ValueError(f"unknown quantization config {target!r}; expected one of {list(QUANTIZATION_CONFIGS)}")
+    settings = QUANTIZATION_CONFIGS[target]
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    quantize_dynamic(
+        fuse(onnx_path, config, "O2"),
+        output_path,
+        op_types_to_quantize=QUANTIZED_OPERATORS,
+        per_channel=settings.per_channel,
+        reduce_range=settings.reduce_range,
+        weight_type=QuantType.QInt8 if settings.signed_weights else QuantType.QUInt8,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    return output_path

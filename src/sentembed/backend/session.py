@@ -1,0 +1,53 @@
+"""onnxruntime sessions: thread count, execution provider and graph optimisation settings."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+DEFAULT_PROVIDER = "CPUExecutionProvider"
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def default_num_threads() -> int:
+    """torch's intra-op thread count, which a multi-process pool lowers per worker; else every core."""
+    import torch
+
+    return max(1, min(torch.get_num_threads(), available_cores()))
+
+
+def check_num_threads(num_threads: Any) -> int | None:
+    if num_threads is None:
+        return None
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads <= 0:
+        raise ValueError(f"num_threads must be a positive integer, got {num_threads!r}")
+    return num_threads
+
+
+def check_provider(provider: str) -> str:
+    """Refuse an execution provider this onnxruntime build lacks, naming the ones it has."""
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    if provider not in available:
+        raise ValueError(f"onnxruntime provider {provider!r} is not available; this build has {available}")
+    return provider
+
+
+def create_session(model: str | bytes, provider: str = DEFAULT_PROVIDER, num_threads: int | None = None) -> Any:
+    """An InferenceSession with every graph optimisation on and `num_threads` intra-op threads."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = num_threads or default_num_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(model, options, providers=[check_provider(provider)])
