@@ -37,6 +37,7 @@ def module_class(type_name: str, trust_remote_code: bool = False) -> type:
 def module_type_name(module: object) -> str:
     """The type name to write for `module`, readable by every version of the reference."""
     cls = type(module)
-    if KNOWN_MODULES.get(cls.__name__) is cls:
-        return f"sentence_transformers.models.{cls.__name__}"
+    for known in cls.__mro__:  # a subclass such as the ONNX Transformer saves as its standard base
+        if KNOWN_MODULES.get(known.__name__) is known:
+            return f"sentence_transformers.models.{known.__name__}"
     return f"{cls.__module__}.{cls.__name__}"

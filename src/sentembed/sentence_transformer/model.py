@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from sentembed import backend as backends
 from sentembed.loading.folder import ModelConfig, load_modules, save_modules
 from sentembed.loading.hub import push_saved_model
 from sentembed.loading.model_card import render_model_card, write_model_card
@@ -28,7 +29,7 @@ from sentembed.similarity.functions import ArrayLike
 logger = logging.getLogger(__name__)
 
 OutputValue = Literal["sentence_embedding", "token_embeddings"] | None
-BACKENDS = ("torch",)
+BACKENDS = backends.BACKENDS
 
 
 class SentenceTransformer(nn.Sequential):
@@ -57,8 +58,7 @@ class SentenceTransformer(nn.Sequential):
         config_kwargs: dict[str, Any] | None = None,
         backend: str = "torch",
     ) -> None:
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
+        model_kwargs, backend_options = backends.split_model_kwargs(model_kwargs, backend)
         encoding.check_truncate_dim(truncate_dim)
         config = ModelConfig()
         model_path: Path | None = None
@@ -81,6 +81,7 @@ class SentenceTransformer(nn.Sequential):
             )
         if not modules:
             raise ValueError("SentenceTransformer needs model_name_or_path or a non-empty list of modules")
+        modules = backends.use_backend(list(modules), backend, backend_options, cache_folder)
         super().__init__(OrderedDict((str(index), module) for index, module in enumerate(modules)))
         self.model_path = model_path
         self.backend = backend
