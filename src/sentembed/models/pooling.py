@@ -34,7 +34,8 @@ def _parse_modes(pooling_mode: str | list[str]) -> list[str]:
 class Pooling(Module):
     """Pool token embeddings by cls, mean, max, mean_sqrt_len_tokens, weightedmean or lasttoken.
 
-    With several modes on, their outputs are concatenated in the order of `POOLING_MODES`.
+    Several modes' outputs are concatenated: in the order given by a `pooling_mode` list, or in the
+    order of `POOLING_MODES` when chosen by the legacy boolean flags.
     With `include_prompt=False`, the prompt's tokens are left out of the pooled vector.
     """
 
@@ -53,7 +54,7 @@ class Pooling(Module):
         super().__init__()
         self.word_embedding_dimension = word_embedding_dimension
         if pooling_mode is not None:
-            chosen = set(_parse_modes(pooling_mode))
+            self.modes = list(dict.fromkeys(_parse_modes(pooling_mode)))
         else:
             flags = {
                 "cls": pooling_mode_cls_token,
@@ -63,10 +64,9 @@ class Pooling(Module):
                 "weightedmean": pooling_mode_weightedmean_tokens,
                 "lasttoken": pooling_mode_lasttoken,
             }
-            chosen = {mode for mode, on in flags.items() if on}
-        if not chosen:
+            self.modes = [mode for mode, on in flags.items() if on]
+        if not self.modes:
             raise ValueError("Pooling needs at least one pooling mode")
-        self.modes = [mode for mode in POOLING_MODES if mode in chosen]
         self.include_prompt = include_prompt
         self.pooling_output_dimension = len(self.modes) * word_embedding_dimension
 
@@ -89,14 +89,18 @@ class Pooling(Module):
         prompt_length = features.get("prompt_length")
         if self.include_prompt or not prompt_length:
             return mask
-        mask = mask.clone()
-        first_real = mask.shape[1] - mask.sum(dim=1) if bool((mask[:, 0] == 0).any()) else torch.zeros_like(mask[:, 0])
         positions = torch.arange(mask.shape[1], device=mask.device).unsqueeze(0)
-        start = first_real.unsqueeze(1)
-        mask[(positions >= start) & (positions < start + int(prompt_length))] = 0
-        return mask
+        start = mask.to(torch.int).argmax(dim=1, keepdim=True)
+        return mask.masked_fill((positions >= start) & (positions < start + int(prompt_length)), 0)
 
     def get_config_dict(self) -> dict[str, Any]:
+        """The legacy form, which every reference version reads, unless only the new form keeps the mode order."""
+        if self.modes != [mode for mode in POOLING_MODES if mode in self.modes]:
+            return {
+                "embedding_dimension": self.word_embedding_dimension,
+                "pooling_mode": self.modes,
+                "include_prompt": self.include_prompt,
+            }
         config: dict[str, Any] = {"word_embedding_dimension": self.word_embedding_dimension}
         config.update({key: mode in self.modes for mode, key in POOLING_MODES.items()})
         config["include_prompt"] = self.include_prompt
@@ -120,11 +124,13 @@ def _expanded(mask: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
 
 
 def _cls(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return tokens[:, 0]
+    """The first real token, which is the first position unless the batch is left-padded."""
+    first = mask.to(torch.int).argmax(dim=1)
+    return tokens[torch.arange(tokens.shape[0], device=tokens.device), first]
 
 
 def _max(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    masked = tokens.masked_fill(_expanded(mask, tokens) == 0, -1e9)
+    masked = tokens.masked_fill(_expanded(mask, tokens) == 0, float("-inf"))
     return masked.max(dim=1).values
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 
 from sentembed.models.base import Features, Module, read_json, write_json
@@ -81,7 +82,7 @@ class Transformer(Module):
     def _load_model(self, path: str, cache_dir: str | None, model_args: dict[str, Any]) -> torch.nn.Module:
         try:
             return self.auto_model_class.from_pretrained(path, config=self.config, cache_dir=cache_dir, **model_args)
-        except (OSError, ValueError, RuntimeError) as error:
+        except (OSError, ValueError, RuntimeError, SafetensorError) as error:
             if not os.path.isdir(path):
                 raise
             raise OSError(f"could not load the weights file {_weights_file(path)}: {error}") from error

@@ -1,0 +1,171 @@
+"""encode() options, return types and bad input, on the real paraphrase-MiniLM-L3-v2 model."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from sentembed import SentenceTransformer, SimilarityFunction
+from tests.conftest import MINILM_L3
+
+TEXTS = ["A man is eating food.", "A man is riding a horse.", "A woman is playing violin."]
+
+
+@pytest.fixture()
+def model(minilm_l3) -> SentenceTransformer:
+    """The shared model, with any prompt or setting a test changes put back afterwards."""
+    state = (dict(minilm_l3.prompts), minilm_l3.default_prompt_name, minilm_l3.truncate_dim, minilm_l3.max_seq_length)
+    yield minilm_l3
+    minilm_l3.prompts, minilm_l3.default_prompt_name, minilm_l3.truncate_dim, minilm_l3.max_seq_length = state
+    minilm_l3.similarity_fn_name = None
+
+
+def test_return_types(model):
+    assert model.encode(TEXTS).shape == (3, 384)
+    assert isinstance(model.encode(TEXTS), np.ndarray) and model.encode(TEXTS).dtype == np.float32
+    assert model.encode(TEXTS[0]).shape == (384,)
+    tensor = model.encode(TEXTS, convert_to_tensor=True)
+    assert isinstance(tensor, torch.Tensor) and tensor.shape == (3, 384)
+    as_list = model.encode(TEXTS, convert_to_numpy=False)
+    assert isinstance(as_list, list) and len(as_list) == 3 and as_list[0].shape == (384,)
+    assert isinstance(model.encode(TEXTS[0], convert_to_tensor=True), torch.Tensor)
+
+
+def test_precision_dtypes_and_shapes(model):
+    assert model.encode(TEXTS, precision="int8").dtype == np.int8
+    assert model.encode(TEXTS, precision="uint8").dtype == np.uint8
+    assert model.encode(TEXTS, precision="binary").shape == (3, 48)
+    assert model.encode(TEXTS, precision="ubinary").dtype == np.uint8
+    assert model.encode(TEXTS, precision="int8", convert_to_tensor=True).dtype == torch.int8
+
+
+def test_truncate_then_normalize_order(model):
+    full = model.encode(TEXTS)
+    got = model.encode(TEXTS, truncate_dim=64, normalize_embeddings=True)
+    expected = full[:, :64] / np.linalg.norm(full[:, :64], axis=1, keepdims=True)
+    assert np.allclose(got, expected, atol=1e-6)
+
+
+def test_truncate_dim_everywhere(model):
+    with model.truncate_sentence_embeddings(100):
+        assert model.encode(TEXTS).shape == (3, 100)
+        assert model.get_sentence_embedding_dimension() == 100
+    assert model.encode(TEXTS).shape == (3, 384)
+    truncated = SentenceTransformer(str(MINILM_L3), device="cpu", truncate_dim=32)
+    assert truncated.encode(TEXTS).shape == (3, 32)
+    assert truncated.encode([]).shape == (0, 32)
+
+
+def test_duplicates_are_encoded_once_and_returned_everywhere(model):
+    texts = [TEXTS[0], TEXTS[1], TEXTS[0], TEXTS[0]]
+    got = model.encode(texts)
+    assert np.array_equal(got[0], got[2]) and np.array_equal(got[0], got[3])
+    assert np.allclose(got[:2], model.encode(TEXTS[:2]), atol=1e-6)
+
+
+def test_prompts_priority(model):
+    model.prompts = {"query": "query: ", "document": "passage: "}
+    query = model.encode(TEXTS, prompt_name="query")
+    assert np.allclose(query, model.encode(["query: " + text for text in TEXTS]), atol=1e-6)
+    assert np.allclose(model.encode(TEXTS, prompt="x: ", prompt_name="query"), model.encode(["x: " + t for t in TEXTS]))
+    assert np.allclose(model.encode_query(TEXTS), query)
+    assert np.allclose(model.encode_document(TEXTS), model.encode(["passage: " + t for t in TEXTS]), atol=1e-6)
+    model.default_prompt_name = "document"
+    assert np.allclose(model.encode(TEXTS), model.encode(TEXTS, prompt_name="document"))
+
+
+def test_output_value_none_gives_every_output(model):
+    rows = model.encode(TEXTS, output_value=None)
+    assert len(rows) == 3
+    assert {"sentence_embedding", "token_embeddings", "attention_mask", "input_ids"} <= set(rows[0])
+    assert torch.allclose(rows[1]["sentence_embedding"], model.encode(TEXTS, convert_to_tensor=True)[1], atol=1e-6)
+
+
+def test_token_embeddings_drop_padding(model):
+    tokens = model.encode(
+        ["short", "a much longer sentence with many more tokens in it"], output_value="token_embeddings"
+    )
+    assert tokens[0].shape == (3, 384)  # [CLS] short [SEP]
+    assert tokens[1].shape[0] > tokens[0].shape[0]
+
+
+def test_long_texts_are_truncated_with_one_warning(model, caplog):
+    texts = ["word " * 1000, "word " * 500, "short"]
+    with caplog.at_level(logging.WARNING, logger="sentembed"):
+        model.encode(texts)
+    warnings = [record.message for record in caplog.records if "truncated" in record.message]
+    assert warnings == ["2 of 3 texts were longer than max_seq_length=128 tokens and were truncated."]
+
+
+def test_multi_megabyte_string_without_spaces(model):
+    huge = "x" * 3_000_000
+    embedding = model.encode(huge)
+    assert embedding.shape == (384,) and np.isfinite(embedding).all()
+
+
+def test_empty_inputs(model, reference_minilm_l3):
+    assert model.encode([]).shape == (0, 384)
+    assert model.encode([], convert_to_tensor=True).shape == (0, 384)
+    assert model.encode([], output_value="token_embeddings") == []
+    assert np.abs(model.encode([""]) - reference_minilm_l3.encode([""])).max() < 1e-5
+
+
+@pytest.mark.parametrize("bad", [None, 3, b"bytes"])
+def test_non_string_item_is_a_type_error_naming_its_index(model, bad):
+    with pytest.raises(TypeError, match=r"sentences\[1\].*" + type(bad).__name__):
+        model.encode(["fine", bad])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"prompt_name": "nope"}, "unknown prompt_name 'nope'"),
+        ({"precision": "int4"}, "unknown precision 'int4'"),
+        ({"output_value": "pooled"}, "unknown output_value 'pooled'"),
+        ({"truncate_dim": 0}, "truncate_dim must be a positive integer"),
+        ({"truncate_dim": -3}, "truncate_dim must be a positive integer"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"normalise": True}, "unknown keyword arguments: \\['normalise'\\]"),
+    ],
+)
+def test_bad_options_are_value_errors(model, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        model.encode(TEXTS, **kwargs)
+
+
+def test_similarity_functions(model):
+    embeddings = model.encode(TEXTS)
+    assert model.similarity_fn_name is None
+    cosine = model.similarity(embeddings, embeddings)
+    assert model.similarity_fn_name == "cosine"
+    assert cosine.shape == (3, 3) and torch.allclose(cosine.diagonal(), torch.ones(3), atol=1e-5)
+    assert model.similarity_pairwise(embeddings, embeddings).shape == (3,)
+    model.similarity_fn_name = SimilarityFunction.EUCLIDEAN
+    distances = model.similarity(embeddings, embeddings)
+    assert (distances <= 1e-4).all() and distances[0, 1] < -1
+    model.similarity_fn_name = "manhattan"
+    assert model.similarity_pairwise(embeddings[:1], embeddings[1:2]).item() < -10
+    with pytest.raises(ValueError, match="unknown similarity_fn_name 'jaccard'"):
+        model.similarity_fn_name = "jaccard"
+
+
+def test_max_seq_length_is_capped_at_what_the_model_supports(model):
+    assert model.max_seq_length == 128
+    model.max_seq_length = 100000
+    assert model.max_seq_length == 512
+    model.max_seq_length = 64
+    assert model.tokenize(["word " * 200])["input_ids"].shape == (1, 64)
+    with pytest.raises(ValueError, match="max_seq_length must be a positive integer"):
+        model.max_seq_length = 0
+
+
+def test_members(model):
+    assert model.get_sentence_embedding_dimension() == 384
+    assert model.get_max_seq_length() == 128
+    assert model.device.type == "cpu"
+    assert model.tokenizer.convert_tokens_to_ids("[CLS]") == 101
+    features = model.tokenize(TEXTS)
+    assert set(features) >= {"input_ids", "attention_mask"} and features["input_ids"].shape[0] == 3
