@@ -114,6 +114,8 @@ class Transformer(Module):
     def get_word_embedding_dimension(self) -> int:
         return self.auto_model.config.hidden_size
 
+    get_embedding_dimension = get_word_embedding_dimension
+
     def _prepare(self, texts: list[str]) -> list[str]:
         texts = [text.strip() for text in texts]
         return [text.lower() for text in texts] if self.do_lower_case else texts
