@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,16 @@ def fuse(onnx_path: str | os.PathLike, config: Any, level: str = "O2") -> Any:
     )
     if level == "O4":
         optimized.convert_float_to_float16(keep_io_types=True)
-    return optimized.model
+    optimized.topological_sort()
+    return _declare_contrib_domain(optimized.model)
+
+
+def _declare_contrib_domain(model: Any) -> Any:
+    """Fused nodes live in onnxruntime's com.microsoft domain, which the graph must import to be valid."""
+    uses_contrib = any(node.domain == "com.microsoft" for node in model.graph.node)
+    if uses_contrib and not any(opset.domain == "com.microsoft" for opset in model.opset_import):
+        model.opset_import.add(domain="com.microsoft", version=1)
+    return model
 
 
 def fuse_checked(onnx_path: str | os.PathLike, config: Any, sample: dict[str, Any]) -> Any:
@@ -100,13 +110,16 @@ def quantize_dynamic_int8(onnx_path: str | os.PathLike, config: Any, target: str
         raise ValueError(f"unknown quantization config {target!r}; expected one of {list(QUANTIZATION_CONFIGS)}")
     settings = QUANTIZATION_CONFIGS[target]
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    quantize_dynamic(
-        fuse(onnx_path, config, "O2"),
-        output_path,
-        op_types_to_quantize=QUANTIZED_OPERATORS,
-        per_channel=settings.per_channel,
-        reduce_range=settings.reduce_range,
-        weight_type=QuantType.QInt8 if settings.signed_weights else QuantType.QUInt8,
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    with tempfile.TemporaryDirectory(dir=output_path.parent) as scratch:
+        fused_path = Path(scratch) / "fused.onnx"
+        onnx.save(fuse(onnx_path, config, "O2"), str(fused_path))
+        quantize_dynamic(
+            fused_path,
+            output_path,
+            op_types_to_quantize=QUANTIZED_OPERATORS,
+            per_channel=settings.per_channel,
+            reduce_range=settings.reduce_range,
+            weight_type=QuantType.QInt8 if settings.signed_weights else QuantType.QUInt8,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
     return output_path

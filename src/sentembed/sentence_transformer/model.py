@@ -22,7 +22,7 @@ from sentembed.loading.model_card import render_model_card, write_model_card
 from sentembed.loading.resolve import resolve_model_path
 from sentembed.models import Pooling, Transformer
 from sentembed.runtime import default_device, progress_bar_wanted
-from sentembed.sentence_transformer import encoding
+from sentembed.sentence_transformer import encoding, multiprocess
 from sentembed.similarity import SimilarityFunction
 from sentembed.similarity.functions import ArrayLike
 
@@ -232,9 +232,8 @@ class SentenceTransformer(nn.Sequential):
             raise ValueError(f"encode() got unknown keyword arguments: {sorted(kwargs)}")
         encoding.check_encode_options(output_value, precision, truncate_dim, batch_size)
         texts, was_string = encoding.check_texts(sentences)
-        if pool is not None or isinstance(device, (list, tuple)):
-            raise NotImplementedError("multi-process encoding is not available yet")
-        if device is not None:
+        in_pool = pool is not None or isinstance(device, (list, tuple))
+        if device is not None and not in_pool:
             self.to(device)
         truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
         prompt = self._resolve_prompt(prompt, prompt_name)
@@ -248,7 +247,12 @@ class SentenceTransformer(nn.Sequential):
         extra_features = {"prompt_length": self._prompt_length(prompt)} if prompt else {}
 
         unique_texts, inverse = encoding.deduplicate(texts)
-        outputs = self._encode_unique(unique_texts, batch_size, output_value, extra_features, show_progress_bar)
+        if in_pool:
+            outputs = multiprocess.encode_unique_in_pool(
+                self, unique_texts, pool, device, batch_size, output_value, extra_features, chunk_size
+            )
+        else:
+            outputs = self._encode_unique(unique_texts, batch_size, output_value, extra_features, show_progress_bar)
 
         if output_value == "sentence_embedding":
             embeddings = encoding.postprocess(outputs, truncate_dim, normalize_embeddings)[inverse]
@@ -319,6 +323,20 @@ class SentenceTransformer(nn.Sequential):
         order = torch.tensor([index for batch in batches for index in batch], device=device)
         stacked = torch.cat(sentence_parts)
         return torch.empty_like(stacked).index_copy_(0, order, stacked)
+
+    def start_multi_process_pool(self, target_devices: list[str] | None = None) -> multiprocess.MultiProcessPool:
+        """Start worker processes with a copy of this model each, for `encode(..., pool=pool)`."""
+        return multiprocess.MultiProcessPool(self, target_devices)
+
+    @staticmethod
+    def stop_multi_process_pool(pool: multiprocess.MultiProcessPool) -> None:
+        pool.close()
+
+    def encode_multi_process(
+        self, sentences: list[str], pool: multiprocess.MultiProcessPool, **kwargs: Any
+    ) -> np.ndarray | torch.Tensor | list:
+        """`encode` in a pool started by `start_multi_process_pool`."""
+        return self.encode(sentences, pool=pool, **kwargs)
 
     def encode_query(self, sentences: str | list[str], **kwargs: Any) -> np.ndarray | torch.Tensor | list:
         """`encode` with the model's "query" prompt, when it has one and no other prompt is given."""
