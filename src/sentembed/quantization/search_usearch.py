@@ -102,9 +102,11 @@ def _search(index: Any, queries: np.ndarray, k: int, exact: bool, precision: str
         empty = np.zeros((len(queries), 0))
         return empty, empty.astype(np.int64), empty.astype(bool)
     matches = index.search(queries, count=k, exact=exact)
-    distances = np.atleast_2d(matches.distances).astype(np.float64)
+    with np.errstate(invalid="ignore"):  # padding slots hold undefined distances
+        distances = np.atleast_2d(matches.distances).astype(np.float64)
     keys = np.atleast_2d(matches.keys).astype(np.int64)
     counts = np.reshape(getattr(matches, "counts", keys.shape[1]), (-1, 1))
     valid = np.arange(keys.shape[1]) < counts
     scores = -distances if precision in BINARY else 1.0 - distances
+    scores[~valid] = -np.inf
     return scores, keys, valid

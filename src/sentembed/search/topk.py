@@ -14,6 +14,10 @@ from sentembed.similarity.functions import ArrayLike, cos_sim, dot_score, to_mat
 
 ScoreFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
+# Bounds on the working memory of one step: 65536 x 384 float32 rows are 100 MB, 2**24 scores 64 MB.
+MAX_BLOCK_ROWS = 65536
+MAX_BLOCK_SCORES = 2**24
+
 
 def check_positive(value: int, name: str) -> None:
     """Refuse a count that is not a positive integer."""
@@ -79,6 +83,12 @@ def merge_top_k(
     return values[:, :k], indices.gather(1, order)[:, :k]
 
 
+def corpus_block_rows(corpus_chunk_size: int, query_rows: int) -> int:
+    """Corpus rows scored at once: at most `corpus_chunk_size`, and few enough that the normalised block
+    and the score block stay small whatever the chunk sizes (results do not depend on it)."""
+    return max(1, min(corpus_chunk_size, MAX_BLOCK_ROWS, MAX_BLOCK_SCORES // query_rows))
+
+
 def chunked_top_k(
     queries: torch.Tensor,
     corpus: torch.Tensor,
@@ -87,9 +97,9 @@ def chunked_top_k(
     corpus_chunk_size: int,
     score_function: ScoreFunction = cos_sim,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k scores and corpus indices for every query, never holding more than one chunk of scores.
+    """Top-k scores and corpus indices for every query, never holding more than one block of scores.
 
-    Cosine normalises each corpus chunk once and takes dot products, which gives the same numbers as
+    Cosine normalises each corpus block once and takes dot products, which gives the same numbers as
     `cos_sim` on the pair.
     """
     normalise = score_function is cos_sim
@@ -97,8 +107,9 @@ def chunked_top_k(
         queries = F.normalize(queries, p=2, dim=1)
     best_values = queries.new_empty((len(queries), 0))
     best_indices = torch.empty((len(queries), 0), dtype=torch.long, device=queries.device)
-    for start in range(0, len(corpus), corpus_chunk_size):
-        chunk = corpus[start : start + corpus_chunk_size]
+    step = corpus_block_rows(corpus_chunk_size, min(query_chunk_size, max(len(queries), 1)))
+    for start in range(0, len(corpus), step):
+        chunk = corpus[start : start + step]
         check_finite(chunk, "corpus_embeddings", start)
         if normalise:
             chunk = F.normalize(chunk, p=2, dim=1)
