@@ -1,0 +1,79 @@
+"""Checking that a dataset's columns fit a loss: which columns are text, which is the label, and of what kind."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sentembed.training.losses.base import ColumnSpec
+
+LABEL_COLUMNS = ("label", "score")
+
+
+def split_columns(dataset: Any) -> tuple[list[str], str | None]:
+    """The text columns in order, and the label column ('label' or 'score') if there is one."""
+    names = list(dataset.column_names)
+    labels = [name for name in names if name in LABEL_COLUMNS]
+    if len(labels) > 1:
+        raise ValueError(f"a dataset may have one label column, got both {labels}")
+    return [name for name in names if name not in LABEL_COLUMNS], (labels[0] if labels else None)
+
+
+def _feature_kind(feature: Any) -> str:
+    """'string', 'int', 'float', 'bool', 'vector', 'string-list' or the feature's own name for a datasets feature."""
+    dtype = getattr(feature, "dtype", None)
+    if dtype in ("string", "large_string"):
+        return "string"
+    if dtype == "bool":
+        return "bool"
+    if dtype is not None and ("int" in dtype):
+        return "int"
+    if dtype is not None and "float" in dtype:
+        return "float"
+    inner = getattr(feature, "feature", None)
+    if inner is None and isinstance(feature, list) and feature:
+        inner = feature[0]
+    if inner is not None:
+        inner_kind = _feature_kind(inner)
+        return "string-list" if inner_kind == "string" else "vector" if inner_kind in ("int", "float") else "list"
+    return type(feature).__name__
+
+
+def check_label(dataset: Any, column: str, wanted: str, where: str) -> None:
+    """Raise ValueError when the label column's values are not of the kind the loss needs."""
+    kind = _feature_kind(dataset.features[column])
+    accepted = {
+        "float": ("float", "int", "bool"),
+        "int": ("int", "bool"),
+        "binary": ("int", "bool", "float"),
+        "vector": ("vector",),
+        "int-list": ("vector",),
+        "float-list": ("vector",),
+    }[wanted]
+    if kind not in accepted:
+        raise ValueError(f"the label column {column!r}{where} holds {kind} values; this loss needs {wanted} labels")
+    if wanted == "binary":
+        values = set(dataset[column])
+        if not values <= {0, 1}:
+            odd = sorted(values - {0, 1})[:5]
+            raise ValueError(f"the label column {column!r}{where} must hold 0 or 1; found {odd}")
+    if wanted == "float" and any(isinstance(v, float) and math.isnan(v) for v in dataset[column][:1000]):
+        raise ValueError(f"the label column {column!r}{where} holds NaN values")
+
+
+def check_dataset_fits_loss(dataset: Any, spec: ColumnSpec, loss_name: str, dataset_name: str | None = None) -> None:
+    """Raise ValueError for an empty dataset, text columns the loss cannot take, or a wrong kind of label."""
+    where = f" of dataset {dataset_name!r}" if dataset_name else ""
+    if len(dataset) == 0:
+        raise ValueError(f"the training dataset{where.replace(' of', '')} is empty")
+    texts, label = split_columns(dataset)
+    too_few = len(texts) < spec.min_texts
+    too_many = spec.max_texts is not None and len(texts) > spec.max_texts
+    if too_few or too_many or (label is None) != (spec.label is None):
+        raise ValueError(f"{loss_name} expects {spec.describe()}; got columns {list(dataset.column_names)}{where}")
+    for column in texts:
+        kind = _feature_kind(dataset.features[column])
+        if kind not in ("string", "string-list"):
+            raise ValueError(f"column {column!r}{where} must hold text, got {kind} values")
+    if label is not None:
+        check_label(dataset, label, spec.label, where)

@@ -1,0 +1,55 @@
+"""What bi-encoder losses share: embedding the text columns, and the columns and label each loss expects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+LABEL_KINDS = ("float", "int", "binary", "vector")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """The text columns (at least `min_texts`, at most `max_texts`; None is unbounded) and label a loss takes.
+
+    `label` is None (no label column allowed) or one of "float", "int", "binary" (0/1) and "vector".
+    """
+
+    min_texts: int
+    max_texts: int | None
+    label: str | None = None
+
+    def describe(self) -> str:
+        if self.max_texts == self.min_texts:
+            texts = f"{self.min_texts} text column{'s' if self.min_texts != 1 else ''}"
+        elif self.max_texts is None:
+            texts = f"at least {self.min_texts} text columns"
+        else:
+            texts = f"{self.min_texts} to {self.max_texts} text columns"
+        return texts + (f" and a {self.label} label column ('label' or 'score')" if self.label else ", no label")
+
+
+class EmbeddingLoss(nn.Module):
+    """Base for bi-encoder losses: embed every text column, then score the list of embeddings."""
+
+    columns = ColumnSpec(2, 2, "float")
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def embed(self, sentence_features: list[dict[str, torch.Tensor]]) -> list[torch.Tensor]:
+        return [self.model(dict(features))["sentence_embedding"] for features in sentence_features]
+
+    def forward(self, sentence_features: list[dict[str, torch.Tensor]], labels: torch.Tensor | None) -> torch.Tensor:
+        return self.compute_loss_from_embeddings(self.embed(sentence_features), labels)
+
+    def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def get_config_dict(self) -> dict[str, Any]:
+        """The settings recorded in the model card."""
+        return {}

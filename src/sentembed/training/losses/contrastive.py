@@ -1,0 +1,66 @@
+"""Contrastive losses for pairs labelled similar (1) or dissimilar (0)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
+
+
+def cosine_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return 1 - F.cosine_similarity(x, y)
+
+
+def euclidean_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.pairwise_distance(x, y, p=2)
+
+
+def manhattan_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.pairwise_distance(x, y, p=1)
+
+
+class ContrastiveLoss(EmbeddingLoss):
+    """Pull similar pairs together; push dissimilar pairs at least `margin` apart."""
+
+    columns = ColumnSpec(2, 2, "binary")
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        distance_metric: Callable = cosine_distance,
+        margin: float = 0.5,
+        size_average: bool = True,
+    ) -> None:
+        super().__init__(model)
+        self.distance_metric = distance_metric
+        self.margin = margin
+        self.size_average = size_average
+
+    def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
+        distances = self.distance_metric(embeddings[0], embeddings[1])
+        labels = labels.to(distances.dtype)
+        losses = 0.5 * (labels * distances.pow(2) + (1 - labels) * F.relu(self.margin - distances).pow(2))
+        return losses.mean() if self.size_average else losses.sum()
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"distance_metric": self.distance_metric.__name__, "margin": self.margin}
+
+
+class OnlineContrastiveLoss(ContrastiveLoss):
+    """ContrastiveLoss on the hard cases only: positives farther than the closest negative, and the reverse."""
+
+    def __init__(self, model: torch.nn.Module, distance_metric: Callable = cosine_distance, margin: float = 0.5):
+        super().__init__(model, distance_metric, margin)
+
+    def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
+        distances = self.distance_metric(embeddings[0], embeddings[1])
+        positives, negatives = distances[labels == 1], distances[labels == 0]
+        negative_cut = positives.max() if len(positives) > 1 else negatives.mean()
+        positive_cut = negatives.min() if len(negatives) > 1 else positives.mean()
+        hard_negatives = negatives[negatives < negative_cut]
+        hard_positives = positives[positives > positive_cut]
+        return hard_positives.pow(2).sum() + F.relu(self.margin - hard_negatives).pow(2).sum()

@@ -1,0 +1,80 @@
+"""Losses for pairs with a gold similarity score: CoSENTLoss, AnglELoss and CosineSimilarityLoss."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from sentembed.similarity import pairwise_cos_sim
+from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
+
+
+def pairwise_angle_sim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """AnglE's similarity: |cos + sin| of the angle between the two halves seen as complex numbers."""
+    if x.shape[1] % 2:
+        x, y = F.pad(x, (0, 1)), F.pad(y, (0, 1))
+    x, y = F.normalize(x, dim=1), F.normalize(y, dim=1)
+    cosine = (x * y).sum(dim=1)
+    x_re, x_im = x.chunk(2, dim=1)
+    y_re, y_im = y.chunk(2, dim=1)
+    sine = (x_im * y_re - x_re * y_im).sum(dim=1)
+    return (cosine + sine).abs()
+
+
+def ranked_pair_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """log(1 + sum exp(s_i - s_j)) over pairs where pair i has a lower gold label than pair j."""
+    differences = scores[:, None] - scores[None, :]
+    wrong_order = labels[:, None] < labels[None, :]
+    differences = differences.masked_fill(~wrong_order, float("-inf"))
+    return torch.logsumexp(torch.cat([differences.new_zeros(1), differences.flatten()]), dim=0)
+
+
+class CoSENTLoss(EmbeddingLoss):
+    """Pairs with a float score: any pair with a higher gold score must get a higher cosine similarity."""
+
+    columns = ColumnSpec(2, 2, "float")
+
+    def __init__(self, model: torch.nn.Module, scale: float = 20.0, similarity_fct: Callable = pairwise_cos_sim):
+        super().__init__(model)
+        self.scale = scale
+        self.similarity_fct = similarity_fct
+
+    def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
+        scores = self.similarity_fct(embeddings[0], embeddings[1]) * self.scale
+        return ranked_pair_loss(scores, labels.to(scores.dtype))
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"scale": self.scale, "similarity_fct": self.similarity_fct.__name__}
+
+
+class AnglELoss(CoSENTLoss):
+    """CoSENTLoss on the angle similarity, which keeps gradients alive where cosine saturates."""
+
+    def __init__(self, model: torch.nn.Module, scale: float = 20.0) -> None:
+        super().__init__(model, scale, similarity_fct=pairwise_angle_sim)
+
+
+class CosineSimilarityLoss(EmbeddingLoss):
+    """Pairs with a float score: regress the cosine similarity onto the score (MSE by default)."""
+
+    columns = ColumnSpec(2, 2, "float")
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        loss_fct: torch.nn.Module | None = None,
+        cos_score_transformation: torch.nn.Module | None = None,
+    ) -> None:
+        super().__init__(model)
+        self.loss_fct = loss_fct or torch.nn.MSELoss()
+        self.cos_score_transformation = cos_score_transformation or torch.nn.Identity()
+
+    def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
+        scores = self.cos_score_transformation(pairwise_cos_sim(embeddings[0], embeddings[1]))
+        return self.loss_fct(scores, labels.to(scores.dtype).view(-1))
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"loss_fct": type(self.loss_fct).__name__}

@@ -1,0 +1,117 @@
+"""Triplet losses: explicit (anchor, positive, negative) rows, and batch-mined triplets from class labels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
+from sentembed.training.losses.contrastive import euclidean_distance
+
+
+def pairwise_euclidean_distances(embeddings: torch.Tensor) -> torch.Tensor:
+    """All-pairs Euclidean distance matrix, with an exact zero diagonal and a gradient-safe square root."""
+    squared = torch.cdist(embeddings, embeddings).pow(2)
+    zero = squared <= 0
+    distances = torch.sqrt(squared.clamp(min=1e-16))
+    return distances.masked_fill(zero, 0.0)
+
+
+def pairwise_cosine_distances(embeddings: torch.Tensor) -> torch.Tensor:
+    normalized = F.normalize(embeddings, dim=1)
+    return 1 - normalized @ normalized.t()
+
+
+class TripletLoss(EmbeddingLoss):
+    """The anchor must be closer to the positive than to the negative by at least `triplet_margin`."""
+
+    columns = ColumnSpec(3, 3)
+
+    def __init__(self, model: torch.nn.Module, distance_metric: Callable = euclidean_distance, triplet_margin=5.0):
+        super().__init__(model)
+        self.distance_metric = distance_metric
+        self.triplet_margin = triplet_margin
+
+    def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
+        anchor, positive, negative = embeddings
+        positive_distance = self.distance_metric(anchor, positive)
+        negative_distance = self.distance_metric(anchor, negative)
+        return F.relu(positive_distance - negative_distance + self.triplet_margin).mean()
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"distance_metric": self.distance_metric.__name__, "triplet_margin": self.triplet_margin}
+
+
+class _BatchTripletLoss(EmbeddingLoss):
+    """One text column with a class label; triplets are mined within the batch."""
+
+    columns = ColumnSpec(1, 1, "int")
+
+    def __init__(
+        self, model: torch.nn.Module, distance_metric: Callable = pairwise_euclidean_distances, margin: float = 5.0
+    ) -> None:
+        super().__init__(model)
+        self.distance_metric = distance_metric
+        self.triplet_margin = margin
+
+    def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
+        labels = labels.view(-1)
+        if labels.numel() != len(embeddings[0]):
+            raise ValueError(f"expected one label per text ({len(embeddings[0])}), got {labels.numel()}")
+        return self.mined_loss(self.distance_metric(embeddings[0]), labels)
+
+    def mined_loss(self, distances: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"distance_metric": self.distance_metric.__name__, "margin": self.triplet_margin}
+
+
+def _same_label(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masks of (i, j) pairs with the same label (i != j), and with different labels."""
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    return same & ~eye, ~same
+
+
+class BatchHardTripletLoss(_BatchTripletLoss):
+    """For each anchor: its farthest same-label text against its closest other-label text."""
+
+    def mined_loss(self, distances: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        positive_mask, negative_mask = _same_label(labels)
+        hardest_positive = (distances * positive_mask).max(dim=1).values
+        largest = distances.max(dim=1, keepdim=True).values
+        hardest_negative = (distances + largest * ~negative_mask).min(dim=1).values
+        return F.relu(hardest_positive - hardest_negative + self.triplet_margin).mean()
+
+
+class BatchAllTripletLoss(_BatchTripletLoss):
+    """Every valid (anchor, positive, negative) triplet in the batch, averaged over those still violating the margin."""
+
+    def mined_loss(self, distances: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        positive_mask, negative_mask = _same_label(labels)
+        valid = positive_mask[:, :, None] & negative_mask[:, None, :]
+        losses = F.relu(distances[:, :, None] - distances[:, None, :] + self.triplet_margin) * valid
+        violating = (losses > 1e-16).sum()
+        return losses.sum() / (violating + 1e-16)
+
+
+class BatchSemiHardTripletLoss(_BatchTripletLoss):
+    """For each (anchor, positive): the closest negative that is still farther than the positive,
+    or the farthest negative when none is."""
+
+    def mined_loss(self, distances: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        positive_mask, negative_mask = _same_label(labels)
+        negatives = distances.masked_fill(~negative_mask, float("inf"))
+        farther = negatives[:, None, :] > distances[:, :, None]
+        semi_hard = torch.where(
+            farther, negatives[:, None, :], torch.full_like(farther, float("inf"), dtype=distances.dtype)
+        )
+        closest_farther = semi_hard.min(dim=2).values
+        farthest = distances.masked_fill(~negative_mask, float("-inf")).max(dim=1, keepdim=True).values
+        chosen = torch.where(torch.isfinite(closest_farther), closest_farther, farthest.expand_as(closest_farther))
+        losses = F.relu(distances - chosen + self.triplet_margin) * positive_mask
+        return losses.sum() / positive_mask.sum().clamp(min=1)

@@ -1,0 +1,275 @@
+"""SentenceTransformerTrainer: the transformers `Trainer`, taught to feed text columns to embedding losses."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from transformers import Trainer
+
+from sentembed.loading.model_card import render_model_card, write_model_card
+from sentembed.training.arguments import SentenceTransformerTrainingArguments
+from sentembed.training.columns import check_dataset_fits_loss, split_columns
+from sentembed.training.data import NamedRows, SentenceCollator, unpack_batch
+from sentembed.training.evaluation import SentenceEvaluator, SequentialEvaluator
+from sentembed.training.losses import CoSENTLoss
+from sentembed.training.model_card import training_sections
+from sentembed.training.samplers import (
+    BatchSamplers,
+    EpochSampler,
+    GroupByLabelBatchSampler,
+    MultiDatasetBatchSampler,
+    NoDuplicatesBatchSampler,
+    ShuffledBatchSampler,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def as_named(datasets: Any) -> dict[str | None, Any]:
+    """A dict of datasets (DatasetDict or dict) as is; one dataset as {None: dataset}."""
+    if datasets is None:
+        return {}
+    if isinstance(datasets, dict):
+        if not datasets:
+            raise ValueError("the dict of datasets is empty")
+        return dict(datasets)
+    if not hasattr(datasets, "column_names"):
+        raise TypeError(f"expected a datasets.Dataset or DatasetDict, got {type(datasets).__name__}")
+    return {None: datasets}
+
+
+def losses_for(datasets: dict[str | None, Any], loss: Any) -> dict[str | None, nn.Module]:
+    """One loss per dataset: the same loss for all, or the loss of the same name from a dict."""
+    if not isinstance(loss, dict):
+        return dict.fromkeys(datasets, loss)
+    missing = [name for name in datasets if name not in loss]
+    if missing:
+        raise ValueError(f"no loss given for the datasets {missing}; losses are given for {sorted(loss)}")
+    return {name: loss[name] for name in datasets}
+
+
+def combined_evaluator(evaluator: Any) -> SentenceEvaluator | None:
+    if isinstance(evaluator, (list, tuple)):
+        return SequentialEvaluator(evaluator) if evaluator else None
+    return evaluator
+
+
+class SentenceTransformerTrainer(Trainer):
+    """Train a `SentenceTransformer` with one loss (or a dict of losses, one per dataset), an optional evaluator,
+    and everything `transformers.Trainer` offers: schedules, checkpoints, resuming, logging integrations."""
+
+    collator_class = SentenceCollator
+
+    def __init__(
+        self,
+        model: Any = None,
+        args: SentenceTransformerTrainingArguments | None = None,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        loss: nn.Module | dict[str, nn.Module] | None = None,
+        evaluator: SentenceEvaluator | list[SentenceEvaluator] | None = None,
+        callbacks: list | None = None,
+        optimizers: tuple = (None, None),
+        optimizer_cls_and_kwargs: tuple | None = None,
+    ) -> None:
+        if model is None:
+            raise ValueError(f"{type(self).__name__} needs a model")
+        args = args or SentenceTransformerTrainingArguments(output_dir="trainer_output")
+        if not isinstance(args, SentenceTransformerTrainingArguments):
+            raise TypeError(f"args must be {self.arguments_class_name()}, got {type(args).__name__}")
+        self.train_datasets = as_named(train_dataset)
+        self.eval_datasets = as_named(eval_dataset)
+        if loss is None:
+            logger.warning("No loss given; using CoSENTLoss.")
+            loss = self.default_loss(model)
+        self.losses = losses_for(self.train_datasets or self.eval_datasets, loss)
+        self.check_datasets()
+        self.evaluator = combined_evaluator(evaluator)
+        self.evaluation_history: list[dict[str, Any]] = []
+        self._evaluator_pending = False
+        super().__init__(
+            model=model,
+            args=args,
+            data_collator=self.make_collator(model, args, None),
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            callbacks=callbacks,
+            optimizers=optimizers,
+            optimizer_cls_and_kwargs=optimizer_cls_and_kwargs,
+        )
+        for module in {id(loss): loss for loss in self.losses.values()}.values():
+            module.to(self.args.device)
+
+    # ----- hooks for the cross-encoder trainer ---------------------------------------------------------
+
+    @staticmethod
+    def arguments_class_name() -> str:
+        return "SentenceTransformerTrainingArguments"
+
+    def default_loss(self, model: Any) -> nn.Module:
+        return CoSENTLoss(model)
+
+    def make_collator(self, model: Any, args: Any, dataset_name: str | None) -> Any:
+        return SentenceCollator(model.tokenize, args.prompts, model._prompt_length, dataset_name)
+
+    # ----- data ------------------------------------------------------------------------------------------
+
+    def check_datasets(self) -> None:
+        for name, dataset in [*self.train_datasets.items(), *self.eval_datasets.items()]:
+            loss = self.losses.get(name) or next(iter(self.losses.values()))
+            check_dataset_fits_loss(dataset, loss.columns, type(loss).__name__, name)
+
+    def _batch_sampler(self, dataset: Any, batch_size: int, offset: int) -> EpochSampler:
+        args = self.args
+        texts, label = split_columns(dataset)
+        common = dict(batch_size=batch_size, drop_last=args.dataloader_drop_last, seed=args.seed, offset=offset)
+        if args.batch_sampler == BatchSamplers.NO_DUPLICATES:
+            columns = [dataset[column] for column in texts]
+            return NoDuplicatesBatchSampler([set(row) for row in zip(*columns)], **common)
+        if args.batch_sampler == BatchSamplers.GROUP_BY_LABEL:
+            if label is None:
+                raise ValueError("batch_sampler='group_by_label' needs a 'label' or 'score' column")
+            return GroupByLabelBatchSampler(dataset[label], **common)
+        return ShuffledBatchSampler(len(dataset), **common)
+
+    def get_train_dataloader(self) -> DataLoader:
+        if not self.train_datasets:
+            raise ValueError("training needs a train_dataset")
+        samplers, offset = [], 0
+        for dataset in self.train_datasets.values():
+            samplers.append(self._batch_sampler(dataset, self._train_batch_size, offset))
+            offset += len(dataset)
+        sampler = samplers[0]
+        if len(samplers) > 1:
+            sampler = MultiDatasetBatchSampler(samplers, self.args.multi_dataset_batch_sampler, self.args.seed)
+        loader = DataLoader(
+            NamedRows(self.train_datasets),
+            batch_sampler=sampler,
+            collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.args.dataloader_pin_memory,
+        )
+        return self.accelerator.prepare(loader)
+
+    def get_eval_dataloader(self, eval_dataset: Any = None) -> DataLoader:
+        name = eval_dataset if isinstance(eval_dataset, str) else None
+        if isinstance(eval_dataset, str):
+            eval_dataset = self.eval_datasets[eval_dataset]
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if isinstance(dataset, dict):
+            raise ValueError("pass one evaluation dataset, or its name")
+        loader = DataLoader(
+            dataset,
+            batch_size=self.args.eval_batch_size,
+            collate_fn=self.make_collator(self.model, self.args, name),
+            num_workers=self.args.dataloader_num_workers,
+        )
+        return self.accelerator.prepare(loader)
+
+    # ----- loss ------------------------------------------------------------------------------------------
+
+    def compute_loss(
+        self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> torch.Tensor | tuple[torch.Tensor, dict]:
+        inputs = dict(inputs)
+        name = inputs.pop("dataset_name", None)
+        loss_module = self.losses.get(name) or next(iter(self.losses.values()))
+        features, labels = unpack_batch(inputs)
+        loss = loss_module(features, labels)
+        return (loss, {}) if return_outputs else loss
+
+    def prediction_step(
+        self, model: nn.Module, inputs: dict[str, Any], prediction_loss_only: bool, ignore_keys: Any = None
+    ) -> tuple[torch.Tensor | None, None, None]:
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+    def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
+        """The usual optimizer, plus any parameters the losses own (e.g. SoftmaxLoss's classifier)."""
+        optimizer = super().create_optimizer(model)
+        known = {id(parameter) for parameter in self.model.parameters()}
+        extra = [
+            parameter
+            for loss in self.losses.values()
+            for parameter in loss.parameters()
+            if id(parameter) not in known and parameter.requires_grad
+        ]
+        extra = list({id(parameter): parameter for parameter in extra}.values())
+        if extra:
+            optimizer.add_param_group({"params": extra, "weight_decay": self.args.weight_decay})
+        return optimizer
+
+    # ----- evaluation ------------------------------------------------------------------------------------
+
+    def run_evaluator(self, metric_key_prefix: str) -> dict[str, float]:
+        """The evaluator's metrics, prefixed like the Trainer's own (e.g. 'eval_sts_spearman_cosine')."""
+        if self.evaluator is None:
+            return {}
+        epoch = self.state.epoch if self.state.epoch is not None else -1
+        metrics = self.evaluator(self.model, output_path=None, epoch=epoch, steps=self.state.global_step)
+        self.evaluation_history.append({"epoch": round(epoch, 2), "step": self.state.global_step, **metrics})
+        return {f"{metric_key_prefix}_{key}": value for key, value in metrics.items()}
+
+    def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval") -> dict:
+        if isinstance(eval_dataset, str):
+            return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        if eval_dataset is None and self.eval_dataset is None:
+            metrics = self.run_evaluator(metric_key_prefix)
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
+        self._evaluator_pending = True
+        return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+
+    def evaluation_loop(self, dataloader: DataLoader, description: str, *args: Any, **kwargs: Any) -> Any:
+        output = super().evaluation_loop(dataloader, description, *args, **kwargs)
+        if self._evaluator_pending:
+            self._evaluator_pending = False
+            prefix = kwargs.get("metric_key_prefix", args[-1] if args else "eval")
+            output.metrics.update(self.run_evaluator(prefix))
+        return output
+
+    # ----- saving and loading ----------------------------------------------------------------------------
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        output_dir = output_dir or self.args.output_dir
+        os.makedirs(output_dir, exist_ok=True)
+        self.save_trained_model(output_dir)
+        torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
+
+    def save_trained_model(self, output_dir: str) -> None:
+        """Save the model folder and a model card that records this training run."""
+        self.model.save(output_dir, create_model_card=False)
+        sections = training_sections(self.train_datasets, self.losses, self.args, self.evaluation_history)
+        model = self.model
+        card = render_model_card(
+            title=Path(output_dir).name,
+            path=str(output_dir),
+            dimension=model.get_sentence_embedding_dimension(),
+            max_seq_length=model.max_seq_length,
+            similarity=model.similarity_fn_name,
+            architecture=repr(model),
+            train_datasets=[name or "train" for name in self.train_datasets],
+            extra_sections=sections,
+        )
+        write_model_card(Path(output_dir), card)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
+        self.load_weights_from_folder(resume_from_checkpoint, model or self.model)
+
+    def _load_best_model(self) -> None:
+        self.load_weights_from_folder(self.state.best_model_checkpoint, self.model)
+
+    def load_weights_from_folder(self, folder: str, model: nn.Module) -> None:
+        """Copy the weights of a saved model folder (a checkpoint) into `model`."""
+        logger.info("Loading weights from %s", folder)
+        loaded = type(model)(folder, device=str(model.device))
+        model.load_state_dict(loaded.state_dict())
