@@ -24,7 +24,7 @@ def to_tensor(embeddings: ArrayLike) -> torch.Tensor:
         if embeddings and isinstance(embeddings[0], torch.Tensor):
             tensor = torch.stack(embeddings)
         else:
-            tensor = torch.tensor(np.asarray(embeddings))
+            tensor = torch.from_numpy(np.asarray(embeddings, dtype=np.float32))
     else:
         raise TypeError(f"embeddings must be a tensor, numpy array or list, got {type(embeddings).__name__}")
     if not tensor.is_floating_point():
