@@ -109,15 +109,23 @@ def _single_transformer_path(folder: Path) -> str:
     return entries[0].get("path", "")
 
 
-def write_activation(checkpoint: str | os.PathLike, activation: nn.Module) -> None:
-    """Record the activation in config.json where the reference looks for it (the classic layout)."""
+def write_activation(checkpoint: str | os.PathLike, activation: nn.Module | None) -> None:
+    """Record the activation in config.json where the reference looks for it (the classic layout).
+
+    None removes any activation named there, so that loading falls back to the default.
+    """
     config_path = Path(checkpoint) / CONFIG_FILE
     config = read_json(config_path)
     config.pop(LEGACY_ACTIVATION_KEY, None)
     section = config.get(CONFIG_ACTIVATION_SECTION)
     section = section if isinstance(section, dict) else {}
-    section["activation_fn"] = activation_name(activation)
-    config[CONFIG_ACTIVATION_SECTION] = section
+    section.pop("activation_fn", None)
+    if activation is not None:
+        section["activation_fn"] = activation_name(activation)
+    if section:
+        config[CONFIG_ACTIVATION_SECTION] = section
+    else:
+        config.pop(CONFIG_ACTIVATION_SECTION, None)
     write_json(config_path, config)
 
 

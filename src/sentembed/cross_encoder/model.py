@@ -282,14 +282,14 @@ class CrossEncoder(nn.Module):
         """Write the classic layout: a transformers checkpoint whose config.json names the activation."""
         folder = Path(path)
         self.classifier.save_checkpoint(folder, safe_serialization=safe_serialization)
-        if layout.is_saveable_activation(self.activation_fn):
-            layout.write_activation(folder, self.activation_fn)
-        else:
+        saveable = layout.is_saveable_activation(self.activation_fn)
+        if not saveable:
             logger.warning(
                 "activation_fn %r is not in the allowlist and is not saved; loading %s gives the default activation.",
                 self.activation_fn,
                 folder,
             )
+        layout.write_activation(folder, self.activation_fn if saveable else None)
         if create_model_card:
             write_model_card(folder, self._model_card(model_name or folder.name, model_name or str(folder)))
 

@@ -1,0 +1,165 @@
+"""Retrieve and re-rank: a bi-encoder finds the top N candidates fast, a cross-encoder orders them exactly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from sentembed.cross_encoder.model import CrossEncoder
+from sentembed.cross_encoder.pairs import check_top_k
+
+Hit = dict[str, Any]
+Documents = Sequence[str] | Mapping[Any, str] | Callable[[Any], str]
+
+
+class Retriever(Protocol):
+    """Anything that finds candidates for query texts, such as an `EmbeddingStore`."""
+
+    def search(self, queries: list[str], top_k: int) -> list[list[Hit]]:
+        """Per query, up to `top_k` `{"corpus_id", "score"}` dicts, best first."""
+
+
+class EmbeddingRetriever:
+    """Exact search over precomputed corpus embeddings with the bi-encoder's own similarity function."""
+
+    def __init__(self, bi_encoder: Any, corpus_embeddings: Any) -> None:
+        self.bi_encoder = bi_encoder
+        self.corpus_embeddings = corpus_embeddings
+
+    def search(self, queries: list[str], top_k: int) -> list[list[Hit]]:
+        from sentembed.search import semantic_search
+
+        query_embeddings = self.bi_encoder.encode_query(queries, convert_to_tensor=True)
+        return semantic_search(
+            query_embeddings, self.corpus_embeddings, top_k=top_k, score_function=self.bi_encoder.similarity
+        )
+
+
+class StoreRetriever:
+    """Search an `EmbeddingStore`, which encodes the queries with its own model and returns stored texts."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def search(self, queries: list[str], top_k: int) -> list[list[Hit]]:
+        return self.store.search(queries, top_k=top_k, return_texts=True)
+
+
+class RetrieveAndRerank:
+    """Retrieve `top_n` candidates per query, re-score them with a cross-encoder, keep the best `top_k`.
+
+    Each hit carries both scores: `score` (cross-encoder) and `retrieval_score` (bi-encoder),
+    plus `retrieval_rank` (0-based position before re-ranking) and the document `text`.
+    """
+
+    def __init__(
+        self, cross_encoder: CrossEncoder, retriever: Retriever, documents: Documents | None = None, top_n: int = 100
+    ):
+        check_top_k(top_n)
+        if cross_encoder.num_labels != 1:
+            raise ValueError(
+                f"re-ranking needs a cross-encoder with one label, got num_labels={cross_encoder.num_labels}"
+            )
+        if not hasattr(retriever, "search"):
+            raise TypeError(f"retriever must have a search(queries, top_k) method, got {type(retriever).__name__}")
+        self.cross_encoder = cross_encoder
+        self.retriever = retriever
+        self.documents = documents
+        self.top_n = top_n
+
+    @classmethod
+    def from_corpus(
+        cls,
+        bi_encoder: Any,
+        cross_encoder: CrossEncoder,
+        corpus: Sequence[str],
+        corpus_embeddings: Any = None,
+        top_n: int = 100,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+    ) -> RetrieveAndRerank:
+        """Search `corpus` by its embeddings, encoding it with `bi_encoder` when none are given."""
+        if corpus_embeddings is None:
+            corpus_embeddings = bi_encoder.encode_document(
+                list(corpus), batch_size=batch_size, show_progress_bar=show_progress_bar, convert_to_tensor=True
+            )
+        if len(corpus_embeddings) != len(corpus):
+            raise ValueError(f"corpus has {len(corpus)} texts but corpus_embeddings has {len(corpus_embeddings)} rows")
+        return cls(cross_encoder, EmbeddingRetriever(bi_encoder, corpus_embeddings), corpus, top_n)
+
+    @classmethod
+    def from_store(cls, cross_encoder: CrossEncoder, store: Any, top_n: int = 100) -> RetrieveAndRerank:
+        """Retrieve from an `EmbeddingStore` built with texts (`sentembed index` keeps them)."""
+        return cls(cross_encoder, StoreRetriever(store), None, top_n)
+
+    def text_of(self, hit: Hit) -> str:
+        """The hit's document text: the retriever's own, else looked up in `documents` by corpus id."""
+        if isinstance(hit.get("text"), str):
+            return hit["text"]
+        corpus_id = hit["corpus_id"]
+        if self.documents is None:
+            raise ValueError(f"no text for corpus_id {corpus_id!r}: the retriever gives none, so pass documents=")
+        if callable(self.documents):
+            return self.documents(corpus_id)
+        try:
+            return self.documents[corpus_id]
+        except (KeyError, IndexError, TypeError) as error:
+            raise ValueError(f"no document text for corpus_id {corpus_id!r} in documents") from error
+
+    def search(
+        self,
+        queries: str | list[str],
+        top_k: int = 10,
+        top_n: int | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+    ) -> list[Hit] | list[list[Hit]]:
+        """Per query, the `top_k` best of the retriever's `top_n` candidates, best first by cross-encoder score.
+
+        A single query string gives one list of hits.
+        """
+        single = isinstance(queries, str)
+        texts = [queries] if single else list(queries)
+        for index, query in enumerate(texts):
+            if not isinstance(query, str):
+                raise TypeError(f"queries[{index}] must be a str, got {type(query).__name__}")
+        check_top_k(top_k)
+        top_n = self.top_n if top_n is None else top_n
+        check_top_k(top_n)
+        candidates = self.retriever.search(texts, top_k=top_n) if texts else []
+        results = self._rerank(texts, candidates, top_k, batch_size, show_progress_bar)
+        return results[0] if single else results
+
+    def _rerank(
+        self,
+        queries: list[str],
+        candidates: list[list[Hit]],
+        top_k: int,
+        batch_size: int,
+        show_progress_bar: bool | None,
+    ) -> list[list[Hit]]:
+        """Score every (query, candidate) pair in one `predict` call, then sort each query's hits."""
+        hits = [
+            [
+                {
+                    "corpus_id": hit["corpus_id"],
+                    "retrieval_score": float(hit["score"]),
+                    "retrieval_rank": rank,
+                    "text": self.text_of(hit),
+                }
+                for rank, hit in enumerate(query_candidates)
+            ]
+            for query_candidates in candidates
+        ]
+        pairs = [(query, hit["text"]) for query, query_hits in zip(queries, hits) for hit in query_hits]
+        scores = iter(
+            self.cross_encoder.predict(
+                pairs, batch_size=batch_size, show_progress_bar=show_progress_bar, convert_to_tensor=True
+            ).tolist()
+        )
+        for query_hits in hits:
+            for hit in query_hits:
+                hit["score"] = next(scores)
+            query_hits.sort(key=lambda hit: hit["score"], reverse=True)
+            del query_hits[top_k:]
+        return hits
