@@ -4,6 +4,35 @@ from sentembed.cross_encoder import CrossEncoder
 from sentembed.quantization import quantize_embeddings
 from sentembed.sentence_transformer import SentenceTransformer
 from sentembed.similarity import SimilarityFunction
+from sentembed.training.input_example import InputExample
 from sentembed.version import __version__
 
-__all__ = ["CrossEncoder", "SentenceTransformer", "SimilarityFunction", "__version__", "quantize_embeddings"]
+# The trainers need the `train` extra (datasets, accelerate), so they are imported on first use.
+_TRAINING = {
+    "SentenceTransformerTrainer": "sentembed.training.trainer",
+    "SentenceTransformerTrainingArguments": "sentembed.training.arguments",
+    "CrossEncoderTrainer": "sentembed.training.cross_encoder.trainer",
+    "CrossEncoderTrainingArguments": "sentembed.training.cross_encoder.trainer",
+}
+
+
+def __getattr__(name: str):
+    if name in _TRAINING:
+        import importlib
+
+        return getattr(importlib.import_module(_TRAINING[name]), name)
+    raise AttributeError(f"module 'sentembed' has no attribute {name!r}")
+
+
+__all__ = [
+    "CrossEncoder",
+    "CrossEncoderTrainer",
+    "CrossEncoderTrainingArguments",
+    "InputExample",
+    "SentenceTransformer",
+    "SentenceTransformerTrainer",
+    "SentenceTransformerTrainingArguments",
+    "SimilarityFunction",
+    "__version__",
+    "quantize_embeddings",
+]

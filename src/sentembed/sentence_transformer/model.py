@@ -351,6 +351,18 @@ class SentenceTransformer(nn.Sequential):
             kwargs["prompt_name"] = role
         return self.encode(sentences, **kwargs)
 
+    # ----- training ------------------------------------------------------------------------------
+
+    def evaluate(self, evaluator: Any, output_path: str | None = None) -> dict[str, float]:
+        """Run an evaluator (see `sentembed.evaluation`) on this model and return its metrics."""
+        return evaluator(self, output_path=output_path)
+
+    def fit(self, train_objectives: list, **kwargs: Any) -> None:
+        """The legacy training API; see `sentembed.training.fit.fit` for the arguments."""
+        from sentembed.training.fit import fit
+
+        fit(self, train_objectives, **kwargs)
+
     # ----- saving --------------------------------------------------------------------------------
 
     def save(

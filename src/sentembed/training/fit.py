@@ -1,0 +1,165 @@
+"""The legacy `model.fit(train_objectives=[(dataloader, loss)], ...)` API, run by SentenceTransformerTrainer."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+from sentembed.training.input_example import InputExample
+
+logger = logging.getLogger(__name__)
+
+# Legacy scheduler names and their transformers equivalents.
+SCHEDULERS = {
+    "constantlr": "constant",
+    "warmupconstant": "constant_with_warmup",
+    "warmuplinear": "linear",
+    "warmupcosine": "cosine",
+    "warmupcosinewithhardrestarts": "cosine_with_restarts",
+}
+
+
+def examples_to_dataset(examples: Iterable[Any], with_label: bool, where: str) -> Any:
+    """InputExamples as a datasets.Dataset with columns text_0, text_1, ... and, when wanted, label."""
+    from datasets import Dataset
+
+    examples = list(examples)
+    if not examples:
+        raise ValueError(f"the DataLoader of {where} holds no examples")
+    for index, example in enumerate(examples):
+        if not isinstance(example, InputExample):
+            raise TypeError(f"{where}: item {index} is a {type(example).__name__}, expected an InputExample")
+    widths = {len(example.texts) for example in examples}
+    if len(widths) != 1:
+        raise ValueError(f"{where}: every InputExample must have the same number of texts, got {sorted(widths)}")
+    columns = {f"text_{i}": [example.texts[i] for example in examples] for i in range(widths.pop())}
+    if with_label:
+        columns["label"] = [_plain(example.label) for example in examples]
+    return Dataset.from_dict(columns)
+
+
+def _plain(label: Any) -> Any:
+    """Tensors and arrays as lists or scalars, so datasets can store them."""
+    if hasattr(label, "tolist"):
+        return label.tolist()
+    return label
+
+
+def _check_objectives(train_objectives: Any) -> list[tuple[Any, torch.nn.Module]]:
+    if not isinstance(train_objectives, (list, tuple)) or not train_objectives:
+        raise ValueError("train_objectives must be a non-empty list of (DataLoader, loss) pairs")
+    for index, objective in enumerate(train_objectives):
+        if not (isinstance(objective, (list, tuple)) and len(objective) == 2):
+            raise TypeError(f"train_objectives[{index}] must be a (DataLoader, loss) pair, got {objective!r}")
+    return [tuple(objective) for objective in train_objectives]
+
+
+def _scheduler(name: str) -> str:
+    key = name.lower()
+    if key not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler {name!r}; expected one of {sorted(SCHEDULERS)} (any case)")
+    return SCHEDULERS[key]
+
+
+class LegacyFitCallback(TrainerCallback):
+    """After each evaluation: call the user's `callback(score, epoch, steps)`, and save the best model."""
+
+    def __init__(self, model: Any, evaluator: Any, output_path: str | None, save_best: bool, callback: Callable | None):
+        self.model, self.evaluator = model, evaluator
+        self.output_path, self.save_best, self.callback = output_path, save_best, callback
+        self.best: float | None = None
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
+        key = f"eval_{self.evaluator.primary_metric}"
+        if not metrics or key not in metrics:
+            return
+        score = metrics[key]
+        if self.callback is not None:
+            self.callback(score, int(state.epoch or 0), state.global_step)
+        better = self.best is None or (score > self.best if self.evaluator.greater_is_better else score < self.best)
+        if better:
+            self.best = score
+            if self.save_best and self.output_path:
+                self.model.save(self.output_path)
+
+
+def fit(
+    model: Any,
+    train_objectives: list[tuple[Any, torch.nn.Module]],
+    evaluator: Any = None,
+    epochs: int = 1,
+    steps_per_epoch: int | None = None,
+    scheduler: str = "WarmupLinear",
+    warmup_steps: int = 10000,
+    optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW,
+    optimizer_params: dict[str, Any] | None = None,
+    weight_decay: float = 0.01,
+    evaluation_steps: int = 0,
+    output_path: str | None = None,
+    save_best_model: bool = True,
+    max_grad_norm: float = 1,
+    use_amp: bool = False,
+    callback: Callable[[float, int, int], None] | None = None,
+    show_progress_bar: bool = True,
+    checkpoint_path: str | None = None,
+    checkpoint_save_steps: int = 500,
+    checkpoint_save_total_limit: int = 0,
+) -> None:
+    """Train `model` on each (DataLoader of InputExample, loss) objective in turn, batch by batch."""
+    from datasets import DatasetDict
+
+    from sentembed.training.arguments import SentenceTransformerTrainingArguments
+    from sentembed.training.trainer import SentenceTransformerTrainer
+
+    objectives = _check_objectives(train_objectives)
+    batch_sizes = {loader.batch_size for loader, _ in objectives}
+    if len(batch_sizes) != 1 or None in batch_sizes:
+        raise ValueError(f"every DataLoader must have the same batch_size, got {sorted(map(str, batch_sizes))}")
+    datasets, losses = {}, {}
+    for index, (loader, loss) in enumerate(objectives):
+        name = f"objective_{index}"
+        datasets[name] = examples_to_dataset(
+            loader.dataset, loss.columns.label is not None, f"train_objectives[{index}]"
+        )
+        losses[name] = loss
+    optimizer_params = dict(optimizer_params or {"lr": 2e-5})
+    count = len(objectives)
+    evaluate_every = "steps" if evaluation_steps and evaluation_steps > 0 else "epoch"
+    args = SentenceTransformerTrainingArguments(
+        output_dir=checkpoint_path or tempfile.mkdtemp(prefix="sentembed-fit-"),
+        num_train_epochs=epochs,
+        max_steps=steps_per_epoch * epochs * count if steps_per_epoch else -1,
+        per_device_train_batch_size=batch_sizes.pop(),
+        learning_rate=optimizer_params.get("lr", 2e-5),
+        lr_scheduler_type=_scheduler(scheduler),
+        warmup_steps=warmup_steps * count,
+        weight_decay=weight_decay,
+        max_grad_norm=max_grad_norm,
+        fp16=bool(use_amp and torch.cuda.is_available()),
+        eval_strategy=evaluate_every if evaluator is not None else "no",
+        eval_steps=evaluation_steps * count if evaluate_every == "steps" else None,
+        save_strategy="steps" if checkpoint_path else "no",
+        save_steps=checkpoint_save_steps * count,
+        save_total_limit=checkpoint_save_total_limit or None,
+        multi_dataset_batch_sampler="round_robin",
+        disable_tqdm=not show_progress_bar,
+        report_to="none",
+    )
+    fit_callback = LegacyFitCallback(model, evaluator, output_path, save_best_model, callback) if evaluator else None
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=DatasetDict(datasets) if count > 1 else datasets["objective_0"],
+        loss=losses if count > 1 else losses["objective_0"],
+        evaluator=evaluator,
+        callbacks=[fit_callback] if fit_callback else None,
+        optimizer_cls_and_kwargs=(optimizer_class, {**optimizer_params, "lr": args.learning_rate}),
+    )
+    trainer.train()
+    if output_path and (evaluator is None or not save_best_model):
+        model.save(output_path)
