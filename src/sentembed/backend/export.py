@@ -136,6 +136,7 @@ def save_stamped(graph, onnx_path: str | os.PathLike, checkpoint_folder: str | o
     _set_metadata(graph, {FINGERPRINT_KEY: checkpoint_fingerprint(checkpoint_folder), "sentembed": __version__})
     with tempfile.NamedTemporaryFile(dir=onnx_path.parent, suffix=".onnx", delete=False) as scratch:
         onnx.save(graph, scratch.name)
+    os.chmod(scratch.name, 0o644)  # as readable as the checkpoint beside it, not private to this user
     os.replace(scratch.name, onnx_path)
     return onnx_path
 

@@ -144,12 +144,9 @@ class OnnxTransformer(Transformer):
         return features
 
     def save(self, output_path: str, safe_serialization: bool = True) -> None:
-        """Save the torch checkpoint as usual, plus the ONNX file being run, under the same relative name."""
+        """Save the torch checkpoint as usual, plus the ONNX file being run, under onnx/ with its own name."""
         super().save(output_path, safe_serialization=safe_serialization)
-        relative = self.settings.file_name or exporting.DEFAULT_FILE_NAME
-        if Path(relative).is_absolute():
-            relative = f"{exporting.ONNX_FOLDER}/{Path(relative).name}"
-        target = Path(output_path) / relative
+        target = Path(output_path) / exporting.ONNX_FOLDER / self.onnx_path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         if self.onnx_path.resolve() != target.resolve():
             shutil.copyfile(self.onnx_path, target)
