@@ -29,7 +29,7 @@ def main(kind: str, rows: int) -> None:
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
     corpus = torch.from_numpy(rng.standard_normal((rows, 384), dtype=np.float32))
-    queries = torch.from_numpy(rng.standard_normal((100, 384), dtype=np.float32))
+    queries = torch.from_numpy(rng.standard_normal((20, 384), dtype=np.float32))
     if kind == "reference":
         from sentence_transformers.util import semantic_search
     else:
