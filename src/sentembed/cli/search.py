@@ -13,6 +13,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-k", "--top-k", type=int, default=10, help="number of results (default: 10)")
     parser.add_argument("--no-rescore", action="store_true", help="quantized stores: keep the quantized scores")
     parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    parser.add_argument("--rerank", metavar="MODEL", help="re-rank the hits with this cross-encoder (name or folder)")
+    parser.add_argument(
+        "--rerank-top-n", type=int, default=100, help="with --rerank: candidates to re-rank (default: 100)"
+    )
+    parser.add_argument(
+        "--device", default=None, help="with --rerank: cpu, cuda, mps ... (default: the best available)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -21,7 +28,20 @@ def search(args: argparse.Namespace) -> list[dict]:
     from sentembed.store import EmbeddingStore
 
     store = EmbeddingStore.open(args.store)
+    if args.rerank:
+        return rerank_search(args, store)
     return store.search(args.query, top_k=args.top_k, rescore=not args.no_rescore, return_texts=True)[0]
+
+
+def rerank_search(args: argparse.Namespace, store) -> list[dict]:
+    """The store's top `--rerank-top-n` hits re-ranked by a cross-encoder; the best `-k` of them."""
+    from sentembed.cross_encoder import CrossEncoder, RetrieveAndRerank
+
+    if args.rerank_top_n < args.top_k:
+        raise ValueError(f"--rerank-top-n ({args.rerank_top_n}) must be at least -k ({args.top_k})")
+    cross_encoder = CrossEncoder(args.rerank, device=args.device)
+    pipeline = RetrieveAndRerank.from_store(cross_encoder, store, args.rerank_top_n, rescore=not args.no_rescore)
+    return pipeline.search(args.query, top_k=args.top_k)
 
 
 def print_hits(hits: list[dict], as_json: bool) -> None:
@@ -30,7 +50,8 @@ def print_hits(hits: list[dict], as_json: bool) -> None:
             print(json.dumps(hit, ensure_ascii=False))
         else:
             text = hit.get("text") or ""
-            print(f"{rank:>3}  {hit['score']:.4f}  {hit['corpus_id']}  {text[:100]}")
+            retrieval = f" (retrieval {hit['retrieval_score']:.4f})" if "retrieval_score" in hit else ""
+            print(f"{rank:>3}  {hit['score']:.4f}{retrieval}  {hit['corpus_id']}  {text[:100]}")
 
 
 def run(args: argparse.Namespace) -> int:

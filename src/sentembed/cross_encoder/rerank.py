@@ -38,11 +38,12 @@ class EmbeddingRetriever:
 class StoreRetriever:
     """Search an `EmbeddingStore`, which encodes the queries with its own model and returns stored texts."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, rescore: bool = True) -> None:
         self.store = store
+        self.rescore = rescore
 
     def search(self, queries: list[str], top_k: int) -> list[list[Hit]]:
-        return self.store.search(queries, top_k=top_k, return_texts=True)
+        return self.store.search(queries, top_k=top_k, rescore=self.rescore, return_texts=True)
 
 
 class RetrieveAndRerank:
@@ -88,9 +89,11 @@ class RetrieveAndRerank:
         return cls(cross_encoder, EmbeddingRetriever(bi_encoder, corpus_embeddings), corpus, top_n)
 
     @classmethod
-    def from_store(cls, cross_encoder: CrossEncoder, store: Any, top_n: int = 100) -> RetrieveAndRerank:
+    def from_store(
+        cls, cross_encoder: CrossEncoder, store: Any, top_n: int = 100, rescore: bool = True
+    ) -> RetrieveAndRerank:
         """Retrieve from an `EmbeddingStore` built with texts (`sentembed index` keeps them)."""
-        return cls(cross_encoder, StoreRetriever(store), None, top_n)
+        return cls(cross_encoder, StoreRetriever(store, rescore), None, top_n)
 
     def text_of(self, hit: Hit) -> str:
         """The hit's document text: the retriever's own, else looked up in `documents` by corpus id."""
