@@ -190,12 +190,16 @@ class MultiProcessPool:
         return [item for index in range(len(chunks)) for item in results[index]]
 
 
+def check_chunk_size(chunk_size: Any) -> int | None:
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0):
+        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+    return chunk_size
+
+
 def split_into_chunks(texts: list[str], chunk_size: int | None, workers: int) -> list[list[str]]:
     """Chunks of `chunk_size` texts; by default a few per worker, so that a lost chunk costs little."""
-    if chunk_size is None:
+    if check_chunk_size(chunk_size) is None:
         chunk_size = min(MAX_CHUNK_SIZE, max(1, math.ceil(len(texts) / (workers * CHUNKS_PER_WORKER))))
-    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     return [texts[start : start + chunk_size] for start in range(0, len(texts), chunk_size)]
 
 
@@ -298,6 +302,7 @@ def encode_unique_in_pool(
     chunk_size: int | None,
 ) -> Any:
     """Encode distinct texts in `pool`, or in a pool started on `devices` for this call only."""
+    check_chunk_size(chunk_size)
     if pool is not None:
         return check_pool(pool, model).encode_unique(texts, batch_size, output_value, extra_features, chunk_size)
     with MultiProcessPool(model, devices) as own_pool:
