@@ -44,10 +44,9 @@ def semantic_search_faiss(
         corpus_embeddings, corpus_index, corpus_precision, FAISS_PRECISIONS, top_k, rescore_multiplier
     )
     queries = as_numpy_matrix(query_embeddings, "query_embeddings")
+    corpus = None if corpus_embeddings is None else as_numpy_matrix(corpus_embeddings, "corpus_embeddings")
     if corpus_index is None:
-        corpus_index = build_faiss_index(
-            faiss, as_numpy_matrix(corpus_embeddings, "corpus_embeddings"), corpus_precision, exact
-        )
+        corpus_index = build_faiss_index(faiss, corpus, corpus_precision, exact)
     queries, float_queries, ranges = prepare_queries(queries, corpus_precision, rescore, ranges, calibration_embeddings)
     _check_index_dim(corpus_index, queries, corpus_precision)
     k = top_k * rescore_multiplier if float_queries is not None else top_k
@@ -55,7 +54,8 @@ def semantic_search_faiss(
     scores, ids = _search(corpus_index, queries, k, corpus_precision)
     valid = ids >= 0
     if float_queries is not None:
-        candidates = _stored_vectors(corpus_index, np.where(valid, ids, 0))
+        safe_ids = np.where(valid, ids, 0)
+        candidates = corpus[safe_ids] if corpus is not None else _stored_vectors(corpus_index, safe_ids)
         scores, ids, valid = rescore_candidates(float_queries, candidates, ids, valid, corpus_precision, ranges, top_k)
     seconds = time.perf_counter() - start
     hits = to_hits(scores, ids, valid)
