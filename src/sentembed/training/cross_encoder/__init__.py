@@ -1,0 +1,1 @@
+"""Cross-encoder training: losses, evaluators and the trainer."""

@@ -1,0 +1,66 @@
+"""CrossEncoderTrainer: SentenceTransformerTrainer for cross-encoders, whose losses score text pairs themselves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from sentembed.training.arguments import SentenceTransformerTrainingArguments
+from sentembed.training.columns import LABEL_COLUMNS
+from sentembed.training.cross_encoder.losses import BinaryCrossEntropyLoss, CrossEntropyLoss
+from sentembed.training.trainer import SentenceTransformerTrainer
+
+
+@dataclass
+class CrossEncoderTrainingArguments(SentenceTransformerTrainingArguments):
+    """The same options as SentenceTransformerTrainingArguments."""
+
+
+class TextCollator:
+    """Keep the text columns as lists of str (the loss pairs and tokenizes them); labels become 'label'."""
+
+    def __init__(self, dataset_name: str | None = None) -> None:
+        self.dataset_name = dataset_name
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        name = rows[0].get("dataset_name", self.dataset_name)
+        batch: dict[str, Any] = {} if name is None else {"dataset_name": name}
+        texts = []
+        for column in rows[0]:
+            if column == "dataset_name":
+                continue
+            values = [row[column] for row in rows]
+            if column in LABEL_COLUMNS:
+                batch["label"] = values if isinstance(values[0], list) else torch.tensor(values)
+            else:
+                texts.append(values)
+        batch["texts"] = texts
+        return batch
+
+
+class CrossEncoderTrainer(SentenceTransformerTrainer):
+    """Train a `CrossEncoder`; the default loss is BinaryCrossEntropyLoss for one label, else CrossEntropyLoss."""
+
+    @staticmethod
+    def arguments_class_name() -> str:
+        return "CrossEncoderTrainingArguments"
+
+    def default_loss(self, model: Any) -> nn.Module:
+        return BinaryCrossEntropyLoss(model) if model.num_labels == 1 else CrossEntropyLoss(model)
+
+    def make_collator(self, model: Any, args: Any, dataset_name: str | None) -> Any:
+        return TextCollator(dataset_name)
+
+    def compute_loss(
+        self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> torch.Tensor | tuple[torch.Tensor, dict]:
+        name = inputs.get("dataset_name")
+        loss_module = self.losses.get(name) or next(iter(self.losses.values()))
+        loss = loss_module(inputs["texts"], inputs.get("label"))
+        return (loss, {}) if return_outputs else loss
+
+    def save_trained_model(self, output_dir: str) -> None:
+        self.model.save(output_dir, train_datasets=[name or "train" for name in self.train_datasets])

@@ -1,0 +1,134 @@
+"""Bi-encoder losses give the reference's values on the same model, texts and labels."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.conftest import read_sts
+
+BATCH = 12
+
+
+@pytest.fixture(scope="module")
+def models(minilm_l3, reference_minilm_l3):
+    minilm_l3.eval()
+    reference_minilm_l3.eval()
+    return minilm_l3, reference_minilm_l3
+
+
+@pytest.fixture(scope="module")
+def batch(models):
+    first, second, scores = read_sts("train")
+    rows = list(range(0, 40 * BATCH, 40))
+    texts = {
+        "anchor": [first[i] for i in rows],
+        "positive": [second[i] for i in rows],
+        "negative": [second[i + 7] for i in rows],
+    }
+    features = {name: models[0].tokenize(values) for name, values in texts.items()}
+    return {
+        "features": features,
+        "scores": torch.tensor([scores[i] / 5 for i in rows]),
+        "binary": torch.tensor([int(scores[i] > 2.5) for i in rows]),
+        "classes": torch.tensor([i % 4 for i in range(BATCH)]),
+        "margins": torch.linspace(-1, 1, BATCH),
+        "vectors": torch.randn(BATCH, 384, generator=torch.Generator().manual_seed(0)) / 20,
+    }
+
+
+def columns(batch, *names):
+    return [dict(batch["features"][name]) for name in names]
+
+
+def reference_losses():
+    from sentence_transformers.sentence_transformer import losses
+
+    return losses
+
+
+CASES = [
+    ("CoSENTLoss", {}, ("anchor", "positive"), "scores"),
+    ("AnglELoss", {}, ("anchor", "positive"), "scores"),
+    ("CosineSimilarityLoss", {}, ("anchor", "positive"), "scores"),
+    ("MultipleNegativesRankingLoss", {}, ("anchor", "positive", "negative"), None),
+    ("MultipleNegativesSymmetricRankingLoss", {}, ("anchor", "positive"), None),
+    ("ContrastiveLoss", {}, ("anchor", "positive"), "binary"),
+    ("OnlineContrastiveLoss", {}, ("anchor", "positive"), "binary"),
+    ("TripletLoss", {}, ("anchor", "positive", "negative"), None),
+    ("BatchHardTripletLoss", {}, ("anchor",), "classes"),
+    ("BatchAllTripletLoss", {}, ("anchor",), "classes"),
+    ("BatchSemiHardTripletLoss", {}, ("anchor",), "classes"),
+    ("MarginMSELoss", {}, ("anchor", "positive", "negative"), "margins"),
+    ("MSELoss", {}, ("anchor", "positive"), "vectors"),
+]
+
+
+@pytest.mark.parametrize(("name", "options", "names", "label"), CASES, ids=[case[0] for case in CASES])
+def test_loss_matches_reference(models, batch, name, options, names, label):
+    import sentembed.losses as ours
+
+    model, reference = models
+    labels = batch[label] if label else None
+    with torch.no_grad():
+        value = getattr(ours, name)(model, **options)(columns(batch, *names), labels)
+        expected = getattr(reference_losses(), name)(reference, **options)(columns(batch, *names), labels)
+    assert value.item() == pytest.approx(expected.item(), rel=1e-4, abs=1e-5)
+
+
+def test_matryoshka_matches_reference(models, batch):
+    import sentembed.losses as ours
+
+    model, reference = models
+    dims = [384, 128, 64]
+    with torch.no_grad():
+        value = ours.MatryoshkaLoss(model, ours.CoSENTLoss(model), dims, [1, 2, 3])(
+            columns(batch, "anchor", "positive"), batch["scores"]
+        )
+        expected_loss = reference_losses().MatryoshkaLoss(
+            reference, reference_losses().CoSENTLoss(reference), dims, [1, 2, 3]
+        )
+        expected = expected_loss(columns(batch, "anchor", "positive"), batch["scores"])
+    assert value.item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_softmax_loss_matches_reference_with_the_same_classifier(models, batch):
+    import sentembed.losses as ours
+
+    model, reference = models
+    loss = ours.SoftmaxLoss(model, 384, num_labels=4)
+    expected_loss = reference_losses().SoftmaxLoss(reference, 384, num_labels=4)
+    expected_loss.classifier.load_state_dict(loss.classifier.state_dict())
+    with torch.no_grad():
+        value = loss(columns(batch, "anchor", "positive"), batch["classes"])
+        expected = expected_loss(columns(batch, "anchor", "positive"), batch["classes"])
+    assert value.item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_cached_mnrl_gives_the_loss_and_gradients_of_plain_mnrl(models, batch):
+    import sentembed.losses as ours
+
+    model = models[0]
+    parameter = model[0].auto_model.encoder.layer[0].attention.self.query.weight
+
+    def loss_and_gradient(loss):
+        model.zero_grad()
+        value = loss(columns(batch, "anchor", "positive", "negative"), None)
+        value.backward()
+        return value.item(), parameter.grad.clone()
+
+    plain_value, plain_gradient = loss_and_gradient(ours.MultipleNegativesRankingLoss(model))
+    cached_value, cached_gradient = loss_and_gradient(ours.CachedMultipleNegativesRankingLoss(model, mini_batch_size=5))
+    model.zero_grad()
+    assert cached_value == pytest.approx(plain_value, rel=1e-5)
+    torch.testing.assert_close(cached_gradient, plain_gradient, rtol=1e-3, atol=1e-6)
+
+
+def test_matryoshka_refuses_losses_it_cannot_wrap(models):
+    import sentembed.losses as ours
+
+    model = models[0]
+    with pytest.raises(ValueError, match="cannot wrap"):
+        ours.MatryoshkaLoss(model, ours.CachedMultipleNegativesRankingLoss(model), [64])
+    with pytest.raises(ValueError, match="matryoshka_weights"):
+        ours.MatryoshkaLoss(model, ours.CoSENTLoss(model), [64, 32], [1.0])

@@ -1,0 +1,251 @@
+"""SentenceTransformerTrainer, its data handling and the legacy fit API, on short real runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import MINILM_L3, read_sts
+
+datasets = pytest.importorskip("datasets")
+
+
+def sts_rows(split: str, count: int, offset: int = 0) -> dict[str, list]:
+    first, second, scores = read_sts(split)
+    end = offset + count
+    return {
+        "sentence1": first[offset:end],
+        "sentence2": second[offset:end],
+        "score": [s / 5 for s in scores[offset:end]],
+    }
+
+
+@pytest.fixture
+def fresh_l3():
+    from sentembed import SentenceTransformer
+
+    return SentenceTransformer(str(MINILM_L3), device="cpu")
+
+
+def args_for(tmp_path, **overrides):
+    from sentembed import SentenceTransformerTrainingArguments
+
+    settings = dict(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=8,
+        learning_rate=1e-4,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        seed=7,
+    )
+    return SentenceTransformerTrainingArguments(**{**settings, **overrides})
+
+
+# ----- bad input ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("loss_name", "columns", "message"),
+    [
+        ("CoSENTLoss", {"a": ["x"], "b": ["y"], "c": ["z"], "score": [0.5]}, r"expects 2 text columns.*got.*'c'"),
+        ("CoSENTLoss", {"a": ["x"], "b": ["y"]}, r"expects 2 text columns and a float label.*got columns \['a', 'b'\]"),
+        ("MultipleNegativesRankingLoss", {"a": ["x"]}, r"at least 2 text columns.*got columns \['a'\]"),
+        ("TripletLoss", {"a": ["x"], "b": ["y"], "label": [1]}, r"expects 3 text columns, no label"),
+        ("CoSENTLoss", {"a": ["x"], "b": ["y"], "score": ["high"]}, r"holds string values.*float labels"),
+        ("BatchHardTripletLoss", {"a": ["x"], "label": [0.5]}, r"holds float values.*int labels"),
+        ("ContrastiveLoss", {"a": ["x"], "b": ["y"], "label": [2]}, r"must hold 0 or 1"),
+        ("CoSENTLoss", {"a": [1], "b": ["y"], "score": [0.5]}, r"column 'a'.*must hold text"),
+        ("CoSENTLoss", {"a": [], "b": [], "score": []}, r"is empty"),
+    ],
+)
+def test_datasets_that_do_not_fit_the_loss_are_refused(minilm_l3, loss_name, columns, message, tmp_path):
+    import sentembed.losses as losses
+    from sentembed import SentenceTransformerTrainer
+
+    dataset = datasets.Dataset.from_dict(columns)
+    with pytest.raises(ValueError, match=message):
+        SentenceTransformerTrainer(
+            model=minilm_l3, args=args_for(tmp_path), train_dataset=dataset, loss=getattr(losses, loss_name)(minilm_l3)
+        )
+
+
+def test_dict_of_losses_must_cover_every_dataset(minilm_l3, tmp_path):
+    from sentembed import SentenceTransformerTrainer
+    from sentembed.losses import CoSENTLoss
+
+    train = datasets.DatasetDict({"sts": datasets.Dataset.from_dict(sts_rows("train", 4))})
+    with pytest.raises(ValueError, match=r"no loss given for the datasets \['sts'\]"):
+        SentenceTransformerTrainer(
+            model=minilm_l3, args=args_for(tmp_path), train_dataset=train, loss={"other": CoSENTLoss(minilm_l3)}
+        )
+
+
+def test_unknown_batch_sampler_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="no_duplicates"):
+        args_for(tmp_path, batch_sampler="no_dupes")
+
+
+# ----- batching -----------------------------------------------------------------------------------------
+
+
+def test_no_duplicates_sampler_never_repeats_a_text_in_a_batch():
+    from sentembed.training.samplers import NoDuplicatesBatchSampler
+
+    rows = [{f"q{i % 5}", f"d{i}"} for i in range(40)]
+    sampler = NoDuplicatesBatchSampler(rows, batch_size=4, drop_last=False, seed=1)
+    batches = list(sampler)
+    assert sorted(index for batch in batches for index in batch) == list(range(40))
+    for batch in batches:
+        texts = [text for index in batch for text in rows[index]]
+        assert len(texts) == len(set(texts))
+    assert batches != list(sampler), "a new epoch must shuffle differently"
+
+
+def test_group_by_label_sampler_gives_every_row_a_positive():
+    from sentembed.training.samplers import GroupByLabelBatchSampler
+
+    labels = [i % 6 for i in range(60)]
+    for batch in GroupByLabelBatchSampler(labels, batch_size=8, drop_last=False, seed=0):
+        batch_labels = [labels[i] for i in batch]
+        assert all(batch_labels.count(label) >= 2 for label in batch_labels)
+
+
+def test_multi_dataset_samplers_keep_each_batch_within_one_dataset():
+    from sentembed.training.samplers import MultiDatasetBatchSampler, ShuffledBatchSampler
+
+    small = ShuffledBatchSampler(8, batch_size=4, drop_last=False, seed=0, offset=0)
+    large = ShuffledBatchSampler(20, batch_size=4, drop_last=False, seed=0, offset=8)
+    round_robin = list(MultiDatasetBatchSampler([small, large], "round_robin", seed=0))
+    assert [batch[0] >= 8 for batch in round_robin] == [False, True, False, True]
+    proportional = list(MultiDatasetBatchSampler([small, large], "proportional", seed=0))
+    assert sorted(index for batch in proportional for index in batch) == list(range(28))
+    assert all(len({index >= 8 for index in batch}) == 1 for batch in proportional)
+
+
+def test_collator_applies_prompts_per_dataset_and_column(minilm_l3):
+    from sentembed.training.data import SentenceCollator, unpack_batch
+
+    prompts = {"queries": {"anchor": "query: "}, "anchor": "search: "}
+    collator = SentenceCollator(minilm_l3.tokenize, prompts, minilm_l3._prompt_length)
+    rows = [{"anchor": "cats", "positive": "dogs", "dataset_name": "queries"}]
+    features, labels = unpack_batch(collator(rows))
+    decoded = minilm_l3.tokenizer.decode(features[0]["input_ids"][0], skip_special_tokens=True)
+    assert decoded == "query : cats" and features[0]["prompt_length"] == 3
+    assert "prompt_length" not in features[1] and labels is None
+    features, _ = unpack_batch(collator([{"anchor": "cats", "positive": "dogs"}]))
+    assert minilm_l3.tokenizer.decode(features[0]["input_ids"][0], skip_special_tokens=True) == "search : cats"
+
+
+# ----- training runs ------------------------------------------------------------------------------------
+
+
+def test_checkpoints_resume_to_the_same_weights(fresh_l3, tmp_path):
+    from sentembed import SentenceTransformer, SentenceTransformerTrainer
+    from sentembed.losses import CoSENTLoss
+
+    train = datasets.Dataset.from_dict(sts_rows("train", 32))
+    args = args_for(tmp_path / "run", max_steps=4, save_strategy="steps", save_steps=2)
+    SentenceTransformerTrainer(model=fresh_l3, args=args, train_dataset=train, loss=CoSENTLoss(fresh_l3)).train()
+    probe = ["A man is playing a flute.", "Two dogs run in the snow."]
+    expected = fresh_l3.encode(probe)
+    checkpoint = tmp_path / "run" / "checkpoint-2"
+    assert (checkpoint / "modules.json").exists() and (checkpoint / "optimizer.pt").exists()
+
+    resumed = SentenceTransformer(str(MINILM_L3), device="cpu")
+    args = args_for(tmp_path / "run", max_steps=4, save_strategy="no")
+    trainer = SentenceTransformerTrainer(model=resumed, args=args, train_dataset=train, loss=CoSENTLoss(resumed))
+    trainer.train(resume_from_checkpoint=str(checkpoint))
+    np.testing.assert_allclose(resumed.encode(probe), expected, atol=1e-5)
+
+
+def test_two_datasets_with_their_own_losses_and_an_evaluator(fresh_l3, tmp_path):
+    from sentembed import SentenceTransformerTrainer
+    from sentembed.evaluation import EmbeddingSimilarityEvaluator
+    from sentembed.losses import CoSENTLoss, MultipleNegativesRankingLoss
+
+    pairs = sts_rows("train", 16)
+    train = datasets.DatasetDict(
+        {
+            "scored": datasets.Dataset.from_dict(pairs),
+            "pairs": datasets.Dataset.from_dict({"anchor": pairs["sentence1"], "positive": pairs["sentence2"]}),
+        }
+    )
+    dev = sts_rows("dev", 40)
+    evaluator = EmbeddingSimilarityEvaluator(dev["sentence1"], dev["sentence2"], dev["score"], name="dev")
+    losses = {"scored": CoSENTLoss(fresh_l3), "pairs": MultipleNegativesRankingLoss(fresh_l3)}
+    args = args_for(tmp_path, num_train_epochs=1, multi_dataset_batch_sampler="round_robin", eval_strategy="epoch")
+    trainer = SentenceTransformerTrainer(
+        model=fresh_l3, args=args, train_dataset=train, loss=losses, evaluator=evaluator
+    )
+    trainer.train()
+    assert trainer.state.global_step == 4
+    logged = [entry for entry in trainer.state.log_history if "eval_dev_spearman_cosine" in entry]
+    assert logged and -1 <= logged[-1]["eval_dev_spearman_cosine"] <= 1
+    trainer.save_model(str(tmp_path / "saved"))
+    card = (tmp_path / "saved" / "README.md").read_text()
+    assert "MultipleNegativesRankingLoss" in card and "| scored | 16 |" in card and "dev_spearman_cosine" in card
+
+
+def test_softmax_loss_trains_its_classifier(fresh_l3, tmp_path):
+    from sentembed import SentenceTransformerTrainer
+    from sentembed.losses import SoftmaxLoss
+
+    rows = sts_rows("train", 16)
+    train = datasets.Dataset.from_dict({**rows, "score": [int(s > 0.5) for s in rows["score"]]}).rename_column(
+        "score", "label"
+    )
+    loss = SoftmaxLoss(fresh_l3, 384, num_labels=2)
+    before = loss.classifier.weight.detach().clone()
+    SentenceTransformerTrainer(
+        model=fresh_l3, args=args_for(tmp_path, max_steps=1), train_dataset=train, loss=loss
+    ).train()
+    assert not torch.equal(before, loss.classifier.weight)
+
+
+def test_legacy_fit_with_input_examples(fresh_l3, tmp_path):
+    from torch.utils.data import DataLoader
+
+    from sentembed import InputExample, SentenceTransformer
+    from sentembed.evaluation import EmbeddingSimilarityEvaluator
+    from sentembed.losses import CosineSimilarityLoss, MultipleNegativesRankingLoss
+
+    rows = sts_rows("train", 16)
+    scored = [
+        InputExample(texts=[a, b], label=s) for a, b, s in zip(rows["sentence1"], rows["sentence2"], rows["score"])
+    ]
+    pairs = [InputExample(texts=[a, b]) for a, b in zip(rows["sentence1"], rows["sentence2"])]
+    dev = sts_rows("dev", 40)
+    evaluator = EmbeddingSimilarityEvaluator(dev["sentence1"], dev["sentence2"], dev["score"], name="dev")
+    calls = []
+    fresh_l3.fit(
+        train_objectives=[
+            (DataLoader(scored, shuffle=True, batch_size=8), CosineSimilarityLoss(fresh_l3)),
+            (DataLoader(pairs, shuffle=True, batch_size=8), MultipleNegativesRankingLoss(fresh_l3)),
+        ],
+        evaluator=evaluator,
+        epochs=1,
+        warmup_steps=1,
+        output_path=str(tmp_path / "best"),
+        callback=lambda score, epoch, steps: calls.append((score, epoch, steps)),
+        show_progress_bar=False,
+    )
+    assert len(calls) == 1 and calls[0][2] == 4
+    saved = SentenceTransformer(str(tmp_path / "best"), device="cpu")
+    np.testing.assert_allclose(saved.encode(dev["sentence1"][:4]), fresh_l3.encode(dev["sentence1"][:4]), atol=1e-5)
+
+
+def test_legacy_fit_refuses_what_is_not_input_examples(minilm_l3):
+    from torch.utils.data import DataLoader
+
+    from sentembed.losses import CoSENTLoss
+
+    with pytest.raises(TypeError, match="item 0 is a tuple, expected an InputExample"):
+        minilm_l3.fit(train_objectives=[(DataLoader([("a", "b")], batch_size=1), CoSENTLoss(minilm_l3))])
+    with pytest.raises(ValueError, match="non-empty list"):
+        minilm_l3.fit(train_objectives=[])
+    with pytest.raises(TypeError, match="list of str"):
+        from sentembed import InputExample
+
+        InputExample(texts="just one string")
