@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from sentembed import backend as backends
 from sentembed.cross_encoder import layout
 from sentembed.cross_encoder.classifier import Row, SequenceClassifier
 from sentembed.cross_encoder.pairs import Pair, check_pairs, check_query_and_documents, check_top_k
@@ -25,7 +26,7 @@ from sentembed.sentence_transformer.encoding import plan_batches
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("torch",)
+BACKENDS = backends.BACKENDS
 HUB_ORGANIZATION = "cross-encoder"
 Activation = Callable[[torch.Tensor], torch.Tensor]
 
@@ -83,8 +84,7 @@ class CrossEncoder(nn.Module):
         backend: str = "torch",
     ) -> None:
         super().__init__()
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
+        model_kwargs, backend_options = backends.split_model_kwargs(model_kwargs, backend)
         if num_labels is not None and (
             isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1
         ):
@@ -108,6 +108,7 @@ class CrossEncoder(nn.Module):
             config_kwargs=config_kwargs,
             backend=backend,
         )
+        self.classifier = backends.use_backend([self.classifier], backend, backend_options, cache_folder)[0]
         if max_length is not None or folder.max_length is not None:
             self.max_length = max_length or folder.max_length
         self.activation_fn = self._initial_activation(activation_fn, folder)

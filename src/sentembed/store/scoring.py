@@ -28,20 +28,32 @@ def quantized_top_k(
     queries: np.ndarray, segments: list[np.ndarray], precision: str, k: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k by the quantized score: int8 inner product, or negative Hamming distance for ubinary."""
-    score_block = _int8_scores if precision == "int8" else _hamming_scores
-    best = (torch.empty((len(queries), 0)), torch.empty((len(queries), 0), dtype=torch.long))
+    total = sum(len(segment) for segment in segments)
+    best = (torch.empty((len(queries), 0), dtype=torch.float64), torch.empty((len(queries), 0), dtype=torch.long))
     offset = 0
     for segment in segments:
         for start in range(0, len(segment), ROWS_PER_BLOCK):
-            scores = score_block(queries, np.asarray(segment[start : start + ROWS_PER_BLOCK]))
+            block = np.asarray(segment[start : start + ROWS_PER_BLOCK])
+            if precision == "int8":
+                scores = _int8_scores(queries, block).double()
+            else:
+                scores = _hamming_keys(queries, block, offset + start, total)
             values, indices = chunk_top_k(scores, k)
             best = merge_top_k(best, (values, indices + offset + start), k)
         offset += len(segment)
-    return best
+    values, indices = best
+    return (values if precision == "int8" else torch.ceil(values)), indices
 
 
 def _int8_scores(queries: np.ndarray, block: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(queries.astype(np.float32)) @ torch.from_numpy(block.astype(np.float32)).T
+
+
+def _hamming_keys(queries: np.ndarray, block: np.ndarray, first_position: int, total: int) -> torch.Tensor:
+    """Negative Hamming distance minus position / (2 * total): integer distances tie constantly, and the
+    fraction orders ties by store position without any tie handling; `ceil` recovers the distance."""
+    positions = torch.arange(first_position, first_position + len(block), dtype=torch.float64)
+    return _hamming_scores(queries, block).double() - positions / (2 * total)
 
 
 def _hamming_scores(queries: np.ndarray, block: np.ndarray) -> torch.Tensor:
