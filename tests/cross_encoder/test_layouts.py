@@ -105,6 +105,16 @@ def test_modular_folder_with_other_modules_is_refused(tmp_path, modular_folder):
         CrossEncoder(str(folder), device="cpu")
 
 
+def test_modular_folder_of_a_causal_lm_reranker_is_refused(tmp_path, modular_folder):
+    folder = tmp_path / "modular"
+    shutil.copytree(modular_folder, folder)
+    edit_json(
+        folder / "sentence_bert_config.json", lambda settings: settings.update(transformer_task="text-generation")
+    )
+    with pytest.raises(OSError, match="transformer_task 'text-generation' is not supported"):
+        CrossEncoder(str(folder), device="cpu")
+
+
 def test_bi_encoder_folder_is_refused():
     with pytest.raises(OSError, match="modules.json lists modules"):
         CrossEncoder(str(MINILM_L3), device="cpu")

@@ -12,6 +12,7 @@ from torch import nn
 from sentembed.loading.folder import MODEL_CONFIG_FILE, MODULES_FILE
 from sentembed.models.base import read_json, write_json
 from sentembed.models.dense import activation_from_name, activation_name
+from sentembed.models.transformer import find_sentence_config
 
 CONFIG_FILE = "config.json"
 # Where the activation's class path is kept in config.json: the current key, then the pre-v4 one.
@@ -20,18 +21,16 @@ LEGACY_ACTIVATION_KEY = "sbert_ce_default_activation_function"
 # A modular cross-encoder is a single Transformer module that classifies sequences.
 KNOWN_MODULE_PREFIXES = ("sentence_transformers.", "sentembed.")
 SEQUENCE_CLASSIFICATION_TASKS = (None, "sequence-classification")
-TRANSFORMER_SETTINGS_FILE = "sentence_bert_config.json"
 
 
 @dataclass
 class CrossEncoderFolder:
-    """What a cross-encoder folder says: where the checkpoint is, its activation and length settings."""
+    """What a cross-encoder folder says: where the checkpoint is, and which activation it names."""
 
     checkpoint: Path
     layout: str
     activation_source: str | None = None
     activation_path: str | None = None
-    max_length: int | None = None
     model_config: dict[str, Any] | None = None
 
     def activation(self) -> nn.Module | None:
@@ -70,17 +69,16 @@ def _activation_in_checkpoint_config(checkpoint: Path) -> tuple[str | None, str 
 def _read_modular(folder: Path) -> CrossEncoderFolder:
     model_config = _read_model_config(folder)
     checkpoint = folder / _single_transformer_path(folder)
-    settings_path = checkpoint / TRANSFORMER_SETTINGS_FILE
-    settings = read_json(settings_path) if settings_path.exists() else {}
-    if settings.get("transformer_task") not in SEQUENCE_CLASSIFICATION_TASKS:
+    task = find_sentence_config(checkpoint).get("transformer_task")
+    if task not in SEQUENCE_CLASSIFICATION_TASKS:
         raise OSError(
-            f"{settings_path}: transformer_task {settings['transformer_task']!r} is not supported; "
+            f"{checkpoint}: transformer_task {task!r} is not supported; "
             "sentembed loads cross-encoders whose Transformer does sequence classification"
         )
     source, path = _activation_in_checkpoint_config(checkpoint)
     if model_config.get("activation_fn") is not None:
         source, path = f"{folder / MODEL_CONFIG_FILE} (activation_fn)", model_config["activation_fn"]
-    return CrossEncoderFolder(checkpoint, "modular", source, path, settings.get("max_seq_length"), model_config)
+    return CrossEncoderFolder(checkpoint, "modular", source, path, model_config)
 
 
 def _read_model_config(folder: Path) -> dict[str, Any]:

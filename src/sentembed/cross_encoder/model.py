@@ -109,8 +109,8 @@ class CrossEncoder(nn.Module):
             backend=backend,
         )
         self.classifier = backends.use_backend([self.classifier], backend, backend_options, cache_folder)[0]
-        if max_length is not None or folder.max_length is not None:
-            self.max_length = max_length or folder.max_length
+        if max_length is not None:
+            self.max_length = max_length
         self.activation_fn = self._initial_activation(activation_fn, folder)
         self.to(device or default_device())
 
