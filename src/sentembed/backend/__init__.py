@@ -14,6 +14,7 @@ from typing import Any
 from sentembed.backend.export import save_stamped
 from sentembed.backend.onnx_transformer import (
     BACKEND_OPTIONS,
+    OnnxGraph,
     OnnxSettings,
     OnnxTransformer,
     checkpoint_folder,
@@ -31,6 +32,7 @@ __all__ = [
     "BACKEND_OPTIONS",
     "OPTIMIZATION_LEVELS",
     "QUANTIZATION_CONFIGS",
+    "OnnxGraph",
     "OnnxSettings",
     "OnnxTransformer",
     "available_cores",
@@ -64,10 +66,20 @@ def use_backend(
     first = modules[0]
     if not isinstance(first, Transformer):
         raise ValueError(f"backend={backend!r} needs a Transformer as the first module, got {type(first).__name__}")
-    if isinstance(first, OnnxTransformer):
+    if isinstance(first, OnnxGraph):
         return modules
-    settings = OnnxSettings(cache_folder=cache_folder, **options)
-    return [OnnxTransformer.from_transformer(first, settings), *modules[1:]]
+    return [_onnx_counterpart(first, OnnxSettings(cache_folder=cache_folder, **options)), *modules[1:]]
+
+
+def _onnx_counterpart(module: Transformer, settings: OnnxSettings) -> OnnxGraph:
+    """The ONNX-run module for a Transformer, or for a cross-encoder's SequenceClassifier."""
+    from sentembed.cross_encoder.classifier import SequenceClassifier
+
+    if isinstance(module, SequenceClassifier):
+        from sentembed.backend.onnx_classifier import OnnxSequenceClassifier
+
+        return OnnxSequenceClassifier.from_transformer(module, settings)
+    return OnnxTransformer.from_transformer(module, settings)
 
 
 def _transformer_of(model: Any) -> Transformer:

@@ -28,12 +28,15 @@ FUSED_FILE_NAME = f"{ONNX_FOLDER}/model_O2.onnx"
 OPSET = 17
 FINGERPRINT_KEY = "sentembed_fingerprint"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-OUTPUT_NAME = "token_embeddings"
+OUTPUT_NAME = "output"
 _CHECKPOINT_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 
 class _Positional(torch.nn.Module):
-    """Calls the encoder with named inputs given by position, returning the last hidden state only."""
+    """Calls the model with named inputs given by position, returning its first output only.
+
+    That is the last hidden state of an encoder, or the logits of a sequence classifier.
+    """
 
     def __init__(self, model: torch.nn.Module, input_names: list[str]) -> None:
         super().__init__()
@@ -101,8 +104,11 @@ def export_encoder(
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     sample = tokenizer(["an example", "a somewhat longer example sentence"], padding=True, return_tensors="pt")
     names = [name for name in INPUT_NAMES if name in sample]
-    axes = {name: {0: "batch", 1: "sequence"} for name in [*names, OUTPUT_NAME]}
     wrapper = _Positional(model, names).eval()
+    with torch.no_grad():
+        output_rank = wrapper(*(sample[name] for name in names)).dim()
+    axes = {name: {0: "batch", 1: "sequence"} for name in names}
+    axes[OUTPUT_NAME] = {0: "batch", 1: "sequence"} if output_rank == 3 else {0: "batch"}
     with tempfile.TemporaryDirectory(dir=onnx_path.parent) as scratch:
         traced = Path(scratch) / "model.onnx"
         with eager_attention(model), torch.no_grad(), warnings.catch_warnings():

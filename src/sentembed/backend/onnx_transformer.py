@@ -95,14 +95,17 @@ def find_onnx_file(transformer: Transformer, file_name: str | os.PathLike, cache
     raise OSError(f"ONNX file {str(file_name)!r} not found; looked in: {', '.join(str(p) for p in places)}")
 
 
-class OnnxTransformer(Transformer):
-    """A Transformer whose `token_embeddings` come from an ONNX export run in onnxruntime."""
+class OnnxGraph:
+    """What every module run by onnxruntime shares: taking over a torch module, the session, saving, pickling."""
+
+    settings: OnnxSettings
+    onnx_path: Path
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise TypeError("build an OnnxTransformer with OnnxTransformer.from_transformer(transformer, settings)")
+        raise TypeError(f"build a {type(self).__name__} with {type(self).__name__}.from_transformer(module, settings)")
 
     @classmethod
-    def from_transformer(cls, transformer: Transformer, settings: OnnxSettings | None = None) -> OnnxTransformer:
+    def from_transformer(cls, transformer: Transformer, settings: OnnxSettings | None = None) -> Any:
         """Take over a loaded Transformer (sharing its tokenizer and weights) and open its ONNX session."""
         module = cls.__new__(cls)
         module.__dict__.update(transformer.__dict__)
@@ -126,26 +129,25 @@ class OnnxTransformer(Transformer):
         return {name: np.asarray(sample[name], dtype=np.int64) for name in exporting.INPUT_NAMES if name in sample}
 
     def _session_inputs(self, features: Features) -> dict[str, np.ndarray]:
+        if "input_ids" not in features:
+            raise ValueError("the ONNX backend needs input_ids (inputs_embeds is only supported on the torch backend)")
         inputs = {}
         for name in self.input_names:
             if name in features:
                 inputs[name] = features[name].detach().cpu().numpy().astype(np.int64, copy=False)
             elif name == "token_type_ids":
-                inputs[name] = np.zeros_like(inputs.get("input_ids", features["input_ids"].cpu().numpy()))
+                inputs[name] = np.zeros_like(features["input_ids"].cpu().numpy(), dtype=np.int64)
             else:
                 raise ValueError(f"the ONNX graph {self.onnx_path} needs an input {name!r} the tokenizer does not give")
         return inputs
 
-    def forward(self, features: Features) -> Features:
-        if "input_ids" not in features:
-            raise ValueError("the ONNX backend needs input_ids (inputs_embeds is only supported on the torch backend)")
+    def run_graph(self, features: Features) -> torch.Tensor:
+        """The graph's first output for a padded batch, on the batch's device."""
         output = self.session.run(None, self._session_inputs(features))[0]
-        features["token_embeddings"] = torch.from_numpy(output).to(features["attention_mask"].device)
-        return features
+        return torch.from_numpy(output).to(features["input_ids"].device)
 
-    def save(self, output_path: str, safe_serialization: bool = True) -> None:
-        """Save the torch checkpoint as usual, plus the ONNX file being run, under onnx/ with its own name."""
-        super().save(output_path, safe_serialization=safe_serialization)
+    def copy_onnx_file(self, output_path: str | os.PathLike) -> None:
+        """Put the ONNX file being run under `output_path`/onnx/, marked as made from the checkpoint there."""
         target = Path(output_path) / exporting.ONNX_FOLDER / self.onnx_path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         if self.onnx_path.resolve() != target.resolve():
@@ -160,3 +162,16 @@ class OnnxTransformer(Transformer):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._open_session()
+
+
+class OnnxTransformer(OnnxGraph, Transformer):
+    """A Transformer whose `token_embeddings` come from an ONNX export run in onnxruntime."""
+
+    def forward(self, features: Features) -> Features:
+        features["token_embeddings"] = self.run_graph(features)
+        return features
+
+    def save(self, output_path: str, safe_serialization: bool = True) -> None:
+        """Save the torch checkpoint as usual, plus the ONNX file being run, under onnx/ with its own name."""
+        super().save(output_path, safe_serialization=safe_serialization)
+        self.copy_onnx_file(output_path)
