@@ -24,7 +24,7 @@ PARITY = 1e-4
 def l6_folder(tmp_path_factory, minilm_l6_path) -> Path:
     """A private copy of all-MiniLM-L6-v2, so that exports never touch the installed package."""
     folder = tmp_path_factory.mktemp("onnx") / "all-MiniLM-L6-v2"
-    shutil.copytree(minilm_l6_path, folder)
+    shutil.copytree(minilm_l6_path, folder, ignore=shutil.ignore_patterns("onnx"))
     return folder
 
 
