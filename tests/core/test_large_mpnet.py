@@ -49,7 +49,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize(("precision", "published"), [("int8", 0.83128), ("uint8", 0.82601), ("binary", 0.82443)])
 def test_mpnet_quantized_sts_spearman(mpnet, precision, published):
-    """Published figures: cosine of the codes, each side quantized with its own ranges; binary codes unpacked to bits."""
+    """Published: cosine of the codes, each side quantized with its own ranges; binary unpacked to bits."""
     from scipy.stats import spearmanr
 
     first, second, gold = read_sts("test")
