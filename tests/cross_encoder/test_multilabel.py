@@ -83,7 +83,7 @@ def test_rank_on_several_labels_is_a_value_error(models):
     assert ours.predict([]).shape == (0, 3)
 
 
-def test_num_labels_argument_builds_a_new_head(three_label_folder):
+def test_num_labels_argument_builds_a_new_head():
     model = CrossEncoder(str(CROSS_ENCODER), num_labels=2, model_kwargs={"ignore_mismatched_sizes": True}, device="cpu")
     assert model.num_labels == 2
     assert model.predict(("a", "b")).shape == (2,)

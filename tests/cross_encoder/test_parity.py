@@ -10,8 +10,8 @@ import pytest
 from tests.cross_encoder.conftest import group_by_question, mean_average_precision
 
 TOLERANCE = 1e-5
-# rank() parity in the default tier covers the first 60 questions; --runslow covers all 243.
-RANKED_QUESTIONS = 60
+# rank() parity in the default tier covers the first 30 questions; --runslow covers all 243.
+RANKED_QUESTIONS = 30
 # WikiQA test MAP of the test cross-encoder (questions with right and wrong candidates), ../shared/models/README.md.
 PUBLISHED_MAP = 0.638
 
@@ -57,7 +57,7 @@ def test_predict_from_modular_folder_equals_reference(modular_cross_encoder, ref
 
 @pytest.fixture(scope="module")
 def reference_rankings(reference_cross_encoder, wikiqa_rows, request) -> list[list[dict]]:
-    """The reference's rank() of every WikiQA test question (slow tier) or of the first 60."""
+    """The reference's rank() of every WikiQA test question (slow tier) or of the first 30."""
     limit = None if request.config.getoption("--runslow") else RANKED_QUESTIONS
     return rank_all_questions(reference_cross_encoder, wikiqa_rows, limit)
 

@@ -217,7 +217,7 @@ class CrossEncoder(nn.Module):
         with tqdm(total=len(pairs), desc="Scoring pairs", disable=not progress_bar_wanted(show_progress_bar)) as bar:
             for batch in batches:
                 padded = self.classifier.pad([rows[index] for index in batch])
-                parts.append(self._forward_logits({name: tensor.to(device) for name, tensor in padded.items()}))
+                parts.append(self.classifier.logits({name: tensor.to(device) for name, tensor in padded.items()}))
                 bar.update(len(batch))
         order = torch.tensor([index for batch in batches for index in batch], device=device)
         stacked = torch.cat(parts)
@@ -233,10 +233,6 @@ class CrossEncoder(nn.Module):
                 self.max_length,
             )
         return rows
-
-    def _forward_logits(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        """One padded batch through the model: the seam where another backend plugs in."""
-        return self.classifier.logits(features)
 
     def rank(
         self,
