@@ -132,3 +132,24 @@ def test_matryoshka_refuses_losses_it_cannot_wrap(models):
         ours.MatryoshkaLoss(model, ours.CachedMultipleNegativesRankingLoss(model), [64])
     with pytest.raises(ValueError, match="matryoshka_weights"):
         ours.MatryoshkaLoss(model, ours.CoSENTLoss(model), [64, 32], [1.0])
+
+
+def test_denoising_auto_encoder_loss_trains_the_encoder_through_a_tied_decoder(minilm_l3):
+    import random
+
+    import sentembed.losses as ours
+    from sentembed.training.losses.denoising import delete_words
+
+    sentences = read_sts("train")[0][:4]
+    damaged = [delete_words(text, 0.6, random.Random(index)) for index, text in enumerate(sentences)]
+    assert all(len(d.split()) < len(s.split()) for d, s in zip(damaged, sentences))
+    loss = ours.DenoisingAutoEncoderLoss(minilm_l3)
+    shared = minilm_l3[0].auto_model.embeddings.word_embeddings.weight
+    assert loss.decoder.bert.embeddings.word_embeddings.weight is shared
+    features = [dict(minilm_l3.tokenize(damaged)), dict(minilm_l3.tokenize(sentences))]
+    minilm_l3.zero_grad()
+    value = loss(features, None)
+    value.backward()
+    assert torch.isfinite(value) and value.item() > 1.0
+    assert minilm_l3[0].auto_model.encoder.layer[0].attention.self.query.weight.grad.abs().sum() > 0
+    minilm_l3.zero_grad()

@@ -93,6 +93,10 @@ class SentenceTransformerTrainer(Trainer):
         self.evaluator = combined_evaluator(evaluator)
         self.evaluation_history: list[dict[str, Any]] = []
         self._evaluator_pending = False
+        # transformers refuses an eval_strategy without an eval_dataset; an evaluator alone is enough here.
+        strategy = args.eval_strategy
+        if eval_dataset is None and self.evaluator is not None:
+            args.eval_strategy = "no"
         super().__init__(
             model=model,
             args=args,
@@ -103,6 +107,7 @@ class SentenceTransformerTrainer(Trainer):
             optimizers=optimizers,
             optimizer_cls_and_kwargs=optimizer_cls_and_kwargs,
         )
+        self.args.eval_strategy = strategy
         for module in {id(loss): loss for loss in self.losses.values()}.values():
             module.to(self.args.device)
 

@@ -74,10 +74,11 @@ class GradientCacheMixin:
         for features, column_states, gradient in zip(sentence_features, states, gradients):
             start = 0
             for mini_batch, state in zip(split_features(features, self.mini_batch_size), column_states):
+                # Backward hooks run with gradients off: turn them on for the forward and the surrogate product.
                 with state.replayed(), torch.enable_grad():
                     embedding = self.model(dict(mini_batch))["sentence_embedding"]
-                stop = start + len(embedding)
-                (embedding * (gradient[start:stop] * scale)).sum().backward()
+                    stop = start + len(embedding)
+                    (embedding * (gradient[start:stop] * scale)).sum().backward()
                 start = stop
 
     def forward(self, sentence_features: list[Features], labels: torch.Tensor | None) -> torch.Tensor:
