@@ -1,6 +1,6 @@
-"""Fast CPU inference: ONNX export, onnxruntime execution, graph fusions and int8 quantization.
+"""Fast CPU inference: ONNX export, onnxruntime or OpenVINO execution, graph fusions and int8 quantization.
 
-`SentenceTransformer(..., backend="onnx")` swaps the Transformer module for an `OnnxTransformer`;
+`SentenceTransformer(..., backend="onnx" | "openvino")` swaps the Transformer module for an `OnnxTransformer`;
 the functions here write optimised or quantized ONNX files that `model_kwargs={"file_name": ...}` loads.
 """
 
@@ -25,7 +25,7 @@ from sentembed.backend.optimize import OPTIMIZATION_LEVELS, QUANTIZATION_CONFIGS
 from sentembed.backend.session import available_cores, default_num_threads
 from sentembed.models.transformer import Transformer
 
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx", "openvino")
 
 __all__ = [
     "BACKENDS",
@@ -68,7 +68,8 @@ def use_backend(
         raise ValueError(f"backend={backend!r} needs a Transformer as the first module, got {type(first).__name__}")
     if isinstance(first, OnnxGraph):
         return modules
-    return [_onnx_counterpart(first, OnnxSettings(cache_folder=cache_folder, **options)), *modules[1:]]
+    settings = OnnxSettings(runtime=backend, cache_folder=cache_folder, **options)
+    return [_onnx_counterpart(first, settings), *modules[1:]]
 
 
 def _onnx_counterpart(module: Transformer, settings: OnnxSettings) -> OnnxGraph:

@@ -23,6 +23,7 @@ from sentembed.version import __version__
 logger = logging.getLogger(__name__)
 
 ONNX_FOLDER = "onnx"
+OPENVINO_FOLDER = "openvino"
 DEFAULT_FILE_NAME = f"{ONNX_FOLDER}/model.onnx"
 FUSED_FILE_NAME = f"{ONNX_FOLDER}/model_O2.onnx"
 OPSET = 17

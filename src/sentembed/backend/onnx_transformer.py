@@ -18,23 +18,27 @@ import torch
 
 from sentembed.backend import export as exporting
 from sentembed.backend.optimize import fuse_checked
-from sentembed.backend.session import DEFAULT_PROVIDER, check_num_threads, create_session
+from sentembed.backend.session import DEFAULT_PROVIDER, OpenVinoSession, check_num_threads, create_session
 from sentembed.models.base import Features
 from sentembed.models.transformer import Transformer
 
 logger = logging.getLogger(__name__)
 
-# Keys of `model_kwargs` that configure the ONNX backend rather than `AutoModel.from_pretrained`.
-BACKEND_OPTIONS = ("file_name", "provider", "num_threads")
+# Keys of `model_kwargs` that configure the ONNX or OpenVINO backend rather than `AutoModel.from_pretrained`.
+BACKEND_OPTIONS = ("file_name", "provider", "num_threads", "ov_config")
+RUNTIMES = ("onnx", "openvino")
 
 
 @dataclass
 class OnnxSettings:
-    """Which file to run and how: the `model_kwargs` keys named in BACKEND_OPTIONS, plus the cache folder."""
+    """Which file to run and how: the `model_kwargs` keys named in BACKEND_OPTIONS, the runtime
+    that runs it (onnxruntime or OpenVINO), and the cache folder."""
 
     file_name: str | None = None
     provider: str = DEFAULT_PROVIDER
     num_threads: int | None = None
+    ov_config: dict[str, Any] | None = None
+    runtime: str = "onnx"
     cache_folder: str | None = None
     export_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -42,6 +46,14 @@ class OnnxSettings:
         check_num_threads(self.num_threads)
         if self.file_name is not None and not isinstance(self.file_name, (str, os.PathLike)):
             raise TypeError(f"file_name must be a str path, got {type(self.file_name).__name__}")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {self.runtime!r}; expected one of {list(RUNTIMES)}")
+        if self.runtime == "openvino" and self.provider != DEFAULT_PROVIDER:
+            raise ValueError("provider is an onnxruntime option; backend='openvino' runs on the CPU (use ov_config)")
+        if self.runtime == "onnx" and self.ov_config is not None:
+            raise ValueError("ov_config is an OpenVINO option; use it with backend='openvino'")
+        if self.ov_config is not None and not isinstance(self.ov_config, dict):
+            raise TypeError(f"ov_config must be a dict of OpenVINO properties, got {type(self.ov_config).__name__}")
 
 
 def split_backend_options(model_kwargs: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -92,7 +104,7 @@ def find_onnx_file(transformer: Transformer, file_name: str | os.PathLike, cache
     for place in places:
         if place.is_file():
             return place
-    raise OSError(f"ONNX file {str(file_name)!r} not found; looked in: {', '.join(str(p) for p in places)}")
+    raise OSError(f"model file {str(file_name)!r} not found; looked in: {', '.join(str(p) for p in places)}")
 
 
 class OnnxGraph:
@@ -109,8 +121,8 @@ class OnnxGraph:
         """Take over a loaded Transformer (sharing its tokenizer and weights) and open its ONNX session."""
         module = cls.__new__(cls)
         module.__dict__.update(transformer.__dict__)
-        module.backend = "onnx"
         module.settings = settings or OnnxSettings()
+        module.backend = module.settings.runtime
         module._open_session()
         return module
 
@@ -118,11 +130,16 @@ class OnnxGraph:
         settings = self.settings
         if settings.file_name is not None:
             self.onnx_path = find_onnx_file(self, settings.file_name, settings.cache_folder)
+        elif settings.runtime == "openvino":
+            self.onnx_path = ensure_export(self, settings.cache_folder)
         else:
             self.onnx_path = fused_graph(self, settings.cache_folder, self._sample_inputs())
-        self.session = create_session(str(self.onnx_path), settings.provider, settings.num_threads)
+        if settings.runtime == "openvino":
+            self.session = OpenVinoSession(str(self.onnx_path), settings.num_threads, settings.ov_config)
+        else:
+            self.session = create_session(str(self.onnx_path), settings.provider, settings.num_threads)
         self.input_names = [node.name for node in self.session.get_inputs()]
-        logger.info("Running %s with onnxruntime (%s)", self.onnx_path, settings.provider)
+        logger.info("Running %s with %s", self.onnx_path, settings.runtime)
 
     def _sample_inputs(self) -> dict[str, np.ndarray]:
         sample = self.tokenizer(["an example", "a second, longer example sentence"], padding=True, return_tensors="np")
@@ -147,11 +164,17 @@ class OnnxGraph:
         return torch.from_numpy(output).to(features["input_ids"].device)
 
     def copy_onnx_file(self, output_path: str | os.PathLike) -> None:
-        """Put the ONNX file being run under `output_path`/onnx/, marked as made from the checkpoint there."""
-        target = Path(output_path) / exporting.ONNX_FOLDER / self.onnx_path.name
+        """Put the model file being run under `output_path`/onnx/ (an OpenVINO IR, with its weights, under
+        openvino/), marked as made from the checkpoint there."""
+        folder = exporting.OPENVINO_FOLDER if self.onnx_path.suffix == ".xml" else exporting.ONNX_FOLDER
+        target = Path(output_path) / folder / self.onnx_path.name
         target.parent.mkdir(parents=True, exist_ok=True)
-        if self.onnx_path.resolve() != target.resolve():
-            shutil.copyfile(self.onnx_path, target)
+        if self.onnx_path.resolve() == target.resolve():
+            return
+        shutil.copyfile(self.onnx_path, target)
+        if target.suffix == ".xml":
+            shutil.copyfile(self.onnx_path.with_suffix(".bin"), target.with_suffix(".bin"))
+        else:
             exporting.restamp(target, output_path)
 
     def __getstate__(self) -> dict[str, Any]:
