@@ -5,7 +5,7 @@ shuffled mix of the two. For each backend: sentences/s, tokens/s, the speed rati
 max |delta| against the reference's embeddings, the STSb test Spearman, and tokens/s per GFLOP/s of
 measured matrix-multiply throughput (with the share of that peak the model's FLOPs reach).
 
-Run: .venv/bin/python benchmarks/encode_speed.py [--repeats 3] [--scifact 400] [--backends torch onnx onnx-int8]
+Run: .venv/bin/python benchmarks/encode_speed.py [--repeats 3] [--scifact 400] [--backends torch onnx openvino]
 Runs alternate between the reference and ours; the best of the repeats is reported.
 """
 
@@ -25,7 +25,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
 
 
 def minilm_l6_folder() -> Path:
@@ -99,8 +99,8 @@ def load_ours(backend: str, folder: Path):
     from sentembed import SentenceTransformer
     from sentembed.backend import export_dynamic_quantized_onnx_model
 
-    if backend == "torch":
-        return SentenceTransformer(str(folder), device="cpu")
+    if backend in ("torch", "openvino"):
+        return SentenceTransformer(str(folder), device="cpu", backend=backend)
     model = SentenceTransformer(str(folder), device="cpu", backend="onnx")
     if backend == "onnx-int8":
         path = export_dynamic_quantized_onnx_model(model, "avx2", str(folder))
