@@ -94,8 +94,23 @@ def cases(corpus: np.ndarray, queries: np.ndarray, folder: Path):
             lambda: ref_quantization.semantic_search_usearch(queries, int8, **int8_options),
         )
     for precision in ("ubinary", "int8"):
-        store = EmbeddingStore.create(folder / f"{precision}-{len(corpus)}", corpus, precision=precision)
-        yield (f"EmbeddingStore {precision}, rescored on float32 mmap", lambda s=store: s.search(queries), None)
+        path = folder / f"{precision}-{len(corpus)}"
+        yield (
+            f"`EmbeddingStore.create` {precision} (writes float32 + {precision})",
+            lambda p=path, q=precision: EmbeddingStore.create(p, corpus, precision=q),
+            None,
+        )
+        yield (f"`EmbeddingStore.open` {precision}", lambda p=path: EmbeddingStore.open(p), None)
+        yield (
+            f"`EmbeddingStore.add` 10,000 rows to the {precision} store",
+            lambda p=path: EmbeddingStore.open(p).add(corpus[:10_000]),
+            None,
+        )
+        yield (
+            f"`EmbeddingStore` {precision} search, rescored on float32 mmap",
+            lambda p=path: EmbeddingStore.open(p).search(queries),
+            None,
+        )
 
 
 def main() -> None:
