@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from sentembed.search.topk import chunk_top_k, chunked_top_k, merge_top_k
 from sentembed.similarity.functions import cos_sim
 
-ROWS_PER_BLOCK = 65536
+ROWS_PER_BLOCK = 16384
 
 
 def float_top_k(queries: torch.Tensor, segments: list[np.ndarray], k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,14 +56,15 @@ def _hamming_keys(queries: np.ndarray, block: np.ndarray, first_position: int, t
 
 
 def _hamming_scores(queries: np.ndarray, block: np.ndarray) -> torch.Tensor:
-    """Negative Hamming distance between packed bit rows, as one matrix product: with bits mapped to ±1,
-    q·c = bits - 2 * distance, and float32 holds these small integers exactly."""
-    query_signs, block_signs = _signs(queries), _signs(np.asarray(block))
-    return (query_signs @ block_signs.T - query_signs.shape[1]) / 2
+    """Negative Hamming distance between packed bit rows, from one matrix product over 0/1 bits:
+    distance = |q| + |c| - 2 q·c, and float32 holds these small integers exactly."""
+    query_bits, block_bits = _bits(queries), _bits(np.asarray(block))
+    shared = query_bits @ block_bits.T
+    return 2 * shared - query_bits.sum(dim=1, keepdim=True) - block_bits.sum(dim=1)
 
 
-def _signs(packed: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.unpackbits(packed, axis=1).astype(np.float32) * 2 - 1)
+def _bits(packed: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.unpackbits(packed, axis=1)).float()
 
 
 def rescore(
