@@ -68,7 +68,8 @@ class EmbeddingStore:
         """Write a new store at `path` from embeddings already computed; `model` (object or name) is recorded."""
         embeddings = _float_matrix(embeddings, "embeddings")
         if normalized is None:
-            normalized = bool(len(embeddings)) and bool(np.allclose(np.linalg.norm(embeddings, axis=1), 1, atol=1e-3))
+            squared_norms = np.einsum("ij,ij->i", embeddings, embeddings)  # no (n, dim) temporary
+            normalized = bool(len(embeddings)) and bool(np.allclose(squared_norms, 1, atol=2e-3))
         model_object = None if model is None or isinstance(model, str) else _load_model(model)
         name = model_name(model)
         store = cls._empty(path, embeddings.shape[1], name, model_object, precision, normalized, prompt, _id_kind(ids))
