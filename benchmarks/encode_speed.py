@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
 import shutil
 import tempfile
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+DATA = Path(os.environ.get("SENTEMBED_SHARED", REPO.parent / "shared")) / "data"
 BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
 
 
