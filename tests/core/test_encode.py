@@ -169,3 +169,16 @@ def test_members(model):
     assert model.tokenizer.convert_tokens_to_ids("[CLS]") == 101
     features = model.tokenize(TEXTS)
     assert set(features) >= {"input_ids", "attention_mask"} and features["input_ids"].shape[0] == 3
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_output_dtype_matches_the_reference(dtype):
+    """numpy output keeps float16, and turns bfloat16 (which numpy lacks) into float32, as the reference does."""
+    from sentence_transformers import SentenceTransformer as Reference
+
+    kwargs = {"device": "cpu", "model_kwargs": {"torch_dtype": getattr(torch, dtype)}}
+    texts = ["half precision weights", "and the array type they give"]
+    ours = SentenceTransformer(str(MINILM_L3), **kwargs).encode(texts)
+    reference = Reference(str(MINILM_L3), **kwargs).encode(texts)
+    assert ours.dtype == reference.dtype
+    assert np.abs(ours.astype(np.float32) - reference.astype(np.float32)).max() <= 1e-2

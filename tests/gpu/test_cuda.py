@@ -111,9 +111,10 @@ def test_a_pool_of_gpu_workers_matches_one_process(on_gpu, sentences):
 
 
 def test_training_steps_run_on_the_gpu(tmp_path):
+    Dataset = pytest.importorskip("datasets").Dataset
+
     from sentembed import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentembed.losses import CoSENTLoss
-    from sentembed.training.data import Dataset
 
     model = SentenceTransformer(str(MINILM_L3), device="cuda")
     before = [parameter.detach().clone() for parameter in model.parameters()]

@@ -105,9 +105,6 @@ def shape_sentence_embeddings(
     if convert_to_tensor:
         return embeddings
     if convert_to_numpy:
-        return (
-            embeddings.cpu().float().numpy()
-            if embeddings.dtype in (torch.float16, torch.bfloat16)
-            else embeddings.cpu().numpy()
-        )
+        # numpy has no bfloat16, so bf16 models give float32 arrays; float16 stays float16, as in the reference
+        return embeddings.cpu().float().numpy() if embeddings.dtype == torch.bfloat16 else embeddings.cpu().numpy()
     return list(embeddings)
