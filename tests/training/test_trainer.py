@@ -249,3 +249,17 @@ def test_legacy_fit_refuses_what_is_not_input_examples(minilm_l3):
         from sentembed import InputExample
 
         InputExample(texts="just one string")
+
+
+def test_warmup_ratio_is_accepted_as_in_the_reference(tmp_path):
+    from sentembed import SentenceTransformerTrainingArguments
+
+    args = SentenceTransformerTrainingArguments(output_dir=str(tmp_path), warmup_ratio=0.1, report_to="none")
+    assert args.warmup_ratio == 0.1
+    assert args.get_warmup_steps(200) == 20
+    with pytest.raises(ValueError, match="not both"):
+        SentenceTransformerTrainingArguments(
+            output_dir=str(tmp_path), warmup_ratio=0.1, warmup_steps=5, report_to="none"
+        )
+    with pytest.raises(ValueError, match="warmup_ratio"):
+        SentenceTransformerTrainingArguments(output_dir=str(tmp_path), warmup_ratio=1.5, report_to="none")

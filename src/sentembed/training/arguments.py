@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from transformers import TrainingArguments
 
 from sentembed.training.samplers import BatchSamplers, MultiDatasetBatchSamplers
+
+# transformers 5 dropped `warmup_ratio` (a float `warmup_steps` is the ratio now); we keep accepting it.
+_NATIVE_WARMUP_RATIO = "warmup_ratio" in {argument.name for argument in fields(TrainingArguments)}
 
 
 @dataclass
@@ -16,14 +19,19 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
 
     - `batch_sampler`: "batch_sampler" (shuffled), "no_duplicates" (for in-batch negatives) or "group_by_label";
     - `multi_dataset_batch_sampler`: "proportional" or "round_robin", for a dict of datasets;
-    - `prompts`: one string, or a dict per column, per dataset, or per dataset then column.
+    - `prompts`: one string, or a dict per column, per dataset, or per dataset then column;
+    - `warmup_ratio`: the share of steps to warm up over, also on transformers 5, which dropped it.
     """
 
     batch_sampler: BatchSamplers | str = field(default=BatchSamplers.BATCH_SAMPLER)
     multi_dataset_batch_sampler: MultiDatasetBatchSamplers | str = field(default=MultiDatasetBatchSamplers.PROPORTIONAL)
     prompts: Any = field(default=None)
+    if not _NATIVE_WARMUP_RATIO:
+        warmup_ratio: float | None = field(default=None)
 
     def __post_init__(self) -> None:
+        if not _NATIVE_WARMUP_RATIO and self.warmup_ratio is not None:
+            self._warmup_ratio_as_steps()
         super().__post_init__()
         self.batch_sampler = _parse(BatchSamplers, self.batch_sampler, "batch_sampler")
         self.multi_dataset_batch_sampler = _parse(
@@ -31,6 +39,14 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
         )
         if self.prompts is not None and not isinstance(self.prompts, (str, dict)):
             raise TypeError(f"prompts must be a str or a dict, got {type(self.prompts).__name__}")
+
+    def _warmup_ratio_as_steps(self) -> None:
+        """transformers 5 reads a float `warmup_steps` below 1 as a ratio of the total steps."""
+        if isinstance(self.warmup_ratio, bool) or not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
+        if self.warmup_steps:
+            raise ValueError("give warmup_ratio or warmup_steps, not both")
+        self.warmup_steps = float(self.warmup_ratio)
 
 
 def _parse(kind: type, value: Any, name: str) -> Any:
