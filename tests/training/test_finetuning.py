@@ -106,20 +106,26 @@ def test_mnrl_on_scifact_train_pairs_improves_scifact_1k_ndcg(tmp_path):
 
 
 def test_matryoshka_keeps_more_of_the_full_score_at_64_dims(tmp_path):
+    """At lr 5e-5 (at 2e-5 neither library's Matryoshka training raises the 64-dim share: the full score gains
+    more; see docs/training.md)."""
     from sentembed import SentenceTransformer, SentenceTransformerTrainer
     from sentembed.losses import CoSENTLoss, MatryoshkaLoss
 
     model = SentenceTransformer(str(MINILM_L3), device="cpu")
     full, small = sts_evaluator("test", "full"), sts_evaluator("test", "small", truncate_dim=64)
 
-    def kept() -> float:
-        return small(model)["small_spearman_cosine"] / full(model)["full_spearman_cosine"]
+    def scores() -> tuple[float, float]:
+        return full(model)["full_spearman_cosine"], small(model)["small_spearman_cosine"]
 
-    before = kept()
+    full_before, small_before = scores()
     loss = MatryoshkaLoss(model, CoSENTLoss(model), matryoshka_dims=[384, 256, 128, 64])
     SentenceTransformerTrainer(
-        model=model, args=training_args(tmp_path), train_dataset=sts_train_dataset(), loss=loss
+        model=model, args=training_args(tmp_path, learning_rate=5e-5), train_dataset=sts_train_dataset(), loss=loss
     ).train()
-    after = kept()
-    print(f"Matryoshka STSb test share of full score kept at 64 dims: {before:.4f} -> {after:.4f}")
-    assert after > before
+    full_after, small_after = scores()
+    print(
+        f"Matryoshka STSb test: full {full_before:.4f} -> {full_after:.4f}, 64 dims {small_before:.4f} -> "
+        f"{small_after:.4f}, share kept {small_before / full_before:.4f} -> {small_after / full_after:.4f}"
+    )
+    assert small_after / full_after > small_before / full_before
+    assert small_after > small_before + 0.01
