@@ -13,8 +13,15 @@ from sentembed.quantization import check_precision, quantize_embeddings
 
 OUTPUT_VALUES = ("sentence_embedding", "token_embeddings", None)
 # Batches hold at most this many padded tokens per requested batch item, so that short texts
-# share a batch with many others instead of paying per-batch overhead.
+# share a batch with many others instead of paying per-batch overhead. CPUs want smaller batches
+# than GPUs, whose activations stay in cache: 48 was 1.15-1.3x faster than 128 on short text on 2 cores.
 DEFAULT_TOKENS_PER_ITEM = 128
+CPU_TOKENS_PER_ITEM = 48
+
+
+def tokens_per_item(device: torch.device) -> int:
+    """The padded-token budget per batch item for batches run on `device`."""
+    return CPU_TOKENS_PER_ITEM if device.type == "cpu" else DEFAULT_TOKENS_PER_ITEM
 
 
 def check_texts(sentences: Any) -> tuple[list[str], bool]:

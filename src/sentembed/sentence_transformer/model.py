@@ -292,8 +292,9 @@ class SentenceTransformer(nn.Sequential):
                 len(texts),
                 self.max_seq_length,
             )
-        batches = encoding.plan_batches([len(row["input_ids"]) for row in rows], batch_size)
         device = self.device
+        lengths = [len(row["input_ids"]) for row in rows]
+        batches = encoding.plan_batches(lengths, batch_size, encoding.tokens_per_item(device))
         collected: list = [None] * len(texts)
         sentence_parts: list[torch.Tensor] = []
         with tqdm(total=len(texts), desc="Batches", disable=not progress_bar_wanted(show_progress_bar)) as bar:
