@@ -13,6 +13,7 @@ import torch
 from sentembed import SentenceTransformer
 from sentembed.backend import OnnxTransformer, export_dynamic_quantized_onnx_model, export_optimized_onnx_model
 from sentembed.backend import export as exporting
+from tests.backend.conftest import copy_without_exports
 from tests.conftest import MINILM_L3, read_sts
 
 pytest.importorskip("onnxruntime")
@@ -23,9 +24,7 @@ PARITY = 1e-4
 @pytest.fixture(scope="module")
 def l6_folder(tmp_path_factory, minilm_l6_path) -> Path:
     """A private copy of all-MiniLM-L6-v2, so that exports never touch the installed package."""
-    folder = tmp_path_factory.mktemp("onnx") / "all-MiniLM-L6-v2"
-    shutil.copytree(minilm_l6_path, folder, ignore=shutil.ignore_patterns("onnx"))
-    return folder
+    return copy_without_exports(minilm_l6_path, tmp_path_factory.mktemp("onnx") / "all-MiniLM-L6-v2")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 
 from sentembed import CrossEncoder, SentenceTransformer
+from tests.backend.conftest import copy_without_exports
 from tests.conftest import CROSS_ENCODER, MINILM_L3
 
 pytest.importorskip("openvino")
@@ -20,9 +20,7 @@ PARITY = 1e-4
 
 @pytest.fixture(scope="module")
 def l3_folder(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("openvino") / "paraphrase-MiniLM-L3-v2"
-    shutil.copytree(MINILM_L3, folder, ignore=shutil.ignore_patterns("onnx"))
-    return folder
+    return copy_without_exports(MINILM_L3, tmp_path_factory.mktemp("openvino") / "paraphrase-MiniLM-L3-v2")
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +56,11 @@ def test_encode_options_match_the_torch_backend(openvino_l3, minilm_l3, sts_sent
 
 
 def test_threads_and_ov_config_reach_openvino(l3_folder, openvino_l3):
-    model = SentenceTransformer(
-        str(l3_folder), device="cpu", backend="openvino", model_kwargs={"num_threads": 1, "ov_config": {}}
-    )
+    options = {"num_threads": 1, "ov_config": {"PERFORMANCE_HINT": "THROUGHPUT"}}
+    model = SentenceTransformer(str(l3_folder), device="cpu", backend="openvino", model_kwargs=options)
     assert model[0].session.compiled.get_property("INFERENCE_NUM_THREADS") == 1
+    assert str(model[0].session.compiled.get_property("PERFORMANCE_HINT")) == "THROUGHPUT"
+    assert str(openvino_l3[0].session.compiled.get_property("PERFORMANCE_HINT")) == "LATENCY"
     assert np.abs(model.encode(["threads"]) - openvino_l3.encode(["threads"])).max() <= PARITY
 
 
@@ -93,8 +92,7 @@ def test_an_ir_file_loads_by_file_name_and_saves_with_its_weights(openvino_l3, l
 
 
 def test_cross_encoder_runs_on_openvino(tmp_path):
-    source = tmp_path / "cross-encoder"
-    shutil.copytree(CROSS_ENCODER, source, ignore=shutil.ignore_patterns("onnx"))
+    source = copy_without_exports(CROSS_ENCODER, tmp_path / "cross-encoder")
     pairs = [("what is openvino?", "OpenVINO is a toolkit for running models."), ("a", "an unrelated passage")]
     torch_side = CrossEncoder(str(source), device="cpu").predict(pairs)
     ours = CrossEncoder(str(source), device="cpu", backend="openvino").predict(pairs)

@@ -155,3 +155,19 @@ def test_text_queries_and_model_checks(minilm_l3, minilm_l6, sts_sentences, tmp_
         store.search(texts[5], model=minilm_l6)
     with pytest.raises(ValueError, match="differ from those in the store"):
         EmbeddingStore.build(tmp_path / "s", minilm_l6, texts)
+
+
+def test_ubinary_candidates_are_the_exact_hamming_top_k_with_ties_by_position():
+    """The matrix-product Hamming distances equal bit counts, and equal distances keep store order."""
+    from sentembed.store.scoring import quantized_top_k
+
+    rng = np.random.default_rng(0)
+    queries = rng.integers(0, 256, (7, 48), dtype=np.uint8)
+    segments = [rng.integers(0, 256, (n, 48), dtype=np.uint8) for n in (500, 300)]
+    segments[1][:50] = segments[0][:50]  # equal rows tie on every query
+    corpus = np.concatenate(segments)
+    distances = np.unpackbits(queries[:, None, :] ^ corpus[None, :, :], axis=2).sum(axis=2).astype(np.int64)
+    expected = np.argsort(distances, axis=1, kind="stable")[:, :40]
+    values, indices = quantized_top_k(queries, segments, "ubinary", 40)
+    np.testing.assert_array_equal(indices.numpy(), expected)
+    np.testing.assert_array_equal(-values.numpy(), np.take_along_axis(distances, expected, axis=1))

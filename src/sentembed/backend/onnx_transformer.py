@@ -128,18 +128,23 @@ class OnnxGraph:
 
     def _open_session(self) -> None:
         settings = self.settings
-        if settings.file_name is not None:
-            self.onnx_path = find_onnx_file(self, settings.file_name, settings.cache_folder)
-        elif settings.runtime == "openvino":
-            self.onnx_path = ensure_export(self, settings.cache_folder)
-        else:
-            self.onnx_path = fused_graph(self, settings.cache_folder, self._sample_inputs())
+        self.onnx_path = self._model_file()
         if settings.runtime == "openvino":
             self.session = OpenVinoSession(str(self.onnx_path), settings.num_threads, settings.ov_config)
         else:
             self.session = create_session(str(self.onnx_path), settings.provider, settings.num_threads)
         self.input_names = [node.name for node in self.session.get_inputs()]
         logger.info("Running %s with %s", self.onnx_path, settings.runtime)
+
+    def _model_file(self) -> Path:
+        """The file named in the settings, else the export this runtime runs best: onnxruntime's fused graph,
+        or for OpenVINO the plain export (OpenVINO fuses on its own and cannot read onnxruntime's fused ops)."""
+        settings = self.settings
+        if settings.file_name is not None:
+            return find_onnx_file(self, settings.file_name, settings.cache_folder)
+        if settings.runtime == "openvino":
+            return ensure_export(self, settings.cache_folder)
+        return fused_graph(self, settings.cache_folder, self._sample_inputs())
 
     def _sample_inputs(self) -> dict[str, np.ndarray]:
         sample = self.tokenizer(["an example", "a second, longer example sentence"], padding=True, return_tensors="np")
@@ -166,13 +171,14 @@ class OnnxGraph:
     def copy_onnx_file(self, output_path: str | os.PathLike) -> None:
         """Put the model file being run under `output_path`/onnx/ (an OpenVINO IR, with its weights, under
         openvino/), marked as made from the checkpoint there."""
-        folder = exporting.OPENVINO_FOLDER if self.onnx_path.suffix == ".xml" else exporting.ONNX_FOLDER
+        is_openvino_ir = self.onnx_path.suffix == ".xml"
+        folder = exporting.OPENVINO_FOLDER if is_openvino_ir else exporting.ONNX_FOLDER
         target = Path(output_path) / folder / self.onnx_path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         if self.onnx_path.resolve() == target.resolve():
             return
         shutil.copyfile(self.onnx_path, target)
-        if target.suffix == ".xml":
+        if is_openvino_ir:
             shutil.copyfile(self.onnx_path.with_suffix(".bin"), target.with_suffix(".bin"))
         else:
             exporting.restamp(target, output_path)

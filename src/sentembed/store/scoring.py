@@ -29,14 +29,15 @@ def quantized_top_k(
     """Top-k by the quantized score: int8 inner product, or negative Hamming distance for ubinary."""
     total = sum(len(segment) for segment in segments)
     best = (torch.empty((len(queries), 0), dtype=torch.float64), torch.empty((len(queries), 0), dtype=torch.long))
+    query_matrix = torch.from_numpy(queries.astype(np.float32)) if precision == "int8" else _bits(queries)
     offset = 0
     for segment in segments:
         for start in range(0, len(segment), ROWS_PER_BLOCK):
             block = np.asarray(segment[start : start + ROWS_PER_BLOCK])
             if precision == "int8":
-                scores = _int8_scores(queries, block).double()
+                scores = (query_matrix @ torch.from_numpy(block.astype(np.float32)).T).double()
             else:
-                scores = _hamming_keys(queries, block, offset + start, total)
+                scores = _hamming_keys(query_matrix, block, offset + start, total)
             values, indices = chunk_top_k(scores, k)
             best = merge_top_k(best, (values, indices + offset + start), k)
         offset += len(segment)
@@ -44,26 +45,23 @@ def quantized_top_k(
     return (values if precision == "int8" else torch.ceil(values)), indices
 
 
-def _int8_scores(queries: np.ndarray, block: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(queries.astype(np.float32)) @ torch.from_numpy(block.astype(np.float32)).T
-
-
-def _hamming_keys(queries: np.ndarray, block: np.ndarray, first_position: int, total: int) -> torch.Tensor:
+def _hamming_keys(query_bits: torch.Tensor, block: np.ndarray, first_position: int, total: int) -> torch.Tensor:
     """Negative Hamming distance minus position / (2 * total): integer distances tie constantly, and the
     fraction orders ties by store position without any tie handling; `ceil` recovers the distance."""
     positions = torch.arange(first_position, first_position + len(block), dtype=torch.float64)
-    return _hamming_scores(queries, block).double() - positions / (2 * total)
+    return _hamming_scores(query_bits, block).double() - positions / (2 * total)
 
 
-def _hamming_scores(queries: np.ndarray, block: np.ndarray) -> torch.Tensor:
-    """Negative Hamming distance between packed bit rows, from one matrix product over 0/1 bits:
-    distance = |q| + |c| - 2 q·c, and float32 holds these small integers exactly."""
-    query_bits, block_bits = _bits(queries), _bits(np.asarray(block))
+def _hamming_scores(query_bits: torch.Tensor, block: np.ndarray) -> torch.Tensor:
+    """Negative Hamming distance between unpacked query bits and packed bit rows, from one matrix product over
+    0/1 bits: distance = |q| + |c| - 2 q·c, and float32 holds these small integers exactly."""
+    block_bits = _bits(block)
     shared = query_bits @ block_bits.T
     return 2 * shared - query_bits.sum(dim=1, keepdim=True) - block_bits.sum(dim=1)
 
 
 def _bits(packed: np.ndarray) -> torch.Tensor:
+    """Packed uint8 rows as rows of 0.0/1.0, one column per bit."""
     return torch.from_numpy(np.unpackbits(packed, axis=1)).float()
 
 
