@@ -13,6 +13,7 @@ import torch
 from sentembed import SentenceTransformer
 from sentembed.backend import OnnxTransformer, export_dynamic_quantized_onnx_model, export_optimized_onnx_model
 from sentembed.backend import export as exporting
+from sentembed.backend.optimize import FUSION_RECIPE
 from tests.backend.conftest import copy_without_exports
 from tests.conftest import MINILM_L3, read_sts
 
@@ -49,11 +50,22 @@ def test_export_is_cached_in_the_model_folder_and_reused(onnx_l6, l6_folder):
     assert (plain.stat().st_mtime_ns, fused.stat().st_mtime_ns) == stamps
 
 
-def test_fused_graph_has_transformer_fusions(onnx_l6):
+def test_fused_graph_has_the_transformer_fusions_that_are_fast_on_cpu(onnx_l6):
     import onnx
 
     op_types = {node.op_type for node in onnx.load(str(onnx_l6[0].onnx_path)).graph.node}
-    assert {"Attention", "SkipLayerNormalization", "BiasGelu"} <= op_types
+    assert {"Attention", "LayerNormalization", "Gelu"} <= op_types
+    assert not op_types & {"SkipLayerNormalization", "BiasGelu"}
+
+
+def test_a_cached_fused_graph_of_an_older_recipe_is_made_again(onnx_l6, l6_folder):
+    import onnx
+
+    fused = l6_folder / "onnx" / "model_O2.onnx"
+    exporting.save_stamped(onnx.load(str(fused)), fused, l6_folder, recipe="1")
+    assert not exporting.is_fresh_export(fused, l6_folder, FUSION_RECIPE)
+    SentenceTransformer(str(l6_folder), device="cpu", backend="onnx")
+    assert exporting.read_metadata(fused)[exporting.RECIPE_KEY] == FUSION_RECIPE
 
 
 def test_matches_the_reference_on_stsb(onnx_l6, reference_minilm_l6, sts_sentences):

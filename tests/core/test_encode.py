@@ -182,3 +182,16 @@ def test_half_precision_output_dtype_matches_the_reference(dtype):
     reference = Reference(str(MINILM_L3), **kwargs).encode(texts)
     assert ours.dtype == reference.dtype
     assert np.abs(ours.astype(np.float32) - reference.astype(np.float32)).max() <= 1e-2
+
+
+def test_batches_follow_the_token_budget_of_their_device():
+    from sentembed.sentence_transformer.encoding import CPU_BUDGET, GPU_BUDGET, plan_batches
+
+    lengths = [256] * 10 + [12] * 400
+    on_cpu = plan_batches(lengths, 32, CPU_BUDGET)  # 32 x 48 = 1,536 padded tokens per batch
+    assert [len(batch) for batch in on_cpu] == [6, 6, 128, 128, 128, 14]  # the second: 4 long texts, 2 short
+    on_gpu = plan_batches(lengths, 32, GPU_BUDGET)  # long texts fill batch_size; short ones 4,096 tokens
+    assert [len(batch) for batch in on_gpu] == [32, 341, 37]
+    for batches in (on_cpu, on_gpu):
+        assert sorted(index for batch in batches for index in batch) == list(range(len(lengths)))
+    assert plan_batches([500, 400], 1, CPU_BUDGET) == [[0], [1]]

@@ -21,7 +21,13 @@ from sentembed.backend.onnx_transformer import (
     ensure_export,
     split_backend_options,
 )
-from sentembed.backend.optimize import OPTIMIZATION_LEVELS, QUANTIZATION_CONFIGS, fuse, quantize_dynamic_int8
+from sentembed.backend.optimize import (
+    FUSION_RECIPE,
+    OPTIMIZATION_LEVELS,
+    QUANTIZATION_CONFIGS,
+    fuse,
+    quantize_dynamic_int8,
+)
 from sentembed.backend.session import available_cores, default_num_threads
 from sentembed.models.transformer import Transformer
 
@@ -129,7 +135,8 @@ def export_optimized_onnx_model(
         )
     source = ensure_export(transformer)
     target = _local_target(model_name_or_path, push_to_hub, file_suffix or optimization_config)
-    save_stamped(fuse(source, transformer.config, optimization_config), target, checkpoint_folder(transformer))
+    graph = fuse(source, transformer.config, optimization_config)
+    save_stamped(graph, target, checkpoint_folder(transformer), FUSION_RECIPE)
     if push_to_hub:
         _push(target, model_name_or_path, create_pr)
     return target

@@ -28,6 +28,7 @@ DEFAULT_FILE_NAME = f"{ONNX_FOLDER}/model.onnx"
 FUSED_FILE_NAME = f"{ONNX_FOLDER}/model_O2.onnx"
 OPSET = 17
 FINGERPRINT_KEY = "sentembed_fingerprint"
+RECIPE_KEY = "sentembed_fusion_recipe"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "output"
 _CHECKPOINT_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
@@ -61,15 +62,17 @@ def checkpoint_fingerprint(folder: str | os.PathLike | None) -> str:
     return json.dumps(entries, sort_keys=True)
 
 
-def read_fingerprint(onnx_path: str | os.PathLike) -> str | None:
-    """The fingerprint stored in an export of ours, or None for a file written by someone else."""
+def read_metadata(onnx_path: str | os.PathLike) -> dict[str, str]:
+    """The metadata properties of an ONNX file, read without its weights' external data."""
     import onnx
 
     model = onnx.load(str(onnx_path), load_external_data=False)
-    for prop in model.metadata_props:
-        if prop.key == FINGERPRINT_KEY:
-            return prop.value
-    return None
+    return {prop.key: prop.value for prop in model.metadata_props}
+
+
+def read_fingerprint(onnx_path: str | os.PathLike) -> str | None:
+    """The fingerprint stored in an export of ours, or None for a file written by someone else."""
+    return read_metadata(onnx_path).get(FINGERPRINT_KEY)
 
 
 def is_stale(onnx_path: str | os.PathLike, checkpoint_folder: str | os.PathLike | None) -> bool:
@@ -129,18 +132,30 @@ def export_encoder(
     return onnx_path
 
 
-def is_fresh_export(onnx_path: str | os.PathLike, checkpoint_folder: str | os.PathLike | None) -> bool:
-    """True for a file of ours made from the checkpoint as it is now (a file from elsewhere is never)."""
-    return Path(onnx_path).exists() and read_fingerprint(onnx_path) == checkpoint_fingerprint(checkpoint_folder)
+def is_fresh_export(
+    onnx_path: str | os.PathLike, checkpoint_folder: str | os.PathLike | None, recipe: str | None = None
+) -> bool:
+    """True for a file of ours made from the checkpoint as it is now, and with `recipe` when one is given
+    (a file from elsewhere is never fresh)."""
+    if not Path(onnx_path).exists():
+        return False
+    metadata = read_metadata(onnx_path)
+    made_from_checkpoint = metadata.get(FINGERPRINT_KEY) == checkpoint_fingerprint(checkpoint_folder)
+    return made_from_checkpoint and (recipe is None or metadata.get(RECIPE_KEY) == recipe)
 
 
-def save_stamped(graph, onnx_path: str | os.PathLike, checkpoint_folder: str | os.PathLike | None) -> Path:
-    """Save a ModelProto atomically, recording which checkpoint it was made from."""
+def save_stamped(
+    graph, onnx_path: str | os.PathLike, checkpoint_folder: str | os.PathLike | None, recipe: str | None = None
+) -> Path:
+    """Save a ModelProto atomically, recording which checkpoint it was made from (and how it was fused)."""
     import onnx
 
     onnx_path = Path(onnx_path)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    _set_metadata(graph, {FINGERPRINT_KEY: checkpoint_fingerprint(checkpoint_folder), "sentembed": __version__})
+    stamps = {FINGERPRINT_KEY: checkpoint_fingerprint(checkpoint_folder), "sentembed": __version__}
+    if recipe is not None:
+        stamps[RECIPE_KEY] = recipe
+    _set_metadata(graph, stamps)
     with tempfile.NamedTemporaryFile(dir=onnx_path.parent, suffix=".onnx", delete=False) as scratch:
         onnx.save(graph, scratch.name)
     os.chmod(scratch.name, 0o644)  # as readable as the checkpoint beside it, not private to this user

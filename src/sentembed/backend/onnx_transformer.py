@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from sentembed.backend import export as exporting
-from sentembed.backend.optimize import fuse_checked
+from sentembed.backend.optimize import FUSION_RECIPE, fuse_checked
 from sentembed.backend.session import DEFAULT_PROVIDER, OpenVinoSession, check_num_threads, create_session
 from sentembed.models.base import Features
 from sentembed.models.transformer import Transformer
@@ -85,14 +85,14 @@ def fused_graph(transformer: Transformer, cache_folder: str | None, sample: dict
     """The O2-fused export (`onnx/model_O2.onnx`), made and cached on first use; the plain one if fusion fails."""
     source = checkpoint_folder(transformer)
     for folder in (source, exporting.fallback_folder(source, cache_folder)):
-        if folder is not None and exporting.is_fresh_export(folder / exporting.FUSED_FILE_NAME, source):
+        if folder is not None and exporting.is_fresh_export(folder / exporting.FUSED_FILE_NAME, source, FUSION_RECIPE):
             return folder / exporting.FUSED_FILE_NAME
     plain = ensure_export(transformer, cache_folder)
     graph = fuse_checked(plain, transformer.config, sample)
     if graph is None:
         return plain
     target = exporting.export_folder(source, cache_folder) / exporting.FUSED_FILE_NAME
-    return exporting.save_stamped(graph, target, source)
+    return exporting.save_stamped(graph, target, source, FUSION_RECIPE)
 
 
 def find_onnx_file(transformer: Transformer, file_name: str | os.PathLike, cache_folder: str | None) -> Path:

@@ -12,6 +12,9 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 OPTIMIZATION_LEVELS = ("O1", "O2", "O3", "O4")
+# Stamped into fused files; cached fused graphs made by another recipe are made again.
+# Recipe 2 keeps SkipLayerNormalization and BiasGelu out of CPU graphs (see session.SLOW_CPU_FUSIONS).
+FUSION_RECIPE = "2"
 # A fused graph must match the plain one this closely on a sample batch, or it is not used.
 FUSION_TOLERANCE = 1e-4
 
@@ -47,7 +50,8 @@ def fuse(onnx_path: str | os.PathLike, config: Any, level: str = "O2") -> Any:
     """Apply onnxruntime's transformer fusions (attention, GELU, LayerNorm) to an export; returns a ModelProto.
 
     O1 keeps to onnxruntime's basic rewrites; O2 adds the fusions; O3 also approximates GELU;
-    O4 also stores weights in float16 (for GPUs: on CPU it is slower).
+    O4 also fuses residual adds into LayerNorm and biases into GELU, and stores weights in float16
+    (for GPUs: on CPU each of these is slower).
     """
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
@@ -59,6 +63,9 @@ def fuse(onnx_path: str | os.PathLike, config: Any, level: str = "O2") -> Any:
         return optimize_model(str(onnx_path), model_type, opt_level=1, only_onnxruntime=True).model
     options = FusionOptions(model_type)
     options.enable_gelu_approximation = level in ("O3", "O4")
+    for_gpu = level == "O4"
+    options.enable_skip_layer_norm = for_gpu  # see session.SLOW_CPU_FUSIONS
+    options.enable_bias_gelu = for_gpu
     optimized = optimize_model(
         str(onnx_path),
         model_type,

@@ -22,7 +22,7 @@ from sentembed.loading.model_card import write_model_card
 from sentembed.loading.resolve import resolve_model_path
 from sentembed.models.dense import activation_from_name
 from sentembed.runtime import default_device, progress_bar_wanted
-from sentembed.sentence_transformer.encoding import plan_batches, tokens_per_item
+from sentembed.sentence_transformer.encoding import batch_budget, plan_batches
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ class CrossEncoder(nn.Module):
         self.eval()
         rows = self._tokenize(pairs)
         device = self.device
-        batches = plan_batches([len(row["input_ids"]) for row in rows], batch_size, tokens_per_item(device))
+        batches = plan_batches([len(row["input_ids"]) for row in rows], batch_size, batch_budget(device))
         parts = []
         with tqdm(total=len(pairs), desc="Scoring pairs", disable=not progress_bar_wanted(show_progress_bar)) as bar:
             for batch in batches:

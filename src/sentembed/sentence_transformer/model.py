@@ -294,7 +294,7 @@ class SentenceTransformer(nn.Sequential):
             )
         device = self.device
         lengths = [len(row["input_ids"]) for row in rows]
-        batches = encoding.plan_batches(lengths, batch_size, encoding.tokens_per_item(device))
+        batches = encoding.plan_batches(lengths, batch_size, encoding.batch_budget(device))
         collected: list = [None] * len(texts)
         sentence_parts: list[torch.Tensor] = []
         with tqdm(total=len(texts), desc="Batches", disable=not progress_bar_wanted(show_progress_bar)) as bar:
