@@ -56,6 +56,9 @@ def create_session(model: str | bytes, provider: str = DEFAULT_PROVIDER, num_thr
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
+    # Idle workers would otherwise spin after each run and starve the torch ops that follow it (pooling
+    # took 0.6 s instead of 0.05 s over 120 long texts on 2 cores).
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     disabled = list(SLOW_CPU_FUSIONS) if provider == DEFAULT_PROVIDER else None
     return onnxruntime.InferenceSession(
         model, options, providers=[check_provider(provider)], disabled_optimizers=disabled
