@@ -169,7 +169,8 @@ def test_read_only_model_folder_exports_to_the_cache_folder(l3_folder, tmp_path,
 
 def test_saved_onnx_model_loads_on_every_backend(onnx_l6, minilm_l6, tmp_path):
     onnx_l6.save(str(tmp_path / "saved"))
-    assert exporting.is_fresh_export(tmp_path / "saved" / "onnx" / "model_O2.onnx", tmp_path / "saved")
+    saved_fused = tmp_path / "saved" / "onnx" / "model_O2.onnx"
+    assert exporting.is_fresh_export(saved_fused, tmp_path / "saved", FUSION_RECIPE)  # reused, not fused again
     for backend in ("torch", "onnx"):
         reloaded = SentenceTransformer(str(tmp_path / "saved"), device="cpu", backend=backend)
         assert np.abs(reloaded.encode(["saved"]) - minilm_l6.encode(["saved"])).max() <= PARITY
