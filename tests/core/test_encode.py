@@ -185,7 +185,7 @@ def test_half_precision_output_dtype_matches_the_reference(dtype):
 
 
 def test_batches_follow_the_token_budget_of_their_device():
-    from sentembed.sentence_transformer.encoding import CPU_BUDGET, GPU_BUDGET, plan_batches
+    from sentembed.common.batching import CPU_BUDGET, GPU_BUDGET, plan_batches
 
     lengths = [256] * 10 + [12] * 400
     on_cpu = plan_batches(lengths, 32, CPU_BUDGET)  # 32 x 48 = 1,536 padded tokens per batch

@@ -101,7 +101,7 @@ def test_an_interrupted_add_leaves_the_previous_store(scifact_1k, tmp_path, monk
             raise KeyboardInterrupt("simulated crash while committing")
         real_replace(source, target)
 
-    monkeypatch.setattr("sentembed.store.files.os.replace", crash_on_manifest)
+    monkeypatch.setattr("sentembed.common.files.os.replace", crash_on_manifest)
     with pytest.raises(KeyboardInterrupt):
         store.add(scifact_1k.docs[100:200])
     monkeypatch.undo()

@@ -128,7 +128,7 @@ def test_collator_applies_prompts_per_dataset_and_column(minilm_l3):
     from sentembed.training.data import SentenceCollator, unpack_batch
 
     prompts = {"queries": {"anchor": "query: "}, "anchor": "search: "}
-    collator = SentenceCollator(minilm_l3.tokenize, prompts, minilm_l3._prompt_length)
+    collator = SentenceCollator(minilm_l3.tokenize, prompts, minilm_l3.prompt_length)
     rows = [{"anchor": "cats", "positive": "dogs", "dataset_name": "queries"}]
     features, labels = unpack_batch(collator(rows))
     decoded = minilm_l3.tokenizer.decode(features[0]["input_ids"][0], skip_special_tokens=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sentembed.backend.export import save_stamped
+from sentembed.backend.onnx_classifier import OnnxSequenceClassifier
 from sentembed.backend.onnx_transformer import (
     BACKEND_OPTIONS,
     OnnxGraph,
@@ -28,8 +29,9 @@ from sentembed.backend.optimize import (
     fuse,
     quantize_dynamic_int8,
 )
-from sentembed.backend.session import available_cores, default_num_threads
-from sentembed.models.transformer import Transformer
+from sentembed.common.checks import check_choice
+from sentembed.common.runtime import available_cores, default_num_threads
+from sentembed.models import SequenceClassifier, Transformer
 
 BACKENDS = ("torch", "onnx", "openvino")
 
@@ -39,6 +41,7 @@ __all__ = [
     "OPTIMIZATION_LEVELS",
     "QUANTIZATION_CONFIGS",
     "OnnxGraph",
+    "OnnxSequenceClassifier",
     "OnnxSettings",
     "OnnxTransformer",
     "available_cores",
@@ -51,9 +54,7 @@ __all__ = [
 
 
 def check_backend(backend: str) -> str:
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
-    return backend
+    return check_choice(backend, BACKENDS, "backend")
 
 
 def split_model_kwargs(model_kwargs: dict[str, Any] | None, backend: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -75,18 +76,8 @@ def use_backend(
     if isinstance(first, OnnxGraph):
         return modules
     settings = OnnxSettings(runtime=backend, cache_folder=cache_folder, **options)
-    return [_onnx_counterpart(first, settings), *modules[1:]]
-
-
-def _onnx_counterpart(module: Transformer, settings: OnnxSettings) -> OnnxGraph:
-    """The ONNX-run module for a Transformer, or for a cross-encoder's SequenceClassifier."""
-    from sentembed.cross_encoder.classifier import SequenceClassifier
-
-    if isinstance(module, SequenceClassifier):
-        from sentembed.backend.onnx_classifier import OnnxSequenceClassifier
-
-        return OnnxSequenceClassifier.from_transformer(module, settings)
-    return OnnxTransformer.from_transformer(module, settings)
+    counterpart = OnnxSequenceClassifier if isinstance(first, SequenceClassifier) else OnnxTransformer
+    return [counterpart.from_transformer(first, settings), *modules[1:]]
 
 
 def _transformer_of(model: Any) -> Transformer:
@@ -129,10 +120,7 @@ def export_optimized_onnx_model(
     GELU; O4: plus float16 weights (meant for GPUs). Returns the path written.
     """
     transformer = _transformer_of(model)
-    if optimization_config not in OPTIMIZATION_LEVELS:
-        raise ValueError(
-            f"unknown optimization_config {optimization_config!r}; expected one of {list(OPTIMIZATION_LEVELS)}"
-        )
+    check_choice(optimization_config, OPTIMIZATION_LEVELS, "optimization_config")
     source = ensure_export(transformer)
     target = _local_target(model_name_or_path, push_to_hub, file_suffix or optimization_config)
     graph = fuse(source, transformer.config, optimization_config)
@@ -155,10 +143,7 @@ def export_dynamic_quantized_onnx_model(
     Activations are quantized on the fly, so no calibration data is needed. Returns the path written.
     """
     transformer = _transformer_of(model)
-    if quantization_config not in QUANTIZATION_CONFIGS:
-        raise ValueError(
-            f"unknown quantization_config {quantization_config!r}; expected one of {list(QUANTIZATION_CONFIGS)}"
-        )
+    check_choice(quantization_config, QUANTIZATION_CONFIGS, "quantization_config")
     source = ensure_export(transformer)
     target = _local_target(model_name_or_path, push_to_hub, file_suffix or f"qint8_{quantization_config}")
     quantize_dynamic_int8(source, transformer.config, quantization_config, target)

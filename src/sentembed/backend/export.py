@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from sentembed.common.runtime import default_cache_folder
 from sentembed.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -192,7 +193,7 @@ def folder_is_writable(folder: str | os.PathLike) -> bool:
 
 def fallback_folder(checkpoint_folder: str | os.PathLike | None, cache_folder: str | None) -> Path:
     """A writable folder for the exports of a model whose own folder is read-only."""
-    root = cache_folder or os.environ.get("SENTENCE_TRANSFORMERS_HOME") or Path.home() / ".cache" / "sentembed"
+    root = default_cache_folder(cache_folder) or Path.home() / ".cache" / "sentembed"
     key = hashlib.sha256(str(Path(checkpoint_folder or "unknown").resolve()).encode()).hexdigest()[:16]
     return Path(root) / "onnx-exports" / key
 

@@ -7,7 +7,7 @@ import os
 import torch
 
 from sentembed.backend.onnx_transformer import OnnxGraph
-from sentembed.cross_encoder.classifier import SequenceClassifier
+from sentembed.models.classifier import SequenceClassifier
 
 
 class OnnxSequenceClassifier(OnnxGraph, SequenceClassifier):

@@ -18,8 +18,9 @@ import torch
 
 from sentembed.backend import export as exporting
 from sentembed.backend.optimize import FUSION_RECIPE, fuse_checked
-from sentembed.backend.session import DEFAULT_PROVIDER, OpenVinoSession, check_num_threads, create_session
-from sentembed.models.base import Features
+from sentembed.backend.session import DEFAULT_PROVIDER, OpenVinoSession, create_session
+from sentembed.common.checks import check_choice, check_positive_int
+from sentembed.common.types import Features
 from sentembed.models.transformer import Transformer
 
 logger = logging.getLogger(__name__)
@@ -43,11 +44,10 @@ class OnnxSettings:
     export_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        check_num_threads(self.num_threads)
+        self.num_threads = check_positive_int(self.num_threads, "num_threads", optional=True)
         if self.file_name is not None and not isinstance(self.file_name, (str, os.PathLike)):
             raise TypeError(f"file_name must be a str path, got {type(self.file_name).__name__}")
-        if self.runtime not in RUNTIMES:
-            raise ValueError(f"unknown runtime {self.runtime!r}; expected one of {list(RUNTIMES)}")
+        check_choice(self.runtime, RUNTIMES, "runtime")
         if self.runtime == "openvino" and self.provider != DEFAULT_PROVIDER:
             raise ValueError("provider is an onnxruntime option; backend='openvino' runs on the CPU (use ov_config)")
         if self.runtime == "onnx" and self.ov_config is not None:
@@ -108,7 +108,11 @@ def find_onnx_file(transformer: Transformer, file_name: str | os.PathLike, cache
 
 
 class OnnxGraph:
-    """What every module run by onnxruntime shares: taking over a torch module, the session, saving, pickling."""
+    """What every module run by onnxruntime or OpenVINO shares: its session, saving and pickling.
+
+    A backend module is a Transformer subclass built from a loaded Transformer's parts (its tokenizer,
+    config and torch weights stay shared), so everything but the forward pass behaves as on torch.
+    """
 
     settings: OnnxSettings
     onnx_path: Path
@@ -118,11 +122,15 @@ class OnnxGraph:
 
     @classmethod
     def from_transformer(cls, transformer: Transformer, settings: OnnxSettings | None = None) -> Any:
-        """Take over a loaded Transformer (sharing its tokenizer and weights) and open its ONNX session."""
-        module = cls.__new__(cls)
-        module.__dict__.update(transformer.__dict__)
-        module.settings = settings or OnnxSettings()
-        module.backend = module.settings.runtime
+        """The backend counterpart of a loaded Transformer (sharing its tokenizer and weights), session open."""
+        if not isinstance(transformer, Transformer):
+            raise TypeError(
+                f"the {cls.__name__} backend runs Transformer modules, got {type(transformer).__name__}; "
+                "use backend='torch' for a model whose first module is not a Transformer"
+            )
+        settings = settings or OnnxSettings()
+        module = cls.from_parts(transformer.parts(), backend=settings.runtime)
+        module.settings = settings
         module._open_session()
         return module
 

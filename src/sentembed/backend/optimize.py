@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sentembed.common.checks import check_choice
+
 logger = logging.getLogger(__name__)
 
 OPTIMIZATION_LEVELS = ("O1", "O2", "O3", "O4")
@@ -56,8 +58,7 @@ def fuse(onnx_path: str | os.PathLike, config: Any, level: str = "O2") -> Any:
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
-    if level not in OPTIMIZATION_LEVELS:
-        raise ValueError(f"unknown optimization level {level!r}; expected one of {list(OPTIMIZATION_LEVELS)}")
+    check_choice(level, OPTIMIZATION_LEVELS, "optimization level")
     model_type = _optimizer_model_type(config)
     if level == "O1":
         return optimize_model(str(onnx_path), model_type, opt_level=1, only_onnxruntime=True).model
@@ -113,8 +114,7 @@ def quantize_dynamic_int8(onnx_path: str | os.PathLike, config: Any, target: str
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    if target not in QUANTIZATION_CONFIGS:
-        raise ValueError(f"unknown quantization config {target!r}; expected one of {list(QUANTIZATION_CONFIGS)}")
+    check_choice(target, QUANTIZATION_CONFIGS, "quantization config")
     settings = QUANTIZATION_CONFIGS[target]
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output_path.parent) as scratch:

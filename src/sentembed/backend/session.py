@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from types import SimpleNamespace
 from typing import Any
+
+from sentembed.common.runtime import default_num_threads
 
 DEFAULT_PROVIDER = "CPUExecutionProvider"
 # onnxruntime's CPU kernels for these two fused ops are slower than the ops they replace: on [1700, 384]
 # activations SkipLayerNormalization took 4.5x as long as Add + LayerNormalization, and BiasGelu twice as
 # long as Add + Gelu. CPU sessions and the CPU graphs of `optimize.fuse` keep those ops apart.
 SLOW_CPU_FUSIONS = ("SkipLayerNormFusion", "BiasGeluFusion")
-
-
-def available_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
-
-
-def default_num_threads() -> int:
-    """torch's intra-op thread count, which a multi-process pool lowers per worker; else every core."""
-    import torch
-
-    return max(1, min(torch.get_num_threads(), available_cores()))
-
-
-def check_num_threads(num_threads: Any) -> int | None:
-    if num_threads is None:
-        return None
-    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads <= 0:
-        raise ValueError(f"num_threads must be a positive integer, got {num_threads!r}")
-    return num_threads
 
 
 def check_provider(provider: str) -> str:

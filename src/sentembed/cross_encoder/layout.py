@@ -9,8 +9,9 @@ from typing import Any
 
 from torch import nn
 
+from sentembed.common.files import read_json, write_json
 from sentembed.loading.folder import MODEL_CONFIG_FILE, MODULES_FILE
-from sentembed.models.base import read_json, write_json
+from sentembed.loading.registry import names_known_module
 from sentembed.models.dense import activation_from_name, activation_name
 from sentembed.models.transformer import find_sentence_config
 
@@ -18,8 +19,6 @@ CONFIG_FILE = "config.json"
 # Where the activation's class path is kept in config.json: the current key, then the pre-v4 one.
 CONFIG_ACTIVATION_SECTION = "sentence_transformers"
 LEGACY_ACTIVATION_KEY = "sbert_ce_default_activation_function"
-# A modular cross-encoder is a single Transformer module that classifies sequences.
-KNOWN_MODULE_PREFIXES = ("sentence_transformers.", "sentembed.")
 SEQUENCE_CLASSIFICATION_TASKS = (None, "sequence-classification")
 
 
@@ -98,7 +97,7 @@ def _single_transformer_path(folder: Path) -> str:
     if not isinstance(entries, list) or not entries:
         raise OSError(f"{folder / MODULES_FILE} must hold a non-empty list of modules")
     types = [str(entry.get("type")) for entry in entries if isinstance(entry, dict)]
-    is_transformer = bool(types) and types[0].startswith(KNOWN_MODULE_PREFIXES) and types[0].endswith(".Transformer")
+    is_transformer = bool(types) and names_known_module(types[0], "Transformer")
     if len(entries) != 1 or not is_transformer:
         raise OSError(
             f"{folder / MODULES_FILE} lists modules {types}; sentembed loads modular cross-encoders made of "

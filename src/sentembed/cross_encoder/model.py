@@ -11,18 +11,20 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from sentembed import backend as backends
+from sentembed.common.batching import run_in_sorted_batches
+from sentembed.common.checks import check_positive_int
+from sentembed.common.hits import hits_from_top_k
+from sentembed.common.runtime import default_device
+from sentembed.common.types import Pair, Row
 from sentembed.cross_encoder import layout
-from sentembed.cross_encoder.classifier import Row, SequenceClassifier
-from sentembed.cross_encoder.pairs import Pair, check_pairs, check_query_and_documents, check_top_k
-from sentembed.loading.hub import push_saved_model
-from sentembed.loading.model_card import write_model_card
+from sentembed.cross_encoder.pairs import check_pairs, check_query_and_documents
+from sentembed.loading.hub import PushToHubMixin
+from sentembed.loading.model_card import render_cross_encoder_card, write_model_card
 from sentembed.loading.resolve import resolve_model_path
+from sentembed.models import SequenceClassifier
 from sentembed.models.dense import activation_from_name
-from sentembed.runtime import default_device, progress_bar_wanted
-from sentembed.sentence_transformer.encoding import batch_budget, plan_batches
 
 logger = logging.getLogger(__name__)
 
@@ -30,41 +32,15 @@ BACKENDS = backends.BACKENDS
 HUB_ORGANIZATION = "cross-encoder"
 Activation = Callable[[torch.Tensor], torch.Tensor]
 
-CARD_TEMPLATE = """---
-library_name: sentence-transformers
-pipeline_tag: text-ranking
-tags:
-- sentence-transformers
-- cross-encoder
-- sentembed
----
 
-# {title}
-
-A cross-encoder saved by [sentembed](https://pypi.org/project/sentembed/) as a plain transformers
-sequence-classification checkpoint. It reads two texts together and scores how well they match.
-
-- Labels: {num_labels}
-- Maximum sequence length: {max_length} tokens
-- Activation: {activation}
-
-## Usage
-
-```python
-from sentembed import CrossEncoder  # or: from sentence_transformers import CrossEncoder
-
-model = CrossEncoder("{path}")
-print(model.predict([("How many people live in Berlin?", "Berlin has about 3.7 million inhabitants.")]))
-```
-"""
-
-
-class CrossEncoder(nn.Module):
+class CrossEncoder(PushToHubMixin, nn.Module):
     """Load a cross-encoder folder (classic or modular layout) and `predict` or `rank` text pairs.
 
     `model_name_or_path` may be a folder, a hub repository id, or a bare name such as
     "ms-marco-MiniLM-L6-v2" (meaning cross-encoder/ms-marco-MiniLM-L6-v2).
     """
+
+    hub_commit_message = "Add new sentembed cross-encoder"
 
     def __init__(
         self,
@@ -85,10 +61,7 @@ class CrossEncoder(nn.Module):
     ) -> None:
         super().__init__()
         model_kwargs, backend_options = backends.split_model_kwargs(model_kwargs, backend)
-        if num_labels is not None and (
-            isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1
-        ):
-            raise ValueError(f"num_labels must be a positive integer or None, got {num_labels!r}")
+        num_labels = check_positive_int(num_labels, "num_labels", optional=True)
         self.model_path = resolve_model_path(
             model_name_or_path, cache_folder, revision, token, local_files_only, organization=HUB_ORGANIZATION
         )
@@ -186,8 +159,7 @@ class CrossEncoder(nn.Module):
         model's unless `activation_fn` is given; `apply_softmax` then normalises several labels.
         """
         pairs, single = check_pairs(sentences)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = check_positive_int(batch_size, "batch_size")
         activation = self.activation_fn if activation_fn is None else as_activation(activation_fn)
         logits = self._logits(pairs, batch_size, show_progress_bar)
         scores = self._postprocess(logits, activation, apply_softmax)
@@ -210,20 +182,14 @@ class CrossEncoder(nn.Module):
         if not pairs:
             return torch.empty((0, self.num_labels), device=self.device)
         self.eval()
-        rows = self._tokenize(pairs)
-        device = self.device
-        batches = plan_batches([len(row["input_ids"]) for row in rows], batch_size, batch_budget(device))
-        parts = []
-        with tqdm(total=len(pairs), desc="Scoring pairs", disable=not progress_bar_wanted(show_progress_bar)) as bar:
-            for batch in batches:
-                padded = self.classifier.pad([rows[index] for index in batch])
-                parts.append(self.classifier.logits({name: tensor.to(device) for name, tensor in padded.items()}))
-                bar.update(len(batch))
-        order = torch.tensor([index for batch in batches for index in batch], device=device)
-        stacked = torch.cat(parts)
-        return torch.empty_like(stacked).index_copy_(0, order, stacked)
+        classifier = self.classifier
+        return run_in_sorted_batches(
+            self.tokenize_pairs(pairs), batch_size, classifier.pad, self.device, classifier.logits,
+            show_progress_bar, desc="Scoring pairs",
+        )  # fmt: skip
 
-    def _tokenize(self, pairs: list[Pair]) -> list[Row]:
+    def tokenize_pairs(self, pairs: list[Pair]) -> list[Row]:
+        """Token rows for (first, second) pairs, warning when pairs were cut at `max_length`."""
         rows, truncated = self.classifier.tokenize_pairs_unpadded(pairs)
         if truncated:
             logger.warning(
@@ -246,7 +212,7 @@ class CrossEncoder(nn.Module):
     ) -> list[dict[str, Any]]:
         """Score `query` against every document; return `{"corpus_id", "score"[, "text"]}` best first."""
         documents = check_query_and_documents(query, documents)
-        check_top_k(top_k)
+        check_positive_int(top_k, "top_k", optional=True)
         if self.num_labels != 1:
             raise ValueError(
                 f"rank() needs a model with one label, this one has num_labels={self.num_labels}; "
@@ -260,7 +226,7 @@ class CrossEncoder(nn.Module):
             convert_to_tensor=True,
         ).tolist()
         order = sorted(range(len(documents)), key=lambda index: scores[index], reverse=True)[:top_k]
-        hits = [{"corpus_id": index, "score": scores[index]} for index in order]
+        hits = hits_from_top_k([[scores[index] for index in order]], [order])[0]
         if return_documents:
             for hit in hits:
                 hit["text"] = documents[hit["corpus_id"]]
@@ -288,38 +254,17 @@ class CrossEncoder(nn.Module):
             )
         layout.write_activation(folder, self.activation_fn if saveable else None)
         if create_model_card:
-            write_model_card(folder, self._model_card(model_name or folder.name, model_name or str(folder)))
+            card = render_cross_encoder_card(
+                model_name or folder.name,
+                model_name or str(folder),
+                self.num_labels,
+                self.max_length,
+                type(self.activation_fn).__name__,
+                train_datasets,
+            )
+            write_model_card(folder, card)
 
     save_pretrained = save
-
-    def _model_card(self, title: str, path: str) -> str:
-        return CARD_TEMPLATE.format(
-            title=title,
-            path=path,
-            num_labels=self.num_labels,
-            max_length=self.max_length,
-            activation=type(self.activation_fn).__name__,
-        )
-
-    def push_to_hub(
-        self,
-        repo_id: str,
-        token: str | None = None,
-        private: bool | None = None,
-        commit_message: str = "Add new sentembed cross-encoder",
-        revision: str | None = None,
-        create_pr: bool = False,
-    ) -> str:
-        """Save the model to a temporary folder and upload it to a hub repository; returns the commit URL."""
-        return push_saved_model(
-            lambda folder: self.save(folder, model_name=repo_id),
-            repo_id,
-            token=token,
-            private=private,
-            commit_message=commit_message,
-            revision=revision,
-            create_pr=create_pr,
-        )
 
 
 def as_activation(activation_fn: Activation | str) -> Activation:

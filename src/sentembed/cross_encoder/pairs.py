@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-Pair = tuple[str, str]
+from sentembed.common.checks import check_text, check_text_list
+from sentembed.common.types import Pair
 
 
 def _describe(item: Any) -> str:
@@ -52,18 +53,5 @@ def check_pairs(sentences: Any) -> tuple[list[Pair], bool]:
 
 def check_query_and_documents(query: Any, documents: Any) -> list[str]:
     """`rank` input: one query string and a list of document strings."""
-    if not isinstance(query, str):
-        raise TypeError(f"query must be a str, got {type(query).__name__}")
-    if isinstance(documents, np.ndarray):
-        documents = documents.tolist()
-    if isinstance(documents, str) or not isinstance(documents, (list, tuple)):
-        raise TypeError(f"documents must be a list of str, got {type(documents).__name__}")
-    for index, document in enumerate(documents):
-        if not isinstance(document, str):
-            raise TypeError(f"documents[{index}] must be a str, got {type(document).__name__}")
-    return list(documents)
-
-
-def check_top_k(top_k: Any) -> None:
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0):
-        raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
+    check_text(query, "query")
+    return check_text_list(documents, "documents")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from sentembed.common.checks import check_positive_int, check_text_list
+from sentembed.common.types import Hit
 from sentembed.cross_encoder.model import CrossEncoder
-from sentembed.cross_encoder.pairs import check_top_k
+from sentembed.search import semantic_search
 
-Hit = dict[str, Any]
 Documents = Sequence[str] | Mapping[Any, str] | Callable[[Any], str]
 
 
@@ -27,8 +28,6 @@ class EmbeddingRetriever:
         self.corpus_embeddings = corpus_embeddings
 
     def search(self, queries: list[str], top_k: int) -> list[list[Hit]]:
-        from sentembed.search import semantic_search
-
         query_embeddings = self.bi_encoder.encode_query(queries, convert_to_tensor=True)
         return semantic_search(
             query_embeddings, self.corpus_embeddings, top_k=top_k, score_function=self.bi_encoder.similarity
@@ -56,7 +55,7 @@ class RetrieveAndRerank:
     def __init__(
         self, cross_encoder: CrossEncoder, retriever: Retriever, documents: Documents | None = None, top_n: int = 100
     ):
-        check_top_k(top_n)
+        check_positive_int(top_n, "top_n")
         if cross_encoder.num_labels != 1:
             raise ValueError(
                 f"re-ranking needs a cross-encoder with one label, got num_labels={cross_encoder.num_labels}"
@@ -122,13 +121,9 @@ class RetrieveAndRerank:
         A single query string gives one list of hits.
         """
         single = isinstance(queries, str)
-        texts = [queries] if single else list(queries)
-        for index, query in enumerate(texts):
-            if not isinstance(query, str):
-                raise TypeError(f"queries[{index}] must be a str, got {type(query).__name__}")
-        check_top_k(top_k)
-        top_n = self.top_n if top_n is None else top_n
-        check_top_k(top_n)
+        texts = [queries] if single else check_text_list(queries, "queries")
+        check_positive_int(top_k, "top_k")
+        top_n = check_positive_int(self.top_n if top_n is None else top_n, "top_n")
         candidates = self.retriever.search(texts, top_k=top_n) if texts else []
         results = self._rerank(texts, candidates, top_k, batch_size, show_progress_bar)
         return results[0] if single else results

@@ -11,9 +11,9 @@ from typing import Any
 import torch
 import transformers
 
+from sentembed.common.files import read_json, write_json
 from sentembed.loading.registry import module_class, module_type_name
-from sentembed.models import Pooling, Transformer
-from sentembed.models.base import read_json, write_json
+from sentembed.models import InputModule, Pooling, Transformer
 from sentembed.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -78,10 +78,10 @@ def load_modules(folder: Path, trust_remote_code: bool = False, **transformer_kw
     for entry in entries:
         cls = module_class(entry["type"], trust_remote_code)
         module_folder = str(folder / entry.get("path", ""))
-        if cls is Transformer:
+        if isinstance(cls, type) and issubclass(cls, InputModule):
             extra = entry.get("kwargs")
             kwargs = {**transformer_kwargs, **extra} if isinstance(extra, dict) else transformer_kwargs
-            modules.append(Transformer.load(module_folder, trust_remote_code=trust_remote_code, **kwargs))
+            modules.append(cls.load(module_folder, trust_remote_code=trust_remote_code, **kwargs))
         else:
             modules.append(cls.load(module_folder))
     return modules
@@ -97,8 +97,8 @@ def _modules_for_plain_checkpoint(folder: Path, **transformer_kwargs: Any) -> li
 
 
 def module_folder_name(index: int, module: torch.nn.Module) -> str:
-    """Where module `index` is saved: the first Transformer at the root, the others in `N_ClassName`."""
-    if index == 0 and isinstance(module, Transformer):
+    """Where module `index` is saved: an input module that asks for it at the root, the others in `N_ClassName`."""
+    if index == 0 and getattr(module, "save_in_root", False):
         return ""
     return f"{index}_{type(module).__name__}"
 

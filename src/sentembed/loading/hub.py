@@ -30,3 +30,29 @@ def push_saved_model(
             create_pr=create_pr,
         )
     return str(commit)
+
+
+class PushToHubMixin:
+    """`push_to_hub` for a model class whose `save(folder, model_name=...)` writes a complete model folder."""
+
+    hub_commit_message = "Add new sentembed model"
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        token: str | None = None,
+        private: bool | None = None,
+        commit_message: str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+    ) -> str:
+        """Save the model to a temporary folder and upload it to a hub repository; returns the commit URL."""
+        return push_saved_model(
+            lambda folder: self.save(folder, model_name=repo_id),
+            repo_id,
+            token=token,
+            private=private,
+            commit_message=commit_message or self.hub_commit_message,
+            revision=revision,
+            create_pr=create_pr,
+        )

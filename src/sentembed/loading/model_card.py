@@ -1,45 +1,52 @@
-"""A short model card (README.md) written beside every saved model."""
+"""The model card (README.md) written beside every saved model: one renderer for both model kinds.
+
+Each card is YAML front matter (library, pipeline tag, tags), a title, a short description, a list of
+facts, optional sections (training adds its own), and a usage example.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-CARD_TEMPLATE = """---
+FRONT_MATTER = """---
 library_name: sentence-transformers
-pipeline_tag: sentence-similarity
+pipeline_tag: {pipeline_tag}
 tags:
-- sentence-transformers
-- sentence-similarity
-- feature-extraction
-- sentembed
+{tags}
 ---
+"""
 
-# {title}
-
-A sentence embedding model saved by [sentembed](https://pypi.org/project/sentembed/) in the standard
-sentence-transformers folder format. It maps text to a {dimension}-dimensional vector.
-
-- Maximum sequence length: {max_seq_length} tokens
-- Embedding dimension: {dimension}
-- Similarity function: {similarity}
-{extra}
-## Architecture
-
-```
-{architecture}
-```
-
-## Usage
-
-```python
+BI_ENCODER_USAGE = """```python
 from sentembed import SentenceTransformer  # or: from sentence_transformers import SentenceTransformer
 
 model = SentenceTransformer("{path}")
 embeddings = model.encode(["The weather is lovely today.", "It's so sunny outside!"])
 print(model.similarity(embeddings, embeddings))
-```
-"""
+```"""
+
+CROSS_ENCODER_USAGE = """```python
+from sentembed import CrossEncoder  # or: from sentence_transformers import CrossEncoder
+
+model = CrossEncoder("{path}")
+print(model.predict([("How many people live in Berlin?", "Berlin has about 3.7 million inhabitants.")]))
+```"""
+
+
+def render_card(
+    pipeline_tag: str,
+    tags: list[str],
+    title: str,
+    description: str,
+    facts: list[str],
+    sections: dict[str, str],
+    usage: str,
+) -> str:
+    """A card from its parts; `sections` maps headings to markdown bodies, shown before the usage."""
+    text = FRONT_MATTER.format(pipeline_tag=pipeline_tag, tags="\n".join(f"- {tag}" for tag in tags))
+    text += f"\n# {title}\n\n{description}\n\n" + "".join(f"- {fact}\n" for fact in facts)
+    for heading, body in {**sections, "Usage": usage}.items():
+        text += f"\n## {heading}\n\n{body}\n"
+    return text
 
 
 def render_model_card(
@@ -50,22 +57,49 @@ def render_model_card(
     similarity: str | None,
     architecture: str,
     train_datasets: list[str] | None = None,
-    extra_sections: dict[str, Any] | None = None,
+    extra_sections: dict[str, str] | None = None,
 ) -> str:
-    """The README.md text for a saved model."""
-    extra = ""
+    """The README.md text for a saved bi-encoder."""
+    facts = [
+        f"Maximum sequence length: {max_seq_length} tokens",
+        f"Embedding dimension: {dimension}",
+        f"Similarity function: {similarity or 'cosine'}",
+    ]
     if train_datasets:
-        extra += "- Training data: " + ", ".join(train_datasets) + "\n"
-    for heading, body in (extra_sections or {}).items():
-        extra += f"\n## {heading}\n\n{body}\n"
-    return CARD_TEMPLATE.format(
-        title=title,
-        path=path,
-        dimension=dimension,
-        max_seq_length=max_seq_length,
-        similarity=similarity or "cosine",
-        architecture=architecture,
-        extra=extra,
+        facts.append("Training data: " + ", ".join(train_datasets))
+    return render_card(
+        "sentence-similarity",
+        ["sentence-transformers", "sentence-similarity", "feature-extraction", "sentembed"],
+        title,
+        "A sentence embedding model saved by [sentembed](https://pypi.org/project/sentembed/) in the standard\n"
+        f"sentence-transformers folder format. It maps text to a {dimension}-dimensional vector.",
+        facts,
+        {**(extra_sections or {}), "Architecture": f"```\n{architecture}\n```"},
+        BI_ENCODER_USAGE.format(path=path),
+    )
+
+
+def render_cross_encoder_card(
+    title: str,
+    path: str,
+    num_labels: int,
+    max_length: int,
+    activation: str,
+    train_datasets: list[str] | None = None,
+) -> str:
+    """The README.md text for a saved cross-encoder."""
+    facts = [f"Labels: {num_labels}", f"Maximum sequence length: {max_length} tokens", f"Activation: {activation}"]
+    if train_datasets:
+        facts.append("Training data: " + ", ".join(train_datasets))
+    return render_card(
+        "text-ranking",
+        ["sentence-transformers", "cross-encoder", "sentembed"],
+        title,
+        "A cross-encoder saved by [sentembed](https://pypi.org/project/sentembed/) as a plain transformers\n"
+        "sequence-classification checkpoint. It reads two texts together and scores how well they match.",
+        facts,
+        {},
+        CROSS_ENCODER_USAGE.format(path=path),
     )
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import importlib
 
-from sentembed.models import Dense, Normalize, Pooling, Transformer
+from sentembed.common.types import KNOWN_MODULE_PREFIXES
+from sentembed.models import Dense, Normalize, Pooling, StaticEmbedding, Transformer
 from sentembed.models.base import Module
 
 KNOWN_MODULES: dict[str, type[Module]] = {
@@ -15,15 +16,19 @@ KNOWN_MODULES: dict[str, type[Module]] = {
     "Pooling": Pooling,
     "Dense": Dense,
     "Normalize": Normalize,
+    "StaticEmbedding": StaticEmbedding,
 }
-# Writers of the standard format put every module class under one of these packages.
-_KNOWN_PREFIXES = ("sentence_transformers.", "sentembed.")
+
+
+def names_known_module(type_name: str, class_name: str) -> bool:
+    """True when a `modules.json` type (such as `sentence_transformers.models.Transformer`) names our `class_name`."""
+    return type_name.startswith(KNOWN_MODULE_PREFIXES) and type_name.rsplit(".", 1)[-1] == class_name
 
 
 def module_class(type_name: str, trust_remote_code: bool = False) -> type:
     """The class for a `modules.json` type, such as `sentence_transformers.models.Pooling`."""
     class_name = type_name.rsplit(".", 1)[-1]
-    if type_name.startswith(_KNOWN_PREFIXES) and class_name in KNOWN_MODULES:
+    if class_name in KNOWN_MODULES and names_known_module(type_name, class_name):
         return KNOWN_MODULES[class_name]
     if not trust_remote_code:
         raise ValueError(

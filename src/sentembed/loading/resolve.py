@@ -9,6 +9,8 @@ from pathlib import Path
 from huggingface_hub import constants as hub_constants
 from huggingface_hub import snapshot_download
 
+from sentembed.common.runtime import default_cache_folder
+
 HUB_ORGANIZATION = "sentence-transformers"
 
 # Pretrained models shipped as Python packages: hub repository -> (package, folder inside it).
@@ -23,11 +25,6 @@ _TRUTHY = {"1", "true", "yes", "on"}
 def is_offline() -> bool:
     """True when `HF_HUB_OFFLINE` is set, read now rather than when huggingface_hub was imported."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUTHY or hub_constants.is_offline_mode()
-
-
-def default_cache_folder(cache_folder: str | None = None) -> str | None:
-    """The cache folder to use: the argument, else `SENTENCE_TRANSFORMERS_HOME`, else the hub's own."""
-    return cache_folder or os.environ.get("SENTENCE_TRANSFORMERS_HOME") or None
 
 
 def candidate_repo_ids(name: str, organization: str = HUB_ORGANIZATION) -> list[str]:
@@ -51,7 +48,7 @@ def packaged_model_folder(repo_id: str) -> Path | None:
 
 def _cache_dirs(cache_folder: str | None) -> list[str | None]:
     dirs: list[str | None] = []
-    for folder in (cache_folder, os.environ.get("SENTENCE_TRANSFORMERS_HOME"), None):
+    for folder in (cache_folder, default_cache_folder(), None):
         if folder not in dirs:
             dirs.append(folder)
     return dirs

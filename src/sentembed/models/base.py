@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -10,25 +9,10 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-Features = dict[str, Any]
+from sentembed.common.files import read_json, write_json
 
 WEIGHTS_SAFETENSORS = "model.safetensors"
 WEIGHTS_PICKLE = "pytorch_model.bin"
-
-
-def read_json(path: str | os.PathLike) -> dict:
-    """Read a JSON file, turning a parse failure into an OSError that names the file."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as error:
-        raise OSError(f"{path} is not valid JSON: {error}") from error
-
-
-def write_json(path: str | os.PathLike, data: Any) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        handle.write("\n")
 
 
 def load_state_dict(folder: str | os.PathLike) -> dict[str, torch.Tensor]:

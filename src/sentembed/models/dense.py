@@ -7,7 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from sentembed.models.base import Features, Module, load_state_dict, save_state_dict
+from sentembed.common.types import Features
+from sentembed.models.base import Module, load_state_dict, save_state_dict
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "torch.nn.modules.activation.Tanh": nn.Tanh,

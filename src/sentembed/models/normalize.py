@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from sentembed.models.base import Features, Module
+from sentembed.common.types import Features
+from sentembed.models.base import Module
 
 
 class Normalize(Module):

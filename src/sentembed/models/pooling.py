@@ -6,7 +6,9 @@ from typing import Any
 
 import torch
 
-from sentembed.models.base import Features, Module
+from sentembed.common.checks import check_choice
+from sentembed.common.types import Features
+from sentembed.models.base import Module
 
 # The order in which several modes' outputs are concatenated, with their legacy config keys.
 POOLING_MODES: dict[str, str] = {
@@ -24,10 +26,7 @@ def _parse_modes(pooling_mode: str | list[str]) -> list[str]:
     names = [pooling_mode] if isinstance(pooling_mode, str) else list(pooling_mode)
     modes = []
     for name in names:
-        mode = _MODE_ALIASES.get(name.lower(), name.lower())
-        if mode not in POOLING_MODES:
-            raise ValueError(f"unknown pooling mode {name!r}; expected one of {list(POOLING_MODES)}")
-        modes.append(mode)
+        modes.append(check_choice(_MODE_ALIASES.get(name.lower(), name.lower()), POOLING_MODES, "pooling mode"))
     return modes
 
 

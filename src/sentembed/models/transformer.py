@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,11 @@ import torch
 from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 
-from sentembed.models.base import Features, Module, read_json, write_json
+from sentembed.common.checks import check_positive_int
+from sentembed.common.files import read_json, write_json
+from sentembed.common.types import Features, Row
+from sentembed.models.base import Module
+from sentembed.models.input_module import InputModule
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +51,23 @@ def _weights_file(folder: str) -> str:
     return str(Path(folder) / "model.safetensors")
 
 
-class Transformer(Module):
+@dataclass
+class TransformerParts:
+    """Everything a loaded Transformer is made of, so that a backend can build its own module from one."""
+
+    config: PretrainedConfig
+    auto_model: torch.nn.Module
+    tokenizer: Any
+    model_limit: int
+    max_seq_length: int
+    do_lower_case: bool
+
+
+class Transformer(InputModule):
     """Wraps `AutoModel` and `AutoTokenizer`; adds `token_embeddings` to the features."""
 
     config_file_name = "sentence_bert_config.json"
+    save_in_root = True
     # The transformers class that loads the checkpoint; subclasses swap in a task head.
     auto_model_class: type = AutoModel
 
@@ -79,6 +97,21 @@ class Transformer(Module):
         self.model_limit = self._model_length_limit()
         self._max_seq_length = min(max_seq_length or self.model_limit, self.model_limit)
 
+    def parts(self) -> TransformerParts:
+        return TransformerParts(
+            self.config, self.auto_model, self.tokenizer, self.model_limit, self._max_seq_length, self.do_lower_case
+        )
+
+    @classmethod
+    def from_parts(cls, parts: TransformerParts, backend: str = "torch") -> Transformer:
+        """A module of this class sharing the loaded model and tokenizer of another (a backend's counterpart)."""
+        module = cls.__new__(cls)
+        Module.__init__(module)
+        module.config, module.auto_model, module.tokenizer = parts.config, parts.auto_model, parts.tokenizer
+        module.model_limit, module._max_seq_length = parts.model_limit, parts.max_seq_length
+        module.do_lower_case, module.backend = parts.do_lower_case, backend
+        return module
+
     def _load_model(self, path: str, cache_dir: str | None, model_args: dict[str, Any]) -> torch.nn.Module:
         try:
             return self.auto_model_class.from_pretrained(path, config=self.config, cache_dir=cache_dir, **model_args)
@@ -104,8 +137,7 @@ class Transformer(Module):
 
     @max_seq_length.setter
     def max_seq_length(self, value: int) -> None:
-        if value is None or value <= 0:
-            raise ValueError(f"max_seq_length must be a positive integer, got {value!r}")
+        value = check_positive_int(value, "max_seq_length")
         if value > self.model_limit:
             logger.warning("max_seq_length %d exceeds what the model supports; using %d.", value, self.model_limit)
             value = self.model_limit
@@ -130,7 +162,7 @@ class Transformer(Module):
             max_length=self.max_seq_length,
         )
 
-    def tokenize_unpadded(self, texts: list[str]) -> tuple[list[dict[str, list[int]]], int]:
+    def tokenize_unpadded(self, texts: list[str]) -> tuple[list[Row], int]:
         """Tokenize texts without padding; also return how many were cut at `max_seq_length`."""
         encoded = self.tokenizer(
             self._prepare(texts), padding=False, truncation="longest_first", max_length=self.max_seq_length
@@ -146,7 +178,7 @@ class Transformer(Module):
         full_lengths = [len(self.tokenizer(text)["input_ids"]) for text in self._prepare(texts)]
         return sum(1 for length in full_lengths if length > self.max_seq_length)
 
-    def pad(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+    def pad(self, rows: list[Row]) -> dict[str, torch.Tensor]:
         """Pad a batch of token id rows to its longest row, on the tokenizer's padding side."""
         width = max(len(row["input_ids"]) for row in rows)
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0

@@ -3,29 +3,26 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
 
 import numpy as np
 import torch
 
-from sentembed.similarity.functions import to_tensor
+from sentembed.common.checks import as_array, check_choice, is_quantized
+from sentembed.common.types import PRECISIONS, Precision
 
 logger = logging.getLogger(__name__)
 
-Precision = Literal["float32", "int8", "uint8", "binary", "ubinary"]
-PRECISIONS: tuple[str, ...] = ("float32", "int8", "uint8", "binary", "ubinary")
 QUANTIZE_BLOCK_ROWS = 4096
 
 
 def check_precision(precision: str) -> None:
     """Refuse a precision name we do not know, listing the valid ones."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; expected one of {list(PRECISIONS)}")
+    check_choice(precision, PRECISIONS, "precision")
 
 
 def _as_float_array(embeddings) -> np.ndarray:
-    array = embeddings if isinstance(embeddings, np.ndarray) else to_tensor(embeddings).detach().cpu().numpy()
-    if array.dtype in (np.int8, np.uint8):
+    array = as_array(embeddings)
+    if is_quantized(array):
         raise ValueError(f"embeddings to quantize must be floats, got {array.dtype}")
     return array
 

@@ -9,13 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from sentembed.common.checks import check_choice, check_positive_int, is_quantized
 from sentembed.quantization.quantize import quantize_embeddings, scalar_ranges
-from sentembed.search.topk import check_positive
-from sentembed.similarity.functions import to_tensor
 
 logger = logging.getLogger(__name__)
-
-Hit = dict[str, int | float]
 
 
 def require(module: str, package: str) -> ModuleType:
@@ -40,25 +37,9 @@ def check_search_arguments(
     """Exactly one of embeddings/index, a precision the backend supports, positive counts."""
     if (corpus_embeddings is None) == (corpus_index is None):
         raise ValueError("pass exactly one of corpus_embeddings or corpus_index")
-    if corpus_precision not in allowed:
-        raise ValueError(f"corpus_precision must be one of {list(allowed)} here, got {corpus_precision!r}")
-    check_positive(top_k, "top_k")
-    check_positive(multiplier, "rescore_multiplier")
-
-
-def as_numpy_matrix(embeddings: Any, name: str) -> np.ndarray:
-    """A 2-D numpy array (1-D becomes one row); float input must be finite."""
-    array = embeddings if isinstance(embeddings, np.ndarray) else to_tensor(embeddings).detach().cpu().numpy()
-    array = np.atleast_2d(array)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be 1-D or 2-D, got shape {array.shape}")
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return array
-
-
-def is_quantized(array: np.ndarray) -> bool:
-    return array.dtype in (np.int8, np.uint8)
+    check_choice(corpus_precision, allowed, "corpus_precision")
+    check_positive_int(top_k, "top_k")
+    check_positive_int(multiplier, "rescore_multiplier")
 
 
 def prepare_queries(queries: np.ndarray, precision: str, rescore: bool, ranges, calibration_embeddings):
@@ -112,15 +93,3 @@ def decode_stored(candidates: np.ndarray, precision: str, ranges: np.ndarray | N
         levels = candidates.astype(np.float64) + (128 if precision == "int8" else 0)
         return levels * steps + ranges[0]
     return candidates.astype(np.float64)
-
-
-def to_hits(scores: np.ndarray, ids: np.ndarray, valid: np.ndarray) -> list[list[Hit]]:
-    """Per query, the valid (id, score) pairs as `{"corpus_id", "score"}` dicts, in the given order."""
-    return [
-        [
-            {"corpus_id": int(corpus_id), "score": float(score)}
-            for corpus_id, score, ok in zip(row_ids, row_scores, row_valid)
-            if ok
-        ]
-        for row_ids, row_scores, row_valid in zip(ids, scores, valid)
-    ]

@@ -7,14 +7,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from sentembed.common.checks import array_matrix
+from sentembed.common.hits import hits_from_top_k
+from sentembed.common.types import Hit
 from sentembed.quantization.rescoring import (
-    Hit,
-    as_numpy_matrix,
     check_search_arguments,
     prepare_queries,
     require,
     rescore_candidates,
-    to_hits,
 )
 
 FAISS_PRECISIONS = ("float32", "uint8", "ubinary")
@@ -43,8 +43,12 @@ def semantic_search_faiss(
     check_search_arguments(
         corpus_embeddings, corpus_index, corpus_precision, FAISS_PRECISIONS, top_k, rescore_multiplier
     )
-    queries = as_numpy_matrix(query_embeddings, "query_embeddings")
-    corpus = None if corpus_embeddings is None else as_numpy_matrix(corpus_embeddings, "corpus_embeddings")
+    queries = array_matrix(query_embeddings, "query_embeddings", allow_quantized=True)
+    corpus = (
+        None
+        if corpus_embeddings is None
+        else array_matrix(corpus_embeddings, "corpus_embeddings", allow_quantized=True)
+    )
     if corpus_index is None:
         corpus_index = build_faiss_index(faiss, corpus, corpus_precision, exact)
     queries, float_queries, ranges = prepare_queries(queries, corpus_precision, rescore, ranges, calibration_embeddings)
@@ -58,7 +62,7 @@ def semantic_search_faiss(
         candidates = corpus[safe_ids] if corpus is not None else _stored_vectors(corpus_index, safe_ids)
         scores, ids, valid = rescore_candidates(float_queries, candidates, ids, valid, corpus_precision, ranges, top_k)
     seconds = time.perf_counter() - start
-    hits = to_hits(scores, ids, valid)
+    hits = hits_from_top_k(scores, ids, valid)
     return (hits, seconds, corpus_index) if output_index else (hits, seconds)
 
 

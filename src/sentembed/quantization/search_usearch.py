@@ -7,14 +7,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from sentembed.common.checks import array_matrix
+from sentembed.common.hits import hits_from_top_k
+from sentembed.common.types import Hit
 from sentembed.quantization.rescoring import (
-    Hit,
-    as_numpy_matrix,
     check_search_arguments,
     prepare_queries,
     require,
     rescore_candidates,
-    to_hits,
 )
 
 USEARCH_PRECISIONS = ("float32", "int8", "binary", "ubinary")
@@ -43,9 +43,9 @@ def semantic_search_usearch(
     check_search_arguments(
         corpus_embeddings, corpus_index, corpus_precision, USEARCH_PRECISIONS, top_k, rescore_multiplier
     )
-    queries = as_numpy_matrix(query_embeddings, "query_embeddings")
+    queries = array_matrix(query_embeddings, "query_embeddings", allow_quantized=True)
     if corpus_index is None:
-        corpus = as_numpy_matrix(corpus_embeddings, "corpus_embeddings")
+        corpus = array_matrix(corpus_embeddings, "corpus_embeddings", allow_quantized=True)
         corpus_index = build_usearch_index(index_module, corpus, corpus_precision)
     queries, float_queries, ranges = prepare_queries(queries, corpus_precision, rescore, ranges, calibration_embeddings)
     queries = _raw_bits(queries) if corpus_precision in BINARY else queries
@@ -58,7 +58,7 @@ def semantic_search_usearch(
         candidates = np.stack([np.stack(corpus_index.get(row)) for row in safe_ids])
         scores, ids, valid = rescore_candidates(float_queries, candidates, ids, valid, corpus_precision, ranges, top_k)
     seconds = time.perf_counter() - start
-    hits = to_hits(scores, ids, valid)
+    hits = hits_from_top_k(scores, ids, valid)
     return (hits, seconds, corpus_index) if output_index else (hits, seconds)
 
 

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from sentembed.search.topk import as_embedding_matrix, check_finite, check_positive
-from sentembed.similarity.functions import ArrayLike
+from sentembed.common.checks import check_finite, check_positive_int, tensor_matrix
+from sentembed.common.types import ArrayLike
 
 
 def community_detection(
@@ -22,9 +22,9 @@ def community_detection(
 
     The largest community comes first; each lists its central point first, then members by decreasing score.
     """
-    check_positive(min_community_size, "min_community_size")
-    check_positive(batch_size, "batch_size")
-    matrix = as_embedding_matrix(embeddings, "embeddings")
+    check_positive_int(min_community_size, "min_community_size")
+    check_positive_int(batch_size, "batch_size")
+    matrix = tensor_matrix(embeddings, "embeddings")
     if len(matrix) < min_community_size:
         return []
     check_finite(matrix, "embeddings")

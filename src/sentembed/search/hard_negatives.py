@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 import torch
 
-from sentembed.search.topk import check_positive, chunked_top_k
+from sentembed.common.checks import check_positive_int
+from sentembed.search.topk import chunked_top_k
 from sentembed.similarity.kind import SimilarityFunction
 
 logger = logging.getLogger(__name__)
@@ -63,8 +64,8 @@ def mine_hard_negatives(
     tuples, one per output row). Candidates rank `range_min`..`range_max` by similarity, minus the positives,
     filtered by `max_score`/`min_score` and the margins to the anchor's weakest positive.
     """
-    check_positive(num_negatives, "num_negatives")
-    check_positive(faiss_batch_size, "faiss_batch_size")
+    check_positive_int(num_negatives, "num_negatives")
+    check_positive_int(faiss_batch_size, "faiss_batch_size")
     if sampling_strategy not in ("top", "random"):
         raise ValueError(f"sampling_strategy must be 'top' or 'random', got {sampling_strategy!r}")
     if output_format not in OUTPUT_FORMATS:

@@ -7,8 +7,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from sentembed.search.topk import ScoreFunction, as_embedding_matrix, check_finite, check_positive, chunked_top_k
-from sentembed.similarity.functions import ArrayLike, cos_sim
+from sentembed.common.checks import check_finite, check_positive_int, tensor_matrix
+from sentembed.common.types import ArrayLike
+from sentembed.search.topk import ScoreFunction, chunked_top_k
+from sentembed.similarity.functions import cos_sim
 
 
 def paraphrase_mining(
@@ -58,10 +60,10 @@ def paraphrase_mining_embeddings(
     Each text contributes its `top_k` nearest other texts as candidates; equal scores are ordered by (i, j).
     """
     for value, name in ((top_k, "top_k"), (max_pairs, "max_pairs")):
-        check_positive(value, name)
-    check_positive(query_chunk_size, "query_chunk_size")
-    check_positive(corpus_chunk_size, "corpus_chunk_size")
-    matrix = as_embedding_matrix(embeddings, "embeddings")
+        check_positive_int(value, name)
+    check_positive_int(query_chunk_size, "query_chunk_size")
+    check_positive_int(corpus_chunk_size, "corpus_chunk_size")
+    matrix = tensor_matrix(embeddings, "embeddings")
     check_finite(matrix, "embeddings")
     best = _empty_pairs()
     for start in range(0, len(matrix), query_chunk_size):

@@ -10,7 +10,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from sentembed.similarity.functions import ArrayLike, cos_sim, dot_score, to_matrix
+from sentembed.common.checks import check_finite
+from sentembed.similarity.functions import cos_sim, dot_score
 
 ScoreFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -18,30 +19,6 @@ ScoreFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # Blocks that stay in the CPU's cache are also the fastest: 8192 rows beat 65536 by 1.7x on 1M x 384.
 MAX_BLOCK_ROWS = 8192
 MAX_BLOCK_SCORES = 2**24
-
-
-def check_positive(value: int, name: str) -> None:
-    """Refuse a count that is not a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def check_finite(embeddings: torch.Tensor, name: str, offset: int = 0) -> None:
-    """Refuse NaN or inf, naming the first offending row; one cheap reduction in the common case."""
-    if embeddings.numel() == 0 or torch.isfinite(embeddings.sum()):
-        return
-    bad_rows = (~torch.isfinite(embeddings).all(dim=-1)).nonzero().flatten()
-    if bad_rows.numel():
-        raise ValueError(f"{name}[{offset + int(bad_rows[0])}] contains NaN or inf")
-    raise ValueError(f"{name} values are so large that their sum overflows; scale them down")
-
-
-def as_embedding_matrix(embeddings: ArrayLike, name: str) -> torch.Tensor:
-    """A 2-D float tensor (a single vector becomes one row), refusing any other rank."""
-    matrix = to_matrix(embeddings)
-    if matrix.dim() != 2:
-        raise ValueError(f"{name} must be 1-D or 2-D, got shape {tuple(matrix.shape)}")
-    return matrix
 
 
 def check_same_dim(queries: torch.Tensor, corpus: torch.Tensor) -> None:

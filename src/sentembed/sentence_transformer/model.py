@@ -13,18 +13,20 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from sentembed import backend as backends
+from sentembed.common.batching import deduplicate, run_in_sorted_batches, sorted_batches
+from sentembed.common.checks import check_positive_int, check_texts, resolve_prompt
+from sentembed.common.runtime import default_device
+from sentembed.common.types import ArrayLike
 from sentembed.loading.folder import ModelConfig, load_modules, save_modules
-from sentembed.loading.hub import push_saved_model
+from sentembed.loading.hub import PushToHubMixin
 from sentembed.loading.model_card import render_model_card, write_model_card
 from sentembed.loading.resolve import resolve_model_path
-from sentembed.models import Pooling, Transformer
-from sentembed.runtime import default_device, progress_bar_wanted
+from sentembed.models import InputModule, Pooling, Transformer
 from sentembed.sentence_transformer import encoding, multiprocess
+from sentembed.sentence_transformer.encoding import EncodeRequest
 from sentembed.similarity import SimilarityFunction
-from sentembed.similarity.functions import ArrayLike
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ OutputValue = Literal["sentence_embedding", "token_embeddings"] | None
 BACKENDS = backends.BACKENDS
 
 
-class SentenceTransformer(nn.Sequential):
+class SentenceTransformer(PushToHubMixin, nn.Sequential):
     """Load or build a bi-encoder and `encode()` texts into embeddings.
 
     `model_name_or_path` may be a folder, a hub repository id, or a bare name such as
@@ -59,7 +61,7 @@ class SentenceTransformer(nn.Sequential):
         backend: str = "torch",
     ) -> None:
         model_kwargs, backend_options = backends.split_model_kwargs(model_kwargs, backend)
-        encoding.check_truncate_dim(truncate_dim)
+        check_positive_int(truncate_dim, "truncate_dim", optional=True)
         config = ModelConfig()
         model_path: Path | None = None
         if model_name_or_path is not None:
@@ -105,30 +107,40 @@ class SentenceTransformer(nn.Sequential):
         return torch.device("cpu")
 
     @property
-    def transformer(self) -> Transformer:
-        """The first module, which must be a Transformer to tokenize text."""
+    def input_module(self) -> InputModule:
+        """The first module, which turns texts into the features the rest of the pipeline reads."""
         first = self[0]
+        if not isinstance(first, InputModule):
+            raise TypeError(
+                f"the first module must be an InputModule (such as Transformer), got {type(first).__name__}"
+            )
+        return first
+
+    @property
+    def transformer(self) -> Transformer:
+        """The first module, when it is a Transformer (the backends and some losses need one)."""
+        first = self.input_module
         if not isinstance(first, Transformer):
-            raise TypeError(f"the first module must be a Transformer to tokenize text, got {type(first).__name__}")
+            raise TypeError(f"the first module is a {type(first).__name__}, not a Transformer")
         return first
 
     @property
     def tokenizer(self) -> Any:
-        return self.transformer.tokenizer
+        return self.input_module.tokenizer
 
     @tokenizer.setter
     def tokenizer(self, value: Any) -> None:
-        self.transformer.tokenizer = value
+        self.input_module.tokenizer = value
 
     @property
-    def max_seq_length(self) -> int:
-        return self.transformer.max_seq_length
+    def max_seq_length(self) -> int | None:
+        return self.input_module.max_seq_length
 
     @max_seq_length.setter
     def max_seq_length(self, value: int) -> None:
-        self.transformer.max_seq_length = value
+        self.input_module.max_seq_length = value
 
-    def get_max_seq_length(self) -> int:
+    def get_max_seq_length(self) -> int | None:
         return self.max_seq_length
 
     def get_sentence_embedding_dimension(self) -> int | None:
@@ -153,12 +165,12 @@ class SentenceTransformer(nn.Sequential):
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Tokenize texts into padded tensors, as the model sees them."""
-        return self.transformer.tokenize(texts)
+        return self.input_module.tokenize(texts)
 
     @contextmanager
     def truncate_sentence_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
         """Within the block, `encode()` returns embeddings truncated to `truncate_dim`."""
-        encoding.check_truncate_dim(truncate_dim)
+        check_positive_int(truncate_dim, "truncate_dim", optional=True)
         previous, self.truncate_dim = self.truncate_dim, truncate_dim
         try:
             yield
@@ -190,21 +202,13 @@ class SentenceTransformer(nn.Sequential):
 
     # ----- encoding ------------------------------------------------------------------------------
 
-    def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
-        """`prompt` beats `prompt_name`, which beats `default_prompt_name`."""
-        if prompt is not None:
-            return prompt
-        if prompt_name is not None:
-            if prompt_name not in self.prompts:
-                raise ValueError(f"unknown prompt_name {prompt_name!r}; this model knows {sorted(self.prompts)}")
-            return self.prompts[prompt_name]
-        if self.default_prompt_name is not None:
-            return self.prompts[self.default_prompt_name]
-        return None
+    def resolve_prompt(self, prompt: str | None = None, prompt_name: str | None = None) -> str | None:
+        """The prompt `encode` applies: `prompt` beats `prompt_name`, which beats `default_prompt_name`."""
+        return resolve_prompt(self.prompts, prompt, prompt_name, self.default_prompt_name)
 
-    def _prompt_length(self, prompt: str) -> int:
-        """The prompt's token count, including the leading special token but not the closing one."""
-        return len(self.transformer.tokenize_unpadded([prompt])[0][0]["input_ids"]) - 1
+    def prompt_length(self, prompt: str) -> int:
+        """How many leading tokens of a prompted text are the prompt's (pooling can leave them out)."""
+        return self.input_module.prompt_length(prompt)
 
     def encode(
         self,
@@ -230,13 +234,13 @@ class SentenceTransformer(nn.Sequential):
         """
         if kwargs:
             raise ValueError(f"encode() got unknown keyword arguments: {sorted(kwargs)}")
-        encoding.check_encode_options(output_value, precision, truncate_dim, batch_size)
-        texts, was_string = encoding.check_texts(sentences)
+        batch_size = encoding.check_encode_options(output_value, precision, truncate_dim, batch_size)
+        texts, was_string = check_texts(sentences)
         in_pool = pool is not None or isinstance(device, (list, tuple))
         if device is not None and not in_pool:
             self.to(device)
         truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
-        prompt = self._resolve_prompt(prompt, prompt_name)
+        prompt = self.resolve_prompt(prompt, prompt_name)
         if output_value != "sentence_embedding":
             convert_to_numpy = convert_to_tensor = False
 
@@ -244,15 +248,14 @@ class SentenceTransformer(nn.Sequential):
             return self._empty_result(output_value, truncate_dim, convert_to_numpy, convert_to_tensor)
         if prompt:
             texts = [prompt + text for text in texts]
-        extra_features = {"prompt_length": self._prompt_length(prompt)} if prompt else {}
+        extra_features = {"prompt_length": self.prompt_length(prompt)} if prompt else {}
 
-        unique_texts, inverse = encoding.deduplicate(texts)
+        unique_texts, inverse = deduplicate(texts)
+        request = EncodeRequest(unique_texts, batch_size, output_value, extra_features)
         if in_pool:
-            outputs = multiprocess.encode_unique_in_pool(
-                self, unique_texts, pool, device, batch_size, output_value, extra_features, chunk_size
-            )
+            outputs = multiprocess.encode_in_pool(self, request, pool, device, chunk_size)
         else:
-            outputs = self._encode_unique(unique_texts, batch_size, output_value, extra_features, show_progress_bar)
+            outputs = self.encode_unique(request, show_progress_bar)
 
         if output_value == "sentence_embedding":
             embeddings = encoding.postprocess(outputs, truncate_dim, normalize_embeddings)[inverse]
@@ -274,56 +277,43 @@ class SentenceTransformer(nn.Sequential):
         return np.empty((0, dimension), dtype=np.float32) if convert_to_numpy else []
 
     @torch.inference_mode()
-    def _encode_unique(
-        self,
-        texts: list[str],
-        batch_size: int,
-        output_value: OutputValue,
-        extra_features: dict[str, Any],
-        show_progress_bar: bool | None,
-    ) -> torch.Tensor | list:
-        """Run the model over distinct texts in length-sorted batches; return outputs in input order."""
+    def encode_unique(self, request: EncodeRequest, show_progress_bar: bool | None = False) -> torch.Tensor | list:
+        """The raw model outputs for distinct texts, in their order: a tensor of sentence embeddings, or one
+        item per text for the other output values. Batches are length-sorted under the device's token budget."""
         self.eval()
-        rows, truncated = self.transformer.tokenize_unpadded(texts)
+        input_module = self.input_module
+        rows, truncated = input_module.tokenize_unpadded(request.texts)
         if truncated:
             logger.warning(
-                "%d of %d texts were longer than max_seq_length=%d tokens and were truncated.",
+                "%d of %d texts were longer than max_seq_length=%s tokens and were truncated.",
                 truncated,
-                len(texts),
-                self.max_seq_length,
+                len(request.texts),
+                input_module.max_seq_length,
             )
-        device = self.device
-        lengths = [len(row["input_ids"]) for row in rows]
-        batches = encoding.plan_batches(lengths, batch_size, encoding.batch_budget(device))
-        collected: list = [None] * len(texts)
-        sentence_parts: list[torch.Tensor] = []
-        with tqdm(total=len(texts), desc="Batches", disable=not progress_bar_wanted(show_progress_bar)) as bar:
-            for batch in batches:
-                features = {
-                    name: tensor.to(device) for name, tensor in self.transformer.pad([rows[i] for i in batch]).items()
-                }
-                features.update(extra_features)
-                out = self.forward(features)
-                if output_value == "sentence_embedding":
-                    sentence_parts.append(out["sentence_embedding"])
-                elif output_value == "token_embeddings":
-                    for index, tokens in zip(
-                        batch, encoding.strip_padding(out["token_embeddings"], out["attention_mask"])
-                    ):
-                        collected[index] = tokens
-                else:
-                    for position, index in enumerate(batch):
-                        collected[index] = {
-                            name: value[position]
-                            for name, value in out.items()
-                            if isinstance(value, torch.Tensor) and value.dim() > 0
-                        }
-                bar.update(len(batch))
-        if output_value != "sentence_embedding":
-            return collected
-        order = torch.tensor([index for batch in batches for index in batch], device=device)
-        stacked = torch.cat(sentence_parts)
-        return torch.empty_like(stacked).index_copy_(0, order, stacked)
+        batching = (rows, request.batch_size, input_module.pad, self.device)
+        if request.output_value == "sentence_embedding":
+
+            def sentence_embeddings(features: dict[str, torch.Tensor]) -> torch.Tensor:
+                return self.forward({**features, **request.extra_features})["sentence_embedding"]
+
+            return run_in_sorted_batches(*batching, sentence_embeddings, show_progress_bar)
+        collected: list = [None] * len(rows)
+        for batch, features in sorted_batches(*batching, show_progress_bar):
+            out = self.forward({**features, **request.extra_features})
+            if request.output_value == "token_embeddings":
+                per_text = encoding.strip_padding(out["token_embeddings"], out["attention_mask"])
+            else:
+                per_text = [
+                    {
+                        name: value[position]
+                        for name, value in out.items()
+                        if isinstance(value, torch.Tensor) and value.dim() > 0
+                    }
+                    for position in range(len(batch))
+                ]
+            for index, item in zip(batch, per_text):
+                collected[index] = item
+        return collected
 
     def start_multi_process_pool(self, target_devices: list[str] | None = None) -> multiprocess.MultiProcessPool:
         """Start worker processes with a copy of this model each, for `encode(..., pool=pool)`."""
@@ -385,7 +375,7 @@ class SentenceTransformer(nn.Sequential):
                     title=model_name or folder.name,
                     path=model_name or str(folder),
                     dimension=self.get_sentence_embedding_dimension(),
-                    max_seq_length=self.max_seq_length if isinstance(self[0], Transformer) else None,
+                    max_seq_length=getattr(self[0], "max_seq_length", None),
                     similarity=self.similarity_fn_name,
                     architecture=repr(self),
                     train_datasets=train_datasets,
@@ -393,23 +383,3 @@ class SentenceTransformer(nn.Sequential):
             )
 
     save_pretrained = save
-
-    def push_to_hub(
-        self,
-        repo_id: str,
-        token: str | None = None,
-        private: bool | None = None,
-        commit_message: str = "Add new sentembed model",
-        revision: str | None = None,
-        create_pr: bool = False,
-    ) -> str:
-        """Save the model to a temporary folder and upload it to a hub repository; returns the commit URL."""
-        return push_saved_model(
-            lambda folder: self.save(folder, model_name=repo_id),
-            repo_id,
-            token=token,
-            private=private,
-            commit_message=commit_message,
-            revision=revision,
-            create_pr=create_pr,
-        )

@@ -10,6 +10,7 @@ in the caller, on the merged result, exactly as in single-process encoding.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 import math
@@ -23,7 +24,9 @@ from typing import Any
 
 import torch
 
-from sentembed.backend.session import available_cores
+from sentembed.common.checks import check_positive_int
+from sentembed.common.runtime import available_cores
+from sentembed.sentence_transformer.encoding import EncodeRequest
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +79,7 @@ def _clone_rows(outputs: Any) -> Any:
 
 
 def _worker_main(connection: Connection, device: str, num_threads: int | None) -> None:
-    """Receive the pickled model, then answer (call, chunk, texts, ...) requests until told to stop with None."""
+    """Receive the pickled model, then answer (call, chunk, EncodeRequest) messages until told to stop with None."""
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     try:
@@ -93,9 +96,9 @@ def _worker_main(connection: Connection, device: str, num_threads: int | None) -
             return
         if request is None:
             return
-        call, chunk, texts, batch_size, output_value, extra_features = request
+        call, chunk, encode_request = request
         try:
-            outputs = model._encode_unique(texts, batch_size, output_value, extra_features, False)
+            outputs = model.encode_unique(encode_request)
             reply = ("done", call, chunk, _clone_rows(outputs))
         except Exception:
             reply = ("failed", call, chunk, traceback.format_exc())
@@ -174,31 +177,19 @@ class MultiProcessPool:
             worker.connection.close()
             worker.alive = False
 
-    def encode_unique(
-        self,
-        texts: list[str],
-        batch_size: int,
-        output_value: str | None,
-        extra_features: dict[str, Any],
-        chunk_size: int | None = None,
-    ) -> Any:
-        """The model outputs for `texts`, in order: a tensor of sentence embeddings, or a list per text."""
-        chunks = split_into_chunks(texts, chunk_size, len(self.live_workers()) or 1)
-        results = _ChunkRun(self, next(self._calls), chunks, (batch_size, output_value, extra_features)).run()
-        if output_value == "sentence_embedding":
+    def encode_unique(self, request: EncodeRequest, chunk_size: int | None = None) -> Any:
+        """The model outputs for the request's texts, in order: a tensor of sentence embeddings, or a list per text."""
+        chunks = split_into_chunks(request.texts, chunk_size, len(self.live_workers()) or 1)
+        results = _ChunkRun(self, next(self._calls), chunks, request).run()
+        if request.output_value == "sentence_embedding":
             return torch.cat([results[index] for index in range(len(chunks))])
         return [item for index in range(len(chunks)) for item in results[index]]
 
 
-def check_chunk_size(chunk_size: Any) -> int | None:
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0):
-        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
-    return chunk_size
-
-
 def split_into_chunks(texts: list[str], chunk_size: int | None, workers: int) -> list[list[str]]:
     """Chunks of `chunk_size` texts; by default a few per worker, so that a lost chunk costs little."""
-    if check_chunk_size(chunk_size) is None:
+    chunk_size = check_positive_int(chunk_size, "chunk_size", optional=True)
+    if chunk_size is None:
         chunk_size = min(MAX_CHUNK_SIZE, max(1, math.ceil(len(texts) / (workers * CHUNKS_PER_WORKER))))
     return [texts[start : start + chunk_size] for start in range(0, len(texts), chunk_size)]
 
@@ -206,8 +197,8 @@ def split_into_chunks(texts: list[str], chunk_size: int | None, workers: int) ->
 class _ChunkRun:
     """One call's chunks, handed to idle workers one at a time; a dead worker's chunk is handed on."""
 
-    def __init__(self, pool: MultiProcessPool, call: int, chunks: list[list[str]], options: tuple) -> None:
-        self.pool, self.call, self.chunks, self.options = pool, call, chunks, options
+    def __init__(self, pool: MultiProcessPool, call: int, chunks: list[list[str]], request: EncodeRequest) -> None:
+        self.pool, self.call, self.chunks, self.request = pool, call, chunks, request
         self.pending = deque(range(len(chunks)))
         self.busy: dict[int, int] = {}  # worker index -> chunk index
         self.results: dict[int, Any] = {}
@@ -230,7 +221,7 @@ class _ChunkRun:
                 continue
             chunk = self.pending.popleft()
             try:
-                worker.connection.send((self.call, chunk, self.chunks[chunk], *self.options))
+                worker.connection.send((self.call, chunk, dataclasses.replace(self.request, texts=self.chunks[chunk])))
                 self.busy[index] = chunk
             except (OSError, ValueError):
                 self.pending.appendleft(chunk)
@@ -291,19 +282,16 @@ def check_pool(pool: Any, model: torch.nn.Module) -> MultiProcessPool:
     return pool
 
 
-def encode_unique_in_pool(
+def encode_in_pool(
     model: torch.nn.Module,
-    texts: list[str],
+    request: EncodeRequest,
     pool: MultiProcessPool | None,
     devices: list[str] | None,
-    batch_size: int,
-    output_value: str | None,
-    extra_features: dict[str, Any],
     chunk_size: int | None,
 ) -> Any:
-    """Encode distinct texts in `pool`, or in a pool started on `devices` for this call only."""
-    check_chunk_size(chunk_size)
+    """Encode the request's distinct texts in `pool`, or in a pool started on `devices` for this call only."""
+    check_positive_int(chunk_size, "chunk_size", optional=True)
     if pool is not None:
-        return check_pool(pool, model).encode_unique(texts, batch_size, output_value, extra_features, chunk_size)
+        return check_pool(pool, model).encode_unique(request, chunk_size)
     with MultiProcessPool(model, devices) as own_pool:
-        return own_pool.encode_unique(texts, batch_size, output_value, extra_features, chunk_size)
+        return own_pool.encode_unique(request, chunk_size)

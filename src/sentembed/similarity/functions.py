@@ -5,37 +5,11 @@ Higher always means closer, so the distance-based scores are negative distances.
 
 from __future__ import annotations
 
-from typing import Union
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-ArrayLike = Union[torch.Tensor, np.ndarray, list]
-
-
-def to_tensor(embeddings: ArrayLike) -> torch.Tensor:
-    """Turn a list, numpy array or tensor into a float tensor, without copying where possible."""
-    if isinstance(embeddings, torch.Tensor):
-        tensor = embeddings
-    elif isinstance(embeddings, np.ndarray):
-        tensor = torch.from_numpy(embeddings)
-    elif isinstance(embeddings, list):
-        if embeddings and isinstance(embeddings[0], torch.Tensor):
-            tensor = torch.stack(embeddings)
-        else:
-            tensor = torch.from_numpy(np.asarray(embeddings, dtype=np.float32))
-    else:
-        raise TypeError(f"embeddings must be a tensor, numpy array or list, got {type(embeddings).__name__}")
-    if not tensor.is_floating_point():
-        tensor = tensor.float()
-    return tensor
-
-
-def to_matrix(embeddings: ArrayLike) -> torch.Tensor:
-    """Like `to_tensor`, and a single 1-D vector becomes a (1, dim) matrix."""
-    tensor = to_tensor(embeddings)
-    return tensor.unsqueeze(0) if tensor.dim() == 1 else tensor
+from sentembed.common.checks import to_matrix, to_tensor
+from sentembed.common.types import ArrayLike
 
 
 def _check_same_dim(a: torch.Tensor, b: torch.Tensor) -> None:

@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from sentembed.models.base import read_json
-from sentembed.store.files import save_json
+from sentembed.common.files import read_json, write_json
 
 FORMAT = "sentembed-embedding-store"
 VERSION = 1
@@ -47,7 +46,9 @@ class Manifest:
 
     def save(self, folder: Path) -> None:
         """Write atomically: the manifest is the commit point of every change to the store."""
-        save_json(folder / "manifest.json", {"format": FORMAT, "version": VERSION, "count": self.count, **asdict(self)})
+        write_json(
+            folder / "manifest.json", {"format": FORMAT, "version": VERSION, "count": self.count, **asdict(self)}
+        )
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:

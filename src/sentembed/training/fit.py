@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
+from sentembed.common.checks import check_choice
 from sentembed.training.input_example import InputExample
 
 logger = logging.getLogger(__name__)
@@ -60,10 +61,7 @@ def _check_objectives(train_objectives: Any) -> list[tuple[Any, torch.nn.Module]
 
 
 def _scheduler(name: str) -> str:
-    key = name.lower()
-    if key not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler {name!r}; expected one of {sorted(SCHEDULERS)} (any case)")
-    return SCHEDULERS[key]
+    return SCHEDULERS[check_choice(name.lower(), sorted(SCHEDULERS), "scheduler (in any case)")]
 
 
 class LegacyFitCallback(TrainerCallback):

@@ -11,6 +11,8 @@ from typing import Any
 
 from torch.utils.data import Sampler
 
+from sentembed.common.checks import check_positive_int
+
 
 class BatchSamplers(str, Enum):
     """How rows are put into batches (`batch_sampler` argument)."""
@@ -31,8 +33,7 @@ class EpochSampler(Sampler):
     """Base: a seeded sampler whose order changes every epoch (via `set_epoch`, or on each new iteration)."""
 
     def __init__(self, size: int, batch_size: int, drop_last: bool, seed: int, offset: int = 0) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = check_positive_int(batch_size, "batch_size")
         self.size, self.batch_size, self.drop_last = size, batch_size, drop_last
         self.seed, self.offset = seed, offset
         self.epoch: int | None = None

@@ -121,7 +121,7 @@ class SentenceTransformerTrainer(Trainer):
         return CoSENTLoss(model)
 
     def make_collator(self, model: Any, args: Any, dataset_name: str | None) -> Any:
-        return SentenceCollator(model.tokenize, args.prompts, model._prompt_length, dataset_name)
+        return SentenceCollator(model.tokenize, args.prompts, model.prompt_length, dataset_name)
 
     # ----- data ------------------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sentembed.common.batching import run_in_sorted_batches
 from sentembed.training.losses.base import ColumnSpec
 
 
@@ -21,10 +22,10 @@ class CrossEncoderLoss(nn.Module):
         self.model = model
 
     def logits(self, firsts: list[str], seconds: list[str]) -> torch.Tensor:
-        """Raw logits of each pair, shape (pairs, num_labels)."""
-        rows, _ = self.model.classifier.tokenize_pairs_unpadded(list(zip(firsts, seconds)))
-        features = {name: tensor.to(self.model.device) for name, tensor in self.model.classifier.pad(rows).items()}
-        return self.model.classifier.logits(features)
+        """Raw logits of each pair, shape (pairs, num_labels), in length-sorted batches under the token budget."""
+        classifier = self.model.classifier
+        rows, _ = classifier.tokenize_pairs_unpadded(list(zip(firsts, seconds)))
+        return run_in_sorted_batches(rows, len(rows), classifier.pad, self.model.device, classifier.logits, False)
 
     def get_config_dict(self) -> dict[str, Any]:
         return {}

@@ -9,12 +9,14 @@ from typing import Any
 
 import numpy as np
 
-PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
+from sentembed.common.checks import check_choice
+from sentembed.common.types import PRECISIONS
 
 
 def check_precision(precision: str | None) -> None:
-    if precision is not None and precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    """None (no quantization) or one of the precisions `quantize_embeddings` knows."""
+    if precision is not None:
+        check_choice(precision, PRECISIONS, "precision")
 
 
 def check_same_length(**columns: list) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from sentembed.common.checks import check_positive_int
 from sentembed.similarity import cos_sim
 from sentembed.training.losses.ranking import MultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss
 
@@ -107,9 +108,7 @@ class CachedMultipleNegativesRankingLoss(GradientCacheMixin, MultipleNegativesRa
         show_progress_bar: bool = False,
     ) -> None:
         super().__init__(model, scale, similarity_fct)
-        if mini_batch_size < 1:
-            raise ValueError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}")
-        self.mini_batch_size = mini_batch_size
+        self.mini_batch_size = check_positive_int(mini_batch_size, "mini_batch_size")
         self.show_progress_bar = show_progress_bar
 
     def get_config_dict(self) -> dict[str, Any]:

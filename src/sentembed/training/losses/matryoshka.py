@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from sentembed.common.checks import check_positive_int
 from sentembed.training.losses.base import EmbeddingLoss
 from sentembed.training.losses.cached import GradientCacheMixin
 from sentembed.training.losses.gist import GISTEmbedLoss
@@ -27,8 +28,11 @@ class MatryoshkaLoss(EmbeddingLoss):
         super().__init__(model)
         if isinstance(loss, (GradientCacheMixin, GISTEmbedLoss)) or not isinstance(loss, EmbeddingLoss):
             raise ValueError(f"MatryoshkaLoss cannot wrap {type(loss).__name__}; wrap a loss computed from embeddings")
-        if not matryoshka_dims or any(int(dim) <= 0 for dim in matryoshka_dims):
-            raise ValueError(f"matryoshka_dims must be positive integers, got {list(matryoshka_dims)}")
+        if not matryoshka_dims:
+            raise ValueError("matryoshka_dims must hold at least one dimension")
+        matryoshka_dims = [
+            check_positive_int(dim, f"matryoshka_dims[{index}]") for index, dim in enumerate(matryoshka_dims)
+        ]
         weights = list(matryoshka_weights) if matryoshka_weights is not None else [1.0] * len(matryoshka_dims)
         if len(weights) != len(matryoshka_dims):
             raise ValueError(f"got {len(weights)} matryoshka_weights for {len(matryoshka_dims)} matryoshka_dims")

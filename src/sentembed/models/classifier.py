@@ -8,9 +8,8 @@ from typing import Any
 import torch
 from transformers import AutoModelForSequenceClassification
 
+from sentembed.common.types import Pair, Row
 from sentembed.models.transformer import Transformer
-
-Row = dict[str, list[int]]
 
 
 class SequenceClassifier(Transformer):
@@ -22,7 +21,7 @@ class SequenceClassifier(Transformer):
     def num_labels(self) -> int:
         return self.auto_model.config.num_labels
 
-    def tokenize_pairs_unpadded(self, pairs: list[tuple[str, str]]) -> tuple[list[Row], int]:
+    def tokenize_pairs_unpadded(self, pairs: list[Pair]) -> tuple[list[Row], int]:
         """Tokenize each pair as one sequence, cutting the longer side first at `max_seq_length`.
 
         Also returns how many pairs were cut.

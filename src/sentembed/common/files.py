@@ -1,4 +1,4 @@
-"""Crash-safe file writes: everything goes to a temporary file first and is renamed into place."""
+"""File helpers: JSON and arrays read with errors that name the file, and crash-safe (atomic) writes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,22 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+__all__ = ["atomic_write", "load_array", "read_json", "read_line", "save_array", "save_lines", "write_json"]
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file, turning a parse failure into an OSError that names the file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as error:
+        raise OSError(f"{path} is not valid JSON: {error}") from error
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write a JSON file (indented, newline at the end) atomically."""
+    atomic_write(Path(path), lambda stream: stream.write((json.dumps(data, indent=2) + "\n").encode("utf-8")))
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
@@ -31,9 +47,11 @@ def save_array(path: Path, array: np.ndarray) -> None:
     atomic_write(path, lambda stream: np.save(stream, array, allow_pickle=False))
 
 
-def save_json(path: Path, data: Any) -> None:
-    """Write a JSON file atomically."""
-    atomic_write(path, lambda stream: stream.write((json.dumps(data, indent=2) + "\n").encode("utf-8")))
+def load_array(path: Path) -> np.ndarray:
+    """Memory-map a .npy file (copy-on-write, so torch can wrap it without copying); never unpickles."""
+    if not path.is_file():
+        raise OSError(f"file {path} is missing")
+    return np.load(path, mmap_mode="c", allow_pickle=False)
 
 
 def save_lines(path: Path, records: list[Any]) -> np.ndarray:
@@ -49,10 +67,3 @@ def read_line(path: Path, offset: int) -> Any:
     with open(path, "rb") as stream:
         stream.seek(offset)
         return json.loads(stream.readline())
-
-
-def load_array(path: Path) -> np.ndarray:
-    """Memory-map a .npy file (copy-on-write, so torch can wrap it without copying); never unpickles."""
-    if not path.is_file():
-        raise OSError(f"store file {path} is missing; the store is incomplete")
-    return np.load(path, mmap_mode="c", allow_pickle=False)

@@ -1,0 +1,126 @@
+"""Length-sorted batching under a padded-token budget: the one batch loop behind encode, predict and the losses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from sentembed.common.runtime import progress_bar_wanted
+from sentembed.common.types import Row
+
+__all__ = [
+    "BatchBudget",
+    "CPU_BUDGET",
+    "GPU_BUDGET",
+    "Pad",
+    "batch_budget",
+    "deduplicate",
+    "in_input_order",
+    "padded_batch",
+    "plan_batches",
+    "run_in_sorted_batches",
+    "sorted_batches",
+]
+
+Pad = Callable[[list[Row]], dict[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class BatchBudget:
+    """How many padded tokens a batch may hold per requested batch item.
+
+    On GPUs the budget only lets short texts share a batch beyond `batch_size`. On CPUs it also
+    splits long texts into smaller batches, whose activations stay in the CPU cache.
+    """
+
+    tokens_per_item: int
+    caps_long_batches: bool
+
+
+# Measured on 2 cores with all-MiniLM-L6-v2: 48 tokens per item was 1.15-1.3x faster than 128 on short
+# text, and batches of 4-8 texts of 256 tokens were 1.2-1.35x faster than batches of 32.
+CPU_BUDGET = BatchBudget(tokens_per_item=48, caps_long_batches=True)
+GPU_BUDGET = BatchBudget(tokens_per_item=128, caps_long_batches=False)
+
+
+def batch_budget(device: torch.device) -> BatchBudget:
+    """The padded-token budget for batches run on `device`."""
+    return CPU_BUDGET if device.type == "cpu" else GPU_BUDGET
+
+
+def deduplicate(texts: list[str]) -> tuple[list[str], list[int]]:
+    """The distinct texts in first-seen order, and for each input the index of its distinct text."""
+    positions: dict[str, int] = {}
+    inverse = [positions.setdefault(text, len(positions)) for text in texts]
+    return list(positions), inverse
+
+
+def plan_batches(lengths: Sequence[int], batch_size: int, budget: BatchBudget) -> list[list[int]]:
+    """Group indices into batches, longest first, bounded by `batch_size * budget.tokens_per_item` padded tokens.
+
+    Short texts fill a batch beyond `batch_size` while they fit the budget. Long texts fill it up to
+    `batch_size`, or only up to the budget (at least one text) where the budget caps long batches.
+    Sorting by length keeps padding small.
+    """
+    order = sorted(range(len(lengths)), key=lambda index: -lengths[index])
+    limit = batch_size * budget.tokens_per_item
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        width = lengths[current[0]] if current else lengths[index]
+        over_budget = (len(current) + 1) * width > limit
+        if current and over_budget and (budget.caps_long_batches or len(current) >= batch_size):
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def padded_batch(rows: list[Row], pad: Pad, device: torch.device) -> dict[str, torch.Tensor]:
+    """Pad token rows into one batch of tensors on `device`."""
+    return {name: tensor.to(device) for name, tensor in pad(rows).items()}
+
+
+def sorted_batches(
+    rows: list[Row],
+    batch_size: int,
+    pad: Pad,
+    device: torch.device,
+    show_progress_bar: bool | None = None,
+    desc: str = "Batches",
+) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+    """Yield (row indices, padded features on `device`) for length-sorted batches under the device's budget."""
+    batches = plan_batches([len(row["input_ids"]) for row in rows], batch_size, batch_budget(device))
+    with tqdm(total=len(rows), desc=desc, disable=not progress_bar_wanted(show_progress_bar)) as bar:
+        for batch in batches:
+            yield batch, padded_batch([rows[index] for index in batch], pad, device)
+            bar.update(len(batch))
+
+
+def in_input_order(parts: list[torch.Tensor], batches: list[list[int]]) -> torch.Tensor:
+    """Stack per-batch outputs (first dimension = rows) back into the order of the rows they came from."""
+    stacked = torch.cat(parts)
+    order = torch.tensor([index for batch in batches for index in batch], device=stacked.device)
+    return torch.empty_like(stacked).index_copy_(0, order, stacked)
+
+
+def run_in_sorted_batches(
+    rows: list[Row],
+    batch_size: int,
+    pad: Pad,
+    device: torch.device,
+    run: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+    show_progress_bar: bool | None = None,
+    desc: str = "Batches",
+) -> torch.Tensor:
+    """`run` over length-sorted batches of `rows`; its outputs (one row each) come back in input order."""
+    batches, parts = [], []
+    for batch, features in sorted_batches(rows, batch_size, pad, device, show_progress_bar, desc):
+        batches.append(batch)
+        parts.append(run(features))
+    return in_input_order(parts, batches)

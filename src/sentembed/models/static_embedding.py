@@ -1,0 +1,106 @@
+"""StaticEmbedding: one trained vector per token, averaged; a lookup table instead of a transformer."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+from torch import nn
+from transformers import PreTrainedTokenizerFast
+
+from sentembed.common.types import Features, Row
+from sentembed.models.base import load_state_dict, save_state_dict
+from sentembed.models.input_module import InputModule
+
+TOKENIZER_FILE = "tokenizer.json"
+
+
+class StaticEmbedding(InputModule):
+    """Mean of per-token vectors (an `EmbeddingBag`), with no length limit; outputs `sentence_embedding`.
+
+    `tokenizer` is a fast tokenizer (`tokenizers.Tokenizer` or a transformers fast tokenizer); give
+    `embedding_weights` (vocabulary size x dimension) or `embedding_dim` for randomly initialised vectors.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer | PreTrainedTokenizerFast,
+        embedding_weights: np.ndarray | torch.Tensor | None = None,
+        embedding_dim: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        if isinstance(tokenizer, PreTrainedTokenizerFast):
+            tokenizer = tokenizer.backend_tokenizer
+        if not isinstance(tokenizer, Tokenizer):
+            raise TypeError(
+                f"StaticEmbedding needs a fast tokenizer (tokenizers.Tokenizer), got {type(tokenizer).__name__}"
+            )
+        if embedding_weights is not None:
+            weights = torch.as_tensor(np.asarray(embedding_weights, dtype=np.float32))
+            if weights.dim() != 2:
+                raise ValueError(f"embedding_weights must be 2-D (vocabulary x dimension), got {tuple(weights.shape)}")
+            self.embedding = nn.EmbeddingBag.from_pretrained(weights.float(), freeze=False)
+        elif embedding_dim is not None:
+            self.embedding = nn.EmbeddingBag(tokenizer.get_vocab_size(), embedding_dim)
+        else:
+            raise ValueError("StaticEmbedding needs embedding_weights or embedding_dim")
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        self.tokenizer = tokenizer
+        self.base_model = kwargs.get("base_model")
+
+    @property
+    def max_seq_length(self) -> float:
+        """No limit: every token of a text counts."""
+        return math.inf
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.embedding.embedding_dim
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return self.embedding_dim
+
+    get_embedding_dimension = get_sentence_embedding_dimension
+
+    def tokenize_unpadded(self, texts: list[str]) -> tuple[list[Row], int]:
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        return [{"input_ids": encoding.ids} for encoding in encodings], 0
+
+    def pad(self, rows: list[Row]) -> dict[str, torch.Tensor]:
+        """The bag input: every row's ids end to end, and the offset where each row starts."""
+        lengths = [len(row["input_ids"]) for row in rows]
+        offsets = torch.tensor([0, *np.cumsum(lengths[:-1]).tolist()] if rows else [], dtype=torch.long)
+        input_ids = torch.tensor([token for row in rows for token in row["input_ids"]], dtype=torch.long)
+        return {"input_ids": input_ids, "offsets": offsets}
+
+    def prompt_length(self, prompt: str) -> int:
+        """No special tokens are added, so every token of the prompt is the prompt's."""
+        return len(self.tokenize_unpadded([prompt])[0][0]["input_ids"])
+
+    def forward(self, features: Features) -> Features:
+        features["sentence_embedding"] = self.embedding(features["input_ids"], features["offsets"])
+        return features
+
+    def save(self, output_path: str, safe_serialization: bool = True) -> None:
+        """Write `model.safetensors` (the `embedding.weight` table) and `tokenizer.json`, as the reference does."""
+        os.makedirs(output_path, exist_ok=True)
+        save_state_dict(self, output_path, safe_serialization=safe_serialization)
+        self.tokenizer.save(str(Path(output_path) / TOKENIZER_FILE))
+
+    @classmethod
+    def load(cls, input_path: str, **kwargs: Any) -> StaticEmbedding:
+        """Read `tokenizer.json` and the `embedding.weight` table from a module folder."""
+        tokenizer_path = Path(input_path) / TOKENIZER_FILE
+        if not tokenizer_path.is_file():
+            raise OSError(f"{tokenizer_path} is missing: a StaticEmbedding folder holds its tokenizer.json")
+        weights = load_state_dict(input_path)
+        if "embedding.weight" not in weights:
+            raise OSError(f"the weights in {input_path} hold no 'embedding.weight' table; found {sorted(weights)}")
+        return cls(Tokenizer.from_file(str(tokenizer_path)), embedding_weights=weights["embedding.weight"])

@@ -1,0 +1,115 @@
+"""Building a store from texts: loading the model, encoding in committed segments, and resuming."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from sentembed.common.checks import check_positive_int, check_text_list, resolve_prompt
+from sentembed.sentence_transformer import SentenceTransformer
+from sentembed.store.manifest import Manifest, model_fingerprint, model_name, same_fingerprint
+from sentembed.store.segments import IdList, check_ids
+
+logger = logging.getLogger(__name__)
+
+
+def load_model(model: Any) -> Any:
+    """A model object: loaded when given by name, checked to have `encode` when given as an object."""
+    if isinstance(model, str):
+        return SentenceTransformer(model)
+    if not hasattr(model, "encode"):
+        raise TypeError(f"model must be a SentenceTransformer or a model name, got {type(model).__name__}")
+    return model
+
+
+def encode_for_store(model: Any, manifest: Manifest, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    """Float32 embeddings of texts, with the prompt and normalisation the store was built with."""
+    embeddings = model.encode(
+        texts, batch_size=batch_size, prompt=manifest.prompt, normalize_embeddings=manifest.normalized,
+        convert_to_numpy=True, show_progress_bar=False,
+    )  # fmt: skip
+    return np.asarray(embeddings, dtype=np.float32)
+
+
+def check_model(manifest: Manifest, model: Any) -> None:
+    """Refuse a model whose embeddings differ from the ones the store was built with."""
+    if model is None or manifest.fingerprint is None:
+        return
+    fingerprint = model_fingerprint(model, manifest.prompt, manifest.normalized)
+    if not same_fingerprint(fingerprint, manifest.fingerprint):
+        raise ValueError(
+            f"this model's embeddings differ from those in the store (built with {manifest.model!r}); "
+            "encode queries with the store's model"
+        )
+
+
+def build_store(
+    store_class: type,
+    path: Path,
+    model: Any,
+    texts: Sequence[str],
+    ids: IdList | None,
+    metadata: Sequence[dict] | None,
+    precision: str,
+    batch_size: int,
+    normalize_embeddings: bool,
+    prompt: str | None,
+    prompt_name: str | None,
+    segment_size: int,
+    show_progress_bar: bool,
+) -> Any:
+    """Encode `texts` and add them one committed segment at a time, after the rows a previous run stored."""
+    segment_size = check_positive_int(segment_size, "segment_size")
+    texts = check_text_list(texts, "texts")
+    ids = check_ids(ids, len(texts))
+    model_object = load_model(model)
+    prompt = resolve_prompt(getattr(model_object, "prompts", {}), prompt, prompt_name)
+    store = _resume_or_empty(store_class, path, model, model_object, precision, normalize_embeddings, prompt, ids)
+    done = store.count
+    _check_resumable_ids(store, ids, len(texts))
+    piece = max(batch_size * 8, 256)
+    with tqdm(total=len(texts), initial=done, desc="Building store", disable=not show_progress_bar) as progress:
+        for start in range(done, len(texts), segment_size):
+            stop = min(start + segment_size, len(texts))
+            vectors = []
+            for piece_start in range(start, stop, piece):
+                piece_texts = texts[piece_start : min(piece_start + piece, stop)]
+                vectors.append(encode_for_store(model_object, store.manifest, piece_texts, batch_size))
+                progress.update(len(piece_texts))
+            store.add(
+                np.concatenate(vectors),
+                ids=None if ids is None else ids[start:stop],
+                texts=texts[start:stop],
+                metadata=None if metadata is None else metadata[start:stop],
+            )
+    return store
+
+
+def _resume_or_empty(store_class, path, model, model_object, precision, normalized, prompt, ids) -> Any:
+    if not (path / "manifest.json").exists():
+        dim = model_object.get_sentence_embedding_dimension()
+        return store_class.empty(path, dim, model_name(model), model_object, precision, normalized, prompt, ids)
+    store = store_class.open(path)
+    manifest = store.manifest
+    if (manifest.precision, manifest.normalized, manifest.prompt) != (precision, normalized, prompt):
+        raise ValueError(
+            f"{path} was built with precision={manifest.precision!r}, normalize_embeddings={manifest.normalized}, "
+            f"prompt={manifest.prompt!r}; resume with the same settings or use another folder"
+        )
+    check_model(manifest, model_object)
+    logger.info("resuming the store at %s after %d stored rows", path, store.count)
+    return store
+
+
+def _check_resumable_ids(store: Any, ids: np.ndarray | None, total: int) -> None:
+    done = store.count
+    if done > total:
+        raise ValueError(f"the store already holds {done} rows, more than the {total} texts given")
+    expected = np.arange(done, dtype=np.int64) if ids is None else ids[:done]
+    if not np.array_equal(store.ids, expected):
+        raise ValueError(f"{store.path} holds other ids than the first {done} given; it is not this build's store")
