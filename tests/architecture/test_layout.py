@@ -1,0 +1,184 @@
+"""The package layout of docs/architecture.md: which floor each package is on, and what it may import."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import sentembed
+
+SRC = Path(sentembed.__file__).parent
+
+# docs/architecture.md: a package imports only from its own floor or those below, never from above.
+FLOORS = {
+    "common": 0,
+    "version": 0,
+    "similarity": 1,
+    "quantization": 1,
+    "models": 1,
+    "loading": 2,
+    "backend": 2,
+    "search": 2,
+    "training": 2,
+    "sentence_transformer": 3,
+    "cross_encoder": 3,
+    "store": 4,
+    "cli": 5,
+    "util": 5,
+    "evaluation": 5,
+    "losses": 5,
+    "__init__": 5,
+}
+
+
+def module_names() -> list[str]:
+    names = ["sentembed"]
+    for info in pkgutil.walk_packages([str(SRC)], prefix="sentembed."):
+        names.append(info.name)
+    return sorted(names)
+
+
+def source_of(name: str) -> Path:
+    relative = Path(*name.split(".")[1:])
+    package = SRC / relative / "__init__.py"
+    return package if package.exists() else SRC / relative.with_suffix(".py")
+
+
+def is_module(name: str) -> bool:
+    return source_of(name).exists()
+
+
+def imported_modules(name: str) -> set[str]:
+    """Every sentembed module `name` imports, at any depth of its code (function-level imports too)."""
+    tree = ast.parse(source_of(name).read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("sentembed"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sentembed"):
+            for alias in node.names:
+                candidate = f"{node.module}.{alias.name}"
+                found.add(candidate if is_module(candidate) else node.module)
+    return found - {name}
+
+
+def package_of(name: str) -> str:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_every_package_has_a_floor():
+    packages = {package_of(name) for name in module_names()}
+    assert packages <= set(FLOORS), (
+        f"packages without a floor in FLOORS and docs/architecture.md: {packages - set(FLOORS)}"
+    )
+
+
+def test_no_import_runs_up_a_floor():
+    upward = []
+    for name in module_names():
+        source = package_of(name)
+        for target in imported_modules(name):
+            if FLOORS[package_of(target)] > FLOORS[source]:
+                upward.append(f"{name} -> {target}")
+    assert not upward, "imports from a lower floor to a higher one:\n" + "\n".join(upward)
+
+
+def test_the_ground_floor_imports_nothing_else_of_ours():
+    for name in module_names():
+        if package_of(name) == "common":
+            outside = {target for target in imported_modules(name) if package_of(target) != "common"}
+            assert not outside, f"{name} imports {outside}"
+
+
+def test_no_two_modules_import_each_other():
+    graph = {name: imported_modules(name) for name in module_names()}
+    cycles = []
+
+    def visit(node: str, path: list[str], on_path: set[str], done: set[str]) -> None:
+        on_path.add(node)
+        path.append(node)
+        for target in graph.get(node, ()):
+            if target in on_path:
+                cycles.append(" -> ".join(path[path.index(target) :] + [target]))
+            elif target not in done:
+                visit(target, path, on_path, done)
+        path.pop()
+        on_path.discard(node)
+        done.add(node)
+
+    done: set[str] = set()
+    for name in graph:
+        if name not in done:
+            visit(name, [], set(), done)
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_features_do_not_reach_into_each_others_private_names():
+    crossings = []
+    for name in module_names():
+        tree = ast.parse(source_of(name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sentembed"):
+                if package_of(node.module) == package_of(name):
+                    continue
+                private = [alias.name for alias in node.names if alias.name.startswith("_")]
+                crossings += [f"{name}: {node.module}.{item}" for item in private if not item.startswith("__")]
+    assert not crossings, "private names imported across packages:\n" + "\n".join(crossings)
+
+
+PUBLIC_MODULES = [
+    "sentembed",
+    "sentembed.backend",
+    "sentembed.common.batching",
+    "sentembed.common.checks",
+    "sentembed.common.files",
+    "sentembed.common.hits",
+    "sentembed.common.runtime",
+    "sentembed.common.types",
+    "sentembed.cross_encoder",
+    "sentembed.evaluation",
+    "sentembed.loading",
+    "sentembed.losses",
+    "sentembed.models",
+    "sentembed.quantization",
+    "sentembed.similarity",
+    "sentembed.store",
+    "sentembed.util",
+]
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_every_name_in_all_imports(module_name):
+    module = importlib.import_module(module_name)
+    exported = getattr(module, "__all__", None)
+    assert exported, f"{module_name} has no __all__"
+    missing = [name for name in exported if getattr(module, name, None) is None]
+    assert not missing, f"{module_name}.__all__ names what it does not have: {missing}"
+
+
+# The public surface, pinned: a name that disappears from here breaks someone's import.
+PINNED = {
+    "sentembed": {
+        "CrossEncoder", "CrossEncoderTrainer", "CrossEncoderTrainingArguments", "InputExample",
+        "SentenceTransformer", "SentenceTransformerTrainer", "SentenceTransformerTrainingArguments",
+        "SimilarityFunction", "__version__", "quantize_embeddings",
+    },
+    "sentembed.models": {"Dense", "InputModule", "Module", "Normalize", "Pooling", "SequenceClassifier", "Transformer"},
+    "sentembed.backend": {
+        "BACKENDS", "BACKEND_OPTIONS", "OPTIMIZATION_LEVELS", "QUANTIZATION_CONFIGS", "OnnxGraph",
+        "OnnxSequenceClassifier", "OnnxSettings", "OnnxTransformer", "available_cores", "default_num_threads",
+        "export_dynamic_quantized_onnx_model", "export_optimized_onnx_model", "split_model_kwargs", "use_backend",
+    },
+    "sentembed.store": {"EmbeddingStore"},
+    "sentembed.cross_encoder": {"CrossEncoder", "EmbeddingRetriever", "RetrieveAndRerank", "StoreRetriever"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("module_name", sorted(PINNED))
+def test_the_public_surface_is_pinned(module_name):
+    assert PINNED[module_name] <= set(importlib.import_module(module_name).__all__)

@@ -1,0 +1,140 @@
+"""The input-module seam: any InputModule can lead a SentenceTransformer, and StaticEmbedding is one.
+
+The static models here have randomly initialised token vectors (seeded) on the all-MiniLM-L6-v2
+tokenizer: they test the mechanics and the folder format, not embedding quality.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from tokenizers import Tokenizer
+
+from sentembed import SentenceTransformer
+from sentembed.models import InputModule, Normalize, StaticEmbedding
+from tests.conftest import minilm_l6_folder
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Tokenizer:
+    return Tokenizer.from_file(str(minilm_l6_folder() / "tokenizer.json"))
+
+
+@pytest.fixture(scope="module")
+def random_static(tokenizer) -> SentenceTransformer:
+    """A static model with seeded random 64-dimensional token vectors, normalised."""
+    weights = torch.Generator().manual_seed(0)
+    table = torch.randn(tokenizer.get_vocab_size(), 64, generator=weights)
+    return SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_weights=table), Normalize()], device="cpu")
+
+
+def expected_static(model: SentenceTransformer, tokenizer: Tokenizer, text: str) -> np.ndarray:
+    """The mean of the text's token vectors (no special tokens), normalised: computed by hand."""
+    table = model[0].embedding.weight.detach().numpy()
+    ids = tokenizer.encode(text, add_special_tokens=False).ids
+    vector = table[ids].mean(axis=0)
+    return vector / np.linalg.norm(vector)
+
+
+def test_a_static_model_encodes_the_mean_of_its_token_vectors(random_static, tokenizer, sts_sentences):
+    texts = sts_sentences[:50] + [sts_sentences[0]]  # a repeat, which encode deduplicates
+    embeddings = random_static.encode(texts, batch_size=8)
+    assert embeddings.shape == (51, 64)
+    for text, embedding in zip(texts, embeddings):
+        np.testing.assert_allclose(embedding, expected_static(random_static, tokenizer, text), atol=1e-5)
+    assert random_static.get_sentence_embedding_dimension() == 64
+    assert random_static.max_seq_length == float("inf")
+
+
+def test_a_static_model_has_no_length_limit(random_static, tokenizer):
+    long_text = " ".join(["the quick brown fox jumps over the lazy dog"] * 200)  # about 1,800 tokens
+    np.testing.assert_allclose(
+        random_static.encode(long_text), expected_static(random_static, tokenizer, long_text), atol=1e-5
+    )
+
+
+def test_a_prompt_is_part_of_a_static_text(random_static, tokenizer):
+    with_prompt = random_static.encode("a cat sat on the mat", prompt="query: ")
+    np.testing.assert_allclose(
+        with_prompt, expected_static(random_static, tokenizer, "query: a cat sat on the mat"), atol=1e-5
+    )
+    assert random_static.prompt_length("query: ") == len(tokenizer.encode("query: ", add_special_tokens=False).ids)
+
+
+def test_static_folders_round_trip_with_the_reference(random_static, sts_sentences, tmp_path):
+    from sentence_transformers import SentenceTransformer as Reference
+
+    texts = sts_sentences[:40]
+    random_static.save(str(tmp_path / "ours"))
+    entries = json.loads((tmp_path / "ours" / "modules.json").read_text())
+    assert [entry["path"] for entry in entries] == ["0_StaticEmbedding", "1_Normalize"]
+    assert {p.name for p in (tmp_path / "ours" / "0_StaticEmbedding").iterdir()} == {
+        "model.safetensors",
+        "tokenizer.json",
+    }
+    reference = Reference(str(tmp_path / "ours"), device="cpu")
+    np.testing.assert_allclose(reference.encode(texts), random_static.encode(texts), atol=1e-6)
+
+    reference.save(str(tmp_path / "theirs"))
+    reloaded = SentenceTransformer(str(tmp_path / "theirs"), device="cpu")
+    assert isinstance(reloaded[0], StaticEmbedding)
+    np.testing.assert_allclose(reloaded.encode(texts), reference.encode(texts), atol=1e-6)
+
+
+def test_a_static_model_refuses_the_onnx_backend_clearly(random_static, tmp_path):
+    random_static.save(str(tmp_path / "static"))
+    with pytest.raises(ValueError, match="backend='onnx' needs a Transformer as the first module, got StaticEmbedding"):
+        SentenceTransformer(str(tmp_path / "static"), backend="onnx", device="cpu")
+
+
+def test_a_static_folder_without_its_table_names_what_is_missing(random_static, tmp_path):
+    random_static.save(str(tmp_path / "static"))
+    (tmp_path / "static" / "0_StaticEmbedding" / "tokenizer.json").unlink()
+    with pytest.raises(OSError, match="tokenizer.json is missing"):
+        SentenceTransformer(str(tmp_path / "static"), device="cpu")
+
+
+class CharacterCodes(InputModule):
+    """A toy input module written only against the seam: one row of character codes per text, and a
+    sentence embedding of (length, mean code). Nothing outside this class knows it exists."""
+
+    def tokenize_unpadded(self, texts):
+        return [{"input_ids": [ord(char) for char in text] or [0]} for text in texts], 0
+
+    def pad(self, rows):
+        width = max(len(row["input_ids"]) for row in rows)
+        ids = [row["input_ids"] + [0] * (width - len(row["input_ids"])) for row in rows]
+        mask = [[1] * len(row["input_ids"]) + [0] * (width - len(row["input_ids"])) for row in rows]
+        return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask)}
+
+    def forward(self, features):
+        mask = features["attention_mask"].float()
+        lengths = mask.sum(dim=1)
+        means = (features["input_ids"].float() * mask).sum(dim=1) / lengths
+        features["sentence_embedding"] = torch.stack([lengths, means], dim=1)
+        return features
+
+    def get_sentence_embedding_dimension(self):
+        return 2
+
+
+def test_any_input_module_leads_encode_with_every_option():
+    model = SentenceTransformer(modules=[CharacterCodes()], device="cpu")
+    texts = ["ab", "abcd", "ab", "z" * 300]
+    embeddings = model.encode(texts, batch_size=1, convert_to_tensor=True)
+    expected = torch.tensor([[2, 97.5], [4, 98.5], [2, 97.5], [300, 122.0]])
+    torch.testing.assert_close(embeddings, expected)
+    assert model.encode("ab", truncate_dim=1).tolist() == [2.0]
+    assert model.encode(["ab"], prompt="x").tolist() == [[3.0, (120 + 97 + 98) / 3]]
+    assert model.max_seq_length is None
+    with pytest.raises(TypeError, match="CharacterCodes, not a Transformer"):
+        _ = model.transformer
+
+
+def test_a_module_that_is_not_an_input_module_cannot_lead():
+    model = SentenceTransformer(modules=[Normalize()], device="cpu")
+    with pytest.raises(TypeError, match="must be an InputModule"):
+        model.encode("text")
