@@ -11,7 +11,7 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["atomic_write", "load_array", "read_json", "read_line", "save_array", "save_lines", "write_json"]
+__all__ = ["atomic_write", "load_array", "path_inside", "read_json", "read_line", "save_array", "save_lines", "write_json"]
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -26,6 +26,18 @@ def read_json(path: str | os.PathLike) -> Any:
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write a JSON file (indented, newline at the end) atomically."""
     atomic_write(Path(path), lambda stream: stream.write((json.dumps(data, indent=2) + "\n").encode("utf-8")))
+
+
+def path_inside(folder: str | os.PathLike, relative: Any, what: str) -> Path:
+    """`folder / relative`, refusing a path that is absolute, climbs out with '..', or resolves outside `folder`
+    (through a symbolic link, say); `what` names where the path came from in the error."""
+    if not isinstance(relative, str):
+        raise OSError(f"{what}: a path must be a string, got {type(relative).__name__}")
+    candidate = Path(relative)
+    root = Path(folder).resolve()
+    if candidate.is_absolute() or ".." in candidate.parts or not (root / candidate).resolve().is_relative_to(root):
+        raise OSError(f"{what}: path {relative!r} leaves the folder {folder}; paths must stay inside it")
+    return Path(folder) / candidate
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:

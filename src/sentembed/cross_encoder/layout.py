@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import nn
 
-from sentembed.common.files import read_json, write_json
+from sentembed.common.files import path_inside, read_json, write_json
 from sentembed.loading.folder import MODEL_CONFIG_FILE, MODULES_FILE
 from sentembed.loading.registry import names_known_module
 from sentembed.models.dense import activation_from_name, activation_name
@@ -67,7 +67,7 @@ def _activation_in_checkpoint_config(checkpoint: Path) -> tuple[str | None, str 
 
 def _read_modular(folder: Path) -> CrossEncoderFolder:
     model_config = _read_model_config(folder)
-    checkpoint = folder / _single_transformer_path(folder)
+    checkpoint = path_inside(folder, _single_transformer_path(folder), str(folder / MODULES_FILE))
     task = find_sentence_config(checkpoint).get("transformer_task")
     if task not in SEQUENCE_CLASSIFICATION_TASKS:
         raise OSError(

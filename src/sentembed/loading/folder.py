@@ -11,7 +11,7 @@ from typing import Any
 import torch
 import transformers
 
-from sentembed.common.files import read_json, write_json
+from sentembed.common.files import path_inside, read_json, write_json
 from sentembed.loading.registry import module_class, module_type_name
 from sentembed.models import InputModule, Pooling, Transformer
 from sentembed.version import __version__
@@ -75,13 +75,13 @@ def load_modules(folder: Path, trust_remote_code: bool = False, **transformer_kw
     if not isinstance(entries, list):
         raise OSError(f"{modules_path} must hold a list of modules, got {type(entries).__name__}")
     modules = []
-    for entry in entries:
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+            raise OSError(f"{modules_path}: entry {index} must be an object with a 'type' string, got {entry!r}")
         cls = module_class(entry["type"], trust_remote_code)
-        module_folder = str(folder / entry.get("path", ""))
+        module_folder = str(path_inside(folder, entry.get("path", ""), f"{modules_path} entry {index}"))
         if isinstance(cls, type) and issubclass(cls, InputModule):
-            extra = entry.get("kwargs")
-            kwargs = {**transformer_kwargs, **extra} if isinstance(extra, dict) else transformer_kwargs
-            modules.append(cls.load(module_folder, trust_remote_code=trust_remote_code, **kwargs))
+            modules.append(cls.load(module_folder, trust_remote_code=trust_remote_code, **transformer_kwargs))
         else:
             modules.append(cls.load(module_folder))
     return modules

@@ -44,6 +44,16 @@ def find_sentence_config(folder: str | os.PathLike) -> dict[str, Any]:
     return {}
 
 
+def without_remote_code(options: Any) -> Any:
+    """Folder-provided options with every `trust_remote_code` key removed, at any depth: only the caller's
+    own `trust_remote_code=True` may let transformers import code shipped in a model folder."""
+    if isinstance(options, dict):
+        return {key: without_remote_code(value) for key, value in options.items() if key != "trust_remote_code"}
+    if isinstance(options, list):
+        return [without_remote_code(value) for value in options]
+    return options
+
+
 def _weights_file(folder: str) -> str:
     for name in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"):
         if (Path(folder) / name).exists():
@@ -230,7 +240,7 @@ class Transformer(InputModule):
         **kwargs: Any,
     ) -> Transformer:
         """Load from a checkpoint folder, merging stored settings with the caller's keyword arguments."""
-        settings = find_sentence_config(input_path)
+        settings = without_remote_code(find_sentence_config(input_path))
         hub = {"trust_remote_code": trust_remote_code, "local_files_only": local_files_only}
         if token is not None:
             hub["token"] = token

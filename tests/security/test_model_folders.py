@@ -1,0 +1,139 @@
+"""What a model folder cannot make us do: run its own code, or read files outside itself.
+
+The attacks are built on copies of ../shared's real models: a config.json whose `auto_map` points to a
+Python file in the folder that leaves a marker when it is imported, and settings that ask for remote code.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sentembed import CrossEncoder, SentenceTransformer
+from sentembed.cli.main import main
+from sentembed.store import EmbeddingStore
+from tests.conftest import CROSS_ENCODER, MINILM_L3
+
+EVIL_CODE = """
+from pathlib import Path
+Path({marker!r}).write_text("the folder's code ran")
+from transformers import BertConfig, BertModel, BertForSequenceClassification
+class EvilConfig(BertConfig):
+    model_type = "bert"
+class EvilModel(BertModel):
+    config_class = EvilConfig
+class EvilClassifier(BertForSequenceClassification):
+    config_class = EvilConfig
+"""
+
+
+def copy_model(source: Path, target: Path) -> Path:
+    """A copy of a model folder, its weights linked rather than copied."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("model.safetensors"))
+    (target / "model.safetensors").symlink_to(source / "model.safetensors")
+    return target
+
+
+def plant_remote_code(folder: Path, marker: Path, head: str = "EvilModel") -> None:
+    (folder / "evil.py").write_text(EVIL_CODE.format(marker=str(marker)))
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {
+        "AutoConfig": "evil.EvilConfig",
+        "AutoModel": "evil.EvilModel",
+        "AutoModelForSequenceClassification": "evil.EvilClassifier",
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def update_json(path: Path, **changes) -> None:
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
+ASKS_FOR_REMOTE_CODE = {
+    "modules.json kwargs, config_kwargs": lambda f: _module_kwargs(f, {"config_kwargs": {"trust_remote_code": True}}),
+    "modules.json kwargs, model_kwargs": lambda f: _module_kwargs(f, {"model_kwargs": {"trust_remote_code": True}}),
+    "modules.json kwargs, top level": lambda f: _module_kwargs(f, {"trust_remote_code": True}),
+    "sentence_bert_config model_args": lambda f: update_json(
+        f / "sentence_bert_config.json", model_args={"trust_remote_code": True}
+    ),
+    "sentence_bert_config config_args": lambda f: update_json(
+        f / "sentence_bert_config.json", config_args={"trust_remote_code": True}
+    ),
+    "sentence_bert_config tokenizer_args": lambda f: update_json(
+        f / "sentence_bert_config.json", tokenizer_args={"trust_remote_code": True}
+    ),
+    "sentence_bert_config, all three": lambda f: update_json(
+        f / "sentence_bert_config.json",
+        model_args={"trust_remote_code": True},
+        tokenizer_args={"trust_remote_code": True},
+        config_args={"trust_remote_code": True},
+    ),
+}
+
+
+def _module_kwargs(folder: Path, kwargs: dict) -> None:
+    entries = json.loads((folder / "modules.json").read_text())
+    entries[0]["kwargs"] = kwargs
+    (folder / "modules.json").write_text(json.dumps(entries))
+
+
+@pytest.fixture()
+def evil_bi_encoder(tmp_path) -> tuple[Path, Path]:
+    folder = copy_model(MINILM_L3, tmp_path / "evil-model")
+    marker = tmp_path / "marker.txt"
+    plant_remote_code(folder, marker)
+    return folder, marker
+
+
+def test_the_planted_code_does_run_when_the_caller_trusts_it(evil_bi_encoder):
+    folder, marker = evil_bi_encoder
+    SentenceTransformer(str(folder), device="cpu", trust_remote_code=True)
+    assert marker.exists(), "the attack folder is not a real attack: transformers never imported evil.py"
+
+
+@pytest.mark.parametrize("attack", sorted(ASKS_FOR_REMOTE_CODE))
+def test_a_model_folder_never_turns_on_remote_code(evil_bi_encoder, attack, tmp_path, capsys):
+    folder, marker = evil_bi_encoder
+    ASKS_FOR_REMOTE_CODE[attack](folder)
+    model = SentenceTransformer(str(folder), device="cpu")
+    assert model.encode("a sentence").shape == (384,)
+    assert main(["encode", "--model", str(folder), "a sentence"]) == 0
+    store = EmbeddingStore.create(tmp_path / "store", model.encode(["one", "two"]), model=str(folder))
+    assert EmbeddingStore.open(store.path).search("one", top_k=1)[0][0]["corpus_id"] == 0
+    assert not marker.exists(), f"{attack}: the folder's own code ran without trust_remote_code"
+
+
+def test_a_cross_encoder_folder_never_turns_on_remote_code(tmp_path):
+    folder = copy_model(CROSS_ENCODER, tmp_path / "evil-cross-encoder")
+    marker = tmp_path / "marker.txt"
+    plant_remote_code(folder, marker)
+    update_json(folder / "sentence_bert_config.json", model_args={"trust_remote_code": True})
+    CrossEncoder(str(folder), device="cpu", config_kwargs={}).predict([("a question", "an answer")])
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("path", ["../elsewhere", "/tmp", "sub/../../elsewhere", "link"])
+def test_module_paths_stay_inside_the_model_folder(tmp_path, path):
+    folder = copy_model(MINILM_L3, tmp_path / "model")
+    shutil.copytree(MINILM_L3 / "1_Pooling", tmp_path / "elsewhere")
+    (folder / "link").symlink_to(tmp_path / "elsewhere")
+    entries = json.loads((folder / "modules.json").read_text())
+    entries[1]["path"] = path
+    (folder / "modules.json").write_text(json.dumps(entries))
+    with pytest.raises(OSError, match=r"leaves the folder"):
+        SentenceTransformer(str(folder), device="cpu")
+
+
+def test_a_modular_cross_encoder_path_stays_inside(tmp_path):
+    folder = tmp_path / "modular"
+    folder.mkdir()
+    entries = [{"idx": 0, "name": "0", "path": "../outside", "type": "sentence_transformers.models.Transformer"}]
+    (folder / "modules.json").write_text(json.dumps(entries))
+    copy_model(CROSS_ENCODER, tmp_path / "outside")
+    with pytest.raises(OSError, match=r"leaves the folder"):
+        CrossEncoder(str(folder), device="cpu")
