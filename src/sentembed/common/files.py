@@ -11,7 +11,16 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["atomic_write", "load_array", "path_inside", "read_json", "read_line", "save_array", "save_lines", "write_json"]
+__all__ = [
+    "atomic_write",
+    "load_array",
+    "path_inside",
+    "read_json",
+    "read_line",
+    "save_array",
+    "save_lines",
+    "write_json",
+]
 
 
 def read_json(path: str | os.PathLike) -> Any:
