@@ -6,9 +6,9 @@ import argparse
 import logging
 import sys
 
-from sentembed.cli import encode, index, search, similarity
+from sentembed.cli import encode, index, search, similarity, verify
 
-COMMANDS = [encode, similarity, index, search]
+COMMANDS = [encode, similarity, index, search, verify]
 
 
 def build_parser() -> argparse.ArgumentParser:

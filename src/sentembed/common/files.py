@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
+
+LOCK_POLL_S = 0.05
+DIGEST_BLOCK_BYTES = 1 << 20
+
 __all__ = [
     "atomic_write",
+    "file_digest",
+    "file_lock",
     "load_array",
     "path_inside",
     "read_json",
@@ -69,10 +83,60 @@ def save_array(path: Path, array: np.ndarray) -> None:
 
 
 def load_array(path: Path) -> np.ndarray:
-    """Memory-map a .npy file (copy-on-write, so torch can wrap it without copying); never unpickles."""
+    """Memory-map a .npy file (copy-on-write, so torch can wrap it without copying); never unpickles.
+
+    A missing, truncated or foreign file is an OSError that names it.
+    """
     if not path.is_file():
         raise OSError(f"file {path} is missing")
-    return np.load(path, mmap_mode="c", allow_pickle=False)
+    try:
+        return np.load(path, mmap_mode="c", allow_pickle=False)
+    except (ValueError, EOFError, OSError) as error:
+        raise OSError(f"{path} is damaged or not a .npy file ({error})") from error
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(DIGEST_BLOCK_BYTES), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextmanager
+def file_lock(path: Path, timeout: float, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) for the block: other processes and threads that
+    ask for it wait up to `timeout` seconds, then get an OSError naming `what`."""
+    with open(path, "a+b") as handle:
+        deadline = time.monotonic() + timeout
+        while not _try_lock(handle):
+            if time.monotonic() > deadline:
+                raise OSError(f"{what} is locked by another writer (waited {timeout:g} s for {path})")
+            time.sleep(LOCK_POLL_S)
+        try:
+            yield
+        finally:
+            _unlock(handle)
+
+
+def _try_lock(handle: IO[bytes]) -> bool:
+    try:
+        if fcntl is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    except OSError:
+        return False
+    return True
+
+
+def _unlock(handle: IO[bytes]) -> None:
+    if fcntl is not None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    else:
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
 
 
 def save_lines(path: Path, records: list[Any]) -> np.ndarray:
@@ -84,7 +148,11 @@ def save_lines(path: Path, records: list[Any]) -> np.ndarray:
 
 
 def read_line(path: Path, offset: int) -> Any:
-    """The JSON record on the line starting at byte `offset`."""
+    """The JSON record on the line starting at byte `offset`; a damaged line is an OSError naming the file."""
     with open(path, "rb") as stream:
         stream.seek(offset)
-        return json.loads(stream.readline())
+        line = stream.readline()
+    try:
+        return json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise OSError(f"{path} is damaged: no JSON record at byte {offset} ({error})") from error

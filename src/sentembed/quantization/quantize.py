@@ -7,12 +7,14 @@ import logging
 import numpy as np
 import torch
 
-from sentembed.common.checks import as_array, check_choice, is_quantized
+from sentembed.common.checks import as_array, check_choice, check_finite, is_quantized
 from sentembed.common.types import PRECISIONS, Precision
 
 logger = logging.getLogger(__name__)
 
 QUANTIZE_BLOCK_ROWS = 4096
+# Computing ranges needs at least two rows: from one, every dimension's range is a single point.
+MIN_RANGE_ROWS = 2
 
 
 def check_precision(precision: str) -> None:
@@ -20,10 +22,12 @@ def check_precision(precision: str) -> None:
     check_choice(precision, PRECISIONS, "precision")
 
 
-def _as_float_array(embeddings) -> np.ndarray:
+def _as_float_array(embeddings, name: str = "embeddings") -> np.ndarray:
+    """Float embeddings as a numpy array, refusing quantized ones and NaN or inf (naming the first such row)."""
     array = as_array(embeddings)
     if is_quantized(array):
-        raise ValueError(f"embeddings to quantize must be floats, got {array.dtype}")
+        raise ValueError(f"{name} to quantize must be floats, got {array.dtype}")
+    check_finite(array.reshape(-1, array.shape[-1]) if array.ndim else array, name)
     return array
 
 
@@ -41,7 +45,13 @@ def scalar_ranges(
             raise ValueError(f"ranges must have shape (2, {embeddings.shape[-1]}), got {ranges.shape}")
         return ranges
     if calibration_embeddings is not None:
-        return _min_max_ranges(_as_float_array(calibration_embeddings))
+        return _min_max_ranges(_as_float_array(calibration_embeddings, "calibration_embeddings"))
+    if embeddings.ndim < 2 or embeddings.shape[0] < MIN_RANGE_ROWS:
+        rows = 1 if embeddings.ndim < 2 else embeddings.shape[0]
+        raise ValueError(
+            f"int8/uint8 ranges cannot be computed from {rows} embedding (each dimension's range would be a point); "
+            "pass calibration_embeddings or ranges, or quantize more embeddings at once"
+        )
     if embeddings.shape[0] < 100:
         logger.warning(
             "Computing int8 ranges from only %d embeddings; pass `calibration_embeddings` for stable ranges.",

@@ -315,9 +315,12 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
                 collected[index] = item
         return collected
 
-    def start_multi_process_pool(self, target_devices: list[str] | None = None) -> multiprocess.MultiProcessPool:
-        """Start worker processes with a copy of this model each, for `encode(..., pool=pool)`."""
-        return multiprocess.MultiProcessPool(self, target_devices)
+    def start_multi_process_pool(
+        self, target_devices: list[str] | None = None, chunk_timeout: float = multiprocess.DEFAULT_CHUNK_TIMEOUT_S
+    ) -> multiprocess.MultiProcessPool:
+        """Start worker processes with a copy of this model each, for `encode(..., pool=pool)`. A worker that
+        holds a chunk longer than `chunk_timeout` seconds is killed and the chunk encoded by another."""
+        return multiprocess.MultiProcessPool(self, target_devices, chunk_timeout)
 
     @staticmethod
     def stop_multi_process_pool(pool: multiprocess.MultiProcessPool) -> None:

@@ -16,6 +16,8 @@ import logging
 import math
 import multiprocessing
 import pickle
+import threading
+import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
@@ -34,6 +36,10 @@ MAX_CHUNK_SIZE = 5000
 CHUNKS_PER_WORKER = 4
 MAX_DEFAULT_CPU_WORKERS = 4
 STOP_TIMEOUT_S = 5.0
+# A chunk whose worker has not answered within this many seconds is taken from it (the worker is killed) and
+# encoded elsewhere: a stopped or stuck worker must never hang the caller. Generous, as a chunk can hold
+# thousands of long texts on a slow CPU.
+DEFAULT_CHUNK_TIMEOUT_S = 1800.0
 
 
 def default_devices() -> list[str]:
@@ -111,6 +117,14 @@ class _Worker:
     process: Any
     connection: Connection
     alive: bool = True
+    given_at: float = 0.0
+
+
+def _send_quietly(connection: Connection, message: Any) -> None:
+    """Send from a helper thread, so that a worker that stopped reading cannot block the caller; a broken
+    pipe shows up as the worker's death."""
+    with contextlib.suppress(OSError, ValueError):
+        connection.send(message)
 
 
 class WorkerError(RuntimeError):
@@ -120,8 +134,16 @@ class WorkerError(RuntimeError):
 class MultiProcessPool:
     """Worker processes, each with a copy of one model on one device. Also a context manager."""
 
-    def __init__(self, model: torch.nn.Module, target_devices: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        target_devices: list[str] | None = None,
+        chunk_timeout: float = DEFAULT_CHUNK_TIMEOUT_S,
+    ) -> None:
         devices = check_devices(target_devices)
+        if isinstance(chunk_timeout, bool) or not isinstance(chunk_timeout, (int, float)) or not chunk_timeout > 0:
+            raise ValueError(f"chunk_timeout must be a positive number of seconds, got {chunk_timeout!r}")
+        self.chunk_timeout = float(chunk_timeout)
         self.model_id = id(model)
         self._calls = itertools.count()
         payload = pickle.dumps(model)
@@ -220,22 +242,33 @@ class _ChunkRun:
             if not self.pending or index in self.busy or not worker.alive:
                 continue
             chunk = self.pending.popleft()
-            try:
-                worker.connection.send((self.call, chunk, dataclasses.replace(self.request, texts=self.chunks[chunk])))
-                self.busy[index] = chunk
-            except (OSError, ValueError):
-                self.pending.appendleft(chunk)
-                self._bury(index, "its pipe was closed")
+            message = (self.call, chunk, dataclasses.replace(self.request, texts=self.chunks[chunk]))
+            worker.given_at = time.monotonic()
+            threading.Thread(target=_send_quietly, args=(worker.connection, message), daemon=True).start()
+            self.busy[index] = chunk
 
     def _collect(self) -> None:
+        """Wait for a reply or a death, but no longer than the next chunk's deadline."""
         workers = self.pool.workers
         waitables = {}
         for index in self.busy:
             waitables[workers[index].connection] = index
             waitables[workers[index].process.sentinel] = index
-        ready = wait(list(waitables))
+        first_deadline = min(workers[index].given_at for index in self.busy) + self.pool.chunk_timeout
+        ready = wait(list(waitables), timeout=max(0.0, first_deadline - time.monotonic()))
         for index in sorted({waitables[item] for item in ready}):
             self._receive(index)
+        self._take_back_overdue_chunks()
+
+    def _take_back_overdue_chunks(self) -> None:
+        """Kill each worker that has held its chunk past the deadline, and hand the chunk on."""
+        now = time.monotonic()
+        for index in [
+            index for index in self.busy if now - self.pool.workers[index].given_at > self.pool.chunk_timeout
+        ]:
+            self.pool.workers[index].process.kill()
+            self._requeue(index)
+            self._bury(index, f"no answer within chunk_timeout={self.pool.chunk_timeout:g} s, so it was killed")
 
     def _receive(self, index: int) -> None:
         worker = self.pool.workers[index]

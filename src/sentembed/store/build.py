@@ -12,8 +12,8 @@ from tqdm.auto import tqdm
 
 from sentembed.common.checks import check_positive_int, check_text_list, resolve_prompt
 from sentembed.sentence_transformer import SentenceTransformer
-from sentembed.store.manifest import Manifest, model_fingerprint, model_name, same_fingerprint
-from sentembed.store.segments import IdList, check_ids
+from sentembed.store.manifest import MANIFEST_FILE, Manifest, model_fingerprint, model_name, same_fingerprint
+from sentembed.store.segments import IdList, check_ids, text_hashes
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def build_store(
     prompt = resolve_prompt(getattr(model_object, "prompts", {}), prompt, prompt_name)
     store = _resume_or_empty(store_class, path, model, model_object, precision, normalize_embeddings, prompt, ids)
     done = store.count
-    _check_resumable_ids(store, ids, len(texts))
+    _check_resumable(store, ids, texts)
     piece = max(batch_size * 8, 256)
     with tqdm(total=len(texts), initial=done, desc="Building store", disable=not show_progress_bar) as progress:
         for start in range(done, len(texts), segment_size):
@@ -91,7 +91,8 @@ def build_store(
 
 
 def _resume_or_empty(store_class, path, model, model_object, precision, normalized, prompt, ids) -> Any:
-    if not (path / "manifest.json").exists():
+    """The store to resume, or a new one (also in place of one that an earlier attempt left without rows)."""
+    if not (path / MANIFEST_FILE).exists() or not Manifest.read(path).segments:
         dim = model_object.get_sentence_embedding_dimension()
         return store_class.empty(path, dim, model_name(model), model_object, precision, normalized, prompt, ids)
     store = store_class.open(path)
@@ -106,10 +107,24 @@ def _resume_or_empty(store_class, path, model, model_object, precision, normaliz
     return store
 
 
-def _check_resumable_ids(store: Any, ids: np.ndarray | None, total: int) -> None:
+def _check_resumable(store: Any, ids: np.ndarray | None, texts: list[str]) -> None:
+    """Refuse to resume unless the stored rows are the first rows of this input: the same ids and texts."""
     done = store.count
-    if done > total:
-        raise ValueError(f"the store already holds {done} rows, more than the {total} texts given")
+    if done > len(texts):
+        raise ValueError(f"the store already holds {done} rows, more than the {len(texts)} texts given")
     expected = np.arange(done, dtype=np.int64) if ids is None else ids[:done]
     if not np.array_equal(store.ids, expected):
         raise ValueError(f"{store.path} holds other ids than the first {done} given; it is not this build's store")
+    stored = store.segments.stored_hashes(done)
+    if stored is None:
+        raise ValueError(
+            f"{store.path} holds rows added without their texts, so a build cannot check them against its input; "
+            "build into a new folder"
+        )
+    differing = np.flatnonzero((stored != text_hashes(texts[:done])).any(axis=1))
+    if differing.size:
+        row = int(differing[0])
+        raise ValueError(
+            f"{store.path}: stored row {row} holds another text than texts[{row}] ({texts[row][:80]!r}); the input "
+            "changed since the store was built, so resuming would mix two corpora. Build into a new folder"
+        )

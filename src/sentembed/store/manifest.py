@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,11 @@ import numpy as np
 from sentembed.common.files import read_json, write_json
 
 FORMAT = "sentembed-embedding-store"
-VERSION = 1
+VERSION = 2
+# Version 1 stores (no file sizes, checksums or text hashes) still open; every write makes a version-2 manifest.
+READABLE_VERSIONS = (1, 2)
+MANIFEST_FILE = "manifest.json"
+SEGMENT_NAME = re.compile(r"[0-9]{6}")
 STORE_PRECISIONS = ("float32", "int8", "ubinary")
 # Encoding this text gives a short signature of the model, to catch queries from a different model.
 FINGERPRINT_TEXT = "sentembed embedding store fingerprint"
@@ -21,11 +26,20 @@ FINGERPRINT_TOLERANCE = 1e-3
 
 @dataclass
 class Segment:
-    """One batch of rows written together: its name (file prefix) and row count."""
+    """One batch of rows written together: its name (file prefix), row count, and for each of its files
+    (by suffix, such as "float32.npy") the size in bytes and SHA-256 recorded when it was committed."""
 
     name: str
     count: int
     has_texts: bool = False
+    has_hashes: bool = False
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not SEGMENT_NAME.fullmatch(self.name):
+            raise OSError(f"segment name {self.name!r} is not six digits; the manifest is damaged or hostile")
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 0:
+            raise OSError(f"segment {self.name}: row count {self.count!r} is not a count")
 
 
 @dataclass
@@ -46,21 +60,25 @@ class Manifest:
 
     def save(self, folder: Path) -> None:
         """Write atomically: the manifest is the commit point of every change to the store."""
-        write_json(
-            folder / "manifest.json", {"format": FORMAT, "version": VERSION, "count": self.count, **asdict(self)}
-        )
+        write_json(folder / MANIFEST_FILE, {"format": FORMAT, "version": VERSION, "count": self.count, **asdict(self)})
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
-        path = folder / "manifest.json"
+        path = folder / MANIFEST_FILE
         if not path.is_file():
-            raise OSError(f"{folder} is not an embedding store: it has no manifest.json")
-        data: dict[str, Any] = read_json(path)
-        if data.get("format") != FORMAT or data.get("version") != VERSION:
-            raise OSError(f"{path} is not a version-{VERSION} sentembed embedding store manifest")
-        segments = [Segment(**segment) for segment in data.pop("segments")]
-        fields = {key: data[key] for key in cls.__dataclass_fields__ if key in data and key != "segments"}
-        return cls(**fields, segments=segments)
+            raise OSError(f"{folder} is not an embedding store: it has no {MANIFEST_FILE}")
+        data = read_json(path)
+        if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") not in READABLE_VERSIONS:
+            raise OSError(f"{path} is not a sentembed embedding store manifest (versions {list(READABLE_VERSIONS)})")
+        try:
+            segments = [Segment(**segment) for segment in data.pop("segments")]
+            fields = {key: data[key] for key in cls.__dataclass_fields__ if key in data and key != "segments"}
+            manifest = cls(**fields, segments=segments)
+        except (TypeError, KeyError) as error:
+            raise OSError(f"{path} is damaged: {error}") from error
+        if isinstance(manifest.dim, bool) or not isinstance(manifest.dim, int) or manifest.dim <= 0:
+            raise OSError(f"{path} is damaged: dim {manifest.dim!r} is not a positive integer")
+        return manifest
 
 
 def model_fingerprint(model: Any, prompt: str | None, normalized: bool) -> list[float]:
@@ -76,8 +94,10 @@ def same_fingerprint(first: list[float] | None, second: list[float] | None) -> b
 
 
 def model_name(model: Any) -> str | None:
-    """A name that `SentenceTransformer(...)` can load again, if the model knows where it came from."""
-    if isinstance(model, str):
-        return model
-    path = getattr(model, "model_path", None)
-    return str(path) if path is not None else None
+    """A name that `SentenceTransformer(...)` can load again from any working folder, if the model knows where
+    it came from: a local folder as an absolute path, a hub name as it is."""
+    path = model if isinstance(model, str) else getattr(model, "model_path", None)
+    if path is None:
+        return None
+    local = Path(path).expanduser()
+    return str(local.resolve()) if local.is_dir() else str(path)

@@ -1,21 +1,25 @@
 """The store's segment files, and the checks on the ids and texts written into them.
 
 Per segment `<name>`: `<name>.float32.npy`, optionally `<name>.int8.npy` or `<name>.ubinary.npy`,
-`<name>.ids.npy`, and optionally `<name>.texts.jsonl` with `<name>.offsets.npy` (byte offset of each line).
+`<name>.ids.npy`, and optionally `<name>.texts.jsonl` with `<name>.offsets.npy` (byte offset of each line)
+and `<name>.hashes.npy` (a 16-byte BLAKE2b hash of each text, so that a resumed build can tell that its
+input is the one the store was built from). The manifest records each file's size and SHA-256.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from sentembed.common.checks import check_text_list
-from sentembed.common.files import load_array, read_line, save_array, save_lines
+from sentembed.common.files import file_digest, load_array, read_line, save_array, save_lines
 from sentembed.store.manifest import Segment
 
 IdList = Sequence[int] | Sequence[str]
+HASH_BYTES = 16
 
 
 def id_kind(ids: IdList | None) -> str:
@@ -53,6 +57,14 @@ def make_records(texts: Sequence[str] | None, metadata: Sequence[dict] | None, n
     return [{"text": text, "metadata": meta} for text, meta in zip(texts, metadata)]
 
 
+def text_hashes(texts: Sequence[str]) -> np.ndarray:
+    """(n, 16) uint8: the BLAKE2b hash of each text's UTF-8 bytes."""
+    digests = b"".join(
+        hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=HASH_BYTES).digest() for text in texts
+    )
+    return np.frombuffer(digests, dtype=np.uint8).reshape(len(texts), HASH_BYTES)
+
+
 def _file(folder: Path, segment: Segment, kind: str) -> Path:
     return folder / f"{segment.name}.{kind}"
 
@@ -66,52 +78,109 @@ def write_segment(
     ids: np.ndarray,
     records: list[dict] | None,
 ) -> None:
-    """Write every file of a segment; the manifest that names it is written after, by the caller."""
-    save_array(_file(folder, segment, "float32.npy"), embeddings)
+    """Write every file of a segment and record their sizes and checksums in `segment.files`; the manifest
+    that names the segment is written after, by the caller."""
+    arrays = {"float32.npy": embeddings, "ids.npy": ids}
     if quantized is not None:
-        save_array(_file(folder, segment, f"{precision}.npy"), quantized)
-    save_array(_file(folder, segment, "ids.npy"), ids)
+        arrays[f"{precision}.npy"] = quantized
     if records is not None:
-        save_array(_file(folder, segment, "offsets.npy"), save_lines(_file(folder, segment, "texts.jsonl"), records))
+        arrays["offsets.npy"] = save_lines(_file(folder, segment, "texts.jsonl"), records)
+        if all(isinstance(record["text"], str) for record in records):
+            arrays["hashes.npy"] = text_hashes([record["text"] for record in records])
+    for kind, array in arrays.items():
+        save_array(_file(folder, segment, kind), array)
+    segment.has_texts = records is not None
+    segment.has_hashes = "hashes.npy" in arrays
+    kinds = [*arrays, *(["texts.jsonl"] if records is not None else [])]
+    segment.files = {kind: _fingerprint(_file(folder, segment, kind)) for kind in sorted(kinds)}
+
+
+def _fingerprint(path: Path) -> dict[str, int | str]:
+    return {"size": path.stat().st_size, "sha256": file_digest(path)}
+
+
+def check_sizes(folder: Path, segment: Segment) -> None:
+    """Refuse a segment whose files are missing or of another size than at commit (a cheap check, by stat)."""
+    for kind, recorded in segment.files.items():
+        path = _file(folder, segment, kind)
+        if not path.is_file():
+            raise OSError(f"store file {path} is missing; the store at {folder} is incomplete")
+        size = path.stat().st_size
+        if size != recorded["size"]:
+            raise OSError(f"store file {path} has {size} bytes, but {recorded['size']} were committed; it is damaged")
+
+
+def damaged_files(folder: Path, segment: Segment) -> list[str]:
+    """The files of a segment whose SHA-256 differs from the one recorded at commit."""
+    return [
+        str(_file(folder, segment, kind))
+        for kind, recorded in segment.files.items()
+        if file_digest(_file(folder, segment, kind)) != recorded["sha256"]
+    ]
 
 
 class MappedSegments:
     """The committed segments' arrays, memory-mapped: float32 rows, quantized rows and ids, per segment."""
 
-    def __init__(self, folder: Path, precision: str) -> None:
-        self.folder, self.precision = folder, precision
+    def __init__(self, folder: Path, precision: str, dim: int) -> None:
+        self.folder, self.precision, self.dim = folder, precision, dim
         self.floats: list[np.ndarray] = []
         self.quantized: list[np.ndarray] = []
         self.ids: list[np.ndarray] = []
         self.segments: list[Segment] = []
 
     def map(self, segment: Segment) -> None:
-        """Map a committed segment's files, checking their row counts against the manifest."""
+        """Map a committed segment's files, checking their sizes, shapes and row counts against the manifest."""
+        check_sizes(self.folder, segment)
         try:
             floats = load_array(_file(self.folder, segment, "float32.npy"))
-            quantized = (
-                load_array(_file(self.folder, segment, f"{self.precision}.npy"))
-                if self.precision != "float32"
-                else None
-            )
+            quantized = None
+            if self.precision != "float32":
+                quantized = load_array(_file(self.folder, segment, f"{self.precision}.npy"))
             ids = load_array(_file(self.folder, segment, "ids.npy"))
         except OSError as error:
-            raise OSError(f"{error}; the store at {self.folder} is incomplete") from error
-        for array in (floats, ids):
-            if len(array) != segment.count:
-                raise OSError(
-                    f"{self.folder / segment.name} holds {len(array)} rows but the manifest says {segment.count}"
-                )
+            raise OSError(f"{error}; the store at {self.folder} is incomplete or damaged") from error
+        self._check_shapes(segment, floats, quantized, ids)
         self.floats.append(floats)
         if quantized is not None:
             self.quantized.append(quantized)
         self.ids.append(ids)
         self.segments.append(segment)
 
+    def _check_shapes(
+        self, segment: Segment, floats: np.ndarray, quantized: np.ndarray | None, ids: np.ndarray
+    ) -> None:
+        prefix = self.folder / segment.name
+        widths = {"int8": self.dim, "ubinary": (self.dim + 7) // 8}
+        expected = {"float32.npy": (floats, 2, self.dim), "ids.npy": (ids, 1, None)}
+        if quantized is not None:
+            expected[f"{self.precision}.npy"] = (quantized, 2, widths[self.precision])
+        for kind, (array, rank, width) in expected.items():
+            if array.ndim != rank or (width is not None and array.shape[1] != width):
+                raise OSError(f"{prefix}.{kind} has shape {array.shape}; this store holds {self.dim}-dimensional rows")
+            if len(array) != segment.count:
+                raise OSError(f"{prefix}.{kind} holds {len(array)} rows but the manifest says {segment.count}")
+
     def all_ids(self, kind: str) -> np.ndarray:
         if not self.ids:
             return np.empty(0, dtype=np.int64 if kind == "int" else str)
         return np.concatenate(self.ids)
+
+    def stored_hashes(self, count: int) -> np.ndarray | None:
+        """The text hashes of the first `count` rows (from the hash files, or from the stored texts of a
+        version-1 segment), or None when a segment among them was stored without texts."""
+        parts, covered = [], 0
+        for segment in self.segments:
+            if covered >= count:
+                break
+            if segment.has_hashes:
+                parts.append(np.asarray(load_array(_file(self.folder, segment, "hashes.npy"))))
+            elif segment.has_texts:
+                parts.append(text_hashes([str(self.record(covered + row)["text"]) for row in range(segment.count)]))
+            else:
+                return None
+            covered += segment.count
+        return np.concatenate(parts)[:count] if parts else np.empty((0, HASH_BYTES), dtype=np.uint8)
 
     def _ends(self) -> np.ndarray:
         return np.cumsum([segment.count for segment in self.segments])

@@ -15,23 +15,42 @@ import numpy as np
 import torch
 
 from sentembed.common.checks import array_matrix, check_choice, check_positive_int, check_text_list
+from sentembed.common.files import file_lock
 from sentembed.common.hits import hits_from_top_k
 from sentembed.common.types import Hit
 from sentembed.quantization.quantize import quantize_embeddings, scalar_ranges
 from sentembed.store import build as building
-from sentembed.store.manifest import STORE_PRECISIONS, Manifest, Segment, model_fingerprint, model_name
+from sentembed.store.manifest import MANIFEST_FILE, STORE_PRECISIONS, Manifest, Segment, model_fingerprint, model_name
 from sentembed.store.searching import search_segments
-from sentembed.store.segments import IdList, MappedSegments, check_ids, id_kind, make_records, write_segment
+from sentembed.store.segments import (
+    IdList,
+    MappedSegments,
+    check_ids,
+    damaged_files,
+    id_kind,
+    make_records,
+    write_segment,
+)
+
+LOCK_FILE = ".lock"
+# Writers wait this long for another writer's commit before giving up with an OSError.
+LOCK_TIMEOUT_S = 600.0
+# An int8 store fixes its per-dimension ranges from its first rows: fewer than this gives poor ranges.
+MIN_CALIBRATION_ROWS = 100
 
 
 class EmbeddingStore:
-    """A folder of embeddings (float32, plus int8 or ubinary if asked) with ids, texts and metadata."""
+    """A folder of embeddings (float32, plus int8 or ubinary if asked) with ids, texts and metadata.
+
+    Writers (`add`, `build`, `create`) in any number of processes exclude each other through a lock file
+    held across each commit; readers see the last committed state and never wait.
+    """
 
     def __init__(self, path: Path, manifest: Manifest) -> None:
         self.path = path
         self.manifest = manifest
         self._model: Any = None
-        self.segments = MappedSegments(path, manifest.precision)
+        self.segments = MappedSegments(path, manifest.precision, manifest.dim)
         for segment in manifest.segments:
             self.segments.map(segment)
 
@@ -57,12 +76,15 @@ class EmbeddingStore:
             squared_norms = np.einsum("ij,ij->i", embeddings, embeddings)  # no (n, dim) temporary
             normalized = bool(len(embeddings)) and bool(np.allclose(squared_norms, 1, atol=2e-3))
         model_object = None if model is None or isinstance(model, str) else building.load_model(model)
-        store = cls.empty(
-            path, embeddings.shape[1], model_name(model), model_object, precision, normalized, prompt, ids
-        )
-        if calibration_embeddings is not None:
-            store._set_ranges(array_matrix(calibration_embeddings, "calibration_embeddings"))
-        store.add(embeddings, ids=ids, texts=texts, metadata=metadata)
+        name, dim = model_name(model), embeddings.shape[1]
+        store = cls.empty(path, dim, name, model_object, precision, normalized, prompt, ids)
+        try:
+            if calibration_embeddings is not None:
+                store._set_ranges(array_matrix(calibration_embeddings, "calibration_embeddings"))
+            store.add(embeddings, ids=ids, texts=texts, metadata=metadata)
+        except BaseException:
+            store._discard_if_empty()
+            raise
         return store
 
     @classmethod
@@ -109,16 +131,24 @@ class EmbeddingStore:
         prompt: str | None,
         ids: IdList | None,
     ) -> EmbeddingStore:
-        """A new store with no rows yet, its manifest written; refuses a folder that already holds one."""
+        """A new store with no rows yet, its manifest written; refuses a folder that already holds rows (a store
+        left empty by a failed attempt is replaced)."""
         check_choice(precision, STORE_PRECISIONS, "store precision")
         path = Path(path)
-        if (path / "manifest.json").exists():
-            raise OSError(f"{path} already holds an embedding store; open it and add(), or choose another folder")
         path.mkdir(parents=True, exist_ok=True)
         fingerprint = model_fingerprint(model, prompt, normalized) if model is not None else None
         manifest = Manifest(dim, precision, name, fingerprint, normalized, prompt, id_kind(ids))
-        manifest.save(path)
+        with file_lock(path / LOCK_FILE, LOCK_TIMEOUT_S, f"the store at {path}"):
+            if (path / MANIFEST_FILE).exists() and Manifest.read(path).segments:
+                raise OSError(f"{path} already holds an embedding store; open it and add(), or choose another folder")
+            manifest.save(path)
         return cls(path, manifest)
+
+    def _discard_if_empty(self) -> None:
+        """Remove the manifest of a store that holds no rows, so that a corrected retry can create it again."""
+        with file_lock(self.path / LOCK_FILE, LOCK_TIMEOUT_S, f"the store at {self.path}"):
+            if not Manifest.read(self.path).segments:
+                (self.path / MANIFEST_FILE).unlink()
 
     # ----- properties ---------------------------------------------------------------------------
 
@@ -166,28 +196,42 @@ class EmbeddingStore:
         texts: Sequence[str] | None = None,
         metadata: Sequence[dict] | None = None,
     ) -> None:
-        """Append rows as one new segment; the store changes only once every file of it is on disk."""
+        """Append rows as one new segment; the store changes only once every file of it is on disk.
+
+        Holds the store's lock from reading the latest manifest to committing the new one, so that writers in
+        other processes neither lose nor overwrite each other's rows.
+        """
         embeddings = array_matrix(embeddings, "embeddings")
         if embeddings.shape[1] != self.dim:
             raise ValueError(f"embeddings {embeddings.shape} do not match this store's dimension {self.dim}")
-        new_ids = self._new_ids(ids, len(embeddings))
         records = make_records(texts, metadata, len(embeddings))
-        if len(embeddings) == 0:
-            return
-        if self.precision == "int8" and self.manifest.ranges is None:
-            self._set_ranges(embeddings)
-        quantized = None
-        if self.precision != "float32":
-            quantized = quantize_embeddings(embeddings, self.precision, ranges=self._ranges())
-        segment = Segment(f"{len(self.manifest.segments):06d}", len(embeddings), records is not None)
-        write_segment(self.path, segment, embeddings, quantized, self.precision, new_ids, records)
-        self.manifest.segments.append(segment)
-        try:
-            self.manifest.save(self.path)
-        except BaseException:
-            self.manifest.segments.pop()
-            raise
-        self.segments.map(segment)
+        with file_lock(self.path / LOCK_FILE, LOCK_TIMEOUT_S, f"the store at {self.path}"):
+            self._catch_up()
+            new_ids = self._new_ids(ids, len(embeddings))
+            if len(embeddings) == 0:
+                return
+            if self.precision == "int8" and self.manifest.ranges is None:
+                check_calibration_rows(len(embeddings))
+                self._set_ranges(embeddings)
+            quantized = None
+            if self.precision != "float32":
+                quantized = quantize_embeddings(embeddings, self.precision, ranges=self._ranges())
+            segment = Segment(f"{len(self.manifest.segments):06d}", len(embeddings))
+            write_segment(self.path, segment, embeddings, quantized, self.precision, new_ids, records)
+            self.manifest.segments.append(segment)
+            try:
+                self.manifest.save(self.path)
+            except BaseException:
+                self.manifest.segments.pop()
+                raise
+            self.segments.map(segment)
+
+    def _catch_up(self) -> None:
+        """Take in what other writers committed since this store was opened (call with the lock held)."""
+        latest = Manifest.read(self.path)
+        for segment in latest.segments[len(self.manifest.segments) :]:
+            self.segments.map(segment)
+        self.manifest = latest
 
     def _set_ranges(self, embeddings: np.ndarray) -> None:
         self.manifest.ranges = scalar_ranges(embeddings).tolist()
@@ -209,6 +253,17 @@ class EmbeddingStore:
         if clash.any():
             raise ValueError(f"id {array[clash][0]!r} is already in the store; ids must be unique")
         return array
+
+    def verify(self) -> int:
+        """Check every committed file against the size and SHA-256 recorded at commit; returns how many files
+        were checked. Raises OSError naming the damaged files (version-1 stores recorded no sums)."""
+        checked, damaged = 0, []
+        for segment in self.manifest.segments:
+            damaged += damaged_files(self.path, segment)
+            checked += len(segment.files)
+        if damaged:
+            raise OSError(f"{len(damaged)} store files differ from what was committed: {', '.join(damaged)}")
+        return checked
 
     # ----- models ------------------------------------------------------------------------------
 
@@ -272,3 +327,13 @@ class EmbeddingStore:
                 for hit, position in zip(row_hits, row_positions):
                     hit["text"] = self.get_text(position)
         return hits
+
+
+def check_calibration_rows(rows: int) -> None:
+    """Refuse to fix an int8 store's ranges from too few rows: they would cut most later rows to the end buckets."""
+    if rows < MIN_CALIBRATION_ROWS:
+        raise ValueError(
+            f"an int8 store fixes its ranges from the first rows it is given, and {rows} rows are too few "
+            f"(at least {MIN_CALIBRATION_ROWS}); add more rows at once, or pass calibration_embeddings to "
+            "EmbeddingStore.create"
+        )
