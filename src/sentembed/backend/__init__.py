@@ -29,6 +29,7 @@ from sentembed.backend.optimize import (
     fuse,
     quantize_dynamic_int8,
 )
+from sentembed.backend.session import require_runtime
 from sentembed.common.checks import check_choice
 from sentembed.common.runtime import available_cores, default_num_threads
 from sentembed.models import SequenceClassifier, Transformer
@@ -119,6 +120,7 @@ def export_optimized_onnx_model(
     O1: basic graph rewrites; O2: plus attention, GELU and LayerNorm fusions; O3: plus approximate
     GELU; O4: plus float16 weights (meant for GPUs). Returns the path written.
     """
+    require_runtime("onnx")
     transformer = _transformer_of(model)
     check_choice(optimization_config, OPTIMIZATION_LEVELS, "optimization_config")
     source = ensure_export(transformer)
@@ -142,6 +144,7 @@ def export_dynamic_quantized_onnx_model(
 
     Activations are quantized on the fly, so no calibration data is needed. Returns the path written.
     """
+    require_runtime("onnx")
     transformer = _transformer_of(model)
     check_choice(quantization_config, QUANTIZATION_CONFIGS, "quantization_config")
     source = ensure_export(transformer)

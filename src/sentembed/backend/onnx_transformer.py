@@ -18,7 +18,7 @@ import torch
 
 from sentembed.backend import export as exporting
 from sentembed.backend.optimize import FUSION_RECIPE, fuse_checked
-from sentembed.backend.session import DEFAULT_PROVIDER, OpenVinoSession, create_session
+from sentembed.backend.session import DEFAULT_PROVIDER, OpenVinoSession, create_session, require_runtime
 from sentembed.common.checks import check_choice, check_positive_int
 from sentembed.common.types import Features
 from sentembed.models.transformer import Transformer
@@ -48,6 +48,7 @@ class OnnxSettings:
         if self.file_name is not None and not isinstance(self.file_name, (str, os.PathLike)):
             raise TypeError(f"file_name must be a str path, got {type(self.file_name).__name__}")
         check_choice(self.runtime, RUNTIMES, "runtime")
+        require_runtime(self.runtime)
         if self.runtime == "openvino" and self.provider != DEFAULT_PROVIDER:
             raise ValueError("provider is an onnxruntime option; backend='openvino' runs on the CPU (use ov_config)")
         if self.runtime == "onnx" and self.ov_config is not None:

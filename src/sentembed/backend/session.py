@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import importlib
 from types import SimpleNamespace
 from typing import Any
 
 from sentembed.common.runtime import default_num_threads
 
+# The packages each runtime needs, and the sentembed extra that installs them.
+RUNTIME_PACKAGES = {"onnx": ("onnx", "onnxruntime"), "openvino": ("onnx", "openvino")}
 DEFAULT_PROVIDER = "CPUExecutionProvider"
 # onnxruntime's CPU kernels for these two fused ops are slower than the ops they replace: on [1700, 384]
 # activations SkipLayerNormalization took 4.5x as long as Add + LayerNormalization, and BiasGelu twice as
 # long as Add + Gelu. CPU sessions and the CPU graphs of `optimize.fuse` keep those ops apart.
 SLOW_CPU_FUSIONS = ("SkipLayerNormFusion", "BiasGeluFusion")
+
+
+def require_runtime(runtime: str) -> None:
+    """Refuse early, naming the extra to install, when a runtime's packages are missing."""
+    missing = []
+    for package in RUNTIME_PACKAGES[runtime]:
+        try:
+            importlib.import_module(package)
+        except ImportError:
+            missing.append(package)
+    if missing:
+        raise ImportError(
+            f'backend="{runtime}" needs the {" and ".join(missing)} package(s): pip install "sentembed[{runtime}]"'
+        )
 
 
 def check_provider(provider: str) -> str:
@@ -54,12 +71,9 @@ class OpenVinoSession:
     """
 
     def __init__(self, model_path: str, num_threads: int | None = None, config: dict[str, Any] | None = None) -> None:
-        try:
-            import openvino
-        except ImportError as error:
-            raise ImportError(
-                'backend="openvino" needs the openvino package: pip install "sentembed[openvino]"'
-            ) from error
+        require_runtime("openvino")
+        import openvino
+
         core = openvino.Core()
         settings = {
             "PERFORMANCE_HINT": "LATENCY",

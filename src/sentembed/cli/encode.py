@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from sentembed.quantization import PRECISIONS
 
 # Above this many texts a progress bar is shown on stderr.
 PROGRESS_THRESHOLD = 256
+TEXT_FILE_SUFFIXES = {".txt", ".jsonl", ".json", ".csv", ".tsv", ".md", ".text"}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,13 +37,23 @@ def gather_texts(args: argparse.Namespace) -> list[str]:
         return read_lines(args.input)
     if len(args.texts) == 1 and Path(args.texts[0]).is_file():
         return read_lines(args.texts[0])
+    if len(args.texts) == 1 and looks_like_a_path(args.texts[0]):
+        print(f"sentembed encode: warning: no file {args.texts[0]!r}; embedding it as a text", file=sys.stderr)
     if args.texts:
         return list(args.texts)
     return read_lines(None)
 
 
+def looks_like_a_path(argument: str) -> bool:
+    """A single word with a folder separator or a file extension, such as texts.txt or data/corpus."""
+    return " " not in argument and (os.sep in argument or Path(argument).suffix.lower() in TEXT_FILE_SUFFIXES)
+
+
 def run(args: argparse.Namespace) -> int:
     texts = gather_texts(args)
+    if not texts:
+        print("sentembed encode: warning: no texts were given (empty input); nothing to embed", file=sys.stderr)
+        return 0
     model = load_model(args)
     embeddings = model.encode(
         texts,
@@ -53,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
         show_progress_bar=len(texts) > PROGRESS_THRESHOLD,
     )
     if args.output:
-        np.save(args.output, embeddings)
+        written = args.output if args.output.endswith(".npy") else f"{args.output}.npy"  # np.save adds .npy
+        np.save(written, embeddings)
         print(
-            f"wrote {embeddings.shape[0]} embeddings of dimension {embeddings.shape[1]} to {args.output}",
-            file=sys.stderr,
+            f"wrote {embeddings.shape[0]} embeddings of dimension {embeddings.shape[1]} to {written}", file=sys.stderr
         )
         return 0
     for text, vector in zip(texts, embeddings):

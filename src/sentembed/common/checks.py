@@ -46,6 +46,8 @@ def check_choice(value: Any, choices: Collection[Any], name: str) -> Any:
 def check_text(value: Any, name: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not value.isascii():
+        _check_unicode(value, name)
     return value
 
 
@@ -58,13 +60,26 @@ def check_text_list(texts: Any, name: str) -> list[str]:
     for index, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"{name}[{index}] must be a str, got {type(text).__name__}")
+        if not text.isascii():
+            _check_unicode(text, f"{name}[{index}]")
     return list(texts)
+
+
+def _check_unicode(text: str, name: str) -> None:
+    """Refuse a lone surrogate (from bad decoding upstream): no tokenizer can read it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"{name} holds a lone surrogate {text[error.start]!r} at character {error.start}, which is not valid "
+            "Unicode; decode the input with errors='replace' or remove it"
+        ) from None
 
 
 def check_texts(texts: Any, name: str = "sentences") -> tuple[list[str], bool]:
     """The texts as a list, and whether a single string was given."""
     if isinstance(texts, str):
-        return [texts], True
+        return [check_text(texts, name)], True
     if not isinstance(texts, (Sequence, np.ndarray)):
         raise TypeError(f"{name} must be a str or a list of str, got {type(texts).__name__}")
     return check_text_list(texts, name), False

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import torch
 
-__all__ = ["available_cores", "default_cache_folder", "default_device", "default_num_threads", "progress_bar_wanted"]
+__all__ = [
+    "check_device",
+    "available_cores",
+    "default_cache_folder",
+    "default_device",
+    "default_num_threads",
+    "progress_bar_wanted",
+]
 
 logger = logging.getLogger("sentembed")
 
@@ -19,6 +27,28 @@ def default_device() -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+def check_device(device: Any, name: str = "device") -> str:
+    """A device name torch knows and this machine has (such as "cpu", "cuda", "cuda:1", "mps"), as a str;
+    anything else is a ValueError that says what is available."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise TypeError(f"{name} must be a device name such as 'cpu' or 'cuda', got {type(device).__name__}")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(f"{name} = {device!r} is not a device torch knows ({error})") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"{name} = {device!r} is not available: torch sees no CUDA GPU here (use 'cpu')")
+        if parsed.index is not None and parsed.index >= count:
+            raise ValueError(f"{name} = {device!r} does not exist: this machine has {count} CUDA device(s)")
+    if parsed.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"{name} = {device!r} is not available on this machine (use 'cpu')")
+    return device
 
 
 def available_cores() -> int:

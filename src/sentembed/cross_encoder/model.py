@@ -16,7 +16,7 @@ from sentembed import backend as backends
 from sentembed.common.batching import run_in_sorted_batches
 from sentembed.common.checks import check_positive_int
 from sentembed.common.hits import hits_from_top_k
-from sentembed.common.runtime import default_device
+from sentembed.common.runtime import check_device, default_device
 from sentembed.common.types import Pair, Row
 from sentembed.cross_encoder import layout
 from sentembed.cross_encoder.pairs import check_pairs, check_query_and_documents
@@ -85,7 +85,7 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         if max_length is not None:
             self.max_length = max_length
         self.activation_fn = self._initial_activation(activation_fn, folder)
-        self.to(device or default_device())
+        self.to(check_device(device) if device is not None else default_device())
 
     def __setattr__(self, name: str, value: Any) -> None:
         # The activation is a plain attribute, not a registered submodule: it holds no weights.

@@ -47,7 +47,7 @@ def check_pairs(sentences: Any) -> tuple[list[Pair], bool]:
         pair = _as_pair(item)
         if pair is None:
             raise TypeError(f"sentences[{index}] must be a pair of two strings, got {_describe(item)}")
-        pairs.append(pair)
+        pairs.append((check_text(pair[0], f"sentences[{index}][0]"), check_text(pair[1], f"sentences[{index}][1]")))
     return pairs, False
 
 

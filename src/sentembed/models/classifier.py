@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import torch
 from transformers import AutoModelForSequenceClassification
@@ -26,20 +25,7 @@ class SequenceClassifier(Transformer):
 
         Also returns how many pairs were cut.
         """
-        firsts, seconds = [first for first, _ in pairs], [second for _, second in pairs]
-        encoded = self.tokenizer(
-            firsts, seconds, padding=False, truncation="longest_first", max_length=self.max_seq_length
-        )
-        columns = [name for name in encoded if name in ("input_ids", "attention_mask", "token_type_ids")]
-        rows = [{name: encoded[name][index] for name in columns} for index in range(len(pairs))]
-        return rows, self._count_truncated_pairs(encoded, firsts, seconds)
-
-    def _count_truncated_pairs(self, encoded: Any, firsts: list[str], seconds: list[str]) -> int:
-        encodings = getattr(encoded, "encodings", None)
-        if encodings:
-            return sum(1 for encoding in encodings if encoding.overflowing)
-        full = self.tokenizer(firsts, seconds, truncation=False)["input_ids"]
-        return sum(1 for ids in full if len(ids) > self.max_seq_length)
+        return self.encode_rows([[first for first, _ in pairs], [second for _, second in pairs]])
 
     def logits(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """The raw classifier output, shape (batch, num_labels)."""

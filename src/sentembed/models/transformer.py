@@ -44,6 +44,21 @@ def find_sentence_config(folder: str | os.PathLike) -> dict[str, Any]:
     return {}
 
 
+# No tokenizer we know spans more characters per token than this on real text; a text is cut to
+# `max_seq_length` times this many characters (at a whitespace) before it is tokenized.
+CHARACTERS_PER_TOKEN = 32
+
+
+def bounded_prefix(text: str, limit: int) -> tuple[str, bool]:
+    """The text, or for one longer than `limit` characters its prefix up to the last whitespace within the
+    limit (a hard cut inside a word that long), and whether it was cut at a whitespace."""
+    if len(text) <= limit:
+        return text, False
+    window = text[:limit]
+    space = max(window.rfind(" "), window.rfind("\n"), window.rfind("\t"))
+    return (window[:space], True) if space > 0 else (window, False)
+
+
 def without_remote_code(options: Any) -> Any:
     """Folder-provided options with every `trust_remote_code` key removed, at any depth: only the caller's
     own `trust_remote_code=True` may let transformers import code shipped in a model folder."""
@@ -174,19 +189,38 @@ class Transformer(InputModule):
 
     def tokenize_unpadded(self, texts: list[str]) -> tuple[list[Row], int]:
         """Tokenize texts without padding; also return how many were cut at `max_seq_length`."""
-        encoded = self.tokenizer(
-            self._prepare(texts), padding=False, truncation="longest_first", max_length=self.max_seq_length
-        )
-        columns = [name for name in encoded if name in ("input_ids", "attention_mask", "token_type_ids")]
-        rows = [{name: encoded[name][index] for name in columns} for index in range(len(texts))]
-        return rows, self._count_truncated(encoded, texts)
+        return self.encode_rows([self._prepare(texts)])
 
-    def _count_truncated(self, encoded: Any, texts: list[str]) -> int:
+    def encode_rows(self, columns: list[list[str]]) -> tuple[list[Row], int]:
+        """Token rows for one column of texts, or two read as pairs (cut longest first), and how many rows
+        were cut at `max_seq_length`.
+
+        A text far longer than any `max_seq_length` tokens could span is cut to a bounded prefix first, so that
+        a 20 MB string costs what its first tokens cost. Where the prefix turns out to hold no more than
+        `max_seq_length` tokens (a text that is mostly whitespace), the whole text is tokenized instead, so the
+        rows never differ from tokenizing the texts as they are.
+        """
+        limit = self.max_seq_length * CHARACTERS_PER_TOKEN
+        bounded = [[bounded_prefix(text, limit) for text in column] for column in columns]
+        rows, cut = self._rows([[text for text, _ in column] for column in bounded])
+        redo = [index for index in range(len(rows)) if not cut[index] and any(c[index][1] for c in bounded)]
+        if redo:
+            full_rows, full_cut = self._rows([[column[index] for index in redo] for column in columns])
+            for position, index in enumerate(redo):
+                rows[index], cut[index] = full_rows[position], full_cut[position]
+        return rows, sum(cut)
+
+    def _rows(self, columns: list[list[str]]) -> tuple[list[Row], list[bool]]:
+        """Token rows, and for each whether it was cut at `max_seq_length`."""
+        encoded = self.tokenizer(*columns, padding=False, truncation="longest_first", max_length=self.max_seq_length)
+        names = [name for name in encoded if name in ("input_ids", "attention_mask", "token_type_ids")]
+        count = len(columns[0])
+        rows = [{name: encoded[name][index] for name in names} for index in range(count)]
         encodings = getattr(encoded, "encodings", None)
         if encodings:
-            return sum(1 for encoding in encodings if encoding.overflowing)
-        full_lengths = [len(self.tokenizer(text)["input_ids"]) for text in self._prepare(texts)]
-        return sum(1 for length in full_lengths if length > self.max_seq_length)
+            return rows, [bool(encoding.overflowing) for encoding in encodings]
+        full = self.tokenizer(*columns, truncation=False)["input_ids"]
+        return rows, [len(ids) > self.max_seq_length for ids in full]
 
     def pad(self, rows: list[Row]) -> dict[str, torch.Tensor]:
         """Pad a batch of token id rows to its longest row, on the tokenizer's padding side."""

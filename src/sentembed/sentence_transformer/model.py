@@ -17,7 +17,7 @@ from torch import nn
 from sentembed import backend as backends
 from sentembed.common.batching import deduplicate, run_in_sorted_batches, sorted_batches
 from sentembed.common.checks import check_positive_int, check_texts, resolve_prompt
-from sentembed.common.runtime import default_device
+from sentembed.common.runtime import check_device, default_device
 from sentembed.common.types import ArrayLike
 from sentembed.loading.folder import ModelConfig, load_modules, save_modules
 from sentembed.loading.hub import PushToHubMixin
@@ -96,7 +96,7 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
             )
         self._similarity_fn_name: SimilarityFunction | None = None
         self.similarity_fn_name = similarity_fn_name or config.similarity_fn_name
-        self.to(device or default_device())
+        self.to(check_device(device) if device is not None else default_device())
 
     # ----- members -------------------------------------------------------------------------------
 
@@ -238,7 +238,7 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         texts, was_string = check_texts(sentences)
         in_pool = pool is not None or isinstance(device, (list, tuple))
         if device is not None and not in_pool:
-            self.to(device)
+            self.to(check_device(device))
         truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
         prompt = self.resolve_prompt(prompt, prompt_name)
         if output_value != "sentence_embedding":

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from sentembed.common.checks import check_positive_int
-from sentembed.common.runtime import available_cores
+from sentembed.common.runtime import available_cores, check_device
 from sentembed.sentence_transformer.encoding import EncodeRequest
 
 logger = logging.getLogger(__name__)
@@ -58,12 +58,7 @@ def check_devices(target_devices: Any) -> list[str]:
     if not target_devices:
         raise ValueError("target_devices is empty; give at least one device, such as ['cpu', 'cpu']")
     for index, device in enumerate(target_devices):
-        if not isinstance(device, str):
-            raise TypeError(f"target_devices[{index}] must be a str, got {type(device).__name__}")
-        try:
-            torch.device(device)
-        except RuntimeError as error:
-            raise ValueError(f"target_devices[{index}] = {device!r} is not a device: {error}") from error
+        check_device(device, f"target_devices[{index}]")
     return list(target_devices)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from sentembed.common.checks import to_matrix, to_tensor
+from sentembed.common.checks import tensor_matrix, to_tensor
 from sentembed.common.types import ArrayLike
 
 
@@ -18,7 +18,7 @@ def _check_same_dim(a: torch.Tensor, b: torch.Tensor) -> None:
 
 
 def _pair(a: ArrayLike, b: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
-    a, b = to_matrix(a), to_matrix(b)
+    a, b = tensor_matrix(a, "the first embeddings"), tensor_matrix(b, "the second embeddings")
     _check_same_dim(a, b)
     if b.dtype != a.dtype:
         b = b.to(a.dtype)
@@ -27,7 +27,7 @@ def _pair(a: ArrayLike, b: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
 
 def normalize_embeddings(embeddings: ArrayLike) -> torch.Tensor:
     """L2-normalise each row."""
-    return F.normalize(to_matrix(embeddings), p=2, dim=1)
+    return F.normalize(tensor_matrix(embeddings, "embeddings"), p=2, dim=1)
 
 
 def truncate_embeddings(embeddings: ArrayLike, truncate_dim: int | None) -> ArrayLike:
