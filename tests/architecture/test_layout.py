@@ -24,6 +24,8 @@ FLOORS = {
     "backend": 2,
     "search": 2,
     "training": 2,
+    "cache": 2,
+    "chunking": 2,
     "sentence_transformer": 3,
     "cross_encoder": 3,
     "store": 4,
@@ -134,6 +136,8 @@ def test_features_do_not_reach_into_each_others_private_names():
 PUBLIC_MODULES = [
     "sentembed",
     "sentembed.backend",
+    "sentembed.cache",
+    "sentembed.chunking",
     "sentembed.common.batching",
     "sentembed.common.checks",
     "sentembed.common.files",

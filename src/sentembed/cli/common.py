@@ -27,6 +27,15 @@ def read_lines(path: str | Path | None) -> list[str]:
     return [line for line in lines if line.strip()]
 
 
+def open_cache(path: str | None):
+    """The `--cache FILE` embedding cache, or None."""
+    if path is None:
+        return None
+    from sentembed.cache import EmbeddingCache
+
+    return EmbeddingCache(path)
+
+
 def load_model(args: argparse.Namespace, **kwargs):
     from sentembed import SentenceTransformer
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sentembed.cli.common import add_model_options, load_model, read_lines
+from sentembed.cli.common import add_model_options, load_model, open_cache, read_lines
 from sentembed.quantization import PRECISIONS
 
 # Above this many texts a progress bar is shown on stderr.
@@ -28,6 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--prompt-name", default=None, help="a prompt stored with the model, e.g. query")
     parser.add_argument("--precision", default="float32", choices=PRECISIONS)
     parser.add_argument("--truncate-dim", type=int, default=None, help="keep the first N dimensions")
+    parser.add_argument("--cache", metavar="FILE", help="an embedding cache file: texts seen before are not encoded")
     parser.set_defaults(run=run)
 
 
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         truncate_dim=args.truncate_dim,
         show_progress_bar=len(texts) > PROGRESS_THRESHOLD,
+        cache=open_cache(args.cache),
     )
     if args.output:
         written = args.output if args.output.endswith(".npy") else f"{args.output}.npy"  # np.save adds .npy

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from sentembed.cli.common import add_model_options, read_lines
+from sentembed.cli.common import add_model_options, open_cache, read_lines
 from sentembed.store.manifest import STORE_PRECISIONS
 
 
@@ -20,6 +20,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--text-field", default="text", help="JSON lines: the field holding the text")
     parser.add_argument("--id-field", default="id", help="JSON lines: the field holding the id, if present")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--chunk-tokens", type=int, default=None, help="store each text as chunks of N tokens")
+    parser.add_argument("--chunk-overlap", type=int, default=0, help="with --chunk-tokens: tokens shared by neighbours")
+    parser.add_argument("--cache", metavar="FILE", help="an embedding cache file: texts seen before are not encoded")
     parser.set_defaults(run=run)
 
 
@@ -68,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         batch_size=args.batch_size,
         show_progress_bar=not args.no_progress,
+        chunk_tokens=args.chunk_tokens,
+        chunk_overlap=args.chunk_overlap,
+        cache=open_cache(args.cache),
     )
     print(f"{args.store}: {store.count} embeddings of dimension {store.dim} ({store.precision})", file=sys.stderr)
     return 0

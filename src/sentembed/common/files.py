@@ -31,6 +31,7 @@ __all__ = [
     "path_inside",
     "read_json",
     "read_line",
+    "read_lines",
     "save_array",
     "save_lines",
     "write_json",
@@ -145,6 +146,16 @@ def save_lines(path: Path, records: list[Any]) -> np.ndarray:
     offsets = np.cumsum([0] + [len(line) for line in lines])[:-1].astype(np.int64)
     atomic_write(path, lambda stream: stream.write(b"".join(lines)))
     return offsets
+
+
+def read_lines(path: Path) -> Iterator[Any]:
+    """Every JSON record of a JSON-lines file, in order; a damaged line is an OSError naming the file."""
+    with open(path, "rb") as stream:
+        for number, line in enumerate(stream, start=1):
+            try:
+                yield json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                raise OSError(f"{path} is damaged: line {number} is no JSON record ({error})") from error
 
 
 def read_line(path: Path, offset: int) -> Any:

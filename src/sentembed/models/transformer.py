@@ -93,6 +93,8 @@ class Transformer(InputModule):
 
     config_file_name = "sentence_bert_config.json"
     save_in_root = True
+    # The encoder's pooler feeds only its second output, which `forward` never reads.
+    unused_weights = ("auto_model.pooler.",)
     # The transformers class that loads the checkpoint; subclasses swap in a task head.
     auto_model_class: type = AutoModel
 

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 
 from sentembed import backend as backends
+from sentembed.cache import EmbeddingCache
+from sentembed.chunking import Chunking
 from sentembed.common.batching import deduplicate, run_in_sorted_batches, sorted_batches
 from sentembed.common.checks import check_positive_int, check_texts, resolve_prompt
 from sentembed.common.runtime import check_device, default_device
@@ -24,7 +26,7 @@ from sentembed.loading.hub import PushToHubMixin
 from sentembed.loading.model_card import render_model_card, write_model_card
 from sentembed.loading.resolve import resolve_model_path
 from sentembed.models import InputModule, Pooling, Transformer
-from sentembed.sentence_transformer import encoding, multiprocess
+from sentembed.sentence_transformer import encoding, multiprocess, reuse
 from sentembed.sentence_transformer.encoding import EncodeRequest
 from sentembed.similarity import SimilarityFunction
 
@@ -226,15 +228,24 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         truncate_dim: int | None = None,
         pool: Any = None,
         chunk_size: int | None = None,
+        cache: EmbeddingCache | None = None,
+        chunking: Chunking | bool | int | dict | None = None,
         **kwargs: Any,
     ) -> np.ndarray | torch.Tensor | list:
         """Embed one text (giving a 1-D result) or a list of texts (giving shape (n, dim)).
 
         Post-processing runs in the order: truncate to `truncate_dim`, normalise, quantise to `precision`.
+        sentembed's own keywords: `cache` (an `EmbeddingCache`: texts seen before are read, not encoded) and
+        `chunking` (long texts are split into token windows whose vectors are pooled into one per text).
         """
         if kwargs:
             raise ValueError(f"encode() got unknown keyword arguments: {sorted(kwargs)}")
         batch_size = encoding.check_encode_options(output_value, precision, truncate_dim, batch_size)
+        cache = reuse.check_cache(cache, output_value)
+        if chunking is not None and output_value != "sentence_embedding":
+            raise ValueError(
+                "chunking pools chunk vectors into sentence embeddings; use output_value='sentence_embedding'"
+            )
         texts, was_string = check_texts(sentences)
         in_pool = pool is not None or isinstance(device, (list, tuple))
         if device is not None and not in_pool:
@@ -246,19 +257,33 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
 
         if not texts:
             return self._empty_result(output_value, truncate_dim, convert_to_numpy, convert_to_tensor)
+        chunked = None
+        if chunking not in (None, False):
+            chunked = reuse.ChunkedTexts.split(self, texts, chunking, prompt)
+            texts = chunked.texts
         if prompt:
             texts = [prompt + text for text in texts]
         extra_features = {"prompt_length": self.prompt_length(prompt)} if prompt else {}
 
         unique_texts, inverse = deduplicate(texts)
         request = EncodeRequest(unique_texts, batch_size, output_value, extra_features)
-        if in_pool:
-            outputs = multiprocess.encode_in_pool(self, request, pool, device, chunk_size)
+
+        def run(request: EncodeRequest) -> Any:
+            if in_pool:
+                return multiprocess.encode_in_pool(self, request, pool, device, chunk_size)
+            return self.encode_unique(request, show_progress_bar)
+
+        if cache is not None:
+            parts = reuse.cache_key_parts(self, prompt, output_value)
+            outputs = reuse.encode_through_cache(cache, parts, request, run)
         else:
-            outputs = self.encode_unique(request, show_progress_bar)
+            outputs = run(request)
 
         if output_value == "sentence_embedding":
-            embeddings = encoding.postprocess(outputs, truncate_dim, normalize_embeddings)[inverse]
+            embeddings = outputs[inverse]
+            if chunked is not None:
+                embeddings = chunked.pool(embeddings, Chunking.coerce(chunking).pooling)
+            embeddings = encoding.postprocess(embeddings, truncate_dim, normalize_embeddings)
             result = encoding.shape_sentence_embeddings(embeddings, precision, convert_to_numpy, convert_to_tensor)
         else:
             result = [outputs[index] for index in inverse]

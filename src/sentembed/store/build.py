@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from sentembed.chunking import Chunking, chunk_texts
 from sentembed.common.checks import check_positive_int, check_text_list, resolve_prompt
 from sentembed.sentence_transformer import SentenceTransformer
 from sentembed.store.manifest import MANIFEST_FILE, Manifest, model_fingerprint, model_name, same_fingerprint
-from sentembed.store.segments import IdList, check_ids, text_hashes
+from sentembed.store.segments import check_ids, text_hashes
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +29,14 @@ def load_model(model: Any) -> Any:
     return model
 
 
-def encode_for_store(model: Any, manifest: Manifest, texts: list[str], batch_size: int = 32) -> np.ndarray:
+def encode_for_store(
+    model: Any, manifest: Manifest, texts: list[str], batch_size: int = 32, cache: Any = None
+) -> np.ndarray:
     """Float32 embeddings of texts, with the prompt and normalisation the store was built with."""
+    options = {"cache": cache} if cache is not None else {}
     embeddings = model.encode(
         texts, batch_size=batch_size, prompt=manifest.prompt, normalize_embeddings=manifest.normalized,
-        convert_to_numpy=True, show_progress_bar=False,
+        convert_to_numpy=True, show_progress_bar=False, **options,
     )  # fmt: skip
     return np.asarray(embeddings, dtype=np.float32)
 
@@ -48,59 +53,101 @@ def check_model(manifest: Manifest, model: Any) -> None:
         )
 
 
-def build_store(
-    store_class: type,
-    path: Path,
-    model: Any,
-    texts: Sequence[str],
-    ids: IdList | None,
-    metadata: Sequence[dict] | None,
-    precision: str,
-    batch_size: int,
-    normalize_embeddings: bool,
-    prompt: str | None,
-    prompt_name: str | None,
-    segment_size: int,
-    show_progress_bar: bool,
-) -> Any:
+@dataclass(frozen=True)
+class BuildOptions:
+    """How `EmbeddingStore.build` encodes and stores a corpus."""
+
+    precision: str = "float32"
+    batch_size: int = 32
+    normalize_embeddings: bool = True
+    prompt: str | None = None
+    prompt_name: str | None = None
+    segment_size: int = 4096
+    show_progress_bar: bool = True
+    chunk_tokens: int | None = None
+    chunk_overlap: int = 0
+    cache: Any = None
+
+
+@dataclass
+class CorpusRows:
+    """What the store's rows hold: one per text, or with chunking one per chunk (its document id, character
+    offsets and the document's metadata in the row's metadata)."""
+
+    texts: list[str]
+    ids: np.ndarray | None
+    metadata: list[Any] | None
+    chunking: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, texts, ids, metadata, model: Any, options: BuildOptions, prompt: str | None) -> CorpusRows:
+        if options.chunk_tokens is None:
+            return cls(texts, ids, None if metadata is None else list(metadata))
+        settings = Chunking(options.chunk_tokens, options.chunk_overlap).for_model(model, prompt)
+        rows_texts, rows_metadata = [], []
+        for document, chunks in enumerate(chunk_texts(texts, model, settings, prompt)):
+            for chunk in chunks:
+                rows_texts.append(chunk.text)
+                rows_metadata.append({
+                    "document": document if ids is None else ids[document].item(),
+                    "start": chunk.start,
+                    "end": chunk.end,
+                    "metadata": None if metadata is None else metadata[document],
+                })  # fmt: skip
+        chunking = {"chunk_tokens": settings.chunk_tokens, "overlap": settings.overlap}
+        return cls(rows_texts, None, rows_metadata, chunking)
+
+
+def build_store(store_class: type, path: Path, model: Any, texts: Sequence[str], ids, metadata, options) -> Any:
     """Encode `texts` and add them one committed segment at a time, after the rows a previous run stored."""
-    segment_size = check_positive_int(segment_size, "segment_size")
+    segment_size = check_positive_int(options.segment_size, "segment_size")
     texts = check_text_list(texts, "texts")
     ids = check_ids(ids, len(texts))
+    if metadata is not None and len(metadata) != len(texts):
+        raise ValueError(f"got {len(metadata)} metadata for {len(texts)} texts")
     model_object = load_model(model)
-    prompt = resolve_prompt(getattr(model_object, "prompts", {}), prompt, prompt_name)
-    store = _resume_or_empty(store_class, path, model, model_object, precision, normalize_embeddings, prompt, ids)
+    prompt = resolve_prompt(getattr(model_object, "prompts", {}), options.prompt, options.prompt_name)
+    rows = CorpusRows.of(texts, ids, metadata, model_object, options, prompt)
+    store = _resume_or_empty(store_class, path, model, model_object, options, prompt, rows)
     done = store.count
-    _check_resumable(store, ids, texts)
-    piece = max(batch_size * 8, 256)
-    with tqdm(total=len(texts), initial=done, desc="Building store", disable=not show_progress_bar) as progress:
-        for start in range(done, len(texts), segment_size):
-            stop = min(start + segment_size, len(texts))
+    _check_resumable(store, rows.ids, rows.texts)
+    piece = max(options.batch_size * 8, 256)
+    total = len(rows.texts)
+    with tqdm(total=total, initial=done, desc="Building store", disable=not options.show_progress_bar) as progress:
+        for start in range(done, total, segment_size):
+            stop = min(start + segment_size, total)
             vectors = []
             for piece_start in range(start, stop, piece):
-                piece_texts = texts[piece_start : min(piece_start + piece, stop)]
-                vectors.append(encode_for_store(model_object, store.manifest, piece_texts, batch_size))
+                piece_texts = rows.texts[piece_start : min(piece_start + piece, stop)]
+                vectors.append(
+                    encode_for_store(model_object, store.manifest, piece_texts, options.batch_size, options.cache)
+                )
                 progress.update(len(piece_texts))
             store.add(
                 np.concatenate(vectors),
-                ids=None if ids is None else ids[start:stop],
-                texts=texts[start:stop],
-                metadata=None if metadata is None else metadata[start:stop],
+                ids=None if rows.ids is None else rows.ids[start:stop],
+                texts=rows.texts[start:stop],
+                metadata=None if rows.metadata is None else rows.metadata[start:stop],
             )
     return store
 
 
-def _resume_or_empty(store_class, path, model, model_object, precision, normalized, prompt, ids) -> Any:
+def _resume_or_empty(store_class, path, model, model_object, options, prompt, rows) -> Any:
     """The store to resume, or a new one (also in place of one that an earlier attempt left without rows)."""
+    settings = (options.precision, options.normalize_embeddings, prompt, rows.chunking)
     if not (path / MANIFEST_FILE).exists() or not Manifest.read(path).segments:
         dim = model_object.get_sentence_embedding_dimension()
-        return store_class.empty(path, dim, model_name(model), model_object, precision, normalized, prompt, ids)
+        return store_class.empty(
+            path, dim, model_name(model), model_object, options.precision, options.normalize_embeddings, prompt,
+            rows.ids, rows.chunking,
+        )  # fmt: skip
     store = store_class.open(path)
     manifest = store.manifest
-    if (manifest.precision, manifest.normalized, manifest.prompt) != (precision, normalized, prompt):
+    if (manifest.precision, manifest.normalized, manifest.prompt, manifest.chunking) != settings:
         raise ValueError(
             f"{path} was built with precision={manifest.precision!r}, normalize_embeddings={manifest.normalized}, "
-            f"prompt={manifest.prompt!r}; resume with the same settings or use another folder"
+            f"prompt={manifest.prompt!r}, chunking={manifest.chunking}; resume with the same settings or use "
+            "another folder"
         )
     check_model(manifest, model_object)
     logger.info("resuming the store at %s after %d stored rows", path, store.count)

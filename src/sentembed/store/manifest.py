@@ -53,6 +53,7 @@ class Manifest:
     id_kind: str = "int"
     ranges: list[list[float]] | None = None
     segments: list[Segment] = field(default_factory=list)
+    chunking: dict[str, Any] | None = None
 
     @property
     def count(self) -> int:

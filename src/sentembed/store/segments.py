@@ -9,13 +9,13 @@ input is the one the store was built from). The manifest records each file's siz
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from sentembed.common.checks import check_text_list
-from sentembed.common.files import file_digest, load_array, read_line, save_array, save_lines
+from sentembed.common.files import file_digest, load_array, read_line, read_lines, save_array, save_lines
 from sentembed.store.manifest import Segment
 
 IdList = Sequence[int] | Sequence[str]
@@ -203,6 +203,15 @@ class MappedSegments:
             return None
         offsets = load_array(_file(self.folder, segment, "offsets.npy"))
         return read_line(_file(self.folder, segment, "texts.jsonl"), int(offsets[row]))
+
+    def all_records(self) -> Iterator[dict | None]:
+        """Every row's stored record in store order (None for rows stored without one), reading each segment's
+        texts file once."""
+        for segment in self.segments:
+            if not segment.has_texts:
+                yield from [None] * segment.count
+                continue
+            yield from read_lines(_file(self.folder, segment, "texts.jsonl"))
 
     def float_rows(self, positions: np.ndarray, dim: int) -> np.ndarray:
         """The float32 rows at store `positions` (any shape), read from the memory maps."""

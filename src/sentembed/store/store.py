@@ -37,6 +37,8 @@ LOCK_FILE = ".lock"
 LOCK_TIMEOUT_S = 600.0
 # An int8 store fixes its per-dimension ranges from its first rows: fewer than this gives poor ranges.
 MIN_CALIBRATION_ROWS = 100
+# A chunked store's document search starts from this many chunk candidates per wanted document.
+CHUNK_CANDIDATES_PER_HIT = 4
 
 
 class EmbeddingStore:
@@ -50,6 +52,7 @@ class EmbeddingStore:
         self.path = path
         self.manifest = manifest
         self._model: Any = None
+        self._spans: list[tuple[Any, int, int]] | None = None
         self.segments = MappedSegments(path, manifest.precision, manifest.dim)
         for segment in manifest.segments:
             self.segments.map(segment)
@@ -102,16 +105,22 @@ class EmbeddingStore:
         prompt_name: str | None = None,
         segment_size: int = 4096,
         show_progress_bar: bool = True,
+        chunk_tokens: int | None = None,
+        chunk_overlap: int = 0,
+        cache: Any = None,
     ) -> EmbeddingStore:
         """Encode `texts` with `model` and store them, one committed segment at a time.
 
         Run it again with the same arguments after an interruption and it resumes: rows already in the
-        store are checked against `ids` and never encoded again.
+        store are checked against `ids` and their texts and never encoded again. With `chunk_tokens`, each
+        text is stored as chunks of at most that many tokens (`chunk_overlap` shared by neighbours), and
+        `search` returns documents. `cache` (an `EmbeddingCache`) skips texts encoded before.
         """
-        return building.build_store(
-            cls, Path(path), model, texts, ids, metadata, precision, batch_size, normalize_embeddings,
-            prompt, prompt_name, segment_size, show_progress_bar,
+        options = building.BuildOptions(
+            precision, batch_size, normalize_embeddings, prompt, prompt_name, segment_size, show_progress_bar,
+            chunk_tokens, chunk_overlap, cache,
         )  # fmt: skip
+        return building.build_store(cls, Path(path), model, texts, ids, metadata, options)
 
     @classmethod
     def open(cls, path: str | Path) -> EmbeddingStore:
@@ -130,6 +139,7 @@ class EmbeddingStore:
         normalized: bool,
         prompt: str | None,
         ids: IdList | None,
+        chunking: dict[str, Any] | None = None,
     ) -> EmbeddingStore:
         """A new store with no rows yet, its manifest written; refuses a folder that already holds rows (a store
         left empty by a failed attempt is replaced)."""
@@ -137,7 +147,7 @@ class EmbeddingStore:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         fingerprint = model_fingerprint(model, prompt, normalized) if model is not None else None
-        manifest = Manifest(dim, precision, name, fingerprint, normalized, prompt, id_kind(ids))
+        manifest = Manifest(dim, precision, name, fingerprint, normalized, prompt, id_kind(ids), chunking=chunking)
         with file_lock(path / LOCK_FILE, LOCK_TIMEOUT_S, f"the store at {path}"):
             if (path / MANIFEST_FILE).exists() and Manifest.read(path).segments:
                 raise OSError(f"{path} already holds an embedding store; open it and add(), or choose another folder")
@@ -290,21 +300,70 @@ class EmbeddingStore:
         rescore_multiplier: int = 4,
         model: Any = None,
         return_texts: bool = False,
+        return_chunks: bool = False,
     ) -> list[list[Hit]]:
         """Per query, up to `top_k` hits `{"corpus_id": stored id, "score": cosine}`, best first.
 
         Quantized stores find `top_k * rescore_multiplier` candidates on the quantized vectors, then re-score
         them against the memory-mapped float32 vectors (`rescore=False` returns the quantized scores).
+        A chunked store returns documents: each document's best chunk gives its score, and the hit's
+        `"chunk"` holds that chunk's row and character offsets; `return_chunks=True` returns the chunk rows.
         """
         top_k = check_positive_int(top_k, "top_k")
         rescore_multiplier = check_positive_int(rescore_multiplier, "rescore_multiplier")
         queries = self._queries(query_embeddings_or_texts, model)
         if self.count == 0 or len(queries) == 0:
             return [[] for _ in range(len(queries))]
-        values, positions = search_segments(
-            self.segments, queries, self.precision, self._ranges(), top_k, rescore, rescore_multiplier
-        )
+        if self.manifest.chunking is not None and not return_chunks:
+            return self._document_hits(queries, top_k, rescore, rescore_multiplier, return_texts)
+        values, positions = self._top_rows(queries, top_k, rescore, rescore_multiplier)
         return self._hits(values, positions, return_texts)
+
+    def _top_rows(self, queries: np.ndarray, k: int, rescore: bool, multiplier: int):
+        return search_segments(self.segments, queries, self.precision, self._ranges(), k, rescore, multiplier)
+
+    def _document_hits(
+        self, queries: np.ndarray, top_k: int, rescore: bool, multiplier: int, return_texts: bool
+    ) -> list[list[Hit]]:
+        """The best chunk of each of the `top_k` best documents, widening the chunk search until it has found
+        `top_k` documents per query (or every row)."""
+        spans = self._chunk_spans()
+        width = min(self.count, top_k * CHUNK_CANDIDATES_PER_HIT)
+        while True:
+            values, positions = self._top_rows(queries, width, rescore, multiplier)
+            results = [
+                self._best_chunks(row_values, row_positions, spans, top_k, return_texts)
+                for row_values, row_positions in zip(values.tolist(), positions.tolist())
+            ]
+            if width >= self.count or all(len(hits) >= top_k for hits in results):
+                return results
+            width = min(self.count, width * 4)
+
+    def _best_chunks(self, values, positions, spans, top_k: int, return_texts: bool) -> list[Hit]:
+        hits: dict[Any, Hit] = {}
+        for score, position in zip(values, positions):
+            document, start, end = spans[position]
+            if document in hits:
+                continue
+            hits[document] = {
+                "corpus_id": document,
+                "score": score,
+                "chunk": {"row": position, "start": start, "end": end},
+            }
+            if return_texts:
+                hits[document]["text"] = self.get_text(position)
+            if len(hits) == top_k:
+                break
+        return list(hits.values())
+
+    def _chunk_spans(self) -> list[tuple[Any, int, int]]:
+        """(document id, start, end) of every chunk row, read once from the stored records."""
+        if self._spans is None or len(self._spans) != self.count:
+            self._spans = [
+                (record["metadata"]["document"], record["metadata"]["start"], record["metadata"]["end"])
+                for record in self.segments.all_records()
+            ]
+        return self._spans
 
     def _queries(self, queries: Any, model: Any) -> np.ndarray:
         """Float32 query matrix, encoded with the store's model when texts are given, checked against the store."""

@@ -1,0 +1,152 @@
+"""Token windows over a text, found with the tokenizer's character offsets, never splitting a word."""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sentembed.common.checks import check_choice, check_positive_int, check_text
+
+MIN_CHUNK_TOKENS = 8
+POOLINGS = ("mean", "max")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a text: `text == source[start:end]`, and how many tokens it holds."""
+
+    text: str
+    start: int
+    end: int
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Chunking:
+    """How to split long texts: windows of at most `chunk_tokens` tokens (default: as many as the model reads,
+    less its special tokens), `overlap` tokens shared by neighbours, optionally packed by sentence; and how
+    `encode(..., chunking=...)` pools a text's chunk vectors into one ("mean" or "max")."""
+
+    chunk_tokens: int | None = None
+    overlap: int = 0
+    by_sentence: bool = False
+    pooling: str = "mean"
+
+    @classmethod
+    def coerce(cls, value: Any) -> Chunking:
+        """A Chunking from itself, True (the defaults), an int (chunk_tokens) or a dict of its fields."""
+        if isinstance(value, Chunking):
+            return value
+        if value is True:
+            return cls()
+        if isinstance(value, int) and not isinstance(value, bool):
+            return cls(chunk_tokens=value)
+        if isinstance(value, dict):
+            return cls(**value)
+        raise TypeError(f"chunking must be True, a number of tokens, a dict or a Chunking, got {type(value).__name__}")
+
+    def for_model(self, model: Any, prompt: str | None = None) -> Chunking:
+        """These settings with `chunk_tokens` resolved for `model` (and the prompt put before each chunk),
+        refusing windows it cannot read."""
+        limit = model_window(model, prompt)
+        chunk_tokens = limit if self.chunk_tokens is None else check_positive_int(self.chunk_tokens, "chunk_tokens")
+        if not MIN_CHUNK_TOKENS <= chunk_tokens <= limit:
+            raise ValueError(
+                f"chunk_tokens must be between {MIN_CHUNK_TOKENS} and {limit} (what the model reads, less its "
+                f"special tokens), got {chunk_tokens}"
+            )
+        if isinstance(self.overlap, bool) or not isinstance(self.overlap, int) or not 0 <= self.overlap < chunk_tokens:
+            raise ValueError(
+                f"overlap must be an integer from 0 to chunk_tokens - 1 ({chunk_tokens - 1}), got {self.overlap!r}"
+            )
+        check_choice(self.pooling, POOLINGS, "chunk pooling")
+        return Chunking(chunk_tokens, self.overlap, bool(self.by_sentence), self.pooling)
+
+
+def model_window(model: Any, prompt: str | None = None) -> int:
+    """How many text tokens one window of `model` holds: `max_seq_length` less the special tokens it adds and
+    the prompt's tokens."""
+    tokenizer = model.tokenizer
+    special = tokenizer.num_special_tokens_to_add(pair=False) if hasattr(tokenizer, "num_special_tokens_to_add") else 0
+    prompt_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else 0
+    return int(model.max_seq_length) - special - prompt_tokens
+
+
+def _token_spans(text: str, tokenizer: Any) -> tuple[list[tuple[int, int]], list[int | None]]:
+    """Each token's (start, end) characters and word index, without special tokens."""
+    encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+    words = encoding.word_ids() if hasattr(encoding, "word_ids") else [None] * len(encoding["offset_mapping"])
+    return [tuple(span) for span in encoding["offset_mapping"]], list(words)
+
+
+def _windows(first: int, last: int, words: list[int | None], size: int, overlap: int) -> list[tuple[int, int]]:
+    """Token ranges [a, b) covering [first, last) in steps of `size - overlap`, each ending on a word boundary
+    where one lies in the window's second half."""
+    windows, start = [], first
+    while start < last:
+        end = min(start + size, last)
+        if end < last:
+            for boundary in range(end, start + size // 2, -1):
+                if words[boundary] is None or words[boundary] != words[boundary - 1]:
+                    end = boundary
+                    break
+        windows.append((start, end))
+        if end >= last:
+            break
+        start = max(end - overlap, start + 1)
+    return windows
+
+
+def _sentence_groups(text: str, spans: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
+    """Token ranges of consecutive whole sentences, packed up to `size` tokens (a longer sentence alone)."""
+    starts = [0] + [match.end() for match in _SENTENCE_END.finditer(text)]
+    sentence_of = [bisect.bisect_right(starts, token_start) - 1 for token_start, _ in spans]
+    sentences, begin = [], 0
+    for index in range(1, len(spans) + 1):
+        if index == len(spans) or sentence_of[index] != sentence_of[index - 1]:
+            sentences.append((begin, index))
+            begin = index
+    groups: list[tuple[int, int]] = []
+    for first, last in sentences:
+        if groups and last - groups[-1][0] <= size:
+            groups[-1] = (groups[-1][0], last)
+        else:
+            groups.append((first, last))
+    return groups
+
+
+def chunk_text(
+    text: str, tokenizer: Any, chunk_tokens: int, overlap: int = 0, by_sentence: bool = False
+) -> list[Chunk]:
+    """The chunks of one text: windows of at most `chunk_tokens` tokens sharing `overlap` tokens, or with
+    `by_sentence` whole sentences packed into windows (a sentence longer than a window is split in windows).
+
+    An empty text gives one empty chunk, so that every text has at least one.
+    """
+    check_text(text, "text")
+    spans, words = _token_spans(text, tokenizer)
+    if not spans:
+        return [Chunk(text, 0, len(text), 0)]
+    ranges = [(0, len(spans))]
+    if by_sentence:
+        ranges = _sentence_groups(text, spans, chunk_tokens)
+    windows = [window for first, last in ranges for window in _windows(first, last, words, chunk_tokens, overlap)]
+    chunks = []
+    for first, last in windows:
+        start, end = spans[first][0], spans[last - 1][1]
+        chunks.append(Chunk(text[start:end], start, end, last - first))
+    return chunks
+
+
+def chunk_texts(
+    texts: list[str], model: Any, chunking: Chunking | Any = True, prompt: str | None = None
+) -> list[list[Chunk]]:
+    """The chunks of each text, with the settings resolved for `model` (its tokenizer and window)."""
+    settings = Chunking.coerce(chunking).for_model(model, prompt)
+    return [
+        chunk_text(text, model.tokenizer, settings.chunk_tokens, settings.overlap, settings.by_sentence)
+        for text in texts
+    ]
