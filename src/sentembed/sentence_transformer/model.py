@@ -242,6 +242,7 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
             raise ValueError(f"encode() got unknown keyword arguments: {sorted(kwargs)}")
         batch_size = encoding.check_encode_options(output_value, precision, truncate_dim, batch_size)
         cache = reuse.check_cache(cache, output_value)
+        chunking = None if chunking is False else chunking
         if chunking is not None and output_value != "sentence_embedding":
             raise ValueError(
                 "chunking pools chunk vectors into sentence embeddings; use output_value='sentence_embedding'"
@@ -258,7 +259,7 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         if not texts:
             return self._empty_result(output_value, truncate_dim, convert_to_numpy, convert_to_tensor)
         chunked = None
-        if chunking not in (None, False):
+        if chunking is not None:
             chunked = reuse.ChunkedTexts.split(self, texts, chunking, prompt)
             texts = chunked.texts
         if prompt:
@@ -282,7 +283,7 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         if output_value == "sentence_embedding":
             embeddings = outputs[inverse]
             if chunked is not None:
-                embeddings = chunked.pool(embeddings, Chunking.coerce(chunking).pooling)
+                embeddings = chunked.pool(embeddings)
             embeddings = encoding.postprocess(embeddings, truncate_dim, normalize_embeddings)
             result = encoding.shape_sentence_embeddings(embeddings, precision, convert_to_numpy, convert_to_tensor)
         else:

@@ -10,7 +10,7 @@ import torch
 
 from sentembed.cache import EmbeddingCache, model_fingerprint
 from sentembed.cache.sqlite import entry_keys
-from sentembed.chunking import chunk_texts
+from sentembed.chunking import Chunking, chunk_texts
 from sentembed.sentence_transformer.encoding import EncodeRequest
 
 CACHEABLE_OUTPUTS = ("sentence_embedding", "token_embeddings")
@@ -64,18 +64,20 @@ class ChunkedTexts:
     texts: list[str]
     owners: list[int]
     count: int
+    pooling: str
 
     @classmethod
     def split(cls, model: Any, texts: list[str], chunking: Any, prompt: str | None) -> ChunkedTexts:
-        pieces = chunk_texts(texts, model, chunking, prompt)
+        settings = Chunking.coerce(chunking).for_model(model, prompt)
+        pieces = chunk_texts(texts, model, settings, prompt)
         owners = [owner for owner, chunks in enumerate(pieces) for _ in chunks]
-        return cls([chunk.text for chunks in pieces for chunk in chunks], owners, len(texts))
+        return cls([chunk.text for chunks in pieces for chunk in chunks], owners, len(texts), settings.pooling)
 
-    def pool(self, chunk_embeddings: torch.Tensor, pooling: str) -> torch.Tensor:
+    def pool(self, chunk_embeddings: torch.Tensor) -> torch.Tensor:
         """One vector per text from its chunks' vectors: their mean or element-wise max."""
         owners = torch.tensor(self.owners, device=chunk_embeddings.device)
         shape = (self.count, chunk_embeddings.shape[1])
-        if pooling == "max":
+        if self.pooling == "max":
             empty = torch.full(shape, float("-inf"), dtype=chunk_embeddings.dtype, device=chunk_embeddings.device)
             return empty.scatter_reduce(0, owners[:, None].expand_as(chunk_embeddings), chunk_embeddings, "amax")
         sums = torch.zeros(shape, dtype=chunk_embeddings.dtype, device=chunk_embeddings.device)
