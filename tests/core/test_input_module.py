@@ -14,8 +14,9 @@ import torch
 from tokenizers import Tokenizer
 
 from sentembed import SentenceTransformer
+from sentembed.cli.main import main
 from sentembed.models import InputModule, Normalize, StaticEmbedding
-from tests.conftest import minilm_l6_folder
+from tests.conftest import MINILM_L3, minilm_l6_folder
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +139,34 @@ def test_a_module_that_is_not_an_input_module_cannot_lead():
     model = SentenceTransformer(modules=[Normalize()], device="cpu")
     with pytest.raises(TypeError, match="must be an InputModule"):
         model.encode("text")
+
+
+def test_a_distilled_static_model_round_trips_with_the_reference(minilm_l3, sts_sentences, tmp_path):
+    """Mechanics on paraphrase-MiniLM-L3-v2 with 32 PCA dimensions (quality is checked on all-MiniLM-L6-v2)."""
+    from sentence_transformers import SentenceTransformer as Reference
+
+    assert main(["distill", str(MINILM_L3), "-o", str(tmp_path / "static"), "--pca-dims", "32"]) == 0
+    ours = SentenceTransformer(str(tmp_path / "static"), device="cpu")
+    assert isinstance(ours[0], StaticEmbedding) and ours[0].embedding.weight.shape == (30522, 32)
+    unused = ours[0].tokenizer.token_to_id("[unused5]")
+    assert not ours[0].embedding.weight[unused].any()
+    np.testing.assert_allclose(
+        Reference(str(tmp_path / "static"), device="cpu").encode(sts_sentences[:20]),
+        ours.encode(sts_sentences[:20]),
+        atol=1e-6,
+    )
+
+
+@pytest.mark.slow
+def test_distilled_minilm_l6_keeps_stsb_quality(minilm_l6):
+    """The model2vec recipe on all-MiniLM-L6-v2: PCA 256 and SIF weights by rank (1e-5 measured best)."""
+    from scipy.stats import spearmanr
+
+    from tests.conftest import read_sts
+
+    static = SentenceTransformer(
+        modules=[StaticEmbedding.from_distillation(minilm_l6, sif_coefficient=1e-5), Normalize()], device="cpu"
+    )
+    first, second, gold = read_sts("test")
+    scores = (static.encode(first) * static.encode(second)).sum(axis=1)
+    assert spearmanr(scores, gold).statistic >= 0.66

@@ -152,11 +152,15 @@ def array_matrix(embeddings: Any, name: str, allow_quantized: bool = False) -> n
 
 def check_finite(embeddings: torch.Tensor | np.ndarray, name: str, offset: int = 0) -> None:
     """Refuse NaN or inf, naming the first offending row; one cheap reduction in the common case."""
-    tensor = torch.from_numpy(embeddings) if isinstance(embeddings, np.ndarray) else embeddings
-    if tensor.numel() == 0 or torch.isfinite(tensor.sum()):
-        return
-    bad_rows = (~torch.isfinite(tensor.reshape(len(tensor), -1)).all(dim=-1)).nonzero().flatten()
-    if bad_rows.numel():
+    if isinstance(embeddings, np.ndarray):
+        if embeddings.size == 0 or np.isfinite(embeddings.sum()):
+            return
+        bad_rows = np.flatnonzero(~np.isfinite(embeddings.reshape(len(embeddings), -1)).all(axis=-1))
+    else:
+        if embeddings.numel() == 0 or torch.isfinite(embeddings.sum()):
+            return
+        bad_rows = (~torch.isfinite(embeddings.reshape(len(embeddings), -1)).all(dim=-1)).nonzero().flatten().tolist()
+    if len(bad_rows):
         raise ValueError(f"{name}[{offset + int(bad_rows[0])}] contains NaN or inf")
     raise ValueError(f"{name} values are so large that their sum overflows; scale them down")
 

@@ -15,6 +15,7 @@ from transformers import PreTrainedTokenizerFast
 
 from sentembed.common.types import Features, Row
 from sentembed.models.base import load_state_dict, save_state_dict
+from sentembed.models.distillation import DEFAULT_REMOVE_PATTERN, distill
 from sentembed.models.input_module import InputModule
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -93,6 +94,32 @@ class StaticEmbedding(InputModule):
         os.makedirs(output_path, exist_ok=True)
         save_state_dict(self, output_path, safe_serialization=safe_serialization)
         self.tokenizer.save(str(Path(output_path) / TOKENIZER_FILE))
+
+    @classmethod
+    def from_distillation(
+        cls,
+        model: Any,
+        pca_dims: int | None = 256,
+        apply_zipf: bool = True,
+        sif_coefficient: float | None = 1e-4,
+        token_remove_pattern: str | None = DEFAULT_REMOVE_PATTERN,
+        batch_size: int = 1024,
+        show_progress_bar: bool | None = None,
+        **kwargs: Any,
+    ) -> StaticEmbedding:
+        """Distil a static model from a loaded SentenceTransformer (`sentembed distill` loads one by name): every
+        vocabulary token through the model, PCA to `pca_dims`, SIF weights by token rank. Needs a fast tokenizer."""
+        tokenizer = getattr(model.tokenizer, "backend_tokenizer", None)
+        if tokenizer is None:
+            raise TypeError("from_distillation needs a model with a fast (tokenizers-backed) tokenizer")
+        table = distill(
+            model, pca_dims, apply_zipf, sif_coefficient, token_remove_pattern, batch_size, show_progress_bar
+        )
+        return cls(
+            Tokenizer.from_str(tokenizer.to_str()),
+            embedding_weights=table,
+            base_model=str(getattr(model, "model_path", None)),
+        )
 
     @classmethod
     def load(cls, input_path: str, **kwargs: Any) -> StaticEmbedding:

@@ -16,7 +16,7 @@ VERSION = 2
 # Version 1 stores (no file sizes, checksums or text hashes) still open; every write makes a version-2 manifest.
 READABLE_VERSIONS = (1, 2)
 MANIFEST_FILE = "manifest.json"
-SEGMENT_NAME = re.compile(r"[0-9]{6}")
+SEGMENT_NAME = re.compile(r"[0-9]{6,}")
 STORE_PRECISIONS = ("float32", "int8", "ubinary")
 # Encoding this text gives a short signature of the model, to catch queries from a different model.
 FINGERPRINT_TEXT = "sentembed embedding store fingerprint"
@@ -37,7 +37,7 @@ class Segment:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not SEGMENT_NAME.fullmatch(self.name):
-            raise OSError(f"segment name {self.name!r} is not six digits; the manifest is damaged or hostile")
+            raise OSError(f"segment name {self.name!r} is not a number of six or more digits; the manifest is damaged")
         if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 0:
             raise OSError(f"segment {self.name}: row count {self.count!r} is not a count")
 
