@@ -170,3 +170,56 @@ def test_distilled_minilm_l6_keeps_stsb_quality(minilm_l6):
     first, second, gold = read_sts("test")
     scores = (static.encode(first) * static.encode(second)).sum(axis=1)
     assert spearmanr(scores, gold).statistic >= 0.66
+
+
+def write_model2vec_folder(folder, tokenizer_path, rows: int, quantized: bool) -> dict:
+    """A model2vec-format folder with seeded random arrays (not a trained model): float16 embeddings and, when
+    `quantized`, a token-to-row mapping and per-token weights."""
+    from safetensors.numpy import save_file
+
+    vocabulary = Tokenizer.from_file(str(tokenizer_path)).get_vocab_size()
+    rng = np.random.default_rng(0)
+    arrays = {"embeddings": rng.normal(size=(rows if quantized else vocabulary, 24)).astype(np.float16)}
+    if quantized:
+        arrays["mapping"] = rng.integers(0, rows, vocabulary).astype(np.int64)
+        arrays["weights"] = rng.uniform(0.1, 2.0, vocabulary).astype(np.float32)
+    folder.mkdir()
+    save_file(arrays, str(folder / "model.safetensors"))
+    (folder / "tokenizer.json").write_bytes(tokenizer_path.read_bytes())
+    (folder / "config.json").write_text(json.dumps({"model_type": "model2vec", "normalize": True}))
+    return arrays
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+def test_model2vec_folders_load_with_their_mapping_and_weights(tokenizer, tmp_path, quantized):
+    from sentence_transformers.sentence_transformer.modules import StaticEmbedding as ReferenceStatic
+
+    arrays = write_model2vec_folder(tmp_path / "m2v", minilm_l6_folder() / "tokenizer.json", 500, quantized)
+    static = StaticEmbedding.from_model2vec(tmp_path / "m2v")
+    text = "Vocabulary quantization maps many tokens to one row."
+    ids = tokenizer.encode(text, add_special_tokens=False).ids
+    rows = arrays["embeddings"].astype(np.float32)[arrays["mapping"][ids] if quantized else ids]
+    if quantized:
+        rows = rows * arrays["weights"][ids][:, None]
+    model = SentenceTransformer(modules=[static], device="cpu")
+    np.testing.assert_allclose(model.encode(text), rows.mean(axis=0), atol=1e-5)
+    reference = ReferenceStatic.load(str(tmp_path / "m2v"))
+    np.testing.assert_allclose(static.embedding.weight.detach(), reference.embedding.weight.detach().float(), atol=1e-6)
+
+
+def test_a_damaged_model2vec_folder_names_the_array(tmp_path):
+    from safetensors.numpy import save_file
+
+    write_model2vec_folder(tmp_path / "m2v", minilm_l6_folder() / "tokenizer.json", 500, True)
+    save_file(
+        {"embeddings": np.zeros((500, 24), np.float32), "mapping": np.zeros(7, np.int64)},
+        str(tmp_path / "m2v" / "model.safetensors"),
+    )
+    with pytest.raises(OSError, match="'mapping' must hold one row index per token"):
+        StaticEmbedding.from_model2vec(tmp_path / "m2v")
+    save_file({"vectors": np.zeros((500, 24), np.float32)}, str(tmp_path / "m2v" / "model.safetensors"))
+    with pytest.raises(OSError, match="holds no 'embeddings' array"):
+        StaticEmbedding.from_model2vec(tmp_path / "m2v")
+    (tmp_path / "m2v" / "tokenizer.json").unlink()
+    with pytest.raises(OSError, match="tokenizer.json is missing"):
+        StaticEmbedding.from_model2vec(tmp_path / "m2v")

@@ -96,6 +96,23 @@ class StaticEmbedding(InputModule):
         self.tokenizer.save(str(Path(output_path) / TOKENIZER_FILE))
 
     @classmethod
+    def from_model2vec(cls, path: str | os.PathLike, **kwargs: Any) -> StaticEmbedding:
+        """Read a model2vec folder: `tokenizer.json`, and `model.safetensors` with `embeddings` and, for
+        vocabulary-quantized models, `mapping` (token id -> row) and `weights` (one per token), which are folded
+        in so that token t's vector is `embeddings[mapping[t]] * weights[t]`. Normalise with a Normalize module
+        after it when the folder's config.json says `"normalize": true`."""
+        folder = Path(path)
+        tokenizer_path = folder / TOKENIZER_FILE
+        weights_path = folder / "model.safetensors"
+        for required in (tokenizer_path, weights_path):
+            if not required.is_file():
+                raise OSError(f"{required} is missing: a model2vec folder holds tokenizer.json and model.safetensors")
+        tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        arrays = load_state_dict(folder)
+        table = fold_model2vec_arrays(arrays, tokenizer.get_vocab_size(), weights_path)
+        return cls(tokenizer, embedding_weights=table, base_model=str(folder))
+
+    @classmethod
     def from_distillation(
         cls,
         model: Any,
@@ -123,11 +140,45 @@ class StaticEmbedding(InputModule):
 
     @classmethod
     def load(cls, input_path: str, **kwargs: Any) -> StaticEmbedding:
-        """Read `tokenizer.json` and the `embedding.weight` table from a module folder."""
+        """Read `tokenizer.json` and the `embedding.weight` table from a module folder (or model2vec's arrays)."""
         tokenizer_path = Path(input_path) / TOKENIZER_FILE
         if not tokenizer_path.is_file():
             raise OSError(f"{tokenizer_path} is missing: a StaticEmbedding folder holds its tokenizer.json")
         weights = load_state_dict(input_path)
-        if "embedding.weight" not in weights:
-            raise OSError(f"the weights in {input_path} hold no 'embedding.weight' table; found {sorted(weights)}")
-        return cls(Tokenizer.from_file(str(tokenizer_path)), embedding_weights=weights["embedding.weight"])
+        tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        if "embedding.weight" in weights:
+            return cls(tokenizer, embedding_weights=weights["embedding.weight"])
+        table = fold_model2vec_arrays(weights, tokenizer.get_vocab_size(), Path(input_path) / "model.safetensors")
+        return cls(tokenizer, embedding_weights=table)
+
+
+def fold_model2vec_arrays(arrays: dict[str, torch.Tensor], vocabulary: int, source: Path) -> torch.Tensor:
+    """One float32 row per token id from model2vec's `embeddings`, optional `mapping` and `weights`, refusing
+    missing or mis-shaped arrays with an error that names the array and the file."""
+    if "embeddings" not in arrays:
+        raise OSError(f"{source} holds no 'embeddings' array (it has {sorted(arrays)})")
+    embeddings = arrays["embeddings"]
+    if embeddings.dim() != 2 or not embeddings.is_floating_point():
+        raise OSError(
+            f"{source}: 'embeddings' must be a 2-D float array, got {embeddings.dtype} {tuple(embeddings.shape)}"
+        )
+    mapping = arrays.get("mapping")
+    if mapping is not None:
+        if mapping.dim() != 1 or len(mapping) != vocabulary:
+            raise OSError(
+                f"{source}: 'mapping' must hold one row index per token ({vocabulary}), got {tuple(mapping.shape)}"
+            )
+        if len(mapping) and (int(mapping.min()) < 0 or int(mapping.max()) >= len(embeddings)):
+            raise OSError(f"{source}: 'mapping' points outside the {len(embeddings)} rows of 'embeddings'")
+        embeddings = embeddings[mapping.long()]
+    elif len(embeddings) != vocabulary:
+        raise OSError(f"{source}: 'embeddings' has {len(embeddings)} rows for a tokenizer of {vocabulary} tokens")
+    table = embeddings.float()
+    token_weights = arrays.get("weights")
+    if token_weights is not None:
+        if token_weights.dim() != 1 or len(token_weights) != vocabulary:
+            raise OSError(
+                f"{source}: 'weights' must hold one weight per token ({vocabulary}), got {tuple(token_weights.shape)}"
+            )
+        table = table * token_weights.float()[:, None]
+    return table.contiguous()
