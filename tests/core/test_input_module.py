@@ -91,7 +91,7 @@ def test_a_static_model_refuses_the_onnx_backend_clearly(random_static, tmp_path
         SentenceTransformer(str(tmp_path / "static"), backend="onnx", device="cpu")
 
 
-def test_a_static_folder_without_its_table_names_what_is_missing(random_static, tmp_path):
+def test_a_static_folder_without_its_tokenizer_names_what_is_missing(random_static, tmp_path):
     random_static.save(str(tmp_path / "static"))
     (tmp_path / "static" / "0_StaticEmbedding" / "tokenizer.json").unlink()
     with pytest.raises(OSError, match="tokenizer.json is missing"):

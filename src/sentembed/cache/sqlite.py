@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from sentembed.cache.fingerprint import model_fingerprint
+from sentembed.common.checks import check_positive_int
 
 FORMAT = "sentembed-embedding-cache"
 VERSION = 1
@@ -80,10 +81,8 @@ class EmbeddingCache:
         rebuild: bool = False,
         model: torch.nn.Module | None = None,
     ) -> None:
-        if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0):
-            raise ValueError(f"max_bytes must be a positive integer or None, got {max_bytes!r}")
         self.path = Path(path)
-        self.max_bytes = max_bytes
+        self.max_bytes = check_positive_int(max_bytes, "max_bytes", optional=True)
         self.hits = self.misses = 0
         self._check_path()
         try:

@@ -48,6 +48,10 @@ class Chunking:
             return cls(**value)
         raise TypeError(f"chunking must be True, a number of tokens, a dict or a Chunking, got {type(value).__name__}")
 
+    def split(self, texts: list[str], tokenizer: Any) -> list[list[Chunk]]:
+        """The chunks of each text, with these settings as they are (resolve them with `for_model` first)."""
+        return [chunk_text(text, tokenizer, self.chunk_tokens, self.overlap, self.by_sentence) for text in texts]
+
     def for_model(self, model: Any, prompt: str | None = None) -> Chunking:
         """These settings with `chunk_tokens` resolved for `model` (and the prompt put before each chunk),
         refusing windows it cannot read."""
@@ -145,8 +149,4 @@ def chunk_texts(
     texts: list[str], model: Any, chunking: Chunking | Any = True, prompt: str | None = None
 ) -> list[list[Chunk]]:
     """The chunks of each text, with the settings resolved for `model` (its tokenizer and window)."""
-    settings = Chunking.coerce(chunking).for_model(model, prompt)
-    return [
-        chunk_text(text, model.tokenizer, settings.chunk_tokens, settings.overlap, settings.by_sentence)
-        for text in texts
-    ]
+    return Chunking.coerce(chunking).for_model(model, prompt).split(texts, model.tokenizer)

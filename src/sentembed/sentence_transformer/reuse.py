@@ -10,7 +10,7 @@ import torch
 
 from sentembed.cache import EmbeddingCache, model_fingerprint
 from sentembed.cache.sqlite import entry_keys
-from sentembed.chunking import Chunking, chunk_texts
+from sentembed.chunking import Chunking
 from sentembed.sentence_transformer.encoding import EncodeRequest
 
 CACHEABLE_OUTPUTS = ("sentence_embedding", "token_embeddings")
@@ -69,7 +69,7 @@ class ChunkedTexts:
     @classmethod
     def split(cls, model: Any, texts: list[str], chunking: Any, prompt: str | None) -> ChunkedTexts:
         settings = Chunking.coerce(chunking).for_model(model, prompt)
-        pieces = chunk_texts(texts, model, settings, prompt)
+        pieces = settings.split(texts, model.tokenizer)
         owners = [owner for owner, chunks in enumerate(pieces) for _ in chunks]
         return cls([chunk.text for chunks in pieces for chunk in chunks], owners, len(texts), settings.pooling)
 

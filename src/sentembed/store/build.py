@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from sentembed.chunking import Chunking, chunk_texts
+from sentembed.chunking import Chunking
 from sentembed.common.checks import check_positive_int, check_text_list, resolve_prompt
 from sentembed.sentence_transformer import SentenceTransformer
 from sentembed.store.manifest import MANIFEST_FILE, Manifest, model_fingerprint, model_name, same_fingerprint
@@ -85,7 +85,7 @@ class CorpusRows:
             return cls(texts, ids, None if metadata is None else list(metadata))
         settings = Chunking(options.chunk_tokens, options.chunk_overlap).for_model(model, prompt)
         rows_texts, rows_metadata = [], []
-        for document, chunks in enumerate(chunk_texts(texts, model, settings, prompt)):
+        for document, chunks in enumerate(settings.split(texts, model.tokenizer)):
             for chunk in chunks:
                 rows_texts.append(chunk.text)
                 rows_metadata.append({
@@ -135,14 +135,14 @@ def build_store(store_class: type, path: Path, model: Any, texts: Sequence[str],
 def _resume_or_empty(store_class, path, model, model_object, options, prompt, rows) -> Any:
     """The store to resume, or a new one (also in place of one that an earlier attempt left without rows)."""
     settings = (options.precision, options.normalize_embeddings, prompt, rows.chunking)
-    if not (path / MANIFEST_FILE).exists() or not Manifest.read(path).segments:
+    manifest = Manifest.read(path) if (path / MANIFEST_FILE).exists() else None
+    if manifest is None or not manifest.segments:
         dim = model_object.get_sentence_embedding_dimension()
         return store_class.empty(
             path, dim, model_name(model), model_object, options.precision, options.normalize_embeddings, prompt,
             rows.ids, rows.chunking,
         )  # fmt: skip
-    store = store_class.open(path)
-    manifest = store.manifest
+    store = store_class(path, manifest)
     if (manifest.precision, manifest.normalized, manifest.prompt, manifest.chunking) != settings:
         raise ValueError(
             f"{path} was built with precision={manifest.precision!r}, normalize_embeddings={manifest.normalized}, "

@@ -128,6 +128,8 @@ class MappedSegments:
         self.quantized: list[np.ndarray] = []
         self.ids: list[np.ndarray] = []
         self.segments: list[Segment] = []
+        self.ends = np.zeros(0, dtype=np.int64)
+        self._offsets: dict[int, np.ndarray] = {}
 
     def map(self, segment: Segment) -> None:
         """Map a committed segment's files, checking their sizes, shapes and row counts against the manifest."""
@@ -146,6 +148,7 @@ class MappedSegments:
             self.quantized.append(quantized)
         self.ids.append(ids)
         self.segments.append(segment)
+        self.ends = np.append(self.ends, (self.ends[-1] if len(self.ends) else 0) + segment.count)
 
     def _check_shapes(
         self, segment: Segment, floats: np.ndarray, quantized: np.ndarray | None, ids: np.ndarray
@@ -176,18 +179,16 @@ class MappedSegments:
             if segment.has_hashes:
                 parts.append(np.asarray(load_array(_file(self.folder, segment, "hashes.npy"))))
             elif segment.has_texts:
-                parts.append(text_hashes([str(self.record(covered + row)["text"]) for row in range(segment.count)]))
+                records = read_lines(_file(self.folder, segment, "texts.jsonl"))
+                parts.append(text_hashes([str(record["text"]) for record in records]))
             else:
                 return None
             covered += segment.count
         return np.concatenate(parts)[:count] if parts else np.empty((0, HASH_BYTES), dtype=np.uint8)
 
-    def _ends(self) -> np.ndarray:
-        return np.cumsum([segment.count for segment in self.segments])
-
     def locate(self, position: int) -> tuple[int, int]:
         """(segment index, row within it) of a store position."""
-        ends = self._ends()
+        ends = self.ends
         total = int(ends[-1]) if len(ends) else 0
         if not 0 <= position < total:
             raise IndexError(f"position {position} is outside the store (0..{total - 1})")
@@ -201,8 +202,9 @@ class MappedSegments:
         segment = self.segments[segment_index]
         if not segment.has_texts:
             return None
-        offsets = load_array(_file(self.folder, segment, "offsets.npy"))
-        return read_line(_file(self.folder, segment, "texts.jsonl"), int(offsets[row]))
+        if segment_index not in self._offsets:
+            self._offsets[segment_index] = load_array(_file(self.folder, segment, "offsets.npy"))
+        return read_line(_file(self.folder, segment, "texts.jsonl"), int(self._offsets[segment_index][row]))
 
     def all_records(self) -> Iterator[dict | None]:
         """Every row's stored record in store order (None for rows stored without one), reading each segment's
@@ -217,7 +219,7 @@ class MappedSegments:
         """The float32 rows at store `positions` (any shape), read from the memory maps."""
         flat = positions.reshape(-1)
         rows = np.empty((len(flat), dim), dtype=np.float32)
-        ends = self._ends()
+        ends = self.ends
         segment_of = np.searchsorted(ends, flat, side="right")
         for segment_index in np.unique(segment_of):
             chosen = segment_of == segment_index
