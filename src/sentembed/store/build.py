@@ -98,9 +98,22 @@ class CorpusRows:
         return cls(rows_texts, None, rows_metadata, chunking)
 
 
-def build_store(store_class: type, path: Path, model: Any, texts: Sequence[str], ids, metadata, options) -> Any:
-    """Encode `texts` and add them one committed segment at a time, after the rows a previous run stored."""
-    segment_size = check_positive_int(options.segment_size, "segment_size")
+@dataclass
+class PreparedBuild:
+    """A build ready to encode: the store (new, or resumed with its rows checked against the input), the model
+    object, and the rows to store; rows from `store.count` on are still to be encoded."""
+
+    store: Any
+    model: Any
+    rows: CorpusRows
+
+
+def prepare_build(
+    store_class: type, path: Path, model: Any, texts: Sequence[str], ids, metadata, options
+) -> PreparedBuild:
+    """Check the input, load the model, and open the store to resume (refusing one built from other rows or
+    settings) or create an empty one."""
+    check_positive_int(options.segment_size, "segment_size")
     texts = check_text_list(texts, "texts")
     ids = check_ids(ids, len(texts))
     if metadata is not None and len(metadata) != len(texts):
@@ -109,8 +122,15 @@ def build_store(store_class: type, path: Path, model: Any, texts: Sequence[str],
     prompt = resolve_prompt(getattr(model_object, "prompts", {}), options.prompt, options.prompt_name)
     rows = CorpusRows.of(texts, ids, metadata, model_object, options, prompt)
     store = _resume_or_empty(store_class, path, model, model_object, options, prompt, rows)
-    done = store.count
     _check_resumable(store, rows.ids, rows.texts)
+    return PreparedBuild(store, model_object, rows)
+
+
+def build_store(store_class: type, path: Path, model: Any, texts: Sequence[str], ids, metadata, options) -> Any:
+    """Encode `texts` and add them one committed segment at a time, after the rows a previous run stored."""
+    build = prepare_build(store_class, path, model, texts, ids, metadata, options)
+    store, model_object, rows, segment_size = build.store, build.model, build.rows, options.segment_size
+    done = store.count
     piece = max(options.batch_size * 8, 256)
     total = len(rows.texts)
     with tqdm(total=total, initial=done, desc="Building store", disable=not options.show_progress_bar) as progress:
@@ -123,13 +143,20 @@ def build_store(store_class: type, path: Path, model: Any, texts: Sequence[str],
                     encode_for_store(model_object, store.manifest, piece_texts, options.batch_size, options.cache)
                 )
                 progress.update(len(piece_texts))
-            store.add(
-                np.concatenate(vectors),
-                ids=None if rows.ids is None else rows.ids[start:stop],
-                texts=rows.texts[start:stop],
-                metadata=None if rows.metadata is None else rows.metadata[start:stop],
-            )
+            commit_rows(store, rows, start, np.concatenate(vectors))
     return store
+
+
+def commit_rows(store: Any, rows: CorpusRows, start: int, embeddings: np.ndarray) -> None:
+    """Add the embeddings of rows `start`.. (as many as given) to the store as one segment, with their ids,
+    texts and metadata."""
+    stop = start + len(embeddings)
+    store.add(
+        embeddings,
+        ids=None if rows.ids is None else rows.ids[start:stop],
+        texts=rows.texts[start:stop],
+        metadata=None if rows.metadata is None else rows.metadata[start:stop],
+    )
 
 
 def _resume_or_empty(store_class, path, model, model_object, options, prompt, rows) -> Any:

@@ -1,0 +1,158 @@
+"""Callable classes for `Dataset.map_batches`: each Ray actor loads its model once, then runs every batch it is
+given through it. Batches are dicts of numpy arrays (`batch_format="numpy"`)."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sentembed.common.checks import check_choice, check_positive_int
+from sentembed.common.files import save_array
+from sentembed.common.types import PRECISIONS
+from sentembed.cross_encoder import CrossEncoder
+from sentembed.sentence_transformer import SentenceTransformer
+from sentembed.store.build import encode_for_store
+from sentembed.store.manifest import Manifest
+
+ENCODE_OPTIONS = ("prompt_name", "prompt", "precision", "normalize_embeddings", "truncate_dim", "chunking")
+PREDICT_OPTIONS = ("activation_fn", "apply_softmax")
+# Set by the pool for every model; not a loading option a caller passes in model_options.
+NOT_MODEL_OPTIONS = ("self", "model_name_or_path", "modules", "device")
+
+
+def check_model_source(model: Any) -> str:
+    """A model name or folder that every worker can load (model objects are not shipped to workers)."""
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    if not isinstance(model, str) or not model:
+        raise TypeError(
+            f"model must be a model name or folder that every worker can load, got {type(model).__name__}; "
+            "save a model object with model.save(folder) and pass the folder"
+        )
+    return model
+
+
+def check_model_options(model_class: type, options: dict[str, Any] | None) -> dict[str, Any]:
+    """The loading options for `model_class` (backend, truncate_dim, prompts, model_kwargs, ...), names checked."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise TypeError(
+            f"model_options must be a dict of {model_class.__name__} arguments, got {type(options).__name__}"
+        )
+    known = [name for name in inspect.signature(model_class.__init__).parameters if name not in NOT_MODEL_OPTIONS]
+    check_keywords(options, known, "model_options")
+    return dict(options)
+
+
+def check_keywords(options: dict[str, Any], known: tuple[str, ...] | list[str], what: str) -> None:
+    """Refuse keywords outside `known`, listing the ones taken."""
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise TypeError(f"{what} got unknown arguments {unknown}; it takes {sorted(known)}")
+
+
+def check_encode_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The `encode` options a dataset column can hold: names, precision and truncate_dim checked."""
+    check_keywords(options, ENCODE_OPTIONS, "encode options")
+    check_choice(options.get("precision", "float32"), PRECISIONS, "precision")
+    check_positive_int(options.get("truncate_dim"), "truncate_dim", optional=True)
+    return options
+
+
+def column_texts(batch: dict[str, np.ndarray], column: str) -> list[str]:
+    """A batch's column as a list, or a ValueError naming the columns the dataset has."""
+    if column not in batch:
+        raise ValueError(f"the dataset has no column {column!r}; its columns are {sorted(batch)}")
+    return np.asarray(batch[column]).tolist()
+
+
+class Embedder:
+    """Adds `output_column` (one embedding row per text of `text_column`) to each batch, with a
+    SentenceTransformer loaded once per actor from `model` with `device` and `model_options`."""
+
+    def __init__(
+        self,
+        model: str,
+        text_column: str = "text",
+        output_column: str = "embedding",
+        device: str | None = None,
+        model_options: dict[str, Any] | None = None,
+        model_batch_size: int = 32,
+        **encode_options: Any,
+    ) -> None:
+        options = check_model_options(SentenceTransformer, model_options)
+        self.model = SentenceTransformer(check_model_source(model), device=device, **options)
+        self.text_column, self.output_column = text_column, output_column
+        self.model_batch_size = check_positive_int(model_batch_size, "model_batch_size")
+        self.encode_options = check_encode_options(encode_options)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The batch with its embeddings added."""
+        embeddings = self.model.encode(
+            column_texts(batch, self.text_column), batch_size=self.model_batch_size, show_progress_bar=False,
+            convert_to_numpy=True, **self.encode_options,
+        )  # fmt: skip
+        return {**batch, self.output_column: np.asarray(embeddings)}
+
+
+class PairScorer:
+    """Adds `output_column` (the CrossEncoder's score of each (first, second) pair) to each batch, with the
+    model loaded once per actor."""
+
+    def __init__(
+        self,
+        model: str,
+        first_column: str = "query",
+        second_column: str = "document",
+        output_column: str = "score",
+        device: str | None = None,
+        model_options: dict[str, Any] | None = None,
+        model_batch_size: int = 32,
+        **predict_options: Any,
+    ) -> None:
+        options = check_model_options(CrossEncoder, model_options)
+        self.model = CrossEncoder(check_model_source(model), device=device, **options)
+        self.columns, self.output_column = (first_column, second_column), output_column
+        self.model_batch_size = check_positive_int(model_batch_size, "model_batch_size")
+        check_keywords(predict_options, PREDICT_OPTIONS, "predict options")
+        self.predict_options = predict_options
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The batch with its scores added."""
+        pairs = list(zip(*(column_texts(batch, column) for column in self.columns)))
+        scores = self.model.predict(
+            pairs, batch_size=self.model_batch_size, show_progress_bar=False, convert_to_numpy=True,
+            **self.predict_options,
+        )  # fmt: skip
+        return {**batch, self.output_column: np.asarray(scores)}
+
+
+class ShardEncoder:
+    """Encodes whole store shards (rows `shard`, `name`, `texts`) the way the store's manifest says, and writes
+    each shard's float32 embeddings to `shard_dir/name` (atomically); returns each shard's number and rows."""
+
+    def __init__(
+        self,
+        model: str,
+        manifest: Manifest,
+        shard_dir: str,
+        device: str | None = None,
+        model_options: dict[str, Any] | None = None,
+        model_batch_size: int = 32,
+    ) -> None:
+        self.model = SentenceTransformer(model, device=device, **(model_options or {}))
+        self.manifest, self.shard_dir, self.model_batch_size = manifest, Path(shard_dir), model_batch_size
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Write each shard of the batch; its number and row count come back."""
+        rows = []
+        for name, texts in zip(batch["name"].tolist(), batch["texts"]):
+            embeddings = encode_for_store(self.model, self.manifest, list(texts), self.model_batch_size)
+            save_array(self.shard_dir / name, embeddings)
+            rows.append(len(embeddings))
+        return {"shard": batch["shard"], "rows": np.asarray(rows, dtype=np.int64)}
