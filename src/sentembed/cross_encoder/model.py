@@ -161,13 +161,18 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         pairs, single = check_pairs(sentences)
         batch_size = check_positive_int(batch_size, "batch_size")
         activation = self.activation_fn if activation_fn is None else as_activation(activation_fn)
-        logits = self._logits(pairs, batch_size, show_progress_bar)
-        scores = self._postprocess(logits, activation, apply_softmax)
+        rows = self.tokenize_pairs(pairs) if pairs else []
+        logits = self.score_rows(rows, batch_size, show_progress_bar)
+        scores = self.scores_from_logits(logits, activation, apply_softmax)
         result = shape_scores(scores, convert_to_numpy, convert_to_tensor)
         return result[0] if single else result
 
-    def _postprocess(self, logits: torch.Tensor, activation: Activation, apply_softmax: bool) -> torch.Tensor:
-        """Activation, then one score per pair for a single label, then softmax across several labels."""
+    def scores_from_logits(
+        self, logits: torch.Tensor, activation: Activation | None = None, apply_softmax: bool = False
+    ) -> torch.Tensor:
+        """Activation (the model's when None), then one score per pair for a single label, then softmax
+        across several labels."""
+        activation = self.activation_fn if activation is None else activation
         with torch.inference_mode():
             scores = activation(logits.float())
             if self.num_labels == 1 and scores.dim() > 1:
@@ -177,16 +182,19 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         return scores
 
     @torch.inference_mode()
-    def _logits(self, pairs: list[Pair], batch_size: int, show_progress_bar: bool | None) -> torch.Tensor:
-        """Run the model over pairs in length-sorted batches; return logits in input order."""
-        if not pairs:
+    def score_rows(self, rows: list[Row], batch_size: int = 32, show_progress_bar: bool | None = False) -> torch.Tensor:
+        """Logits for token rows made by `tokenize_pairs`, in their order, from length-sorted batches.
+
+        `predict` is `tokenize_pairs`, this and `scores_from_logits`; the server calls them apart, so
+        that many requests' pairs share one run of the model.
+        """
+        if not rows:
             return torch.empty((0, self.num_labels), device=self.device)
         self.eval()
         classifier = self.classifier
         return run_in_sorted_batches(
-            self.tokenize_pairs(pairs), batch_size, classifier.pad, self.device, classifier.logits,
-            show_progress_bar, desc="Scoring pairs",
-        )  # fmt: skip
+            rows, batch_size, classifier.pad, self.device, classifier.logits, show_progress_bar, desc="Scoring pairs"
+        )
 
     def tokenize_pairs(self, pairs: list[Pair]) -> list[Row]:
         """Token rows for (first, second) pairs, warning when pairs were cut at `max_length`."""

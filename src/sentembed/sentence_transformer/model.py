@@ -20,7 +20,7 @@ from sentembed.chunking import Chunking
 from sentembed.common.batching import deduplicate, run_in_sorted_batches, sorted_batches
 from sentembed.common.checks import check_positive_int, check_texts, resolve_prompt
 from sentembed.common.runtime import check_device, default_device
-from sentembed.common.types import ArrayLike
+from sentembed.common.types import ArrayLike, Row
 from sentembed.loading.folder import ModelConfig, load_modules, save_modules
 from sentembed.loading.hub import PushToHubMixin
 from sentembed.loading.model_card import render_model_card, write_model_card
@@ -316,13 +316,9 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
                 len(request.texts),
                 input_module.max_seq_length,
             )
-        batching = (rows, request.batch_size, input_module.pad, self.device)
         if request.output_value == "sentence_embedding":
-
-            def sentence_embeddings(features: dict[str, torch.Tensor]) -> torch.Tensor:
-                return self.forward({**features, **request.extra_features})["sentence_embedding"]
-
-            return run_in_sorted_batches(*batching, sentence_embeddings, show_progress_bar)
+            return self.embed_rows(rows, request.batch_size, request.extra_features, show_progress_bar)
+        batching = (rows, request.batch_size, input_module.pad, self.device)
         collected: list = [None] * len(rows)
         for batch, features in sorted_batches(*batching, show_progress_bar):
             out = self.forward({**features, **request.extra_features})
@@ -340,6 +336,27 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
             for index, item in zip(batch, per_text):
                 collected[index] = item
         return collected
+
+    @torch.inference_mode()
+    def embed_rows(
+        self,
+        rows: list[Row],
+        batch_size: int = 32,
+        extra_features: dict[str, Any] | None = None,
+        show_progress_bar: bool | None = False,
+    ) -> torch.Tensor:
+        """Raw sentence embeddings of token rows from `input_module.tokenize_unpadded`, in their order.
+
+        The server tokenizes each request as it arrives and runs the rows of many requests through one call.
+        """
+        self.eval()
+        extra_features = extra_features or {}
+
+        def sentence_embeddings(features: dict[str, torch.Tensor]) -> torch.Tensor:
+            return self.forward({**features, **extra_features})["sentence_embedding"]
+
+        pad = self.input_module.pad
+        return run_in_sorted_batches(rows, batch_size, pad, self.device, sentence_embeddings, show_progress_bar)
 
     def start_multi_process_pool(
         self, target_devices: list[str] | None = None, chunk_timeout: float = multiprocess.DEFAULT_CHUNK_TIMEOUT_S
