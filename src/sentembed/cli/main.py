@@ -6,9 +6,9 @@ import argparse
 import logging
 import sys
 
-from sentembed.cli import distill, encode, index, search, similarity, verify
+from sentembed.cli import distill, encode, index, search, serve, similarity, verify
 
-COMMANDS = [encode, similarity, index, search, verify, distill]
+COMMANDS = [encode, similarity, index, search, verify, distill, serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

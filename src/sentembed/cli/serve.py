@@ -1,0 +1,50 @@
+"""`sentembed serve`: the HTTP server for embeddings and re-ranking (needs the `serve` extra)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from sentembed.cli.common import DEFAULT_MODEL
+
+API_KEY_VARIABLE = "SENTEMBED_API_KEY"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="serve embeddings and re-ranking over HTTP (OpenAI and TEI routes)")
+    parser.add_argument("--model", "-m", default=DEFAULT_MODEL, help=f"embedding model (default: {DEFAULT_MODEL})")
+    parser.add_argument("--reranker", default=None, help="a cross-encoder for /rerank and /v1/rerank")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    parser.add_argument("--backend", default="torch", choices=["torch", "onnx", "openvino"], help="inference backend")
+    parser.add_argument("--model-kwargs", type=json.loads, default=None, help="JSON, e.g. '{\"file_name\": ...}'")
+    parser.add_argument("--device", default=None, help="cpu, cuda, mps ... (default: the best available)")
+    parser.add_argument("--batch-size", type=int, default=32, help="texts per model batch (default: 32)")
+    parser.add_argument("--api-key", default=None, help=f"require 'Bearer KEY' auth (or set {API_KEY_VARIABLE})")
+    parser.add_argument("--max-concurrent-requests", type=int, default=512, help="more get 429 (default: 512)")
+    parser.add_argument("--max-batch-tokens", type=int, default=16_384, help="tokens per model run (default: 16384)")
+    parser.add_argument("--max-client-batch-size", type=int, default=32, help="inputs per request (default: 32)")
+    parser.add_argument("--payload-limit", type=int, default=2_000_000, help="request body bytes (default: 2000000)")
+    parser.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable)")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from sentembed.server import ServeSettings, serve
+    except ImportError as error:
+        raise OSError(f'sentembed serve needs the serve extra: pip install "sentembed[serve]" ({error})') from None
+    settings = ServeSettings(
+        max_concurrent_requests=args.max_concurrent_requests,
+        max_batch_tokens=args.max_batch_tokens,
+        max_client_batch_size=args.max_client_batch_size,
+        payload_limit=args.payload_limit,
+        batch_size=args.batch_size,
+        api_key=args.api_key or os.environ.get(API_KEY_VARIABLE) or None,
+        cors_origins=tuple(args.cors_origin),
+    )
+    serve(args.model, args.reranker, args.host, args.port, settings, args.backend, args.model_kwargs, args.device,
+          args.log_level)  # fmt: skip
+    return 0

@@ -1,0 +1,117 @@
+"""`create_app`: the ASGI app for a model (and optionally a reranker); `serve`: run it on uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sentembed.cross_encoder import CrossEncoder
+from sentembed.sentence_transformer import SentenceTransformer
+from sentembed.server.engine import Embedder, Reranker
+from sentembed.server.errors import ApiError, on_api_error, on_http_error, on_validation_error
+from sentembed.server.middleware import ApiKeyCheck, ConcurrencyLimit, PayloadLimit, RequestMetrics
+from sentembed.server.routes import router
+from sentembed.server.settings import ServeSettings, is_loopback_host
+from sentembed.server.state import CLIENT_CLOSED, ClientGone, ServerState
+from sentembed.version import __version__
+
+logger = logging.getLogger(__name__)
+# uvicorn's wait for in-flight requests after SIGTERM, before it closes what is left.
+DRAIN_TIMEOUT_S = 60
+
+
+async def on_client_gone(request: Request, error: ClientGone) -> Response:
+    return Response(status_code=CLIENT_CLOSED)
+
+
+def create_app(
+    model: SentenceTransformer | None, reranker: CrossEncoder | None = None, settings: ServeSettings | None = None
+) -> FastAPI:
+    """The server's ASGI app around loaded models; mount it, or run it with `serve` or any ASGI server."""
+    settings = settings or ServeSettings()
+    if model is None and reranker is None:
+        raise ValueError("create_app needs a model, a reranker, or both")
+    if model is not None and not isinstance(model, SentenceTransformer):
+        raise TypeError(f"model must be a SentenceTransformer, not {type(model).__name__}")
+    if reranker is not None and not isinstance(reranker, CrossEncoder):
+        raise TypeError(f"reranker must be a CrossEncoder, not {type(reranker).__name__}")
+    embedder = Embedder(model, settings.batch_size) if model is not None else None
+    ranker = Reranker(reranker, settings.batch_size) if reranker is not None else None
+    if ranker is not None and settings.reranker_name is None:
+        settings = ServeSettings(**{**settings.__dict__, "reranker_name": "sentembed-reranker"})
+    state = ServerState(embedder, ranker, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.batcher.start()
+        try:
+            yield
+        finally:
+            state.batcher.stop()
+
+    app = FastAPI(title="sentembed", version=__version__, lifespan=lifespan)
+    app.state.server = state
+    app.include_router(router)
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(ClientGone, on_client_gone)
+    # Added innermost first: a request meets metrics, then CORS, the key, the concurrency limit, the body limit.
+    app.add_middleware(PayloadLimit, limit=settings.payload_limit)
+    app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrent_requests)
+    app.add_middleware(ApiKeyCheck, api_key=settings.api_key)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])  # fmt: skip
+    app.add_middleware(RequestMetrics, metrics=state.metrics)
+    return app
+
+
+def load_models(
+    model: str | SentenceTransformer | None,
+    reranker: str | CrossEncoder | None = None,
+    backend: str = "torch",
+    model_kwargs: dict[str, Any] | None = None,
+    device: str | None = None,
+) -> tuple[SentenceTransformer | None, CrossEncoder | None]:
+    """Models from names or folders (already loaded ones pass through), on one backend and device."""
+    options: dict[str, Any] = {"backend": backend, "model_kwargs": model_kwargs, "device": device}
+    if isinstance(model, str):
+        model = SentenceTransformer(model, **options)
+    if isinstance(reranker, str):
+        reranker = CrossEncoder(reranker, **options)
+    return model, reranker
+
+
+def serve(
+    model: str | SentenceTransformer | None,
+    reranker: str | CrossEncoder | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    settings: ServeSettings | None = None,
+    backend: str = "torch",
+    model_kwargs: dict[str, Any] | None = None,
+    device: str | None = None,
+    log_level: str = "info",
+) -> None:
+    """Load the models and serve them on uvicorn until SIGINT/SIGTERM, which drains in-flight requests first."""
+    import uvicorn
+
+    settings = settings or ServeSettings()
+    names = {"model_name": model if isinstance(model, str) else settings.model_name}
+    if isinstance(reranker, str):
+        names["reranker_name"] = reranker
+    settings = ServeSettings(**{**settings.__dict__, **names})
+    if not is_loopback_host(host) and settings.api_key is None:
+        logger.warning("serving on %s without --api-key: anyone who can reach this address may use it", host)
+    app = create_app(*load_models(model, reranker, backend, model_kwargs, device), settings=settings)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=DRAIN_TIMEOUT_S)

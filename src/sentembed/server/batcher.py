@@ -1,0 +1,135 @@
+"""Dynamic batching: requests queue their token rows, and one inference thread runs the rows of many
+requests together, up to a token budget, so that concurrent clients share model calls."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sentembed.common.types import Row
+from sentembed.server.metrics import Metrics
+
+# Runs the rows of several jobs with one key through a model; returns one result per job, in order.
+Runner = Callable[[Hashable, list["Job"]], list[Any]]
+
+
+@dataclass(eq=False)
+class Job:
+    """One request's rows. Jobs with equal keys (same model, same prompt) may share a model run."""
+
+    key: Hashable
+    rows: list[Row]
+    tokens: int
+    features: dict[str, Any] = field(default_factory=dict)
+    future: asyncio.Future | None = None
+    cancelled: bool = False
+
+
+class Batcher:
+    """A queue of jobs and the one thread that runs them, oldest first, `max_batch_tokens` per run."""
+
+    def __init__(self, runner: Runner, max_batch_tokens: int, metrics: Metrics) -> None:
+        self._runner = runner
+        self._max_batch_tokens = max_batch_tokens
+        self._metrics = metrics
+        self._queue: deque[Job] = deque()
+        self._condition = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def alive(self) -> bool:
+        """Whether the inference thread runs and takes new work."""
+        return self._thread is not None and self._thread.is_alive() and not self._stopping
+
+    def start(self) -> None:
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="sentembed-batcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Finish the queued jobs, then end the thread."""
+        with self._condition:
+            self._stopping = True
+            self._condition.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    async def run(self, job: Job) -> Any:
+        """Queue `job` and wait for its result."""
+        job.future = asyncio.get_running_loop().create_future()
+        with self._condition:
+            if self._stopping:
+                raise RuntimeError("the server is shutting down")
+            self._queue.append(job)
+            self._metrics.queue_depth.inc(len(job.rows))
+            self._condition.notify()
+        return await job.future
+
+    def drop(self, job: Job) -> None:
+        """Forget a job whose client has gone; it is skipped if it has not run yet."""
+        with self._condition:
+            if job in self._queue:
+                self._queue.remove(job)
+                self._metrics.queue_depth.dec(len(job.rows))
+                self._metrics.dropped.inc(len(job.rows))
+            job.cancelled = True
+
+    def _loop(self) -> None:
+        while True:
+            with self._condition:
+                while not self._queue and not self._stopping:
+                    self._condition.wait()
+                if not self._queue:
+                    return
+                jobs = self._take()
+            self._run(jobs)
+
+    def _take(self) -> list[Job]:
+        """The oldest job and the queued jobs with its key that fit the token budget beside it."""
+        key = self._queue[0].key
+        taken: list[Job] = []
+        tokens = 0
+        for job in list(self._queue):
+            if job.key != key:
+                continue
+            if taken and tokens + job.tokens > self._max_batch_tokens:
+                break
+            taken.append(job)
+            tokens += job.tokens
+            self._queue.remove(job)
+        self._metrics.queue_depth.dec(sum(len(job.rows) for job in taken))
+        return taken
+
+    def _run(self, jobs: list[Job]) -> None:
+        self._metrics.batch_inputs.observe(sum(len(job.rows) for job in jobs))
+        self._metrics.batch_requests.observe(len(jobs))
+        try:
+            results = self._runner(jobs[0].key, jobs)
+        except Exception as error:  # the model failed: every waiting request is told, none hangs
+            for job in jobs:
+                _settle(job, error=error)
+            return
+        for job, result in zip(jobs, results):
+            _settle(job, result=result)
+
+
+def _settle(job: Job, result: Any = None, error: BaseException | None = None) -> None:
+    """Hand a result (or error) to the job's waiting request, on that request's event loop."""
+    future = job.future
+    if future is None or job.cancelled:
+        return
+
+    def settle() -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    future.get_loop().call_soon_threadsafe(settle)

@@ -1,0 +1,97 @@
+"""Errors as JSON in the OpenAI shape, `{"error": {"message", "type", "param", "code"}}`, for every status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+
+ERROR_TYPES = {
+    401: "authentication_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "service_unavailable_error",
+}
+
+
+class ApiError(Exception):
+    """A request the server refuses, with the status, message and parameter the client is told."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.headers = headers
+
+
+def error_response(
+    status: int, message: str, param: str | None = None, code: str | None = None, headers: dict | None = None
+) -> JSONResponse:
+    kind = ERROR_TYPES.get(status, "server_error")
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+# What a field that takes several shapes expects, for the one message its type errors give.
+EXPECTED_SHAPES = {
+    "input": "a string, a list of strings, a list of token ids or a list of lists of token ids",
+    "inputs": "a string or a list of strings",
+    "documents": "a list of strings or of {'text': ...} objects",
+}
+
+
+# The names pydantic gives the members of a union in an error's location: not fields, so left out.
+UNION_MEMBERS = {"str", "int", "bool", "float"}
+
+
+def _parameter(loc: tuple[Any, ...]) -> str | None:
+    """`("body", "inputs", "sentences", 3)` as `inputs.sentences[3]`: the field an error is about."""
+    parts = [part for part in loc if part != "body"]
+    if not parts:
+        return None
+    text = str(parts[0])
+    for part in parts[1:]:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part.isidentifier() and part.islower() and part not in UNION_MEMBERS:
+            text += f".{part}"
+    return text
+
+
+async def on_api_error(request: Request, error: ApiError) -> JSONResponse:
+    return error_response(error.status, error.message, error.param, error.code, error.headers)
+
+
+async def on_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    """Invalid JSON or types: 422 naming the first field that is wrong."""
+    errors = error.errors() or [{"loc": (), "msg": "invalid request", "type": "invalid"}]
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return error_response(422, f"the body is not valid JSON: {first.get('msg')}", None, "invalid_json")
+    param = _parameter(tuple(first.get("loc", ())))
+    field = param.split("[")[0] if param else None
+    if field in EXPECTED_SHAPES and len(errors) > 1:
+        return error_response(422, f"{param} must be {EXPECTED_SHAPES[field]}", param, "invalid_type")
+    message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
+    return error_response(422, message, param, str(first.get("type")))
+
+
+async def on_http_error(request: Request, error: HTTPException) -> JSONResponse:
+    """Unknown routes (404), wrong methods (405) and the like, in the same JSON shape."""
+    message = {404: f"no route {request.url.path}", 405: f"{request.method} is not allowed on {request.url.path}"}
+    return error_response(error.status_code, message.get(error.status_code, str(error.detail)), headers=error.headers)

@@ -1,0 +1,120 @@
+"""ASGI layers in front of the routes: metrics, the API key, the concurrency limit and the payload limit.
+Each answers in the JSON error shape and never reads more of a body than the limit allows."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sentembed.server.errors import error_response
+from sentembed.server.metrics import Metrics
+
+OPEN_ROUTES = ("/health",)
+
+
+class RequestMetrics:
+    """Counts each request by route and status and times it."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_and_note(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = scope["path"] if status["code"] != 404 else "unknown"
+            self.metrics.requests.labels(route, str(status["code"])).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+
+class ApiKeyCheck:
+    """With a key set, every route but /health needs `Authorization: Bearer KEY` (compared in constant time)."""
+
+    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
+        self.app = app
+        self.expected = f"Bearer {api_key}".encode() if api_key else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.expected is None or scope["type"] != "http" or scope["path"] in OPEN_ROUTES:
+            return await self.app(scope, receive, send)
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        if not hmac.compare_digest(given, self.expected):
+            message = "missing or wrong API key: send 'Authorization: Bearer <key>'"
+            response = error_response(401, message, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+            return await response(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+class ConcurrencyLimit:
+    """At most `limit` requests at a time; the next gets 429 with Retry-After. /health is never refused."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.active = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_ROUTES:
+            return await self.app(scope, receive, send)
+        if self.active >= self.limit:
+            message = f"the server is at its limit of {self.limit} concurrent requests; retry shortly"
+            response = error_response(429, message, code="too_many_requests", headers={"Retry-After": "1"})
+            return await response(scope, receive, send)
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
+
+
+class PayloadLimit:
+    """Bodies over `limit` bytes get 413: by their Content-Length, or once that many bytes have arrived."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await self._refuse(scope, receive, send)
+        body, more = bytearray(), True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return await self.app(scope, _replay([message], receive), send)
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                return await self._refuse(scope, receive, send)
+        await self.app(scope, _replay([{"type": "http.request", "body": bytes(body)}], receive), send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"the request body is larger than the server's payload limit of {self.limit} bytes"
+        await error_response(413, message, code="payload_too_large")(scope, receive, send)
+
+
+def _replay(messages: list[Any], receive: Receive) -> Receive:
+    """A receive that hands out `messages` first, then the client's own (so a disconnect is still seen)."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed

@@ -1,0 +1,54 @@
+"""The server's limits, with TEI's defaults where TEI has one."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from sentembed.common.checks import check_positive_int
+
+# OpenAI's own limit on inputs per /v1/embeddings request; clients written for it send this many.
+OPENAI_MAX_INPUTS = 2048
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """How much the server takes at once, who may call it, and what it calls its models.
+
+    `max_client_batch_size` bounds the inputs of one TEI-style request; `/v1/embeddings` takes up to
+    2,048 (OpenAI's limit) when that is larger. `api_key` protects every route but `/health`.
+    """
+
+    max_concurrent_requests: int = 512
+    max_batch_tokens: int = 16_384
+    max_client_batch_size: int = 32
+    payload_limit: int = 2_000_000
+    batch_size: int = 32
+    api_key: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    model_name: str = "sentembed"
+    reranker_name: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_concurrent_requests", "max_batch_tokens", "max_client_batch_size", "payload_limit"):
+            check_positive_int(getattr(self, name), name)
+        check_positive_int(self.batch_size, "batch_size")
+        if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key.strip()):
+            raise ValueError("api_key must be a non-empty string, or None for no key")
+        if isinstance(self.cors_origins, str) or not all(isinstance(o, str) for o in self.cors_origins):
+            raise TypeError("cors_origins must be a sequence of origin strings, e.g. ('https://example.com',)")
+
+    @property
+    def openai_max_inputs(self) -> int:
+        """The most inputs one `/v1/embeddings` request may carry."""
+        return max(self.max_client_batch_size, OPENAI_MAX_INPUTS)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` is reachable from this machine only (localhost, 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,154 @@
+"""What one server holds: its models, the batcher that runs them, its metrics and settings; and the steps
+every route shares (checking inputs, queueing a job and waiting for it, dropping it if the client leaves)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import torch
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sentembed.server.batcher import Batcher, Job
+from sentembed.server.engine import Embedder, Reranker, Tokenized
+from sentembed.server.errors import ApiError
+from sentembed.server.metrics import Metrics
+from sentembed.server.settings import ServeSettings
+
+TRUNCATED_HEADER = "X-Sentembed-Truncated"
+CLIENT_CLOSED = 499
+
+
+class ClientGone(Exception):
+    """The client disconnected before its result was ready; its queued work was dropped."""
+
+
+def json_response(content: Any, headers: dict[str, str] | None = None) -> Response:
+    """JSON with numpy arrays written directly (orjson), which keeps large embedding responses cheap."""
+    body = orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def check_inputs(value: str | list, param: str, limit: int) -> list:
+    """A single input or a non-empty list of at most `limit`, with no empty string among them."""
+    inputs = [value] if isinstance(value, str) else list(value)
+    if not inputs:
+        raise ApiError(422, f"{param} is an empty list; send at least one input", param, "empty_input")
+    if len(inputs) > limit:
+        message = f"{param} holds {len(inputs)} inputs; this server takes at most {limit} per request"
+        raise ApiError(413, message, param, "too_many_inputs")
+    for index, item in enumerate(inputs):
+        if isinstance(item, str) and not item:
+            where = param if isinstance(value, str) else f"{param}[{index}]"
+            raise ApiError(422, f"{where} is an empty string", where, "empty_input")
+    return inputs
+
+
+async def wait_for_disconnect(request: Request) -> None:
+    """Return once the client has closed its connection."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+class ServerState:
+    def __init__(self, embedder: Embedder | None, reranker: Reranker | None, settings: ServeSettings) -> None:
+        self.embedder = embedder
+        self.reranker = reranker
+        self.settings = settings
+        self.metrics = Metrics()
+        self.batcher = Batcher(self._run, settings.max_batch_tokens, self.metrics)
+
+    def _run(self, key: Any, jobs: list[Job]) -> list[torch.Tensor]:
+        engine = self.embedder if key[0] == "embed" else self.reranker
+        return engine.run(key, jobs)
+
+    def need_embedder(self, model: str | None = None) -> Embedder:
+        if self.embedder is None:
+            raise ApiError(404, "this server has no embedding model; start it with --model", "model", "no_model")
+        if model is not None and model != self.settings.model_name:
+            message = f"model {model!r} is not served here; this server serves {self.settings.model_name!r}"
+            raise ApiError(404, message, "model", "model_not_found")
+        return self.embedder
+
+    def need_reranker(self, model: str | None = None) -> Reranker:
+        if self.reranker is None:
+            raise ApiError(404, "this server has no reranker; start it with --reranker", "model", "no_reranker")
+        if model is not None and model != self.settings.reranker_name:
+            message = f"model {model!r} is not served here; the reranker is {self.settings.reranker_name!r}"
+            raise ApiError(404, message, "model", "model_not_found")
+        return self.reranker
+
+    async def check_truncation(
+        self, engine: Any, tokenized: Tokenized, inputs: list, truncate: bool, param: str
+    ) -> None:
+        """With `truncate=false`, inputs over the model's length are a 422 naming the first one."""
+        if not tokenized.truncated:
+            return
+        self.metrics.truncated.inc(tokenized.truncated)
+        if truncate:
+            return
+        cut = await run_in_threadpool(engine.cut_indices, inputs)
+        first = cut[0] if cut else 0
+        message = (
+            f"{param}[{first}] is longer than the model's {engine.max_length} tokens "
+            f"({tokenized.truncated} inputs are); send truncate=true to have them cut"
+        )
+        raise ApiError(422, message, f"{param}[{first}]", "input_too_long")
+
+    async def run_job(self, request: Request, job: Job) -> torch.Tensor:
+        """Queue a job and wait for it; if the client disconnects first, drop the job."""
+        if not self.batcher.alive:
+            raise ApiError(503, "the server is shutting down", code="unavailable")
+        result = asyncio.ensure_future(self.batcher.run(job))
+        gone = asyncio.ensure_future(wait_for_disconnect(request))
+        try:
+            done, _ = await asyncio.wait({result, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if result in done:
+            return result.result()
+        self.batcher.drop(job)
+        result.cancel()
+        raise ClientGone
+
+    async def embed(
+        self, request: Request, route: str, texts: list[str], prompt_name: str | None, truncate: bool, param: str
+    ) -> tuple[torch.Tensor, Tokenized]:
+        """Raw embeddings of `texts` from the shared batcher, exactly as `encode` computes them."""
+        embedder = self.need_embedder()
+        prompt = embedder.prompt(prompt_name)
+        tokenized = await run_in_threadpool(embedder.tokenize, texts, prompt)
+        prompted = [prompt + text for text in texts] if prompt else texts
+        await self.check_truncation(embedder, tokenized, prompted, truncate, param)
+        self.count(route, len(texts), tokenized.tokens)
+        job = Job(("embed", prompt), tokenized.rows, tokenized.tokens, tokenized.features)
+        return await self.run_job(request, job), tokenized
+
+    async def score(
+        self, request: Request, route: str, query: str, texts: list[str], truncate: bool
+    ) -> tuple[torch.Tensor, Tokenized]:
+        """Logits of (query, text) pairs from the shared batcher."""
+        reranker = self.need_reranker()
+        tokenized = await run_in_threadpool(reranker.tokenize, query, texts)
+        await self.check_truncation(reranker, tokenized, [(query, text) for text in texts], truncate, "texts")
+        self.count(route, len(texts), tokenized.tokens)
+        job = Job(("rerank",), tokenized.rows, tokenized.tokens)
+        return await self.run_job(request, job), tokenized
+
+    def count(self, route: str, inputs: int, tokens: int) -> None:
+        self.metrics.inputs.labels(route).inc(inputs)
+        self.metrics.tokens.labels(route).inc(tokens)
+
+    def dimensions(self, dimensions: int | None) -> int | None:
+        """`dimensions` if the model has that many, else a 422."""
+        size = self.need_embedder().dimension
+        if dimensions is not None and size is not None and dimensions > size:
+            message = f"dimensions={dimensions} is more than the model's {size}"
+            raise ApiError(422, message, "dimensions", "invalid_dimensions")
+        return dimensions
+
+    def truncation_headers(self, tokenized: Tokenized) -> dict[str, str]:
+        return {TRUNCATED_HEADER: str(tokenized.truncated)}

@@ -1,0 +1,75 @@
+"""Dynamic batching under concurrent load: every answer equals `encode`, requests share model runs, the
+event loop stays free during a long batch, and a client that leaves has its queued work dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.conftest import read_sts
+from tests.server.conftest import live_server, metric, wait_until
+from tests.training.readers import read_beir
+
+WAIT_S = 60
+
+
+@pytest.fixture(scope="module")
+def request_texts() -> list[list[str]]:
+    """64 requests of 1 to 8 texts, STSb sentences and SciFact abstracts mixed."""
+    first, second, _ = read_sts("test")
+    _, corpus, _ = read_beir("scifact_1k")
+    pool = first[:200] + second[:200] + list(corpus.values())[:60]
+    rng = np.random.default_rng(0)
+    return [[pool[i] for i in rng.choice(len(pool), size=rng.integers(1, 9), replace=False)] for _ in range(64)]
+
+
+def test_64_concurrent_clients_get_their_own_results_in_order(server_url, minilm_l6, request_texts):
+    expected = [minilm_l6.encode(texts, normalize_embeddings=True) for texts in request_texts]
+    before = metric(httpx.get(f"{server_url}/metrics").text, "sentembed_batch_requests_count")
+
+    async def call(client: httpx.AsyncClient, texts: list[str]) -> list:
+        response = await client.post("/v1/embeddings", json={"input": texts})
+        assert response.status_code == 200, response.text
+        return [item["embedding"] for item in sorted(response.json()["data"], key=lambda item: item["index"])]
+
+    async def everyone() -> list:
+        async with httpx.AsyncClient(base_url=server_url, timeout=WAIT_S * 2) as client:
+            return await asyncio.wait_for(asyncio.gather(*(call(client, texts) for texts in request_texts)), WAIT_S * 2)
+
+    results = asyncio.run(everyone())
+    for got, want in zip(results, expected):
+        np.testing.assert_allclose(np.array(got), want, atol=1e-6)
+    runs = metric(httpx.get(f"{server_url}/metrics").text, "sentembed_batch_requests_count") - before
+    assert runs < len(request_texts), "concurrent requests should share model runs"
+
+
+def long_request(url: str, texts: list[str], done: dict) -> None:
+    done["response"] = httpx.post(f"{url}/embed", json={"inputs": texts}, timeout=WAIT_S * 4)
+
+
+def test_health_answers_during_a_long_batch_and_a_departed_clients_work_is_dropped(embedding_model):
+    _, corpus, _ = read_beir("scifact_1k")
+    long_texts = list(corpus.values())[:32]
+    with live_server(embedding_model, max_batch_tokens=256) as url:
+        first: dict = {}
+        worker = threading.Thread(target=long_request, args=(url, long_texts, first))
+        worker.start()
+        wait_until(lambda: metric(httpx.get(f"{url}/metrics").text, "sentembed_batch_inputs_count") >= 1)
+        health = httpx.get(f"{url}/health", timeout=10)
+        assert health.status_code == 200 and "response" not in first, "the batch should still be running"
+
+        # a second client queues work behind the long batch, then leaves before it runs
+        host, port = url.removeprefix("http://").split(":")
+        body = b'{"inputs": ["' + b"a queued text " * 20 + b'"]}'
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            head = f"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+            raw.sendall(head.encode() + b"\r\n\r\n" + body)
+            wait_until(lambda: metric(httpx.get(f"{url}/metrics").text, "sentembed_queue_inputs") >= 1)
+        wait_until(lambda: metric(httpx.get(f"{url}/metrics").text, "sentembed_dropped_inputs_total") == 1)
+        worker.join(WAIT_S * 4)
+        assert first["response"].status_code == 200 and len(first["response"].json()) == 32

@@ -1,0 +1,99 @@
+"""`sentembed serve` as a real second process: it starts, answers, binds loopback, and drains on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.conftest import minilm_l6_folder
+from tests.server.conftest import free_port, metric, wait_until
+from tests.training.readers import read_beir
+
+START_TIMEOUT_S = 120
+
+
+def start_server(port: int, *options: str, env: dict | None = None) -> subprocess.Popen:
+    command = [sys.executable, "-m", "sentembed.cli.main", "serve", "--model", str(minilm_l6_folder()),
+               "--port", str(port), "--log-level", "warning", *options]  # fmt: skip
+    return subprocess.Popen(command, env={**os.environ, **(env or {})}, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_health(url: str, process: subprocess.Popen, headers: dict | None = None) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()
+        try:
+            if httpx.get(f"{url}/health", timeout=2, headers=headers).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the server did not become healthy")
+
+
+@pytest.fixture()
+def stopping():
+    processes: list[subprocess.Popen] = []
+    yield processes.append
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait(30)
+
+
+def test_sigterm_drains_in_flight_requests_then_exits(minilm_l6, stopping):
+    port = free_port()
+    process = start_server(port, env={"SENTEMBED_API_KEY": "k3y"})
+    stopping(process)
+    url, auth = f"http://127.0.0.1:{port}", {"Authorization": "Bearer k3y"}
+    wait_for_health(url, process)
+    assert httpx.post(f"{url}/embed", json={"inputs": "a"}).status_code == 401
+    _, corpus, _ = read_beir("scifact_1k")
+    texts = list(corpus.values())[:32]
+    outcome: dict = {}
+
+    def call() -> None:
+        outcome["response"] = httpx.post(f"{url}/embed", json={"inputs": texts}, headers=auth, timeout=START_TIMEOUT_S)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    wait_until(lambda: metric(httpx.get(f"{url}/metrics", headers=auth).text, "sentembed_batch_inputs_count") >= 1)
+    assert "response" not in outcome, "the request should be in flight"
+    process.send_signal(signal.SIGTERM)
+    caller.join(START_TIMEOUT_S)
+    assert process.wait(START_TIMEOUT_S) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once drained
+    assert "Traceback" not in process.stderr.read()
+    assert outcome["response"].status_code == 200
+    expected = minilm_l6.encode(texts, normalize_embeddings=True)
+    np.testing.assert_allclose(outcome["response"].json(), expected, atol=1e-6)
+
+
+def test_the_server_binds_loopback_by_default(stopping):
+    port = free_port()
+    process = start_server(port)
+    stopping(process)
+    wait_for_health(f"http://127.0.0.1:{port}", process)
+    listening = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout if _has_ss() else ""
+    if listening:
+        lines = [line for line in listening.splitlines() if f":{port} " in line]
+        assert lines and all("127.0.0.1:" in line for line in lines), lines
+
+
+def _has_ss() -> bool:
+    return subprocess.run(["which", "ss"], capture_output=True).returncode == 0
+
+
+def test_bad_limits_are_refused_before_loading():
+    result = subprocess.run(
+        [sys.executable, "-m", "sentembed.cli.main", "serve", "--max-batch-tokens", "0"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2 and "max_batch_tokens" in result.stderr
