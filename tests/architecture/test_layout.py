@@ -29,6 +29,8 @@ FLOORS = {
     "sentence_transformer": 3,
     "cross_encoder": 3,
     "store": 4,
+    "distributed": 4,
+    "server": 4,
     "cli": 5,
     "util": 5,
     "evaluation": 5,
@@ -145,12 +147,14 @@ PUBLIC_MODULES = [
     "sentembed.common.runtime",
     "sentembed.common.types",
     "sentembed.cross_encoder",
+    "sentembed.distributed",
     "sentembed.evaluation",
     "sentembed.loading",
     "sentembed.losses",
     "sentembed.models",
     "sentembed.quantization",
     "sentembed.similarity",
+    "sentembed.server",
     "sentembed.store",
     "sentembed.util",
 ]
@@ -179,6 +183,8 @@ PINNED = {
         "export_dynamic_quantized_onnx_model", "export_optimized_onnx_model", "split_model_kwargs", "use_backend",
     },
     "sentembed.store": {"EmbeddingStore"},
+    "sentembed.distributed": {"Embedder", "PairScorer", "build_store", "connect", "encode_dataset", "predict_dataset"},
+    "sentembed.server": {"ApiError", "ServeSettings", "create_app", "load_models", "serve"},
     "sentembed.cross_encoder": {"CrossEncoder", "EmbeddingRetriever", "RetrieveAndRerank", "StoreRetriever"},
 }  # fmt: skip
 

@@ -181,3 +181,22 @@ def test_metrics_count_requests_inputs_and_batches(client):
     for name in [*names, "sentembed_batch_inputs_bucket", "sentembed_request_seconds_bucket"]:
         assert name in text
     assert 'sentembed_requests_total{route="/embed",status="200"}' in text
+
+
+def test_the_onnx_backend_serves_what_it_encodes(tmp_path):
+    import shutil
+
+    import httpx
+
+    from sentembed.server import load_models
+    from tests.conftest import MINILM_L3
+    from tests.server.conftest import live_server
+
+    folder = shutil.copytree(MINILM_L3, tmp_path / "model", ignore=shutil.ignore_patterns("onnx"))
+    model, _ = load_models(str(folder), backend="onnx", device="cpu")
+    texts = ["A man is eating food.", "A glacier cave is formed within the ice of a glacier."]
+    expected = model.encode(texts)
+    with live_server(model) as url:
+        got = httpx.post(f"{url}/embed", json={"inputs": texts, "normalize": False}).json()
+    assert type(model.input_module).__name__ == "OnnxTransformer"
+    np.testing.assert_allclose(got, expected, atol=1e-6)

@@ -1,0 +1,276 @@
+"""Serving speed on loopback: sentembed serve (torch, onnx, onnx int8) next to infinity and a naive FastAPI
+app around the reference's `encode`, on the same model folder and the same load.
+
+A bounded async load generator (httpx) sends OpenAI-style embedding requests at concurrency 1, 8 and 64:
+single STSb sentences, 32 STSb sentences, and 32 SciFact abstracts per request. Each cell runs for at most
+`--seconds` or `--requests`, whichever ends first. Reported: requests/s, texts/s, p50 and p99 latency, and
+texts/s as a ratio to infinity. The first answer of every server is checked against the reference's
+embeddings (max |delta|), so that no server is fast by being wrong.
+
+infinity (`infinity-emb[server,torch]`) pins sentence-transformers below 4 and numpy below 2, so it gets a
+venv of its own, made by this script under .cache/bench/infinity (pass --no-infinity to leave it out).
+
+Run: .venv/bin/python benchmarks/serve_speed.py [--seconds 15] [--concurrency 1 8 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from encode_speed import minilm_l6_folder, read_scifact, read_sts_test  # noqa: E402
+
+INFINITY_VENV = REPO / ".cache" / "bench" / "infinity"
+INFINITY_REQUIREMENTS = ["torch==2.13.0", "infinity-emb[server,torch]==0.0.78"]
+START_TIMEOUT_S = 300
+QUIET = {"HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "INFINITY_ANONYMOUS_USAGE_STATS": "0"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def ensure_infinity_venv() -> Path:
+    """infinity's own venv (torch first, from the CPU wheel, so pip never pulls a CUDA build)."""
+    python = INFINITY_VENV / "bin" / "python"
+    if not (INFINITY_VENV / "bin" / "infinity_emb").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(INFINITY_VENV)], check=True)
+        for requirement in INFINITY_REQUIREMENTS:
+            subprocess.run([str(python), "-m", "pip", "install", "-q", requirement], check=True)
+    return INFINITY_VENV / "bin" / "infinity_emb"
+
+
+def naive_app(folder: str, port: int) -> None:
+    """The baseline people write first: FastAPI calling the reference's encode once per request."""
+    import uvicorn
+    from fastapi import FastAPI
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(folder, device="cpu")
+    app = FastAPI()
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    @app.post("/v1/embeddings")
+    def embeddings(body: dict) -> dict:
+        texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        vectors = model.encode(texts, normalize_embeddings=True)
+        return {"object": "list", "data": [{"object": "embedding", "embedding": v.tolist(), "index": i}
+                                           for i, v in enumerate(vectors)]}  # fmt: skip
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def server_commands(folder: Path, int8_file: str, with_infinity: bool) -> dict[str, tuple[list[str], str]]:
+    """Each server: (command with {port}, embeddings route)."""
+    ours = [sys.executable, "-m", "sentembed.cli.main", "serve", "--model", str(folder), "--port", "{port}",
+            "--log-level", "warning", "--max-client-batch-size", "64"]  # fmt: skip
+    commands = {
+        "sentembed torch": (ours, "/v1/embeddings"),
+        "sentembed onnx": ([*ours, "--backend", "onnx"], "/v1/embeddings"),
+        "sentembed onnx int8": (
+            [*ours, "--backend", "onnx", "--model-kwargs", json.dumps({"file_name": int8_file})],
+            "/v1/embeddings",
+        ),
+        "naive FastAPI + reference": (
+            [sys.executable, __file__, "--naive-app", str(folder), "--port", "{port}"],
+            "/v1/embeddings",
+        ),
+    }
+    if with_infinity:
+        infinity = ensure_infinity_venv()
+        commands["infinity (torch)"] = (
+            [
+                str(infinity),
+                "v2",
+                "--model-id",
+                str(folder),
+                "--port",
+                "{port}",
+                "--engine",
+                "torch",
+                "--device",
+                "cpu",
+                "--dtype",
+                "float32",
+                "--no-bettertransformer",
+                "--batch-size",
+                "32",
+                "--log-level",
+                "warning",
+            ],  # fmt: skip
+            "/embeddings",
+        )
+    return commands
+
+
+def start(command: list[str], port: int) -> subprocess.Popen:
+    command = [part.replace("{port}", str(port)) for part in command]
+    return subprocess.Popen(command, env={**os.environ, **QUIET}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_healthy(url: str, process: subprocess.Popen) -> None:
+    import httpx
+
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not become healthy in {START_TIMEOUT_S} s")
+
+
+async def load(
+    url: str, model: str, payloads: list[list[str]], concurrency: int, seconds: float, requests: int
+) -> dict:
+    """Send requests (naming `model`, as clients do) from `concurrency` workers until `requests` are done or
+    `seconds` pass."""
+    import httpx
+
+    latencies: list[float] = []
+    texts = 0
+    stop_at = time.monotonic() + seconds
+    counter = iter(range(requests))
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal texts
+        for index in counter:
+            if time.monotonic() > stop_at:
+                return
+            payload = payloads[index % len(payloads)]
+            started = time.perf_counter()
+            response = await client.post(url, json={"input": payload, "model": model})
+            response.raise_for_status()
+            latencies.append(time.perf_counter() - started)
+            texts += len(payload)
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {
+        "requests/s": len(latencies) / elapsed,
+        "texts/s": texts / elapsed,
+        "p50 ms": 1000 * float(np.percentile(latencies, 50)),
+        "p99 ms": 1000 * float(np.percentile(latencies, 99)),
+    }
+
+
+def workloads() -> dict[str, list[list[str]]]:
+    first, second, _ = read_sts_test()
+    sentences = list(dict.fromkeys(first + second))
+    abstracts = read_scifact(640)
+    return {
+        "1 STSb sentence": [[text] for text in sentences],
+        "32 STSb sentences": [sentences[i : i + 32] for i in range(0, len(sentences) - 32, 32)],
+        "32 SciFact abstracts": [abstracts[i : i + 32] for i in range(0, len(abstracts), 32)],
+    }
+
+
+def max_delta(url: str, model: str, texts: list[str], expected: np.ndarray) -> float:
+    import httpx
+
+    body = httpx.post(url, json={"input": texts, "model": model}, timeout=300).json()
+    got = np.array([item["embedding"] for item in sorted(body["data"], key=lambda item: item["index"])])
+    return float(np.abs(got - expected).max())
+
+
+def export_int8(folder: Path) -> str:
+    from sentembed import SentenceTransformer
+    from sentembed.backend import export_dynamic_quantized_onnx_model
+
+    model = SentenceTransformer(str(folder), device="cpu", backend="onnx")
+    path = Path(export_dynamic_quantized_onnx_model(model, "avx2", str(folder)))
+    return str(path.relative_to(folder)) if path.is_absolute() else str(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=15.0, help="the most one cell runs")
+    parser.add_argument("--requests", type=int, default=2000, help="the most requests one cell sends")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
+    parser.add_argument("--servers", nargs="+", default=None, help="a subset of the server names")
+    parser.add_argument("--no-infinity", action="store_true")
+    parser.add_argument("--naive-app", metavar="FOLDER", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.naive_app:
+        return naive_app(args.naive_app, args.port)
+
+    from sentence_transformers import SentenceTransformer as Reference
+
+    folder = Path(tempfile.mkdtemp(prefix="serve-speed-")) / "all-MiniLM-L6-v2"
+    shutil.copytree(minilm_l6_folder(), folder)
+    int8_file = export_int8(folder)
+    reference = Reference(str(folder), device="cpu")
+    loads = workloads()
+    check_texts = loads["32 SciFact abstracts"][0]
+    expected = reference.encode(check_texts, normalize_embeddings=True)
+    del reference
+    commands = server_commands(folder, int8_file, not args.no_infinity)
+    results: dict[str, dict] = {}
+    for name, (command, route) in commands.items():
+        if args.servers and name not in args.servers:
+            continue
+        port = free_port()
+        process = start(command, port)
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}", process)
+            url = f"http://127.0.0.1:{port}{route}"
+            delta = max_delta(url, str(folder), check_texts, expected)
+            print(f"{name}: max |delta| to the reference on 32 SciFact abstracts = {delta:.2e}", flush=True)
+            for workload, payloads in loads.items():
+                asyncio.run(load(url, str(folder), payloads, 8, 2.0, 64))  # warm-up
+                for concurrency in args.concurrency:
+                    cell = asyncio.run(load(url, str(folder), payloads, concurrency, args.seconds, args.requests))
+                    results.setdefault(name, {})[(workload, concurrency)] = cell
+                    figures = "  ".join(f"{key} {value:8.1f}" for key, value in cell.items())
+                    print(f"  {workload:22s} c={concurrency:<3d} {figures}", flush=True)
+        finally:
+            process.terminate()
+            process.wait(60)
+    print_table(results)
+
+
+def print_table(results: dict[str, dict]) -> None:
+    baseline = results.get("infinity (torch)", {})
+    print("\n| workload | concurrency | server | requests/s | texts/s | p50 ms | p99 ms | texts/s vs infinity |")
+    print("|---|---|---|---|---|---|---|---|")
+    cells = sorted(
+        {cell for server in results.values() for cell in server}, key=lambda c: (list(workloads()).index(c[0]), c[1])
+    )
+    for cell in cells:
+        for name, server in results.items():
+            if cell not in server:
+                continue
+            row = server[cell]
+            ratio = f"{row['texts/s'] / baseline[cell]['texts/s']:.2f}x" if cell in baseline else "n/a"
+            print(f"| {cell[0]} | {cell[1]} | {name} | {row['requests/s']:.1f} | {row['texts/s']:.1f} | "
+                  f"{row['p50 ms']:.1f} | {row['p99 ms']:.1f} | {ratio} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
