@@ -179,8 +179,9 @@ PINNED = {
     "sentembed.models": {"Dense", "InputModule", "Module", "Normalize", "Pooling", "SequenceClassifier", "Transformer"},
     "sentembed.backend": {
         "BACKENDS", "BACKEND_OPTIONS", "OPTIMIZATION_LEVELS", "QUANTIZATION_CONFIGS", "OnnxGraph",
-        "OnnxSequenceClassifier", "OnnxSettings", "OnnxTransformer", "available_cores", "default_num_threads",
-        "export_dynamic_quantized_onnx_model", "export_optimized_onnx_model", "split_model_kwargs", "use_backend",
+        "OnnxSequenceClassifier", "OnnxSettings", "OnnxTransformer", "OVQuantizationConfig", "available_cores",
+        "default_num_threads", "export_dynamic_quantized_onnx_model", "export_optimized_onnx_model",
+        "export_static_quantized_openvino_model", "split_model_kwargs", "use_backend",
     },
     "sentembed.store": {"EmbeddingStore"},
     "sentembed.distributed": {"Embedder", "PairScorer", "build_store", "connect", "encode_dataset", "predict_dataset"},

@@ -30,6 +30,12 @@ from sentembed.backend.optimize import (
     quantize_dynamic_int8,
 )
 from sentembed.backend.session import require_runtime
+from sentembed.backend.static_int8 import (
+    STATIC_INT8_FILE,
+    OVQuantizationConfig,
+    calibration_texts_from,
+    quantize_static_int8,
+)
 from sentembed.common.checks import check_choice
 from sentembed.common.runtime import available_cores, default_num_threads
 from sentembed.models import SequenceClassifier, Transformer
@@ -45,10 +51,12 @@ __all__ = [
     "OnnxSequenceClassifier",
     "OnnxSettings",
     "OnnxTransformer",
+    "OVQuantizationConfig",
     "available_cores",
     "default_num_threads",
     "export_dynamic_quantized_onnx_model",
     "export_optimized_onnx_model",
+    "export_static_quantized_openvino_model",
     "split_model_kwargs",
     "use_backend",
 ]
@@ -95,12 +103,12 @@ def _write_target(model_name_or_path: str | os.PathLike, name: str) -> Path:
     return Path(model_name_or_path) / "onnx" / f"model_{name}.onnx"
 
 
-def _push(path: Path, model_name_or_path: str | os.PathLike, create_pr: bool) -> None:
+def _push(path: Path, model_name_or_path: str | os.PathLike, create_pr: bool, folder: str = "onnx") -> None:
     from huggingface_hub import HfApi
 
     HfApi().upload_file(
         path_or_fileobj=str(path),
-        path_in_repo=f"onnx/{path.name}",
+        path_in_repo=f"{folder}/{path.name}",
         repo_id=str(model_name_or_path),
         create_pr=create_pr,
         commit_message=f"Add {path.name}",
@@ -160,3 +168,44 @@ def _local_target(model_name_or_path: str | os.PathLike, push_to_hub: bool, name
     if push_to_hub and not Path(model_name_or_path).is_dir():
         return _write_target(tempfile.mkdtemp(prefix="sentembed-onnx-"), name)
     return _write_target(model_name_or_path, name)
+
+
+def export_static_quantized_openvino_model(
+    model: Any,
+    quantization_config: OVQuantizationConfig | dict | None,
+    model_name_or_path: str | os.PathLike,
+    dataset_name: str | None = None,
+    dataset_config_name: str | None = None,
+    dataset_split: str | None = None,
+    column_name: str | None = None,
+    push_to_hub: bool = False,
+    create_pr: bool = False,
+    file_suffix: str = "qint8_quantized",
+    calibration_texts: list[str] | None = None,
+) -> Path:
+    """Write `openvino/openvino_model_<file_suffix>.xml` (and its `.bin`): static int8 by NNCF.
+
+    Activation ranges are calibrated on `calibration_texts` (sentembed's keyword: a few hundred texts like
+    those you will encode), else on a hub dataset (`dataset_name`, `dataset_config_name`, `dataset_split`,
+    `column_name`; glue/sst2 by default, as in the reference). Load the result with
+    `backend="openvino", model_kwargs={"file_name": "openvino/openvino_model_qint8_quantized.xml"}`.
+    """
+    require_runtime("openvino")
+    try:
+        import nncf  # noqa: F401
+    except ImportError:
+        raise ImportError('static int8 needs NNCF: pip install "sentembed[openvino-int8]"') from None
+    config = OVQuantizationConfig.of(quantization_config)
+    transformer = _transformer_of(model)
+    texts = calibration_texts_from(
+        calibration_texts, dataset_name, dataset_config_name, dataset_split, column_name, config.num_samples
+    )
+    source = ensure_export(transformer)
+    folder = Path(tempfile.mkdtemp(prefix="sentembed-openvino-")) if push_to_hub else Path(model_name_or_path)
+    name = STATIC_INT8_FILE if file_suffix == "qint8_quantized" else f"openvino_model_{file_suffix}.xml"
+    target = folder / "openvino" / name
+    quantize_static_int8(source, transformer.tokenizer, texts, transformer.max_seq_length, config, target)
+    if push_to_hub:
+        for path in (target, target.with_suffix(".bin")):
+            _push(path, model_name_or_path, create_pr, folder="openvino")
+    return target

@@ -18,7 +18,7 @@ import torch
 
 from sentembed.backend import export as exporting
 from sentembed.backend.optimize import FUSION_RECIPE, fuse_checked
-from sentembed.backend.session import DEFAULT_PROVIDER, OpenVinoSession, create_session, require_runtime
+from sentembed.backend.session import DEFAULT_PROVIDER, OpenVinoSession, cpu_has_bf16, create_session, require_runtime
 from sentembed.common.checks import check_choice, check_positive_int
 from sentembed.common.types import Features
 from sentembed.models.transformer import Transformer
@@ -26,7 +26,9 @@ from sentembed.models.transformer import Transformer
 logger = logging.getLogger(__name__)
 
 # Keys of `model_kwargs` that configure the ONNX or OpenVINO backend rather than `AutoModel.from_pretrained`.
-BACKEND_OPTIONS = ("file_name", "provider", "num_threads", "ov_config")
+BACKEND_OPTIONS = ("file_name", "provider", "num_threads", "ov_config", "inference_precision")
+# What OpenVINO computes float operations in: fp32 (the default everywhere), or bf16 where the CPU has it.
+INFERENCE_PRECISIONS = ("f32", "bf16")
 RUNTIMES = ("onnx", "openvino")
 
 
@@ -39,6 +41,7 @@ class OnnxSettings:
     provider: str = DEFAULT_PROVIDER
     num_threads: int | None = None
     ov_config: dict[str, Any] | None = None
+    inference_precision: str = "f32"
     runtime: str = "onnx"
     cache_folder: str | None = None
     export_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -55,6 +58,27 @@ class OnnxSettings:
             raise ValueError("ov_config is an OpenVINO option; use it with backend='openvino'")
         if self.ov_config is not None and not isinstance(self.ov_config, dict):
             raise TypeError(f"ov_config must be a dict of OpenVINO properties, got {type(self.ov_config).__name__}")
+        self._check_inference_precision()
+
+    def _check_inference_precision(self) -> None:
+        """bf16 only on OpenVINO, only where the CPU computes it natively, and never contradicted by ov_config."""
+        check_choice(self.inference_precision, INFERENCE_PRECISIONS, "inference_precision")
+        if self.inference_precision == "f32":
+            return
+        if self.runtime != "openvino":
+            raise ValueError("inference_precision='bf16' is an OpenVINO option; use it with backend='openvino'")
+        hint = (self.ov_config or {}).get("INFERENCE_PRECISION_HINT")
+        if hint is not None and str(hint).lower() != "bf16":
+            raise ValueError(f"inference_precision='bf16' contradicts ov_config INFERENCE_PRECISION_HINT={hint!r}")
+        if not cpu_has_bf16():
+            raise ValueError(
+                "inference_precision='bf16' needs a CPU with native bf16 (AVX512_BF16 or AMX); this one has none, "
+                "so it would be emulated slowly: leave it at 'f32'"
+            )
+
+    def openvino_config(self) -> dict[str, Any]:
+        """The OpenVINO properties: the precision asked for, then the caller's own ov_config."""
+        return {"INFERENCE_PRECISION_HINT": self.inference_precision, **(self.ov_config or {})}
 
 
 def split_backend_options(model_kwargs: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -139,7 +163,7 @@ class OnnxGraph:
         settings = self.settings
         self.onnx_path = self._model_file()
         if settings.runtime == "openvino":
-            self.session = OpenVinoSession(str(self.onnx_path), settings.num_threads, settings.ov_config)
+            self.session = OpenVinoSession(str(self.onnx_path), settings.num_threads, settings.openvino_config())
         else:
             self.session = create_session(str(self.onnx_path), settings.provider, settings.num_threads)
         self.input_names = [node.name for node in self.session.get_inputs()]

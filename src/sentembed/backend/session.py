@@ -64,6 +64,14 @@ def create_session(model: str | bytes, provider: str = DEFAULT_PROVIDER, num_thr
 OPENVINO_DEVICE = "CPU"
 
 
+def cpu_has_bf16() -> bool:
+    """Whether OpenVINO computes bf16 natively on this CPU (AVX512_BF16 or AMX)."""
+    require_runtime("openvino")
+    import openvino
+
+    return "BF16" in openvino.Core().get_property(OPENVINO_DEVICE, "OPTIMIZATION_CAPABILITIES")
+
+
 class OpenVinoSession:
     """An OpenVINO compiled model behind the two calls sentembed makes of an onnxruntime session.
 
