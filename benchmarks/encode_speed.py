@@ -26,7 +26,17 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SENTEMBED_SHARED", REPO.parent / "shared")) / "data"
-BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
+BACKENDS = (
+    "torch",
+    "onnx",
+    "onnx-int8",
+    "openvino",
+    "openvino-bf16",
+    "openvino-int8-static",
+    "openvino-int8-static-bf16",
+)
+STATIC_INT8_FILE = "openvino/openvino_model_qint8_quantized.xml"
+CALIBRATION_TEXTS = 300
 
 
 def minilm_l6_folder() -> Path:
@@ -96,12 +106,28 @@ def timed_encode(model, texts: list[str], batch_size: int) -> tuple[float, np.nd
     return time.perf_counter() - start, np.asarray(embeddings, dtype=np.float32)
 
 
-def load_ours(backend: str, folder: Path):
-    from sentembed import SentenceTransformer
-    from sentembed.backend import export_dynamic_quantized_onnx_model
+def calibration_texts(count: int = CALIBRATION_TEXTS) -> list[str]:
+    """Distinct STSb train sentences: calibration data that is not the test set."""
+    with open(DATA / "stsbenchmark" / "sts-train.csv", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return list(dict.fromkeys(row[5] for row in rows))[:count]
 
-    if backend in ("torch", "openvino"):
-        return SentenceTransformer(str(folder), device="cpu", backend=backend)
+
+def load_ours(backend: str, folder: Path):
+    """sentembed on one backend; the int8 and bf16 variants through their documented options."""
+    from sentembed import SentenceTransformer
+    from sentembed.backend import export_dynamic_quantized_onnx_model, export_static_quantized_openvino_model
+
+    bf16 = {"inference_precision": "bf16"} if backend.endswith("bf16") else {}
+    if backend in ("torch", "openvino", "openvino-bf16"):
+        runtime = "torch" if backend == "torch" else "openvino"
+        return SentenceTransformer(str(folder), device="cpu", backend=runtime, model_kwargs=bf16 or None)
+    if backend.startswith("openvino-int8-static"):
+        if not (folder / STATIC_INT8_FILE).exists():
+            plain = SentenceTransformer(str(folder), device="cpu", backend="openvino")
+            export_static_quantized_openvino_model(plain, None, str(folder), calibration_texts=calibration_texts())
+        options = {"file_name": STATIC_INT8_FILE, **bf16}
+        return SentenceTransformer(str(folder), device="cpu", backend="openvino", model_kwargs=options)
     model = SentenceTransformer(str(folder), device="cpu", backend="onnx")
     if backend == "onnx-int8":
         path = export_dynamic_quantized_onnx_model(model, "avx2", str(folder))

@@ -51,7 +51,9 @@ def test_the_static_int8_file_loads_by_name_and_stays_close(l3_int8, minilm_l3, 
 def test_a_cross_encoder_quantizes_and_ranks_as_before(tmp_path):
     folder = copy_without_exports(CROSS_ENCODER, tmp_path / "ce")
     model = CrossEncoder(str(folder), device="cpu", backend="openvino")
-    export_static_quantized_openvino_model(model, {"num_samples": 32}, str(folder), calibration_texts=calibration(32))
+    first, second, _ = read_sts("train")
+    calibration_pairs = list(zip(first[:32], second[:32]))
+    export_static_quantized_openvino_model(model, {"num_samples": 32}, str(folder), calibration_texts=calibration_pairs)
     quantized = CrossEncoder(str(folder), device="cpu", backend="openvino", model_kwargs={"file_name": INT8_FILE})
     first, second, _ = read_sts("test")
     pairs = list(zip(first[:60], second[:60]))
@@ -88,6 +90,7 @@ def test_offline_without_texts_is_a_clear_oserror(l3_int8, monkeypatch):
         ("fast", ["a"], TypeError, "quantization_config"),
         (None, [], ValueError, "calibration_texts"),
         (None, ["a", 3], TypeError, "calibration_texts"),
+        (None, [("a", "b"), ("c",)], TypeError, "calibration_texts\\[1\\]"),
     ],
 )
 def test_bad_settings_are_refused(l3_int8, config, texts, error, match):

@@ -181,13 +181,14 @@ def export_static_quantized_openvino_model(
     push_to_hub: bool = False,
     create_pr: bool = False,
     file_suffix: str = "qint8_quantized",
-    calibration_texts: list[str] | None = None,
+    calibration_texts: list[str] | list[tuple[str, str]] | None = None,
 ) -> Path:
     """Write `openvino/openvino_model_<file_suffix>.xml` (and its `.bin`): static int8 by NNCF.
 
     Activation ranges are calibrated on `calibration_texts` (sentembed's keyword: a few hundred texts like
-    those you will encode), else on a hub dataset (`dataset_name`, `dataset_config_name`, `dataset_split`,
-    `column_name`; glue/sst2 by default, as in the reference). Load the result with
+    those you will encode, or (query, document) pairs for a cross-encoder), else on a hub dataset
+    (`dataset_name`, `dataset_config_name`, `dataset_split`, `column_name`; glue/sst2 by default, as in the
+    reference). Load the result with
     `backend="openvino", model_kwargs={"file_name": "openvino/openvino_model_qint8_quantized.xml"}`.
     """
     require_runtime("openvino")

@@ -52,16 +52,16 @@ class OVQuantizationConfig:
 
 
 def calibration_texts_from(
-    texts: list[str] | None,
+    texts: list | None,
     dataset_name: str | None,
     dataset_config_name: str | None,
     dataset_split: str | None,
     column_name: str | None,
     count: int,
 ) -> list[str]:
-    """The caller's texts, else `count` texts of a hub dataset (the reference's default: glue/sst2)."""
+    """The caller's texts (or pairs), else `count` texts of a hub dataset (the reference's default: glue/sst2)."""
     if texts is not None:
-        texts = check_text_list(texts, "calibration_texts")
+        texts = check_calibration_texts(texts)
         if not texts:
             raise ValueError("calibration_texts is empty; pass a few hundred texts like those you will encode")
         return texts[:count]
@@ -82,11 +82,22 @@ def calibration_texts_from(
     return [str(text) for text in rows[column][:count]]
 
 
-def calibration_items(tokenizer: Any, texts: list[str], input_names: list[str], max_length: int) -> list[dict]:
-    """One model input per text (unpadded), as NNCF's calibration dataset takes them."""
+def check_calibration_texts(texts: Any) -> list:
+    """Texts, or for a cross-encoder (first, second) pairs of texts."""
+    if isinstance(texts, (list, tuple)) and texts and all(isinstance(item, (tuple, list)) for item in texts):
+        for index, item in enumerate(texts):
+            if len(item) != 2 or not all(isinstance(text, str) for text in item):
+                raise TypeError(f"calibration_texts[{index}] must be a text or a (text, text) pair, got {item!r}")
+        return [tuple(item) for item in texts]
+    return check_text_list(texts, "calibration_texts")
+
+
+def calibration_items(tokenizer: Any, texts: list, input_names: list[str], max_length: int) -> list[dict]:
+    """One model input per text or pair (unpadded), as NNCF's calibration dataset takes them."""
     items = []
     for text in texts:
-        encoded = tokenizer([text], truncation=True, max_length=max_length, return_tensors="np")
+        columns = [[part] for part in text] if isinstance(text, tuple) else [[text]]
+        encoded = tokenizer(*columns, truncation=True, max_length=max_length, return_tensors="np")
         items.append({name: np.asarray(encoded[name], dtype=np.int64) for name in input_names if name in encoded})
     return items
 
