@@ -5,7 +5,9 @@ batch. This script measures whether that beats the dynamic int8 file sentembed s
 target (STSb test Spearman >= 0.815). Variants:
 - dynamic: `export_dynamic_quantized_onnx_model(model, config)` for avx2 and avx512_vnni;
 - static-all: every weight MatMul static int8 (QDQ, per-channel weights, percentile-calibrated activations);
-- static-keep-ffn-out: the same, but the feed-forward output projections (whose inputs have outliers) stay fp32.
+- static-keep-ffn-out: the same, but the feed-forward output projections (whose inputs have outliers) stay fp32;
+- nncf-static: `export_static_quantized_openvino_model` (NNCF, transformer preset with SmoothQuant, 300 STSb
+  train sentences), on OpenVINO in fp32 and with `inference_precision="bf16"` for what int8 leaves in float.
 
 Run: .venv/bin/python benchmarks/int8_variants.py [--scifact 150] [--repeats 2]
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from encode_speed import DATA, corpora, minilm_l6_folder, spearman_on_sts
+from encode_speed import DATA, STATIC_INT8_FILE, calibration_texts, corpora, minilm_l6_folder, spearman_on_sts
 
 CALIBRATION_SENTENCES = 512
 
@@ -89,7 +91,7 @@ def static_int8(plain: Path, target: Path, tokenizer, keep_ffn_out: bool) -> Pat
 
 def build_variants(folder: Path) -> dict:
     from sentembed import SentenceTransformer
-    from sentembed.backend import export_dynamic_quantized_onnx_model
+    from sentembed.backend import export_dynamic_quantized_onnx_model, export_static_quantized_openvino_model
 
     onnx_model = SentenceTransformer(str(folder), device="cpu", backend="onnx")
     plain = folder / "onnx" / "model.onnx"
@@ -107,6 +109,14 @@ def build_variants(folder: Path) -> dict:
             variants[f"{name} ({runtime})"] = SentenceTransformer(
                 str(folder), device="cpu", backend=runtime, model_kwargs={"file_name": str(path)}
             )
+    openvino_model = SentenceTransformer(str(folder), device="cpu", backend="openvino")
+    export_static_quantized_openvino_model(openvino_model, None, str(folder), calibration_texts=calibration_texts())
+    for name, extra in (
+        ("nncf-static (openvino)", {}),
+        ("nncf-static + bf16 (openvino)", {"inference_precision": "bf16"}),
+    ):
+        options = {"file_name": STATIC_INT8_FILE, **extra}
+        variants[name] = SentenceTransformer(str(folder), device="cpu", backend="openvino", model_kwargs=options)
     return variants
 
 
