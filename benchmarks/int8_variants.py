@@ -7,7 +7,9 @@ target (STSb test Spearman >= 0.815). Variants:
 - static-all: every weight MatMul static int8 (QDQ, per-channel weights, percentile-calibrated activations);
 - static-keep-ffn-out: the same, but the feed-forward output projections (whose inputs have outliers) stay fp32;
 - nncf-static: `export_static_quantized_openvino_model` (NNCF, transformer preset with SmoothQuant, 300 STSb
-  train sentences), on OpenVINO in fp32 and with `inference_precision="bf16"` for what int8 leaves in float.
+  train sentences), on OpenVINO in fp32 and with `inference_precision="bf16"` for what int8 leaves in float;
+- nncf-static-attention: NNCF without the transformer preset, which also quantizes the attention products
+  (QK^T and xV) that the preset leaves in float.
 
 Run: .venv/bin/python benchmarks/int8_variants.py [--scifact 150] [--repeats 2]
 """
