@@ -120,3 +120,17 @@ def test_a_raw_socket_with_garbage_does_not_hurt_the_server(server_url, client):
         raw.sendall(b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n\xff\xfe\x00{[")
         assert raw.recv(4096).split(b" ")[1] == b"422"
     assert client.post("/embed", json={"inputs": json.loads('"still fine"')}).status_code == 200
+
+
+def test_a_model_failure_is_a_json_500_and_the_server_carries_on(embedding_model, monkeypatch):
+    with live_server(embedding_model) as url:
+        with monkeypatch.context() as patch:
+
+            def fail(*args, **kwargs):
+                raise RuntimeError("out of memory")
+
+            patch.setattr(embedding_model, "embed_rows", fail)
+            failed = httpx.post(f"{url}/embed", json={"inputs": "a"}, timeout=60)
+        assert failed.status_code == 500 and "out of memory" in error_of(failed)["message"]
+        assert httpx.post(f"{url}/embed", json={"inputs": "a"}, timeout=60).status_code == 200
+        assert httpx.get(f"{url}/health").status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from starlette.responses import Response
 from sentembed.cross_encoder import CrossEncoder
 from sentembed.sentence_transformer import SentenceTransformer
 from sentembed.server.engine import Embedder, Reranker
-from sentembed.server.errors import ApiError, on_api_error, on_http_error, on_validation_error
+from sentembed.server.errors import ApiError, on_api_error, on_http_error, on_unexpected_error, on_validation_error
 from sentembed.server.middleware import ApiKeyCheck, ConcurrencyLimit, PayloadLimit, RequestMetrics
 from sentembed.server.routes import router
 from sentembed.server.settings import ServeSettings, is_loopback_host
@@ -47,7 +48,7 @@ def create_app(
     embedder = Embedder(model, settings.batch_size) if model is not None else None
     ranker = Reranker(reranker, settings.batch_size) if reranker is not None else None
     if ranker is not None and settings.reranker_name is None:
-        settings = ServeSettings(**{**settings.__dict__, "reranker_name": "sentembed-reranker"})
+        settings = dataclasses.replace(settings, reranker_name="sentembed-reranker")
     state = ServerState(embedder, ranker, settings)
 
     @asynccontextmanager
@@ -65,6 +66,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(ClientGone, on_client_gone)
+    app.add_exception_handler(Exception, on_unexpected_error)
     # Added innermost first: a request meets metrics, then CORS, the key, the concurrency limit, the body limit.
     app.add_middleware(PayloadLimit, limit=settings.payload_limit)
     app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrent_requests)
@@ -110,7 +112,7 @@ def serve(
     names = {"model_name": model if isinstance(model, str) else settings.model_name}
     if isinstance(reranker, str):
         names["reranker_name"] = reranker
-    settings = ServeSettings(**{**settings.__dict__, **names})
+    settings = dataclasses.replace(settings, **names)
     if not is_loopback_host(host) and settings.api_key is None:
         logger.warning("serving on %s without --api-key: anyone who can reach this address may use it", host)
     app = create_app(*load_models(model, reranker, backend, model_kwargs, device), settings=settings)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sentembed.common.types import Row
+from sentembed.server.errors import ApiError
 from sentembed.server.metrics import Metrics
 
 # Runs the rows of several jobs with one key through a model; returns one result per job, in order.
@@ -64,7 +65,7 @@ class Batcher:
         job.future = asyncio.get_running_loop().create_future()
         with self._condition:
             if self._stopping:
-                raise RuntimeError("the server is shutting down")
+                raise ApiError(503, "the server is shutting down", code="unavailable")
             self._queue.append(job)
             self._metrics.queue_depth.inc(len(job.rows))
             self._condition.notify()

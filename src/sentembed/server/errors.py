@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+
+logger = logging.getLogger(__name__)
 
 ERROR_TYPES = {
     401: "authentication_error",
@@ -89,6 +92,12 @@ async def on_validation_error(request: Request, error: RequestValidationError) -
         return error_response(422, f"{param} must be {EXPECTED_SHAPES[field]}", param, "invalid_type")
     message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
     return error_response(422, message, param, str(first.get("type")))
+
+
+async def on_unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    """A fault of ours (the model failed, say): still JSON, logged with its traceback, and never a hang."""
+    logger.exception("%s %s failed", request.method, request.url.path, exc_info=error)
+    return error_response(500, f"the server failed on this request: {type(error).__name__}: {error}")
 
 
 async def on_http_error(request: Request, error: HTTPException) -> JSONResponse:
