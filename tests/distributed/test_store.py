@@ -10,10 +10,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from sentembed.cli.main import main
@@ -164,6 +166,24 @@ def test_a_resume_from_other_input_is_refused(ray_cluster, corpus, local_store):
         build_store(local_store.path, str(MINILM_L3), changed[:10], show_progress_bar=False)
 
 
+@pytest.mark.parametrize(
+    ("arguments", "error", "name"),
+    [
+        ({"workers": 0}, ValueError, "workers"),
+        ({"gpus_per_worker": -1}, ValueError, "gpus_per_worker"),
+        ({"batch_size": 0}, ValueError, "batch_size"),
+        ({"segment_size": 0}, ValueError, "segment_size"),
+        ({"model": object()}, TypeError, "model"),
+        ({"model_options": {"backnd": "onnx"}}, TypeError, "backnd"),
+    ],
+)
+def test_bad_build_arguments_are_named_before_the_store_is_made(tmp_path, arguments, error, name):
+    arguments = {"model": str(MINILM_L3), **arguments}
+    with pytest.raises(error, match=name):
+        build_store(tmp_path / "store", texts=["a", "b"], **arguments)
+    assert not (tmp_path / "store").exists()
+
+
 def test_index_refuses_ray_options_without_ray(tmp_path, capsys):
     (tmp_path / "corpus.txt").write_text("a text\n", encoding="utf-8")
     store = str(tmp_path / "store")
@@ -171,3 +191,45 @@ def test_index_refuses_ray_options_without_ray(tmp_path, capsys):
     assert "--workers needs --ray" in capsys.readouterr().err
     assert main(["index", str(tmp_path / "corpus.txt"), "--store", store, "--ray", "--cache", "c.db"]) == 2
     assert "--cache" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_chunked_ray_build_equals_a_chunked_local_build(ray_cluster, corpus, tmp_path):
+    texts, arguments = corpus["texts"][:60], {"chunk_tokens": 64, "chunk_overlap": 16, "show_progress_bar": False}
+    store = build_store(tmp_path / "ray", str(MINILM_L3), texts, segment_size=SEGMENT, workers=2, **arguments)
+    local = EmbeddingStore.build(tmp_path / "local", str(MINILM_L3), texts, segment_size=SEGMENT, **arguments)
+    assert store.count == local.count > len(texts) and store.manifest.chunking == local.manifest.chunking
+    np.testing.assert_allclose(store.embeddings(), local.embeddings(), atol=1e-6, rtol=0)
+    assert store.search(QUERIES, top_k=5) == local.search(QUERIES, top_k=5)
+
+
+def shard_encoder_pids() -> list[int]:
+    return [
+        process.pid
+        for process in psutil.process_iter(["cmdline"])
+        if any("MapBatches(ShardEncoder)" in part for part in process.info["cmdline"] or [])
+    ]
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_build_leaves_the_store_complete(ray_cluster, corpus, local_store, tmp_path):
+    path, killed = tmp_path / "store", []
+
+    def kill_one_worker_after_the_first_commit() -> None:
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline and not killed:
+            pids = shard_encoder_pids()
+            if stored_rows(path) >= SEGMENT and pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(stored_rows(path))
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_one_worker_after_the_first_commit, daemon=True)
+    killer.start()
+    store = build_store(
+        path, str(MINILM_L3), corpus["texts"], ids=corpus["ids"], metadata=corpus["metadata"],
+        segment_size=SEGMENT, workers=2, show_progress_bar=False,
+    )  # fmt: skip
+    killer.join(timeout=TIMEOUT_S)
+    assert killed and killed[0] < DOCS, "no worker was killed mid-build"
+    assert_same_store(store, local_store)

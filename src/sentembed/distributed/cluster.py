@@ -48,9 +48,7 @@ def actor_pool(
     more than `most`), each holding `cpus_per_worker` CPUs and `gpus_per_worker` GPUs. Ray Data restarts an
     actor that dies and runs its batches again (its default for actor pools)."""
     ray = require_ray()
-    cpus = check_resources(cpus_per_worker, "cpus_per_worker")
-    gpus = check_resources(gpus_per_worker, "gpus_per_worker")
-    workers = check_positive_int(workers, "workers", optional=True)
+    workers, cpus, gpus = check_pool(workers, cpus_per_worker, gpus_per_worker)
     if workers is None:
         workers = pool_size(ray.cluster_resources(), cpus, gpus)
     if most is not None:
@@ -60,6 +58,15 @@ def actor_pool(
         "num_cpus": cpus,
         "num_gpus": gpus,
     }
+
+
+def check_pool(workers: Any, cpus_per_worker: Any, gpus_per_worker: Any) -> tuple[int | None, float, float]:
+    """The pool's size (None: fit the cluster) and each worker's CPUs and GPUs, checked."""
+    return (
+        check_positive_int(workers, "workers", optional=True),
+        check_resources(cpus_per_worker, "cpus_per_worker"),
+        check_resources(gpus_per_worker, "gpus_per_worker"),
+    )
 
 
 def pool_size(resources: dict[str, float], cpus: float, gpus: float) -> int:

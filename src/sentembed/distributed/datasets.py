@@ -41,8 +41,9 @@ def encode_dataset(
     `batch_size` rows go to an actor at a time and are encoded `model_batch_size` at a time; `workers` actors
     (default: as many as the cluster holds now) each load `model` once, with `device` and `model_options`
     (backend, truncate_dim, prompts, model_kwargs, ...). `encode_kwargs` are encode's prompt_name, prompt,
-    precision, normalize_embeddings, truncate_dim and chunking. Killed actors are restarted and their batches
-    run again.
+    precision, normalize_embeddings, truncate_dim and chunking; precision "int8"/"uint8" fixes its ranges per
+    batch, as `encode` does per call (store float32 and quantize once for ranges over the whole corpus).
+    Killed actors are restarted and their batches run again. Rows come back in no fixed order: keep an id column.
     """
     check_dataset(ds)
     check_columns(ds, {"text_column": text_column}, output_column)

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from sentembed.common.checks import check_positive_int
 from sentembed.common.files import load_array
 from sentembed.distributed.actors import ShardEncoder, check_model_options, check_model_source
-from sentembed.distributed.cluster import actor_pool, connect, require_ray
+from sentembed.distributed.cluster import actor_pool, check_pool, connect, require_ray
 from sentembed.sentence_transformer import SentenceTransformer
 from sentembed.store import EmbeddingStore
 from sentembed.store.build import BuildOptions, PreparedBuild, commit_rows, prepare_build
@@ -89,11 +89,12 @@ def build_store(
     source = check_model_source(model)
     loading = check_model_options(SentenceTransformer, model_options)
     segment_size = check_positive_int(segment_size, "segment_size")
+    check_positive_int(batch_size, "batch_size")
+    check_pool(workers, cpus_per_worker, gpus_per_worker)
     options = BuildOptions(
         precision, batch_size, normalize_embeddings, prompt, prompt_name, segment_size, show_progress_bar,
         chunk_tokens, chunk_overlap,
     )  # fmt: skip
-    check_positive_int(batch_size, "batch_size")
     driver_model = SentenceTransformer(source, device="cpu", **loading)
     build = prepare_build(EmbeddingStore, Path(path), driver_model, texts, ids, metadata, options)
     staging = Path(shard_dir) if shard_dir is not None else Path(path) / SHARD_FOLDER
@@ -115,7 +116,7 @@ def build_store(
             committer.finished(index)
     if committer.next != len(shards):
         raise RuntimeError(f"Ray returned {committer.next} of {len(shards)} shards; run the build again to resume")
-    if not any(staging.iterdir()):
+    if shard_dir is None and not any(staging.iterdir()):
         staging.rmdir()
     return build.store
 
@@ -158,7 +159,13 @@ class Committer:
             self.next += 1
 
     def commit(self, shard: Shard) -> None:
+        """Add a staged shard to the store as one segment, then delete its file."""
         file = self.staging / shard.name
+        if not file.is_file():
+            raise OSError(
+                f"a worker staged shard {shard.name}, but {file} is not here; on a cluster, shard_dir (--shard-dir) "
+                "must be a folder that every node writes and this driver reads (a shared file system)"
+            )
         embeddings = np.array(load_array(file))
         expected = (shard.stop - shard.start, self.build.store.dim)
         if embeddings.shape != expected:
