@@ -50,9 +50,9 @@ def test_truncate_then_normalize_order(model):
 
 
 def test_truncate_dim_everywhere(model):
-    with model.truncate_sentence_embeddings(100):
+    with model.truncate_embeddings(100):
         assert model.encode(TEXTS).shape == (3, 100)
-        assert model.get_sentence_embedding_dimension() == 100
+        assert model.get_embedding_dimension() == 100
     assert model.encode(TEXTS).shape == (3, 384)
     truncated = SentenceTransformer(str(MINILM_L3), device="cpu", truncate_dim=32)
     assert truncated.encode(TEXTS).shape == (3, 32)
@@ -115,7 +115,7 @@ def test_empty_inputs(model, reference_minilm_l3):
 
 @pytest.mark.parametrize("bad", [None, 3, b"bytes"])
 def test_non_string_item_is_a_type_error_naming_its_index(model, bad):
-    with pytest.raises(TypeError, match=r"sentences\[1\].*" + type(bad).__name__):
+    with pytest.raises(TypeError, match=r"inputs\[1\].*" + type(bad).__name__):
         model.encode(["fine", bad])
 
 
@@ -138,7 +138,6 @@ def test_bad_options_are_value_errors(model, kwargs, message):
 
 def test_similarity_functions(model):
     embeddings = model.encode(TEXTS)
-    assert model.similarity_fn_name is None
     cosine = model.similarity(embeddings, embeddings)
     assert model.similarity_fn_name == "cosine"
     assert cosine.shape == (3, 3) and torch.allclose(cosine.diagonal(), torch.ones(3), atol=1e-5)
@@ -163,7 +162,7 @@ def test_max_seq_length_is_capped_at_what_the_model_supports(model):
 
 
 def test_members(model):
-    assert model.get_sentence_embedding_dimension() == 384
+    assert model.get_embedding_dimension() == 384
     assert model.get_max_seq_length() == 128
     assert model.device.type == "cpu"
     assert model.tokenizer.convert_tokens_to_ids("[CLS]") == 101

@@ -46,7 +46,7 @@ def test_a_static_model_encodes_the_mean_of_its_token_vectors(random_static, tok
     assert embeddings.shape == (51, 64)
     for text, embedding in zip(texts, embeddings):
         np.testing.assert_allclose(embedding, expected_static(random_static, tokenizer, text), atol=1e-5)
-    assert random_static.get_sentence_embedding_dimension() == 64
+    assert random_static.get_embedding_dimension() == 64
     assert random_static.max_seq_length == float("inf")
 
 

@@ -145,7 +145,7 @@ def test_old_sentence_config_name_and_model_config(l3_copy, l3_embeddings):
     )
     model = SentenceTransformer(str(l3_copy), device="cpu")
     assert model.max_seq_length == 128
-    assert model.prompts == {"query": "query: "} and model.similarity_fn_name == "dot"
+    assert model.prompts == {"query": "query: ", "document": ""} and model.similarity_fn_name == "dot"
     assert np.abs(model.encode(TEXTS) - l3_embeddings).max() < 1e-6
 
 

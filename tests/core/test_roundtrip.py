@@ -22,13 +22,14 @@ def assert_same(a: np.ndarray, b: np.ndarray) -> None:
 
 
 def test_saved_folder_loads_in_both_libraries(tmp_path, minilm_l6):
+    prompts = minilm_l6.prompts
     minilm_l6.prompts = {"query": "query: "}
     minilm_l6.similarity_fn_name = "dot"
     try:
         minilm_l6.save(str(tmp_path))
         expected = minilm_l6.encode(TEXTS)
     finally:
-        minilm_l6.prompts = {}
+        minilm_l6.prompts = prompts
         minilm_l6.similarity_fn_name = None
     for name in ("modules.json", "config_sentence_transformers.json", "sentence_bert_config.json", "README.md"):
         assert (tmp_path / name).exists(), name

@@ -112,7 +112,7 @@ def test_the_cli_says_what_it_did(tmp_path, capsys, monkeypatch):
 
 
 def test_a_lone_surrogate_is_named(minilm_l3):
-    with pytest.raises(ValueError, match=r"sentences\[1\] holds a lone surrogate"):
+    with pytest.raises(ValueError, match=r"inputs\[1\] holds a lone surrogate"):
         minilm_l3.encode(["fine", "bad \udc80 text"])
     with pytest.raises(ValueError, match=r"sentences\[0\]\[1\] holds a lone surrogate"):
         CrossEncoder(str(CROSS_ENCODER), device="cpu").predict([("fine", "\ud800")])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import numbers
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -19,11 +20,30 @@ __all__ = [
     "check_text_list",
     "check_texts",
     "is_quantized",
+    "renamed_argument",
     "resolve_prompt",
     "tensor_matrix",
     "to_matrix",
     "to_tensor",
 ]
+
+
+logger = logging.getLogger(__name__)
+_WARNED_RENAMES: set[tuple[str, str]] = set()
+
+
+def renamed_argument(value: Any, kwargs: dict[str, Any], old: str, new: str, caller: str) -> Any:
+    """The argument `new`, taken from `kwargs[old]` when the caller used its deprecated name (logged once)."""
+    if old not in kwargs:
+        if value is None:
+            raise TypeError(f"{caller} missing required argument {new!r}")
+        return value
+    if value is not None:
+        raise TypeError(f"{caller} got both {new!r} and its deprecated name {old!r}; pass only {new!r}")
+    if (old, new) not in _WARNED_RENAMES:
+        _WARNED_RENAMES.add((old, new))
+        logger.warning("The `%s` argument was renamed and is now deprecated; use `%s` instead.", old, new)
+    return kwargs.pop(old)
 
 
 def check_positive_int(value: Any, name: str, optional: bool = False) -> int | None:

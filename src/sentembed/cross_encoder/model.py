@@ -143,6 +143,15 @@ class CrossEncoder(PushToHubMixin, nn.Module):
 
     # ----- scoring -------------------------------------------------------------------------------
 
+    def is_singular_input(self, inputs: Any) -> bool:
+        """True when `inputs` is one pair (a list or tuple whose first item is not itself a list or tuple, or a
+        1-D string array) rather than a batch of pairs."""
+        if isinstance(inputs, (list, tuple)):
+            return len(inputs) > 0 and not isinstance(inputs[0], (list, tuple))
+        if isinstance(inputs, np.ndarray) and inputs.dtype.kind in "UO":
+            return inputs.size > 0 and inputs.ndim < 2
+        return True
+
     def predict(
         self,
         sentences: Pair | list[Pair],

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import nn
+from transformers import PreTrainedModel
 
 from sentembed import backend as backends
 from sentembed.cache import EmbeddingCache
 from sentembed.chunking import Chunking
 from sentembed.common.batching import deduplicate, run_in_sorted_batches, sorted_batches
-from sentembed.common.checks import check_positive_int, check_texts, resolve_prompt
+from sentembed.common.checks import (
+    check_positive_int,
+    check_text_list,
+    check_texts,
+    renamed_argument,
+    resolve_prompt,
+)
 from sentembed.common.runtime import check_device, default_device
 from sentembed.common.types import ArrayLike, Row
 from sentembed.loading.folder import ModelConfig, load_modules, save_modules
@@ -33,7 +41,10 @@ from sentembed.similarity import SimilarityFunction
 logger = logging.getLogger(__name__)
 
 OutputValue = Literal["sentence_embedding", "token_embeddings"] | None
+Precision = Literal["float32", "int8", "uint8", "binary", "ubinary"] | None
 BACKENDS = backends.BACKENDS
+# encode_document uses the first of these prompts the model has, as the reference does.
+DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
 
 
 class SentenceTransformer(PushToHubMixin, nn.Sequential):
@@ -42,6 +53,8 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
     `model_name_or_path` may be a folder, a hub repository id, or a bare name such as
     "all-MiniLM-L6-v2" (meaning sentence-transformers/all-MiniLM-L6-v2).
     """
+
+    SUPPORTED_SIMILARITY_FN_NAMES: ClassVar[tuple[str, ...]] = tuple(SimilarityFunction.possible_values())
 
     def __init__(
         self,
@@ -90,7 +103,7 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         self.model_path = model_path
         self.backend = backend
         self.truncate_dim = truncate_dim
-        self.prompts: dict[str, str] = {**config.prompts, **(prompts or {})}
+        self.prompts: dict[str, str] = merge_prompts(prompts, config.prompts)
         self.default_prompt_name = default_prompt_name or config.default_prompt_name
         if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
             raise ValueError(
@@ -127,6 +140,38 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         return first
 
     @property
+    def transformers_model(self) -> nn.Module | None:
+        """The first underlying transformers model (a Transformer's `auto_model`), or None when there is none."""
+        for module in self.modules():
+            if isinstance(module, Transformer):
+                return module.auto_model
+            if isinstance(module, PreTrainedModel):
+                return module
+        return None
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The dtype of the model's parameters (of the first one); None for a model without parameters."""
+        for parameter in self.parameters():
+            return parameter.dtype
+        return None
+
+    @property
+    def modalities(self) -> list[str]:
+        """The kinds of input the model reads: the first module's `modalities`, ["text"] by default."""
+        return list(getattr(self[0], "modalities", ["text"]))
+
+    def get_model_kwargs(self) -> list[str]:
+        """The extra keyword arguments the model's modules read in `encode` (none for text models)."""
+        return sorted({name for module in self for name in getattr(module, "forward_kwargs", ())})
+
+    def is_singular_input(self, inputs: Any) -> bool:
+        """True when `inputs` is one input (a string) rather than a batch (a list, tuple or array of strings)."""
+        if isinstance(inputs, (list, tuple)):
+            return False
+        return not (isinstance(inputs, np.ndarray) and inputs.ndim >= 1 and inputs.dtype.kind in "UO")
+
+    @property
     def tokenizer(self) -> Any:
         return self.input_module.tokenizer
 
@@ -145,17 +190,23 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
     def get_max_seq_length(self) -> int | None:
         return self.max_seq_length
 
-    def get_sentence_embedding_dimension(self) -> int | None:
-        """The output dimension, after `truncate_dim` when one is set."""
+    def get_embedding_dimension(self) -> int | None:
+        """The output dimension of `encode`, after `truncate_dim` when one is set; None when unknown."""
         dimension = None
         for module in reversed(self):
-            method = getattr(module, "get_sentence_embedding_dimension", None)
-            if method is not None:
-                dimension = method()
+            dimension = _module_dimension(module)
+            if dimension is not None:
                 break
-        if dimension is not None and self.truncate_dim is not None:
-            return min(dimension, self.truncate_dim)
-        return dimension
+        if self.truncate_dim is None:
+            return dimension
+        return self.truncate_dim if dimension is None else min(dimension, self.truncate_dim)
+
+    def get_sentence_embedding_dimension(self) -> int | None:
+        """Deprecated name of `get_embedding_dimension`."""
+        warnings.warn(
+            "get_sentence_embedding_dimension() was renamed to get_embedding_dimension()", FutureWarning, stacklevel=2
+        )
+        return self.get_embedding_dimension()
 
     def set_pooling_include_prompt(self, include_prompt: bool) -> None:
         """Choose whether the prompt's tokens count in the pooled embedding."""
@@ -169,8 +220,20 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         """Tokenize texts into padded tensors, as the model sees them."""
         return self.input_module.tokenize(texts)
 
+    def preprocess(self, inputs: list[str], prompt: str | None = None) -> dict[str, Any]:
+        """The padded features of a batch of texts, with `prompt` prepended: tensors, `modality` ("text") and,
+        with a prompt, `prompt_length` (its token count); {} for no texts."""
+        texts = check_text_list(inputs, "inputs")
+        if not texts:
+            return {}
+        features: dict[str, Any] = dict(self.tokenize([prompt + text for text in texts] if prompt else texts))
+        features["modality"] = "text"
+        if prompt:
+            features["prompt_length"] = self.prompt_length(prompt)
+        return features
+
     @contextmanager
-    def truncate_sentence_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
+    def truncate_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
         """Within the block, `encode()` returns embeddings truncated to `truncate_dim`."""
         check_positive_int(truncate_dim, "truncate_dim", optional=True)
         previous, self.truncate_dim = self.truncate_dim, truncate_dim
@@ -179,11 +242,21 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         finally:
             self.truncate_dim = previous
 
+    @contextmanager
+    def truncate_sentence_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
+        """Deprecated name of `truncate_embeddings`."""
+        warnings.warn(
+            "truncate_sentence_embeddings() was renamed to truncate_embeddings()", FutureWarning, stacklevel=3
+        )
+        with self.truncate_embeddings(truncate_dim):
+            yield
+
     # ----- similarity ----------------------------------------------------------------------------
 
     @property
-    def similarity_fn_name(self) -> str | None:
-        return None if self._similarity_fn_name is None else self._similarity_fn_name.value
+    def similarity_fn_name(self) -> str:
+        """The model's similarity function; reading it sets "cosine" when none was chosen, as the reference does."""
+        return self._similarity_kind().value
 
     @similarity_fn_name.setter
     def similarity_fn_name(self, value: str | SimilarityFunction | None) -> None:
@@ -214,13 +287,13 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
 
     def encode(
         self,
-        sentences: str | list[str],
+        inputs: str | list[str] | None = None,
         prompt_name: str | None = None,
         prompt: str | None = None,
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
         output_value: OutputValue = "sentence_embedding",
-        precision: Literal["float32", "int8", "uint8", "binary", "ubinary"] = "float32",
+        precision: Precision = "float32",
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
         device: str | list[str] | None = None,
@@ -234,10 +307,14 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
     ) -> np.ndarray | torch.Tensor | list:
         """Embed one text (giving a 1-D result) or a list of texts (giving shape (n, dim)).
 
-        Post-processing runs in the order: truncate to `truncate_dim`, normalise, quantise to `precision`.
-        sentembed's own keywords: `cache` (an `EmbeddingCache`: texts seen before are read, not encoded) and
-        `chunking` (long texts are split into token windows whose vectors are pooled into one per text).
+        `inputs` was called `sentences` before sentence-transformers 6; that name still works, with a warning.
+        Post-processing runs in the order: truncate to `truncate_dim`, normalise, quantise to `precision`
+        (None means "float32"). sentembed's own keywords: `cache` (an `EmbeddingCache`: texts seen before are
+        read, not encoded) and `chunking` (long texts are split into token windows whose vectors are pooled
+        into one per text).
         """
+        inputs = renamed_argument(inputs, kwargs, "sentences", "inputs", "encode()")
+        precision = "float32" if precision is None else precision
         if kwargs:
             raise ValueError(f"encode() got unknown keyword arguments: {sorted(kwargs)}")
         batch_size = encoding.check_encode_options(output_value, precision, truncate_dim, batch_size)
@@ -247,7 +324,7 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
             raise ValueError(
                 "chunking pools chunk vectors into sentence embeddings; use output_value='sentence_embedding'"
             )
-        texts, was_string = check_texts(sentences)
+        texts, was_string = check_texts(inputs, "inputs")
         in_pool = pool is not None or isinstance(device, (list, tuple))
         if device is not None and not in_pool:
             self.to(check_device(device))
@@ -295,7 +372,7 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
     ) -> np.ndarray | torch.Tensor | list:
         if output_value != "sentence_embedding":
             return []
-        dimension = self.get_sentence_embedding_dimension() or 0
+        dimension = self.get_embedding_dimension() or 0
         if truncate_dim is not None:
             dimension = min(dimension, truncate_dim)
         if convert_to_tensor:
@@ -375,18 +452,22 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         """`encode` in a pool started by `start_multi_process_pool`."""
         return self.encode(sentences, pool=pool, **kwargs)
 
-    def encode_query(self, sentences: str | list[str], **kwargs: Any) -> np.ndarray | torch.Tensor | list:
-        """`encode` with the model's "query" prompt, when it has one and no other prompt is given."""
-        return self._encode_with_role("query", sentences, kwargs)
+    def encode_query(self, inputs: str | list[str] | None = None, **kwargs: Any) -> np.ndarray | torch.Tensor | list:
+        """`encode` with the model's "query" prompt (by default "", which also overrides `default_prompt_name`),
+        when no other prompt is given."""
+        inputs = renamed_argument(inputs, kwargs, "sentences", "inputs", "encode_query()")
+        return self._encode_with_role(("query",), inputs, kwargs)
 
-    def encode_document(self, sentences: str | list[str], **kwargs: Any) -> np.ndarray | torch.Tensor | list:
-        """`encode` with the model's "document" prompt, when it has one and no other prompt is given."""
-        return self._encode_with_role("document", sentences, kwargs)
+    def encode_document(self, inputs: str | list[str] | None = None, **kwargs: Any) -> np.ndarray | torch.Tensor | list:
+        """`encode` with the model's "document" prompt (else its "passage" or "corpus" one; by default ""),
+        when no other prompt is given."""
+        inputs = renamed_argument(inputs, kwargs, "sentences", "inputs", "encode_document()")
+        return self._encode_with_role(DOCUMENT_PROMPT_NAMES, inputs, kwargs)
 
-    def _encode_with_role(self, role: str, sentences: Any, kwargs: dict[str, Any]) -> Any:
-        if kwargs.get("prompt") is None and kwargs.get("prompt_name") is None and role in self.prompts:
-            kwargs["prompt_name"] = role
-        return self.encode(sentences, **kwargs)
+    def _encode_with_role(self, prompt_names: tuple[str, ...], inputs: Any, kwargs: dict[str, Any]) -> Any:
+        if kwargs.get("prompt") is None and kwargs.get("prompt_name") is None:
+            kwargs["prompt_name"] = next((name for name in prompt_names if name in self.prompts), None)
+        return self.encode(inputs, **kwargs)
 
     # ----- training ------------------------------------------------------------------------------
 
@@ -420,7 +501,7 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
                 render_model_card(
                     title=model_name or folder.name,
                     path=model_name or str(folder),
-                    dimension=self.get_sentence_embedding_dimension(),
+                    dimension=self.get_embedding_dimension(),
                     max_seq_length=getattr(self[0], "max_seq_length", None),
                     similarity=self.similarity_fn_name,
                     architecture=repr(self),
@@ -429,3 +510,22 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
             )
 
     save_pretrained = save
+
+
+def merge_prompts(given: dict[str, str] | None, saved: dict[str, str]) -> dict[str, str]:
+    """The prompts a model starts with: "query" and "document" first, the caller's over the saved ones, and ""
+    for any prompt that neither sets (the reference's defaults and order)."""
+    merged: dict[str, str | None] = {"query": None, "document": None, **(given or {})}
+    for name, text in saved.items():
+        if merged.get(name) is None:
+            merged[name] = text
+    return {name: "" if text is None else text for name, text in merged.items()}
+
+
+def _module_dimension(module: nn.Module) -> int | None:
+    """A module's output dimension, under any of the names the reference's modules have used for it."""
+    for name in ("get_embedding_dimension", "get_sentence_embedding_dimension", "get_word_embedding_dimension"):
+        method = getattr(module, name, None)
+        if callable(method):
+            return method()
+    return None

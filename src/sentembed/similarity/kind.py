@@ -31,7 +31,7 @@ class SimilarityFunction(str, Enum):
 
     @staticmethod
     def possible_values() -> list[str]:
-        return [member.value for member in SimilarityFunction.__members__.values() if member.name != "DOT"]
+        return [member.value for member in SimilarityFunction]  # iteration skips the DOT alias
 
     @staticmethod
     def to_similarity_fn(value: str | SimilarityFunction) -> ScoreFn:

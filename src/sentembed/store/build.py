@@ -164,7 +164,7 @@ def _resume_or_empty(store_class, path, model, model_object, options, prompt, ro
     settings = (options.precision, options.normalize_embeddings, prompt, rows.chunking)
     manifest = Manifest.read(path) if (path / MANIFEST_FILE).exists() else None
     if manifest is None or not manifest.segments:
-        dim = model_object.get_sentence_embedding_dimension()
+        dim = model_object.get_embedding_dimension()
         return store_class.empty(
             path, dim, model_name(model), model_object, options.precision, options.normalize_embeddings, prompt,
             rows.ids, rows.chunking,

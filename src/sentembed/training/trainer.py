@@ -258,7 +258,7 @@ class SentenceTransformerTrainer(Trainer):
         card = render_model_card(
             title=Path(output_dir).name,
             path=str(output_dir),
-            dimension=model.get_sentence_embedding_dimension(),
+            dimension=model.get_embedding_dimension(),
             max_seq_length=model.max_seq_length,
             similarity=model.similarity_fn_name,
             architecture=repr(model),

@@ -1,0 +1,232 @@
+"""The sentence-transformers 5/6 API on SentenceTransformer and CrossEncoder, checked against the reference."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sentence_transformers import CrossEncoder as ReferenceCrossEncoder
+from sentence_transformers import SentenceTransformer as Reference
+
+from sentembed import CrossEncoder, SentenceTransformer
+from sentembed.common import checks
+from tests.conftest import CROSS_ENCODER, MINILM_L3
+
+TEXTS = ["A man is eating food.", "A man is riding a horse.", "A woman is playing violin."]
+
+
+@pytest.fixture()
+def model(minilm_l3) -> SentenceTransformer:
+    """The shared model, with its prompts and similarity function put back afterwards."""
+    state = (dict(minilm_l3.prompts), minilm_l3.default_prompt_name)
+    yield minilm_l3
+    minilm_l3.prompts, minilm_l3.default_prompt_name = state
+    minilm_l3.similarity_fn_name = None
+
+
+@pytest.fixture()
+def fresh_rename_warnings(monkeypatch):
+    """Each deprecated-name warning is logged once per process; start this test with none logged yet."""
+    monkeypatch.setattr(checks, "_WARNED_RENAMES", set())
+
+
+# ----- encode(inputs=...) ---------------------------------------------------------------------------
+
+
+def test_encode_takes_inputs_by_keyword_positionally_and_by_its_old_name(model, fresh_rename_warnings, caplog):
+    expected = model.encode(TEXTS)
+    np.testing.assert_array_equal(model.encode(inputs=TEXTS), expected)
+    with caplog.at_level(logging.WARNING, logger="sentembed"):
+        np.testing.assert_array_equal(model.encode(sentences=TEXTS), expected)
+        model.encode(sentences=TEXTS[:1])
+    renamed = [record for record in caplog.records if "`sentences` argument was renamed" in record.getMessage()]
+    assert len(renamed) == 1 and "`inputs`" in renamed[0].getMessage()
+
+
+def test_encode_with_both_names_or_neither_is_a_type_error(model):
+    with pytest.raises(TypeError, match="got both 'inputs' and its deprecated name 'sentences'"):
+        model.encode(TEXTS, sentences=TEXTS)
+    with pytest.raises(TypeError, match="got both 'inputs' and its deprecated name 'sentences'"):
+        model.encode_query(inputs=TEXTS, sentences=TEXTS)
+    with pytest.raises(TypeError, match=r"encode\(\) missing required argument 'inputs'"):
+        model.encode()
+
+
+@pytest.mark.parametrize("method", ["encode_query", "encode_document"])
+def test_encode_query_and_document_forward_either_name(model, reference_minilm_l3, method):
+    model.prompts = {"query": "query: ", "document": "passage: "}
+    expected = getattr(reference_minilm_l3, method)(TEXTS, prompt=model.prompts[method.split("_")[1]])
+    for call in ({"inputs": TEXTS}, {"sentences": TEXTS}):
+        np.testing.assert_allclose(getattr(model, method)(**call), expected, atol=1e-5)
+    np.testing.assert_allclose(getattr(model, method)(TEXTS), expected, atol=1e-5)
+    assert getattr(model, method)(TEXTS[0]).shape == (384,)
+
+
+def test_encode_document_falls_back_to_passage_then_corpus(model):
+    model.prompts = {"corpus": "corpus: ", "passage": "passage: "}
+    np.testing.assert_allclose(model.encode_document(TEXTS), model.encode(TEXTS, prompt="passage: "), atol=1e-6)
+    model.prompts = {"corpus": "corpus: "}
+    np.testing.assert_allclose(model.encode_document(TEXTS), model.encode(TEXTS, prompt="corpus: "), atol=1e-6)
+
+
+# ----- members --------------------------------------------------------------------------------------
+
+
+def test_members_match_the_reference(model, reference_minilm_l3):
+    assert model.get_embedding_dimension() == reference_minilm_l3.get_embedding_dimension() == 384
+    assert model.dtype == reference_minilm_l3.dtype == torch.float32
+    assert model.get_model_kwargs() == reference_minilm_l3.get_model_kwargs() == []
+    assert model.modalities == reference_minilm_l3.modalities == ["text"]
+    assert type(model.transformers_model).__name__ == type(reference_minilm_l3.transformers_model).__name__
+    assert model.transformers_model is model[0].auto_model
+    assert SentenceTransformer.SUPPORTED_SIMILARITY_FN_NAMES == Reference.SUPPORTED_SIMILARITY_FN_NAMES
+
+
+def test_old_dimension_and_truncation_names_warn_and_still_work(model):
+    with pytest.warns(FutureWarning, match="get_embedding_dimension"):
+        assert model.get_sentence_embedding_dimension() == 384
+    with pytest.warns(FutureWarning, match="truncate_embeddings"), model.truncate_sentence_embeddings(32):
+        assert model.encode(TEXTS).shape == (3, 32)
+    with model.truncate_embeddings(16):
+        assert model.get_embedding_dimension() == 16
+    assert model.encode(TEXTS).shape == (3, 384)
+
+
+def test_a_model_without_parameters_has_no_dtype_nor_transformers_model(random_static_model):
+    assert random_static_model.transformers_model is None
+    assert random_static_model.dtype == torch.float32
+    assert random_static_model.get_embedding_dimension() == 8
+
+
+@pytest.fixture()
+def random_static_model() -> SentenceTransformer:
+    from tokenizers import Tokenizer
+
+    from sentembed.models import StaticEmbedding
+
+    tokenizer = Tokenizer.from_file(str(MINILM_L3 / "tokenizer.json"))
+    return SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_dim=8)], device="cpu")
+
+
+SINGULAR_CASES = ["a text", ["a text"], ("a", "b"), [], np.array(["a", "b"]), np.array("a"), 3]
+
+
+@pytest.mark.parametrize("inputs", SINGULAR_CASES, ids=repr)
+def test_is_singular_input_matches_the_reference(model, reference_minilm_l3, inputs):
+    assert model.is_singular_input(inputs) == reference_minilm_l3.is_singular_input(inputs)
+
+
+PAIR_CASES = [
+    ["q", "d"],
+    ("q", "d"),
+    [["q", "d"]],
+    [("q", "d"), ("q", "e")],
+    [],
+    np.array(["q", "d"]),
+    np.array([["q", "d"]]),
+    np.array([], dtype=str),
+    "q",
+]
+
+
+@pytest.fixture(scope="module")
+def cross_encoders() -> tuple[CrossEncoder, ReferenceCrossEncoder]:
+    return CrossEncoder(str(CROSS_ENCODER), device="cpu"), ReferenceCrossEncoder(str(CROSS_ENCODER), device="cpu")
+
+
+@pytest.mark.parametrize("inputs", PAIR_CASES, ids=repr)
+def test_cross_encoder_is_singular_input_matches_the_reference(cross_encoders, inputs):
+    ours, reference = cross_encoders
+    assert ours.is_singular_input(inputs) == reference.is_singular_input(inputs)
+
+
+@pytest.mark.parametrize("prompt", [None, "query: "])
+def test_preprocess_matches_the_reference(model, reference_minilm_l3, prompt):
+    texts = TEXTS + ["word " * 300]
+    ours, theirs = model.preprocess(texts, prompt=prompt), reference_minilm_l3.preprocess(texts, prompt=prompt)
+    assert set(ours) == set(theirs)
+    for name, value in theirs.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(ours[name], value), name
+        else:
+            assert ours[name] == value, name
+    assert model.preprocess([]) == reference_minilm_l3.preprocess([]) == {}
+
+
+def test_preprocessed_features_run_through_the_model(model):
+    features = model.preprocess(TEXTS)
+    with torch.inference_mode():
+        embeddings = model(features)["sentence_embedding"]
+    np.testing.assert_allclose(embeddings.numpy(), model.encode(TEXTS), atol=1e-5)
+
+
+def test_preprocess_refuses_a_non_list(model):
+    with pytest.raises(TypeError, match="inputs must be a list of str"):
+        model.preprocess("one text")
+
+
+# ----- defaults ---------------------------------------------------------------------------------------
+
+
+def test_default_prompts_are_empty_query_and_document(model, reference_minilm_l3):
+    assert model.prompts == reference_minilm_l3.prompts == {"query": "", "document": ""}
+    assert list(model.prompts) == list(reference_minilm_l3.prompts)
+
+
+def test_the_empty_query_prompt_overrides_the_default_prompt(model, reference_minilm_l3):
+    model.prompts = {"query": "", "document": "", "classify": "classify: "}
+    model.default_prompt_name = "classify"
+    prompted = model.encode(TEXTS, prompt="classify: ")
+    np.testing.assert_allclose(model.encode(TEXTS), prompted, atol=1e-6)
+    np.testing.assert_allclose(model.encode_query(TEXTS), model.encode(TEXTS, prompt=""), atol=1e-6)
+    np.testing.assert_allclose(model.encode_document(TEXTS), model.encode(TEXTS, prompt=""), atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = Reference(str(MINILM_L3), device="cpu", prompts=dict(model.prompts), default_prompt_name="classify")
+    np.testing.assert_allclose(model.encode_query(TEXTS), reference.encode_query(TEXTS), atol=1e-5)
+    np.testing.assert_allclose(model.encode(TEXTS), reference.encode(TEXTS), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "given, saved",
+    [
+        (None, {}),
+        ({"query": "q: "}, {}),
+        (None, {"query": "saved: ", "retrieval": "r: "}),
+        ({"document": "d: ", "extra": "x: "}, {"query": "saved: ", "document": "old: ", "other": "o: "}),
+        ({"query": ""}, {"query": "saved: "}),
+    ],
+)
+def test_prompts_merge_like_the_reference(tmp_path, model, given, saved):
+    model.save(str(tmp_path), create_model_card=False)
+    config_path = tmp_path / "config_sentence_transformers.json"
+    config = json.loads(config_path.read_text())
+    config["prompts"] = saved
+    config_path.write_text(json.dumps(config))
+    ours = SentenceTransformer(str(tmp_path), device="cpu", prompts=given)
+    reference = Reference(str(tmp_path), device="cpu", prompts=given)
+    assert ours.prompts == reference.prompts
+    assert list(ours.prompts) == list(reference.prompts)
+
+
+def test_saved_config_round_trips_prompts_and_cosine_with_the_reference(tmp_path, model, reference_minilm_l3):
+    ours_folder, reference_folder = tmp_path / "ours", tmp_path / "reference"
+    model.save(str(ours_folder), create_model_card=False)
+    reference_minilm_l3.save(str(reference_folder), create_model_card=False)
+    ours = json.loads((ours_folder / "config_sentence_transformers.json").read_text())
+    theirs = json.loads((reference_folder / "config_sentence_transformers.json").read_text())
+    for key in ("prompts", "default_prompt_name", "similarity_fn_name", "model_type"):
+        assert ours[key] == theirs[key], key
+    assert ours["similarity_fn_name"] == "cosine"
+    assert Reference(str(ours_folder), device="cpu").prompts == SentenceTransformer(str(reference_folder)).prompts
+
+
+def test_similarity_fn_name_reads_cosine_before_any_use(model, reference_minilm_l3):
+    model.similarity_fn_name = None
+    assert model.similarity_fn_name == reference_minilm_l3.similarity_fn_name == "cosine"
+    model.similarity_fn_name = "dot"
+    assert model.similarity_fn_name == "dot"
