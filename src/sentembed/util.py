@@ -1,5 +1,9 @@
 """Helpers people import as `sentence_transformers.util`: similarity functions and embedding tools."""
 
+from sentembed.common.batching import batch_to_device
+from sentembed.common.runtime import is_datasets_available, is_training_available
+from sentembed.common.types import fullname
+from sentembed.quantization import quantize_embeddings
 from sentembed.search import (
     community_detection,
     mine_hard_negatives,
@@ -7,6 +11,7 @@ from sentembed.search import (
     paraphrase_mining_embeddings,
     semantic_search,
 )
+from sentembed.similarity import SimilarityFunction
 from sentembed.similarity.functions import (
     cos_sim,
     dot_score,
@@ -19,12 +24,26 @@ from sentembed.similarity.functions import (
     pairwise_manhattan_sim,
     truncate_embeddings,
 )
+from sentembed.similarity.multi_vector import maxsim, maxsim_pairwise, mean_maxsim, mean_maxsim_pairwise
+from sentembed.training.losses import SiameseDistanceMetric, TripletDistanceMetric
 
 __all__ = [
+    "SiameseDistanceMetric",
+    "SimilarityFunction",
+    "TripletDistanceMetric",
+    "batch_to_device",
     "community_detection",
+    "fullname",
+    "is_datasets_available",
+    "is_training_available",
+    "maxsim",
+    "maxsim_pairwise",
+    "mean_maxsim",
+    "mean_maxsim_pairwise",
     "mine_hard_negatives",
     "paraphrase_mining",
     "paraphrase_mining_embeddings",
+    "quantize_embeddings",
     "semantic_search",
     "cos_sim",
     "dot_score",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -17,6 +18,7 @@ __all__ = [
     "GPU_BUDGET",
     "Pad",
     "batch_budget",
+    "batch_to_device",
     "deduplicate",
     "in_input_order",
     "padded_batch",
@@ -81,9 +83,17 @@ def plan_batches(lengths: Sequence[int], batch_size: int, budget: BatchBudget) -
     return batches
 
 
+def batch_to_device(batch: dict[str, Any], device: str | torch.device) -> dict[str, Any]:
+    """Move the batch's tensors to `device`, in place (other values stay as they are); returns the batch."""
+    for name, value in batch.items():
+        if isinstance(value, torch.Tensor):
+            batch[name] = value.to(device)
+    return batch
+
+
 def padded_batch(rows: list[Row], pad: Pad, device: torch.device) -> dict[str, torch.Tensor]:
     """Pad token rows into one batch of tensors on `device`."""
-    return {name: tensor.to(device) for name, tensor in pad(rows).items()}
+    return batch_to_device(pad(rows), device)
 
 
 def sorted_batches(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from typing import Any
@@ -14,6 +15,8 @@ __all__ = [
     "default_cache_folder",
     "default_device",
     "default_num_threads",
+    "is_datasets_available",
+    "is_training_available",
     "progress_bar_wanted",
 ]
 
@@ -73,3 +76,13 @@ def progress_bar_wanted(show_progress_bar: bool | None) -> bool:
     if show_progress_bar is not None:
         return show_progress_bar
     return logger.getEffectiveLevel() <= logging.INFO
+
+
+def is_datasets_available() -> bool:
+    """Whether Hugging Face `datasets` can be imported."""
+    return importlib.util.find_spec("datasets") is not None
+
+
+def is_training_available() -> bool:
+    """Whether the `train` extra is installed: `datasets` and `accelerate`, which the trainers need."""
+    return is_datasets_available() and importlib.util.find_spec("accelerate") is not None

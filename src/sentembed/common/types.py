@@ -7,7 +7,17 @@ from typing import Any, Literal, Union
 import numpy as np
 import torch
 
-__all__ = ["ArrayLike", "Features", "Hit", "KNOWN_MODULE_PREFIXES", "PRECISIONS", "Pair", "Precision", "Row"]
+__all__ = [
+    "ArrayLike",
+    "Features",
+    "Hit",
+    "KNOWN_MODULE_PREFIXES",
+    "PRECISIONS",
+    "Pair",
+    "Precision",
+    "Row",
+    "fullname",
+]
 
 Hit = dict[str, Any]
 """One search result: `{"corpus_id": ..., "score": ...}`, with optional extra keys such as "text"."""
@@ -23,3 +33,11 @@ PRECISIONS: tuple[str, ...] = ("float32", "int8", "uint8", "binary", "ubinary")
 
 # Writers of the standard folder format put every module class under one of these packages.
 KNOWN_MODULE_PREFIXES = ("sentence_transformers.", "sentembed.")
+
+
+def fullname(obj: Any) -> str:
+    """The dotted path of a class, or of an object's class ("torch.nn.modules.activation.Tanh"); builtins bare."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    if cls.__module__ in (None, "builtins"):
+        return cls.__name__
+    return f"{cls.__module__}.{cls.__name__}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-from sentembed.common.types import KNOWN_MODULE_PREFIXES
+from sentembed.common.types import KNOWN_MODULE_PREFIXES, fullname
 from sentembed.models import Dense, Normalize, Pooling, StaticEmbedding, Transformer
 from sentembed.models.base import Module
 
@@ -45,4 +45,4 @@ def module_type_name(module: object) -> str:
     for known in cls.__mro__:  # a subclass such as the ONNX Transformer saves as its standard base
         if KNOWN_MODULES.get(known.__name__) is known:
             return f"sentence_transformers.models.{known.__name__}"
-    return f"{cls.__module__}.{cls.__name__}"
+    return fullname(cls)

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sentembed.common.types import Features
+from sentembed.common.types import Features, fullname
 from sentembed.models.base import Module, load_state_dict, save_state_dict
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -35,7 +35,7 @@ def activation_from_name(name: str | None) -> nn.Module:
 
 def activation_name(activation: nn.Module) -> str:
     """The class path under which the reference saves `activation`."""
-    return f"{type(activation).__module__}.{type(activation).__name__}"
+    return fullname(activation)
 
 
 class Dense(Module):

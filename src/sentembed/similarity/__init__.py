@@ -13,6 +13,7 @@ from sentembed.similarity.functions import (
     truncate_embeddings,
 )
 from sentembed.similarity.kind import SimilarityFunction
+from sentembed.similarity.multi_vector import maxsim, maxsim_pairwise, mean_maxsim, mean_maxsim_pairwise
 
 __all__ = [
     "SimilarityFunction",
@@ -20,6 +21,10 @@ __all__ = [
     "dot_score",
     "euclidean_sim",
     "manhattan_sim",
+    "maxsim",
+    "maxsim_pairwise",
+    "mean_maxsim",
+    "mean_maxsim_pairwise",
     "normalize_embeddings",
     "pairwise_cos_sim",
     "pairwise_dot_score",

@@ -5,7 +5,7 @@ from sentembed.training.losses.cached import (
     CachedMultipleNegativesRankingLoss,
     CachedMultipleNegativesSymmetricRankingLoss,
 )
-from sentembed.training.losses.contrastive import ContrastiveLoss, OnlineContrastiveLoss
+from sentembed.training.losses.contrastive import ContrastiveLoss, OnlineContrastiveLoss, SiameseDistanceMetric
 from sentembed.training.losses.denoising import DenoisingAutoEncoderLoss
 from sentembed.training.losses.distillation import MarginMSELoss, MSELoss
 from sentembed.training.losses.gist import GISTEmbedLoss
@@ -17,6 +17,7 @@ from sentembed.training.losses.triplet import (
     BatchAllTripletLoss,
     BatchHardTripletLoss,
     BatchSemiHardTripletLoss,
+    TripletDistanceMetric,
     TripletLoss,
 )
 
@@ -40,6 +41,8 @@ __all__ = [
     "MultipleNegativesRankingLoss",
     "MultipleNegativesSymmetricRankingLoss",
     "OnlineContrastiveLoss",
+    "SiameseDistanceMetric",
     "SoftmaxLoss",
+    "TripletDistanceMetric",
     "TripletLoss",
 ]

@@ -53,3 +53,11 @@ class EmbeddingLoss(nn.Module):
     def get_config_dict(self) -> dict[str, Any]:
         """The settings recorded in the model card."""
         return {}
+
+
+def distance_metric_name(metric: Any, namespace: type) -> str:
+    """How a loss's config names its distance metric: "Namespace.NAME" for one of `namespace`'s, else its name."""
+    for name, value in vars(namespace).items():
+        if value is metric:
+            return f"{namespace.__name__}.{name}"
+    return getattr(metric, "__name__", str(metric))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
+from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, distance_metric_name
 
 
 def cosine_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -21,6 +22,14 @@ def euclidean_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def manhattan_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.pairwise_distance(x, y, p=1)
+
+
+class SiameseDistanceMetric(Enum):
+    """The reference's distance functions for the contrastive losses (plain functions, as its are)."""
+
+    EUCLIDEAN = euclidean_distance
+    MANHATTAN = manhattan_distance
+    COSINE_DISTANCE = cosine_distance
 
 
 class ContrastiveLoss(EmbeddingLoss):
@@ -47,7 +56,10 @@ class ContrastiveLoss(EmbeddingLoss):
         return losses.mean() if self.size_average else losses.sum()
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"distance_metric": self.distance_metric.__name__, "margin": self.margin}
+        return {
+            "distance_metric": distance_metric_name(self.distance_metric, SiameseDistanceMetric),
+            "margin": self.margin,
+        }
 
 
 class OnlineContrastiveLoss(ContrastiveLoss):

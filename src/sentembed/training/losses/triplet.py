@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
-from sentembed.training.losses.contrastive import euclidean_distance
+from sentembed.similarity import pairwise_cos_sim, pairwise_euclidean_sim, pairwise_manhattan_sim
+from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, distance_metric_name
 
 
 def pairwise_euclidean_distances(embeddings: torch.Tensor) -> torch.Tensor:
@@ -25,12 +26,37 @@ def pairwise_cosine_distances(embeddings: torch.Tensor) -> torch.Tensor:
     return 1 - normalized @ normalized.t()
 
 
+def triplet_cosine_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return 1 - pairwise_cos_sim(x, y)
+
+
+def triplet_euclidean_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return -pairwise_euclidean_sim(x, y)
+
+
+def triplet_manhattan_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return -pairwise_manhattan_sim(x, y)
+
+
+class TripletDistanceMetric(Enum):
+    """The reference's distance functions for TripletLoss (plain functions, as its are)."""
+
+    COSINE = triplet_cosine_distance
+    EUCLIDEAN = triplet_euclidean_distance
+    MANHATTAN = triplet_manhattan_distance
+
+
 class TripletLoss(EmbeddingLoss):
     """The anchor must be closer to the positive than to the negative by at least `triplet_margin`."""
 
     columns = ColumnSpec(3, 3)
 
-    def __init__(self, model: torch.nn.Module, distance_metric: Callable = euclidean_distance, triplet_margin=5.0):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        distance_metric: Callable = TripletDistanceMetric.EUCLIDEAN,
+        triplet_margin: float = 5.0,
+    ) -> None:
         super().__init__(model)
         self.distance_metric = distance_metric
         self.triplet_margin = triplet_margin
@@ -42,7 +68,10 @@ class TripletLoss(EmbeddingLoss):
         return F.relu(positive_distance - negative_distance + self.triplet_margin).mean()
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"distance_metric": self.distance_metric.__name__, "triplet_margin": self.triplet_margin}
+        return {
+            "distance_metric": distance_metric_name(self.distance_metric, TripletDistanceMetric),
+            "triplet_margin": self.triplet_margin,
+        }
 
 
 class _BatchTripletLoss(EmbeddingLoss):
