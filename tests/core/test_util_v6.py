@@ -167,3 +167,103 @@ def test_loss_configs_name_the_metrics_as_the_reference_does(minilm_l3):
 
 def test_similarity_function_names_have_no_duplicates():
     assert util.SimilarityFunction.possible_values() == ["cosine", "dot", "euclidean", "manhattan"]
+
+
+# ----- similarity dtypes and sparse tensors --------------------------------------------------------------
+
+ALL_PAIRS = ["cos_sim", "dot_score", "euclidean_sim", "manhattan_sim"]
+IN_ORDER = ["pairwise_cos_sim", "pairwise_dot_score", "pairwise_euclidean_sim", "pairwise_manhattan_sim"]
+
+
+def sparse_rows(rows: int, dim: int = 64, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    dense = torch.randn(rows, dim, generator=generator)
+    dense[torch.rand(rows, dim, generator=generator) > 0.2] = 0  # about 80% zeros, as in sparse embeddings
+    dense[-1] = 0  # and one all-zero row
+    return dense
+
+
+@pytest.mark.parametrize("name", ALL_PAIRS + IN_ORDER)
+@pytest.mark.parametrize("layouts", ["sparse-sparse", "sparse-dense", "dense-sparse"])
+def test_similarity_accepts_sparse_tensors_like_the_reference(name, layouts):
+    a, b = sparse_rows(5), sparse_rows(5 if name in IN_ORDER else 7, seed=1)
+    x = a.to_sparse() if layouts.startswith("sparse") else a
+    y = b.to_sparse() if layouts.endswith("sparse") else b
+    ours = getattr(util, name)(x, y)
+    assert ours.layout == torch.strided and ours.dtype == torch.float32
+    torch.testing.assert_close(ours, getattr(reference, name)(x, y), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours, getattr(util, name)(a, b), atol=1e-5, rtol=1e-5)
+
+
+def test_normalize_embeddings_keeps_a_sparse_tensor_sparse():
+    rows = sparse_rows(4)
+    normalized = util.normalize_embeddings(rows.to_sparse())
+    assert normalized.is_sparse
+    torch.testing.assert_close(normalized.to_dense(), util.normalize_embeddings(rows))
+    torch.testing.assert_close(normalized.to_dense(), reference.normalize_embeddings(rows.to_sparse()).to_dense())
+
+
+@pytest.mark.parametrize("name", ALL_PAIRS + IN_ORDER)
+@pytest.mark.parametrize("dtypes", [("float16", "float16"), ("bfloat16", "bfloat16"), ("float16", "bfloat16")])
+def test_half_precision_similarity_is_computed_in_float32(name, dtypes):
+    a, b = torch.randn(4, 32), torch.randn(4, 32)
+    x, y = a.to(getattr(torch, dtypes[0])), b.to(getattr(torch, dtypes[1]))
+    ours = getattr(util, name)(x, y)
+    assert ours.dtype == torch.float32
+    torch.testing.assert_close(ours, getattr(util, name)(x.float(), y.float()))
+    if dtypes[0] == dtypes[1]:
+        torch.testing.assert_close(ours, getattr(reference, name)(x, y))
+
+
+@pytest.mark.parametrize("name", ALL_PAIRS)
+def test_mixed_dtypes_are_promoted(name):
+    a, b = torch.randn(3, 16, dtype=torch.float64), torch.randn(2, 16)
+    assert getattr(util, name)(a, b).dtype == torch.float64
+    assert getattr(util, name)(b.half(), a).dtype == torch.float64
+    assert getattr(util, name)(b.numpy(), a[:1].half()).dtype == torch.float32
+
+
+def test_half_precision_scores_do_not_collapse_into_ties():
+    generator = torch.Generator().manual_seed(0)
+    query = F.normalize(torch.randn(1, 384, generator=generator), dim=-1)
+    documents = F.normalize(query + 0.01 * torch.randn(200, 384, generator=generator), dim=-1)
+    scores = util.cos_sim(query.half(), documents.half())
+    assert scores.unique().numel() > scores.numel() // 2
+
+
+# ----- empty inputs ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8", "uint8", "binary", "ubinary"])
+def test_quantize_embeddings_of_nothing_is_empty_like_the_reference(precision):
+    assert util.quantize_embeddings([], precision) == reference.quantize_embeddings([], precision) == []
+    empty = torch.empty(0, 16).numpy()
+    ours, theirs = util.quantize_embeddings(empty, precision), reference.quantize_embeddings(empty, precision)
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+
+
+@pytest.mark.parametrize(
+    "precision, corpus",
+    [
+        ("float32", torch.empty(0, 16).numpy()),
+        ("uint8", torch.empty(0, 16, dtype=torch.uint8).numpy()),
+        ("ubinary", torch.empty(0, 2, dtype=torch.uint8).numpy()),
+    ],
+)
+@pytest.mark.parametrize("output_index", [False, True])
+def test_semantic_search_faiss_on_an_empty_corpus_finds_nothing(precision, corpus, output_index):
+    pytest.importorskip("faiss")
+    from sentence_transformers.util.quantization import semantic_search_faiss as reference_search
+
+    from sentembed.quantization.search_faiss import semantic_search_faiss
+
+    queries = torch.randn(3, 16).numpy()
+    calibration = torch.randn(20, 16).numpy()
+    options = dict(corpus_precision=precision, calibration_embeddings=calibration, output_index=output_index)
+    ours = semantic_search_faiss(queries, corpus_embeddings=corpus, **options)
+    theirs = reference_search(queries, corpus_embeddings=corpus, **options)
+    assert ours[0] == theirs[0] == [[], [], []] and len(ours) == len(theirs)
+    if output_index:
+        assert ours[2].ntotal == 0
+        again = semantic_search_faiss(queries, corpus_index=ours[2], corpus_precision=precision, rescore=False)
+        assert again[0] == [[], [], []]

@@ -230,3 +230,11 @@ def test_similarity_fn_name_reads_cosine_before_any_use(model, reference_minilm_
     assert model.similarity_fn_name == reference_minilm_l3.similarity_fn_name == "cosine"
     model.similarity_fn_name = "dot"
     assert model.similarity_fn_name == "dot"
+
+
+def test_precision_none_means_float32(model, reference_minilm_l3):
+    ours = model.encode(TEXTS, precision=None)
+    assert ours.dtype == np.float32
+    np.testing.assert_array_equal(ours, model.encode(TEXTS))
+    np.testing.assert_allclose(ours, reference_minilm_l3.encode(TEXTS, precision=None), atol=1e-5)
+    assert model.encode(TEXTS, precision=None, convert_to_tensor=True).dtype == torch.float32

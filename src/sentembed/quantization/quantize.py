@@ -65,16 +65,20 @@ def quantize_embeddings(
     precision: Precision,
     ranges: np.ndarray | None = None,
     calibration_embeddings: np.ndarray | None = None,
-) -> np.ndarray:
-    """Quantize float embeddings to `precision`, returning a numpy array.
+) -> np.ndarray | list:
+    """Quantize float embeddings to `precision`, returning a numpy array (an empty list gives []).
 
     int8/uint8 split each dimension's [min, max] into 256 steps; values outside the range are
     clipped to the end buckets. binary/ubinary pack the bits of `x > 0` into bytes.
     """
     check_precision(precision)
+    if isinstance(embeddings, list) and not embeddings:
+        return []
     array = _as_float_array(embeddings)
     if precision == "float32":
         return array.astype(np.float32)
+    if precision in ("int8", "uint8") and array.size == 0:  # nothing to quantize, so no ranges are needed
+        return np.empty(array.shape, dtype=np.int8 if precision == "int8" else np.uint8)
     if precision in ("int8", "uint8"):
         return _scalar_quantize(array, scalar_ranges(array, ranges, calibration_embeddings), precision)
     packed = np.packbits(array > 0, axis=-1)

@@ -53,6 +53,9 @@ def semantic_search_faiss(
         corpus_index = build_faiss_index(faiss, corpus, corpus_precision, exact)
     queries, float_queries, ranges = prepare_queries(queries, corpus_precision, rescore, ranges, calibration_embeddings)
     _check_index_dim(corpus_index, queries, corpus_precision)
+    if corpus_index.ntotal == 0:  # an empty corpus: no hits for any query
+        hits: list[list[Hit]] = [[] for _ in range(len(queries))]
+        return (hits, 0.0, corpus_index) if output_index else (hits, 0.0)
     k = top_k * rescore_multiplier if float_queries is not None else top_k
     start = time.perf_counter()
     scores, ids = _search(corpus_index, queries, k, corpus_precision)
