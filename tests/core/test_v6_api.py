@@ -238,3 +238,29 @@ def test_precision_none_means_float32(model, reference_minilm_l3):
     np.testing.assert_array_equal(ours, model.encode(TEXTS))
     np.testing.assert_allclose(ours, reference_minilm_l3.encode(TEXTS, precision=None), atol=1e-5)
     assert model.encode(TEXTS, precision=None, convert_to_tensor=True).dtype == torch.float32
+
+
+def test_truncate_dim_round_trips_with_the_reference(tmp_path, reference_minilm_l3):
+    ours_folder, reference_folder = tmp_path / "ours", tmp_path / "reference"
+    SentenceTransformer(str(MINILM_L3), device="cpu", truncate_dim=64).save(str(ours_folder), create_model_card=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Reference(str(MINILM_L3), device="cpu", truncate_dim=32).save(str(reference_folder), create_model_card=False)
+        assert Reference(str(ours_folder), device="cpu").encode(TEXTS).shape == (3, 64)
+    assert SentenceTransformer(str(ours_folder), device="cpu").encode(TEXTS).shape == (3, 64)
+    assert SentenceTransformer(str(reference_folder), device="cpu").get_embedding_dimension() == 32
+    assert SentenceTransformer(str(reference_folder), device="cpu", truncate_dim=16).encode(TEXTS).shape == (3, 16)
+    saved = json.loads((tmp_path / "ours" / "config_sentence_transformers.json").read_text())
+    assert saved["truncate_dim"] == 64
+
+
+def test_a_saved_similarity_a_bi_encoder_cannot_use_is_ignored_as_in_the_reference(tmp_path, model):
+    model.save(str(tmp_path), create_model_card=False)
+    config_path = tmp_path / "config_sentence_transformers.json"
+    config = json.loads(config_path.read_text())
+    config["similarity_fn_name"] = "maxsim"
+    config_path.write_text(json.dumps(config))
+    assert SentenceTransformer(str(tmp_path), device="cpu").similarity_fn_name == "cosine"
+    assert Reference(str(tmp_path), device="cpu").similarity_fn_name == "cosine"
+    no_truncation = json.loads(config_path.read_text())
+    assert "truncate_dim" not in no_truncation

@@ -29,6 +29,7 @@ class ModelConfig:
     prompts: dict[str, str] = field(default_factory=dict)
     default_prompt_name: str | None = None
     similarity_fn_name: str | None = None
+    truncate_dim: int | None = None
 
     @classmethod
     def read(cls, folder: str | os.PathLike) -> ModelConfig:
@@ -40,23 +41,25 @@ class ModelConfig:
             prompts=dict(data.get("prompts") or {}),
             default_prompt_name=data.get("default_prompt_name"),
             similarity_fn_name=data.get("similarity_fn_name"),
+            truncate_dim=data.get("truncate_dim"),
         )
 
     def write(self, folder: str | os.PathLike, model_type: str = "SentenceTransformer") -> None:
-        write_json(
-            Path(folder) / MODEL_CONFIG_FILE,
-            {
-                "__version__": {
-                    "sentembed": __version__,
-                    "transformers": transformers.__version__,
-                    "pytorch": torch.__version__,
-                },
-                "model_type": model_type,
-                "prompts": self.prompts,
-                "default_prompt_name": self.default_prompt_name,
-                "similarity_fn_name": self.similarity_fn_name,
+        """Write the file; `truncate_dim` only when one is set, as the reference does."""
+        data = {
+            "__version__": {
+                "sentembed": __version__,
+                "transformers": transformers.__version__,
+                "pytorch": torch.__version__,
             },
-        )
+            "model_type": model_type,
+            "prompts": self.prompts,
+            "default_prompt_name": self.default_prompt_name,
+            "similarity_fn_name": self.similarity_fn_name,
+        }
+        if self.truncate_dim is not None:
+            data["truncate_dim"] = self.truncate_dim
+        write_json(Path(folder) / MODEL_CONFIG_FILE, data)
 
 
 def _is_causal_lm(transformer: Transformer) -> bool:

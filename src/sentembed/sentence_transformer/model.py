@@ -102,7 +102,9 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         super().__init__(OrderedDict((str(index), module) for index, module in enumerate(modules)))
         self.model_path = model_path
         self.backend = backend
-        self.truncate_dim = truncate_dim
+        self.truncate_dim = check_positive_int(
+            truncate_dim if truncate_dim is not None else config.truncate_dim, "truncate_dim", optional=True
+        )
         self.prompts: dict[str, str] = merge_prompts(prompts, config.prompts)
         self.default_prompt_name = default_prompt_name or config.default_prompt_name
         if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
@@ -110,7 +112,10 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
                 f"default_prompt_name {self.default_prompt_name!r} is not among the prompts {sorted(self.prompts)}"
             )
         self._similarity_fn_name: SimilarityFunction | None = None
-        self.similarity_fn_name = similarity_fn_name or config.similarity_fn_name
+        saved_similarity = config.similarity_fn_name
+        if saved_similarity not in self.SUPPORTED_SIMILARITY_FN_NAMES:  # e.g. a multi-vector model's "maxsim"
+            saved_similarity = None
+        self.similarity_fn_name = similarity_fn_name or saved_similarity
         self.to(check_device(device) if device is not None else default_device())
 
     # ----- members -------------------------------------------------------------------------------
@@ -494,7 +499,7 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         """Write the model as a standard folder that both sentembed and sentence-transformers load."""
         folder = Path(path)
         save_modules(list(self), folder, safe_serialization=safe_serialization)
-        ModelConfig(self.prompts, self.default_prompt_name, self.similarity_fn_name).write(folder)
+        ModelConfig(self.prompts, self.default_prompt_name, self.similarity_fn_name, self.truncate_dim).write(folder)
         if create_model_card:
             write_model_card(
                 folder,
