@@ -189,6 +189,8 @@ def test_index_refuses_ray_options_without_ray(tmp_path, capsys):
     store = str(tmp_path / "store")
     assert main(["index", str(tmp_path / "corpus.txt"), "--store", store, "--workers", "2"]) == 2
     assert "--workers needs --ray" in capsys.readouterr().err
+    assert main(["index", str(tmp_path / "corpus.txt"), "--store", store, "--gpus-per-worker", "1"]) == 2
+    assert "--gpus-per-worker needs --ray" in capsys.readouterr().err
     assert main(["index", str(tmp_path / "corpus.txt"), "--store", store, "--ray", "--cache", "c.db"]) == 2
     assert "--cache" in capsys.readouterr().err
 

@@ -12,7 +12,12 @@ from sentembed.cli.common import add_model_options, open_cache, read_lines
 from sentembed.store.manifest import STORE_PRECISIONS
 
 # Options that mean something only with --ray, by flag and argument name.
-RAY_ONLY = {"--address": "address", "--workers": "workers", "--shard-dir": "shard_dir"}
+RAY_ONLY = {
+    "--address": "address",
+    "--workers": "workers",
+    "--gpus-per-worker": "gpus_per_worker",
+    "--shard-dir": "shard_dir",
+}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +44,7 @@ def add_ray_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ray", action="store_true", help="encode shards on Ray workers; this process commits them")
     group.add_argument("--address", help="with --ray: join this Ray cluster (default: start one on this machine)")
     group.add_argument("--workers", type=int, help="with --ray: model actors (default: as many as the cluster fits)")
-    group.add_argument("--gpus-per-worker", type=float, default=0, help="with --ray: GPUs per actor (default: 0)")
+    group.add_argument("--gpus-per-worker", type=float, help="with --ray: GPUs per actor (default: 0)")
     group.add_argument(
         "--shard-dir", help="with --ray: staging folder for shards, shared by all nodes (default: in the store)"
     )
@@ -139,6 +144,6 @@ def build_on_ray(args: argparse.Namespace, texts: list[str], options: dict):
     if args.cache is not None:
         raise ValueError("--cache works without --ray only: Ray workers on other machines cannot share the file")
     return build_store(
-        args.store, args.model, texts, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+        args.store, args.model, texts, workers=args.workers, gpus_per_worker=args.gpus_per_worker or 0,
         device=args.device, address=args.address, shard_dir=args.shard_dir, **options,
     )  # fmt: skip
