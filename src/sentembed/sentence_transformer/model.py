@@ -54,7 +54,16 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
     "all-MiniLM-L6-v2" (meaning sentence-transformers/all-MiniLM-L6-v2).
     """
 
-    SUPPORTED_SIMILARITY_FN_NAMES: ClassVar[tuple[str, ...]] = tuple(SimilarityFunction.possible_values())
+    # The single-vector similarity functions (a multi-vector "maxsim" would give wrong shapes on 2-D embeddings).
+    SUPPORTED_SIMILARITY_FN_NAMES: ClassVar[tuple[str, ...]] = tuple(
+        kind.value
+        for kind in (
+            SimilarityFunction.COSINE,
+            SimilarityFunction.DOT_PRODUCT,
+            SimilarityFunction.EUCLIDEAN,
+            SimilarityFunction.MANHATTAN,
+        )
+    )
 
     def __init__(
         self,
