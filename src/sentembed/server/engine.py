@@ -115,7 +115,7 @@ class Embedder(TextModel):
         super().__init__(model.tokenizer, limit if isinstance(limit, int) else None)
         self.model = model
         self.batch_size = batch_size
-        self.dimension = model.get_sentence_embedding_dimension()
+        self.dimension = model.get_embedding_dimension()
 
     def prompt(self, prompt_name: str | None) -> str | None:
         """The prompt `encode(prompt_name=...)` would apply, or a 422 naming the prompts the model has."""
