@@ -113,11 +113,19 @@ def build_variants(folder: Path) -> dict:
             )
     openvino_model = SentenceTransformer(str(folder), device="cpu", backend="openvino")
     export_static_quantized_openvino_model(openvino_model, None, str(folder), calibration_texts=calibration_texts())
-    for name, extra in (
-        ("nncf-static (openvino)", {}),
-        ("nncf-static + bf16 (openvino)", {"inference_precision": "bf16"}),
+    attention = export_static_quantized_openvino_model(
+        openvino_model,
+        {"model_type": None},
+        str(folder),
+        file_suffix="qint8_attention",
+        calibration_texts=calibration_texts(),
+    )
+    for name, file_name, extra in (
+        ("nncf-static (openvino)", STATIC_INT8_FILE, {}),
+        ("nncf-static + bf16 (openvino)", STATIC_INT8_FILE, {"inference_precision": "bf16"}),
+        ("nncf-static-attention (openvino)", str(attention), {}),
     ):
-        options = {"file_name": STATIC_INT8_FILE, **extra}
+        options = {"file_name": file_name, **extra}
         variants[name] = SentenceTransformer(str(folder), device="cpu", backend="openvino", model_kwargs=options)
     return variants
 
@@ -135,6 +143,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scifact", type=int, default=150)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--only", default="", help="measure only the variants whose name contains this")
     args = parser.parse_args()
 
     from sentence_transformers import SentenceTransformer as Reference
@@ -152,6 +161,8 @@ def main() -> None:
     reference_spearman = spearman_on_sts(dict(zip(short, reference.encode(short))))
     print(f"| reference (fp32) | {reference_spearman:.4f} | 1.00x | 1.00x |")
     for name, model in variants.items():
+        if args.only not in name:
+            continue
         spearman = spearman_on_sts(dict(zip(short, model.encode(short))))
         ratios = [
             reference_seconds[corpus] / best_seconds(model, corpus_texts, args.repeats)

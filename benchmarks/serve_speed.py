@@ -215,6 +215,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="the most requests one cell sends")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--servers", nargs="+", default=None, help="a subset of the server names")
+    parser.add_argument("--workloads", nargs="+", default=None, help="a subset of the workload names")
     parser.add_argument("--rounds", type=int, default=2, help="each cell runs this often per server; best kept")
     parser.add_argument("--no-infinity", action="store_true")
     parser.add_argument("--naive-app", metavar="FOLDER", help=argparse.SUPPRESS)
@@ -245,6 +246,8 @@ def main() -> None:
             delta = max_delta(servers[name][1], str(folder), check_texts, expected)
             print(f"{name}: max |delta| to the reference on 32 SciFact abstracts = {delta:.2e}", flush=True)
         for workload, payloads in loads.items():
+            if args.workloads and workload not in args.workloads:
+                continue
             for concurrency in args.concurrency:
                 for _ in range(args.rounds):
                     for name, (_, url) in servers.items():
