@@ -99,21 +99,32 @@ def test_bad_settings_are_refused(l3_int8, config, texts, error, match):
         export_static_quantized_openvino_model(model, config, str(l3_int8), calibration_texts=texts)
 
 
+@pytest.fixture(scope="module")
+def l3_copy(tmp_path_factory) -> Path:
+    """A private copy, so the exports these tests trigger never land in ../shared."""
+    return copy_without_exports(MINILM_L3, tmp_path_factory.mktemp("bf16") / "l3")
+
+
+@pytest.fixture(scope="module")
+def cross_encoder_copy(tmp_path_factory) -> Path:
+    return copy_without_exports(CROSS_ENCODER, tmp_path_factory.mktemp("bf16") / "ce")
+
+
 def precision_hint(module) -> str:
     return str(module.session.compiled.get_property("INFERENCE_PRECISION_HINT"))
 
 
-def test_bf16_is_a_plain_option_on_both_model_classes():
+def test_bf16_is_a_plain_option_on_both_model_classes(l3_copy, cross_encoder_copy):
     options = {"inference_precision": "bf16"}
     try:
-        model = SentenceTransformer(str(MINILM_L3), device="cpu", backend="openvino", model_kwargs=options)
+        model = SentenceTransformer(str(l3_copy), device="cpu", backend="openvino", model_kwargs=options)
     except ValueError as error:  # a CPU without native bf16 refuses, saying why
         assert "AVX512_BF16" in str(error)
         pytest.skip("this CPU has no native bf16")
     assert "bfloat16" in precision_hint(model[0])
-    ranker = CrossEncoder(str(CROSS_ENCODER), device="cpu", backend="openvino", model_kwargs=options)
+    ranker = CrossEncoder(str(cross_encoder_copy), device="cpu", backend="openvino", model_kwargs=options)
     assert "bfloat16" in precision_hint(ranker.classifier)
-    default = SentenceTransformer(str(MINILM_L3), device="cpu", backend="openvino")
+    default = SentenceTransformer(str(l3_copy), device="cpu", backend="openvino")
     assert "float32" in precision_hint(default[0])
 
 
@@ -125,16 +136,14 @@ def test_bf16_is_a_plain_option_on_both_model_classes():
         ("openvino", {"inference_precision": "bf16", "ov_config": {"INFERENCE_PRECISION_HINT": "f32"}}, "contradicts"),
     ],
 )
-def test_bf16_misuse_is_refused(backend, options, match):
+def test_bf16_misuse_is_refused(l3_copy, backend, options, match):
     with pytest.raises(ValueError, match=match):
-        SentenceTransformer(str(MINILM_L3), device="cpu", backend=backend, model_kwargs=options)
+        SentenceTransformer(str(l3_copy), device="cpu", backend=backend, model_kwargs=options)
 
 
-def test_bf16_is_refused_where_the_cpu_lacks_it(monkeypatch):
+def test_bf16_is_refused_where_the_cpu_lacks_it(l3_copy, monkeypatch):
     import sentembed.backend.onnx_transformer as onnx_transformer
 
     monkeypatch.setattr(onnx_transformer, "cpu_has_bf16", lambda: False)
     with pytest.raises(ValueError, match="AVX512_BF16 or AMX"):
-        SentenceTransformer(
-            str(MINILM_L3), device="cpu", backend="openvino", model_kwargs={"inference_precision": "bf16"}
-        )
+        SentenceTransformer(str(l3_copy), backend="openvino", model_kwargs={"inference_precision": "bf16"})
