@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +34,7 @@ def onnx_l6(l6_folder) -> SentenceTransformer:
 
 @pytest.fixture()
 def l3_folder(tmp_path) -> Path:
-    folder = tmp_path / "paraphrase-MiniLM-L3-v2"
-    shutil.copytree(MINILM_L3, folder)
-    return folder
+    return copy_without_exports(MINILM_L3, tmp_path / "paraphrase-MiniLM-L3-v2")
 
 
 def test_export_is_cached_in_the_model_folder_and_reused(onnx_l6, l6_folder):
