@@ -1,7 +1,13 @@
 """sentembed: turn text into embeddings and put them to work."""
 
+from sentembed.backend import (
+    export_dynamic_quantized_onnx_model,
+    export_optimized_onnx_model,
+    export_static_quantized_openvino_model,
+)
 from sentembed.cross_encoder import CrossEncoder
 from sentembed.quantization import quantize_embeddings
+from sentembed.search import mine_hard_negatives
 from sentembed.sentence_transformer import SentenceTransformer
 from sentembed.similarity import SimilarityFunction
 from sentembed.training.input_example import InputExample
@@ -34,5 +40,9 @@ __all__ = [
     "SentenceTransformerTrainingArguments",
     "SimilarityFunction",
     "__version__",
+    "export_dynamic_quantized_onnx_model",
+    "export_optimized_onnx_model",
+    "export_static_quantized_openvino_model",
+    "mine_hard_negatives",
     "quantize_embeddings",
 ]

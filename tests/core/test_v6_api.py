@@ -264,3 +264,20 @@ def test_a_saved_similarity_a_bi_encoder_cannot_use_is_ignored_as_in_the_referen
     assert Reference(str(tmp_path), device="cpu").similarity_fn_name == "cosine"
     no_truncation = json.loads(config_path.read_text())
     assert "truncate_dim" not in no_truncation
+
+
+def test_the_top_level_names_of_the_reference_import_from_sentembed():
+    import sentence_transformers
+
+    import sentembed
+    from sentembed import backend, search
+
+    names = [
+        "export_dynamic_quantized_onnx_model",
+        "export_optimized_onnx_model",
+        "export_static_quantized_openvino_model",
+    ]
+    for name in names:
+        assert hasattr(sentence_transformers, name) and getattr(sentembed, name) is getattr(backend, name)
+    assert hasattr(sentence_transformers, "mine_hard_negatives")
+    assert sentembed.mine_hard_negatives is search.mine_hard_negatives
