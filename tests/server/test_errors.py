@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
@@ -119,7 +118,7 @@ def test_a_raw_socket_with_garbage_does_not_hurt_the_server(server_url, client):
     with socket.create_connection((host, int(port)), timeout=10) as raw:
         raw.sendall(b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n\xff\xfe\x00{[")
         assert raw.recv(4096).split(b" ")[1] == b"422"
-    assert client.post("/embed", json={"inputs": json.loads('"still fine"')}).status_code == 200
+    assert client.post("/embed", json={"inputs": "still fine"}).status_code == 200
 
 
 def test_a_model_failure_is_a_json_500_and_the_server_carries_on(embedding_model, monkeypatch):

@@ -31,7 +31,6 @@ from sentembed.backend.optimize import (
 )
 from sentembed.backend.session import require_runtime
 from sentembed.backend.static_int8 import (
-    STATIC_INT8_FILE,
     OVQuantizationConfig,
     calibration_texts_from,
     quantize_static_int8,
@@ -164,10 +163,15 @@ def export_dynamic_quantized_onnx_model(
 
 
 def _local_target(model_name_or_path: str | os.PathLike, push_to_hub: bool, name: str) -> Path:
-    """Where to write: inside the given folder, or in a scratch folder when it names a hub repository."""
+    """Where to write an ONNX file: inside the given folder, or in a scratch folder for a hub repository."""
+    return _write_target(_local_folder(model_name_or_path, push_to_hub), name)
+
+
+def _local_folder(model_name_or_path: str | os.PathLike, push_to_hub: bool) -> Path:
+    """The given folder, or a scratch folder when it names a hub repository to push to."""
     if push_to_hub and not Path(model_name_or_path).is_dir():
-        return _write_target(tempfile.mkdtemp(prefix="sentembed-onnx-"), name)
-    return _write_target(model_name_or_path, name)
+        return Path(tempfile.mkdtemp(prefix="sentembed-export-"))
+    return Path(model_name_or_path)
 
 
 def export_static_quantized_openvino_model(
@@ -202,9 +206,7 @@ def export_static_quantized_openvino_model(
         calibration_texts, dataset_name, dataset_config_name, dataset_split, column_name, config.num_samples
     )
     source = ensure_export(transformer)
-    folder = Path(tempfile.mkdtemp(prefix="sentembed-openvino-")) if push_to_hub else Path(model_name_or_path)
-    name = STATIC_INT8_FILE if file_suffix == "qint8_quantized" else f"openvino_model_{file_suffix}.xml"
-    target = folder / "openvino" / name
+    target = _local_folder(model_name_or_path, push_to_hub) / "openvino" / f"openvino_model_{file_suffix}.xml"
     quantize_static_int8(source, transformer.tokenizer, texts, transformer.max_seq_length, config, target)
     if push_to_hub:
         for path in (target, target.with_suffix(".bin")):

@@ -13,7 +13,6 @@ from sentembed.common.checks import check_positive_int, check_text_list
 
 # What the reference calibrates on when no texts are given (a hub dataset: needs a connection).
 DEFAULT_DATASET = ("glue", "sst2", "train", "sentence")
-STATIC_INT8_FILE = "openvino_model_qint8_quantized.xml"
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,6 @@ def create_app(
         raise TypeError(f"reranker must be a CrossEncoder, not {type(reranker).__name__}")
     embedder = Embedder(model, settings.batch_size) if model is not None else None
     ranker = Reranker(reranker, settings.batch_size) if reranker is not None else None
-    if ranker is not None and settings.reranker_name is None:
-        settings = dataclasses.replace(settings, reranker_name="sentembed-reranker")
     state = ServerState(embedder, ranker, settings)
 
     @asynccontextmanager

@@ -124,11 +124,15 @@ class Embedder(TextModel):
         except ValueError as error:
             raise ApiError(422, str(error), "prompt_name", "unknown_prompt") from None
 
+    @staticmethod
+    def prompted(texts: list[str], prompt: str | None) -> list[str]:
+        """The texts as the model reads them: the prompt, if any, in front of each."""
+        return [prompt + text for text in texts] if prompt else texts
+
     def tokenize(self, texts: list[str], prompt: str | None) -> Tokenized:
         """Token rows exactly as `encode` makes them (prompt first, cut at `max_seq_length`)."""
-        prompted = [prompt + text for text in texts] if prompt else texts
         with self.lock:
-            rows, truncated = self.model.input_module.tokenize_unpadded(prompted)
+            rows, truncated = self.model.input_module.tokenize_unpadded(self.prompted(texts, prompt))
             features = {"prompt_length": self.model.prompt_length(prompt)} if prompt else {}
         tokens = sum(len(row["input_ids"]) for row in rows)
         return Tokenized(rows, tokens, truncated, features)

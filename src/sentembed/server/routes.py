@@ -21,7 +21,7 @@ from sentembed.server.schemas import (
     SimilarityRequest,
     TokenizeRequest,
 )
-from sentembed.server.state import ServerState, check_inputs, json_response
+from sentembed.server.state import ServerState, check_inputs, json_response, truncation_headers
 from sentembed.version import __version__
 
 router = APIRouter()
@@ -53,7 +53,7 @@ async def openai_embeddings(body: EmbeddingsRequest, request: Request) -> Respon
     data = [{"object": "embedding", "embedding": encode(vector), "index": i} for i, vector in enumerate(vectors)]
     usage = {"prompt_tokens": tokenized.tokens, "total_tokens": tokenized.tokens}
     content = {"object": "list", "data": data, "model": state.settings.model_name, "usage": usage}
-    return json_response(content, state.truncation_headers(tokenized))
+    return json_response(content, truncation_headers(tokenized))
 
 
 @router.post("/embed", summary="Embeddings in TEI's schema")
@@ -63,7 +63,7 @@ async def embed(body: EmbedRequest, request: Request) -> Response:
     texts = check_inputs(body.inputs, "inputs", state.settings.max_client_batch_size)
     dimensions = state.dimensions(body.dimensions)
     raw, tokenized = await state.embed(request, "/embed", texts, body.prompt_name, body.truncate, "inputs")
-    return json_response(postprocess(raw, dimensions, body.normalize).numpy(), state.truncation_headers(tokenized))
+    return json_response(postprocess(raw, dimensions, body.normalize).numpy(), truncation_headers(tokenized))
 
 
 @router.post("/similarity", summary="The source sentence's similarity to each sentence (TEI)")
@@ -75,7 +75,7 @@ async def similarity(body: SimilarityRequest, request: Request) -> Response:
     texts = [body.inputs.source_sentence, *sentences]
     raw, tokenized = await state.embed(request, "/similarity", texts, body.prompt_name, body.truncate, "inputs")
     scores = embedder.model.similarity(raw[:1], raw[1:])[0]
-    return json_response(scores.tolist(), state.truncation_headers(tokenized))
+    return json_response(scores.tolist(), truncation_headers(tokenized))
 
 
 @router.post("/rerank", summary="Texts ranked by relevance to a query (TEI)")
@@ -91,7 +91,7 @@ async def rerank(body: RerankRequest, request: Request) -> Response:
         {"index": index, "score": scores[index], **({"text": texts[index]} if body.return_text else {})}
         for index in order
     ]
-    return json_response(ranked, state.truncation_headers(tokenized))
+    return json_response(ranked, truncation_headers(tokenized))
 
 
 @router.post("/v1/rerank", summary="Documents ranked by relevance to a query (Cohere and Jina)")
@@ -118,7 +118,7 @@ async def cohere_rerank(body: CohereRerankRequest, request: Request) -> Response
         "model": state.settings.reranker_name,
         "usage": {"total_tokens": tokenized.tokens},
     }
-    return json_response(content, state.truncation_headers(tokenized))
+    return json_response(content, truncation_headers(tokenized))
 
 
 @router.post("/tokenize", summary="Token ids with character offsets (TEI)")
@@ -126,8 +126,7 @@ async def tokenize(body: TokenizeRequest, request: Request) -> Response:
     state = state_of(request)
     embedder = state.need_embedder()
     texts = check_inputs(body.inputs, "inputs", state.settings.max_client_batch_size)
-    prompt = embedder.prompt(body.prompt_name)
-    texts = [prompt + text for text in texts] if prompt else texts
+    texts = embedder.prompted(texts, embedder.prompt(body.prompt_name))
     return json_response(await run_in_threadpool(embedder.tokens, texts, body.add_special_tokens))
 
 
@@ -164,8 +163,9 @@ async def info(request: Request) -> Response:
 @router.get("/v1/models", summary="The served models (OpenAI)")
 async def models(request: Request) -> Response:
     state = state_of(request)
-    names = [state.settings.model_name if state.embedder else None, state.settings.reranker_name]
-    data = [{"id": name, "object": "model", "created": STARTED, "owned_by": "sentembed"} for name in names if name]
+    served = [(state.embedder, state.settings.model_name), (state.reranker, state.settings.reranker_name)]
+    card = {"object": "model", "created": STARTED, "owned_by": "sentembed"}
+    data = [{"id": name, **card} for engine, name in served if engine]
     return JSONResponse({"object": "list", "data": data})
 
 

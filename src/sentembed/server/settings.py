@@ -27,12 +27,12 @@ class ServeSettings:
     api_key: str | None = None
     cors_origins: tuple[str, ...] = ()
     model_name: str = "sentembed"
-    reranker_name: str | None = None
+    reranker_name: str = "sentembed-reranker"
 
     def __post_init__(self) -> None:
-        for name in ("max_concurrent_requests", "max_batch_tokens", "max_client_batch_size", "payload_limit"):
+        limits = ("max_concurrent_requests", "max_batch_tokens", "max_client_batch_size", "payload_limit", "batch_size")
+        for name in limits:
             check_positive_int(getattr(self, name), name)
-        check_positive_int(self.batch_size, "batch_size")
         if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key.strip()):
             raise ValueError("api_key must be a non-empty string, or None for no key")
         if isinstance(self.cors_origins, str) or not all(isinstance(o, str) for o in self.cors_origins):

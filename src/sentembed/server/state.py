@@ -53,6 +53,20 @@ async def wait_for_disconnect(request: Request) -> None:
         pass
 
 
+def truncation_headers(tokenized: Tokenized) -> dict[str, str]:
+    """The response header that counts the inputs cut at the model's length."""
+    return {TRUNCATED_HEADER: str(tokenized.truncated)}
+
+
+def _served(engine: Any, kind: str, option: str, name: str | None, asked: str | None, missing_code: str) -> Any:
+    """`engine`, if the server has one and `asked` (a request's `model`, if any) is its name; else a 404."""
+    if engine is None:
+        raise ApiError(404, f"this server has no {kind}; start it with {option}", "model", missing_code)
+    if asked is not None and asked != name:
+        raise ApiError(404, f"model {asked!r} is not served here; the {kind} is {name!r}", "model", "model_not_found")
+    return engine
+
+
 class ServerState:
     def __init__(self, embedder: Embedder | None, reranker: Reranker | None, settings: ServeSettings) -> None:
         self.embedder = embedder
@@ -66,20 +80,10 @@ class ServerState:
         return engine.run(key, jobs)
 
     def need_embedder(self, model: str | None = None) -> Embedder:
-        if self.embedder is None:
-            raise ApiError(404, "this server has no embedding model; start it with --model", "model", "no_model")
-        if model is not None and model != self.settings.model_name:
-            message = f"model {model!r} is not served here; this server serves {self.settings.model_name!r}"
-            raise ApiError(404, message, "model", "model_not_found")
-        return self.embedder
+        return _served(self.embedder, "embedding model", "--model", self.settings.model_name, model, "no_model")
 
     def need_reranker(self, model: str | None = None) -> Reranker:
-        if self.reranker is None:
-            raise ApiError(404, "this server has no reranker; start it with --reranker", "model", "no_reranker")
-        if model is not None and model != self.settings.reranker_name:
-            message = f"model {model!r} is not served here; the reranker is {self.settings.reranker_name!r}"
-            raise ApiError(404, message, "model", "model_not_found")
-        return self.reranker
+        return _served(self.reranker, "reranker", "--reranker", self.settings.reranker_name, model, "no_reranker")
 
     async def check_truncation(
         self, engine: Any, tokenized: Tokenized, inputs: list, truncate: bool, param: str
@@ -121,8 +125,7 @@ class ServerState:
         embedder = self.need_embedder()
         prompt = embedder.prompt(prompt_name)
         tokenized = await run_in_threadpool(embedder.tokenize, texts, prompt)
-        prompted = [prompt + text for text in texts] if prompt else texts
-        await self.check_truncation(embedder, tokenized, prompted, truncate, param)
+        await self.check_truncation(embedder, tokenized, embedder.prompted(texts, prompt), truncate, param)
         self.count(route, len(texts), tokenized.tokens)
         job = Job(("embed", prompt), tokenized.rows, tokenized.tokens, tokenized.features)
         return await self.run_job(request, job), tokenized
@@ -149,6 +152,3 @@ class ServerState:
             message = f"dimensions={dimensions} is more than the model's {size}"
             raise ApiError(422, message, "dimensions", "invalid_dimensions")
         return dimensions
-
-    def truncation_headers(self, tokenized: Tokenized) -> dict[str, str]:
-        return {TRUNCATED_HEADER: str(tokenized.truncated)}
