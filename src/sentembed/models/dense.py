@@ -39,7 +39,10 @@ def activation_name(activation: nn.Module) -> str:
 
 
 class Dense(Module):
-    """`activation(linear(sentence_embedding))`, to change the dimension or add a head."""
+    """`activation(linear(x))` on one feature (the sentence embedding by default), to change its size or add a head.
+
+    With `use_residual`, the input is added back, through a bias-free projection when the sizes differ.
+    """
 
     config_keys = ("in_features", "out_features", "bias")
 
@@ -51,11 +54,17 @@ class Dense(Module):
         activation_function: nn.Module | str | None = None,
         init_weight: torch.Tensor | None = None,
         init_bias: torch.Tensor | None = None,
+        module_input_name: str = "sentence_embedding",
+        module_output_name: str | None = None,
+        use_residual: bool = False,
     ) -> None:
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
         self.bias = bias
+        self.module_input_name = module_input_name
+        self.module_output_name = module_output_name or module_input_name
+        self.use_residual = use_residual
         if activation_function is None:
             activation_function = nn.Tanh()
         elif isinstance(activation_function, str):
@@ -66,16 +75,33 @@ class Dense(Module):
             self.linear.weight = nn.Parameter(init_weight)
         if init_bias is not None:
             self.linear.bias = nn.Parameter(init_bias)
+        if use_residual and in_features != out_features:
+            self.residual = nn.Linear(in_features, out_features, bias=False)
 
     def forward(self, features: Features) -> Features:
-        features["sentence_embedding"] = self.activation_function(self.linear(features["sentence_embedding"]))
+        if self.module_input_name not in features:
+            raise ValueError(f"Dense reads {self.module_input_name!r}, which the modules before it did not produce")
+        inputs = features[self.module_input_name]
+        outputs = self.activation_function(self.linear(inputs))
+        if self.use_residual:
+            outputs = outputs + (self.residual(inputs) if hasattr(self, "residual") else inputs)
+        features[self.module_output_name] = outputs
         return features
 
     def get_sentence_embedding_dimension(self) -> int:
         return self.out_features
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {**super().get_config_dict(), "activation_function": activation_name(self.activation_function)}
+        """The v5 keys, plus the v6 ones only when set: sentence-transformers before v6 refuses unknown keys."""
+        config = {**super().get_config_dict(), "activation_function": activation_name(self.activation_function)}
+        v6_options = {
+            "module_input_name": (self.module_input_name, "sentence_embedding"),
+            "module_output_name": (self.module_output_name, self.module_input_name),
+            "use_residual": (self.use_residual, False),
+        }
+        if any(value != default for value, default in v6_options.values()):
+            config.update({key: value for key, (value, _) in v6_options.items()})
+        return config
 
     def save(self, output_path: str, safe_serialization: bool = True) -> None:
         super().save(output_path)
@@ -89,6 +115,9 @@ class Dense(Module):
             out_features=config["out_features"],
             bias=config.get("bias", True),
             activation_function=config.get("activation_function"),
+            module_input_name=config.get("module_input_name", "sentence_embedding"),
+            module_output_name=config.get("module_output_name"),
+            use_residual=config.get("use_residual", False),
         )
         dense.load_state_dict(load_state_dict(input_path))
         return dense

@@ -6,12 +6,12 @@ from typing import Any
 
 import torch
 
-from sentembed.common.checks import check_choice
+from sentembed.common.checks import check_choice, check_positive_int, renamed_argument
 from sentembed.common.types import Features
 from sentembed.models.base import Module
 
 # The order in which several modes' outputs are concatenated, with their legacy config keys.
-POOLING_MODES: dict[str, str] = {
+LEGACY_MODE_KEYS: dict[str, str] = {
     "cls": "pooling_mode_cls_token",
     "max": "pooling_mode_max_tokens",
     "mean": "pooling_mode_mean_tokens",
@@ -19,15 +19,23 @@ POOLING_MODES: dict[str, str] = {
     "weightedmean": "pooling_mode_weightedmean_tokens",
     "lasttoken": "pooling_mode_lasttoken",
 }
+POOLING_MODES: tuple[str, ...] = tuple(LEGACY_MODE_KEYS)
 _MODE_ALIASES = {"mean_sqrt_len": "mean_sqrt_len_tokens", "last": "lasttoken", "weighted_mean": "weightedmean"}
 
 
-def _parse_modes(pooling_mode: str | list[str]) -> list[str]:
+def _parse_modes(pooling_mode: str | list[str] | tuple[str, ...]) -> list[str]:
     names = [pooling_mode] if isinstance(pooling_mode, str) else list(pooling_mode)
     modes = []
     for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"pooling mode must be a string, got {type(name).__name__}: {name!r}")
         modes.append(check_choice(_MODE_ALIASES.get(name.lower(), name.lower()), POOLING_MODES, "pooling mode"))
-    return modes
+    return list(dict.fromkeys(modes))
+
+
+def _modes_from_flags(flags: dict[str, bool | None]) -> list[str]:
+    """The legacy boolean flags: the modes switched on, else mean (as sentence-transformers 6 reads them)."""
+    return [mode for mode, on in flags.items() if on] or ["mean"]
 
 
 class Pooling(Module):
@@ -38,39 +46,56 @@ class Pooling(Module):
     With `include_prompt=False`, the prompt's tokens are left out of the pooled vector.
     """
 
+    POOLING_MODES = POOLING_MODES
+
     def __init__(
         self,
-        word_embedding_dimension: int,
-        pooling_mode: str | list[str] | None = None,
-        pooling_mode_cls_token: bool = False,
-        pooling_mode_max_tokens: bool = False,
-        pooling_mode_mean_tokens: bool = True,
-        pooling_mode_mean_sqrt_len_tokens: bool = False,
-        pooling_mode_weightedmean_tokens: bool = False,
-        pooling_mode_lasttoken: bool = False,
+        embedding_dimension: int | None = None,
+        pooling_mode: str | list[str] | tuple[str, ...] | None = None,
+        pooling_mode_cls_token: bool | None = None,
+        pooling_mode_max_tokens: bool | None = None,
+        pooling_mode_mean_tokens: bool | None = None,
+        pooling_mode_mean_sqrt_len_tokens: bool | None = None,
+        pooling_mode_weightedmean_tokens: bool | None = None,
+        pooling_mode_lasttoken: bool | None = None,
         include_prompt: bool = True,
+        **kwargs: Any,
     ) -> None:
         super().__init__()
-        self.word_embedding_dimension = word_embedding_dimension
-        if pooling_mode is not None:
-            self.modes = list(dict.fromkeys(_parse_modes(pooling_mode)))
-        else:
-            flags = {
-                "cls": pooling_mode_cls_token,
-                "max": pooling_mode_max_tokens,
-                "mean": pooling_mode_mean_tokens,
-                "mean_sqrt_len_tokens": pooling_mode_mean_sqrt_len_tokens,
-                "weightedmean": pooling_mode_weightedmean_tokens,
-                "lasttoken": pooling_mode_lasttoken,
-            }
-            self.modes = [mode for mode, on in flags.items() if on]
-        if not self.modes:
-            raise ValueError("Pooling needs at least one pooling mode")
+        embedding_dimension = renamed_argument(
+            embedding_dimension, kwargs, "word_embedding_dimension", "embedding_dimension", "Pooling"
+        )
+        if kwargs:
+            raise TypeError(f"Pooling got unexpected arguments {sorted(kwargs)}")
+        self.word_embedding_dimension = check_positive_int(embedding_dimension, "embedding_dimension")
+        flags = {
+            "cls": pooling_mode_cls_token,
+            "max": pooling_mode_max_tokens,
+            "mean": pooling_mode_mean_tokens,
+            "mean_sqrt_len_tokens": pooling_mode_mean_sqrt_len_tokens,
+            "weightedmean": pooling_mode_weightedmean_tokens,
+            "lasttoken": pooling_mode_lasttoken,
+        }
+        if pooling_mode is not None and any(flag is not None for flag in flags.values()):
+            raise ValueError("give Pooling either pooling_mode or the legacy pooling_mode_* flags, not both")
+        self.modes = _parse_modes(pooling_mode) if pooling_mode is not None else _modes_from_flags(flags)
         self.include_prompt = include_prompt
-        self.pooling_output_dimension = len(self.modes) * word_embedding_dimension
+        self.pooling_output_dimension = len(self.modes) * self.word_embedding_dimension
+
+    @property
+    def embedding_dimension(self) -> int:
+        """The size of each token embedding (the v6 name of `word_embedding_dimension`)."""
+        return self.word_embedding_dimension
+
+    @property
+    def pooling_mode(self) -> str | tuple[str, ...]:
+        """The mode's name, or a tuple of names when several are concatenated."""
+        return self.modes[0] if len(self.modes) == 1 else tuple(self.modes)
 
     def get_sentence_embedding_dimension(self) -> int:
         return self.pooling_output_dimension
+
+    get_embedding_dimension = get_sentence_embedding_dimension
 
     def get_pooling_mode_str(self) -> str:
         return "+".join(self.modes)
@@ -101,7 +126,7 @@ class Pooling(Module):
                 "include_prompt": self.include_prompt,
             }
         config: dict[str, Any] = {"word_embedding_dimension": self.word_embedding_dimension}
-        config.update({key: mode in self.modes for mode, key in POOLING_MODES.items()})
+        config.update({key: mode in self.modes for mode, key in LEGACY_MODE_KEYS.items()})
         config["include_prompt"] = self.include_prompt
         return config
 
@@ -114,8 +139,8 @@ class Pooling(Module):
                 pooling_mode=config.get("pooling_mode", "mean"),
                 include_prompt=config.get("include_prompt", True),
             )
-        known = {"word_embedding_dimension", "include_prompt", *POOLING_MODES.values()}
-        return cls(**{key: value for key, value in config.items() if key in known})
+        flags = {key: value for key, value in config.items() if key in LEGACY_MODE_KEYS.values()}
+        return cls(config["word_embedding_dimension"], include_prompt=config.get("include_prompt", True), **flags)
 
 
 def _expanded(mask: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:

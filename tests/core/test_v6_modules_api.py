@@ -1,0 +1,101 @@
+"""The sentence-transformers 6 arguments of Pooling and Dense, checked against the reference in both directions."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from sentembed.models import Dense, Pooling
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from sentence_transformers.sentence_transformer.modules import Dense as ReferenceDense
+    from sentence_transformers.sentence_transformer.modules import Pooling as ReferencePooling
+
+POOLING_ARGUMENTS = [
+    {},
+    {"pooling_mode": "cls"},
+    {"pooling_mode": ["max", "mean"]},
+    {"pooling_mode": ("lasttoken",)},
+    {"pooling_mode_cls_token": True},
+    {"pooling_mode_max_tokens": True},
+    {"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True},
+    {"pooling_mode_mean_tokens": False},
+]
+
+
+@pytest.mark.parametrize("arguments", POOLING_ARGUMENTS, ids=str)
+def test_pooling_reads_its_arguments_as_the_reference_does(arguments):
+    ours, theirs = Pooling(8, **arguments), ReferencePooling(8, **arguments)
+    assert ours.pooling_mode == theirs.pooling_mode
+    assert ours.embedding_dimension == theirs.embedding_dimension == 8
+    assert ours.get_embedding_dimension() == theirs.get_embedding_dimension()
+    assert ours.POOLING_MODES == theirs.POOLING_MODES
+
+
+@pytest.mark.parametrize("arguments", POOLING_ARGUMENTS, ids=str)
+def test_pooling_folders_load_both_ways(arguments, tmp_path):
+    (tmp_path / "theirs").mkdir()
+    Pooling(8, **arguments).save(str(tmp_path / "ours"))
+    ReferencePooling(8, **arguments).save(str(tmp_path / "theirs"))
+    assert ReferencePooling.load(str(tmp_path / "ours")).pooling_mode == Pooling(8, **arguments).pooling_mode
+    assert Pooling.load(str(tmp_path / "theirs")).pooling_mode == ReferencePooling(8, **arguments).pooling_mode
+
+
+def test_pooling_keeps_the_old_dimension_name_with_a_warning(caplog, monkeypatch):
+    from sentembed.common import checks
+
+    monkeypatch.setattr(checks, "_WARNED_RENAMES", set())
+    assert Pooling(word_embedding_dimension=8).embedding_dimension == 8
+    assert "word_embedding_dimension" in caplog.text
+    with pytest.raises(TypeError, match="both"):
+        Pooling(8, word_embedding_dimension=8)
+
+
+def test_pooling_refuses_bad_arguments():
+    with pytest.raises(ValueError, match="pooling mode"):
+        Pooling(8, "bogus")
+    with pytest.raises(ValueError, match="not both"):
+        Pooling(8, "mean", pooling_mode_cls_token=True)
+    with pytest.raises(ValueError, match="embedding_dimension"):
+        Pooling(0)
+    with pytest.raises(TypeError, match="unexpected"):
+        Pooling(8, pooling_mode_means=True)
+
+
+DENSE_ARGUMENTS = [
+    {"in_features": 4, "out_features": 3},
+    {"in_features": 4, "out_features": 4, "use_residual": True},
+    {"in_features": 4, "out_features": 6, "use_residual": True},
+    {"in_features": 4, "out_features": 3, "module_input_name": "token_embeddings"},
+    {"in_features": 4, "out_features": 3, "module_output_name": "projected"},
+]
+
+
+@pytest.mark.parametrize("arguments", DENSE_ARGUMENTS, ids=str)
+def test_dense_outputs_equal_the_reference_both_ways(arguments, tmp_path):
+    torch.manual_seed(0)
+    theirs = ReferenceDense(**arguments)
+    (tmp_path / "theirs").mkdir()
+    theirs.save(str(tmp_path / "theirs"))
+    ours = Dense.load(str(tmp_path / "theirs"))
+    ours.save(str(tmp_path / "ours"))
+    theirs_again = ReferenceDense.load(str(tmp_path / "ours"))
+    name = arguments.get("module_input_name", "sentence_embedding")
+    output = arguments.get("module_output_name", name)
+    inputs = torch.randn(2, 5, 4) if name == "token_embeddings" else torch.randn(2, 4)
+    expected = theirs({name: inputs})[output]
+    torch.testing.assert_close(ours({name: inputs})[output], expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(theirs_again({name: inputs})[output], expected, atol=1e-6, rtol=0)
+
+
+def test_dense_without_v6_options_saves_the_keys_older_references_read(tmp_path):
+    Dense(4, 3).save(str(tmp_path))
+    assert set(Dense.read_config(str(tmp_path))) == {"in_features", "out_features", "bias", "activation_function"}
+
+
+def test_dense_names_the_missing_feature():
+    with pytest.raises(ValueError, match="token_embeddings"):
+        Dense(4, 3, module_input_name="token_embeddings")({"sentence_embedding": torch.zeros(1, 4)})
