@@ -176,7 +176,9 @@ PINNED = {
         "SentenceTransformer", "SentenceTransformerTrainer", "SentenceTransformerTrainingArguments",
         "SimilarityFunction", "__version__", "quantize_embeddings",
     },
-    "sentembed.models": {"Dense", "InputModule", "Module", "Normalize", "Pooling", "SequenceClassifier", "Transformer"},
+    "sentembed.models": {
+        "CLIPModel", "Dense", "InputModule", "Module", "Normalize", "Pooling", "SequenceClassifier", "Transformer",
+    },
     "sentembed.backend": {
         "BACKENDS", "BACKEND_OPTIONS", "OPTIMIZATION_LEVELS", "QUANTIZATION_CONFIGS", "OnnxGraph",
         "OnnxSequenceClassifier", "OnnxSettings", "OnnxTransformer", "OVQuantizationConfig", "available_cores",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 
 from sentembed.common.types import KNOWN_MODULE_PREFIXES, fullname
-from sentembed.models import Dense, Normalize, Pooling, StaticEmbedding, Transformer
+from sentembed.models import CLIPModel, Dense, Normalize, Pooling, StaticEmbedding, Transformer
 from sentembed.models.base import Module
 
 KNOWN_MODULES: dict[str, type[Module]] = {
@@ -17,6 +17,7 @@ KNOWN_MODULES: dict[str, type[Module]] = {
     "Dense": Dense,
     "Normalize": Normalize,
     "StaticEmbedding": StaticEmbedding,
+    "CLIPModel": CLIPModel,
 }
 
 

@@ -2,6 +2,7 @@
 
 from sentembed.models.base import Module
 from sentembed.models.classifier import SequenceClassifier
+from sentembed.models.clip import CLIPModel
 from sentembed.models.dense import Dense
 from sentembed.models.input_module import InputModule
 from sentembed.models.normalize import Normalize
@@ -10,6 +11,7 @@ from sentembed.models.static_embedding import StaticEmbedding
 from sentembed.models.transformer import Transformer
 
 __all__ = [
+    "CLIPModel",
     "Dense",
     "InputModule",
     "Module",

@@ -9,8 +9,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sentembed.common.checks import check_choice, check_positive_int
+from sentembed.common.batching import deduplicate
+from sentembed.common.checks import check_choice, check_positive_int, check_texts
 from sentembed.common.types import PRECISIONS
+from sentembed.models.clip import check_text_or_image
 from sentembed.quantization import quantize_embeddings
 
 OUTPUT_VALUES = ("sentence_embedding", "token_embeddings", None)
@@ -32,6 +34,32 @@ def check_encode_options(output_value: str | None, precision: str, truncate_dim:
     check_choice(precision, PRECISIONS, "precision")
     check_positive_int(truncate_dim, "truncate_dim", optional=True)
     return check_positive_int(batch_size, "batch_size")
+
+
+def check_inputs(inputs: Any, modalities: list[str]) -> tuple[list[Any], bool]:
+    """The inputs as a list, and whether a single one was given: texts, and PIL images too when the model reads
+    images; a TypeError names the first item that is neither."""
+    if "image" not in modalities or isinstance(inputs, str):
+        return check_texts(inputs, "inputs")
+    if isinstance(inputs, np.ndarray):
+        inputs = inputs.tolist()
+    if not isinstance(inputs, (list, tuple)):
+        return [check_text_or_image(inputs, "inputs")], True
+    return [check_text_or_image(item, f"inputs[{index}]") for index, item in enumerate(inputs)], False
+
+
+def with_prompt(prompt: str | None, inputs: list[Any]) -> list[Any]:
+    """The prompt before every text; images stay as they are."""
+    if not prompt:
+        return inputs
+    return [prompt + item if isinstance(item, str) else item for item in inputs]
+
+
+def deduplicate_inputs(inputs: list[Any]) -> tuple[list[Any], list[int]]:
+    """Distinct texts (as `deduplicate` gives them); a list holding images is kept whole, one row per input."""
+    if all(isinstance(item, str) for item in inputs):
+        return deduplicate(inputs)
+    return inputs, list(range(len(inputs)))
 
 
 def strip_padding(token_embeddings: torch.Tensor, attention_mask: torch.Tensor) -> list[torch.Tensor]:

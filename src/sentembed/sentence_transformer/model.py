@@ -19,11 +19,10 @@ from transformers import PreTrainedModel
 from sentembed import backend as backends
 from sentembed.cache import EmbeddingCache
 from sentembed.chunking import Chunking
-from sentembed.common.batching import deduplicate, run_in_sorted_batches, sorted_batches
+from sentembed.common.batching import run_in_sorted_batches, sorted_batches
 from sentembed.common.checks import (
     check_positive_int,
     check_text_list,
-    check_texts,
     renamed_argument,
     resolve_prompt,
 )
@@ -338,7 +337,9 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
             raise ValueError(
                 "chunking pools chunk vectors into sentence embeddings; use output_value='sentence_embedding'"
             )
-        texts, was_string = check_texts(inputs, "inputs")
+        texts, was_string = encoding.check_inputs(inputs, self.modalities)
+        if (cache is not None or chunking is not None) and not all(isinstance(text, str) for text in texts):
+            raise ValueError("cache and chunking work on texts only; encode images without them")
         in_pool = pool is not None or isinstance(device, (list, tuple))
         if device is not None and not in_pool:
             self.to(check_device(device))
@@ -353,11 +354,10 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         if chunking is not None:
             chunked = reuse.ChunkedTexts.split(self, texts, chunking, prompt)
             texts = chunked.texts
-        if prompt:
-            texts = [prompt + text for text in texts]
+        texts = encoding.with_prompt(prompt, texts)
         extra_features = {"prompt_length": self.prompt_length(prompt)} if prompt else {}
 
-        unique_texts, inverse = deduplicate(texts)
+        unique_texts, inverse = encoding.deduplicate_inputs(texts)
         request = EncodeRequest(unique_texts, batch_size, output_value, extra_features)
 
         def run(request: EncodeRequest) -> Any:
