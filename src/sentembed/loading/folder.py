@@ -13,7 +13,7 @@ import transformers
 
 from sentembed.common.files import path_inside, read_json, write_json
 from sentembed.loading.registry import module_class, module_type_name
-from sentembed.models import InputModule, Pooling, Transformer
+from sentembed.models import InputModule, Pooling, Router, Transformer
 from sentembed.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -81,13 +81,26 @@ def load_modules(folder: Path, trust_remote_code: bool = False, **transformer_kw
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
             raise OSError(f"{modules_path}: entry {index} must be an object with a 'type' string, got {entry!r}")
-        cls = module_class(entry["type"], trust_remote_code)
-        module_folder = str(path_inside(folder, entry.get("path", ""), f"{modules_path} entry {index}"))
-        if isinstance(cls, type) and issubclass(cls, InputModule):
-            modules.append(cls.load(module_folder, trust_remote_code=trust_remote_code, **transformer_kwargs))
-        else:
-            modules.append(cls.load(module_folder))
+        module_folder = path_inside(folder, entry.get("path", ""), f"{modules_path} entry {index}")
+        modules.append(load_module(entry["type"], module_folder, trust_remote_code, **transformer_kwargs))
     return modules
+
+
+def load_module(
+    type_name: str, module_folder: Path, trust_remote_code: bool = False, **transformer_kwargs: Any
+) -> torch.nn.Module:
+    """One module from its folder: input modules get the loading options, a Router loads its routes' modules."""
+    cls = module_class(type_name, trust_remote_code)
+    if isinstance(cls, type) and issubclass(cls, Router):
+
+        def load_routed(routed_type: str, relative: str) -> torch.nn.Module:
+            routed_folder = path_inside(module_folder, relative, f"{module_folder / Router.config_file_name}")
+            return load_module(routed_type, routed_folder, trust_remote_code, **transformer_kwargs)
+
+        return cls.load(str(module_folder), load_module=load_routed)
+    if isinstance(cls, type) and issubclass(cls, InputModule):
+        return cls.load(str(module_folder), trust_remote_code=trust_remote_code, **transformer_kwargs)
+    return cls.load(str(module_folder))
 
 
 def _modules_for_plain_checkpoint(folder: Path, **transformer_kwargs: Any) -> list[torch.nn.Module]:
@@ -112,6 +125,9 @@ def save_modules(modules: list[torch.nn.Module], folder: Path, safe_serializatio
     entries = []
     for index, module in enumerate(modules):
         relative = module_folder_name(index, module)
-        module.save(str(folder / relative), safe_serialization=safe_serialization)
+        if isinstance(module, Router):
+            module.save(str(folder / relative), safe_serialization=safe_serialization, type_name=module_type_name)
+        else:
+            module.save(str(folder / relative), safe_serialization=safe_serialization)
         entries.append({"idx": index, "name": str(index), "path": relative, "type": module_type_name(module)})
     write_json(folder / MODULES_FILE, entries)

@@ -8,7 +8,23 @@ from __future__ import annotations
 import importlib
 
 from sentembed.common.types import KNOWN_MODULE_PREFIXES, fullname
-from sentembed.models import CLIPModel, Dense, Normalize, Pooling, StaticEmbedding, Transformer
+from sentembed.models import (
+    CNN,
+    LSTM,
+    BoW,
+    CLIPModel,
+    Dense,
+    Dropout,
+    LayerNorm,
+    Normalize,
+    Pooling,
+    Router,
+    StaticEmbedding,
+    Transformer,
+    WeightedLayerPooling,
+    WordEmbeddings,
+    WordWeights,
+)
 from sentembed.models.base import Module
 
 KNOWN_MODULES: dict[str, type[Module]] = {
@@ -18,6 +34,16 @@ KNOWN_MODULES: dict[str, type[Module]] = {
     "Normalize": Normalize,
     "StaticEmbedding": StaticEmbedding,
     "CLIPModel": CLIPModel,
+    "WordEmbeddings": WordEmbeddings,
+    "WordWeights": WordWeights,
+    "BoW": BoW,
+    "CNN": CNN,
+    "LSTM": LSTM,
+    "LayerNorm": LayerNorm,
+    "Dropout": Dropout,
+    "WeightedLayerPooling": WeightedLayerPooling,
+    "Router": Router,
+    "Asym": Router,
 }
 
 

@@ -249,6 +249,8 @@ class Transformer(InputModule):
         }
         outputs = self.auto_model(**inputs, return_dict=True)
         features["token_embeddings"] = outputs[0]
+        if getattr(outputs, "hidden_states", None) is not None:  # with output_hidden_states, for WeightedLayerPooling
+            features["all_layer_embeddings"] = outputs.hidden_states
         return features
 
     def get_config_dict(self) -> dict[str, Any]:

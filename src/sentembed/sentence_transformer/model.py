@@ -32,7 +32,7 @@ from sentembed.loading.folder import ModelConfig, load_modules, save_modules
 from sentembed.loading.hub import PushToHubMixin
 from sentembed.loading.model_card import render_model_card, write_model_card
 from sentembed.loading.resolve import resolve_model_path
-from sentembed.models import InputModule, Pooling, Transformer
+from sentembed.models import InputModule, Pooling, Router, Transformer
 from sentembed.sentence_transformer import encoding, multiprocess, reuse
 from sentembed.sentence_transformer.encoding import EncodeRequest
 from sentembed.similarity import SimilarityFunction
@@ -229,9 +229,30 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
                 return
         logger.warning("This model has no Pooling module; include_prompt has no effect.")
 
-    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        """Tokenize texts into padded tensors, as the model sees them."""
-        return self.input_module.tokenize(texts)
+    def tokenize(self, texts: list[str], task: str | None = None) -> dict[str, Any]:
+        """Tokenize texts into padded tensors, as the model sees them; with a Router, for the `task`'s route
+        (the task is then kept in the features, for the Router's forward)."""
+        route = self.route_for(task)
+        features = dict(self.input_module_for(route).tokenize(texts))
+        if route is not None:
+            features["task"] = route
+        return features
+
+    @property
+    def router(self) -> Router | None:
+        """The model's Router, which picks modules by task, or None for a model without one."""
+        return next((module for module in self if isinstance(module, Router)), None)
+
+    def route_for(self, task: str | None) -> str | None:
+        """The route `task` picks (an unknown task is a ValueError naming the routes); None for a model without
+        a Router, which ignores `task`, as the reference does."""
+        router = self.router
+        return None if router is None else router.resolve_route(task)
+
+    def input_module_for(self, route: str | None) -> InputModule:
+        """The input module that tokenizes for a route: the route's first module when module 0 is a Router."""
+        first = self.input_module
+        return first.route_input(route) if isinstance(first, Router) else first
 
     def preprocess(self, inputs: list[str], prompt: str | None = None) -> dict[str, Any]:
         """The padded features of a batch of texts, with `prompt` prepended: tensors, `modality` ("text") and,
@@ -294,9 +315,9 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         """The prompt `encode` applies: `prompt` beats `prompt_name`, which beats `default_prompt_name`."""
         return resolve_prompt(self.prompts, prompt, prompt_name, self.default_prompt_name)
 
-    def prompt_length(self, prompt: str) -> int:
+    def prompt_length(self, prompt: str, task: str | None = None) -> int:
         """How many leading tokens of a prompted text are the prompt's (pooling can leave them out)."""
-        return self.input_module.prompt_length(prompt)
+        return self.input_module_for(self.route_for(task)).prompt_length(prompt)
 
     def encode(
         self,
@@ -316,6 +337,7 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         chunk_size: int | None = None,
         cache: EmbeddingCache | None = None,
         chunking: Chunking | bool | int | dict | None = None,
+        task: str | None = None,
         **kwargs: Any,
     ) -> np.ndarray | torch.Tensor | list:
         """Embed one text (giving a 1-D result) or a list of texts (giving shape (n, dim)).
@@ -324,7 +346,8 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         Post-processing runs in the order: truncate to `truncate_dim`, normalise, quantise to `precision`
         (None means "float32"). sentembed's own keywords: `cache` (an `EmbeddingCache`: texts seen before are
         read, not encoded) and `chunking` (long texts are split into token windows whose vectors are pooled
-        into one per text).
+        into one per text). `task` picks a Router's route ("query", "document", ...); models without a Router
+        ignore it.
         """
         inputs = renamed_argument(inputs, kwargs, "sentences", "inputs", "encode()")
         precision = "float32" if precision is None else precision
@@ -355,7 +378,10 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
             chunked = reuse.ChunkedTexts.split(self, texts, chunking, prompt)
             texts = chunked.texts
         texts = encoding.with_prompt(prompt, texts)
-        extra_features = {"prompt_length": self.prompt_length(prompt)} if prompt else {}
+        route = self.route_for(task)
+        extra_features: dict[str, Any] = {"prompt_length": self.prompt_length(prompt, route)} if prompt else {}
+        if route is not None:
+            extra_features["task"] = route
 
         unique_texts, inverse = encoding.deduplicate_inputs(texts)
         request = EncodeRequest(unique_texts, batch_size, output_value, extra_features)
@@ -366,7 +392,7 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
             return self.encode_unique(request, show_progress_bar)
 
         if cache is not None:
-            parts = reuse.cache_key_parts(self, prompt, output_value)
+            parts = reuse.cache_key_parts(self, prompt, output_value, route)
             outputs = reuse.encode_through_cache(cache, parts, request, run)
         else:
             outputs = run(request)
@@ -398,7 +424,7 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         """The raw model outputs for distinct texts, in their order: a tensor of sentence embeddings, or one
         item per text for the other output values. Batches are length-sorted under the device's token budget."""
         self.eval()
-        input_module = self.input_module
+        input_module = self.input_module_for(request.extra_features.get("task"))
         rows, truncated = input_module.tokenize_unpadded(request.texts)
         if truncated:
             logger.warning(
@@ -446,7 +472,7 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         def sentence_embeddings(features: dict[str, torch.Tensor]) -> torch.Tensor:
             return self.forward({**features, **extra_features})["sentence_embedding"]
 
-        pad = self.input_module.pad
+        pad = self.input_module_for(extra_features.get("task")).pad
         return run_in_sorted_batches(rows, batch_size, pad, self.device, sentence_embeddings, show_progress_bar)
 
     def start_multi_process_pool(
@@ -479,6 +505,8 @@ class SentenceTransformer(PushToHubMixin, nn.Sequential):
         return self._encode_with_role(DOCUMENT_PROMPT_NAMES, inputs, kwargs)
 
     def _encode_with_role(self, prompt_names: tuple[str, ...], inputs: Any, kwargs: dict[str, Any]) -> Any:
+        """`encode` with the role's prompt and its task (the first prompt name: "query" or "document")."""
+        kwargs.setdefault("task", prompt_names[0])
         if kwargs.get("prompt") is None and kwargs.get("prompt_name") is None:
             kwargs["prompt_name"] = next((name for name in prompt_names if name in self.prompts), None)
         return self.encode(inputs, **kwargs)

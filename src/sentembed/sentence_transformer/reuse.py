@@ -26,15 +26,21 @@ def check_cache(cache: Any, output_value: str | None) -> EmbeddingCache | None:
     return cache
 
 
-def cache_key_parts(model: Any, prompt: str | None, output_value: str | None) -> dict[str, Any]:
-    """Everything besides the text that changes the model's raw output for it. The options `encode` applies
-    afterwards (truncate_dim, normalize_embeddings, precision) run on cached and fresh vectors alike."""
-    return {
+def cache_key_parts(
+    model: Any, prompt: str | None, output_value: str | None, route: str | None = None
+) -> dict[str, Any]:
+    """Everything besides the text that changes the model's raw output for it (with a Router, the route too).
+    The options `encode` applies afterwards (truncate_dim, normalize_embeddings, precision) run on cached and
+    fresh vectors alike."""
+    parts = {
         "model": model_fingerprint(model),
         "prompt": prompt or "",
         "max_seq_length": str(model.max_seq_length),
         "output_value": output_value,
     }
+    if route is not None:
+        parts["route"] = route
+    return parts
 
 
 def encode_through_cache(

@@ -1,0 +1,66 @@
+"""LSTM: a (bidirectional) LSTM over the token embeddings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from sentembed.common.types import Features
+from sentembed.models.base import Module, load_state_dict, save_state_dict
+
+
+class LSTM(Module):
+    """Replace token embeddings by the LSTM's outputs (`hidden_dim`, doubled when bidirectional); padding is
+    skipped through each row's `sentence_lengths`."""
+
+    config_file_name = "lstm_config.json"
+    config_keys = ("embedding_dimension", "hidden_dim", "num_layers", "dropout", "bidirectional")
+
+    def __init__(
+        self,
+        embedding_dimension: int,
+        hidden_dim: int,
+        num_layers: int = 1,
+        dropout: float = 0,
+        bidirectional: bool = True,
+    ) -> None:
+        super().__init__()
+        self.embedding_dimension = embedding_dimension
+        self.hidden_dim = hidden_dim
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.bidirectional = bidirectional
+        self.encoder = nn.LSTM(
+            embedding_dimension,
+            hidden_dim,
+            num_layers=num_layers,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            batch_first=True,
+        )
+        self.embeddings_dimension = hidden_dim * (2 if bidirectional else 1)
+
+    def get_word_embedding_dimension(self) -> int:
+        return self.embeddings_dimension
+
+    get_embedding_dimension = get_word_embedding_dimension
+
+    def forward(self, features: Features) -> Features:
+        tokens = features["token_embeddings"]
+        lengths = features["sentence_lengths"].clamp(min=1).cpu()
+        packed = pack_padded_sequence(tokens, lengths, batch_first=True, enforce_sorted=False)
+        outputs, _ = pad_packed_sequence(self.encoder(packed)[0], batch_first=True, total_length=tokens.shape[1])
+        features["token_embeddings"] = outputs
+        return features
+
+    def save(self, output_path: str, safe_serialization: bool = True) -> None:
+        super().save(output_path)
+        save_state_dict(self, output_path, safe_serialization)
+
+    @classmethod
+    def load(cls, input_path: str, **kwargs: Any) -> LSTM:
+        module = super().load(input_path)
+        module.load_state_dict(load_state_dict(input_path))
+        return module
