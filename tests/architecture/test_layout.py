@@ -35,6 +35,8 @@ FLOORS = {
     "util": 5,
     "evaluation": 5,
     "losses": 5,
+    "sampler": 5,
+    "training_args": 5,
     "__init__": 5,
 }
 
@@ -153,6 +155,7 @@ PUBLIC_MODULES = [
     "sentembed.losses",
     "sentembed.models",
     "sentembed.quantization",
+    "sentembed.sampler",
     "sentembed.similarity",
     "sentembed.server",
     "sentembed.store",
@@ -186,6 +189,10 @@ PINNED = {
         "export_static_quantized_openvino_model", "split_model_kwargs", "use_backend",
     },
     "sentembed.store": {"EmbeddingStore"},
+    "sentembed.sampler": {
+        "DefaultBatchSampler", "GroupByLabelBatchSampler", "NoDuplicatesBatchSampler", "ProportionalBatchSampler",
+        "RoundRobinBatchSampler", "SubsetRandomSampler",
+    },
     "sentembed.distributed": {"Embedder", "PairScorer", "build_store", "connect", "encode_dataset", "predict_dataset"},
     "sentembed.server": {"ApiError", "ServeSettings", "create_app", "load_models", "serve"},
     "sentembed.cross_encoder": {"CrossEncoder", "EmbeddingRetriever", "RetrieveAndRerank", "StoreRetriever"},

@@ -90,40 +90,6 @@ def test_unknown_batch_sampler_is_refused(tmp_path):
 # ----- batching -----------------------------------------------------------------------------------------
 
 
-def test_no_duplicates_sampler_never_repeats_a_text_in_a_batch():
-    from sentembed.training.samplers import NoDuplicatesBatchSampler
-
-    rows = [{f"q{i % 5}", f"d{i}"} for i in range(40)]
-    sampler = NoDuplicatesBatchSampler(rows, batch_size=4, drop_last=False, seed=1)
-    batches = list(sampler)
-    assert sorted(index for batch in batches for index in batch) == list(range(40))
-    for batch in batches:
-        texts = [text for index in batch for text in rows[index]]
-        assert len(texts) == len(set(texts))
-    assert batches != list(sampler), "a new epoch must shuffle differently"
-
-
-def test_group_by_label_sampler_gives_every_row_a_positive():
-    from sentembed.training.samplers import GroupByLabelBatchSampler
-
-    labels = [i % 6 for i in range(60)]
-    for batch in GroupByLabelBatchSampler(labels, batch_size=8, drop_last=False, seed=0):
-        batch_labels = [labels[i] for i in batch]
-        assert all(batch_labels.count(label) >= 2 for label in batch_labels)
-
-
-def test_multi_dataset_samplers_keep_each_batch_within_one_dataset():
-    from sentembed.training.samplers import MultiDatasetBatchSampler, ShuffledBatchSampler
-
-    small = ShuffledBatchSampler(8, batch_size=4, drop_last=False, seed=0, offset=0)
-    large = ShuffledBatchSampler(20, batch_size=4, drop_last=False, seed=0, offset=8)
-    round_robin = list(MultiDatasetBatchSampler([small, large], "round_robin", seed=0))
-    assert [batch[0] >= 8 for batch in round_robin] == [False, True, False, True]
-    proportional = list(MultiDatasetBatchSampler([small, large], "proportional", seed=0))
-    assert sorted(index for batch in proportional for index in batch) == list(range(28))
-    assert all(len({index >= 8 for index in batch}) == 1 for batch in proportional)
-
-
 def test_collator_applies_prompts_per_dataset_and_column(minilm_l3):
     from sentembed.training.data import SentenceCollator, unpack_batch
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -17,14 +18,18 @@ _NATIVE_WARMUP_RATIO = "warmup_ratio" in {argument.name for argument in fields(T
 class SentenceTransformerTrainingArguments(TrainingArguments):
     """Everything `TrainingArguments` takes, and:
 
-    - `batch_sampler`: "batch_sampler" (shuffled), "no_duplicates" (for in-batch negatives) or "group_by_label";
-    - `multi_dataset_batch_sampler`: "proportional" or "round_robin", for a dict of datasets;
+    - `batch_sampler`: "batch_sampler" (shuffled), "no_duplicates" (for in-batch negatives), "group_by_label",
+      or a callable `(dataset, batch_size=, drop_last=, valid_label_columns=, generator=, seed=)` -> batch sampler;
+    - `multi_dataset_batch_sampler`: "proportional" or "round_robin", for a dict of datasets, or a callable
+      `(dataset, batch_samplers=, generator=, seed=)` -> batch sampler;
     - `prompts`: one string, or a dict per column, per dataset, or per dataset then column;
     - `warmup_ratio`: the share of steps to warm up over, also on transformers 5, which dropped it.
     """
 
-    batch_sampler: BatchSamplers | str = field(default=BatchSamplers.BATCH_SAMPLER)
-    multi_dataset_batch_sampler: MultiDatasetBatchSamplers | str = field(default=MultiDatasetBatchSamplers.PROPORTIONAL)
+    batch_sampler: BatchSamplers | str | Callable[..., Any] = field(default=BatchSamplers.BATCH_SAMPLER)
+    multi_dataset_batch_sampler: MultiDatasetBatchSamplers | str | Callable[..., Any] = field(
+        default=MultiDatasetBatchSamplers.PROPORTIONAL
+    )
     prompts: Any = field(default=None)
     if not _NATIVE_WARMUP_RATIO:
         warmup_ratio: float | None = field(default=None)
@@ -40,6 +45,14 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
         if self.prompts is not None and not isinstance(self.prompts, (str, dict)):
             raise TypeError(f"prompts must be a str or a dict, got {type(self.prompts).__name__}")
 
+    def to_dict(self) -> dict[str, Any]:
+        """transformers' dict of the arguments, with a callable sampler written as its name (JSON and logs)."""
+        values = super().to_dict()
+        for key in ("batch_sampler", "multi_dataset_batch_sampler"):
+            if callable(values.get(key)):
+                values[key] = getattr(values[key], "__qualname__", type(values[key]).__qualname__)
+        return values
+
     def _warmup_ratio_as_steps(self) -> None:
         """transformers 5 reads a float `warmup_steps` below 1 as a ratio of the total steps."""
         if isinstance(self.warmup_ratio, bool) or not 0 <= self.warmup_ratio < 1:
@@ -50,6 +63,9 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
 
 
 def _parse(kind: type, value: Any, name: str) -> Any:
+    """The enum member `value` names; a callable (a sampler class or factory) is kept as it is."""
+    if callable(value) and not isinstance(value, kind):
+        return value
     try:
         return kind(value)
     except ValueError:

@@ -28,6 +28,11 @@ class NamedRows(Dataset):
     def __len__(self) -> int:
         return self.offsets[-1]
 
+    @property
+    def cumulative_sizes(self) -> list[int]:
+        """Where each dataset ends, as a torch `ConcatDataset` reports it (the multi-dataset samplers read it)."""
+        return self.offsets[1:]
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         source = bisect.bisect_right(self.offsets, index) - 1
         row = dict(self.datasets[source][index - self.offsets[source]])

@@ -14,18 +14,19 @@ from transformers import Trainer
 
 from sentembed.loading.model_card import render_model_card, write_model_card
 from sentembed.training.arguments import SentenceTransformerTrainingArguments
-from sentembed.training.columns import check_dataset_fits_loss, split_columns
+from sentembed.training.columns import LABEL_COLUMNS, check_dataset_fits_loss
 from sentembed.training.data import NamedRows, SentenceCollator, unpack_batch
 from sentembed.training.evaluation import SentenceEvaluator, SequentialEvaluator
 from sentembed.training.losses import CoSENTLoss
 from sentembed.training.model_card import training_sections
 from sentembed.training.samplers import (
     BatchSamplers,
-    EpochSampler,
+    DefaultBatchSampler,
     GroupByLabelBatchSampler,
-    MultiDatasetBatchSampler,
+    MultiDatasetBatchSamplers,
     NoDuplicatesBatchSampler,
-    ShuffledBatchSampler,
+    ProportionalBatchSampler,
+    RoundRobinBatchSampler,
 )
 
 logger = logging.getLogger(__name__)
@@ -130,31 +131,63 @@ class SentenceTransformerTrainer(Trainer):
             loss = self.losses.get(name) or next(iter(self.losses.values()))
             check_dataset_fits_loss(dataset, loss.columns, type(loss).__name__, name)
 
-    def _batch_sampler(self, dataset: Any, batch_size: int, offset: int) -> EpochSampler:
-        args = self.args
-        texts, label = split_columns(dataset)
-        common = dict(batch_size=batch_size, drop_last=args.dataloader_drop_last, seed=args.seed, offset=offset)
-        if args.batch_sampler == BatchSamplers.NO_DUPLICATES:
-            columns = [dataset[column] for column in texts]
-            return NoDuplicatesBatchSampler([set(row) for row in zip(*columns)], **common)
-        if args.batch_sampler == BatchSamplers.GROUP_BY_LABEL:
-            if label is None:
-                raise ValueError("batch_sampler='group_by_label' needs a 'label' or 'score' column")
-            return GroupByLabelBatchSampler(dataset[label], **common)
-        return ShuffledBatchSampler(len(dataset), **common)
+    def get_batch_sampler(
+        self,
+        dataset: Any,
+        batch_size: int,
+        drop_last: bool,
+        valid_label_columns: list[str] | None = None,
+        generator: torch.Generator | None = None,
+        seed: int = 0,
+    ) -> Any:
+        """The batch sampler for one dataset, as `args.batch_sampler` names it (or builds it, when callable)."""
+        choice = self.args.batch_sampler
+        if callable(choice) and not isinstance(choice, BatchSamplers):
+            return choice(
+                dataset,
+                batch_size=batch_size,
+                drop_last=drop_last,
+                valid_label_columns=valid_label_columns,
+                generator=generator,
+                seed=seed,
+            )
+        kinds = {
+            BatchSamplers.BATCH_SAMPLER: DefaultBatchSampler,
+            BatchSamplers.NO_DUPLICATES: NoDuplicatesBatchSampler,
+            BatchSamplers.GROUP_BY_LABEL: GroupByLabelBatchSampler,
+        }
+        return kinds[choice](dataset, batch_size, drop_last, valid_label_columns, generator, seed)
+
+    def get_multi_dataset_batch_sampler(
+        self, dataset: Any, batch_samplers: list[Any], generator: torch.Generator | None = None, seed: int = 0
+    ) -> Any:
+        """How batches of several datasets follow each other, as `args.multi_dataset_batch_sampler` says."""
+        choice = self.args.multi_dataset_batch_sampler
+        if callable(choice) and not isinstance(choice, MultiDatasetBatchSamplers):
+            return choice(dataset, batch_samplers=batch_samplers, generator=generator, seed=seed)
+        if choice == MultiDatasetBatchSamplers.ROUND_ROBIN:
+            return RoundRobinBatchSampler(dataset, batch_samplers, generator, seed)
+        return ProportionalBatchSampler(dataset, batch_samplers, generator, seed)
 
     def get_train_dataloader(self) -> DataLoader:
         if not self.train_datasets:
             raise ValueError("training needs a train_dataset")
-        samplers, offset = [], 0
-        for dataset in self.train_datasets.values():
-            samplers.append(self._batch_sampler(dataset, self._train_batch_size, offset))
-            offset += len(dataset)
+        rows = NamedRows(self.train_datasets)
+        samplers = [
+            self.get_batch_sampler(
+                dataset,
+                self._train_batch_size,
+                self.args.dataloader_drop_last,
+                valid_label_columns=list(LABEL_COLUMNS),
+                seed=self.args.seed,
+            )
+            for dataset in self.train_datasets.values()
+        ]
         sampler = samplers[0]
         if len(samplers) > 1:
-            sampler = MultiDatasetBatchSampler(samplers, self.args.multi_dataset_batch_sampler, self.args.seed)
+            sampler = self.get_multi_dataset_batch_sampler(rows, samplers, seed=self.args.seed)
         loader = DataLoader(
-            NamedRows(self.train_datasets),
+            rows,
             batch_sampler=sampler,
             collate_fn=self.data_collator,
             num_workers=self.args.dataloader_num_workers,
