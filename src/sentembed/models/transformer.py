@@ -15,6 +15,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 from sentembed.common.checks import check_positive_int
 from sentembed.common.files import read_json, write_json
 from sentembed.common.types import Features, Row
+from sentembed.models.adapters import adapter_base_model, adapter_names, load_adapter, save_adapter
 from sentembed.models.base import Module
 from sentembed.models.input_module import InputModule
 
@@ -69,6 +70,12 @@ def without_remote_code(options: Any) -> Any:
     return options
 
 
+def _tokenizer_folder(adapter_folder: str, base: str) -> str:
+    """An adapter folder's own tokenizer when it has one (the reference saves it there), else the base model's."""
+    own = any((Path(adapter_folder) / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json"))
+    return adapter_folder if own else base
+
+
 def _weights_file(folder: str) -> str:
     for name in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"):
         if (Path(folder) / name).exists():
@@ -114,10 +121,16 @@ class Transformer(InputModule):
         self.do_lower_case = do_lower_case
         self.backend = backend
         model_args, tokenizer_args, config_args = dict(model_args or {}), dict(tokenizer_args or {}), config_args or {}
+        adapter_folder, base = model_name_or_path, adapter_base_model(model_name_or_path)
+        if base is not None:  # an adapter folder: the base model's network, then the adapter on it
+            model_name_or_path = base
+            tokenizer_name_or_path = tokenizer_name_or_path or _tokenizer_folder(adapter_folder, base)
         self.config: PretrainedConfig = AutoConfig.from_pretrained(
             model_name_or_path, cache_dir=cache_dir, **config_args
         )
         self.auto_model = self._load_model(model_name_or_path, cache_dir, model_args)
+        if base is not None:
+            load_adapter(self.auto_model, adapter_folder)
         self.tokenizer = AutoTokenizer.from_pretrained(
             tokenizer_name_or_path or model_name_or_path, cache_dir=cache_dir, **tokenizer_args
         )
@@ -257,8 +270,12 @@ class Transformer(InputModule):
         return {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case}
 
     def save(self, output_path: str, safe_serialization: bool = True) -> None:
+        """The checkpoint and tokenizer; with adapters, only the active adapter (it loads on its base model)."""
         os.makedirs(output_path, exist_ok=True)
-        self.auto_model.save_pretrained(output_path, safe_serialization=safe_serialization)
+        if adapter_names(self.auto_model):
+            save_adapter(self.auto_model, output_path, safe_serialization=safe_serialization)
+        else:
+            self.auto_model.save_pretrained(output_path, safe_serialization=safe_serialization)
         self.tokenizer.save_pretrained(output_path)
         write_json(Path(output_path) / self.config_file_name, self.get_config_dict())
 

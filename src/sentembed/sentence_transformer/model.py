@@ -33,6 +33,7 @@ from sentembed.loading.hub import PushToHubMixin
 from sentembed.loading.model_card import render_model_card, write_model_card
 from sentembed.loading.resolve import resolve_model_path
 from sentembed.models import InputModule, Pooling, Router, Transformer
+from sentembed.models.adapters import AdapterMethods
 from sentembed.sentence_transformer import encoding, multiprocess, reuse
 from sentembed.sentence_transformer.encoding import EncodeRequest
 from sentembed.similarity import SimilarityFunction
@@ -46,7 +47,7 @@ BACKENDS = backends.BACKENDS
 DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
 
 
-class SentenceTransformer(PushToHubMixin, nn.Sequential):
+class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
     """Load or build a bi-encoder and `encode()` texts into embeddings.
 
     `model_name_or_path` may be a folder, a hub repository id, or a bare name such as

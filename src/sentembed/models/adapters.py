@@ -1,0 +1,234 @@
+"""PEFT adapters (LoRA and the rest) on a model's transformers network, through the `peft` package.
+
+The adapters live on the transformers model itself (its `peft_config`, and peft's tuner layers), so a
+Transformer saves only them when it has any: `adapter_config.json` (whose `base_model_name_or_path`
+names the base) and `adapter_model.safetensors`, the layout the reference and peft write and read.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from sentembed.common.files import read_json
+
+ADAPTER_CONFIG_FILE = "adapter_config.json"
+ADAPTER_WEIGHTS_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+# peft keeps adapter weights on disk under the names its PeftModel wrapper gives them.
+PEFT_KEY_PREFIX = "base_model.model."
+DEFAULT_ADAPTER = "default"
+PEFT_EXTRA_HINT = "adapters need the peft package: pip install 'sentembed[peft]'"
+
+
+def import_peft() -> Any:
+    """The `peft` module, or an ImportError naming the `peft` extra."""
+    try:
+        import peft
+    except ImportError as error:
+        raise ImportError(PEFT_EXTRA_HINT) from error
+    return peft
+
+
+def adapter_base_model(folder: str | os.PathLike) -> str | None:
+    """The base model an adapter folder was trained on (its `base_model_name_or_path`), or None when the folder
+    holds no `adapter_config.json`, or holds a full checkpoint (a `config.json`) beside it."""
+    path = Path(folder)
+    config_path = path / ADAPTER_CONFIG_FILE
+    if not config_path.is_file() or (path / "config.json").is_file():
+        return None
+    base = read_json(config_path).get("base_model_name_or_path")
+    if not isinstance(base, str) or not base:
+        raise OSError(f"{config_path} names no base model (base_model_name_or_path); an adapter loads on its base")
+    return base
+
+
+def adapter_names(model: torch.nn.Module) -> list[str]:
+    """The names of the adapters added to or loaded on `model`, in the order they came."""
+    return list(getattr(model, "peft_config", None) or {})
+
+
+def _tuner_layers(model: torch.nn.Module) -> list[Any]:
+    peft = import_peft()
+    wrapper_types = (peft.tuners.tuners_utils.BaseTunerLayer, peft.utils.ModulesToSaveWrapper)
+    return [module for module in model.modules() if isinstance(module, wrapper_types)]
+
+
+def _check_known(model: torch.nn.Module, names: list[str]) -> None:
+    known = adapter_names(model)
+    if not known:
+        raise ValueError("this model has no adapters; add one with add_adapter or load_adapter first")
+    missing = [name for name in names if name not in known]
+    if missing:
+        raise ValueError(f"unknown adapter(s) {missing}; this model has {known}")
+
+
+def _check_new_name(model: torch.nn.Module, name: str) -> None:
+    if name in adapter_names(model):
+        raise ValueError(f"an adapter named {name!r} already exists; choose another adapter_name")
+
+
+def add_adapter(model: torch.nn.Module, adapter_config: Any, adapter_name: str | None = None) -> None:
+    """Insert a fresh adapter (a `peft.PeftConfig`, such as `LoraConfig`) into `model` and make it the active one;
+    only adapter parameters stay trainable."""
+    peft = import_peft()
+    if not isinstance(adapter_config, peft.PeftConfig):
+        raise TypeError(f"adapter_config must be a peft.PeftConfig (such as LoraConfig), got {type(adapter_config)}")
+    name = adapter_name or DEFAULT_ADAPTER
+    _check_new_name(model, name)
+    adapter_config.base_model_name_or_path = getattr(model, "name_or_path", None)
+    peft.inject_adapter_in_model(adapter_config, model, adapter_name=name)
+    set_adapter(model, name)
+
+
+def _adapter_weights(folder: Path) -> dict[str, torch.Tensor]:
+    for name in ADAPTER_WEIGHTS_FILES:
+        path = folder / name
+        if path.is_file():
+            if path.suffix == ".safetensors":
+                return load_file(path)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    raise OSError(f"no adapter weights in {folder}: expected one of {list(ADAPTER_WEIGHTS_FILES)}")
+
+
+def load_adapter(
+    model: torch.nn.Module, adapter_path: str | os.PathLike, adapter_name: str | None = None, is_trainable: bool = False
+) -> None:
+    """Read an adapter folder (`adapter_config.json` and its weights) into `model` under `adapter_name`; it becomes
+    the active adapter. Its parameters are frozen unless `is_trainable`."""
+    peft = import_peft()
+    folder = Path(adapter_path)
+    if not (folder / ADAPTER_CONFIG_FILE).is_file():
+        raise OSError(f"{folder / ADAPTER_CONFIG_FILE} is missing: an adapter folder holds its adapter_config.json")
+    name = adapter_name or DEFAULT_ADAPTER
+    _check_new_name(model, name)
+    config = peft.PeftConfig.from_pretrained(str(folder))
+    config.inference_mode = not is_trainable
+    weights = {key.removeprefix(PEFT_KEY_PREFIX): value for key, value in _adapter_weights(folder).items()}
+    peft.inject_adapter_in_model(config, model, adapter_name=name)
+    result = peft.set_peft_model_state_dict(model, weights, adapter_name=name)
+    if result.unexpected_keys:
+        raise OSError(f"{folder}: adapter weights {result.unexpected_keys[:3]} match no layer of the base model")
+    set_adapter(model, name)
+    if not is_trainable:
+        for parameter_name, parameter in model.named_parameters():
+            if f".{name}." in parameter_name or parameter_name.endswith(f".{name}"):
+                parameter.requires_grad_(False)
+
+
+def set_adapter(model: torch.nn.Module, adapter_name: str | list[str]) -> None:
+    """Run `model` with this adapter (or these adapters) only."""
+    names = [adapter_name] if isinstance(adapter_name, str) else list(adapter_name)
+    _check_known(model, names)
+    for layer in _tuner_layers(model):
+        layer.set_adapter(adapter_name)
+
+
+def enable_adapters(model: torch.nn.Module, enabled: bool = True) -> None:
+    """Switch every adapter layer on (the active adapters count) or off (the base model alone)."""
+    _check_known(model, [])
+    for layer in _tuner_layers(model):
+        layer.enable_adapters(enabled)
+
+
+def active_adapters(model: torch.nn.Module) -> list[str]:
+    """The adapters `model` runs with (all of them, whether or not adapters are switched off for now)."""
+    _check_known(model, [])
+    for layer in _tuner_layers(model):
+        active = layer.active_adapter
+        return [active] if isinstance(active, str) else list(active)
+    return []
+
+
+def adapter_state_dict(model: torch.nn.Module, adapter_name: str | None = None) -> dict[str, torch.Tensor]:
+    """The weights of one adapter (the active one by default), named as peft names them without the adapter."""
+    peft = import_peft()
+    name = adapter_name or active_adapters(model)[0]
+    _check_known(model, [name])
+    return peft.get_peft_model_state_dict(model, adapter_name=name)
+
+
+def delete_adapter(model: torch.nn.Module, adapter_names_to_delete: str | list[str]) -> None:
+    """Remove adapters from `model` entirely."""
+    names = [adapter_names_to_delete] if isinstance(adapter_names_to_delete, str) else list(adapter_names_to_delete)
+    _check_known(model, names)
+    for name in names:
+        for layer in _tuner_layers(model):
+            if hasattr(layer, "delete_adapter"):
+                layer.delete_adapter(name)
+        del model.peft_config[name]
+    if not model.peft_config:
+        del model.peft_config
+
+
+def save_adapter(model: torch.nn.Module, folder: str | os.PathLike, safe_serialization: bool = True) -> None:
+    """Write the active adapter as peft does: its `adapter_config.json` and weights, and nothing of the base."""
+    active = active_adapters(model)
+    if len(active) != 1:
+        raise ValueError(f"save one adapter at a time: {active} are active; set_adapter(name) one of them first")
+    weights = {
+        PEFT_KEY_PREFIX + key: value.detach().contiguous().cpu() for key, value in adapter_state_dict(model).items()
+    }
+    os.makedirs(folder, exist_ok=True)
+    model.peft_config[active[0]].save_pretrained(str(folder))
+    if safe_serialization:
+        save_file(weights, Path(folder) / ADAPTER_WEIGHTS_FILES[0])
+    else:
+        torch.save(weights, Path(folder) / ADAPTER_WEIGHTS_FILES[1])
+
+
+class AdapterMethods:
+    """The adapter methods of a model class whose `transformers_model` is its transformers network."""
+
+    transformers_model: Any
+
+    def _adapter_model(self) -> torch.nn.Module:
+        model = self.transformers_model
+        if model is None:
+            raise ValueError(f"adapters need a transformers model inside; this {type(self).__name__} has none")
+        return model
+
+    def has_peft_compatible_model(self) -> bool:
+        """True when the model holds a transformers network that adapters can be inserted into."""
+        return self.transformers_model is not None
+
+    def add_adapter(self, adapter_config: Any, adapter_name: str | None = None) -> None:
+        """Add a fresh adapter (a `peft.PeftConfig`, such as `LoraConfig`) and make it active, for training."""
+        add_adapter(self._adapter_model(), adapter_config, adapter_name)
+
+    def load_adapter(
+        self, peft_model_id: str | os.PathLike, adapter_name: str | None = None, is_trainable: bool = False
+    ) -> None:
+        """Load an adapter folder (`adapter_config.json` and its weights) and make it active."""
+        load_adapter(self._adapter_model(), peft_model_id, adapter_name, is_trainable)
+
+    def set_adapter(self, adapter_name: str | list[str]) -> None:
+        """Use only this adapter (or these adapters)."""
+        set_adapter(self._adapter_model(), adapter_name)
+
+    def enable_adapters(self) -> None:
+        """Run with the active adapters again after `disable_adapters`."""
+        enable_adapters(self._adapter_model(), True)
+
+    def disable_adapters(self) -> None:
+        """Run the base model alone, keeping the adapters for later."""
+        enable_adapters(self._adapter_model(), False)
+
+    def active_adapters(self) -> list[str]:
+        """The names of the adapters in use."""
+        return active_adapters(self._adapter_model())
+
+    def active_adapter(self) -> str:
+        """The first adapter in use."""
+        return self.active_adapters()[0]
+
+    def get_adapter_state_dict(self, adapter_name: str | None = None) -> dict[str, torch.Tensor]:
+        """The weights of one adapter, the active one by default."""
+        return adapter_state_dict(self._adapter_model(), adapter_name)
+
+    def delete_adapter(self, adapter_names: str | list[str]) -> None:
+        """Remove adapters from the model."""
+        delete_adapter(self._adapter_model(), adapter_names)

@@ -1,0 +1,162 @@
+"""PEFT adapters on paraphrase-MiniLM-L3-v2: adding, switching, saving and loading them, equal to the reference.
+
+The LoRA weights are seeded random (`init_lora_weights=False`), so an adapter visibly changes the embeddings.
+The reference reaches peft through transformers' integration, which asks for peft >= 0.22; the newest peft on
+the package registry here is 0.21.2, so the oracle's version floor is lowered for these tests only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from sentembed import SentenceTransformer
+from tests.conftest import MINILM_L3, read_sts
+
+peft = pytest.importorskip("peft")
+
+PROBE = ["A man is playing a flute.", "Two dogs run in the snow.", "The stock market fell sharply today."]
+
+
+def lora_config() -> object:
+    return peft.LoraConfig(
+        r=4, lora_alpha=8, target_modules=["query", "value"], init_lora_weights=False, lora_dropout=0.0
+    )
+
+
+def with_adapter(model, seed: int = 0):
+    """`model` with a fresh seeded LoRA adapter named "default", active."""
+    torch.manual_seed(seed)
+    model.add_adapter(lora_config())
+    return model
+
+
+@pytest.fixture
+def ours() -> SentenceTransformer:
+    return SentenceTransformer(str(MINILM_L3), device="cpu")
+
+
+@pytest.fixture
+def reference_class(monkeypatch):
+    import transformers.integrations.peft as transformers_peft
+    from sentence_transformers import SentenceTransformer as Reference
+
+    monkeypatch.setattr(transformers_peft, "MIN_PEFT_VERSION", peft.__version__)
+    return Reference
+
+
+def test_an_added_adapter_changes_the_embeddings_until_disabled(ours):
+    base = ours.encode(PROBE)
+    with_adapter(ours)
+    adapted = ours.encode(PROBE)
+    assert ours.active_adapters() == ["default"] and ours.active_adapter() == "default"
+    assert np.abs(adapted - base).max() > 1e-2
+    ours.disable_adapters()
+    np.testing.assert_allclose(ours.encode(PROBE), base, atol=1e-6)
+    ours.enable_adapters()
+    np.testing.assert_allclose(ours.encode(PROBE), adapted, atol=1e-6)
+    state = ours.get_adapter_state_dict()
+    assert len(state) == 12 and all(".lora_A." in key or ".lora_B." in key for key in state)
+    trainable = {name for name, parameter in ours.named_parameters() if parameter.requires_grad}
+    assert trainable and all("lora_" in name for name in trainable)
+
+
+def test_adapters_match_the_reference_with_the_same_seed(ours, reference_class):
+    reference = with_adapter(reference_class(str(MINILM_L3), device="cpu"))
+    with_adapter(ours)
+    ours_state, reference_state = ours.get_adapter_state_dict(), reference.get_adapter_state_dict()
+    assert sorted(ours_state) == sorted(reference_state)
+    for key, value in ours_state.items():
+        torch.testing.assert_close(value, reference_state[key])
+    np.testing.assert_allclose(ours.encode(PROBE), reference.encode(PROBE), atol=1e-5)
+
+
+def test_our_adapter_folder_loads_in_the_reference_and_theirs_in_ours(ours, reference_class, tmp_path):
+    with_adapter(ours, seed=1)
+    ours.save(str(tmp_path / "ours"))
+    files = {path.name for path in (tmp_path / "ours").iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "modules.json"} <= files
+    assert "model.safetensors" not in files  # only the adapter: it loads on its base
+    config = json.loads((tmp_path / "ours" / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == str(MINILM_L3) and config["peft_type"] == "LORA"
+    reference = reference_class(str(tmp_path / "ours"), device="cpu")
+    assert reference.active_adapters() == ["default"]
+    np.testing.assert_allclose(reference.encode(PROBE), ours.encode(PROBE), atol=1e-5)
+
+    theirs = with_adapter(reference_class(str(MINILM_L3), device="cpu"), seed=2)
+    theirs.save(str(tmp_path / "theirs"))
+    loaded = SentenceTransformer(str(tmp_path / "theirs"), device="cpu")
+    assert loaded.active_adapters() == ["default"]
+    np.testing.assert_allclose(loaded.encode(PROBE), theirs.encode(PROBE), atol=1e-5)
+    assert not any(parameter.requires_grad for name, parameter in loaded.named_parameters() if "lora_" in name)
+
+
+def test_a_plain_peft_folder_loads_on_its_base_with_mean_pooling(ours, tmp_path):
+    from transformers import AutoModel
+
+    torch.manual_seed(3)
+    peft.get_peft_model(AutoModel.from_pretrained(str(MINILM_L3)), lora_config()).save_pretrained(tmp_path / "plain")
+    assert not (tmp_path / "plain" / "tokenizer.json").exists()
+    loaded = SentenceTransformer(str(tmp_path / "plain"), device="cpu")
+    ours.load_adapter(str(tmp_path / "plain"))
+    np.testing.assert_allclose(loaded.encode(PROBE), ours.encode(PROBE), atol=1e-6)
+
+
+def test_switching_between_two_adapters_matches_the_reference(ours, reference_class, tmp_path):
+    first = with_adapter(SentenceTransformer(str(MINILM_L3), device="cpu"), seed=4)
+    with_adapter(ours, 5)
+    first.save(str(tmp_path / "first"))
+    ours.load_adapter(str(tmp_path / "first"), adapter_name="first")
+    assert ours.active_adapters() == ["first"]
+    np.testing.assert_allclose(ours.encode(PROBE), first.encode(PROBE), atol=1e-6)
+    reference = with_adapter(reference_class(str(MINILM_L3), device="cpu"), 5)
+    reference.load_adapter(str(tmp_path / "first"), adapter_name="first")
+    for name in ("default", "first", "default"):
+        ours.set_adapter(name)
+        reference.set_adapter(name)
+        assert ours.active_adapters() == reference.active_adapters() == [name]
+        np.testing.assert_allclose(ours.encode(PROBE), reference.encode(PROBE), atol=1e-5)
+    ours.delete_adapter("first")
+    with pytest.raises(ValueError, match=r"unknown adapter\(s\) \['first'\]; this model has \['default'\]"):
+        ours.set_adapter("first")
+
+
+def test_bad_adapter_calls_are_named(ours, monkeypatch):
+    with pytest.raises(ValueError, match="this model has no adapters"):
+        ours.active_adapters()
+    with pytest.raises(TypeError, match="must be a peft.PeftConfig"):
+        ours.add_adapter({"r": 4})
+    with_adapter(ours)
+    with pytest.raises(ValueError, match="an adapter named 'default' already exists"):
+        ours.add_adapter(lora_config())
+    with pytest.raises(OSError, match="adapter_config.json is missing"):
+        ours.load_adapter(str(MINILM_L3), adapter_name="other")
+    monkeypatch.setitem(sys.modules, "peft", None)
+    with pytest.raises(ImportError, match=r"pip install 'sentembed\[peft\]'"):
+        ours.set_adapter("default")
+
+
+def test_lora_training_changes_only_the_adapter(ours, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    from sentembed import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentembed.losses import CoSENTLoss
+
+    with_adapter(ours)
+    before = {name: parameter.detach().clone() for name, parameter in ours.named_parameters()}
+    first, second, scores = read_sts("train")
+    train = datasets.Dataset.from_dict(
+        {"sentence1": first[:64], "sentence2": second[:64], "score": [score / 5 for score in scores[:64]]}
+    )
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=16, learning_rate=1e-3, max_steps=4,
+        report_to="none", save_strategy="no", disable_tqdm=True, seed=7,
+    )  # fmt: skip
+    SentenceTransformerTrainer(model=ours, args=args, train_dataset=train, loss=CoSENTLoss(ours)).train()
+    after = dict(ours.named_parameters())
+    changed = {name for name in before if not torch.equal(before[name], after[name].detach())}
+    assert changed and all("lora_" in name for name in changed)
+    assert len(changed) == 12  # every LoRA matrix moved; no base weight did
