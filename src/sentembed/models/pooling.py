@@ -103,7 +103,13 @@ class Pooling(Module):
     def forward(self, features: Features) -> Features:
         tokens = features["token_embeddings"]
         mask = self._pooling_mask(features)
-        pooled = [_POOLERS[mode](tokens, mask) for mode in self.modes]
+        weights_sum = features.get("token_weights_sum")  # set by WordWeights: the mean modes divide by it
+        pooled = [
+            _divided_by_weights(tokens, mask, weights_sum, mode)
+            if weights_sum is not None and mode in _MEAN_MODES
+            else _POOLERS[mode](tokens, mask)
+            for mode in self.modes
+        ]
         features["sentence_embedding"] = torch.cat(pooled, dim=1)
         return features
 
@@ -171,6 +177,16 @@ def _mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def _mean_sqrt_len(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     total, count = _sum_and_count(tokens, mask)
     return total / torch.sqrt(count)
+
+
+_MEAN_MODES = ("mean", "mean_sqrt_len_tokens")
+
+
+def _divided_by_weights(tokens: torch.Tensor, mask: torch.Tensor, weights_sum: torch.Tensor, mode: str) -> torch.Tensor:
+    """A mean mode after WordWeights: the (already weighted) token sum over the weights' sum, or its root."""
+    total, _ = _sum_and_count(tokens, mask)
+    divisor = weights_sum.unsqueeze(-1).to(total.dtype).clamp(min=1e-9)
+    return total / (divisor.sqrt() if mode == "mean_sqrt_len_tokens" else divisor)
 
 
 def _weighted_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
