@@ -49,6 +49,7 @@ def check_label(dataset: Any, column: str, wanted: str, where: str) -> None:
         "vector": ("vector",),
         "int-list": ("vector",),
         "float-list": ("vector",),
+        "float-or-vector": ("float", "int", "bool", "vector"),
     }[wanted]
     if kind not in accepted:
         raise ValueError(f"the label column {column!r}{where} holds {kind} values; this loss needs {wanted} labels")

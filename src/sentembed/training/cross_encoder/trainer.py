@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from sentembed.training.arguments import SentenceTransformerTrainingArguments
-from sentembed.training.columns import LABEL_COLUMNS
-from sentembed.training.cross_encoder.losses import BinaryCrossEntropyLoss, CrossEntropyLoss
+from sentembed.training.columns import LABEL_COLUMNS, split_columns
+from sentembed.training.cross_encoder.losses import BinaryCrossEntropyLoss, CrossEntropyLoss, ListwiseLoss
 from sentembed.training.trainer import SentenceTransformerTrainer
 
 
@@ -41,6 +41,24 @@ class TextCollator:
         return batch
 
 
+def check_listwise_dataset(dataset: Any, loss_name: str, dataset_name: str | None) -> None:
+    """Raise ValueError unless rows are (query text, list of documents) with one label per document."""
+    where = f" of dataset {dataset_name!r}" if dataset_name else ""
+    (query_column, documents_column), label_column = split_columns(dataset)
+    rows = zip(dataset[query_column], dataset[documents_column], dataset[label_column])
+    for index, (query, documents, labels) in enumerate(rows):
+        if not isinstance(query, str) or not isinstance(documents, list):
+            raise ValueError(
+                f"{loss_name} expects rows of (query text, list of documents){where}; row {index} has "
+                f"{type(query).__name__} and {type(documents).__name__}"
+            )
+        if not documents or len(documents) != len(labels):
+            raise ValueError(
+                f"{loss_name}: row {index}{where} has {len(documents)} documents and {len(labels)} labels; "
+                "it needs at least one document and one label per document"
+            )
+
+
 class CrossEncoderTrainer(SentenceTransformerTrainer):
     """Train a `CrossEncoder`; the default loss is BinaryCrossEntropyLoss for one label, else CrossEntropyLoss."""
 
@@ -53,6 +71,13 @@ class CrossEncoderTrainer(SentenceTransformerTrainer):
 
     def make_collator(self, model: Any, args: Any, dataset_name: str | None) -> Any:
         return TextCollator(dataset_name)
+
+    def check_datasets(self) -> None:
+        super().check_datasets()
+        for name, dataset in [*self.train_datasets.items(), *self.eval_datasets.items()]:
+            loss = self.losses.get(name) or next(iter(self.losses.values()))
+            if isinstance(loss, ListwiseLoss):
+                check_listwise_dataset(dataset, type(loss).__name__, name)
 
     def compute_loss(
         self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None

@@ -1,0 +1,124 @@
+"""In-batch negatives for cross-encoders: each query's positive must outscore other rows' documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from sentembed.common.checks import check_positive_int
+from sentembed.training.cross_encoder.losses.base import CrossEncoderLoss, require_one_label
+from sentembed.training.losses.base import ColumnSpec
+from sentembed.training.losses.cached import RandomState
+
+SIGMOID = nn.Sigmoid()
+
+
+class MultipleNegativesRankingLoss(CrossEncoderLoss):
+    """(query, positive[, negatives...]) rows: softmax cross-entropy (scores activated, times `scale`) where the
+    positive competes with the row's hard negatives and `num_negatives` documents drawn at random from the other
+    rows (all of them when `num_negatives` is None or not smaller than their number)."""
+
+    columns = ColumnSpec(2, None)
+
+    def __init__(
+        self,
+        model: Any,
+        num_negatives: int | None = 4,
+        scale: float = 10.0,
+        activation_fn: nn.Module | None = SIGMOID,
+    ) -> None:
+        super().__init__(model, activation_fn)
+        require_one_label(model, type(self).__name__)
+        if num_negatives is not None:
+            check_positive_int(num_negatives, "num_negatives")
+        self.num_negatives, self.scale = num_negatives, scale
+
+    def candidate_columns(self, columns: list[list[str]]) -> list[list[str]]:
+        """The documents each query is scored with, one list per slot: positives, in-batch negatives, hard ones."""
+        queries, documents = columns[0], columns[1:]
+        size = len(queries)
+        pool = [text for column in documents for text in column]
+        # Every document of another row may serve; a row's own documents (positive and hard negatives) may not.
+        allowed = ~torch.eye(size, dtype=torch.bool).repeat(1, len(documents))
+        if self.num_negatives is not None and self.num_negatives < len(pool) - len(documents):
+            chosen = torch.multinomial(allowed.float(), self.num_negatives)
+        else:
+            chosen = torch.arange(len(pool)).repeat(size, 1)[allowed].view(size, -1)
+        borrowed = [[pool[index] for index in slot.tolist()] for slot in chosen.t()]
+        return [documents[0], *borrowed, *documents[1:]]
+
+    def loss_from_scores(self, logits: torch.Tensor, size: int) -> torch.Tensor:
+        """Cross-entropy of the positive (slot 0) against the other slots; `logits` is slot by slot, flat."""
+        scores = self.activated(logits.view(-1, size).t())
+        if self.scale:
+            scores = scores * self.scale
+        return F.cross_entropy(scores, torch.zeros(size, dtype=torch.long, device=scores.device))
+
+    def pairs(self, columns: list[list[str]]) -> tuple[list[str], list[str]]:
+        if len(columns) < 2:
+            raise ValueError(f"{type(self).__name__} expects (query, positive[, negatives...]) columns")
+        queries = columns[0]
+        slots = self.candidate_columns(columns)
+        return [query for _ in slots for query in queries], [text for slot in slots for text in slot]
+
+    def forward(self, columns: list[list[str]], labels: Any = None) -> torch.Tensor:
+        firsts, seconds = self.pairs(columns)
+        return self.loss_from_scores(self.logits(firsts, seconds).view(-1), len(columns[0]))
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"scale": self.scale, "num_negatives": self.num_negatives, **super().get_config_dict()}
+
+
+class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
+    """MultipleNegativesRankingLoss with gradient caching: the pairs are scored `mini_batch_size` at a time
+    without gradients, then again with gradients (same dropout) when backward runs, so a batch's memory is that
+    of one mini-batch."""
+
+    def __init__(
+        self,
+        model: Any,
+        num_negatives: int | None = 4,
+        scale: float = 10.0,
+        activation_fn: nn.Module | None = SIGMOID,
+        mini_batch_size: int = 32,
+        show_progress_bar: bool = False,
+    ) -> None:
+        super().__init__(model, num_negatives, scale, activation_fn)
+        self.mini_batch_size = check_positive_int(mini_batch_size, "mini_batch_size")
+        self.show_progress_bar = show_progress_bar
+
+    def mini_batches(self, count: int) -> list[slice]:
+        return [slice(start, start + self.mini_batch_size) for start in range(0, count, self.mini_batch_size)]
+
+    def forward(self, columns: list[list[str]], labels: Any = None) -> torch.Tensor:
+        firsts, seconds = self.pairs(columns)
+        size = len(columns[0])
+        if not torch.is_grad_enabled():
+            return self.loss_from_scores(self.logits(firsts, seconds, self.mini_batch_size).view(-1), size)
+        parts, states = [], []
+        for part in tqdm(self.mini_batches(len(firsts)), desc="Score mini-batches", disable=not self.show_progress_bar):
+            states.append(RandomState(self.model.device))
+            with torch.no_grad():
+                parts.append(self.logits(firsts[part], seconds[part]).view(-1))
+        leaf = torch.cat(parts).requires_grad_()
+        loss = self.loss_from_scores(leaf, size)
+        (gradient,) = torch.autograd.grad(loss, leaf)
+        surrogate = loss.detach().requires_grad_()
+        surrogate.register_hook(lambda scale: self.backward_through_model(firsts, seconds, states, gradient * scale))
+        return surrogate
+
+    def backward_through_model(
+        self, firsts: list[str], seconds: list[str], states: list[RandomState], gradient: torch.Tensor
+    ) -> None:
+        """Score each mini-batch again with gradients, replaying its dropout, and push the cached gradient in."""
+        for part, state in zip(self.mini_batches(len(firsts)), states):
+            with state.replayed(), torch.enable_grad():
+                logits = self.logits(firsts[part], seconds[part]).view(-1)
+                (logits * gradient[part]).sum().backward()
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {**super().get_config_dict(), "mini_batch_size": self.mini_batch_size}
