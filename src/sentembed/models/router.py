@@ -115,7 +115,14 @@ class Router(InputModule):
 
     def route_input(self, task: str | None = None) -> InputModule:
         """The input module that tokenizes texts for a task's route."""
-        route = self.resolve_route(task)
+        return self._route_input(self.resolve_route(task))
+
+    @property
+    def main_route(self) -> str:
+        """The route that describes the model (its tokenizer, length limit, dimension): the default, else the first."""
+        return self.default_route or self.routes[0]
+
+    def _route_input(self, route: str) -> InputModule:
         first = self.sub_modules[route][0]
         if not isinstance(first, InputModule):
             raise TypeError(
@@ -124,15 +131,15 @@ class Router(InputModule):
             )
         return first
 
-    # ----- the input-module seam, on the default route ------------------------------------------------
+    # ----- the input-module seam, on the main route ---------------------------------------------------
 
     @property
     def tokenizer(self) -> Any:
-        return self.route_input().tokenizer
+        return self._route_input(self.main_route).tokenizer
 
     @property
     def max_seq_length(self) -> int | float | None:
-        return self.route_input().max_seq_length
+        return self._route_input(self.main_route).max_seq_length
 
     @max_seq_length.setter
     def max_seq_length(self, value: int) -> None:
@@ -142,10 +149,10 @@ class Router(InputModule):
                 modules[0].max_seq_length = value
 
     def tokenize_unpadded(self, texts: list[str]) -> tuple[list[Row], int]:
-        return self.route_input().tokenize_unpadded(texts)
+        return self._route_input(self.main_route).tokenize_unpadded(texts)
 
     def pad(self, rows: list[Row]) -> dict[str, torch.Tensor]:
-        return self.route_input().pad(rows)
+        return self._route_input(self.main_route).pad(rows)
 
     def tokenize(self, texts: list[str], padding: str | bool = True, task: str | None = None) -> dict[str, Any]:
         """Texts to one padded batch for a task's route, with the task recorded for `forward`."""
@@ -155,11 +162,11 @@ class Router(InputModule):
         return features
 
     def prompt_length(self, prompt: str) -> int:
-        return self.route_input().prompt_length(prompt)
+        return self._route_input(self.main_route).prompt_length(prompt)
 
     def get_sentence_embedding_dimension(self) -> int | None:
-        """The output dimension of the default route (else the first route)."""
-        return _dimension(self.sub_modules[self.default_route or self.routes[0]])
+        """The output dimension of the main route."""
+        return _dimension(self.sub_modules[self.main_route])
 
     get_embedding_dimension = get_sentence_embedding_dimension
 

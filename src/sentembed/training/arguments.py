@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -23,7 +24,10 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
     - `multi_dataset_batch_sampler`: "proportional" or "round_robin", for a dict of datasets, or a callable
       `(dataset, batch_samplers=, generator=, seed=)` -> batch sampler;
     - `prompts`: one string, or a dict per column, per dataset, or per dataset then column;
-    - `warmup_ratio`: the share of steps to warm up over, also on transformers 5, which dropped it.
+    - `warmup_ratio`: the share of steps to warm up over, also on transformers 5, which dropped it;
+    - `router_mapping`: column -> Router route ("query", "document", ...), or dataset -> column -> route;
+    - `learning_rate_mapping`: parameter-name regular expression -> learning rate (the last matching one wins).
+    Both mappings may also be given as JSON strings (as on a command line).
     """
 
     batch_sampler: BatchSamplers | str | Callable[..., Any] = field(default=BatchSamplers.BATCH_SAMPLER)
@@ -31,6 +35,8 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
         default=MultiDatasetBatchSamplers.PROPORTIONAL
     )
     prompts: Any = field(default=None)
+    router_mapping: dict[str, Any] | str = field(default_factory=dict)
+    learning_rate_mapping: dict[str, float] | str = field(default_factory=dict)
     if not _NATIVE_WARMUP_RATIO:
         warmup_ratio: float | None = field(default=None)
 
@@ -44,6 +50,8 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
         )
         if self.prompts is not None and not isinstance(self.prompts, (str, dict)):
             raise TypeError(f"prompts must be a str or a dict, got {type(self.prompts).__name__}")
+        self.router_mapping = _mapping(self.router_mapping, "router_mapping", (str, dict))
+        self.learning_rate_mapping = _mapping(self.learning_rate_mapping, "learning_rate_mapping", (int, float))
 
     def to_dict(self) -> dict[str, Any]:
         """transformers' dict of the arguments, with a callable sampler written as its name (JSON and logs)."""
@@ -70,3 +78,21 @@ def _parse(kind: type, value: Any, name: str) -> Any:
         return kind(value)
     except ValueError:
         raise ValueError(f"unknown {name} {value!r}; expected one of {[member.value for member in kind]}") from None
+
+
+def _mapping(value: Any, name: str, value_types: tuple[type, ...]) -> dict[str, Any]:
+    """A dict argument, also given as a JSON string (or None for none), whose values have the expected types."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{name} must be a dict or a JSON object string: {error}") from None
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be a dict, got {type(value).__name__}")
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, value_types) or isinstance(item, bool):
+            expected = " or ".join(kind.__name__ for kind in value_types)
+            raise TypeError(f"{name}[{key!r}] must map a string to a {expected}, got {item!r}")
+    return dict(value)

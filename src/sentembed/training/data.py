@@ -13,6 +13,8 @@ from sentembed.training.columns import LABEL_COLUMNS
 
 FEATURE_SUFFIXES = ("input_ids", "attention_mask", "token_type_ids", "prompt_length")
 Prompts = str | dict[str, Any] | None
+# A column's Router route rides along as `{column}_task`; WordEmbeddings rows carry `sentence_lengths`.
+ROUTED_SUFFIXES = ("task", "sentence_lengths")
 
 
 class NamedRows(Dataset):
@@ -52,8 +54,20 @@ def prompt_for(prompts: Prompts, dataset_name: str | None, column: str) -> str |
     return chosen if isinstance(chosen, str) else None
 
 
+def route_for(router_mapping: dict[str, Any] | None, dataset_name: str | None, column: str) -> str | None:
+    """The Router route for a column: from a column -> route dict, or a dataset -> column -> route one."""
+    if not router_mapping:
+        return None
+    chosen = router_mapping.get(dataset_name) if dataset_name is not None else None
+    if isinstance(chosen, dict):
+        return chosen.get(column)
+    route = router_mapping.get(column)
+    return route if isinstance(route, str) else None
+
+
 class SentenceCollator:
-    """Tokenize every text column into `{column}_input_ids` etc.; the 'label' or 'score' column becomes 'label'."""
+    """Tokenize every text column into `{column}_input_ids` etc.; the 'label' or 'score' column becomes 'label'.
+    With a `router_mapping`, each column is tokenized for its route, which the Router reads back in `forward`."""
 
     def __init__(
         self,
@@ -61,8 +75,10 @@ class SentenceCollator:
         prompts: Prompts = None,
         prompt_length: Callable[[str], int] | None = None,
         dataset_name: str | None = None,
+        router_mapping: dict[str, Any] | None = None,
     ) -> None:
         self.tokenize = tokenize
+        self.router_mapping = router_mapping
         self.prompts = prompts
         self.prompt_length = prompt_length
         self.dataset_name = dataset_name
@@ -80,10 +96,13 @@ class SentenceCollator:
             prompt = prompt_for(self.prompts, name, column)
             if prompt:
                 values = [prompt + value for value in values]
-            for key, tensor in self.tokenize(values).items():
+            route = route_for(self.router_mapping, name, column)
+            tokenized = self.tokenize(values, task=route) if route is not None else self.tokenize(values)
+            for key, tensor in tokenized.items():
                 batch[f"{column}_{key}"] = tensor
             if prompt and self.prompt_length is not None:
-                batch[f"{column}_prompt_length"] = self.prompt_length(prompt)
+                length = self.prompt_length(prompt, route) if route is not None else self.prompt_length(prompt)
+                batch[f"{column}_prompt_length"] = length
         return batch
 
 
@@ -91,7 +110,7 @@ def unpack_batch(batch: dict[str, Any]) -> tuple[list[dict[str, Any]], torch.Ten
     """Per-column feature dicts, in column order, and the labels (or None)."""
     columns: dict[str, dict[str, Any]] = {}
     for key, value in batch.items():
-        for suffix in FEATURE_SUFFIXES:
+        for suffix in (*FEATURE_SUFFIXES, *ROUTED_SUFFIXES):
             if key.endswith("_" + suffix):
                 columns.setdefault(key[: -len(suffix) - 1], {})[suffix] = value
                 break

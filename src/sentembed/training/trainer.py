@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from torch.utils.data import DataLoader
 from transformers import Trainer
 
 from sentembed.loading.model_card import render_model_card, write_model_card
+from sentembed.models import Router
 from sentembed.training.arguments import SentenceTransformerTrainingArguments
 from sentembed.training.columns import LABEL_COLUMNS, check_dataset_fits_loss
 from sentembed.training.data import NamedRows, SentenceCollator, unpack_batch
@@ -84,6 +86,11 @@ class SentenceTransformerTrainer(Trainer):
         args = args or SentenceTransformerTrainingArguments(output_dir="trainer_output")
         if not isinstance(args, SentenceTransformerTrainingArguments):
             raise TypeError(f"args must be {self.arguments_class_name()}, got {type(args).__name__}")
+        if any(isinstance(module, Router) for module in model.children()) and not args.router_mapping:
+            raise ValueError(
+                "the model has a Router but the training arguments have no router_mapping: give one that maps "
+                "dataset columns to routes, e.g. {'question': 'query', 'answer': 'document'}"
+            )
         self.train_datasets = as_named(train_dataset)
         self.eval_datasets = as_named(eval_dataset)
         if loss is None:
@@ -122,7 +129,7 @@ class SentenceTransformerTrainer(Trainer):
         return CoSENTLoss(model)
 
     def make_collator(self, model: Any, args: Any, dataset_name: str | None) -> Any:
-        return SentenceCollator(model.tokenize, args.prompts, model.prompt_length, dataset_name)
+        return SentenceCollator(model.tokenize, args.prompts, model.prompt_length, dataset_name, args.router_mapping)
 
     # ----- data ------------------------------------------------------------------------------------------
 
@@ -231,7 +238,11 @@ class SentenceTransformerTrainer(Trainer):
         return loss.detach(), None, None
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
-        """The usual optimizer, plus any parameters the losses own (e.g. SoftmaxLoss's classifier)."""
+        """The usual optimizer (with `learning_rate_mapping`, one parameter group per learning rate), plus any
+        parameters the losses own (e.g. SoftmaxLoss's classifier)."""
+        if self.optimizer is None and self.args.learning_rate_mapping:
+            optimizer_class, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, self.model)
+            self.optimizer = optimizer_class(self.learning_rate_groups(), **optimizer_kwargs)
         optimizer = super().create_optimizer(model)
         known = {id(parameter) for parameter in self.model.parameters()}
         extra = [
@@ -244,6 +255,27 @@ class SentenceTransformerTrainer(Trainer):
         if extra:
             optimizer.add_param_group({"params": extra, "weight_decay": self.args.weight_decay})
         return optimizer
+
+    def learning_rate_groups(self) -> list[dict[str, Any]]:
+        """Parameter groups by learning rate: a parameter whose name a `learning_rate_mapping` pattern finds gets
+        the last such pattern's rate, the others `learning_rate`; weight decay as the Trainer applies it."""
+        patterns = [(re.compile(pattern), rate) for pattern, rate in self.args.learning_rate_mapping.items()]
+        named = [(name, parameter) for name, parameter in self.model.named_parameters() if parameter.requires_grad]
+        for pattern, _ in patterns:
+            if not any(pattern.search(name) for name, _ in named):
+                raise ValueError(
+                    f"learning_rate_mapping pattern {pattern.pattern!r} matches no trainable parameter; "
+                    f"names look like {named[0][0] if named else '(none)'!r}"
+                )
+        decayed = set(self.get_decay_parameter_names(self.model))
+        groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
+        for name, parameter in named:
+            rate = next((rate for pattern, rate in reversed(patterns) if pattern.search(name)), self.args.learning_rate)
+            groups.setdefault((rate, name in decayed), []).append(parameter)
+        return [
+            {"params": parameters, "lr": rate, "weight_decay": self.args.weight_decay if decay else 0.0}
+            for (rate, decay), parameters in groups.items()
+        ]
 
     # ----- evaluation ------------------------------------------------------------------------------------
 
