@@ -181,6 +181,8 @@ PINNED = {
     },
     "sentembed.models": {
         "CLIPModel", "Dense", "InputModule", "Module", "Normalize", "Pooling", "SequenceClassifier", "Transformer",
+        "Asym", "BoW", "CNN", "Dropout", "LSTM", "LayerNorm", "Router", "WeightedLayerPooling", "WhitespaceTokenizer",
+        "WordEmbeddings", "WordWeights",
     },
     "sentembed.backend": {
         "BACKENDS", "BACKEND_OPTIONS", "OPTIMIZATION_LEVELS", "QUANTIZATION_CONFIGS", "OnnxGraph",
