@@ -20,6 +20,8 @@ CONFIG_FILE = "config.json"
 CONFIG_ACTIVATION_SECTION = "sentence_transformers"
 LEGACY_ACTIVATION_KEY = "sbert_ce_default_activation_function"
 SEQUENCE_CLASSIFICATION_TASKS = (None, "sequence-classification")
+SENTENCE_CONFIG_FILE = "sentence_bert_config.json"
+MODULAR_TRANSFORMER_TYPE = "sentence_transformers.base.modules.transformer.Transformer"
 
 
 @dataclass
@@ -124,6 +126,20 @@ def write_activation(checkpoint: str | os.PathLike, activation: nn.Module | None
     else:
         config.pop(CONFIG_ACTIVATION_SECTION, None)
     write_json(config_path, config)
+
+
+def write_prompts(
+    folder: str | os.PathLike, activation: nn.Module | None, prompts: dict[str, str], default: str | None
+) -> None:
+    """Add the modular files the reference reads prompts from (the checkpoint stays at the root, so readers
+    of the classic layout still load the folder)."""
+    folder = Path(folder)
+    write_json(folder / MODULES_FILE, [{"idx": 0, "name": "0", "path": "", "type": MODULAR_TRANSFORMER_TYPE}])
+    write_json(folder / SENTENCE_CONFIG_FILE, {"transformer_task": "sequence-classification"})
+    model_config: dict[str, Any] = {"model_type": "CrossEncoder", "prompts": prompts, "default_prompt_name": default}
+    if activation is not None:
+        model_config["activation_fn"] = activation_name(activation)
+    write_json(folder / MODEL_CONFIG_FILE, model_config)
 
 
 def is_saveable_activation(activation: Any) -> bool:

@@ -14,7 +14,7 @@ from torch import nn
 
 from sentembed import backend as backends
 from sentembed.common.batching import run_in_sorted_batches
-from sentembed.common.checks import check_positive_int
+from sentembed.common.checks import check_positive_int, renamed_argument, resolve_prompt
 from sentembed.common.hits import hits_from_top_k
 from sentembed.common.runtime import check_device, default_device
 from sentembed.common.types import Pair, Row
@@ -58,17 +58,33 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         tokenizer_kwargs: dict[str, Any] | None = None,
         config_kwargs: dict[str, Any] | None = None,
         backend: str = "torch",
+        prompts: dict[str, str] | None = None,
+        default_prompt_name: str | None = None,
+        processor_kwargs: dict[str, Any] | None = None,
+        classifier_dropout: float | None = None,
     ) -> None:
         super().__init__()
         model_kwargs, backend_options = backends.split_model_kwargs(model_kwargs, backend)
         num_labels = check_positive_int(num_labels, "num_labels", optional=True)
+        if processor_kwargs is not None and tokenizer_kwargs is not None:
+            raise TypeError("give processor_kwargs (the v6 name) or tokenizer_kwargs, not both")
+        tokenizer_kwargs = processor_kwargs if processor_kwargs is not None else tokenizer_kwargs
         self.model_path = resolve_model_path(
             model_name_or_path, cache_folder, revision, token, local_files_only, organization=HUB_ORGANIZATION
         )
         folder = layout.read_folder(self.model_path)
-        if folder.model_config and folder.model_config.get("prompts"):
-            logger.warning("%s defines prompts; sentembed's CrossEncoder does not apply them.", self.model_path)
-        config_kwargs = {**(config_kwargs or {}), **({"num_labels": num_labels} if num_labels is not None else {})}
+        saved = folder.model_config or {}
+        self.prompts = check_prompts(saved.get("prompts") if prompts is None else prompts)
+        self.default_prompt_name = default_prompt_name or saved.get("default_prompt_name")
+        if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
+            raise ValueError(
+                f"default_prompt_name {self.default_prompt_name!r} is not one of the prompts {sorted(self.prompts)}"
+            )
+        config_kwargs = {
+            **(config_kwargs or {}),
+            **({"num_labels": num_labels} if num_labels is not None else {}),
+            **({"classifier_dropout": classifier_dropout} if classifier_dropout is not None else {}),
+        }
         self.backend = backend
         self.classifier = SequenceClassifier.load(
             str(folder.checkpoint),
@@ -154,20 +170,32 @@ class CrossEncoder(PushToHubMixin, nn.Module):
 
     def predict(
         self,
-        sentences: Pair | list[Pair],
+        inputs: Pair | list[Pair] | None = None,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
         activation_fn: Activation | str | None = None,
         apply_softmax: bool = False,
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
+        device: str | None = None,
+        pool: Any = None,
+        chunk_size: int | None = None,
+        **kwargs: Any,
     ) -> np.ndarray | torch.Tensor | list[torch.Tensor] | np.floating:
         """Score each (a, b) pair: shape (n,) for one label, (n, num_labels) for several.
 
         A single pair gives a scalar (or a 1-D row for several labels). The activation is the
         model's unless `activation_fn` is given; `apply_softmax` then normalises several labels.
+        A prompt (`prompt`, or `prompt_name` from `prompts`, else `default_prompt_name`) goes before each first text.
         """
-        pairs, single = check_pairs(sentences)
+        inputs = renamed_argument(inputs, kwargs, "sentences", "inputs", "CrossEncoder.predict()")
+        if kwargs:
+            raise TypeError(f"CrossEncoder.predict() got unexpected keyword arguments {sorted(kwargs)}")
+        self.use_device(device, pool, chunk_size)
+        pairs, single = check_pairs(inputs)
+        pairs = self.prompted_pairs(pairs, prompt_name, prompt)
         batch_size = check_positive_int(batch_size, "batch_size")
         activation = self.activation_fn if activation_fn is None else as_activation(activation_fn)
         rows = self.tokenize_pairs(pairs) if pairs else []
@@ -175,6 +203,23 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         scores = self.scores_from_logits(logits, activation, apply_softmax)
         result = shape_scores(scores, convert_to_numpy, convert_to_tensor)
         return result[0] if single else result
+
+    def prompted_pairs(self, pairs: list[Pair], prompt_name: str | None, prompt: str | None) -> list[Pair]:
+        """The pairs with the chosen prompt before each first text (unchanged when there is none)."""
+        text = resolve_prompt(self.prompts, prompt, prompt_name, self.default_prompt_name)
+        if not text:
+            return pairs
+        return [(text + first, second) for first, second in pairs]
+
+    def use_device(self, device: str | None, pool: Any, chunk_size: int | None) -> None:
+        """Move to `device` for this call; a multi-process pool is refused with a clear error."""
+        if pool is not None or isinstance(device, (list, tuple)) or chunk_size is not None:
+            raise ValueError(
+                "sentembed's CrossEncoder scores in this process only: pass one device (or none), no pool or "
+                "chunk_size; for many machines use sentembed.distributed.predict_dataset"
+            )
+        if device is not None:
+            self.to(check_device(device))
 
     def scores_from_logits(
         self, logits: torch.Tensor, activation: Activation | None = None, apply_softmax: bool = False
@@ -223,9 +268,14 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         documents: list[str],
         top_k: int | None = None,
         return_documents: bool = False,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
         activation_fn: Activation | str | None = None,
+        device: str | None = None,
+        pool: Any = None,
+        chunk_size: int | None = None,
     ) -> list[dict[str, Any]]:
         """Score `query` against every document; return `{"corpus_id", "score"[, "text"]}` best first."""
         documents = check_query_and_documents(query, documents)
@@ -237,6 +287,11 @@ class CrossEncoder(PushToHubMixin, nn.Module):
             )
         scores = self.predict(
             [(query, document) for document in documents],
+            prompt_name=prompt_name,
+            prompt=prompt,
+            device=device,
+            pool=pool,
+            chunk_size=chunk_size,
             batch_size=batch_size,
             show_progress_bar=show_progress_bar,
             activation_fn=activation_fn,
@@ -269,7 +324,10 @@ class CrossEncoder(PushToHubMixin, nn.Module):
                 self.activation_fn,
                 folder,
             )
-        layout.write_activation(folder, self.activation_fn if saveable else None)
+        activation = self.activation_fn if saveable else None
+        layout.write_activation(folder, activation)
+        if self.prompts:
+            layout.write_prompts(folder, activation, self.prompts, self.default_prompt_name)
         if create_model_card:
             card = render_cross_encoder_card(
                 model_name or folder.name,
@@ -282,6 +340,18 @@ class CrossEncoder(PushToHubMixin, nn.Module):
             write_model_card(folder, card)
 
     save_pretrained = save
+
+
+def check_prompts(prompts: Any) -> dict[str, str]:
+    """The prompts as a dict of names to strings; TypeError naming the first bad entry."""
+    if prompts is None:
+        return {}
+    if not isinstance(prompts, dict):
+        raise TypeError(f"prompts must be a dict of names to prompt strings, got {type(prompts).__name__}")
+    for name, text in prompts.items():
+        if not isinstance(name, str) or not isinstance(text, str):
+            raise TypeError(f"prompts must map strings to strings; got {name!r}: {text!r}")
+    return dict(prompts)
 
 
 def as_activation(activation_fn: Activation | str) -> Activation:

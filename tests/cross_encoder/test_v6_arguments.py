@@ -1,0 +1,92 @@
+"""CrossEncoder's sentence-transformers 6 arguments: prompts, inputs=, processor_kwargs, classifier_dropout, device."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from sentembed import CrossEncoder
+from tests.conftest import CROSS_ENCODER
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from sentence_transformers import CrossEncoder as Reference
+
+PAIRS = [
+    ("what is a cat", "a cat is a small domesticated animal"),
+    ("what is a cat", "paris is the capital of france"),
+    ("who wrote hamlet", "hamlet is a tragedy by william shakespeare"),
+]
+PROMPTS = {"web": "query: ", "qa": "question: "}
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def prompted() -> tuple[CrossEncoder, Reference]:
+    ours = CrossEncoder(str(CROSS_ENCODER), device="cpu", prompts=PROMPTS)
+    return ours, Reference(str(CROSS_ENCODER), device="cpu", prompts=PROMPTS)
+
+
+@pytest.mark.parametrize("choice", [{}, {"prompt_name": "web"}, {"prompt_name": "qa"}, {"prompt": "find: "}])
+def test_prompts_score_as_in_the_reference(prompted, choice):
+    ours, theirs = prompted
+    np.testing.assert_allclose(ours.predict(PAIRS, **choice), theirs.predict(PAIRS, **choice), atol=TOLERANCE)
+    ranked = ours.rank(PAIRS[0][0], [second for _, second in PAIRS], **choice)
+    expected = theirs.rank(PAIRS[0][0], [second for _, second in PAIRS], **choice)
+    assert [hit["corpus_id"] for hit in ranked] == [hit["corpus_id"] for hit in expected]
+    np.testing.assert_allclose([hit["score"] for hit in ranked], [hit["score"] for hit in expected], atol=TOLERANCE)
+
+
+def test_a_prompt_goes_before_the_first_text(prompted):
+    ours, _ = prompted
+    by_hand = ours.predict([("query: " + first, second) for first, second in PAIRS])
+    np.testing.assert_allclose(ours.predict(PAIRS, prompt_name="web"), by_hand, atol=1e-6)
+    assert not np.allclose(ours.predict(PAIRS), by_hand, atol=1e-4), "the prompt must change the scores"
+
+
+def test_prompts_and_the_default_round_trip_both_ways(tmp_path):
+    ours = CrossEncoder(str(CROSS_ENCODER), device="cpu", prompts=PROMPTS, default_prompt_name="web")
+    ours.save(str(tmp_path / "ours"))
+    theirs = Reference(str(tmp_path / "ours"), device="cpu")
+    assert theirs.prompts == PROMPTS and theirs.default_prompt_name == "web"
+    np.testing.assert_allclose(theirs.predict(PAIRS), ours.predict(PAIRS), atol=TOLERANCE)
+    theirs.save(str(tmp_path / "theirs"))
+    again = CrossEncoder(str(tmp_path / "theirs"), device="cpu")
+    assert again.prompts == PROMPTS and again.default_prompt_name == "web"
+    np.testing.assert_allclose(again.predict(PAIRS), ours.predict(PAIRS), atol=TOLERANCE)
+
+
+def test_inputs_by_its_v6_name_and_its_old_name():
+    model = CrossEncoder(str(CROSS_ENCODER), device="cpu")
+    expected = model.predict(PAIRS)
+    np.testing.assert_array_equal(model.predict(inputs=PAIRS), expected)
+    np.testing.assert_array_equal(model.predict(sentences=PAIRS), expected)
+    with pytest.raises(TypeError, match="both"):
+        model.predict(PAIRS, sentences=PAIRS)
+    with pytest.raises(TypeError, match="unexpected"):
+        model.predict(PAIRS, normalize=True)
+
+
+def test_bad_prompt_arguments_are_named():
+    with pytest.raises(ValueError, match="default_prompt_name 'nope'"):
+        CrossEncoder(str(CROSS_ENCODER), prompts=PROMPTS, default_prompt_name="nope")
+    with pytest.raises(TypeError, match="prompts"):
+        CrossEncoder(str(CROSS_ENCODER), prompts=["query: "])
+    model = CrossEncoder(str(CROSS_ENCODER), prompts=PROMPTS)
+    with pytest.raises(ValueError, match="unknown prompt_name 'nope'"):
+        model.predict(PAIRS, prompt_name="nope")
+
+
+def test_processor_kwargs_classifier_dropout_and_device():
+    model = CrossEncoder(
+        str(CROSS_ENCODER), processor_kwargs={"model_max_length": 64}, classifier_dropout=0.3, device="cpu"
+    )
+    assert model.config.classifier_dropout == 0.3
+    assert model.tokenizer.model_max_length == 64
+    np.testing.assert_allclose(model.predict(PAIRS, device="cpu"), model.predict(PAIRS), atol=1e-6)
+    with pytest.raises(TypeError, match="not both"):
+        CrossEncoder(str(CROSS_ENCODER), processor_kwargs={}, tokenizer_kwargs={})
+    with pytest.raises(ValueError, match="one device"):
+        model.predict(PAIRS, device=["cpu", "cpu"])
