@@ -140,7 +140,7 @@ def test_a_router_after_a_shared_transformer_round_trips(texts, tmp_path):
     assert_outputs_close(router_outputs(reference, texts), router_outputs(ours, texts))
 
 
-def test_unknown_tasks_and_untokenizable_routes_are_named(tokenizer, minilm_l3):
+def test_unknown_tasks_and_untokenizable_routes_are_named(tokenizer):
     model = named_routes_model(tokenizer)
     with pytest.raises(ValueError, match="no route for task 'summary'.*'short', 'long'"):
         model.encode("a text", task="summary")
@@ -175,6 +175,28 @@ def test_asym_is_the_old_name_of_router(reference_router_folder, texts, tmp_path
     np.testing.assert_allclose(
         model.encode_query(texts), SentenceTransformer(str(reference_router_folder)).encode_query(texts), atol=1e-6
     )
+
+
+def test_an_old_asym_folder_loads_as_in_the_reference(minilm_l3, texts, tmp_path):
+    """An Asym module folder: `config.json` (not router_config.json) with no default route or mappings."""
+    from sentence_transformers import SentenceTransformer as Reference
+
+    torch.manual_seed(4)
+    router = Router.for_query_document([Dense(384, 8)], [Dense(384, 8)])
+    SentenceTransformer(modules=[minilm_l3[0], minilm_l3[1], router], device="cpu").save(str(tmp_path / "asym"))
+    folder = tmp_path / "asym" / "2_Router"
+    config = json.loads((folder / "router_config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "parameters": {"allow_empty_key": True}}))
+    (folder / "router_config.json").unlink()
+    folder.rename(tmp_path / "asym" / "2_Asym")
+    entries = json.loads((tmp_path / "asym" / "modules.json").read_text())
+    entries[2].update(path="2_Asym", type="sentence_transformers.models.Asym")
+    (tmp_path / "asym" / "modules.json").write_text(json.dumps(entries))
+
+    ours = SentenceTransformer(str(tmp_path / "asym"), device="cpu")
+    assert ours[2].default_route == "query"  # the first route, as allow_empty_key makes it
+    reference = Reference(str(tmp_path / "asym"), device="cpu")
+    assert_outputs_close(router_outputs(ours, texts), router_outputs(reference, texts))
 
 
 def test_the_cache_keeps_routes_apart(tokenizer, texts, tmp_path):
