@@ -226,6 +226,9 @@ def test_from_text_file_reads_what_the_reference_reads(tmp_path):
 def test_bad_inputs_are_refused_early(tmp_path):
     with pytest.raises(OSError, match="does not exist"):
         WordEmbeddings.from_text_file(str(tmp_path / "missing.txt"))
+    (tmp_path / "bad.txt").write_text("cat 0.1 0.2\ndog 0.3 x\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.txt: the vector of 'dog' holds a value that is not a number"):
+        WordEmbeddings.from_text_file(str(tmp_path / "bad.txt"))
     with pytest.raises(ValueError, match="3 words but embedding_weights has 2 rows"):
         WordEmbeddings(WhitespaceTokenizer(["a", "b", "c"]), np.zeros((2, 4)))
     with pytest.raises(ValueError, match="one stride per kernel"):
@@ -250,3 +253,27 @@ def test_unknown_module_types_stay_refused_without_trust_remote_code(glove_file,
     (tmp_path / "model" / "modules.json").write_text(json.dumps(entries))
     with pytest.raises(ValueError, match=re.escape("'my_package.pooling.MyPooling'") + ".*trust_remote_code"):
         SentenceTransformer(str(tmp_path / "model"), device="cpu")
+
+
+def test_a_glove_lstm_model_trains(glove_file, sentences, tmp_path):
+    """The trainer's batches carry sentence_lengths, so the LSTM trains; the frozen word vectors stay put."""
+    from datasets import Dataset
+
+    from sentembed.losses import MultipleNegativesRankingLoss
+    from sentembed.training.arguments import SentenceTransformerTrainingArguments
+    from sentembed.training.trainer import SentenceTransformerTrainer
+
+    torch.manual_seed(2)
+    words = WordEmbeddings.from_text_file(str(glove_file))
+    model = SentenceTransformer(modules=[words, LSTM(DIMENSION, 6), Pooling(12)], device="cpu")
+    lstm_before = model[1].encoder.weight_ih_l0.detach().clone()
+    vectors_before = words.emb_layer.weight.detach().clone()
+    data = Dataset.from_dict({"anchor": sentences[:16], "positive": sentences[16:32]})
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=8, report_to=[], save_strategy="no"
+    )
+    SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=data, loss=MultipleNegativesRankingLoss(model)
+    ).train()
+    assert not torch.equal(model[1].encoder.weight_ih_l0.detach(), lstm_before)
+    assert torch.equal(words.emb_layer.weight.detach(), vectors_before)

@@ -58,6 +58,13 @@ def _read_vectors(path: Path, separator: str, max_vocab_size: int | None) -> Ite
             yield parts[0], parts[1:]
 
 
+def _vector(values: list[str], word: str, path: Path) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=np.float32)
+    except ValueError:
+        raise ValueError(f"{path}: the vector of {word!r} holds a value that is not a number") from None
+
+
 class WordEmbeddings(InputModule):
     """Token embeddings from a word-vector table, with a `WhitespaceTokenizer`; row 0 is the padding vector."""
 
@@ -174,7 +181,7 @@ class WordEmbeddings(InputModule):
                 logger.error("%s: %r has %d values, expected %d; skipped", path, word, len(values), len(vectors[0]))
                 continue
             vocab.append(word)
-            vectors.append(np.asarray(values, dtype=np.float32))
+            vectors.append(_vector(values, word, path))
         if not vectors:
             raise ValueError(f"{path} holds no word vectors")
         table = np.vstack([np.zeros_like(vectors[0]), *vectors])
