@@ -7,7 +7,7 @@ is computed once; then, when the trainer calls backward, each mini-batch is embe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 
 from sentembed.common.checks import check_positive_int
 from sentembed.similarity import cos_sim
-from sentembed.training.losses.ranking import MultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss
+from sentembed.training.losses.gist import GISTEmbedLoss
+from sentembed.training.losses.ranking import MultipleNegativesRankingLoss
 
 Features = dict[str, torch.Tensor]
 
@@ -38,30 +39,76 @@ class RandomState:
             yield
 
 
-def split_features(features: Features, size: int) -> list[Features]:
-    """Cut a tokenized batch into mini-batches of at most `size` rows."""
+def split_features(features: Features, size: int, num_tokens: int | None = None) -> list[Features]:
+    """Cut a tokenized batch into mini-batches of consecutive rows: at most `size` rows each, or, with
+    `num_tokens`, as many rows as fit in that many non-padding tokens (at least one), padding trimmed."""
+    if "offsets" in features or features["input_ids"].dim() != 2:
+        raise ValueError("gradient caching needs a batch of token rows; this model's input module packs its rows")
     rows = len(features["input_ids"])
-    return [
-        {
-            name: value[start : start + size] if isinstance(value, torch.Tensor) else value
-            for name, value in features.items()
-        }
-        for start in range(0, rows, size)
-    ]
+    if num_tokens is None:
+        bounds = [(start, min(start + size, rows)) for start in range(0, rows, size)]
+    else:
+        bounds = token_budget_bounds(row_lengths(features), num_tokens)
+    return [trim_padding(take_rows(features, start, stop)) for start, stop in bounds]
+
+
+def row_lengths(features: Features) -> list[int]:
+    mask = features.get("attention_mask")
+    if mask is None:
+        return [features["input_ids"].shape[1]] * len(features["input_ids"])
+    return mask.sum(dim=1).tolist()
+
+
+def token_budget_bounds(lengths: list[int], num_tokens: int) -> list[tuple[int, int]]:
+    """(start, stop) of consecutive rows whose token counts add up to at most `num_tokens`."""
+    bounds, start, used = [], 0, 0
+    for index, length in enumerate(lengths):
+        if index > start and used + length > num_tokens:
+            bounds.append((start, index))
+            start, used = index, 0
+        used += length
+    return bounds + [(start, len(lengths))] if lengths else bounds
+
+
+def take_rows(features: Features, start: int, stop: int) -> Features:
+    return {name: value[start:stop] if isinstance(value, torch.Tensor) else value for name, value in features.items()}
+
+
+def trim_padding(features: Features) -> Features:
+    """Drop trailing columns that are padding in every row (right padding only; other layouts are kept)."""
+    mask = features.get("attention_mask")
+    if mask is None or mask.dim() != 2 or not len(mask):
+        return features
+    used = mask.any(dim=0).nonzero()
+    width = int(used.max()) + 1 if len(used) else 1
+    if width == mask.shape[1] or mask[:, width:].any():
+        return features
+    return {
+        name: value[:, :width] if isinstance(value, torch.Tensor) and value.dim() == 2 else value
+        for name, value in features.items()
+    }
 
 
 class GradientCacheMixin:
     """Turns an embeddings-in, loss-out ranking loss into its gradient-cached form."""
 
     mini_batch_size: int
+    mini_batch_num_tokens: int | None = None
     show_progress_bar: bool
     model: torch.nn.Module
+
+    def mini_batches(self, features: Features) -> list[Features]:
+        return split_features(features, self.mini_batch_size, self.mini_batch_num_tokens)
+
+    def prepare_loss(self, sentence_features: list[Features], labels: torch.Tensor | None) -> Callable:
+        """The loss as a function of the embeddings alone (subclasses compute any other inputs here, once)."""
+        return lambda embeddings: self.compute_loss_from_embeddings(embeddings, labels)
 
     def _embed_without_grad(self, sentence_features: list[Features]) -> tuple[list[torch.Tensor], list[list]]:
         embeddings, states = [], []
         for features in tqdm(sentence_features, desc="Embed mini-batches", disable=not self.show_progress_bar):
             column_parts, column_states = [], []
-            for mini_batch in split_features(features, self.mini_batch_size):
+            for mini_batch in self.mini_batches(features):
                 column_states.append(RandomState(mini_batch["input_ids"].device))
                 with torch.no_grad():
                     column_parts.append(self.model(dict(mini_batch))["sentence_embedding"])
@@ -74,7 +121,7 @@ class GradientCacheMixin:
     ) -> None:
         for features, column_states, gradient in zip(sentence_features, states, gradients):
             start = 0
-            for mini_batch, state in zip(split_features(features, self.mini_batch_size), column_states):
+            for mini_batch, state in zip(self.mini_batches(features), column_states):
                 # Backward hooks run with gradients off: turn them on for the forward and the surrogate product.
                 with state.replayed(), torch.enable_grad():
                     embedding = self.model(dict(mini_batch))["sentence_embedding"]
@@ -83,17 +130,29 @@ class GradientCacheMixin:
                 start = stop
 
     def forward(self, sentence_features: list[Features], labels: torch.Tensor | None) -> torch.Tensor:
+        loss_of = self.prepare_loss(sentence_features, labels)
         if not torch.is_grad_enabled():
-            return self.compute_loss_from_embeddings(self.embed(sentence_features), labels)
+            return loss_of(self.embed(sentence_features))
         embeddings, states = self._embed_without_grad(sentence_features)
         leaves = [embedding.detach().requires_grad_() for embedding in embeddings]
-        loss = self.compute_loss_from_embeddings(leaves, labels)
+        loss = loss_of(leaves)
         gradients = torch.autograd.grad(loss, leaves)
         surrogate = loss.detach().requires_grad_()
         surrogate.register_hook(
             lambda scale: self._backward_through_model(sentence_features, states, list(gradients), scale)
         )
         return surrogate
+
+
+def init_cache(loss: GradientCacheMixin, mini_batch_size: int, mini_batch_num_tokens: int | None, bar: bool) -> None:
+    """Check and store the mini-batch settings every gradient-cached loss takes."""
+    loss.mini_batch_size = check_positive_int(mini_batch_size, "mini_batch_size")
+    loss.mini_batch_num_tokens = check_positive_int(mini_batch_num_tokens, "mini_batch_num_tokens", optional=True)
+    loss.show_progress_bar = bar
+
+
+def cache_config(loss: GradientCacheMixin) -> dict[str, Any]:
+    return {"mini_batch_size": loss.mini_batch_size, "mini_batch_num_tokens": loss.mini_batch_num_tokens}
 
 
 class CachedMultipleNegativesRankingLoss(GradientCacheMixin, MultipleNegativesRankingLoss):
@@ -105,18 +164,67 @@ class CachedMultipleNegativesRankingLoss(GradientCacheMixin, MultipleNegativesRa
         scale: float = 20.0,
         similarity_fct: Callable = cos_sim,
         mini_batch_size: int = 32,
+        mini_batch_num_tokens: int | None = None,
+        gather_across_devices: bool = False,
+        directions: Sequence[str] = ("query_to_doc",),
+        partition_mode: str = "joint",
         show_progress_bar: bool = False,
+        hardness_mode: str | None = None,
+        hardness_strength: float = 0.0,
     ) -> None:
-        super().__init__(model, scale, similarity_fct)
-        self.mini_batch_size = check_positive_int(mini_batch_size, "mini_batch_size")
-        self.show_progress_bar = show_progress_bar
+        super().__init__(
+            model, scale, similarity_fct, gather_across_devices, directions, partition_mode, hardness_mode,
+            hardness_strength,
+        )  # fmt: skip
+        init_cache(self, mini_batch_size, mini_batch_num_tokens, show_progress_bar)
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {**super().get_config_dict(), "mini_batch_size": self.mini_batch_size}
+        return {**super().get_config_dict(), **cache_config(self)}
 
 
-class CachedMultipleNegativesSymmetricRankingLoss(GradientCacheMixin, MultipleNegativesSymmetricRankingLoss):
-    """MultipleNegativesSymmetricRankingLoss with gradient caching."""
+class CachedMultipleNegativesSymmetricRankingLoss(CachedMultipleNegativesRankingLoss):
+    """CachedMultipleNegativesRankingLoss with directions query_to_doc and doc_to_query, one softmax each."""
 
-    __init__ = CachedMultipleNegativesRankingLoss.__init__
-    get_config_dict = CachedMultipleNegativesRankingLoss.get_config_dict
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        scale: float = 20.0,
+        similarity_fct: Callable = cos_sim,
+        mini_batch_size: int = 32,
+        mini_batch_num_tokens: int | None = None,
+        gather_across_devices: bool = False,
+        show_progress_bar: bool = False,
+    ) -> None:
+        super().__init__(
+            model, scale, similarity_fct, mini_batch_size, mini_batch_num_tokens, gather_across_devices,
+            ("query_to_doc", "doc_to_query"), "per_direction", show_progress_bar,
+        )  # fmt: skip
+
+
+class CachedGISTEmbedLoss(GradientCacheMixin, GISTEmbedLoss):
+    """GISTEmbedLoss with gradient caching; the guide embeds the whole batch once, without gradients."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        guide: Any,
+        temperature: float = 0.01,
+        mini_batch_size: int = 32,
+        mini_batch_num_tokens: int | None = None,
+        show_progress_bar: bool = False,
+        margin_strategy: str = "absolute",
+        margin: float = 0.0,
+        contrast_anchors: bool = True,
+        contrast_positives: bool = True,
+        gather_across_devices: bool = False,
+    ) -> None:
+        super().__init__(
+            model, guide, temperature, margin_strategy, margin, contrast_anchors, contrast_positives,
+            gather_across_devices,
+        )  # fmt: skip
+        init_cache(self, mini_batch_size, mini_batch_num_tokens, show_progress_bar)
+
+    prepare_loss = GISTEmbedLoss.prepare_loss
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {**super().get_config_dict(), **cache_config(self)}

@@ -1,29 +1,103 @@
-"""Distillation losses: match a teacher's embeddings (MSELoss) or its score margins (MarginMSELoss)."""
+"""Distillation losses: match a teacher's embeddings (EmbedDistillLoss, MSELoss), its score margins
+(MarginMSELoss) or its score distribution over candidates (DistillKLDivLoss)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from sentembed.common.checks import check_choice, check_positive_int
 from sentembed.similarity import pairwise_dot_score
 from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
 
+EMBED_DISTANCES = ("cosine", "l2", "mse")
 
-class MSELoss(EmbeddingLoss):
-    """Every text column's embedding must match the teacher embedding in the label column."""
+
+def embedding_distance(students: torch.Tensor, teachers: torch.Tensor, metric: str) -> torch.Tensor:
+    """The mean distance between matching rows: 1 - cosine, Euclidean, or the mean squared error."""
+    if metric == "cosine":
+        return (1 - F.cosine_similarity(students, teachers, dim=-1)).mean()
+    if metric == "l2":
+        return (students - teachers).norm(dim=-1).mean()
+    return F.mse_loss(students, teachers)
+
+
+class EmbedDistillLoss(EmbeddingLoss):
+    """Every text column's embedding must match the teacher embedding in the label column.
+
+    The label is one teacher embedding per row (shared by all columns) or one per column, shaped
+    (rows, columns, dim); `projection_dim` adds a trained linear map into the teacher's space.
+    """
 
     columns = ColumnSpec(1, None, "vector")
 
+    def __init__(self, model: torch.nn.Module, distance_metric: str = "cosine", projection_dim: int | None = None):
+        super().__init__(model)
+        self.distance_metric = check_choice(distance_metric, EMBED_DISTANCES, "distance_metric")
+        self.projection_dim = check_positive_int(projection_dim, "projection_dim", optional=True)
+        self.projection = None
+        if self.projection_dim is not None:
+            parameter = next(model.parameters())
+            width = model.get_embedding_dimension()
+            self.projection = torch.nn.Linear(width, self.projection_dim).to(parameter.device)
+
     def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
-        students = torch.cat(embeddings)
-        teachers = labels.to(students.dtype).repeat(len(embeddings), 1)
-        if teachers.shape != students.shape:
+        if self.projection is not None:
+            embeddings = [self.projection(embedding) for embedding in embeddings]
+        teachers = self.teachers_per_column(labels, embeddings)
+        losses = [
+            embedding_distance(student, teacher.to(student.dtype), self.distance_metric)
+            for student, teacher in zip(embeddings, teachers)
+        ]
+        return torch.stack(losses).mean()
+
+    def teachers_per_column(self, labels: torch.Tensor, embeddings: list[torch.Tensor]) -> list[torch.Tensor]:
+        rows, width = embeddings[0].shape
+        if labels.dim() == 3 and labels.shape[1] == len(embeddings):
+            teachers = list(labels.unbind(dim=1))
+        elif labels.dim() == 2:
+            teachers = [labels] * len(embeddings)
+        else:
+            teachers = []
+        if not teachers or teachers[0].shape != (rows, width):
             raise ValueError(
-                f"teacher embeddings have shape {tuple(labels.shape)}; the model gives {students.shape[1]}"
+                f"{type(self).__name__}: teacher embeddings have shape {tuple(labels.shape)}; expected "
+                f"({rows}, {width}) or ({rows}, {len(embeddings)}, {width})"
+                + ("" if self.projection is not None else "; set projection_dim when the teacher's width differs")
             )
-        return F.mse_loss(students, teachers)
+        return teachers
+
+    def save_projection(self, path: str) -> None:
+        """Write the projection's weights (a safetensors file) to reuse it in a later run."""
+        from safetensors.torch import save_file
+
+        if self.projection is None:
+            raise ValueError(f"{type(self).__name__} has no projection to save (projection_dim is None)")
+        save_file({name: value.contiguous() for name, value in self.projection.state_dict().items()}, path)
+
+    def load_projection(self, path: str) -> None:
+        """Read projection weights written by `save_projection`."""
+        from safetensors.torch import load_file
+
+        if self.projection is None:
+            raise ValueError(f"{type(self).__name__} has no projection to load into (projection_dim is None)")
+        self.projection.load_state_dict(load_file(path, device=str(self.projection.weight.device)))
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"distance_metric": self.distance_metric, "projection_dim": self.projection_dim}
+
+
+class MSELoss(EmbedDistillLoss):
+    """EmbedDistillLoss with the mean squared error (the multilingual distillation objective)."""
+
+    def __init__(self, model: torch.nn.Module, projection_dim: int | None = None) -> None:
+        super().__init__(model, "mse", projection_dim)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"projection_dim": self.projection_dim} if self.projection_dim else {}
 
 
 class MarginMSELoss(EmbeddingLoss):
@@ -44,3 +118,50 @@ class MarginMSELoss(EmbeddingLoss):
 
     def get_config_dict(self) -> dict[str, str]:
         return {"similarity_fct": self.similarity_fct.__name__}
+
+
+class DistillKLDivLoss(EmbeddingLoss):
+    """(query, positive, negative...) rows: the student's softmax over its candidate scores must match the teacher's.
+
+    The label holds the teacher's scores for (query, candidate) in column order; the KL divergence is scaled
+    by the student temperature squared.
+    """
+
+    columns = ColumnSpec(3, None, "float")
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        similarity_fct: Callable = pairwise_dot_score,
+        temperature: float = 1.0,
+        student_temperature: float | None = None,
+        teacher_temperature: float | None = None,
+    ) -> None:
+        super().__init__(model)
+        self.similarity_fct = similarity_fct
+        self.temperature = temperature
+        self.student_temperature = student_temperature
+        self.teacher_temperature = teacher_temperature
+
+    def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
+        query = embeddings[0]
+        scores = torch.stack([self.similarity_fct(query, candidate) for candidate in embeddings[1:]], dim=1)
+        teacher = labels.to(scores.dtype).view(len(query), -1)
+        if teacher.shape != scores.shape:
+            raise ValueError(
+                f"DistillKLDivLoss: the label needs one teacher score per candidate column ({scores.shape[1]}), "
+                f"got shape {tuple(labels.shape)}"
+            )
+        student_t = self.student_temperature if self.student_temperature is not None else self.temperature
+        teacher_t = self.teacher_temperature if self.teacher_temperature is not None else self.temperature
+        log_student = F.log_softmax(scores / student_t, dim=1)
+        teacher_probabilities = F.softmax(teacher / teacher_t, dim=1)
+        return F.kl_div(log_student, teacher_probabilities, reduction="batchmean") * student_t**2
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {
+            "similarity_fct": self.similarity_fct.__name__,
+            "temperature": self.temperature,
+            "student_temperature": self.student_temperature,
+            "teacher_temperature": self.teacher_temperature,
+        }

@@ -2,30 +2,53 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from sentembed.common.checks import check_choice
 from sentembed.similarity import cos_sim
 from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
+from sentembed.training.losses.gathering import gather_with_grad, gather_without_grad, local_offset
+
+MARGIN_STRATEGIES = ("absolute", "relative")
 
 
 class GISTEmbedLoss(EmbeddingLoss):
-    """Candidates the guide scores above the anchor's own positive (minus `margin`) are masked out."""
+    """Candidates the guide scores above the anchor's own positive (less the margin) are masked out.
+
+    `margin_strategy` "absolute" keeps candidates under `positive - margin`, "relative" under
+    `positive - |positive| * margin`; `contrast_anchors` / `contrast_positives` add the same-side blocks.
+    """
 
     columns = ColumnSpec(2, 3)
 
-    def __init__(self, model: torch.nn.Module, guide: Any, temperature: float = 0.01, margin: float = 0.0) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        guide: Any,
+        temperature: float = 0.01,
+        margin_strategy: str = "absolute",
+        margin: float = 0.0,
+        contrast_anchors: bool = True,
+        contrast_positives: bool = True,
+        gather_across_devices: bool = False,
+    ) -> None:
         super().__init__(model)
         if guide is None:
-            raise ValueError("GISTEmbedLoss needs a guide model")
+            raise ValueError(f"{type(self).__name__} needs a guide model")
         self.guide = guide
         self.temperature = temperature
+        self.margin_strategy = check_choice(margin_strategy, MARGIN_STRATEGIES, "margin_strategy")
         self.margin = margin
+        self.contrast_anchors = contrast_anchors
+        self.contrast_positives = contrast_positives
+        self.gather_across_devices = gather_across_devices
 
-    def _guide_embeddings(self, sentence_features: list[dict[str, torch.Tensor]]) -> list[torch.Tensor]:
-        """Embed the same texts with the guide (re-tokenized when it uses a different tokenizer)."""
+    def guide_embeddings(self, sentence_features: list[dict[str, torch.Tensor]]) -> list[torch.Tensor]:
+        """Embed the same texts with the guide (re-tokenized, as it may use a different tokenizer)."""
         with torch.no_grad():
             embeddings = []
             for features in sentence_features:
@@ -34,28 +57,59 @@ class GISTEmbedLoss(EmbeddingLoss):
             return embeddings
 
     def forward(self, sentence_features: list[dict[str, torch.Tensor]], labels: torch.Tensor | None) -> torch.Tensor:
-        embeddings = self.embed(sentence_features)
-        guides = self._guide_embeddings(sentence_features)
-        anchor, positive, guide_anchor, guide_positive = embeddings[0], embeddings[1], guides[0], guides[1]
-        guide_positive_scores = cos_sim(guide_anchor, guide_positive).diagonal().unsqueeze(1) - self.margin
-        blocks = [(cos_sim(anchor, positive), cos_sim(guide_anchor, guide_positive), True)]
-        blocks.append((cos_sim(anchor, anchor), cos_sim(guide_anchor, guide_anchor), False))
-        blocks.append((cos_sim(positive, positive), cos_sim(guide_positive, guide_positive), False))
+        return self.guided_loss(self.embed(sentence_features), self.guide_embeddings(sentence_features))
+
+    def prepare_loss(self, sentence_features: list[dict[str, torch.Tensor]], labels: torch.Tensor | None) -> Callable:
+        """The loss as a function of the model's embeddings, with the guide's computed once."""
+        guides = self.guide_embeddings(sentence_features)
+        return lambda embeddings: self.guided_loss(embeddings, guides)
+
+    def _threshold(self, guide_positive_scores: torch.Tensor) -> torch.Tensor:
+        if self.margin_strategy == "absolute":
+            return guide_positive_scores - self.margin
+        return guide_positive_scores - guide_positive_scores.abs() * self.margin
+
+    def guided_loss(self, embeddings: list[torch.Tensor], guides: list[torch.Tensor]) -> torch.Tensor:
+        """Cross-entropy of each anchor over the candidates its guide does not flag as false negatives."""
+        offset, rows = 0, len(embeddings[0])
+        if self.gather_across_devices:
+            offset = local_offset(rows)
+            embeddings = [gather_with_grad(embedding) for embedding in embeddings]
+            guides = [gather_without_grad(guide) for guide in guides]
+        local = slice(offset, offset + rows)
+        anchor = embeddings[0]
+        own = torch.arange(offset, offset + rows, device=anchor.device)
+        threshold = self._threshold(cos_sim(guides[0][local], guides[1]).gather(1, own[:, None]))
+        # (source, candidates, what to do with the row's own column): its positive is the target, itself is
+        # no negative, its own hard negative is kept.
+        blocks = [(0, 1, "keep")]
+        if self.contrast_anchors:
+            blocks.append((0, 0, "mask"))
+        if self.contrast_positives:
+            blocks.append((1, 1, "mask"))
         if len(embeddings) > 2:
-            blocks.append((cos_sim(anchor, embeddings[2]), cos_sim(guide_anchor, guides[2]), False))
+            blocks.append((0, 2, "filter"))
+        own_column = torch.zeros(rows, len(anchor), dtype=torch.bool, device=anchor.device)
+        own_column[torch.arange(rows), own] = True
         logits = []
-        for scores, guide_scores, keep_diagonal in blocks:
-            false_negative = guide_scores > guide_positive_scores
-            if keep_diagonal:
-                false_negative.fill_diagonal_(False)
-            else:
-                false_negative |= torch.eye(len(scores), dtype=torch.bool, device=scores.device)[:, : scores.shape[1]]
+        for source, target, own_rule in blocks:
+            scores = cos_sim(embeddings[source][local], embeddings[target])
+            false_negative = cos_sim(guides[source][local], guides[target]) > threshold
+            if own_rule == "keep":
+                false_negative &= ~own_column
+            elif own_rule == "mask":
+                false_negative |= own_column
             logits.append(scores.masked_fill(false_negative, float("-inf")))
         logits = torch.cat(logits, dim=1) / self.temperature
-        return F.cross_entropy(logits, torch.arange(len(anchor), device=logits.device))
+        return F.cross_entropy(logits, own)
 
     def get_config_dict(self) -> dict[str, Any]:
         return {
             "guide": str(getattr(self.guide, "model_path", type(self.guide).__name__)),
             "temperature": self.temperature,
+            "margin_strategy": self.margin_strategy,
+            "margin": self.margin,
+            "contrast_anchors": self.contrast_anchors,
+            "contrast_positives": self.contrast_positives,
+            "gather_across_devices": self.gather_across_devices,
         }

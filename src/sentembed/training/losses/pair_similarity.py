@@ -11,6 +11,10 @@ import torch.nn.functional as F
 from sentembed.similarity import pairwise_cos_sim
 from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
 
+# Stateless default modules, shared (as the reference's signature defaults are).
+MEAN_SQUARED_ERROR = torch.nn.MSELoss()
+IDENTITY = torch.nn.Identity()
+
 
 def pairwise_angle_sim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """AnglE's similarity: |cos + sin| of the angle between the two halves seen as complex numbers."""
@@ -65,12 +69,12 @@ class CosineSimilarityLoss(EmbeddingLoss):
     def __init__(
         self,
         model: torch.nn.Module,
-        loss_fct: torch.nn.Module | None = None,
-        cos_score_transformation: torch.nn.Module | None = None,
+        loss_fct: torch.nn.Module = MEAN_SQUARED_ERROR,
+        cos_score_transformation: torch.nn.Module = IDENTITY,
     ) -> None:
         super().__init__(model)
-        self.loss_fct = loss_fct or torch.nn.MSELoss()
-        self.cos_score_transformation = cos_score_transformation or torch.nn.Identity()
+        self.loss_fct = loss_fct
+        self.cos_score_transformation = cos_score_transformation
 
     def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
         scores = self.cos_score_transformation(pairwise_cos_sim(embeddings[0], embeddings[1]))

@@ -1,15 +1,21 @@
-"""In-batch negatives ranking losses: MultipleNegativesRankingLoss and its symmetric variant."""
+"""In-batch negatives ranking losses: MultipleNegativesRankingLoss (InfoNCE and its symmetric and GTE forms)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from sentembed.common.checks import check_choice
 from sentembed.similarity import cos_sim
 from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
+from sentembed.training.losses.gathering import gather_with_grad, local_offset
+
+DIRECTIONS = ("query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc")
+PARTITION_MODES = ("joint", "per_direction")
+HARDNESS_MODES = ("in_batch_negatives", "hard_negatives", "all_negatives")
 
 
 def in_batch_logits(
@@ -21,29 +27,142 @@ def in_batch_logits(
     return logits, torch.arange(len(anchors), device=logits.device)
 
 
+def check_directions(directions: Sequence[str], partition_mode: str) -> tuple[str, ...]:
+    """The directions as a tuple; query_to_doc is required, and per_direction takes only the two cross terms."""
+    directions = tuple(directions)
+    for direction in directions:
+        check_choice(direction, DIRECTIONS, "direction")
+    check_choice(partition_mode, PARTITION_MODES, "partition_mode")
+    if "query_to_doc" not in directions:
+        raise ValueError(f"directions must include 'query_to_doc', got {directions}")
+    if partition_mode == "per_direction" and {"query_to_query", "doc_to_doc"} & set(directions):
+        raise ValueError("partition_mode='per_direction' takes only 'query_to_doc' and 'doc_to_query' directions")
+    return directions
+
+
+def hardness_bonus(
+    scores: torch.Tensor, positive_columns: torch.Tensor, mode: str | None, strength: float, batch_columns: int
+) -> torch.Tensor:
+    """`strength` times the detached similarities of the negatives `mode` penalises (zero elsewhere).
+
+    Columns from `batch_columns` on are the explicit hard negatives; a row's own are those in its column
+    of each negatives block. In-batch negatives are every other candidate.
+    """
+    if mode is None or strength == 0:
+        return torch.zeros_like(scores)
+    columns = torch.arange(scores.shape[1], device=scores.device)[None, :]
+    own = positive_columns[:, None]
+    negative = columns != own
+    own_hard = (columns >= batch_columns) & ((columns - batch_columns) % batch_columns == own)
+    chosen = {"in_batch_negatives": negative & ~own_hard, "hard_negatives": own_hard, "all_negatives": negative}
+    return strength * scores.detach() * chosen[mode]
+
+
 class MultipleNegativesRankingLoss(EmbeddingLoss):
-    """(anchor, positive[, negatives...]) rows: each anchor must pick its positive among all candidates in the batch."""
+    """(anchor, positive[, negatives...]) rows: each anchor must pick its positive among all candidates in the batch.
+
+    `directions` adds the reverse and same-side terms (doc_to_query, query_to_query, doc_to_doc); `partition_mode`
+    puts them in one softmax ("joint") or averages one cross-entropy per direction ("per_direction").
+    """
 
     columns = ColumnSpec(2, None)
 
-    def __init__(self, model: torch.nn.Module, scale: float = 20.0, similarity_fct: Callable = cos_sim) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        scale: float = 20.0,
+        similarity_fct: Callable = cos_sim,
+        gather_across_devices: bool = False,
+        directions: Sequence[str] = ("query_to_doc",),
+        partition_mode: str = "joint",
+        hardness_mode: str | None = None,
+        hardness_strength: float = 0.0,
+    ) -> None:
         super().__init__(model)
         self.scale = scale
         self.similarity_fct = similarity_fct
+        self.gather_across_devices = gather_across_devices
+        self.directions = check_directions(directions, partition_mode)
+        self.partition_mode = partition_mode
+        if hardness_mode is not None:
+            check_choice(hardness_mode, HARDNESS_MODES, "hardness_mode")
+        if hardness_strength < 0:
+            raise ValueError(f"hardness_strength must be non-negative, got {hardness_strength}")
+        self.hardness_mode = hardness_mode
+        self.hardness_strength = hardness_strength
+
+    @property
+    def temperature(self) -> float:
+        return 1 / self.scale
 
     def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
-        logits, targets = in_batch_logits(embeddings, self.similarity_fct, self.scale)
-        return F.cross_entropy(logits, targets)
+        queries, documents = embeddings[0], embeddings[1:]
+        offset = 0
+        if self.gather_across_devices:
+            offset = local_offset(len(queries))
+            queries, documents = gather_with_grad(queries), [gather_with_grad(d) for d in documents]
+        rows = torch.arange(offset, offset + len(embeddings[0]), device=queries.device)
+        local_queries = queries[rows]
+        if self.partition_mode == "per_direction":
+            return self._per_direction_loss(local_queries, queries, documents, rows)
+        return self._joint_loss(local_queries, queries, documents, rows)
+
+    def _query_to_doc(self, local_queries: torch.Tensor, documents: list[torch.Tensor], rows: torch.Tensor):
+        scores = self.similarity_fct(local_queries, torch.cat(documents))
+        bonus = hardness_bonus(scores, rows, self.hardness_mode, self.hardness_strength, len(documents[0]))
+        return scores * self.scale + bonus
+
+    def _joint_loss(self, local_queries, queries, documents, rows) -> torch.Tensor:
+        blocks = [self._query_to_doc(local_queries, documents, rows)]
+        batch = len(queries)
+        own = torch.zeros(len(rows), batch, dtype=torch.bool, device=queries.device)
+        own[torch.arange(len(rows)), rows] = True
+        if "query_to_query" in self.directions:
+            blocks.append((self.similarity_fct(local_queries, queries) * self.scale).masked_fill(own, float("-inf")))
+        local_positives = documents[0][rows]
+        if "doc_to_query" in self.directions:
+            blocks.append(self.similarity_fct(local_positives, queries) * self.scale)
+        if "doc_to_doc" in self.directions:
+            scores = self.similarity_fct(local_positives, torch.cat(documents)) * self.scale
+            blocks.append(scores.masked_fill(own.repeat(1, len(documents)), float("-inf")))
+        return F.cross_entropy(torch.cat(blocks, dim=1), rows)
+
+    def _per_direction_loss(self, local_queries, queries, documents, rows) -> torch.Tensor:
+        losses = [F.cross_entropy(self._query_to_doc(local_queries, documents, rows), rows)]
+        if "doc_to_query" in self.directions:
+            scores = self.similarity_fct(documents[0][rows], queries) * self.scale
+            losses.append(F.cross_entropy(scores, rows))
+        return sum(losses) / len(losses)
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"scale": self.scale, "similarity_fct": self.similarity_fct.__name__}
+        return {
+            "scale": self.scale,
+            "similarity_fct": self.similarity_fct.__name__,
+            "gather_across_devices": self.gather_across_devices,
+            "directions": self.directions,
+            "partition_mode": self.partition_mode,
+            "hardness_mode": self.hardness_mode,
+            "hardness_strength": self.hardness_strength,
+        }
 
 
 class MultipleNegativesSymmetricRankingLoss(MultipleNegativesRankingLoss):
-    """As MultipleNegativesRankingLoss, plus the reverse task: each positive must pick its anchor."""
+    """MultipleNegativesRankingLoss with directions query_to_doc and doc_to_query, one softmax each, averaged."""
 
-    def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
-        logits, targets = in_batch_logits(embeddings, self.similarity_fct, self.scale)
-        forward = F.cross_entropy(logits, targets)
-        backward = F.cross_entropy(logits[:, : len(targets)].t(), targets)
-        return (forward + backward) / 2
+    columns = ColumnSpec(2, None)
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        scale: float = 20.0,
+        similarity_fct: Callable = cos_sim,
+        gather_across_devices: bool = False,
+    ) -> None:
+        super().__init__(
+            model,
+            scale,
+            similarity_fct,
+            gather_across_devices,
+            directions=("query_to_doc", "doc_to_query"),
+            partition_mode="per_direction",
+        )

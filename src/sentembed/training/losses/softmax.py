@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
+
+CROSS_ENTROPY = torch.nn.CrossEntropyLoss()  # stateless, so one default instance is shared
 
 
 class SoftmaxLoss(EmbeddingLoss):
@@ -18,16 +20,18 @@ class SoftmaxLoss(EmbeddingLoss):
     def __init__(
         self,
         model: torch.nn.Module,
-        sentence_embedding_dimension: int,
+        embedding_dimension: int,
         num_labels: int,
         concatenation_sent_rep: bool = True,
         concatenation_sent_difference: bool = True,
         concatenation_sent_multiplication: bool = False,
+        loss_fct: Callable = CROSS_ENTROPY,
     ) -> None:
         super().__init__(model)
         self.num_labels = num_labels
+        self.loss_fct = loss_fct
         self.parts = (concatenation_sent_rep, concatenation_sent_difference, concatenation_sent_multiplication)
-        width = sentence_embedding_dimension * (2 * self.parts[0] + self.parts[1] + self.parts[2])
+        width = embedding_dimension * (2 * self.parts[0] + self.parts[1] + self.parts[2])
         self.classifier = torch.nn.Linear(width, num_labels)
         self.classifier.to(next(model.parameters()).device)
 
@@ -46,7 +50,7 @@ class SoftmaxLoss(EmbeddingLoss):
         labels = labels.view(-1).long()
         if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_labels):
             raise ValueError(f"SoftmaxLoss labels must be in 0..{self.num_labels - 1}, got {labels.unique().tolist()}")
-        return F.cross_entropy(logits, labels)
+        return self.loss_fct(logits, labels)
 
     def get_config_dict(self) -> dict[str, Any]:
         return {"num_labels": self.num_labels}

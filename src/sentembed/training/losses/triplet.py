@@ -106,14 +106,20 @@ def _same_label(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return same & ~eye, ~same
 
 
+def hardest_distances(distances: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each anchor: the distance to its farthest same-label text and to its closest other-label text."""
+    positive_mask, negative_mask = _same_label(labels)
+    hardest_positive = (distances * positive_mask).max(dim=1).values
+    largest = distances.max(dim=1, keepdim=True).values
+    hardest_negative = (distances + largest * ~negative_mask).min(dim=1).values
+    return hardest_positive, hardest_negative
+
+
 class BatchHardTripletLoss(_BatchTripletLoss):
     """For each anchor: its farthest same-label text against its closest other-label text."""
 
     def mined_loss(self, distances: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        positive_mask, negative_mask = _same_label(labels)
-        hardest_positive = (distances * positive_mask).max(dim=1).values
-        largest = distances.max(dim=1, keepdim=True).values
-        hardest_negative = (distances + largest * ~negative_mask).min(dim=1).values
+        hardest_positive, hardest_negative = hardest_distances(distances, labels)
         return F.relu(hardest_positive - hardest_negative + self.triplet_margin).mean()
 
 
@@ -144,3 +150,25 @@ class BatchSemiHardTripletLoss(_BatchTripletLoss):
         chosen = torch.where(torch.isfinite(closest_farther), closest_farther, farthest.expand_as(closest_farther))
         losses = F.relu(distances - chosen + self.triplet_margin) * positive_mask
         return losses.sum() / positive_mask.sum().clamp(min=1)
+
+
+class BatchHardSoftMarginTripletLoss(BatchHardTripletLoss):
+    """BatchHardTripletLoss with a soft margin: log(1 + exp(hardest positive - hardest negative)), no margin."""
+
+    def __init__(self, model: torch.nn.Module, distance_metric: Callable = pairwise_euclidean_distances) -> None:
+        super().__init__(model, distance_metric)
+
+    def mined_loss(self, distances: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        hardest_positive, hardest_negative = hardest_distances(distances, labels)
+        return F.softplus(hardest_positive - hardest_negative).mean()
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"distance_metric": self.distance_metric.__name__}
+
+
+class BatchHardTripletLossDistanceFunction:
+    """The all-pairs distance functions the batch triplet losses take, under the reference's names."""
+
+    cosine_distance = staticmethod(pairwise_cosine_distances)
+    euclidean_distance = staticmethod(pairwise_euclidean_distances)
+    eucledian_distance = staticmethod(pairwise_euclidean_distances)

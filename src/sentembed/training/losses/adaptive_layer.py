@@ -1,0 +1,191 @@
+"""AdaptiveLayerLoss and Matryoshka2dLoss: train a model that still works with its last layers removed
+(and, for the 2D loss, with its embeddings truncated), after 2DMSE (Li et al. 2024)."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sentembed.common.checks import check_choice
+from sentembed.training.losses.base import EmbeddingLoss
+from sentembed.training.losses.cached import GradientCacheMixin
+from sentembed.training.losses.matryoshka import MatryoshkaLoss
+
+LAYER_WEIGHTINGS = ("uniform", "log", "linear")
+
+
+def find_layer_list(model: nn.Module) -> tuple[nn.Module, str]:
+    """The module holding the first module's transformer layers, and the attribute naming their ModuleList."""
+    first = model[0] if isinstance(model, nn.Sequential) and len(model) else model
+    backbone = getattr(first, "auto_model", None)
+    count = getattr(getattr(backbone, "config", None), "num_hidden_layers", None)
+    if backbone is not None and count:
+        for owner in backbone.modules():
+            for name, child in owner.named_children():
+                if isinstance(child, nn.ModuleList) and len(child) == count:
+                    return owner, name
+    raise ValueError(
+        f"AdaptiveLayerLoss needs a model whose first module is a Transformer with a list of layers; "
+        f"the first module is {type(first).__name__}"
+    )
+
+
+def layer_weight(weighting: str | Callable[[int], float], index: int) -> float:
+    """The weight of the prior layer `index` (0 is the embedding layer's output)."""
+    if callable(weighting):
+        return float(weighting(index))
+    if weighting == "log":
+        return 1 / (1 + math.log(1 + index))
+    if weighting == "linear":
+        return 1 / (1 + index)
+    return 1.0
+
+
+class EmbeddingRecorder:
+    """Records the sentence embeddings a model returns while active (the wrapped loss's, in column order)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.embeddings: list[torch.Tensor] = []
+
+    @contextmanager
+    def recording(self) -> Iterator[list[torch.Tensor]]:
+        self.embeddings = []
+        handle = self.model.register_forward_hook(
+            lambda _module, _inputs, output: self.embeddings.append(output["sentence_embedding"])
+        )
+        try:
+            yield self.embeddings
+        finally:
+            handle.remove()
+
+
+def mean_kl_divergence(prior: list[torch.Tensor], final: list[torch.Tensor], temperature: float) -> torch.Tensor:
+    """KL(final || prior) of the embeddings' softmax over dimensions at `temperature`, averaged over columns."""
+    divergences = [
+        F.kl_div(F.log_softmax(p / temperature, dim=-1), F.softmax(f / temperature, dim=-1), reduction="batchmean")
+        for p, f in zip(prior, final)
+    ]
+    return torch.stack(divergences).mean()
+
+
+class AdaptiveLayerLoss(EmbeddingLoss):
+    """The wrapped loss on the full model plus, each step, on `n_layers_per_step` random shallower versions
+    (0 to all but the last layer kept), with a KL term pulling their embeddings toward the full model's."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: nn.Module,
+        n_layers_per_step: int = 1,
+        last_layer_weight: float = 1.0,
+        prior_layers_weight: float = 1.0,
+        kl_div_weight: float = 1.0,
+        kl_temperature: float = 0.3,
+        layer_weighting: str | Callable[[int], float] = "uniform",
+    ) -> None:
+        super().__init__(model)
+        if isinstance(loss, GradientCacheMixin) or getattr(loss, "use_mini_batched_version", False):
+            raise ValueError(
+                f"{type(self).__name__} cannot wrap {type(loss).__name__}, which back-propagates from a hook; "
+                "use its non-cached form"
+            )
+        if not callable(layer_weighting):
+            check_choice(layer_weighting, LAYER_WEIGHTINGS, "layer_weighting")
+        if not isinstance(n_layers_per_step, int) or n_layers_per_step == 0 or n_layers_per_step < -1:
+            raise ValueError(f"n_layers_per_step must be -1 (all) or a positive integer, got {n_layers_per_step!r}")
+        self.layer_list = find_layer_list(model)  # a plain tuple, so the layers are not registered twice
+        self.loss = loss
+        self.n_layers_per_step = n_layers_per_step
+        self.last_layer_weight = last_layer_weight
+        self.prior_layers_weight = prior_layers_weight
+        self.kl_div_weight = kl_div_weight
+        self.kl_temperature = kl_temperature
+        self.layer_weighting = layer_weighting
+        self.columns = getattr(loss, "columns", EmbeddingLoss.columns)
+        self.recorder = EmbeddingRecorder(model)
+
+    @property
+    def num_layers(self) -> int:
+        owner, attribute = self.layer_list
+        return len(getattr(owner, attribute))
+
+    def get_layer_weight(self, index: int) -> float:
+        return layer_weight(self.layer_weighting, index)
+
+    @contextmanager
+    def kept_layers(self, count: int) -> Iterator[None]:
+        """Run the model with only its first `count` transformer layers."""
+        owner, attribute = self.layer_list
+        layers = getattr(owner, attribute)
+        setattr(owner, attribute, nn.ModuleList(list(layers)[:count]))
+        try:
+            yield
+        finally:
+            setattr(owner, attribute, layers)
+
+    def chosen_layers(self) -> list[int]:
+        prior = range(self.num_layers)
+        if 0 < self.n_layers_per_step < len(prior):
+            return random.sample(prior, self.n_layers_per_step)
+        return list(prior)
+
+    def forward(self, sentence_features: list[dict[str, torch.Tensor]], labels: torch.Tensor | None) -> torch.Tensor:
+        with self.recorder.recording() as final_embeddings:
+            total = self.last_layer_weight * self.loss(sentence_features, labels)
+        chosen = self.chosen_layers()
+        prior_total, divergence = 0.0, 0.0
+        for count in chosen:
+            with self.kept_layers(count), self.recorder.recording() as embeddings:
+                prior_total = prior_total + self.get_layer_weight(count) * self.loss(sentence_features, labels)
+            if self.kl_temperature > 0:
+                targets = [embedding.detach() for embedding in final_embeddings]
+                divergence = divergence + mean_kl_divergence(embeddings, targets, self.kl_temperature)
+        total = total + self.prior_layers_weight * prior_total / len(chosen)
+        return total + self.kl_div_weight * self.kl_temperature * divergence
+
+    def get_config_dict(self) -> dict[str, Any]:
+        weighting = self.layer_weighting
+        return {
+            "loss": type(self.loss).__name__,
+            "n_layers_per_step": self.n_layers_per_step,
+            "last_layer_weight": self.last_layer_weight,
+            "prior_layers_weight": self.prior_layers_weight,
+            "kl_div_weight": self.kl_div_weight,
+            "kl_temperature": self.kl_temperature,
+            "layer_weighting": weighting if isinstance(weighting, str) else getattr(weighting, "__name__", "custom"),
+        }
+
+
+class Matryoshka2dLoss(AdaptiveLayerLoss):
+    """AdaptiveLayerLoss over a MatryoshkaLoss: fewer layers and fewer dimensions both keep working."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: nn.Module,
+        matryoshka_dims: Sequence[int],
+        matryoshka_weights: Sequence[float] | None = None,
+        n_layers_per_step: int = 1,
+        n_dims_per_step: int = 1,
+        last_layer_weight: float = 1.0,
+        prior_layers_weight: float = 1.0,
+        kl_div_weight: float = 1.0,
+        kl_temperature: float = 0.3,
+        layer_weighting: str | Callable[[int], float] = "uniform",
+    ) -> None:
+        matryoshka = MatryoshkaLoss(model, loss, matryoshka_dims, matryoshka_weights, n_dims_per_step)
+        super().__init__(
+            model, matryoshka, n_layers_per_step, last_layer_weight, prior_layers_weight, kl_div_weight,
+            kl_temperature, layer_weighting,
+        )  # fmt: skip
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {**self.loss.get_config_dict(), **super().get_config_dict(), "loss": type(self.loss.loss).__name__}
