@@ -23,10 +23,9 @@ from sentembed.models.word_tokenizer import WhitespaceTokenizer
 logger = logging.getLogger(__name__)
 
 PADDING_TOKEN = "PADDING_TOKEN"
-# The reference's tokenizer class path; older versions wrote sentence_transformers.models.tokenizer.*.
-WHITESPACE_TOKENIZER_CLASS = (
-    "sentence_transformers.sentence_transformer.modules.tokenizer.whitespace.WhitespaceTokenizer"
-)
+# The tokenizer class path we write: the one every reference version reads (v6 itself writes
+# sentence_transformers.sentence_transformer.modules.tokenizer.whitespace.WhitespaceTokenizer, and reads both).
+WHITESPACE_TOKENIZER_CLASS = "sentence_transformers.models.tokenizer.WhitespaceTokenizer.WhitespaceTokenizer"
 
 
 def _tokenizer_class(name: str) -> type[WhitespaceTokenizer]:
