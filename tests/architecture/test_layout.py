@@ -35,6 +35,7 @@ FLOORS = {
     "util": 5,
     "evaluation": 5,
     "losses": 5,
+    "datasets": 5,
     "sampler": 5,
     "training_args": 5,
     "__init__": 5,
@@ -149,6 +150,8 @@ PUBLIC_MODULES = [
     "sentembed.common.runtime",
     "sentembed.common.types",
     "sentembed.cross_encoder",
+    "sentembed.cross_encoder.losses",
+    "sentembed.datasets",
     "sentembed.distributed",
     "sentembed.evaluation",
     "sentembed.loading",
@@ -191,6 +194,17 @@ PINNED = {
         "export_static_quantized_openvino_model", "split_model_kwargs", "use_backend",
     },
     "sentembed.store": {"EmbeddingStore"},
+    "sentembed.cross_encoder.losses": {
+        "ADRMSELoss", "BinaryCrossEntropyLoss", "CachedMultipleNegativesRankingLoss", "CrossEntropyLoss",
+        "LambdaLoss", "LambdaRankScheme", "ListMLELoss", "ListNetLoss", "MSELoss", "MarginMSELoss",
+        "MultipleNegativesRankingLoss", "NDCGLoss1Scheme", "NDCGLoss2PPScheme", "NDCGLoss2Scheme",
+        "NoWeightingScheme", "PListMLELambdaWeight", "PListMLELoss", "RankNetLoss",
+    },
+    "sentembed.datasets": {
+        "DenoisingAutoEncoderDataset", "NoDuplicatesDataLoader", "ParallelSentencesDataset", "SentenceLabelDataset",
+        "SentencesDataset",
+    },
+    "sentembed.evaluation": {"LabelAccuracyEvaluator", "MSEEvaluatorFromDataFrame", "NanoBEIREvaluator"},
     "sentembed.sampler": {
         "DefaultBatchSampler", "GroupByLabelBatchSampler", "NoDuplicatesBatchSampler", "ProportionalBatchSampler",
         "RoundRobinBatchSampler", "SubsetRandomSampler",
@@ -198,6 +212,12 @@ PINNED = {
     "sentembed.distributed": {"Embedder", "PairScorer", "build_store", "connect", "encode_dataset", "predict_dataset"},
     "sentembed.server": {"ApiError", "ServeSettings", "create_app", "load_models", "serve"},
     "sentembed.cross_encoder": {"CrossEncoder", "EmbeddingRetriever", "RetrieveAndRerank", "StoreRetriever"},
+    "sentembed.losses": {
+        "AdaptiveLayerLoss", "BatchHardSoftMarginTripletLoss", "BatchHardTripletLossDistanceFunction",
+        "CachedGISTEmbedLoss", "ContrastiveTensionDataLoader", "ContrastiveTensionLoss",
+        "ContrastiveTensionLossInBatchNegatives", "DistillKLDivLoss", "EmbedDistillLoss",
+        "GlobalOrthogonalRegularizationLoss", "Matryoshka2dLoss", "MegaBatchMarginLoss",
+    },
 }  # fmt: skip
 
 
