@@ -277,3 +277,28 @@ def test_a_glove_lstm_model_trains(glove_file, sentences, tmp_path):
     ).train()
     assert not torch.equal(model[1].encoder.weight_ih_l0.detach(), lstm_before)
     assert torch.equal(words.emb_layer.weight.detach(), vectors_before)
+
+
+@pytest.mark.parametrize(
+    "name", ["WordEmbeddings", "WordWeights", "BoW", "CNN", "LSTM", "LayerNorm", "Dropout", "WeightedLayerPooling"]
+)
+def test_constructors_take_the_reference_arguments(name):
+    """The same parameter names in the same order, with equal defaults (a None default stands for an empty
+    dict or list, and a tuple for a list)."""
+    import inspect
+
+    import sentence_transformers.models as ref
+
+    import sentembed.models as ours
+
+    def normalised(default):
+        return list(default) if isinstance(default, tuple) else default
+
+    theirs = inspect.signature(getattr(ref, name).__init__).parameters
+    mine = inspect.signature(getattr(ours, name).__init__).parameters
+    assert list(mine) == list(theirs)
+    for parameter, expected in theirs.items():
+        default = normalised(mine[parameter].default)
+        if expected.default in ({}, []) and default is None:
+            continue
+        assert default == expected.default, parameter

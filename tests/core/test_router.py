@@ -349,3 +349,16 @@ def test_learning_rate_mapping_is_checked(tokenizer, question_answers, tmp_path)
         )
     with pytest.raises(ValueError, match="has a Router but the training arguments have no router_mapping"):
         train(static_router(tokenizer), question_answers, tmp_path)
+
+
+@pytest.mark.parametrize("method", ["__init__", "for_query_document"])
+def test_router_takes_the_reference_arguments(method):
+    import inspect
+
+    import sentence_transformers.models as ref
+
+    theirs = inspect.signature(getattr(ref.Router, method)).parameters
+    mine = inspect.signature(getattr(Router, method)).parameters
+    assert [(name, parameter.default) for name, parameter in mine.items()] == [
+        (name, parameter.default) for name, parameter in theirs.items()
+    ]
