@@ -60,6 +60,17 @@ def _check_objectives(train_objectives: Any) -> list[tuple[Any, torch.nn.Module]
     return [tuple(objective) for objective in train_objectives]
 
 
+def _batch_sampler(objectives: list[tuple[Any, torch.nn.Module]]) -> str:
+    """The batch sampler the legacy loaders ask for (NoDuplicatesDataLoader, SentenceLabelDataset), else shuffled."""
+    wanted = {
+        getattr(loader, "fit_batch_sampler", None) or getattr(loader.dataset, "fit_batch_sampler", None)
+        for loader, _ in objectives
+    } - {None}
+    if len(wanted) > 1:
+        raise ValueError(f"the DataLoaders ask for different batch samplers {sorted(wanted)}; fit uses one for all")
+    return wanted.pop() if wanted else "batch_sampler"
+
+
 def _scheduler(name: str) -> str:
     return SCHEDULERS[check_choice(name.lower(), sorted(SCHEDULERS), "scheduler (in any case)")]
 
@@ -144,6 +155,7 @@ def fit(
         save_strategy="steps" if checkpoint_path else "no",
         save_steps=checkpoint_save_steps * count,
         save_total_limit=checkpoint_save_total_limit or None,
+        batch_sampler=_batch_sampler(objectives),
         multi_dataset_batch_sampler="round_robin",
         disable_tqdm=not show_progress_bar,
         report_to="none",
