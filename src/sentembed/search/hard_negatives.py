@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from sentembed.common.checks import check_positive_int
+from sentembed.common.files import load_array, save_array
+from sentembed.quantization.rescoring import require
+from sentembed.quantization.search_faiss import build_faiss_index
 from sentembed.search.topk import chunked_top_k
 from sentembed.similarity.kind import SimilarityFunction
 
@@ -52,18 +58,28 @@ def mine_hard_negatives(
     corpus_prompt_name: str | None = None,
     corpus_prompt: str | None = None,
     include_positives: bool = False,
-    output_format: Literal["triplet", "n-tuple", "labeled-pair", "labeled-list"] = "triplet",
+    output_format: Literal["triplet", "n-tuple", "n-tuple-scores", "labeled-pair", "labeled-list"] = "triplet",
     output_scores: bool = False,
     batch_size: int = 32,
     faiss_batch_size: int = 16384,
+    use_faiss: bool = False,
+    use_multi_process: bool = False,
     verbose: bool = True,
+    cache_folder: str | None = None,
+    as_triplets: bool | None = None,
+    margin: float | None = None,
 ) -> Any:
     """Mine `num_negatives` hard negatives per anchor from the positives (plus `corpus`) with `model`.
 
     `dataset` is a `datasets.Dataset` (returns one) or a list of (anchor, positive) pairs (returns a list of
     tuples, one per output row). Candidates rank `range_min`..`range_max` by similarity, minus the positives,
     filtered by `max_score`/`min_score` and the margins to the anchor's weakest positive.
+    `use_faiss` ranks candidates with a faiss index, `use_multi_process` encodes in a pool on every device, and
+    `cache_folder` keeps the embeddings as `.npy` files that a later run with the same texts reuses.
+    `as_triplets`, `margin` and `output_format="n-tuple-scores"` are the reference's older spellings.
     """
+    output_format, output_scores = _read_old_output_options(output_format, output_scores, as_triplets)
+    absolute_margin = _read_old_margin(absolute_margin, margin)
     check_positive_int(num_negatives, "num_negatives")
     check_positive_int(faiss_batch_size, "faiss_batch_size")
     if sampling_strategy not in ("top", "random"):
@@ -78,17 +94,15 @@ def mine_hard_negatives(
     filtering = filtering or (cross_encoder is not None and min_score is not None)
     range_max = _check_range(range_min, range_max, num_negatives, problem.max_rows_per_query, filtering)
 
-    query_embeddings = model.encode_query(
-        problem.queries, batch_size=batch_size, normalize_embeddings=True, convert_to_tensor=True,
-        show_progress_bar=verbose, prompt_name=query_prompt_name, prompt=query_prompt,
-    )  # fmt: skip
-    corpus_embeddings = model.encode_document(
-        problem.corpus, batch_size=batch_size, normalize_embeddings=True, convert_to_tensor=True,
-        show_progress_bar=verbose, prompt_name=corpus_prompt_name, prompt=corpus_prompt,
-    )  # fmt: skip
+    encoding = EmbeddingJob(model, batch_size, verbose, cache_folder, use_multi_process)
+    query_embeddings = encoding.run("query", problem.queries, query_prompt_name, query_prompt)
+    corpus_embeddings = encoding.run("document", problem.corpus, corpus_prompt_name, corpus_prompt)
     score_function = SimilarityFunction.to_similarity_fn(model.similarity_fn_name or "cosine")
     width = range_max + problem.max_rows_per_query
-    scores, indices = _padded_top_k(query_embeddings, corpus_embeddings, width, faiss_batch_size, score_function)
+    if use_faiss:
+        scores, indices = _faiss_top_k(query_embeddings, corpus_embeddings, width, faiss_batch_size)
+    else:
+        scores, indices = _padded_top_k(query_embeddings, corpus_embeddings, width, faiss_batch_size, score_function)
     positive_scores = _positive_scores(model, query_embeddings, corpus_embeddings, problem.positives)
     del query_embeddings, corpus_embeddings
     if cross_encoder is not None and (filtering or min_score is not None):
@@ -104,8 +118,105 @@ def mine_hard_negatives(
     negatives = indices.gather(1, order)[:, range_min:]
     negative_scores = negative_scores[:, range_min:]
     negative_scores, negatives = _sample(negative_scores, negatives, num_negatives, sampling_strategy)
+    _warn_when_short(negative_scores, num_negatives)
     columns = _build_columns(problem, negatives, negative_scores, positive_scores, output_format, output_scores)
     return _as_output(dataset, columns)
+
+
+def _read_old_output_options(output_format: str, output_scores: bool, as_triplets: bool | None) -> tuple[str, bool]:
+    """The output format and scores flag, from the reference's deprecated `as_triplets` and "n-tuple-scores"."""
+    if as_triplets is not None:
+        output_format = "triplet" if as_triplets else "n-tuple"
+        logger.warning("as_triplets is deprecated; use output_format=%r instead", output_format)
+    if output_format == "n-tuple-scores":
+        logger.warning('output_format="n-tuple-scores" is deprecated; use output_format="n-tuple", output_scores=True')
+        return "n-tuple", True
+    return output_format, output_scores
+
+
+def _read_old_margin(absolute_margin: float | None, margin: float | None) -> float | None:
+    """`margin` is the reference's older name for `absolute_margin`."""
+    if margin is None:
+        return absolute_margin
+    if absolute_margin is not None:
+        raise ValueError("give absolute_margin, or its deprecated name margin, not both")
+    logger.warning("margin is deprecated; use absolute_margin=%s (and/or relative_margin) instead", margin)
+    return margin
+
+
+class EmbeddingJob:
+    """Normalised query or document embeddings: read from `cache_folder` when saved there, else encoded (in a
+    multi-process pool when asked) and saved."""
+
+    def __init__(
+        self, model: Any, batch_size: int, verbose: bool, cache_folder: str | None, use_multi_process: bool
+    ) -> None:
+        self.model, self.batch_size, self.verbose = model, batch_size, verbose
+        self.cache_folder = None if cache_folder is None else Path(cache_folder)
+        self.use_multi_process = use_multi_process
+
+    def run(self, kind: str, texts: list[str], prompt_name: str | None, prompt: str | None) -> torch.Tensor:
+        path = self.cache_path(kind, texts, prompt_name, prompt)
+        if path is not None and path.exists():
+            return torch.from_numpy(load_array(path).copy())
+        encode = self.model.encode_query if kind == "query" else self.model.encode_document
+        options = dict(
+            batch_size=self.batch_size, normalize_embeddings=True, convert_to_tensor=True,
+            show_progress_bar=self.verbose, prompt_name=prompt_name, prompt=prompt,
+        )  # fmt: skip
+        if self.use_multi_process:
+            with self.model.start_multi_process_pool() as pool:
+                embeddings = encode(texts, pool=pool, **options)
+        else:
+            embeddings = encode(texts, **options)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_array(path, embeddings.float().cpu().numpy())
+        return embeddings
+
+    def cache_path(self, kind: str, texts: list[str], prompt_name: str | None, prompt: str | None) -> Path | None:
+        """A file named by a digest of the model's folder, the prompt and the texts."""
+        if self.cache_folder is None:
+            return None
+        digest = hashlib.sha256()
+        for part in (
+            str(getattr(self.model, "model_path", None) or type(self.model).__name__),
+            kind,
+            prompt_name,
+            prompt,
+        ):
+            digest.update(repr(part).encode() + b"\0")
+        for text in texts:
+            digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+        return self.cache_folder / f"{kind}_embeddings_{digest.hexdigest()}.npy"
+
+
+def _faiss_top_k(queries: torch.Tensor, corpus: torch.Tensor, width: int, batch_size: int):
+    """(n_queries, width) inner-product scores and ids from an exact faiss index; missing slots -inf and -1."""
+    faiss = require("faiss", "faiss-cpu")
+    index = build_faiss_index(faiss, corpus.float().cpu().numpy(), "float32", exact=True)
+    query_array = queries.float().cpu().numpy()
+    parts = [
+        index.search(query_array[start : start + batch_size], width) for start in range(0, len(query_array), batch_size)
+    ]
+    scores = torch.from_numpy(np.concatenate([part[0] for part in parts])).float()
+    indices = torch.from_numpy(np.concatenate([part[1] for part in parts])).long()
+    scores[indices == -1] = NEG_INF
+    return scores, indices
+
+
+def _warn_when_short(negative_scores: torch.Tensor, wanted: int) -> None:
+    """Say how many anchors got fewer than `wanted` negatives (their rows are dropped or shorter)."""
+    short = int((negative_scores == NEG_INF).any(dim=1).sum())
+    if short:
+        logger.warning(
+            "could not find %d negatives for %d of %d anchors (%.2f%%); widen range_max, or loosen max_score and "
+            "the margins, to find more",
+            wanted,
+            short,
+            len(negative_scores),
+            100 * short / len(negative_scores),
+        )
 
 
 def _read_problem(dataset: Any, anchor_name: str | None, positive_name: str | None, corpus: list[str] | None):
