@@ -7,6 +7,7 @@ from sentembed.quantization import quantize_embeddings
 from sentembed.search import (
     community_detection,
     mine_hard_negatives,
+    mine_translations,
     paraphrase_mining,
     paraphrase_mining_embeddings,
     semantic_search,
@@ -41,6 +42,7 @@ __all__ = [
     "mean_maxsim",
     "mean_maxsim_pairwise",
     "mine_hard_negatives",
+    "mine_translations",
     "paraphrase_mining",
     "paraphrase_mining_embeddings",
     "quantize_embeddings",
