@@ -92,7 +92,7 @@ class AdaptiveLayerLoss(EmbeddingLoss):
         layer_weighting: str | Callable[[int], float] = "uniform",
     ) -> None:
         super().__init__(model)
-        if isinstance(loss, GradientCacheMixin) or getattr(loss, "use_mini_batched_version", False):
+        if isinstance(loss, GradientCacheMixin) and getattr(loss, "use_mini_batched_version", True):
             raise ValueError(
                 f"{type(self).__name__} cannot wrap {type(loss).__name__}, which back-propagates from a hook; "
                 "use its non-cached form"

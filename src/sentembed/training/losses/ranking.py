@@ -18,15 +18,6 @@ PARTITION_MODES = ("joint", "per_direction")
 HARDNESS_MODES = ("in_batch_negatives", "hard_negatives", "all_negatives")
 
 
-def in_batch_logits(
-    embeddings: list[torch.Tensor], similarity_fct: Callable, scale: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scaled scores of each anchor against every candidate in the batch, and the index of its positive."""
-    anchors, candidates = embeddings[0], torch.cat(embeddings[1:])
-    logits = similarity_fct(anchors, candidates) * scale
-    return logits, torch.arange(len(anchors), device=logits.device)
-
-
 def check_directions(directions: Sequence[str], partition_mode: str) -> tuple[str, ...]:
     """The directions as a tuple; query_to_doc is required, and per_direction takes only the two cross terms."""
     directions = tuple(directions)
@@ -107,12 +98,18 @@ class MultipleNegativesRankingLoss(EmbeddingLoss):
             return self._per_direction_loss(local_queries, queries, documents, rows)
         return self._joint_loss(local_queries, queries, documents, rows)
 
-    def _query_to_doc(self, local_queries: torch.Tensor, documents: list[torch.Tensor], rows: torch.Tensor):
+    def _query_to_doc(
+        self, local_queries: torch.Tensor, documents: list[torch.Tensor], rows: torch.Tensor
+    ) -> torch.Tensor:
+        """This process's anchors against every candidate, scaled, with any hardness bonus."""
         scores = self.similarity_fct(local_queries, torch.cat(documents))
         bonus = hardness_bonus(scores, rows, self.hardness_mode, self.hardness_strength, len(documents[0]))
         return scores * self.scale + bonus
 
-    def _joint_loss(self, local_queries, queries, documents, rows) -> torch.Tensor:
+    def _joint_loss(
+        self, local_queries: torch.Tensor, queries: torch.Tensor, documents: list[torch.Tensor], rows: torch.Tensor
+    ) -> torch.Tensor:
+        """One softmax per anchor over the blocks of every chosen direction; the target is its positive."""
         blocks = [self._query_to_doc(local_queries, documents, rows)]
         batch = len(queries)
         own = torch.zeros(len(rows), batch, dtype=torch.bool, device=queries.device)
@@ -127,7 +124,10 @@ class MultipleNegativesRankingLoss(EmbeddingLoss):
             blocks.append(scores.masked_fill(own.repeat(1, len(documents)), float("-inf")))
         return F.cross_entropy(torch.cat(blocks, dim=1), rows)
 
-    def _per_direction_loss(self, local_queries, queries, documents, rows) -> torch.Tensor:
+    def _per_direction_loss(
+        self, local_queries: torch.Tensor, queries: torch.Tensor, documents: list[torch.Tensor], rows: torch.Tensor
+    ) -> torch.Tensor:
+        """The mean of one cross-entropy per direction (anchors over candidates, positives over anchors)."""
         losses = [F.cross_entropy(self._query_to_doc(local_queries, documents, rows), rows)]
         if "doc_to_query" in self.directions:
             scores = self.similarity_fct(documents[0][rows], queries) * self.scale
