@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 
 from sentembed.training.columns import LABEL_COLUMNS
 
-FEATURE_SUFFIXES = ("input_ids", "attention_mask", "token_type_ids", "prompt_length")
+FEATURE_SUFFIXES = ("input_ids", "attention_mask", "token_type_ids", "offsets", "prompt_length")
 Prompts = str | dict[str, Any] | None
 # A column's Router route rides along as `{column}_task`; WordEmbeddings rows carry `sentence_lengths`.
 ROUTED_SUFFIXES = ("task", "sentence_lengths")
