@@ -6,6 +6,7 @@ from sentembed.backend import (
     export_static_quantized_openvino_model,
 )
 from sentembed.cross_encoder import CrossEncoder
+from sentembed.loading.card_data import SentenceTransformerModelCardData
 from sentembed.quantization import quantize_embeddings
 from sentembed.search import mine_hard_negatives
 from sentembed.sentence_transformer import SentenceTransformer
@@ -36,6 +37,7 @@ __all__ = [
     "CrossEncoderTrainingArguments",
     "InputExample",
     "SentenceTransformer",
+    "SentenceTransformerModelCardData",
     "SentenceTransformerTrainer",
     "SentenceTransformerTrainingArguments",
     "SimilarityFunction",

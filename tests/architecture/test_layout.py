@@ -37,6 +37,7 @@ FLOORS = {
     "losses": 5,
     "datasets": 5,
     "sampler": 5,
+    "model_card": 5,
     "training_args": 5,
     "__init__": 5,
 }

@@ -37,6 +37,15 @@ def test_pool_matches_single_process_in_order(minilm_l3, pool, texts):
     assert np.abs(pooled - single).max() <= CLOSE
 
 
+def test_the_pool_answers_the_references_dict_keys(pool):
+    processes = pool["processes"]
+    assert len(processes) == 2 and all(process.is_alive() for process in processes)
+    assert len(pool["input"]) == len(pool["output"]) == 2
+    assert "processes" in pool and sorted(pool.keys()) == ["input", "output", "processes"]
+    with pytest.raises(KeyError, match="processes"):
+        pool["workers"]
+
+
 def test_precision_is_applied_after_merging_chunks(minilm_l3, pool, texts):
     floats = minilm_l3.encode(texts, pool=pool, chunk_size=25)
     pooled = minilm_l3.encode(texts, pool=pool, chunk_size=25, precision="int8")

@@ -99,3 +99,32 @@ def test_dense_without_v6_options_saves_the_keys_older_references_read(tmp_path)
 def test_dense_names_the_missing_feature():
     with pytest.raises(ValueError, match="token_embeddings"):
         Dense(4, 3, module_input_name="token_embeddings")({"sentence_embedding": torch.zeros(1, 4)})
+
+
+def test_encode_calls_modules_through_call_so_forward_hooks_fire(minilm_l3):
+    seen = []
+    handles = [
+        minilm_l3.register_forward_hook(lambda module, inputs, output: seen.append("model")),
+        minilm_l3[1].register_forward_hook(lambda module, inputs, output: seen.append(type(module).__name__)),
+    ]
+    try:
+        minilm_l3.encode(["one sentence"])
+        minilm_l3.encode(["and another"])
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert seen == ["Pooling", "model", "Pooling", "model"]
+
+
+def test_processor_kwargs_and_the_old_token_name():
+    from sentembed import SentenceTransformer
+    from tests.conftest import MINILM_L3
+
+    model = SentenceTransformer(str(MINILM_L3), device="cpu", processor_kwargs={"model_max_length": 64})
+    assert model.tokenizer.model_max_length == 64
+    with pytest.raises(TypeError, match="not both"):
+        SentenceTransformer(str(MINILM_L3), processor_kwargs={}, tokenizer_kwargs={})
+    with pytest.warns(FutureWarning, match="use_auth_token"):
+        SentenceTransformer(str(MINILM_L3), device="cpu", use_auth_token=False)
+    with pytest.raises(ValueError, match="not both"):
+        SentenceTransformer(str(MINILM_L3), token=False, use_auth_token=False)

@@ -46,6 +46,15 @@ def renamed_argument(value: Any, kwargs: dict[str, Any], old: str, new: str, cal
     return kwargs.pop(old)
 
 
+def processor_or_tokenizer_kwargs(
+    processor_kwargs: dict[str, Any] | None, tokenizer_kwargs: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """`processor_kwargs` is the v6 name of `tokenizer_kwargs`: either may be given, not both."""
+    if processor_kwargs is not None and tokenizer_kwargs is not None:
+        raise TypeError("give processor_kwargs (the v6 name) or tokenizer_kwargs, not both")
+    return processor_kwargs if processor_kwargs is not None else tokenizer_kwargs
+
+
 def check_positive_int(value: Any, name: str, optional: bool = False) -> int | None:
     """`value` as an int when it is a positive integer (numpy integers too, bools never); None when optional."""
     if value is None and optional:

@@ -2,5 +2,6 @@
 
 from sentembed.cross_encoder.model import CrossEncoder
 from sentembed.cross_encoder.rerank import EmbeddingRetriever, RetrieveAndRerank, StoreRetriever
+from sentembed.loading.card_data import CrossEncoderModelCardData
 
-__all__ = ["CrossEncoder", "EmbeddingRetriever", "RetrieveAndRerank", "StoreRetriever"]
+__all__ = ["CrossEncoder", "CrossEncoderModelCardData", "EmbeddingRetriever", "RetrieveAndRerank", "StoreRetriever"]

@@ -14,12 +14,18 @@ from torch import nn
 
 from sentembed import backend as backends
 from sentembed.common.batching import run_in_sorted_batches
-from sentembed.common.checks import check_positive_int, renamed_argument, resolve_prompt
+from sentembed.common.checks import (
+    check_positive_int,
+    processor_or_tokenizer_kwargs,
+    renamed_argument,
+    resolve_prompt,
+)
 from sentembed.common.hits import hits_from_top_k
 from sentembed.common.runtime import check_device, default_device
 from sentembed.common.types import Pair, Row
 from sentembed.cross_encoder import layout
 from sentembed.cross_encoder.pairs import check_pairs, check_query_and_documents
+from sentembed.loading.card_data import CrossEncoderModelCardData, card_data_for
 from sentembed.loading.hub import PushToHubMixin
 from sentembed.loading.model_card import render_cross_encoder_card, write_model_card
 from sentembed.loading.resolve import resolve_model_path
@@ -62,13 +68,12 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         default_prompt_name: str | None = None,
         processor_kwargs: dict[str, Any] | None = None,
         classifier_dropout: float | None = None,
+        model_card_data: CrossEncoderModelCardData | None = None,
     ) -> None:
         super().__init__()
         model_kwargs, backend_options = backends.split_model_kwargs(model_kwargs, backend)
         num_labels = check_positive_int(num_labels, "num_labels", optional=True)
-        if processor_kwargs is not None and tokenizer_kwargs is not None:
-            raise TypeError("give processor_kwargs (the v6 name) or tokenizer_kwargs, not both")
-        tokenizer_kwargs = processor_kwargs if processor_kwargs is not None else tokenizer_kwargs
+        tokenizer_kwargs = processor_or_tokenizer_kwargs(processor_kwargs, tokenizer_kwargs)
         self.model_path = resolve_model_path(
             model_name_or_path, cache_folder, revision, token, local_files_only, organization=HUB_ORGANIZATION
         )
@@ -101,6 +106,9 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         if max_length is not None:
             self.max_length = max_length
         self.activation_fn = self._initial_activation(activation_fn, folder)
+        self.model_card_data = card_data_for(
+            CrossEncoderModelCardData, model_card_data, model_name_or_path, self.model_path, revision
+        )
         self.to(check_device(device) if device is not None else default_device())
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -336,6 +344,7 @@ class CrossEncoder(PushToHubMixin, nn.Module):
                 self.max_length,
                 type(self.activation_fn).__name__,
                 train_datasets,
+                self.model_card_data,
             )
             write_model_card(folder, card)
 

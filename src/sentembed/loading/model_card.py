@@ -1,20 +1,20 @@
 """The model card (README.md) written beside every saved model: one renderer for both model kinds.
 
-Each card is YAML front matter (library, pipeline tag, tags), a title, a short description, a list of
+Each card is YAML front matter (written from the model's card data: library, pipeline tag, tags, language,
+licence, base model, datasets, widget examples, evaluation results), a title, a short description, a list of
 facts, optional sections (training adds its own), and a usage example.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
-FRONT_MATTER = """---
-library_name: sentence-transformers
-pipeline_tag: {pipeline_tag}
-tags:
-{tags}
----
-"""
+from sentembed.loading.card_data import (
+    CrossEncoderModelCardData,
+    ModelCardDataBase,
+    SentenceTransformerModelCardData,
+)
 
 BI_ENCODER_USAGE = """```python
 from sentembed import SentenceTransformer  # or: from sentence_transformers import SentenceTransformer
@@ -33,8 +33,7 @@ print(model.predict([("How many people live in Berlin?", "Berlin has about 3.7 m
 
 
 def render_card(
-    pipeline_tag: str,
-    tags: list[str],
+    card_data: ModelCardDataBase,
     title: str,
     description: str,
     facts: list[str],
@@ -42,11 +41,22 @@ def render_card(
     usage: str,
 ) -> str:
     """A card from its parts; `sections` maps headings to markdown bodies, shown before the usage."""
-    text = FRONT_MATTER.format(pipeline_tag=pipeline_tag, tags="\n".join(f"- {tag}" for tag in tags))
-    text += f"\n# {title}\n\n{description}\n\n" + "".join(f"- {fact}\n" for fact in facts)
+    text = f"---\n{card_data.to_yaml()}\n---\n"
+    facts = [*facts, *card_data.details()]
+    text += f"\n# {card_data.model_name or title}\n\n{description}\n\n" + "".join(f"- {fact}\n" for fact in facts)
+    evaluation = card_data.evaluation_table()
+    if evaluation and "Evaluation results" not in sections:
+        sections = {**sections, "Evaluation": evaluation}
     for heading, body in {**sections, "Usage": usage}.items():
         text += f"\n## {heading}\n\n{body}\n"
     return text
+
+
+def with_datasets(card_data: ModelCardDataBase, train_datasets: list[str] | None) -> ModelCardDataBase:
+    """A copy of the card data naming `train_datasets`, unless it names its own."""
+    card_data = copy.deepcopy(card_data)
+    card_data.set_train_datasets(list(train_datasets or []))
+    return card_data
 
 
 def render_model_card(
@@ -58,6 +68,7 @@ def render_model_card(
     architecture: str,
     train_datasets: list[str] | None = None,
     extra_sections: dict[str, str] | None = None,
+    card_data: SentenceTransformerModelCardData | None = None,
 ) -> str:
     """The README.md text for a saved bi-encoder."""
     facts = [
@@ -65,11 +76,8 @@ def render_model_card(
         f"Embedding dimension: {dimension}",
         f"Similarity function: {similarity or 'cosine'}",
     ]
-    if train_datasets:
-        facts.append("Training data: " + ", ".join(train_datasets))
     return render_card(
-        "sentence-similarity",
-        ["sentence-transformers", "sentence-similarity", "feature-extraction", "sentembed"],
+        with_datasets(card_data or SentenceTransformerModelCardData(), train_datasets),
         title,
         "A sentence embedding model saved by [sentembed](https://pypi.org/project/sentembed/) in the standard\n"
         f"sentence-transformers folder format. It maps text to a {dimension}-dimensional vector.",
@@ -86,14 +94,12 @@ def render_cross_encoder_card(
     max_length: int,
     activation: str,
     train_datasets: list[str] | None = None,
+    card_data: CrossEncoderModelCardData | None = None,
 ) -> str:
     """The README.md text for a saved cross-encoder."""
     facts = [f"Labels: {num_labels}", f"Maximum sequence length: {max_length} tokens", f"Activation: {activation}"]
-    if train_datasets:
-        facts.append("Training data: " + ", ".join(train_datasets))
     return render_card(
-        "text-ranking",
-        ["sentence-transformers", "cross-encoder", "sentembed"],
+        with_datasets(card_data or CrossEncoderModelCardData(), train_datasets),
         title,
         "A cross-encoder saved by [sentembed](https://pypi.org/project/sentembed/) as a plain transformers\n"
         "sequence-classification checkpoint. It reads two texts together and scores how well they match.",

@@ -23,11 +23,13 @@ from sentembed.common.batching import run_in_sorted_batches, sorted_batches
 from sentembed.common.checks import (
     check_positive_int,
     check_text_list,
+    processor_or_tokenizer_kwargs,
     renamed_argument,
     resolve_prompt,
 )
 from sentembed.common.runtime import check_device, default_device
 from sentembed.common.types import ArrayLike, Row
+from sentembed.loading.card_data import SentenceTransformerModelCardData, card_data_for
 from sentembed.loading.folder import ModelConfig, load_modules, save_modules
 from sentembed.loading.hub import PushToHubMixin
 from sentembed.loading.model_card import render_model_card, write_model_card
@@ -83,9 +85,14 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         tokenizer_kwargs: dict[str, Any] | None = None,
         config_kwargs: dict[str, Any] | None = None,
         backend: str = "torch",
+        model_card_data: SentenceTransformerModelCardData | None = None,
+        processor_kwargs: dict[str, Any] | None = None,
+        use_auth_token: bool | str | None = None,
     ) -> None:
         model_kwargs, backend_options = backends.split_model_kwargs(model_kwargs, backend)
         check_positive_int(truncate_dim, "truncate_dim", optional=True)
+        tokenizer_kwargs = processor_or_tokenizer_kwargs(processor_kwargs, tokenizer_kwargs)
+        token = old_token_name(token, use_auth_token)
         config = ModelConfig()
         model_path: Path | None = None
         if model_name_or_path is not None:
@@ -125,6 +132,9 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         if saved_similarity not in self.SUPPORTED_SIMILARITY_FN_NAMES:  # e.g. a multi-vector model's "maxsim"
             saved_similarity = None
         self.similarity_fn_name = similarity_fn_name or saved_similarity
+        self.model_card_data = card_data_for(
+            SentenceTransformerModelCardData, model_card_data, model_name_or_path, model_path, revision
+        )
         self.to(check_device(device) if device is not None else default_device())
 
     # ----- members -------------------------------------------------------------------------------
@@ -439,7 +449,7 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         batching = (rows, request.batch_size, input_module.pad, self.device)
         collected: list = [None] * len(rows)
         for batch, features in sorted_batches(*batching, show_progress_bar):
-            out = self.forward({**features, **request.extra_features})
+            out = self({**features, **request.extra_features})
             if request.output_value == "token_embeddings":
                 per_text = encoding.strip_padding(out["token_embeddings"], out["attention_mask"])
             else:
@@ -471,7 +481,7 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         extra_features = extra_features or {}
 
         def sentence_embeddings(features: dict[str, torch.Tensor]) -> torch.Tensor:
-            return self.forward({**features, **extra_features})["sentence_embedding"]
+            return self({**features, **extra_features})["sentence_embedding"]
 
         pad = self.input_module_for(extra_features.get("task")).pad
         return run_in_sorted_batches(rows, batch_size, pad, self.device, sentence_embeddings, show_progress_bar)
@@ -549,10 +559,21 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
                     similarity=self.similarity_fn_name,
                     architecture=repr(self),
                     train_datasets=train_datasets,
+                    card_data=self.model_card_data,
                 ),
             )
 
     save_pretrained = save
+
+
+def old_token_name(token: bool | str | None, use_auth_token: bool | str | None) -> bool | str | None:
+    """`use_auth_token` is the pre-v3 name of `token`."""
+    if use_auth_token is None:
+        return token
+    if token is not None:
+        raise ValueError("give token, or its deprecated name use_auth_token, not both")
+    warnings.warn("use_auth_token is deprecated; use token instead", FutureWarning, stacklevel=3)
+    return use_auth_token
 
 
 def merge_prompts(given: dict[str, str] | None, saved: dict[str, str]) -> dict[str, str]:

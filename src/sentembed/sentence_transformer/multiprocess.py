@@ -172,6 +172,24 @@ class MultiProcessPool:
     def live_workers(self) -> list[_Worker]:
         return [worker for worker in self.workers if worker.alive and worker.process.is_alive()]
 
+    def __getitem__(self, key: str) -> Any:
+        """The reference's dict-style view: "processes" (the worker processes), "input" and "output" (the
+        connections to them, one per worker: work goes out and results come back on the same pipe)."""
+        views = {
+            "processes": lambda: [worker.process for worker in self.workers],
+            "input": lambda: [worker.connection for worker in self.workers],
+            "output": lambda: [worker.connection for worker in self.workers],
+        }
+        if key not in views:
+            raise KeyError(f"a pool has the keys {sorted(views)}, not {key!r}")
+        return views[key]()
+
+    def keys(self) -> list[str]:
+        return ["input", "output", "processes"]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys()
+
     def __enter__(self) -> MultiProcessPool:
         return self
 

@@ -37,15 +37,20 @@ def describe_datasets(datasets: dict[str | None, Any], losses: dict[str | None, 
     return "\n".join(lines)
 
 
-def describe_hyperparameters(args: Any) -> str:
+def hyperparameters(args: Any) -> dict[str, Any]:
+    """The arguments worth recording: those changed from their defaults, and the batch size, rate and epochs."""
     defaults = type(args).__dataclass_fields__
-    lines = []
+    chosen = {}
     for key in CARD_HYPERPARAMETERS:
         value = getattr(args, key, None)
         default = defaults[key].default if key in defaults else None
         if value != default or key in ("per_device_train_batch_size", "learning_rate", "num_train_epochs"):
-            lines.append(f"- `{key}`: {getattr(value, 'value', value)}")
-    return "\n".join(lines)
+            chosen[key] = getattr(value, "value", value)
+    return chosen
+
+
+def describe_hyperparameters(args: Any) -> str:
+    return "\n".join(f"- `{key}`: {value}" for key, value in hyperparameters(args).items())
 
 
 def describe_evaluations(history: list[dict[str, Any]]) -> str:

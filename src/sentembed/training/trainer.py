@@ -16,11 +16,11 @@ from transformers import Trainer
 from sentembed.loading.model_card import render_model_card, write_model_card
 from sentembed.models import Router
 from sentembed.training.arguments import SentenceTransformerTrainingArguments
-from sentembed.training.columns import LABEL_COLUMNS, check_dataset_fits_loss
+from sentembed.training.columns import LABEL_COLUMNS, check_dataset_fits_loss, split_columns
 from sentembed.training.data import NamedRows, SentenceCollator, unpack_batch
 from sentembed.training.evaluation import SentenceEvaluator, SequentialEvaluator
 from sentembed.training.losses import CoSENTLoss
-from sentembed.training.model_card import training_sections
+from sentembed.training.model_card import hyperparameters, training_sections
 from sentembed.training.samplers import (
     BatchSamplers,
     DefaultBatchSampler,
@@ -315,8 +315,23 @@ class SentenceTransformerTrainer(Trainer):
         self.save_trained_model(output_dir)
         torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
 
+    def fill_model_card_data(self) -> None:
+        """Tell the model's card data what this run trained on: datasets, losses, hyperparameters, examples."""
+        card_data = getattr(self.model, "model_card_data", None)
+        if card_data is None:
+            return
+        card_data.set_train_datasets([name or "train" for name in self.train_datasets])
+        card_data.set_losses(list(self.losses.values()))
+        card_data.set_hyperparameters(hyperparameters(self.args))
+        first = next(iter(self.train_datasets.values()), None)
+        if first is not None and not card_data.widget:
+            texts, _ = split_columns(first)
+            rows = first.select(range(min(len(first), 5)))
+            card_data.set_widget_examples([[row[column] for column in texts] for row in rows])
+
     def save_trained_model(self, output_dir: str) -> None:
         """Save the model folder and a model card that records this training run."""
+        self.fill_model_card_data()
         self.model.save(output_dir, create_model_card=False)
         sections = training_sections(self.train_datasets, self.losses, self.args, self.evaluation_history)
         model = self.model
@@ -329,6 +344,7 @@ class SentenceTransformerTrainer(Trainer):
             architecture=repr(model),
             train_datasets=[name or "train" for name in self.train_datasets],
             extra_sections=sections,
+            card_data=model.model_card_data,
         )
         write_model_card(Path(output_dir), card)
 

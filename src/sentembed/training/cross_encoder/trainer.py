@@ -88,4 +88,5 @@ class CrossEncoderTrainer(SentenceTransformerTrainer):
         return (loss, {}) if return_outputs else loss
 
     def save_trained_model(self, output_dir: str) -> None:
+        self.fill_model_card_data()
         self.model.save(output_dir, train_datasets=[name or "train" for name in self.train_datasets])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +39,38 @@ def quantized_as_float(embeddings: np.ndarray, precision: str | None) -> np.ndar
     return embeddings.astype(np.float32)
 
 
+def recording_metrics(call: Callable[..., dict]) -> Callable[..., dict]:
+    """Wrap an evaluator's `__call__` so that its metrics also land in the model's card data."""
+
+    @functools.wraps(call)
+    def evaluate(self: SentenceEvaluator, model: Any, *args: Any, **kwargs: Any) -> dict:
+        metrics = call(self, model, *args, **kwargs)
+        if self.records_in_model_card:
+            self.store_metrics_in_model_card_data(model, metrics)
+        return metrics
+
+    return evaluate
+
+
 class SentenceEvaluator:
-    """Base class: `evaluator(model)` returns `{name}_{metric}` floats and sets `primary_metric`."""
+    """Base class: `evaluator(model)` returns `{name}_{metric}` floats and sets `primary_metric`.
+
+    Every subclass's metrics are also recorded in `model.model_card_data`, for the saved model card.
+    """
 
     greater_is_better: bool = True
+    records_in_model_card: bool = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__call__" in cls.__dict__:
+            cls.__call__ = recording_metrics(cls.__dict__["__call__"])
+
+    def store_metrics_in_model_card_data(self, model: Any, metrics: dict[str, Any], epoch: float = 0, step: int = 0):
+        """Hand the metrics to the model's card data, when the model has one."""
+        card_data = getattr(model, "model_card_data", None)
+        if card_data is not None and isinstance(metrics, dict):
+            card_data.set_evaluation_metrics(self, metrics, epoch, step)
 
     def __init__(self, name: str = "", write_csv: bool = True) -> None:
         self.name = name

@@ -12,6 +12,8 @@ class SequentialEvaluator(SentenceEvaluator):
     """All evaluators' metrics in one dict; the primary metric is the last evaluator's unless
     `main_score_function` combines the primary scores (e.g. `lambda scores: sum(scores) / len(scores)`)."""
 
+    records_in_model_card = False  # each evaluator inside records its own metrics
+
     def __init__(
         self,
         evaluators: Sequence[SentenceEvaluator],
