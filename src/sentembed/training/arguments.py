@@ -69,6 +69,13 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
             raise ValueError("give warmup_ratio or warmup_steps, not both")
         self.warmup_steps = float(self.warmup_ratio)
 
+    def sync_warmup_ratio(self) -> None:
+        """Carry a `warmup_ratio` set after construction (a hyperparameter search trial sets it) into `warmup_steps`."""
+        if not _NATIVE_WARMUP_RATIO and self.warmup_ratio is not None:
+            if isinstance(self.warmup_ratio, bool) or not 0 <= self.warmup_ratio < 1:
+                raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
+            self.warmup_steps = float(self.warmup_ratio)
+
 
 def _parse(kind: type, value: Any, name: str) -> Any:
     """The enum member `value` names; a callable (a sampler class or factory) is kept as it is."""

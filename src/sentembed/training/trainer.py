@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import logging
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from transformers import Trainer
+from transformers import Trainer, set_seed
 
 from sentembed.loading.model_card import render_model_card, write_model_card
 from sentembed.models import Router
@@ -57,6 +60,18 @@ def losses_for(datasets: dict[str | None, Any], loss: Any) -> dict[str | None, n
     return {name: loss[name] for name in datasets}
 
 
+def rebind_model(loss: nn.Module, old: nn.Module, new: nn.Module) -> nn.Module:
+    """Point every reference to `old` in a loss (and in the losses it wraps) at `new`, for a re-initialised model."""
+    for module in loss.modules():
+        for name, child in list(module._modules.items()):
+            if child is old:
+                module._modules[name] = new
+        for name, value in list(vars(module).items()):
+            if value is old:
+                setattr(module, name, new)
+    return loss
+
+
 def combined_evaluator(evaluator: Any) -> SentenceEvaluator | None:
     if isinstance(evaluator, (list, tuple)):
         return SequentialEvaluator(evaluator) if evaluator else None
@@ -65,7 +80,12 @@ def combined_evaluator(evaluator: Any) -> SentenceEvaluator | None:
 
 class SentenceTransformerTrainer(Trainer):
     """Train a `SentenceTransformer` with one loss (or a dict of losses, one per dataset), an optional evaluator,
-    and everything `transformers.Trainer` offers: schedules, checkpoints, resuming, logging integrations."""
+    and everything `transformers.Trainer` offers: schedules, checkpoints, resuming, logging integrations.
+
+    With `model_init` instead of `model`, each `train()` (each trial of `hyperparameter_search`) starts from a fresh
+    model; give the loss as a function of the model (`lambda model: CoSENTLoss(model)`), or as a module whose
+    model is then swapped for each new one.
+    """
 
     collator_class = SentenceCollator
 
@@ -75,17 +95,23 @@ class SentenceTransformerTrainer(Trainer):
         args: SentenceTransformerTrainingArguments | None = None,
         train_dataset: Any = None,
         eval_dataset: Any = None,
-        loss: nn.Module | dict[str, nn.Module] | None = None,
+        loss: nn.Module | Callable[[Any], nn.Module] | dict[str, Any] | None = None,
         evaluator: SentenceEvaluator | list[SentenceEvaluator] | None = None,
         callbacks: list | None = None,
         optimizers: tuple = (None, None),
         optimizer_cls_and_kwargs: tuple | None = None,
+        model_init: Callable[..., Any] | None = None,
     ) -> None:
-        if model is None:
-            raise ValueError(f"{type(self).__name__} needs a model")
+        if (model is None) == (model_init is None):
+            raise ValueError(f"{type(self).__name__} needs a model or a model_init, not both")
+        if model_init is not None and tuple(optimizers) != (None, None):
+            raise ValueError("model_init makes a new model per run, so it cannot take ready-made optimizers")
         args = args or SentenceTransformerTrainingArguments(output_dir="trainer_output")
         if not isinstance(args, SentenceTransformerTrainingArguments):
             raise TypeError(f"args must be {self.arguments_class_name()}, got {type(args).__name__}")
+        if model_init is not None:
+            set_seed(args.seed)
+            model = self.new_model(model_init, None)
         if any(isinstance(module, Router) for module in model.children()) and not args.router_mapping:
             raise ValueError(
                 "the model has a Router but the training arguments have no router_mapping: give one that maps "
@@ -95,8 +121,9 @@ class SentenceTransformerTrainer(Trainer):
         self.eval_datasets = as_named(eval_dataset)
         if loss is None:
             logger.warning("No loss given; using CoSENTLoss.")
-            loss = self.default_loss(model)
-        self.losses = losses_for(self.train_datasets or self.eval_datasets, loss)
+            loss = self.default_loss
+        self.loss_specs = losses_for(self.train_datasets or self.eval_datasets, loss)
+        self.losses = self.build_losses(self.loss_specs, model, rebind=model_init is not None)
         self.check_datasets()
         self.evaluator = combined_evaluator(evaluator)
         self.evaluation_history: list[dict[str, Any]] = []
@@ -116,8 +143,73 @@ class SentenceTransformerTrainer(Trainer):
             optimizer_cls_and_kwargs=optimizer_cls_and_kwargs,
         )
         self.args.eval_strategy = strategy
+        self.model_init = model_init
+        self.move_losses_to_device()
+
+    # ----- a fresh model per run (model_init, hyperparameter search) --------------------------------------------
+
+    @staticmethod
+    def new_model(model_init: Callable[..., Any], trial: Any) -> Any:
+        """Call `model_init()` or `model_init(trial)`, refusing a result that is not a model."""
+        model = model_init(trial) if inspect.signature(model_init).parameters else model_init()
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model_init must return a model, got {type(model).__name__}")
+        return model
+
+    @staticmethod
+    def build_losses(specs: dict[str | None, Any], model: Any, rebind: bool) -> dict[str | None, nn.Module]:
+        """Each dataset's loss for `model`: factories called, loss modules as given (with `rebind`, moved from the
+        model they were built on to `model`)."""
+        built: dict[int, nn.Module] = {}
+        for spec in specs.values():
+            if id(spec) in built:
+                continue
+            if isinstance(spec, nn.Module):
+                old = getattr(spec, "model", None)
+                built[id(spec)] = rebind_model(spec, old, model) if rebind and old is not None else spec
+            elif callable(spec):
+                built[id(spec)] = spec(model)
+            else:
+                raise TypeError(f"loss must be a torch module or a function of the model, got {type(spec).__name__}")
+        return {name: built[id(spec)] for name, spec in specs.items()}
+
+    def call_model_init(self, trial: Any = None) -> Any:
+        """A fresh model from `model_init`, with the losses and the collator rebuilt around it."""
+        model = self.new_model(self.model_init, trial)
+        self.losses = self.build_losses(self.loss_specs, model, rebind=True)
+        self.data_collator = self.make_collator(model, self.args, None)
+        self.move_losses_to_device()
+        return model
+
+    def move_losses_to_device(self) -> None:
         for module in {id(loss): loss for loss in self.losses.values()}.values():
             module.to(self.args.device)
+
+    def hyperparameter_search(
+        self,
+        hp_space: Callable[[Any], dict[str, Any]] | None = None,
+        compute_objective: Callable[[dict[str, float]], float] | None = None,
+        n_trials: int = 20,
+        direction: str | list[str] = "minimize",
+        backend: str | None = None,
+        hp_name: Callable[[Any], str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """transformers' search over `TrainingArguments` fields (needs `model_init`); returns a `BestRun`.
+
+        `compute_objective(metrics)` reads the evaluator's metrics (e.g. `metrics["eval_sts_spearman_cosine"]`).
+        """
+        if self.model_init is None:
+            raise ValueError("hyperparameter_search needs the trainer built with model_init=..., not model=...")
+        if backend in (None, "optuna") and importlib.util.find_spec("optuna") is None:
+            raise ImportError("hyperparameter_search needs optuna: pip install 'sentembed[optuna]'")
+        return super().hyperparameter_search(
+            hp_space, compute_objective, n_trials, direction, backend or "optuna", hp_name, **kwargs
+        )
+
+    def _hp_search_setup(self, trial: Any) -> None:
+        super()._hp_search_setup(trial)
+        self.args.sync_warmup_ratio()
 
     # ----- hooks for the cross-encoder trainer ---------------------------------------------------------
 
