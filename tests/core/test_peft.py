@@ -125,7 +125,7 @@ def test_switching_between_two_adapters_matches_the_reference(ours, reference_cl
         ours.set_adapter("first")
 
 
-def test_bad_adapter_calls_are_named(ours, monkeypatch):
+def test_bad_adapter_calls_are_named(ours, monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="this model has no adapters"):
         ours.active_adapters()
     with pytest.raises(TypeError, match="must be a peft.PeftConfig"):
@@ -135,6 +135,9 @@ def test_bad_adapter_calls_are_named(ours, monkeypatch):
         ours.add_adapter(lora_config())
     with pytest.raises(OSError, match="adapter_config.json is missing"):
         ours.load_adapter(str(MINILM_L3), adapter_name="other")
+    ours.save(str(tmp_path / "adapter"))
+    with pytest.raises(ValueError, match="PEFT adapter folder, which loads with backend='torch' only"):
+        SentenceTransformer(str(tmp_path / "adapter"), backend="onnx", device="cpu")
     monkeypatch.setitem(sys.modules, "peft", None)
     with pytest.raises(ImportError, match=r"pip install 'sentembed\[peft\]'"):
         ours.set_adapter("default")

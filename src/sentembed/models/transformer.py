@@ -123,6 +123,11 @@ class Transformer(InputModule):
         model_args, tokenizer_args, config_args = dict(model_args or {}), dict(tokenizer_args or {}), config_args or {}
         adapter_folder, base = model_name_or_path, adapter_base_model(model_name_or_path)
         if base is not None:  # an adapter folder: the base model's network, then the adapter on it
+            if backend != "torch":
+                raise ValueError(
+                    f"{adapter_folder} is a PEFT adapter folder, which loads with backend='torch' only; merge it "
+                    "(model.transformers_model.merge_and_unload()), save that model and load it with the backend"
+                )
             model_name_or_path = base
             tokenizer_name_or_path = tokenizer_name_or_path or _tokenizer_folder(adapter_folder, base)
         self.config: PretrainedConfig = AutoConfig.from_pretrained(
