@@ -116,10 +116,12 @@ def test_chunked_equals_unchunked_on_random_vectors_of_unequal_counts():
 def test_duplicate_targets_break_ties_by_the_lower_index():
     generator = torch.Generator().manual_seed(1)
     source = torch.randn(50, 16, generator=generator)
-    target = torch.cat([source[:10], source[:10], torch.randn(30, 16, generator=generator)])
+    copies = torch.cat([source[:1]] * 15)  # more ties than the rough pass keeps: the row is rescanned exactly
+    target = torch.cat([source[:10], source[:10], torch.randn(30, 16, generator=generator), copies])
     for chunk_size in (3, 7, 4096):
         pairs = mine_translations(source, target, chunk_size=chunk_size)
         assert {(i, j) for _, i, j in pairs if i < 10} == {(i, i) for i in range(10)}
+        assert pairs == mine_translations(source, target, chunk_size=16)
 
 
 def test_one_to_one_uses_each_sentence_once_and_threshold_filters(french_300):

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from sentembed.common.checks import check_choice, check_finite, check_positive_int, check_text_list, tensor_matrix
-from sentembed.search.topk import check_same_dim, chunk_top_k, corpus_block_rows, merge_top_k
+from sentembed.search.topk import check_same_dim, corpus_block_rows
 
 MARGINS = ("ratio", "distance")
 CANDIDATES = ("both", "forward", "backward", "mutual")
@@ -120,7 +120,8 @@ def nearest_both_ways(
 def _rough_lists(
     source: torch.Tensor, target: torch.Tensor, source_k: int, target_k: int, chunk_size: int, progress: bool
 ) -> tuple[NeighbourLists, NeighbourLists]:
-    """Candidate k-NN lists from float32 blocks of scores, both directions in one pass."""
+    """Candidate k-NN lists from float32 blocks of scores, both directions in one pass, sorted by score (ties in
+    any order: the exact pass settles them)."""
     rows = min(chunk_size, len(source))
     columns = corpus_block_rows(chunk_size, rows)
     target_values, target_indices = _empty_lists(len(target), target_k, source)
@@ -130,15 +131,21 @@ def _rough_lists(
         best = _empty_lists(len(queries), source_k, source)
         for column in range(0, len(target), columns):
             scores = queries @ F.normalize(target[column : column + columns], p=2, dim=1).T
-            values, indices = chunk_top_k(scores, source_k)
-            best = merge_top_k(best, (values, indices + column), source_k)
-            values, indices = chunk_top_k(scores.T, target_k)
+            values, indices = torch.topk(scores, min(source_k, scores.shape[1]), dim=1)
+            best = _keep_best(best, (values, indices + column), source_k)
+            values, indices = torch.topk(scores, min(target_k, scores.shape[0]), dim=0)
             block = slice(column, column + columns)
             old = (target_values[block], target_indices[block])
-            target_values[block], target_indices[block] = merge_top_k(old, (values, indices + start), target_k)
+            target_values[block], target_indices[block] = _keep_best(old, (values.T, indices.T + start), target_k)
         forward_values.append(best[0])
         forward_indices.append(best[1])
     return (torch.cat(forward_values), torch.cat(forward_indices)), (target_values, target_indices)
+
+
+def _keep_best(old: NeighbourLists, new: NeighbourLists, k: int) -> NeighbourLists:
+    values = torch.cat([old[0], new[0]], dim=1)
+    values, order = torch.topk(values, k, dim=1)
+    return values, torch.cat([old[1], new[1]], dim=1).gather(1, order)
 
 
 def _exact_lists(rough: NeighbourLists, queries: torch.Tensor, keys: torch.Tensor, k: int) -> NeighbourLists:
@@ -146,24 +153,36 @@ def _exact_lists(rough: NeighbourLists, queries: torch.Tensor, keys: torch.Tenso
     at the edge of the list) are rescanned exactly against every key."""
     rough_values, rough_indices = rough
     k = min(k, rough_indices.shape[1])
+    query_norms, key_norms = _row_norms(queries), _row_norms(keys)
     values = torch.empty((len(queries), k), dtype=torch.float64, device=queries.device)
     indices = torch.empty((len(queries), k), dtype=torch.long, device=queries.device)
     for start in range(0, len(queries), EXACT_BLOCK_ROWS):
         block = slice(start, start + EXACT_BLOCK_ROWS)
         candidates = rough_indices[block]
-        scores = _exact_cosines(queries[block], keys[candidates])
+        dots = _exact_dots(queries[block], keys[candidates])
+        scores = dots / (query_norms[block, None] * key_norms[candidates])
         values[block], indices[block] = _stable_top_k(scores, candidates, k)
     if rough_indices.shape[1] < len(keys):
         unsure = rough_values[:, -1] >= rough_values[:, k - 1] - ROUGH_SCORE_ERROR
         for row in unsure.nonzero().flatten().tolist():
-            values[row], indices[row] = _exact_row(queries[row], keys, k)
+            values[row], indices[row] = _exact_row(queries[row], query_norms[row], keys, key_norms, k)
     return values, indices
 
 
-def _exact_cosines(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-    """Cosines of each query (b, d) with its own keys (b, w, d), in float64, one pair at a time."""
-    queries = F.normalize(queries.double(), p=2, dim=-1)
-    return (F.normalize(keys.double(), p=2, dim=-1) * queries[:, None, :]).sum(dim=-1)
+def _row_norms(matrix: torch.Tensor) -> torch.Tensor:
+    """Each row's L2 norm in float64 (zero rows count as 1, as in `F.normalize`)."""
+    norms = torch.cat(
+        [
+            torch.linalg.vector_norm(matrix[start : start + EXACT_BLOCK_ROWS].double(), dim=1)
+            for start in range(0, len(matrix), EXACT_BLOCK_ROWS)
+        ]
+    )
+    return norms.clamp_min(1e-12)
+
+
+def _exact_dots(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """Dot products of each query (b, d) with its own keys (b, w, d), in float64, one pair at a time."""
+    return (keys.double() * queries.double()[:, None, :]).sum(dim=-1)
 
 
 def _stable_top_k(scores: torch.Tensor, indices: torch.Tensor, k: int) -> NeighbourLists:
@@ -174,14 +193,17 @@ def _stable_top_k(scores: torch.Tensor, indices: torch.Tensor, k: int) -> Neighb
     return scores[:, :k], indices.gather(1, order)[:, :k]
 
 
-def _exact_row(query: torch.Tensor, keys: torch.Tensor, k: int) -> NeighbourLists:
+def _exact_row(
+    query: torch.Tensor, query_norm: torch.Tensor, keys: torch.Tensor, key_norms: torch.Tensor, k: int
+) -> NeighbourLists:
     """One query's exact k-NN over every key, in blocks."""
-    scores = torch.cat(
+    dots = torch.cat(
         [
-            _exact_cosines(query[None], keys[start : start + EXACT_BLOCK_ROWS][None])[0]
+            _exact_dots(query[None], keys[start : start + EXACT_BLOCK_ROWS][None])[0]
             for start in range(0, len(keys), EXACT_BLOCK_ROWS)
         ]
     )
+    scores = dots / (query_norm * key_norms)
     values, indices = _stable_top_k(scores[None], torch.arange(len(keys), device=keys.device)[None], k)
     return values[0], indices[0]
 
