@@ -195,6 +195,7 @@ PINNED = {
         "export_static_quantized_openvino_model", "split_model_kwargs", "use_backend",
     },
     "sentembed.store": {"EmbeddingStore"},
+    "sentembed.util": {"mine_translations"},
     "sentembed.cross_encoder.losses": {
         "ADRMSELoss", "BinaryCrossEntropyLoss", "CachedMultipleNegativesRankingLoss", "CrossEntropyLoss",
         "LambdaLoss", "LambdaRankScheme", "ListMLELoss", "ListNetLoss", "MSELoss", "MarginMSELoss",
