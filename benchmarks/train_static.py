@@ -1,7 +1,8 @@
 """Fine-tune a static model distilled from all-MiniLM-L6-v2 with SentenceTransformerTrainer, and report STSb test
 Spearman before and after: CoSENTLoss on the STSb train pairs (scores as labels), and
 MultipleNegativesRankingLoss on the STSb train pairs scored 4 or more (in-batch negatives).
-Run: .venv/bin/python benchmarks/train_static.py [--loss cosent mnrl] [--epochs 3] [--learning-rate 5e-3] [--distilled FOLDER]
+Run: .venv/bin/python benchmarks/train_static.py [--loss cosent mnrl] [--epochs 3] [--learning-rate 5e-3]
+    [--distilled FOLDER]
 """
 
 from __future__ import annotations
