@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -175,3 +176,35 @@ class CrossEncoderRerankingEvaluator(SentenceEvaluator):
         self.save_csv(output_path, epoch, steps, metrics)
         self.primary_metric = f"ndcg@{self.at_k}"
         return self.prefix_name_to_metrics(metrics)
+
+
+def deprecated_evaluator(name: str, replacement: type) -> type:
+    """An old evaluator name: the replacement's class, warning once per instance that the name is deprecated."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        warnings.warn(f"{name} is deprecated; use {replacement.__name__} instead", DeprecationWarning, stacklevel=2)
+        replacement.__init__(self, *args, **kwargs)
+
+    return type(name, (replacement,), {"__init__": __init__, "__doc__": f"Deprecated name of {replacement.__name__}."})
+
+
+CEBinaryAccuracyEvaluator = deprecated_evaluator("CEBinaryAccuracyEvaluator", CrossEncoderClassificationEvaluator)
+CEBinaryClassificationEvaluator = deprecated_evaluator(
+    "CEBinaryClassificationEvaluator", CrossEncoderClassificationEvaluator
+)
+CEF1Evaluator = deprecated_evaluator("CEF1Evaluator", CrossEncoderClassificationEvaluator)
+CESoftmaxAccuracyEvaluator = deprecated_evaluator("CESoftmaxAccuracyEvaluator", CrossEncoderClassificationEvaluator)
+CECorrelationEvaluator = deprecated_evaluator("CECorrelationEvaluator", CrossEncoderCorrelationEvaluator)
+CERerankingEvaluator = deprecated_evaluator("CERerankingEvaluator", CrossEncoderRerankingEvaluator)
+
+__all__ = [
+    "CEBinaryAccuracyEvaluator",
+    "CEBinaryClassificationEvaluator",
+    "CECorrelationEvaluator",
+    "CEF1Evaluator",
+    "CERerankingEvaluator",
+    "CESoftmaxAccuracyEvaluator",
+    "CrossEncoderClassificationEvaluator",
+    "CrossEncoderCorrelationEvaluator",
+    "CrossEncoderRerankingEvaluator",
+]
