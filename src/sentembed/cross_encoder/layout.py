@@ -100,6 +100,11 @@ def _single_transformer_path(folder: Path) -> str:
         raise OSError(f"{folder / MODULES_FILE} must hold a non-empty list of modules")
     types = [str(entry.get("type")) for entry in entries if isinstance(entry, dict)]
     is_transformer = bool(types) and names_known_module(types[0], "Transformer")
+    if any(names_known_module(kind, "Pooling") for kind in types):
+        raise OSError(
+            f"{folder} is a bi-encoder (its {MODULES_FILE} pools token embeddings into sentence embeddings): "
+            "load it with SentenceTransformer, not CrossEncoder"
+        )
     if len(entries) != 1 or not is_transformer:
         raise OSError(
             f"{folder / MODULES_FILE} lists modules {types}; sentembed loads modular cross-encoders made of "
