@@ -165,8 +165,20 @@ def test_loss_configs_name_the_metrics_as_the_reference_does(minilm_l3):
     assert losses.TripletLoss(minilm_l3).get_config_dict()["distance_metric"] == "TripletDistanceMetric.EUCLIDEAN"
 
 
-def test_similarity_function_names_have_no_duplicates():
-    assert util.SimilarityFunction.possible_values() == ["cosine", "dot", "euclidean", "manhattan"]
+def test_similarity_function_names_match_the_reference():
+    names = ["cosine", "dot", "euclidean", "manhattan", "maxsim", "meanmaxsim"]
+    assert util.SimilarityFunction.possible_values() == reference.SimilarityFunction.possible_values() == names
+
+
+def test_maxsim_names_score_token_embeddings_and_a_bi_encoder_refuses_them(minilm_l3):
+    generator = torch.Generator().manual_seed(0)
+    queries, documents = torch.randn(2, 5, 8, generator=generator), torch.randn(3, 7, 8, generator=generator)
+    scores = util.SimilarityFunction.to_similarity_fn("maxsim")(queries, documents)
+    torch.testing.assert_close(scores, util.maxsim(queries, documents))
+    pairwise = util.SimilarityFunction.to_similarity_pairwise_fn("meanmaxsim")(queries, documents[:2])
+    torch.testing.assert_close(pairwise, util.mean_maxsim_pairwise(queries, documents[:2]))
+    with pytest.raises(ValueError, match="token embeddings"):
+        minilm_l3.similarity_fn_name = "maxsim"
 
 
 # ----- similarity dtypes and sparse tensors --------------------------------------------------------------

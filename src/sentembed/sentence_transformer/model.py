@@ -305,7 +305,13 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
 
     @similarity_fn_name.setter
     def similarity_fn_name(self, value: str | SimilarityFunction | None) -> None:
-        self._similarity_fn_name = None if value is None else SimilarityFunction.parse(value)
+        kind = None if value is None else SimilarityFunction.parse(value)
+        if kind is not None and kind.value not in self.SUPPORTED_SIMILARITY_FN_NAMES:
+            raise ValueError(
+                f"similarity_fn_name {kind.value!r} scores token embeddings (multi-vector models); a "
+                f"SentenceTransformer uses one of {list(self.SUPPORTED_SIMILARITY_FN_NAMES)}"
+            )
+        self._similarity_fn_name = kind
 
     def _similarity_kind(self) -> SimilarityFunction:
         if self._similarity_fn_name is None:

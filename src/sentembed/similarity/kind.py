@@ -8,18 +8,22 @@ from enum import Enum
 import torch
 
 from sentembed.similarity import functions as fn
+from sentembed.similarity import multi_vector
 
 ScoreFn = Callable[..., torch.Tensor]
 
 
 class SimilarityFunction(str, Enum):
-    """A similarity function name, as saved in `config_sentence_transformers.json`."""
+    """A similarity function name, as saved in `config_sentence_transformers.json`. The MaxSim ones score
+    multi-vector (token) embeddings; a `SentenceTransformer` uses the other four."""
 
     COSINE = "cosine"
     DOT_PRODUCT = "dot"
     DOT = "dot"
     EUCLIDEAN = "euclidean"
     MANHATTAN = "manhattan"
+    MAXSIM = "maxsim"
+    MEAN_MAXSIM = "meanmaxsim"
 
     @classmethod
     def parse(cls, value: str | SimilarityFunction) -> SimilarityFunction:
@@ -49,10 +53,14 @@ _ALL_PAIRS = {
     SimilarityFunction.DOT: fn.dot_score,
     SimilarityFunction.EUCLIDEAN: fn.euclidean_sim,
     SimilarityFunction.MANHATTAN: fn.manhattan_sim,
+    SimilarityFunction.MAXSIM: multi_vector.maxsim,
+    SimilarityFunction.MEAN_MAXSIM: multi_vector.mean_maxsim,
 }
 _PAIRWISE = {
     SimilarityFunction.COSINE: fn.pairwise_cos_sim,
     SimilarityFunction.DOT: fn.pairwise_dot_score,
     SimilarityFunction.EUCLIDEAN: fn.pairwise_euclidean_sim,
     SimilarityFunction.MANHATTAN: fn.pairwise_manhattan_sim,
+    SimilarityFunction.MAXSIM: multi_vector.maxsim_pairwise,
+    SimilarityFunction.MEAN_MAXSIM: multi_vector.mean_maxsim_pairwise,
 }
