@@ -135,3 +135,26 @@ def test_a_callable_batch_sampler_is_used_by_the_trainer(tmp_path, minilm_l3):
     assert built == [(16, 8, ["label", "score"])]
     assert len(loader) == 2
     assert "in_order" in args.to_json_string()
+
+
+def test_a_streamed_dataset_trains_in_order_and_is_checked_by_its_columns(tmp_path):
+    from sentembed import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentembed.losses import CoSENTLoss, MultipleNegativesRankingLoss
+    from tests.conftest import MINILM_L3
+
+    first, second, _ = read_sts("train")
+    streamed = datasets.Dataset.from_dict({"anchor": first[:48], "positive": second[:48]}).to_iterable_dataset()
+    model = SentenceTransformer(str(MINILM_L3), device="cpu")
+    before = model.encode(first[:4])
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=16, max_steps=3, report_to=[], save_strategy="no"
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=streamed, loss=MultipleNegativesRankingLoss(model)
+    )
+    assert trainer.train().global_step == 3
+    assert abs(model.encode(first[:4]) - before).max() > 1e-4, "training on the stream must change the model"
+    trainer.save_model(str(tmp_path / "out"))
+    assert "streamed" in (tmp_path / "out" / "README.md").read_text()
+    with pytest.raises(ValueError, match="CoSENTLoss expects"):
+        SentenceTransformerTrainer(model=model, args=args, train_dataset=streamed, loss=CoSENTLoss(model))

@@ -53,6 +53,8 @@ def check_label(dataset: Any, column: str, wanted: str, where: str) -> None:
     }[wanted]
     if kind not in accepted:
         raise ValueError(f"the label column {column!r}{where} holds {kind} values; this loss needs {wanted} labels")
+    if is_streaming(dataset):
+        return  # the values of a streamed dataset are only seen while training
     if wanted == "binary":
         values = set(dataset[column])
         if not values <= {0, 1}:
@@ -62,10 +64,23 @@ def check_label(dataset: Any, column: str, wanted: str, where: str) -> None:
         raise ValueError(f"the label column {column!r}{where} holds NaN values")
 
 
+def is_streaming(dataset: Any) -> bool:
+    """True for a `datasets.IterableDataset` (or any dataset without a length): read row by row, once."""
+    return not hasattr(dataset, "__len__")
+
+
 def check_dataset_fits_loss(dataset: Any, spec: ColumnSpec, loss_name: str, dataset_name: str | None = None) -> None:
-    """Raise ValueError for an empty dataset, text columns the loss cannot take, or a wrong kind of label."""
+    """Raise ValueError for an empty dataset, text columns the loss cannot take, or a wrong kind of label.
+
+    A streamed dataset is checked by its declared columns and features alone."""
     where = f" of dataset {dataset_name!r}" if dataset_name else ""
-    if len(dataset) == 0:
+    if is_streaming(dataset):
+        if dataset.column_names is None or dataset.features is None:
+            raise ValueError(
+                f"the streamed dataset{where.replace(' of', '')} declares no columns; give it features "
+                "(e.g. Dataset.to_iterable_dataset(), or load_dataset(..., streaming=True) with known features)"
+            )
+    elif len(dataset) == 0:
         raise ValueError(f"the training dataset{where.replace(' of', '')} is empty")
     texts, label = split_columns(dataset)
     too_few = len(texts) < spec.min_texts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentembed.training.columns import split_columns
+from sentembed.training.columns import is_streaming, split_columns
 
 # Hyperparameters worth showing in a card, when they differ from the transformers defaults.
 CARD_HYPERPARAMETERS = (
@@ -33,7 +33,8 @@ def describe_datasets(datasets: dict[str | None, Any], losses: dict[str | None, 
         loss = losses.get(name) or next(iter(losses.values()))
         config = loss.get_config_dict() if hasattr(loss, "get_config_dict") else {}
         described = type(loss).__name__ + (f" `{config}`" if config else "")
-        lines.append(f"| {name or 'train'} | {len(dataset)} | {columns} | {described} |")
+        rows = "streamed" if is_streaming(dataset) else len(dataset)
+        lines.append(f"| {name or 'train'} | {rows} | {columns} | {described} |")
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ from transformers import Trainer, set_seed
 from sentembed.loading.model_card import render_model_card, write_model_card
 from sentembed.models import Router
 from sentembed.training.arguments import SentenceTransformerTrainingArguments
-from sentembed.training.columns import LABEL_COLUMNS, check_dataset_fits_loss, split_columns
+from sentembed.training.columns import LABEL_COLUMNS, check_dataset_fits_loss, is_streaming, split_columns
 from sentembed.training.data import NamedRows, SentenceCollator, unpack_batch
 from sentembed.training.evaluation import SentenceEvaluator, SequentialEvaluator
 from sentembed.training.losses import CoSENTLoss
@@ -271,6 +271,8 @@ class SentenceTransformerTrainer(Trainer):
     def get_train_dataloader(self) -> DataLoader:
         if not self.train_datasets:
             raise ValueError("training needs a train_dataset")
+        if any(is_streaming(dataset) for dataset in self.train_datasets.values()):
+            return self.streamed_train_dataloader()
         rows = NamedRows(self.train_datasets)
         samplers = [
             self.get_batch_sampler(
@@ -288,6 +290,20 @@ class SentenceTransformerTrainer(Trainer):
         loader = DataLoader(
             rows,
             batch_sampler=sampler,
+            collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.args.dataloader_pin_memory,
+        )
+        return self.accelerator.prepare(loader)
+
+    def streamed_train_dataloader(self) -> DataLoader:
+        """Batches read in order from one streamed dataset: batch samplers need a length, so none is used."""
+        if len(self.train_datasets) > 1:
+            raise ValueError("a dict of datasets cannot include a streamed (iterable) one; interleave them first")
+        loader = DataLoader(
+            next(iter(self.train_datasets.values())),
+            batch_size=self._train_batch_size,
+            drop_last=self.args.dataloader_drop_last,
             collate_fn=self.data_collator,
             num_workers=self.args.dataloader_num_workers,
             pin_memory=self.args.dataloader_pin_memory,
@@ -418,7 +434,7 @@ class SentenceTransformerTrainer(Trainer):
         first = next(iter(self.train_datasets.values()), None)
         if first is not None and not card_data.widget:
             texts, _ = split_columns(first)
-            rows = first.select(range(min(len(first), 5)))
+            rows = first.take(5) if is_streaming(first) else first.select(range(min(len(first), 5)))
             card_data.set_widget_examples([[row[column] for column in texts] for row in rows])
 
     def save_trained_model(self, output_dir: str) -> None:
