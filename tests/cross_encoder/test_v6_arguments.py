@@ -90,3 +90,15 @@ def test_processor_kwargs_classifier_dropout_and_device():
         CrossEncoder(str(CROSS_ENCODER), processor_kwargs={}, tokenizer_kwargs={})
     with pytest.raises(ValueError, match="one device"):
         model.predict(PAIRS, device=["cpu", "cpu"])
+
+
+def test_training_prompts_go_before_the_query_as_predict_puts_them():
+    from sentembed.training.cross_encoder.trainer import TextCollator
+
+    rows = [{"query": "cat", "answer": "an animal", "label": 1.0}, {"query": "dog", "answer": "a city", "label": 0.0}]
+    batch = TextCollator(prompts="query: ")(rows)
+    assert batch["texts"] == [["query: cat", "query: dog"], ["an animal", "a city"]]
+    per_column = TextCollator(prompts={"answer": "passage: "})(rows)
+    assert per_column["texts"] == [["cat", "dog"], ["passage: an animal", "passage: a city"]]
+    listwise = TextCollator(prompts={"docs": "d: "})([{"query": "q", "docs": ["a", "b"], "label": [1, 0]}])
+    assert listwise["texts"] == [["q"], [["d: a", "d: b"]]]

@@ -11,6 +11,7 @@ from torch import nn
 from sentembed.training.arguments import SentenceTransformerTrainingArguments
 from sentembed.training.columns import LABEL_COLUMNS, split_columns
 from sentembed.training.cross_encoder.losses import BinaryCrossEntropyLoss, CrossEntropyLoss, ListwiseLoss
+from sentembed.training.data import prompt_for
 from sentembed.training.trainer import SentenceTransformerTrainer
 
 
@@ -20,10 +21,20 @@ class CrossEncoderTrainingArguments(SentenceTransformerTrainingArguments):
 
 
 class TextCollator:
-    """Keep the text columns as lists of str (the loss pairs and tokenizes them); labels become 'label'."""
+    """Keep the text columns as lists of str (the loss pairs and tokenizes them); labels become 'label'.
 
-    def __init__(self, dataset_name: str | None = None) -> None:
+    `prompts` (the training arguments') go before texts as `predict(prompt=...)` puts them: one string before
+    each query (the first column), or a dict per column and/or per dataset.
+    """
+
+    def __init__(self, dataset_name: str | None = None, prompts: Any = None) -> None:
         self.dataset_name = dataset_name
+        self.prompts = prompts
+
+    def prompt(self, dataset_name: str | None, column: str, position: int) -> str | None:
+        if isinstance(self.prompts, str):
+            return self.prompts if position == 0 else None
+        return prompt_for(self.prompts, dataset_name, column)
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         name = rows[0].get("dataset_name", self.dataset_name)
@@ -36,9 +47,16 @@ class TextCollator:
             if column in LABEL_COLUMNS:
                 batch["label"] = values if isinstance(values[0], list) else torch.tensor(values)
             else:
-                texts.append(values)
+                texts.append(prompted(values, self.prompt(name, column, len(texts))))
         batch["texts"] = texts
         return batch
+
+
+def prompted(values: list[Any], prompt: str | None) -> list[Any]:
+    """The prompt before every text of a column (each document, for a column of document lists)."""
+    if not prompt:
+        return values
+    return [[prompt + text for text in value] if isinstance(value, list) else prompt + value for value in values]
 
 
 def check_listwise_dataset(dataset: Any, loss_name: str, dataset_name: str | None) -> None:
@@ -70,7 +88,7 @@ class CrossEncoderTrainer(SentenceTransformerTrainer):
         return BinaryCrossEntropyLoss(model) if model.num_labels == 1 else CrossEntropyLoss(model)
 
     def make_collator(self, model: Any, args: Any, dataset_name: str | None) -> Any:
-        return TextCollator(dataset_name)
+        return TextCollator(dataset_name, args.prompts)
 
     def check_datasets(self) -> None:
         super().check_datasets()
