@@ -181,3 +181,8 @@ def test_missing_pillow_is_named_with_the_extra(ours, monkeypatch):
 def test_a_text_model_refuses_an_image_by_name(minilm_l3):
     with pytest.raises(TypeError, match=r"inputs\[0\] must be a str, got Image"):
         minilm_l3.encode(random_images(1))
+
+
+def test_token_embeddings_are_refused_by_name(ours):
+    with pytest.raises(ValueError, match="CLIPModel does not produce"):
+        ours.encode(["a photo of a cat"], output_value="token_embeddings")

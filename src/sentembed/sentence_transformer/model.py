@@ -457,6 +457,11 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         for batch, features in sorted_batches(*batching, show_progress_bar):
             out = self({**features, **request.extra_features})
             if request.output_value == "token_embeddings":
+                if "token_embeddings" not in out or "attention_mask" not in out:
+                    raise ValueError(
+                        f"output_value='token_embeddings' needs token vectors, which {type(input_module).__name__} "
+                        "does not produce; use output_value='sentence_embedding'"
+                    )
                 per_text = encoding.strip_padding(out["token_embeddings"], out["attention_mask"])
             else:
                 per_text = [
