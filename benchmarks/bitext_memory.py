@@ -11,25 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sentembed.util import mine_translations
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from tests.search.memory_probe import peak_rss_bytes, reset_peak  # noqa: E402
 
-
-def peak_rss_bytes() -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise OSError("no VmHWM in /proc/self/status")
-
-
-def reset_peak() -> None:
-    with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
-        handle.write("5")
+from sentembed.util import mine_translations  # noqa: E402
 
 
 def unit_vectors(rows: int, dim: int, seed: int) -> torch.Tensor:

@@ -63,6 +63,7 @@ def test_faiss_ranks_the_same_negatives(dataset, minilm_l3):
     exact = mine(dataset, minilm_l3, num_negatives=2, output_format="n-tuple", output_scores=True)
     with_faiss = mine(dataset, minilm_l3, num_negatives=2, output_format="n-tuple", output_scores=True, use_faiss=True)
     assert with_faiss["negative_1"] == exact["negative_1"]
+    assert with_faiss["negative_2"] == exact["negative_2"]
     np.testing.assert_allclose(np.array(with_faiss["scores"]), np.array(exact["scores"]), atol=1e-5)
 
 

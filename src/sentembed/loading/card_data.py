@@ -5,16 +5,14 @@ written as YAML through huggingface_hub and read back from a saved README."""
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
-from huggingface_hub import EvalResult, ModelCardData
+from huggingface_hub import EvalResult, ModelCardData, metadata_load
 
 logger = logging.getLogger(__name__)
 
-FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
 WIDGET_ROWS = 5
 LIBRARY_NAME = "sentence-transformers"
 
@@ -109,15 +107,16 @@ class ModelCardDataBase:
         """Record an evaluator's numbers; a later evaluation of the same metric replaces the earlier one."""
         dataset = getattr(evaluator, "name", "") or type(evaluator).__name__
         task = type(evaluator).__name__.removesuffix("Evaluator")
-        for key, value in metrics.items():
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                continue
-            metric = key.removeprefix(f"{dataset}_") if dataset else key
-            entry = {"task": task, "dataset": dataset, "metric": metric, "value": float(value), "epoch": epoch}
-            entry["step"] = step
-            self.eval_results = [
-                row for row in self.eval_results if (row["dataset"], row["metric"]) != (dataset, metric)
-            ] + [entry]
+        fresh = {
+            key.removeprefix(f"{dataset}_"): float(value)
+            for key, value in metrics.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+        }
+        kept = [row for row in self.eval_results if row["dataset"] != dataset or row["metric"] not in fresh]
+        self.eval_results = kept + [
+            {"task": task, "dataset": dataset, "metric": metric, "value": value, "epoch": epoch, "step": step}
+            for metric, value in fresh.items()
+        ]
 
     # ----- writing and reading --------------------------------------------------------------------------
 
@@ -184,13 +183,8 @@ class ModelCardDataBase:
         path = Path(path)
         if not path.is_file():
             return data
-        match = FRONT_MATTER.match(path.read_text(encoding="utf-8"))
-        if match is None:
-            return data
         try:
-            import yaml
-
-            meta = yaml.safe_load(match.group(1)) or {}
+            meta = metadata_load(path) or {}
         except Exception as error:
             logger.warning("%s: the front matter is not valid YAML (%s); the card data starts empty", path, error)
             return data

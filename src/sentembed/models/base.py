@@ -61,3 +61,17 @@ class Module(torch.nn.Module):
     def load(cls, input_path: str, **kwargs: Any) -> Module:
         config = cls.read_config(input_path)
         return cls(**{key: value for key, value in config.items() if key in cls.config_keys})
+
+
+class WeightedModule(Module):
+    """A Module whose weights are saved beside its config (`model.safetensors`), as the reference lays them out."""
+
+    def save(self, output_path: str, safe_serialization: bool = True) -> None:
+        super().save(output_path)
+        save_state_dict(self, output_path, safe_serialization)
+
+    @classmethod
+    def load(cls, input_path: str, **kwargs: Any) -> WeightedModule:
+        module = super().load(input_path)
+        module.load_state_dict(load_state_dict(input_path))
+        return module

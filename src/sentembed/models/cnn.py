@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from sentembed.common.types import Features
-from sentembed.models.base import Module, load_state_dict, save_state_dict
+from sentembed.models.base import WeightedModule
 
 
-class CNN(Module):
+class CNN(WeightedModule):
     """Replace token embeddings by the concatenated outputs of `Conv1d`s (padded to keep the length for odd
     kernels), giving `out_channels * len(kernel_sizes)` dimensions per token."""
 
@@ -50,13 +48,3 @@ class CNN(Module):
         outputs = torch.cat([conv(channels_first) for conv in self.convs], dim=1)
         features["token_embeddings"] = outputs.transpose(1, -1)
         return features
-
-    def save(self, output_path: str, safe_serialization: bool = True) -> None:
-        super().save(output_path)
-        save_state_dict(self, output_path, safe_serialization)
-
-    @classmethod
-    def load(cls, input_path: str, **kwargs: Any) -> CNN:
-        module = super().load(input_path)
-        module.load_state_dict(load_state_dict(input_path))
-        return module

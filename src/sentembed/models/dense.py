@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from sentembed.common.types import Features, fullname
-from sentembed.models.base import Module, load_state_dict, save_state_dict
+from sentembed.models.base import WeightedModule, load_state_dict
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "torch.nn.modules.activation.Tanh": nn.Tanh,
@@ -38,7 +38,7 @@ def activation_name(activation: nn.Module) -> str:
     return fullname(activation)
 
 
-class Dense(Module):
+class Dense(WeightedModule):
     """`activation(linear(x))` on one feature (the sentence embedding by default), to change its size or add a head.
 
     With `use_residual`, the input is added back, through a bias-free projection when the sizes differ.
@@ -102,10 +102,6 @@ class Dense(Module):
         if any(value != default for value, default in v6_options.values()):
             config.update({key: value for key, (value, _) in v6_options.items()})
         return config
-
-    def save(self, output_path: str, safe_serialization: bool = True) -> None:
-        super().save(output_path)
-        save_state_dict(self, output_path, safe_serialization)
 
     @classmethod
     def load(cls, input_path: str, **kwargs: Any) -> Dense:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from sentembed.common.types import Features
-from sentembed.models.base import Module, load_state_dict, save_state_dict
+from sentembed.models.base import WeightedModule
 
 
-class LSTM(Module):
+class LSTM(WeightedModule):
     """Replace token embeddings by the LSTM's outputs (`hidden_dim`, doubled when bidirectional); padding is
     skipped through each row's `sentence_lengths`."""
 
@@ -54,13 +52,3 @@ class LSTM(Module):
         outputs, _ = pad_packed_sequence(self.encoder(packed)[0], batch_first=True, total_length=tokens.shape[1])
         features["token_embeddings"] = outputs
         return features
-
-    def save(self, output_path: str, safe_serialization: bool = True) -> None:
-        super().save(output_path)
-        save_state_dict(self, output_path, safe_serialization)
-
-    @classmethod
-    def load(cls, input_path: str, **kwargs: Any) -> LSTM:
-        module = super().load(input_path)
-        module.load_state_dict(load_state_dict(input_path))
-        return module

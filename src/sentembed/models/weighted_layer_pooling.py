@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from sentembed.common.types import Features
-from sentembed.models.base import Module, load_state_dict, save_state_dict
+from sentembed.models.base import WeightedModule
 
 
-class WeightedLayerPooling(Module):
+class WeightedLayerPooling(WeightedModule):
     """Replace token embeddings by the weighted mean of hidden layers `layer_start`..`num_hidden_layers`.
 
     Reads `all_layer_embeddings`, which a Transformer adds when its config has `output_hidden_states=True`
@@ -54,13 +52,3 @@ class WeightedLayerPooling(Module):
         weights = self.layer_weights.to(layers.dtype)[:, None, None, None]
         features["token_embeddings"] = (weights * layers).sum(dim=0) / self.layer_weights.sum()
         return features
-
-    def save(self, output_path: str, safe_serialization: bool = True) -> None:
-        super().save(output_path)
-        save_state_dict(self, output_path, safe_serialization)
-
-    @classmethod
-    def load(cls, input_path: str, **kwargs: Any) -> WeightedLayerPooling:
-        module = super().load(input_path)
-        module.load_state_dict(load_state_dict(input_path))
-        return module

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from sentembed.common.types import Features
-from sentembed.models.base import Module, load_state_dict, save_state_dict
+from sentembed.models.base import WeightedModule
 
 
 def weight_table(vocab: list[str], word_weights: dict[str, float], unknown_word_weight: float) -> torch.Tensor:
@@ -17,7 +15,7 @@ def weight_table(vocab: list[str], word_weights: dict[str, float], unknown_word_
     return torch.tensor(weights, dtype=torch.float32)
 
 
-class WordWeights(Module):
+class WordWeights(WeightedModule):
     """Multiply token embeddings by per-word weights and record their sum (`token_weights_sum`), which mean
     pooling then divides by, so that a weighted mean comes out."""
 
@@ -37,13 +35,3 @@ class WordWeights(Module):
         features["token_embeddings"] = features["token_embeddings"] * weights.unsqueeze(-1)
         features["token_weights_sum"] = weights.sum(dim=1)
         return features
-
-    def save(self, output_path: str, safe_serialization: bool = True) -> None:
-        super().save(output_path)
-        save_state_dict(self, output_path, safe_serialization)
-
-    @classmethod
-    def load(cls, input_path: str, **kwargs: Any) -> WordWeights:
-        module = super().load(input_path)
-        module.load_state_dict(load_state_dict(input_path))
-        return module

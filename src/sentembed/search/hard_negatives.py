@@ -94,9 +94,9 @@ def mine_hard_negatives(
     filtering = filtering or (cross_encoder is not None and min_score is not None)
     range_max = _check_range(range_min, range_max, num_negatives, problem.max_rows_per_query, filtering)
 
-    encoding = EmbeddingJob(model, batch_size, verbose, cache_folder, use_multi_process)
-    query_embeddings = encoding.run("query", problem.queries, query_prompt_name, query_prompt)
-    corpus_embeddings = encoding.run("document", problem.corpus, corpus_prompt_name, corpus_prompt)
+    with EmbeddingJob(model, batch_size, verbose, cache_folder, use_multi_process) as encoding:
+        query_embeddings = encoding.run("query", problem.queries, query_prompt_name, query_prompt)
+        corpus_embeddings = encoding.run("document", problem.corpus, corpus_prompt_name, corpus_prompt)
     score_function = SimilarityFunction.to_similarity_fn(model.similarity_fn_name or "cosine")
     width = range_max + problem.max_rows_per_query
     if use_faiss:
@@ -145,8 +145,8 @@ def _read_old_margin(absolute_margin: float | None, margin: float | None) -> flo
 
 
 class EmbeddingJob:
-    """Normalised query or document embeddings: read from `cache_folder` when saved there, else encoded (in a
-    multi-process pool when asked) and saved."""
+    """Normalised query or document embeddings: read from `cache_folder` when saved there, else encoded (in one
+    multi-process pool for both kinds, started when first needed, when asked) and saved."""
 
     def __init__(
         self, model: Any, batch_size: int, verbose: bool, cache_folder: str | None, use_multi_process: bool
@@ -154,6 +154,14 @@ class EmbeddingJob:
         self.model, self.batch_size, self.verbose = model, batch_size, verbose
         self.cache_folder = None if cache_folder is None else Path(cache_folder)
         self.use_multi_process = use_multi_process
+        self.pool: Any = None
+
+    def __enter__(self) -> EmbeddingJob:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.pool is not None:
+            self.pool.close()
 
     def run(self, kind: str, texts: list[str], prompt_name: str | None, prompt: str | None) -> torch.Tensor:
         path = self.cache_path(kind, texts, prompt_name, prompt)
@@ -164,11 +172,9 @@ class EmbeddingJob:
             batch_size=self.batch_size, normalize_embeddings=True, convert_to_tensor=True,
             show_progress_bar=self.verbose, prompt_name=prompt_name, prompt=prompt,
         )  # fmt: skip
-        if self.use_multi_process:
-            with self.model.start_multi_process_pool() as pool:
-                embeddings = encode(texts, pool=pool, **options)
-        else:
-            embeddings = encode(texts, **options)
+        if self.use_multi_process and self.pool is None:
+            self.pool = self.model.start_multi_process_pool()
+        embeddings = encode(texts, pool=self.pool, **options)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             save_array(path, embeddings.float().cpu().numpy())

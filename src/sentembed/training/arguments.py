@@ -79,7 +79,7 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
 
 def _parse(kind: type, value: Any, name: str) -> Any:
     """The enum member `value` names; a callable (a sampler class or factory) is kept as it is."""
-    if callable(value) and not isinstance(value, kind):
+    if callable(value):
         return value
     try:
         return kind(value)

@@ -51,9 +51,16 @@ class SetEpochMixin:
     """`set_epoch(epoch)`, which the trainer calls before each epoch so that every epoch has its own order."""
 
     epoch: int | None = None
+    generator: torch.Generator
+    seed: int = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def reseed(self) -> None:
+        """Start this epoch's order from `seed + epoch` when the trainer set the epoch."""
+        if self.epoch is not None:
+            self.generator.manual_seed(self.seed + self.epoch)
 
 
 def seeded_generator(generator: torch.Generator | None, seed: int) -> torch.Generator:
@@ -105,17 +112,16 @@ class DefaultBatchSampler(SetEpochMixin, BatchSampler):
         self.generator, self.seed = seeded_generator(generator, seed), seed
         super().__init__(SubsetRandomSampler(range(len(dataset)), generator=self.generator), batch_size, drop_last)
 
-    def reseed(self) -> None:
-        """Start this epoch's order from `seed + epoch` when the trainer set the epoch."""
-        if self.epoch is not None:
-            self.generator.manual_seed(self.seed + self.epoch)
-
     def shuffled(self) -> list[int]:
         self.reseed()
         return torch.randperm(len(self.dataset), generator=self.generator).tolist()
 
     def cut(self, order: Sequence[int]) -> list[list[int]]:
         batches = [list(order[start : start + self.batch_size]) for start in range(0, len(order), self.batch_size)]
+        return self.without_short_last(batches)
+
+    def without_short_last(self, batches: list[list[int]]) -> list[list[int]]:
+        """The batches, less a short last one when `drop_last` asks for that."""
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
         return batches
@@ -162,9 +168,7 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
                     deferred.append(index)
             batches.append(batch)
             remaining = deferred
-        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
-            batches.pop()
-        yield from batches
+        yield from self.without_short_last(batches)
 
 
 class GroupByLabelBatchSampler(DefaultBatchSampler):
@@ -241,8 +245,7 @@ class MultiDatasetDefaultBatchSampler(SetEpochMixin, BatchSampler):
         raise NotImplementedError
 
     def __iter__(self) -> Iterator[list[int]]:
-        if self.epoch is not None:
-            self.generator.manual_seed(self.seed + self.epoch)
+        self.reseed()
         iterators = [iter(sampler) for sampler in self.batch_samplers]
         for source in self.schedule():
             yield [self.offsets[source] + index for index in next(iterators[source])]

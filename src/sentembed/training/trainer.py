@@ -241,7 +241,7 @@ class SentenceTransformerTrainer(Trainer):
     ) -> Any:
         """The batch sampler for one dataset, as `args.batch_sampler` names it (or builds it, when callable)."""
         choice = self.args.batch_sampler
-        if callable(choice) and not isinstance(choice, BatchSamplers):
+        if callable(choice):
             return choice(
                 dataset,
                 batch_size=batch_size,
@@ -262,7 +262,7 @@ class SentenceTransformerTrainer(Trainer):
     ) -> Any:
         """How batches of several datasets follow each other, as `args.multi_dataset_batch_sampler` says."""
         choice = self.args.multi_dataset_batch_sampler
-        if callable(choice) and not isinstance(choice, MultiDatasetBatchSamplers):
+        if callable(choice):
             return choice(dataset, batch_samplers=batch_samplers, generator=generator, seed=seed)
         if choice == MultiDatasetBatchSamplers.ROUND_ROBIN:
             return RoundRobinBatchSampler(dataset, batch_samplers, generator, seed)
