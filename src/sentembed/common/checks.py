@@ -194,6 +194,13 @@ def check_finite(embeddings: torch.Tensor | np.ndarray, name: str, offset: int =
     raise ValueError(f"{name} values are so large that their sum overflows; scale them down")
 
 
+def check_default_prompt_name(name: str | None, prompts: dict[str, str]) -> str | None:
+    """`name` when it is None or one of `prompts`; ValueError listing the prompts otherwise."""
+    if name is not None and name not in prompts:
+        raise ValueError(f"default_prompt_name {name!r} is not among the prompts {sorted(prompts)}")
+    return name
+
+
 def resolve_prompt(
     prompts: dict[str, str], prompt: str | None, prompt_name: str | None, default_prompt_name: str | None = None
 ) -> str | None:

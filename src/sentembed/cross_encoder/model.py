@@ -15,6 +15,7 @@ from torch import nn
 from sentembed import backend as backends
 from sentembed.common.batching import run_in_sorted_batches
 from sentembed.common.checks import (
+    check_default_prompt_name,
     check_positive_int,
     processor_or_tokenizer_kwargs,
     renamed_argument,
@@ -80,11 +81,9 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         folder = layout.read_folder(self.model_path)
         saved = folder.model_config or {}
         self.prompts = check_prompts(saved.get("prompts") if prompts is None else prompts)
-        self.default_prompt_name = default_prompt_name or saved.get("default_prompt_name")
-        if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
-            raise ValueError(
-                f"default_prompt_name {self.default_prompt_name!r} is not one of the prompts {sorted(self.prompts)}"
-            )
+        self.default_prompt_name = check_default_prompt_name(
+            default_prompt_name or saved.get("default_prompt_name"), self.prompts
+        )
         config_kwargs = {
             **(config_kwargs or {}),
             **({"num_labels": num_labels} if num_labels is not None else {}),

@@ -21,6 +21,7 @@ from sentembed.cache import EmbeddingCache
 from sentembed.chunking import Chunking
 from sentembed.common.batching import run_in_sorted_batches, sorted_batches
 from sentembed.common.checks import (
+    check_default_prompt_name,
     check_positive_int,
     check_text_list,
     processor_or_tokenizer_kwargs,
@@ -122,11 +123,9 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
             truncate_dim if truncate_dim is not None else config.truncate_dim, "truncate_dim", optional=True
         )
         self.prompts: dict[str, str] = merge_prompts(prompts, config.prompts)
-        self.default_prompt_name = default_prompt_name or config.default_prompt_name
-        if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
-            raise ValueError(
-                f"default_prompt_name {self.default_prompt_name!r} is not among the prompts {sorted(self.prompts)}"
-            )
+        self.default_prompt_name = check_default_prompt_name(
+            default_prompt_name or config.default_prompt_name, self.prompts
+        )
         self._similarity_fn_name: SimilarityFunction | None = None
         saved_similarity = config.similarity_fn_name
         if saved_similarity not in self.SUPPORTED_SIMILARITY_FN_NAMES:  # e.g. a multi-vector model's "maxsim"
