@@ -149,8 +149,6 @@ class MultipleNegativesRankingLoss(EmbeddingLoss):
 class MultipleNegativesSymmetricRankingLoss(MultipleNegativesRankingLoss):
     """MultipleNegativesRankingLoss with directions query_to_doc and doc_to_query, one softmax each, averaged."""
 
-    columns = ColumnSpec(2, None)
-
     def __init__(
         self,
         model: torch.nn.Module,
