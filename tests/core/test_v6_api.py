@@ -73,6 +73,22 @@ def test_encode_document_falls_back_to_passage_then_corpus(model):
     np.testing.assert_allclose(model.encode_document(TEXTS), model.encode(TEXTS, prompt="corpus: "), atol=1e-6)
 
 
+@pytest.mark.parametrize(("method", "role"), [("encode_query", "query"), ("encode_document", "document")])
+def test_encode_query_and_document_call_encode_with_v6_keywords(model, monkeypatch, method, role):
+    """A subclass or wrapper overriding `encode` sees `inputs=`, both prompt keywords and the task."""
+    model.prompts = {"query": "q: ", "document": "d: ", "other": "o: "}
+    calls = []
+    monkeypatch.setattr(model, "encode", lambda *args, **kwargs: calls.append((args, kwargs)))
+    getattr(model, method)(TEXTS, batch_size=4)
+    getattr(model, method)(sentences=TEXTS[0], prompt="custom: ")
+    getattr(model, method)(TEXTS, prompt_name="other", task="elsewhere")
+    assert all(args == () for args, _ in calls)
+    first, second, third = (kwargs for _, kwargs in calls)
+    assert first == {"inputs": TEXTS, "prompt": None, "prompt_name": role, "task": role, "batch_size": 4}
+    assert second == {"inputs": TEXTS[0], "prompt": "custom: ", "prompt_name": None, "task": role}
+    assert (third["prompt_name"], third["task"]) == ("other", "elsewhere")
+
+
 # ----- members --------------------------------------------------------------------------------------
 
 

@@ -526,11 +526,17 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         return self._encode_with_role(DOCUMENT_PROMPT_NAMES, inputs, kwargs)
 
     def _encode_with_role(self, prompt_names: tuple[str, ...], inputs: Any, kwargs: dict[str, Any]) -> Any:
-        """`encode` with the role's prompt and its task (the first prompt name: "query" or "document")."""
+        """`encode` with the role's prompt and its task (the first prompt name: "query" or "document").
+
+        `encode` is called with keywords only (`inputs=`, `prompt=`, `prompt_name=`, `task=`, then the caller's
+        other options), so a subclass overriding `encode` receives the v6 argument names.
+        """
         kwargs.setdefault("task", prompt_names[0])
-        if kwargs.get("prompt") is None and kwargs.get("prompt_name") is None:
-            kwargs["prompt_name"] = next((name for name in prompt_names if name in self.prompts), None)
-        return self.encode(inputs, **kwargs)
+        prompt = kwargs.pop("prompt", None)
+        prompt_name = kwargs.pop("prompt_name", None)
+        if prompt is None and prompt_name is None:
+            prompt_name = next((name for name in prompt_names if name in self.prompts), None)
+        return self.encode(inputs=inputs, prompt=prompt, prompt_name=prompt_name, **kwargs)
 
     # ----- training ------------------------------------------------------------------------------
 
