@@ -7,6 +7,7 @@ tokenizer: they test the mechanics and the folder format, not embedding quality.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -155,6 +156,44 @@ def test_a_distilled_static_model_round_trips_with_the_reference(minilm_l3, sts_
         ours.encode(sts_sentences[:20]),
         atol=1e-6,
     )
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--pca-dims", "0", "pca_dims must be a positive integer or None, got 0"),
+        ("--pca-dims", "-3", "pca_dims must be a positive integer or None, got -3"),
+        ("--sif-coefficient", "0", "sif_coefficient must be a positive finite number or None, got 0.0"),
+        ("--sif-coefficient", "nan", "sif_coefficient must be a positive finite number or None, got nan"),
+        ("--sif-coefficient", "inf", "sif_coefficient must be a positive finite number or None, got inf"),
+    ],
+)
+def test_distill_checks_its_arguments_before_any_work(option, value, message, tmp_path, capsys, monkeypatch):
+    """A bad argument is reported before the teacher loads or a single token runs through it."""
+    from sentembed.models import distillation
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the arguments were checked")
+
+    monkeypatch.setattr(distillation, "token_vectors", no_work)
+    monkeypatch.setattr(SentenceTransformer, "__init__", no_work)
+    assert main(["distill", str(MINILM_L3), "-o", str(tmp_path / "static"), option, value]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "static").exists()
+
+
+def test_from_distillation_checks_its_arguments_before_any_work(minilm_l3, monkeypatch):
+    from sentembed.models import distillation
+
+    monkeypatch.setattr(distillation, "token_vectors", lambda *args, **kwargs: pytest.fail("work started"))
+    for arguments, message in [
+        ({"pca_dims": 0}, "pca_dims must be a positive integer or None"),
+        ({"sif_coefficient": -1.0}, "sif_coefficient must be a positive finite number or None"),
+        ({"token_remove_pattern": "[unclosed"}, "token_remove_pattern '[unclosed' is not a regular expression"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            StaticEmbedding.from_distillation(minilm_l3, **arguments)
 
 
 @pytest.mark.slow

@@ -23,7 +23,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from sentembed import SentenceTransformer
     from sentembed.models import Normalize, StaticEmbedding
+    from sentembed.models.distillation import check_distill_options
 
+    check_distill_options(args.pca_dims, args.sif_coefficient, None)
     teacher = SentenceTransformer(args.model, device=args.device)
     static = StaticEmbedding.from_distillation(
         teacher, pca_dims=args.pca_dims, sif_coefficient=args.sif_coefficient, show_progress_bar=True

@@ -3,6 +3,8 @@ vocabulary token through the model, PCA, then Zipf/SIF weights by token rank."""
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from typing import Any
 
@@ -53,7 +55,7 @@ def pca(vectors: np.ndarray, dims: int | None) -> np.ndarray:
     """The vectors centred and projected on their `dims` principal components (all of them when None)."""
     centred = vectors - vectors.mean(axis=0)
     _, _, components = np.linalg.svd(centred, full_matrices=False)
-    dims = components.shape[0] if dims is None else min(check_positive_int(dims, "pca_dims"), components.shape[0])
+    dims = components.shape[0] if dims is None else min(dims, components.shape[0])
     return centred @ components[:dims].T
 
 
@@ -62,6 +64,39 @@ def sif_weights(vocabulary: int, sif_coefficient: float) -> np.ndarray:
     inverse_rank = 1.0 / np.arange(2, vocabulary + 2)
     probability = inverse_rank / inverse_rank.sum()
     return sif_coefficient / (sif_coefficient + probability)
+
+
+def check_distill_options(
+    pca_dims: Any, sif_coefficient: Any, token_remove_pattern: Any, batch_size: Any = 1024
+) -> re.Pattern | None:
+    """Refuse bad distillation arguments (a ValueError naming the argument) before the work that takes minutes.
+
+    Args:
+        pca_dims: dimensions kept by PCA, a positive integer or None (keep all).
+        sif_coefficient: the SIF weight coefficient, a positive finite number or None (no weights).
+        token_remove_pattern: a regular expression of tokens to zero, or None.
+        batch_size: token sequences per forward pass, a positive integer.
+
+    Returns:
+        The compiled `token_remove_pattern`, or None when there is none.
+    """
+    check_positive_int(pca_dims, "pca_dims", optional=True)
+    check_positive_int(batch_size, "batch_size")
+    if sif_coefficient is not None and (
+        isinstance(sif_coefficient, bool)
+        or not isinstance(sif_coefficient, numbers.Real)
+        or not math.isfinite(sif_coefficient)
+        or sif_coefficient <= 0
+    ):
+        raise ValueError(f"sif_coefficient must be a positive finite number or None, got {sif_coefficient!r}")
+    if not token_remove_pattern:
+        return None
+    try:
+        return re.compile(token_remove_pattern)
+    except (re.error, TypeError) as error:
+        raise ValueError(
+            f"token_remove_pattern {token_remove_pattern!r} is not a regular expression ({error})"
+        ) from None
 
 
 def distill(
@@ -74,14 +109,12 @@ def distill(
     show_progress_bar: bool | None = None,
 ) -> np.ndarray:
     """A (vocabulary, pca_dims) token table for `model`'s tokenizer; tokens matching `token_remove_pattern`
-    get zero vectors (they never occur in text)."""
+    get zero vectors (they never occur in text). The arguments are checked before any token is encoded."""
+    pattern = check_distill_options(pca_dims, sif_coefficient, token_remove_pattern, batch_size)
     vectors = pca(token_vectors(model, batch_size, show_progress_bar), pca_dims)
     if apply_zipf and sif_coefficient is not None:
-        if not sif_coefficient > 0:
-            raise ValueError(f"sif_coefficient must be a positive number or None, got {sif_coefficient!r}")
         vectors = vectors * sif_weights(len(vectors), sif_coefficient)[:, None]
-    if token_remove_pattern:
-        pattern = re.compile(token_remove_pattern)
+    if pattern is not None:
         vocabulary = model.tokenizer.convert_ids_to_tokens(list(range(len(vectors))))
         removed = [index for index, token in enumerate(vocabulary) if pattern.fullmatch(token)]
         vectors[removed] = 0
