@@ -98,3 +98,15 @@ def test_progress_bar_when_asked(cross_encoder, capsys):
     assert "Scoring pairs" in capsys.readouterr().err
     cross_encoder.predict(PAIRS, show_progress_bar=False)
     assert "Scoring pairs" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("keyword", ["convert_to_numpy", "convert_to_tensor"])
+def test_rank_ignores_the_old_conversion_keywords_with_a_warning(cross_encoder, caplog, keyword):
+    query, documents = PAIRS[0][0], [PAIRS[0][1], PAIRS[1][1]]
+    with caplog.at_level("WARNING", logger="sentembed"):
+        hits = cross_encoder.rank(query, documents, **{keyword: True})
+    assert hits == cross_encoder.rank(query, documents)
+    assert all(type(hit["score"]) is float for hit in hits)
+    assert keyword in caplog.text and "deprecated" in caplog.text
+    with pytest.raises(TypeError, match="unexpected keyword arguments \\['convert_to_list'\\]"):
+        cross_encoder.rank(query, documents, convert_to_list=True)

@@ -283,8 +283,14 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         device: str | None = None,
         pool: Any = None,
         chunk_size: int | None = None,
+        **kwargs: Any,
     ) -> list[dict[str, Any]]:
-        """Score `query` against every document; return `{"corpus_id", "score"[, "text"]}` best first."""
+        """Score `query` against every document; return `{"corpus_id", "score"[, "text"]}` best first.
+
+        Scores are Python floats. `convert_to_numpy` / `convert_to_tensor`, which older versions accepted here,
+        are ignored with a warning; any other keyword is a TypeError.
+        """
+        ignore_rank_conversion_kwargs(kwargs)
         documents = check_query_and_documents(query, documents)
         check_positive_int(top_k, "top_k", optional=True)
         if self.num_labels != 1:
@@ -348,6 +354,18 @@ class CrossEncoder(PushToHubMixin, nn.Module):
             write_model_card(folder, card)
 
     save_pretrained = save
+
+
+RANK_IGNORED_KWARGS = ("convert_to_numpy", "convert_to_tensor")
+
+
+def ignore_rank_conversion_kwargs(kwargs: dict[str, Any]) -> None:
+    """Warn about each conversion keyword `rank` no longer uses; TypeError for any other keyword."""
+    unknown = sorted(set(kwargs) - set(RANK_IGNORED_KWARGS))
+    if unknown:
+        raise TypeError(f"CrossEncoder.rank() got unexpected keyword arguments {unknown}")
+    for name in kwargs:
+        logger.warning("CrossEncoder.rank() ignores the deprecated `%s` argument: its scores are always floats.", name)
 
 
 def check_prompts(prompts: Any) -> dict[str, str]:
