@@ -11,6 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from sentembed import CrossEncoder, SentenceTransformer
 from sentembed.cli.main import main
@@ -137,3 +139,75 @@ def test_a_modular_cross_encoder_path_stays_inside(tmp_path):
     copy_model(CROSS_ENCODER, tmp_path / "outside")
     with pytest.raises(OSError, match=r"leaves the folder"):
         CrossEncoder(str(folder), device="cpu")
+
+
+class LeavesAMarker:
+    """Unpickling this object runs code: it writes the marker file (a real pickle attack)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('the pickle ran')",)
+
+
+def plant_pickled_weights(folder: Path, marker: Path) -> None:
+    """Replace the folder's safetensors by a `pytorch_model.bin` holding the real weights and a code-running object,
+    and ask, from the folder's own settings, for the pickle to be loaded unrestricted."""
+    weights = load_file(folder / "model.safetensors")
+    (folder / "model.safetensors").unlink()
+    torch.save({**weights, "payload": LeavesAMarker(marker)}, folder / "pytorch_model.bin")
+    update_json(folder / "sentence_bert_config.json", model_args={"weights_only": False, "use_safetensors": False})
+
+
+def test_the_planted_pickle_does_run_when_unpickled(tmp_path):
+    marker = tmp_path / "marker.txt"
+    folder = copy_model(MINILM_L3, tmp_path / "model")
+    plant_pickled_weights(folder, marker)
+    torch.load(folder / "pytorch_model.bin", weights_only=False)
+    assert marker.exists(), "the attack file is not a real attack: unpickling it leaves no marker"
+
+
+@pytest.mark.parametrize("load", ["SentenceTransformer", "CrossEncoder", "cli"])
+def test_folder_settings_never_unpickle_weights(tmp_path, load, capsys):
+    marker = tmp_path / "marker.txt"
+    folder = copy_model(CROSS_ENCODER if load == "CrossEncoder" else MINILM_L3, tmp_path / "model")
+    plant_pickled_weights(folder, marker)
+    if load == "cli":
+        assert main(["encode", "--model", str(folder), "a sentence"]) != 0
+        assert "pickle" in capsys.readouterr().err
+    else:
+        model_class = CrossEncoder if load == "CrossEncoder" else SentenceTransformer
+        with pytest.raises(OSError, match=r"pytorch_model\.bin.*pickle"):
+            model_class(str(folder), device="cpu")
+    assert not marker.exists(), f"{load}: a folder's settings made us unpickle its weights"
+
+
+def test_folder_settings_outside_the_allowlist_are_dropped_with_a_warning(tmp_path, caplog):
+    folder = copy_model(MINILM_L3, tmp_path / "model")
+    update_json(
+        folder / "sentence_bert_config.json",
+        model_args={"use_safetensors": False, "dtype": "float32", "attn_implementation": "kernels-community/x"},
+        tokenizer_args={"vocab_file": "/etc/passwd", "model_max_length": 64},
+        config_args={"revision": "other", "output_hidden_states": True},
+    )
+    with caplog.at_level("WARNING"):
+        model = SentenceTransformer(str(folder), device="cpu")
+    dropped = " ".join(record.getMessage() for record in caplog.records)
+    for key in (
+        "model_args['use_safetensors']",
+        "model_args['attn_implementation']",
+        "tokenizer_args['vocab_file']",
+        "config_args['revision']",
+    ):
+        assert f"ignoring {key}" in dropped
+    for kept in ("dtype", "model_max_length", "output_hidden_states"):
+        assert f"['{kept}']" not in dropped
+    assert model.tokenizer.model_max_length == 64
+    assert model[0].auto_model.config.output_hidden_states is True
+
+
+def test_the_callers_own_loading_options_stay_allowed(tmp_path):
+    folder = copy_model(MINILM_L3, tmp_path / "model")
+    model = SentenceTransformer(str(folder), device="cpu", model_kwargs={"use_safetensors": True})
+    assert model.encode("a sentence").shape == (384,)

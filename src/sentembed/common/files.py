@@ -30,6 +30,7 @@ __all__ = [
     "load_array",
     "path_inside",
     "read_json",
+    "read_json_object",
     "read_line",
     "read_lines",
     "save_array",
@@ -45,6 +46,14 @@ def read_json(path: str | os.PathLike) -> Any:
             return json.load(handle)
     except json.JSONDecodeError as error:
         raise OSError(f"{path} is not valid JSON: {error}") from error
+
+
+def read_json_object(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a JSON file that must hold an object (settings, a config); anything else is an OSError naming it."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise OSError(f"{path} must hold a JSON object, got a JSON {type(data).__name__}")
+    return data
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:

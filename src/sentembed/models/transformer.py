@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 
 from sentembed.common.checks import check_positive_int
-from sentembed.common.files import read_json, write_json
+from sentembed.common.files import read_json_object, write_json
 from sentembed.common.types import Features, Row
 from sentembed.models.adapters import adapter_base_model, adapter_names, load_adapter, save_adapter
 from sentembed.models.base import Module
@@ -36,13 +38,89 @@ _PADDING_OFFSET_TYPES = {"roberta", "xlm-roberta", "camembert", "mpnet", "longfo
 _UNBOUNDED_TOKENIZER_LENGTH = 1_000_000
 
 
-def find_sentence_config(folder: str | os.PathLike) -> dict[str, Any]:
-    """The Transformer settings stored beside a checkpoint, or {} when there are none."""
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_dtype_name(value: Any) -> bool:
+    return value == "auto" or (
+        isinstance(value, str) and isinstance(getattr(torch, value.removeprefix("torch."), None), torch.dtype)
+    )
+
+
+def _is_fraction(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _one_of(*choices: str) -> Callable[[Any], bool]:
+    return lambda value: value in choices
+
+
+# Attention kernels built into transformers; a hub kernel name ("org/repo") would download and run code.
+_ATTENTION_KERNELS = _one_of("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
+# The loading options a model folder's sentence_bert_config.json may set, and the values each accepts. They shape
+# how the checkpoint is read (dtype, attention kernel, casing, lengths), never which files are read, whether code
+# or pickles run, or what is downloaded: `weights_only`, `use_safetensors`, `subfolder`, `gguf_file`, `revision`,
+# `trust_remote_code`, `use_kernels`, `device_map`, `quantization_config`, file names and the rest are dropped.
+FOLDER_OPTIONS: dict[str, dict[str, Callable[[Any], bool]]] = {
+    "model": {
+        "dtype": _is_dtype_name,
+        "torch_dtype": _is_dtype_name,
+        "attn_implementation": _ATTENTION_KERNELS,
+        "add_pooling_layer": _is_bool,
+        "output_hidden_states": _is_bool,
+        "output_attentions": _is_bool,
+    },
+    "tokenizer": {
+        "do_lower_case": _is_bool,
+        "model_max_length": _is_positive_int,
+        "add_prefix_space": _is_bool,
+        "padding_side": _one_of("left", "right"),
+        "truncation_side": _one_of("left", "right"),
+        "clean_up_tokenization_spaces": _is_bool,
+        "strip_accents": lambda value: value is None or isinstance(value, bool),
+        "tokenize_chinese_chars": _is_bool,
+        "add_bos_token": _is_bool,
+        "add_eos_token": _is_bool,
+        "legacy": _is_bool,
+    },
+    "config": {
+        "dtype": _is_dtype_name,
+        "torch_dtype": _is_dtype_name,
+        "attn_implementation": _ATTENTION_KERNELS,
+        "output_hidden_states": _is_bool,
+        "output_attentions": _is_bool,
+        "use_cache": _is_bool,
+        "hidden_dropout_prob": _is_fraction,
+        "attention_probs_dropout_prob": _is_fraction,
+        "classifier_dropout": lambda value: value is None or _is_fraction(value),
+    },
+}
+# Where a folder keeps each kind of option: the names sentence-transformers wrote before v6, then its v6 names.
+FOLDER_OPTION_SECTIONS = {
+    "model": ("model_args", "model_kwargs"),
+    "tokenizer": ("tokenizer_args", "processor_kwargs", "tokenizer_kwargs"),
+    "config": ("config_args", "config_kwargs"),
+}
+
+
+def sentence_config_path(folder: str | os.PathLike) -> Path | None:
+    """The file holding the Transformer settings beside a checkpoint, or None when there is none."""
     for name in SENTENCE_CONFIG_NAMES:
         path = Path(folder) / name
         if path.exists():
-            return read_json(path)
-    return {}
+            return path
+    return None
+
+
+def find_sentence_config(folder: str | os.PathLike) -> dict[str, Any]:
+    """The Transformer settings stored beside a checkpoint, or {} when there are none."""
+    path = sentence_config_path(folder)
+    return {} if path is None else read_json_object(path)
 
 
 # No tokenizer we know spans more characters per token than this on real text; a text is cut to
@@ -60,14 +138,38 @@ def bounded_prefix(text: str, limit: int) -> tuple[str, bool]:
     return (window[:space], True) if space > 0 else (window, False)
 
 
-def without_remote_code(options: Any) -> Any:
-    """Folder-provided options with every `trust_remote_code` key removed, at any depth: only the caller's
-    own `trust_remote_code=True` may let transformers import code shipped in a model folder."""
-    if isinstance(options, dict):
-        return {key: without_remote_code(value) for key, value in options.items() if key != "trust_remote_code"}
-    if isinstance(options, list):
-        return [without_remote_code(value) for value in options]
-    return options
+def folder_loading_options(settings: dict[str, Any], source: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """The loading options a folder's settings (`source`) may give transformers, per kind ("model", "tokenizer",
+    "config"): only the allowlisted keys with acceptable values (`FOLDER_OPTIONS`); every other key is dropped
+    with a warning naming it. Both the old names (`model_args`, ...) and the v6 ones (`model_kwargs`, ...) are read.
+    """
+    allowed: dict[str, dict[str, Any]] = {}
+    for kind, names in FOLDER_OPTION_SECTIONS.items():
+        allowed[kind] = {}
+        for name in names:
+            options = settings.get(name, {})
+            if not isinstance(options, dict):
+                raise OSError(f"{source}: {name} must be an object of loading options, got {type(options).__name__}")
+            for key, value in options.items():
+                if _allowed_folder_option(kind, key, value):
+                    allowed[kind][key] = value
+                else:
+                    logger.warning(
+                        "%s: ignoring %s[%r] = %r: a model folder may set only %s; pass it yourself as %s_kwargs "
+                        "if you trust this folder",
+                        source,
+                        name,
+                        key,
+                        value,
+                        sorted(FOLDER_OPTIONS[kind]),
+                        kind,
+                    )
+    return allowed
+
+
+def _allowed_folder_option(kind: str, key: str, value: Any) -> bool:
+    accepts = FOLDER_OPTIONS[kind].get(key)
+    return accepts is not None and accepts(value)
 
 
 def _tokenizer_folder(adapter_folder: str, base: str) -> str:
@@ -160,6 +262,11 @@ class Transformer(InputModule):
     def _load_model(self, path: str, cache_dir: str | None, model_args: dict[str, Any]) -> torch.nn.Module:
         try:
             return self.auto_model_class.from_pretrained(path, config=self.config, cache_dir=cache_dir, **model_args)
+        except pickle.UnpicklingError as error:
+            raise OSError(
+                f"{_weights_file(path)} holds pickled objects other than tensors; sentembed refuses to unpickle "
+                "them (a pickle can run code). Convert the weights to model.safetensors from a trusted copy"
+            ) from error
         except (OSError, ValueError, RuntimeError, SafetensorError) as error:
             if not os.path.isdir(path):
                 raise
@@ -300,7 +407,9 @@ class Transformer(InputModule):
         **kwargs: Any,
     ) -> Transformer:
         """Load from a checkpoint folder, merging stored settings with the caller's keyword arguments."""
-        settings = without_remote_code(find_sentence_config(input_path))
+        source = sentence_config_path(input_path)
+        settings = find_sentence_config(input_path)
+        folder_options = folder_loading_options(settings, source) if source else {kind: {} for kind in FOLDER_OPTIONS}
         hub = {"trust_remote_code": trust_remote_code, "local_files_only": local_files_only}
         if token is not None:
             hub["token"] = token
@@ -308,9 +417,9 @@ class Transformer(InputModule):
             input_path,
             max_seq_length=settings.get("max_seq_length"),
             do_lower_case=settings.get("do_lower_case", False),
-            model_args={**settings.get("model_args", {}), **hub, **(model_kwargs or {})},
-            tokenizer_args={**settings.get("tokenizer_args", {}), **hub, **(tokenizer_kwargs or {})},
-            config_args={**settings.get("config_args", {}), **hub, **(config_kwargs or {})},
+            model_args={**folder_options["model"], **hub, **(model_kwargs or {})},
+            tokenizer_args={**folder_options["tokenizer"], **hub, **(tokenizer_kwargs or {})},
+            config_args={**folder_options["config"], **hub, **(config_kwargs or {})},
             cache_dir=cache_folder,
             backend=backend,
         )
