@@ -84,6 +84,44 @@ def test_output_value_none_gives_every_output(model):
     assert torch.allclose(rows[1]["sentence_embedding"], model.encode(TEXTS, convert_to_tensor=True)[1], atol=1e-6)
 
 
+def test_output_value_none_truncates_the_sentence_embedding_only(model):
+    full = model.encode(TEXTS, output_value=None)
+    with model.truncate_embeddings(48):
+        truncated = model.encode(TEXTS, output_value=None, normalize_embeddings=True)
+    assert truncated[0]["sentence_embedding"].shape == (48,)
+    assert torch.equal(truncated[2]["sentence_embedding"], full[2]["sentence_embedding"][:48])
+    assert torch.equal(truncated[0]["token_embeddings"], full[0]["token_embeddings"])
+
+
+def test_prompt_and_prompt_name_together_warn_that_prompt_wins(model, caplog):
+    model.prompts = {"query": "query: ", "document": ""}
+    with caplog.at_level(logging.WARNING, logger="sentembed"):
+        both = model.encode(TEXTS, prompt="x: ", prompt_name="query")
+    assert np.allclose(both, model.encode(TEXTS, prompt="x: "), atol=1e-6)
+    assert "Ignoring the `prompt_name` in favor of `prompt`" in caplog.text
+
+
+class ScaledPooling(torch.nn.Module):
+    """A toy module after pooling that reads an `encode` keyword argument: it multiplies the embedding."""
+
+    forward_kwargs = ("scale",)
+
+    def forward(self, features, scale: float = 1.0):
+        return {**features, "sentence_embedding": features["sentence_embedding"] * scale}
+
+
+def test_encode_keyword_arguments_reach_the_modules_that_declare_them():
+    model = SentenceTransformer(str(MINILM_L3), device="cpu")
+    plain = model.encode(TEXTS)
+    model.append(ScaledPooling())
+    assert model.get_model_kwargs() == ["scale"]
+    np.testing.assert_allclose(model.encode(TEXTS, scale=2.0), 2 * plain, rtol=1e-5)
+    np.testing.assert_allclose(model.encode(TEXTS), plain, rtol=1e-6)
+    message = r"does not use: \['normalize'\].*valid additional keyword arguments are: \['scale'\]"
+    with pytest.raises(ValueError, match=message):
+        model.encode(TEXTS, normalize=True)
+
+
 def test_token_embeddings_drop_padding(model):
     tokens = model.encode(
         ["short", "a much longer sentence with many more tokens in it"], output_value="token_embeddings"
@@ -122,13 +160,13 @@ def test_non_string_item_is_a_type_error_naming_its_index(model, bad):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"prompt_name": "nope"}, "unknown prompt_name 'nope'"),
-        ({"precision": "int4"}, "unknown precision 'int4'"),
+        ({"prompt_name": "nope"}, "Prompt name 'nope' not found in the configured prompts"),
+        ({"precision": "int4"}, "Precision 'int4' is not supported"),
         ({"output_value": "pooled"}, "unknown output_value 'pooled'"),
         ({"truncate_dim": 0}, "truncate_dim must be a positive integer"),
         ({"truncate_dim": -3}, "truncate_dim must be a positive integer"),
         ({"batch_size": 0}, "batch_size must be a positive integer"),
-        ({"normalise": True}, "unknown keyword arguments: \\['normalise'\\]"),
+        ({"normalise": True}, r"keyword arguments that this model does not use: \['normalise'\]"),
     ],
 )
 def test_bad_options_are_value_errors(model, kwargs, message):

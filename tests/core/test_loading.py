@@ -244,7 +244,7 @@ def test_constructor_overrides(l3_embeddings):
     )
     assert model.encode(TEXTS).shape == (2, 16)
     assert model.similarity_fn_name == "manhattan"
-    with pytest.raises(ValueError, match="default_prompt_name 'missing' is not among the prompts"):
+    with pytest.raises(ValueError, match="Default prompt name 'missing' not found in the configured prompts"):
         SentenceTransformer(str(MINILM_L3), device="cpu", default_prompt_name="missing")
     with pytest.raises(ValueError, match="unknown backend"):
         SentenceTransformer(str(MINILM_L3), backend="tensorflow")

@@ -70,12 +70,12 @@ def test_inputs_by_its_v6_name_and_its_old_name():
 
 
 def test_bad_prompt_arguments_are_named():
-    with pytest.raises(ValueError, match="default_prompt_name 'nope'"):
+    with pytest.raises(ValueError, match="Default prompt name 'nope' not found"):
         CrossEncoder(str(CROSS_ENCODER), prompts=PROMPTS, default_prompt_name="nope")
     with pytest.raises(TypeError, match="prompts"):
         CrossEncoder(str(CROSS_ENCODER), prompts=["query: "])
     model = CrossEncoder(str(CROSS_ENCODER), prompts=PROMPTS)
-    with pytest.raises(ValueError, match="unknown prompt_name 'nope'"):
+    with pytest.raises(ValueError, match="Prompt name 'nope' not found in the configured prompts"):
         model.predict(PAIRS, prompt_name="nope")
 
 

@@ -197,19 +197,29 @@ def check_finite(embeddings: torch.Tensor | np.ndarray, name: str, offset: int =
 def check_default_prompt_name(name: str | None, prompts: dict[str, str]) -> str | None:
     """`name` when it is None or one of `prompts`; ValueError listing the prompts otherwise."""
     if name is not None and name not in prompts:
-        raise ValueError(f"default_prompt_name {name!r} is not among the prompts {sorted(prompts)}")
+        raise ValueError(
+            f"Default prompt name {name!r} not found in the configured prompts dictionary with keys {list(prompts)}."
+        )
     return name
 
 
 def resolve_prompt(
     prompts: dict[str, str], prompt: str | None, prompt_name: str | None, default_prompt_name: str | None = None
 ) -> str | None:
-    """The prompt text to use: `prompt` beats `prompt_name`, which beats `default_prompt_name`."""
+    """The prompt text to use: `prompt` beats `prompt_name` (a warning says so when both are given), which beats
+    `default_prompt_name`. A `prompt_name` missing from `prompts` is a ValueError listing them."""
     if prompt is not None:
+        if prompt_name is not None:
+            logger.warning(
+                "Provide either a `prompt`, a `prompt_name`, or neither, but not both. "
+                "Ignoring the `prompt_name` in favor of `prompt`."
+            )
         return prompt
     if prompt_name is not None:
         if prompt_name not in prompts:
-            raise ValueError(f"unknown prompt_name {prompt_name!r}; this model knows {sorted(prompts)}")
+            raise ValueError(
+                f"Prompt name {prompt_name!r} not found in the configured prompts dictionary with keys {list(prompts)}."
+            )
         return prompts[prompt_name]
     if default_prompt_name is not None:
         return prompts[default_prompt_name]

@@ -39,6 +39,15 @@ def save_state_dict(module: torch.nn.Module, folder: str | os.PathLike, safe_ser
         torch.save(state, Path(folder) / WEIGHTS_PICKLE)
 
 
+def run_modules(modules: list[torch.nn.Module], features: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Features through `modules` in turn; each module also gets the keyword arguments it names in its
+    `forward_kwargs` (a Router's "task", a module's own options)."""
+    for module in modules:
+        accepted = getattr(module, "forward_kwargs", ())
+        features = module(features, **{name: value for name, value in kwargs.items() if name in accepted})
+    return features
+
+
 class Module(torch.nn.Module):
     """A pipeline step: takes the features dict, adds to it, and saves itself to a folder."""
 

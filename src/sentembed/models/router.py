@@ -13,6 +13,7 @@ from torch import nn
 
 from sentembed.common.files import read_json, write_json
 from sentembed.common.types import Features, Row
+from sentembed.models.base import run_modules
 from sentembed.models.input_module import InputModule
 
 ROUTER_CONFIG_FILE = "router_config.json"
@@ -49,7 +50,6 @@ class Router(InputModule):
 
     config_file_name = ROUTER_CONFIG_FILE
     save_in_root = True
-    forward_kwargs = ("task",)
 
     def __init__(
         self,
@@ -170,11 +170,15 @@ class Router(InputModule):
 
     get_embedding_dimension = get_sentence_embedding_dimension
 
-    def forward(self, features: Features, task: str | None = None) -> Features:
+    @property
+    def forward_kwargs(self) -> tuple[str, ...]:
+        """ "task", and the keyword arguments the routes' modules read (passed on to them)."""
+        inner = {name for module in self.sub_modules.modules() for name in getattr(module, "forward_kwargs", ())}
+        return ("task", *sorted(inner - {"task"}))
+
+    def forward(self, features: Features, task: str | None = None, **kwargs: Any) -> Features:
         route = self.resolve_route(task if task is not None else features.get("task"))
-        for module in self.sub_modules[route]:
-            features = module(features)
-        return features
+        return run_modules(list(self.sub_modules[route]), features, kwargs)
 
     # ----- folders ------------------------------------------------------------------------------------
 

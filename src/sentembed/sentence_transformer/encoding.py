@@ -26,12 +26,15 @@ class EncodeRequest:
     batch_size: int
     output_value: str | None
     extra_features: dict[str, Any] = field(default_factory=dict)
+    # Keyword arguments for the modules' forward passes, each given to the modules that name it in `forward_kwargs`.
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 def check_encode_options(output_value: str | None, precision: str, truncate_dim: int | None, batch_size: int) -> int:
     """Refuse unknown options; returns `batch_size` as an int."""
     check_choice(output_value, OUTPUT_VALUES, "output_value")
-    check_choice(precision, PRECISIONS, "precision")
+    if precision not in PRECISIONS:
+        raise ValueError(f"Precision {precision!r} is not supported; use one of {list(PRECISIONS)}")
     check_positive_int(truncate_dim, "truncate_dim", optional=True)
     return check_positive_int(batch_size, "batch_size")
 
@@ -68,6 +71,33 @@ def strip_padding(token_embeddings: torch.Tensor, attention_mask: torch.Tensor) 
     left_padded = bool((attention_mask[:, 0] == 0).any())
     width = attention_mask.shape[1]
     return [rows[width - length :] if left_padded else rows[:length] for rows, length in zip(token_embeddings, lengths)]
+
+
+def check_model_kwargs(kwargs: dict[str, Any], accepted: list[str]) -> dict[str, Any]:
+    """`kwargs` when every name is one the model's modules read (`get_model_kwargs()`); ValueError otherwise."""
+    unknown = sorted(set(kwargs) - set(accepted))
+    if not unknown:
+        return kwargs
+    if accepted:
+        valid = f"the valid additional keyword arguments are: {accepted}."
+    else:
+        valid = "this model does not accept any additional keyword arguments."
+    raise ValueError(
+        "SentenceTransformer.encode() has been called with additional keyword arguments that this model does not "
+        f"use: {unknown}. As per SentenceTransformer.get_model_kwargs(), {valid}"
+    )
+
+
+def truncate_output_dicts(outputs: list[dict[str, Any]], truncate_dim: int | None) -> list[dict[str, Any]]:
+    """Per-text output dicts (`output_value=None`) with their sentence embedding cut to `truncate_dim`."""
+    if truncate_dim is None:
+        return outputs
+    return [
+        {**output, "sentence_embedding": output["sentence_embedding"][..., :truncate_dim]}
+        if "sentence_embedding" in output
+        else output
+        for output in outputs
+    ]
 
 
 def postprocess(embeddings: torch.Tensor, truncate_dim: int | None, normalize: bool) -> torch.Tensor:

@@ -37,6 +37,7 @@ from sentembed.loading.model_card import render_model_card, write_model_card
 from sentembed.loading.resolve import resolve_model_path
 from sentembed.models import InputModule, Pooling, Router, Transformer
 from sentembed.models.adapters import AdapterMethods
+from sentembed.models.base import run_modules
 from sentembed.sentence_transformer import encoding, multiprocess, reuse
 from sentembed.sentence_transformer.encoding import EncodeRequest
 from sentembed.similarity import SimilarityFunction
@@ -185,8 +186,14 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         return list(getattr(self[0], "modalities", ["text"]))
 
     def get_model_kwargs(self) -> list[str]:
-        """The extra keyword arguments the model's modules read in `encode` (none for text models)."""
-        return sorted({name for module in self for name in getattr(module, "forward_kwargs", ())})
+        """The extra keyword arguments the model's modules (a Router's routes included) read in `encode`
+        (none for plain text models)."""
+        return sorted({name for module in self.modules() for name in getattr(module, "forward_kwargs", ())})
+
+    def forward(self, input: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Run the features through every module; each keyword argument goes to the modules that name it in
+        their `forward_kwargs`."""
+        return run_modules(list(self), input, kwargs)
 
     def is_singular_input(self, inputs: Any) -> bool:
         """True when `inputs` is one input (a string) rather than a batch (a list, tuple or array of strings)."""
@@ -367,8 +374,7 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         """
         inputs = renamed_argument(inputs, kwargs, "sentences", "inputs", "encode()")
         precision = "float32" if precision is None else precision
-        if kwargs:
-            raise ValueError(f"encode() got unknown keyword arguments: {sorted(kwargs)}")
+        model_kwargs = encoding.check_model_kwargs(kwargs, self.get_model_kwargs())
         batch_size = encoding.check_encode_options(output_value, precision, truncate_dim, batch_size)
         cache = reuse.check_cache(cache, output_value)
         chunking = None if chunking is False else chunking
@@ -400,7 +406,7 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
             extra_features["task"] = route
 
         unique_texts, inverse = encoding.deduplicate_inputs(texts)
-        request = EncodeRequest(unique_texts, batch_size, output_value, extra_features)
+        request = EncodeRequest(unique_texts, batch_size, output_value, extra_features, model_kwargs)
 
         def run(request: EncodeRequest) -> Any:
             if in_pool:
@@ -421,6 +427,8 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
             result = encoding.shape_sentence_embeddings(embeddings, precision, convert_to_numpy, convert_to_tensor)
         else:
             result = [outputs[index] for index in inverse]
+            if output_value is None:
+                result = encoding.truncate_output_dicts(result, truncate_dim)
         return result[0] if was_string else result
 
     def _empty_result(
@@ -450,11 +458,13 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
                 input_module.max_seq_length,
             )
         if request.output_value == "sentence_embedding":
-            return self.embed_rows(rows, request.batch_size, request.extra_features, show_progress_bar)
+            return self.embed_rows(
+                rows, request.batch_size, request.extra_features, show_progress_bar, request.model_kwargs
+            )
         batching = (rows, request.batch_size, input_module.pad, self.device)
         collected: list = [None] * len(rows)
         for batch, features in sorted_batches(*batching, show_progress_bar):
-            out = self({**features, **request.extra_features})
+            out = self({**features, **request.extra_features}, **request.model_kwargs)
             if request.output_value == "token_embeddings":
                 if "token_embeddings" not in out or "attention_mask" not in out:
                     raise ValueError(
@@ -482,16 +492,19 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         batch_size: int = 32,
         extra_features: dict[str, Any] | None = None,
         show_progress_bar: bool | None = False,
+        model_kwargs: dict[str, Any] | None = None,
     ) -> torch.Tensor:
         """Raw sentence embeddings of token rows from `input_module.tokenize_unpadded`, in their order.
 
         The server tokenizes each request as it arrives and runs the rows of many requests through one call.
+        `extra_features` join each batch's features; `model_kwargs` go to the modules that read them.
         """
         self.eval()
         extra_features = extra_features or {}
+        model_kwargs = model_kwargs or {}
 
         def sentence_embeddings(features: dict[str, torch.Tensor]) -> torch.Tensor:
-            return self({**features, **extra_features})["sentence_embedding"]
+            return self({**features, **extra_features}, **model_kwargs)["sentence_embedding"]
 
         pad = self.input_module_for(extra_features.get("task")).pad
         return run_in_sorted_batches(rows, batch_size, pad, self.device, sentence_embeddings, show_progress_bar)
