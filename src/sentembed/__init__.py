@@ -5,6 +5,7 @@ from sentembed.backend import (
     export_optimized_onnx_model,
     export_static_quantized_openvino_model,
 )
+from sentembed.common.runtime import LoggingHandler
 from sentembed.cross_encoder import CrossEncoder
 from sentembed.loading.card_data import SentenceTransformerModelCardData
 from sentembed.quantization import quantize_embeddings
@@ -36,6 +37,7 @@ __all__ = [
     "CrossEncoderTrainer",
     "CrossEncoderTrainingArguments",
     "InputExample",
+    "LoggingHandler",
     "SentenceTransformer",
     "SentenceTransformerModelCardData",
     "SentenceTransformerTrainer",

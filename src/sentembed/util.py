@@ -1,7 +1,8 @@
 """Helpers people import as `sentence_transformers.util`: similarity functions and embedding tools."""
 
 from sentembed.common.batching import batch_to_device
-from sentembed.common.runtime import is_datasets_available, is_training_available
+from sentembed.common.files import http_get
+from sentembed.common.runtime import LoggingHandler, is_datasets_available, is_training_available
 from sentembed.common.types import fullname
 from sentembed.quantization import quantize_embeddings
 from sentembed.search import (
@@ -25,16 +26,19 @@ from sentembed.similarity.functions import (
     pairwise_manhattan_sim,
     truncate_embeddings,
 )
+from sentembed.similarity.functions import cos_sim as pytorch_cos_sim
 from sentembed.similarity.multi_vector import maxsim, maxsim_pairwise, mean_maxsim, mean_maxsim_pairwise
 from sentembed.training.losses import SiameseDistanceMetric, TripletDistanceMetric
 
 __all__ = [
+    "LoggingHandler",
     "SiameseDistanceMetric",
     "SimilarityFunction",
     "TripletDistanceMetric",
     "batch_to_device",
     "community_detection",
     "fullname",
+    "http_get",
     "is_datasets_available",
     "is_training_available",
     "maxsim",
@@ -45,6 +49,7 @@ __all__ = [
     "mine_translations",
     "paraphrase_mining",
     "paraphrase_mining_embeddings",
+    "pytorch_cos_sim",
     "quantize_embeddings",
     "semantic_search",
     "cos_sim",

@@ -36,6 +36,7 @@ FLOORS = {
     "evaluation": 5,
     "losses": 5,
     "datasets": 5,
+    "readers": 5,
     "sampler": 5,
     "model_card": 5,
     "training_args": 5,
@@ -159,6 +160,7 @@ PUBLIC_MODULES = [
     "sentembed.losses",
     "sentembed.models",
     "sentembed.quantization",
+    "sentembed.readers",
     "sentembed.sampler",
     "sentembed.similarity",
     "sentembed.server",
@@ -213,7 +215,10 @@ PINNED = {
     },
     "sentembed.distributed": {"Embedder", "PairScorer", "build_store", "connect", "encode_dataset", "predict_dataset"},
     "sentembed.server": {"ApiError", "ServeSettings", "create_app", "load_models", "serve"},
-    "sentembed.cross_encoder": {"CrossEncoder", "EmbeddingRetriever", "RetrieveAndRerank", "StoreRetriever"},
+    "sentembed.cross_encoder": {
+        "CrossEncoder", "CrossEncoderTrainer", "CrossEncoderTrainingArguments", "EmbeddingRetriever",
+        "RetrieveAndRerank", "StoreRetriever",
+    },
     "sentembed.losses": {
         "AdaptiveLayerLoss", "BatchHardSoftMarginTripletLoss", "BatchHardTripletLossDistanceFunction",
         "CachedGISTEmbedLoss", "ContrastiveTensionDataLoader", "ContrastiveTensionLoss",

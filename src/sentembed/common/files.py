@@ -7,6 +7,8 @@ import json
 import os
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,11 +24,13 @@ except ImportError:  # Windows
 
 LOCK_POLL_S = 0.05
 DIGEST_BLOCK_BYTES = 1 << 20
+DOWNLOAD_BLOCK_BYTES = 1 << 16
 
 __all__ = [
     "atomic_write",
     "file_digest",
     "file_lock",
+    "http_get",
     "load_array",
     "path_inside",
     "read_json",
@@ -176,3 +180,37 @@ def read_line(path: Path, offset: int) -> Any:
         return json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise OSError(f"{path} is damaged: no JSON record at byte {offset} ({error})") from error
+
+
+def http_get(url: str, path: str | os.PathLike, timeout: float = 60.0) -> None:
+    """Download `url` to `path` with a progress bar; the file appears complete or not at all (atomic rename).
+
+    Args:
+        url: an http(s) address.
+        path: where the file goes; its folder is created when missing.
+        timeout: seconds to wait for the server to answer or send more data.
+
+    Raises an OSError naming the address on an HTTP error or a failed connection, and a ValueError for an
+    address that is not http(s).
+    """
+    from tqdm.auto import tqdm
+
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError(f"http_get needs an http:// or https:// address, got {url!r}")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (scheme checked above)
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name, disable=None) as progress:
+
+                def copy(stream: IO[bytes]) -> None:
+                    while block := response.read(DOWNLOAD_BLOCK_BYTES):
+                        stream.write(block)
+                        progress.update(len(block))
+
+                atomic_write(target, copy)
+    except urllib.error.HTTPError as error:
+        raise OSError(f"downloading {url} failed: HTTP {error.code} {error.reason}") from error
+    except (urllib.error.URLError, TimeoutError) as error:
+        raise OSError(f"downloading {url} failed: {getattr(error, 'reason', error)}") from error

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 __all__ = [
+    "LoggingHandler",
     "check_device",
     "available_cores",
     "default_cache_folder",
@@ -86,3 +87,23 @@ def is_datasets_available() -> bool:
 def is_training_available() -> bool:
     """Whether the `train` extra is installed: `datasets` and `accelerate`, which the trainers need."""
     return is_datasets_available() and importlib.util.find_spec("accelerate") is not None
+
+
+class LoggingHandler(logging.Handler):
+    """A logging handler that prints through `tqdm.write`, so log lines do not break progress bars.
+
+    Args:
+        level: the lowest level this handler prints.
+    """
+
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm.auto import tqdm
+
+        try:
+            tqdm.write(self.format(record))
+            self.flush()
+        except Exception:
+            self.handleError(record)

@@ -4,4 +4,27 @@ from sentembed.cross_encoder.model import CrossEncoder
 from sentembed.cross_encoder.rerank import EmbeddingRetriever, RetrieveAndRerank, StoreRetriever
 from sentembed.loading.card_data import CrossEncoderModelCardData
 
-__all__ = ["CrossEncoder", "CrossEncoderModelCardData", "EmbeddingRetriever", "RetrieveAndRerank", "StoreRetriever"]
+# The trainer needs the `train` extra (datasets, accelerate), so it is imported on first use.
+_TRAINING = {
+    "CrossEncoderTrainer": "sentembed.training.cross_encoder.trainer",
+    "CrossEncoderTrainingArguments": "sentembed.training.cross_encoder.trainer",
+}
+
+
+def __getattr__(name: str):
+    if name in _TRAINING:
+        import importlib
+
+        return getattr(importlib.import_module(_TRAINING[name]), name)
+    raise AttributeError(f"module 'sentembed.cross_encoder' has no attribute {name!r}")
+
+
+__all__ = [
+    "CrossEncoder",
+    "CrossEncoderModelCardData",
+    "CrossEncoderTrainer",
+    "CrossEncoderTrainingArguments",
+    "EmbeddingRetriever",
+    "RetrieveAndRerank",
+    "StoreRetriever",
+]

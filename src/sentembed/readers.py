@@ -1,0 +1,21 @@
+"""The legacy dataset readers, importable as `sentence_transformers.readers` was (`sentembed.readers`)."""
+
+from sentembed.training.input_example import InputExample
+from sentembed.training.readers import (
+    LabelSentenceReader,
+    NLIDataReader,
+    PairedFilesReader,
+    STSBenchmarkDataReader,
+    STSDataReader,
+    TripletReader,
+)
+
+__all__ = [
+    "InputExample",
+    "LabelSentenceReader",
+    "NLIDataReader",
+    "PairedFilesReader",
+    "STSBenchmarkDataReader",
+    "STSDataReader",
+    "TripletReader",
+]
