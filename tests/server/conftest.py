@@ -1,9 +1,13 @@
-"""A real server for the tests: uvicorn on a free loopback port, in a thread of the test process."""
+"""A real server for the tests: uvicorn on a free loopback port, in a thread of the test process, or
+`sentembed serve` as a second process."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,9 +23,11 @@ import uvicorn  # noqa: E402
 
 from sentembed import CrossEncoder, SentenceTransformer  # noqa: E402
 from sentembed.server import ServeSettings, create_app  # noqa: E402
+from sentembed.server.app import uvicorn_config  # noqa: E402
 from tests.conftest import CROSS_ENCODER, minilm_l6_folder  # noqa: E402
 
 START_TIMEOUT_S = 60
+PROCESS_START_TIMEOUT_S = 120
 MODEL_NAME = "all-MiniLM-L6-v2"
 RERANKER_NAME = "wikiqa-MiniLM-L3-v2"
 
@@ -38,7 +44,7 @@ def live_server(model, reranker=None, **settings) -> Iterator[str]:
     settings = ServeSettings(**{"model_name": MODEL_NAME, "reranker_name": RERANKER_NAME, **settings})
     app = create_app(model, reranker, settings)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, settings, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -85,3 +91,34 @@ def wait_until(condition, timeout: float = START_TIMEOUT_S) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+def start_server(port: int, *options: str, env: dict | None = None) -> subprocess.Popen:
+    """`sentembed serve` of all-MiniLM-L6-v2 on 127.0.0.1:`port`, as a second process."""
+    command = [sys.executable, "-m", "sentembed.cli.main", "serve", "--model", str(minilm_l6_folder()),
+               "--port", str(port), "--log-level", "warning", *options]  # fmt: skip
+    return subprocess.Popen(command, env={**os.environ, **(env or {})}, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_health(url: str, process: subprocess.Popen, headers: dict | None = None) -> None:
+    deadline = time.monotonic() + PROCESS_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()
+        try:
+            if httpx.get(f"{url}/health", timeout=2, headers=headers).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the server did not become healthy")
+
+
+@pytest.fixture()
+def stopping() -> Iterator:
+    """Call with a server process: it is killed after the test if it still runs."""
+    processes: list[subprocess.Popen] = []
+    yield processes.append
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait(30)

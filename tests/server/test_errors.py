@@ -133,3 +133,28 @@ def test_a_model_failure_is_a_json_500_and_the_server_carries_on(embedding_model
         assert failed.status_code == 500 and "out of memory" in error_of(failed)["message"]
         assert httpx.post(f"{url}/embed", json={"inputs": "a"}, timeout=60).status_code == 200
         assert httpx.get(f"{url}/health").status_code == 200
+
+
+def test_a_body_that_is_not_utf8_is_an_invalid_request(client):
+    response = client.post("/embed", content=b'{"inputs": "\xff"}', headers={"content-type": "application/json"})
+    assert 400 <= response.status_code < 500 and error_of(response)["type"] == "invalid_request_error"
+
+
+class PanicException(BaseException):
+    """What a Rust panic inside `tokenizers` raises (pyo3's PanicException derives from BaseException)."""
+
+
+def panic(*args, **kwargs):
+    raise PanicException("called `Option::unwrap()` on a `None` value")
+
+
+@pytest.mark.parametrize("where", ["tokenize_unpadded", "embed_rows"])
+def test_a_panic_is_a_json_500_and_the_server_carries_on(embedding_model, monkeypatch, where):
+    owner = embedding_model.input_module if where == "tokenize_unpadded" else embedding_model
+    with live_server(embedding_model) as url:
+        with monkeypatch.context() as patch:
+            patch.setattr(owner, where, panic)
+            failed = httpx.post(f"{url}/embed", json={"inputs": "a"}, timeout=30)
+        assert failed.status_code == 500 and "PanicException" in error_of(failed)["message"]
+        assert error_of(failed)["type"] == "server_error"
+        assert httpx.post(f"{url}/embed", json={"inputs": "a"}, timeout=30).status_code == 200

@@ -7,46 +7,15 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import minilm_l6_folder
-from tests.server.conftest import free_port, metric, wait_until
+from tests.server.conftest import free_port, metric, start_server, wait_for_health, wait_until
 from tests.training.readers import read_beir
 
 START_TIMEOUT_S = 120
-
-
-def start_server(port: int, *options: str, env: dict | None = None) -> subprocess.Popen:
-    command = [sys.executable, "-m", "sentembed.cli.main", "serve", "--model", str(minilm_l6_folder()),
-               "--port", str(port), "--log-level", "warning", *options]  # fmt: skip
-    return subprocess.Popen(command, env={**os.environ, **(env or {})}, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_health(url: str, process: subprocess.Popen, headers: dict | None = None) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read()
-        try:
-            if httpx.get(f"{url}/health", timeout=2, headers=headers).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the server did not become healthy")
-
-
-@pytest.fixture()
-def stopping():
-    processes: list[subprocess.Popen] = []
-    yield processes.append
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-        process.wait(30)
 
 
 def test_sigterm_drains_in_flight_requests_then_exits(minilm_l6, stopping):
@@ -107,3 +76,12 @@ def test_bad_limits_are_refused_before_loading():
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 2 and "max_batch_tokens" in result.stderr
+
+
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_a_port_outside_the_tcp_range_is_refused_before_loading(port):
+    result = subprocess.run(
+        [sys.executable, "-m", "sentembed.cli.main", "serve", "--port", port],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2 and "--port" in result.stderr and "0 to 65535" in result.stderr

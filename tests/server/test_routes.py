@@ -74,6 +74,15 @@ def test_token_id_inputs_embed_as_their_text(client, minilm_l6):
     np.testing.assert_allclose([item["embedding"] for item in several["data"]], expected, atol=1e-6)
 
 
+def test_token_ids_that_hold_the_special_tokens_get_no_second_pair(client, minilm_l6):
+    ids = minilm_l6.tokenizer("a cat sat on the mat")["input_ids"]  # [CLS] ... [SEP], as the tokenizer gives them
+    body = client.post("/v1/embeddings", json={"input": [ids, ids[1:], ids[:-1]]}).json()
+    expected = minilm_l6.encode("a cat sat on the mat", normalize_embeddings=True)
+    for item in body["data"]:
+        np.testing.assert_allclose(item["embedding"], expected, atol=1e-6)
+    assert body["usage"]["prompt_tokens"] == 3 * len(ids)
+
+
 def test_tei_embed_keeps_raw_vectors_when_asked(client, minilm_l6, mixed_texts):
     texts = mixed_texts[:8]
     raw = np.array(client.post("/embed", json={"inputs": texts, "normalize": False}).json())
@@ -159,6 +168,28 @@ def test_tokenize_gives_ids_with_character_offsets(client, minilm_l6):
     assert "".join(text[token["start"] : token["stop"]] for token in words).lower() == "glaciercavesmelt"
     plain = client.post("/tokenize", json={"inputs": text, "add_special_tokens": False}).json()[0]
     assert [token["id"] for token in plain] == [token["id"] for token in words]
+
+
+def test_tokenize_cuts_at_the_models_length_unless_told_not_to(client, minilm_l6, mixed_texts):
+    long = max(mixed_texts, key=len)
+    cut = client.post("/tokenize", json={"inputs": [long, "a cat"]}).json()
+    assert [token["id"] for token in cut[0]] == minilm_l6.tokenize([long])["input_ids"][0].tolist()
+    assert [token["id"] for token in cut[1]] == minilm_l6.tokenizer("a cat")["input_ids"]
+    whole = client.post("/tokenize", json={"inputs": [long], "truncate": False}).json()[0]
+    assert [token["id"] for token in whole] == minilm_l6.tokenizer(long)["input_ids"] and len(whole) > 256
+
+
+def test_tokenize_on_a_fresh_server_adds_no_padding():
+    import httpx
+
+    from sentembed import SentenceTransformer
+    from tests.conftest import minilm_l6_folder
+    from tests.server.conftest import live_server
+
+    fresh = SentenceTransformer(str(minilm_l6_folder()))  # its tokenizer.json asks for padding to 128
+    with live_server(fresh) as url:
+        tokens = httpx.post(f"{url}/tokenize", json={"inputs": "a cat"}, timeout=60).json()[0]
+    assert [token["id"] for token in tokens] == fresh.tokenizer("a cat")["input_ids"]
 
 
 def test_health_info_models_and_openapi(client):

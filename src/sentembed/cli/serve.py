@@ -7,6 +7,7 @@ import json
 import os
 
 from sentembed.cli.common import DEFAULT_MODEL
+from sentembed.common.checks import check_port
 
 API_KEY_VARIABLE = "SENTEMBED_API_KEY"
 
@@ -16,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", "-m", default=DEFAULT_MODEL, help=f"embedding model (default: {DEFAULT_MODEL})")
     parser.add_argument("--reranker", default=None, help="a cross-encoder for /rerank and /v1/rerank")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    parser.add_argument("--port", type=port_number, default=8000, help="TCP port, 0 to 65535 (default: 8000)")
     parser.add_argument("--backend", default="torch", choices=["torch", "onnx", "openvino"], help="inference backend")
     parser.add_argument("--model-kwargs", type=json.loads, default=None, help="JSON, e.g. '{\"file_name\": ...}'")
     parser.add_argument("--device", default=None, help="cpu, cuda, mps ... (default: the best available)")
@@ -29,6 +30,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     parser.set_defaults(run=run)
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port number, 0 to 65535."""
+    try:
+        return check_port(int(text), "--port")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port number, 0 to 65535") from None
 
 
 def run(args: argparse.Namespace) -> int:

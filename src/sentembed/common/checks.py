@@ -15,6 +15,7 @@ __all__ = [
     "as_array",
     "check_choice",
     "check_finite",
+    "check_port",
     "check_positive_int",
     "check_text",
     "check_text_list",
@@ -62,6 +63,13 @@ def check_positive_int(value: Any, name: str, optional: bool = False) -> int | N
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value <= 0:
         expected = "a positive integer or None" if optional else "a positive integer"
         raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return int(value)
+
+
+def check_port(value: Any, name: str = "port") -> int:
+    """A TCP port number, 0 to 65535 (0 lets the system choose); a ValueError otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not 0 <= value <= 65535:
+        raise ValueError(f"{name} must be an integer from 0 to 65535, got {value!r}")
     return int(value)
 
 

@@ -15,11 +15,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sentembed.common.checks import check_port
 from sentembed.cross_encoder import CrossEncoder
 from sentembed.sentence_transformer import SentenceTransformer
 from sentembed.server.engine import Embedder, Reranker
 from sentembed.server.errors import ApiError, on_api_error, on_http_error, on_unexpected_error, on_validation_error
-from sentembed.server.middleware import ApiKeyCheck, ConcurrencyLimit, PayloadLimit, RequestMetrics
+from sentembed.server.middleware import ApiKeyCheck, ConcurrencyLimit, PanicGuard, PayloadLimit, RequestMetrics
 from sentembed.server.routes import router
 from sentembed.server.settings import ServeSettings, is_loopback_host
 from sentembed.server.state import CLIENT_CLOSED, ClientGone, ServerState
@@ -65,15 +66,22 @@ def create_app(
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(ClientGone, on_client_gone)
     app.add_exception_handler(Exception, on_unexpected_error)
-    # Added innermost first: a request meets metrics, then CORS, the key, the concurrency limit, the body limit.
+    # Added innermost first: a request meets metrics, then CORS, the key, the concurrency limit, the body limit
+    # and the panic guard.
+    app.add_middleware(PanicGuard)
     app.add_middleware(PayloadLimit, limit=settings.payload_limit)
     app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrent_requests)
     app.add_middleware(ApiKeyCheck, api_key=settings.api_key)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])  # fmt: skip
-    app.add_middleware(RequestMetrics, metrics=state.metrics)
+    app.add_middleware(RequestMetrics, metrics=state.metrics, routes=frozenset(route_paths(app)))
     return app
+
+
+def route_paths(app: FastAPI) -> list[str]:
+    """The paths the app answers (ours have no path parameters, so each is one fixed string)."""
+    return [route.path for route in app.routes if isinstance(getattr(route, "path", None), str)]
 
 
 def load_models(
@@ -107,6 +115,7 @@ def serve(
     import uvicorn
 
     settings = settings or ServeSettings()
+    check_port(port)
     names = {"model_name": model if isinstance(model, str) else settings.model_name}
     if isinstance(reranker, str):
         names["reranker_name"] = reranker
@@ -114,4 +123,19 @@ def serve(
     if not is_loopback_host(host) and settings.api_key is None:
         logger.warning("serving on %s without --api-key: anyone who can reach this address may use it", host)
     app = create_app(*load_models(model, reranker, backend, model_kwargs, device), settings=settings)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=DRAIN_TIMEOUT_S)
+    uvicorn.Server(uvicorn_config(app, host, port, settings, log_level)).run()
+
+
+def uvicorn_config(app: FastAPI, host: str, port: int, settings: ServeSettings, log_level: str = "info") -> Any:
+    """The `uvicorn.Config` that `serve` runs `app` with.
+
+    Args:
+        app: the app from `create_app`.
+        host: the address to bind.
+        port: the TCP port to bind.
+        settings: the server's settings (the same as the app's).
+        log_level: uvicorn's log level.
+    """
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=DRAIN_TIMEOUT_S)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sentembed.common.types import Row
-from sentembed.server.errors import ApiError
+from sentembed.server.errors import ApiError, is_panic
 from sentembed.server.metrics import Metrics
 
 # Runs the rows of several jobs with one key through a model; returns one result per job, in order.
@@ -111,7 +111,9 @@ class Batcher:
         self._metrics.batch_requests.observe(len(jobs))
         try:
             results = self._runner(jobs[0].key, jobs)
-        except Exception as error:  # the model failed: every waiting request is told, none hangs
+        except BaseException as error:  # the model failed (or panicked): every waiting request is told, none hangs
+            if not isinstance(error, Exception) and not is_panic(error):
+                raise
             for job in jobs:
                 _settle(job, error=error)
             return

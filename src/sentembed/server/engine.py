@@ -5,7 +5,8 @@ so every tokenizer call of one model goes through that model's lock."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ import torch
 
 from sentembed.common.types import Row
 from sentembed.cross_encoder import CrossEncoder
+from sentembed.models.transformer import CHARACTERS_PER_TOKEN, bounded_prefix
 from sentembed.sentence_transformer import SentenceTransformer
 from sentembed.server.batcher import Job
 from sentembed.server.errors import ApiError
@@ -48,6 +50,59 @@ def split_rows(outputs: torch.Tensor, jobs: list[Job]) -> list[torch.Tensor]:
     return parts
 
 
+@contextmanager
+def plain_backend(tokenizer: Any, max_length: int | None) -> Iterator[Any]:
+    """The `tokenizers.Tokenizer` behind `tokenizer`, set to pad nothing and cut at `max_length` tokens (None:
+    cut nothing) while the block runs; its own settings (a fresh `tokenizer.json` may ask for padding) after."""
+    backend = backend_tokenizer(tokenizer)
+    truncation, padding = backend.truncation, backend.padding
+    backend.no_padding()
+    if max_length is None:
+        backend.no_truncation()
+    else:
+        backend.enable_truncation(max_length)
+    try:
+        yield backend
+    finally:
+        if truncation:
+            backend.enable_truncation(**truncation)
+        else:
+            backend.no_truncation()
+        if padding:
+            backend.enable_padding(**padding)
+
+
+def encode_capped(backend: Any, text: str, cap: int, add_special_tokens: bool) -> Any:
+    """`text`'s encoding cut at `cap` tokens (the backend must cut at `cap`), reading only a bounded prefix of
+    a long text, as `encode` does: the whole text only where that prefix holds fewer tokens."""
+    prefix, shortened = bounded_prefix(text, cap * CHARACTERS_PER_TOKEN)
+    encoding = backend.encode(prefix, add_special_tokens=add_special_tokens)
+    if shortened and not encoding.overflowing:
+        encoding = backend.encode(text, add_special_tokens=add_special_tokens)
+    return encoding
+
+
+def token_entries(encoding: Any) -> list[dict[str, Any]]:
+    """An encoding's tokens: id, token text, whether special, and character offsets (None for special tokens)."""
+    return [
+        {
+            "id": token_id,
+            "text": token,
+            "special": bool(special),
+            "start": None if special else start,
+            "stop": None if special else stop,
+        }
+        for token_id, token, special, (start, stop) in zip(
+            encoding.ids, encoding.tokens, encoding.special_tokens_mask, encoding.offsets
+        )
+    ]
+
+
+def at_the_limit(rows: list[Row], max_length: int | None) -> list[int]:
+    """Which rows are `max_length` tokens long (only those can have been cut)."""
+    return [index for index, row in enumerate(rows) if max_length is None or len(row["input_ids"]) >= max_length]
+
+
 class TextModel:
     """What both engines share: the tokenizer lock, token-id decoding and `/tokenize`."""
 
@@ -55,10 +110,32 @@ class TextModel:
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.lock = threading.Lock()
+        self.template = self._special_template()
+
+    def _special_template(self) -> tuple[list[int], list[int]]:
+        """The special token ids the tokenizer puts before and after a text's own ids ([CLS] and [SEP])."""
+        with plain_backend(self.tokenizer, None) as backend:
+            marked = backend.encode("a", add_special_tokens=True).ids
+            plain = backend.encode("a", add_special_tokens=False).ids
+        for start in range(len(marked) - len(plain) + 1):
+            if marked[start : start + len(plain)] == plain:
+                return marked[:start], marked[start + len(plain) :]
+        return [], []
+
+    def _without_template(self, ids: list[int]) -> list[int]:
+        """Token ids less the leading and trailing special tokens the tokenizer adds itself (and adds again)."""
+        before, after = self.template
+        if before and ids[: len(before)] == before:
+            ids = ids[len(before) :]
+        if after and ids[len(ids) - len(after) :] == after:
+            ids = ids[: len(ids) - len(after)]
+        return ids
 
     def decode_ids(self, sequences: list[list[int]]) -> list[str]:
-        """Token-id inputs as the texts they spell, so they are encoded as texts are; ids must be this model's."""
+        """Token-id inputs as the texts they spell, so they are encoded as texts are; ids must be this model's.
+        Ids that already start and end with the tokenizer's special tokens do not get them twice."""
         size = vocabulary_size(self.tokenizer)
+        cores = []
         for index, ids in enumerate(sequences):
             if not ids:
                 raise ApiError(422, f"input[{index}] is an empty list of token ids", f"input[{index}]", "empty_input")
@@ -66,45 +143,35 @@ class TextModel:
             if bad is not None:
                 message = f"input[{index}] holds token id {bad}, outside this model's vocabulary of {size}"
                 raise ApiError(422, message, f"input[{index}]", "invalid_token_id")
+            cores.append(self._without_template(ids))
+            if not cores[-1]:
+                message = f"input[{index}] holds only the model's special tokens, no text"
+                raise ApiError(422, message, f"input[{index}]", "empty_input")
         with self.lock:
-            return [self.tokenizer.decode(ids) for ids in sequences]
+            return [self.tokenizer.decode(ids) for ids in cores]
 
-    def encode_untruncated(self, inputs: list, add_special_tokens: bool = True) -> list[Any]:
-        """`tokenizers` encodings of texts or (first, second) pairs, whole: however long, nothing is cut."""
-        backend = backend_tokenizer(self.tokenizer)
+    def tokens(
+        self, texts: list[str], add_special_tokens: bool, truncate: bool, budget: int
+    ) -> list[list[dict[str, Any]]]:
+        """Each text's tokens (see `token_entries`). With `truncate`, each is cut at the model's length, as
+        `encode` cuts it; otherwise texts are whole, and more than `budget` tokens in all are a 413."""
+        if truncate and self.max_length is not None:
+            with self.lock, plain_backend(self.tokenizer, self.max_length) as backend:
+                encodings = [encode_capped(backend, text, self.max_length, add_special_tokens) for text in texts]
+            return [token_entries(encoding) for encoding in encodings]
+        encodings, used = [], 0
         with self.lock:
-            truncation = backend.truncation
-            backend.no_truncation()
-            try:
-                return backend.encode_batch(inputs, add_special_tokens=add_special_tokens)
-            finally:
-                if truncation:
-                    backend.enable_truncation(**truncation)
-
-    def tokens(self, texts: list[str], add_special_tokens: bool) -> list[list[dict[str, Any]]]:
-        """Each text's tokens: id, token text, whether special, and character offsets (None for special tokens)."""
-        return [
-            [
-                {
-                    "id": token_id,
-                    "text": token,
-                    "special": bool(special),
-                    "start": None if special else start,
-                    "stop": None if special else stop,
-                }
-                for token_id, token, special, (start, stop) in zip(
-                    encoding.ids, encoding.tokens, encoding.special_tokens_mask, encoding.offsets
-                )
-            ]
-            for encoding in self.encode_untruncated(texts, add_special_tokens)
-        ]
-
-    def cut_indices(self, inputs: list) -> list[int]:
-        """Which inputs (texts, or (first, second) pairs) are longer than the model's limit."""
-        if self.max_length is None:
-            return []
-        encodings = self.encode_untruncated(inputs)
-        return [index for index, encoding in enumerate(encodings) if len(encoding) > self.max_length]
+            for index, text in enumerate(texts):
+                with plain_backend(self.tokenizer, budget - used + 1) as backend:
+                    encodings.append(encode_capped(backend, text, budget - used + 1, add_special_tokens))
+                used += len(encodings[-1])
+                if used > budget:
+                    message = (
+                        f"inputs hold more than {budget} tokens in all (at inputs[{index}]); this server answers "
+                        "at most that many at once: send truncate=true or fewer texts"
+                    )
+                    raise ApiError(413, message, "inputs", "too_many_tokens")
+        return [token_entries(encoding) for encoding in encodings]
 
 
 class Embedder(TextModel):
@@ -137,6 +204,15 @@ class Embedder(TextModel):
         tokens = sum(len(row["input_ids"]) for row in rows)
         return Tokenized(rows, tokens, truncated, features)
 
+    def first_cut(self, texts: list[str], rows: list[Row], param: str) -> str:
+        """The first of `texts` (as the model reads them) cut at the model's length, as `param[index]`. Only
+        rows that reached the length are looked at again, each alone, as `encode` reads it (bounded)."""
+        with self.lock:
+            for index in at_the_limit(rows, self.max_length):
+                if self.model.input_module.tokenize_unpadded([texts[index]])[1]:
+                    return f"{param}[{index}]"
+        return param
+
     def run(self, key: Hashable, jobs: list[Job]) -> list[torch.Tensor]:
         """Raw sentence embeddings of several jobs' rows (one prompt between them) from one `embed_rows` call."""
         rows = [row for job in jobs for row in job.rows]
@@ -157,6 +233,18 @@ class Reranker(TextModel):
         with self.lock:
             rows, truncated = self.model.classifier.tokenize_pairs_unpadded([(query, text) for text in texts])
         return Tokenized(rows, sum(len(row["input_ids"]) for row in rows), truncated, {})
+
+    def first_cut(self, query: str, texts: list[str], rows: list[Row]) -> str:
+        """`query` if the query alone is longer than the model takes, else the first `texts[index]` whose pair
+        with the query is cut. The query is read once, and only pairs that reached the length again."""
+        classifier = self.model.classifier
+        with self.lock:
+            if classifier.tokenize_pairs_unpadded([(query, "")])[1]:
+                return "query"
+            for index in at_the_limit(rows, self.max_length):
+                if classifier.tokenize_pairs_unpadded([(query, texts[index])])[1]:
+                    return f"texts[{index}]"
+        return "texts"
 
     def run(self, key: Hashable, jobs: list[Job]) -> list[torch.Tensor]:
         """Logits of several jobs' pairs from one `score_rows` call."""

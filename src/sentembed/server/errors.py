@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -12,15 +13,24 @@ from starlette.responses import JSONResponse
 
 logger = logging.getLogger(__name__)
 
+# Statuses with an error type of their own; any other 4xx is an invalid request, any 5xx a server error.
 ERROR_TYPES = {
     401: "authentication_error",
     404: "not_found_error",
-    405: "invalid_request_error",
-    413: "invalid_request_error",
-    422: "invalid_request_error",
     429: "rate_limit_error",
     503: "service_unavailable_error",
 }
+
+
+def error_type(status: int) -> str:
+    """The OpenAI-style error type of an HTTP status."""
+    return ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
+
+
+def is_panic(error: BaseException) -> bool:
+    """Whether `error` is a BaseException that is neither an Exception nor a request to stop (KeyboardInterrupt,
+    SystemExit, a cancellation, a closed generator): a Rust panic in `tokenizers` (pyo3's PanicException) is."""
+    return not isinstance(error, (Exception, KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError))
 
 
 class ApiError(Exception):
@@ -45,8 +55,7 @@ class ApiError(Exception):
 def error_response(
     status: int, message: str, param: str | None = None, code: str | None = None, headers: dict | None = None
 ) -> JSONResponse:
-    kind = ERROR_TYPES.get(status, "server_error")
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    body = {"error": {"message": message, "type": error_type(status), "param": param, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -94,9 +103,14 @@ async def on_validation_error(request: Request, error: RequestValidationError) -
     return error_response(422, message, param, str(first.get("type")))
 
 
-async def on_unexpected_error(request: Request, error: Exception) -> JSONResponse:
+async def on_unexpected_error(request: Request, error: BaseException) -> JSONResponse:
     """A fault of ours (the model failed, say): still JSON, logged with its traceback, and never a hang."""
-    logger.exception("%s %s failed", request.method, request.url.path, exc_info=error)
+    logger.error("%s %s failed", request.method, request.url.path, exc_info=error)
+    return unexpected_error_response(error)
+
+
+def unexpected_error_response(error: BaseException) -> JSONResponse:
+    """The JSON 500 that names an error of ours."""
     return error_response(500, f"the server failed on this request: {type(error).__name__}: {error}")
 
 

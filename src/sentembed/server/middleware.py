@@ -1,26 +1,33 @@
-"""ASGI layers in front of the routes: metrics, the API key, the concurrency limit and the payload limit.
-Each answers in the JSON error shape and never reads more of a body than the limit allows."""
+"""ASGI layers in front of the routes: metrics, the API key, the concurrency limit, the payload limit and the
+panic guard. Each answers in the JSON error shape and never reads more of a body than the limit allows."""
 
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sentembed.server.errors import error_response
+from sentembed.server.errors import error_response, is_panic, unexpected_error_response
 from sentembed.server.metrics import Metrics
 
+logger = logging.getLogger(__name__)
 OPEN_ROUTES = ("/health",)
 
 
-class RequestMetrics:
-    """Counts each request by route and status and times it."""
+UNMATCHED_ROUTE = "unmatched"
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+
+class RequestMetrics:
+    """Counts each request by route and status and times it. A path that is none of `routes` is counted as
+    `unmatched`, so that made-up paths never add label sets."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes: frozenset[str]) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -36,7 +43,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            route = scope["path"] if status["code"] != 404 else "unknown"
+            route = scope["path"] if scope["path"] in self.routes else UNMATCHED_ROUTE
             self.metrics.requests.labels(route, str(status["code"])).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - started)
 
@@ -118,3 +125,29 @@ def _replay(messages: list[Any], receive: Receive) -> Receive:
         return pending.pop(0) if pending else await receive()
 
     return replayed
+
+
+class PanicGuard:
+    """A panic in native code (pyo3's PanicException, a BaseException that exception handlers never see) is
+    answered as a JSON 500, as any other fault of ours, and the server carries on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        except BaseException as error:
+            if isinstance(error, Exception) or not is_panic(error) or started:
+                raise
+            logger.error("%s %s panicked", scope["method"], scope["path"], exc_info=error)
+            await unexpected_error_response(error)(scope, receive, send)

@@ -127,7 +127,9 @@ async def tokenize(body: TokenizeRequest, request: Request) -> Response:
     embedder = state.need_embedder()
     texts = check_inputs(body.inputs, "inputs", state.settings.max_client_batch_size)
     texts = embedder.prompted(texts, embedder.prompt(body.prompt_name))
-    return json_response(await run_in_threadpool(embedder.tokens, texts, body.add_special_tokens))
+    budget = state.settings.max_batch_tokens
+    tokens = await run_in_threadpool(embedder.tokens, texts, body.add_special_tokens, body.truncate, budget)
+    return json_response(tokens)
 
 
 @router.get("/health", summary="200 while the models answer, 503 otherwise")

@@ -71,8 +71,9 @@ class SimilarityRequest(Body):
 
 
 class TokenizeRequest(Body):
-    """`POST /tokenize` (TEI)."""
+    """`POST /tokenize` (TEI). `truncate` (our extension) cuts each text at the model's length, as `encode` does."""
 
     inputs: Union[StrictStr, list[StrictStr]]
     add_special_tokens: StrictBool = True
+    truncate: StrictBool = True
     prompt_name: StrictStr | None = None

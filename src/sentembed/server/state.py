@@ -4,6 +4,7 @@ every route shares (checking inputs, queueing a job and waiting for it, dropping
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -12,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sentembed.common.checks import check_text
 from sentembed.server.batcher import Batcher, Job
 from sentembed.server.engine import Embedder, Reranker, Tokenized
 from sentembed.server.errors import ApiError
@@ -41,10 +43,19 @@ def check_inputs(value: str | list, param: str, limit: int) -> list:
         message = f"{param} holds {len(inputs)} inputs; this server takes at most {limit} per request"
         raise ApiError(413, message, param, "too_many_inputs")
     for index, item in enumerate(inputs):
-        if isinstance(item, str) and not item:
-            where = param if isinstance(value, str) else f"{param}[{index}]"
-            raise ApiError(422, f"{where} is an empty string", where, "empty_input")
+        if isinstance(item, str):
+            check_request_text(item, param if isinstance(value, str) else f"{param}[{index}]")
     return inputs
+
+
+def check_request_text(text: str, where: str) -> None:
+    """A 422 naming `where` for an empty text or one no tokenizer can read (a lone surrogate)."""
+    if not text:
+        raise ApiError(422, f"{where} is an empty string", where, "empty_input")
+    try:
+        check_text(text, where)
+    except ValueError as error:
+        raise ApiError(422, str(error), where, "invalid_text") from None
 
 
 async def wait_for_disconnect(request: Request) -> None:
@@ -86,21 +97,20 @@ class ServerState:
         return _served(self.reranker, "reranker", "--reranker", self.settings.reranker_name, model, "no_reranker")
 
     async def check_truncation(
-        self, engine: Any, tokenized: Tokenized, inputs: list, truncate: bool, param: str
+        self, engine: Any, tokenized: Tokenized, truncate: bool, find_cut: Callable[[], str]
     ) -> None:
-        """With `truncate=false`, inputs over the model's length are a 422 naming the first one."""
+        """With `truncate=false`, inputs over the model's length are a 422 naming the first one (`find_cut`)."""
         if not tokenized.truncated:
             return
         self.metrics.truncated.inc(tokenized.truncated)
         if truncate:
             return
-        cut = await run_in_threadpool(engine.cut_indices, inputs)
-        first = cut[0] if cut else 0
+        where = await run_in_threadpool(find_cut)
         message = (
-            f"{param}[{first}] is longer than the model's {engine.max_length} tokens "
+            f"{where} is longer than the model's {engine.max_length} tokens "
             f"({tokenized.truncated} inputs are); send truncate=true to have them cut"
         )
-        raise ApiError(422, message, f"{param}[{first}]", "input_too_long")
+        raise ApiError(422, message, where, "input_too_long")
 
     async def run_job(self, request: Request, job: Job) -> torch.Tensor:
         """Queue a job and wait for it; if the client disconnects first, drop the job."""
@@ -125,7 +135,10 @@ class ServerState:
         embedder = self.need_embedder()
         prompt = embedder.prompt(prompt_name)
         tokenized = await run_in_threadpool(embedder.tokenize, texts, prompt)
-        await self.check_truncation(embedder, tokenized, embedder.prompted(texts, prompt), truncate, param)
+        prompted = embedder.prompted(texts, prompt)
+        await self.check_truncation(
+            embedder, tokenized, truncate, lambda: embedder.first_cut(prompted, tokenized.rows, param)
+        )
         self.count(route, len(texts), tokenized.tokens)
         job = Job(("embed", prompt), tokenized.rows, tokenized.tokens, tokenized.features)
         return await self.run_job(request, job), tokenized
@@ -136,7 +149,9 @@ class ServerState:
         """Logits of (query, text) pairs from the shared batcher."""
         reranker = self.need_reranker()
         tokenized = await run_in_threadpool(reranker.tokenize, query, texts)
-        await self.check_truncation(reranker, tokenized, [(query, text) for text in texts], truncate, "texts")
+        await self.check_truncation(
+            reranker, tokenized, truncate, lambda: reranker.first_cut(query, texts, tokenized.rows)
+        )
         self.count(route, len(texts), tokenized.tokens)
         job = Job(("rerank",), tokenized.rows, tokenized.tokens)
         return await self.run_job(request, job), tokenized
