@@ -3,17 +3,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from sentembed.common.checks import check_choice, check_positive_int
+from sentembed.common.checks import check_choice, check_positive_float, check_positive_int
 from sentembed.similarity import pairwise_dot_score
 from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
 
 EMBED_DISTANCES = ("cosine", "l2", "mse")
+logger = logging.getLogger(__name__)
 
 
 def embedding_distance(students: torch.Tensor, teachers: torch.Tensor, metric: str) -> torch.Tensor:
@@ -137,26 +139,64 @@ class DistillKLDivLoss(EmbeddingLoss):
         student_temperature: float | None = None,
         teacher_temperature: float | None = None,
     ) -> None:
+        """
+        Args:
+            model: the student model.
+            similarity_fct: scores a batch of queries against a batch of candidates, row by row.
+            temperature: the softmax temperature of both distributions, unless one of the two below is set.
+            student_temperature: the temperature of the student's softmax (default: `temperature`).
+            teacher_temperature: the temperature of the teacher's softmax (default: `temperature`).
+        """
         super().__init__(model)
         self.similarity_fct = similarity_fct
-        self.temperature = temperature
-        self.student_temperature = student_temperature
-        self.teacher_temperature = teacher_temperature
+        self.temperature = check_positive_float(temperature, "temperature")
+        self.student_temperature = check_positive_float(student_temperature, "student_temperature", optional=True)
+        self.teacher_temperature = check_positive_float(teacher_temperature, "teacher_temperature", optional=True)
+        self.collapse_checked = False
 
     def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
+        if len(embeddings) < 3:
+            raise ValueError(
+                f"DistillKLDivLoss needs at least 3 columns (query, positive, negative...): a softmax over "
+                f"{len(embeddings) - 1} candidate is constant and trains nothing"
+            )
         query = embeddings[0]
         scores = torch.stack([self.similarity_fct(query, candidate) for candidate in embeddings[1:]], dim=1)
-        teacher = labels.to(scores.dtype).view(len(query), -1)
-        if teacher.shape != scores.shape:
-            raise ValueError(
-                f"DistillKLDivLoss: the label needs one teacher score per candidate column ({scores.shape[1]}), "
-                f"got shape {tuple(labels.shape)}"
-            )
+        teacher = self.teacher_scores(labels, scores)
         student_t = self.student_temperature if self.student_temperature is not None else self.temperature
         teacher_t = self.teacher_temperature if self.teacher_temperature is not None else self.temperature
         log_student = F.log_softmax(scores / student_t, dim=1)
         teacher_probabilities = F.softmax(teacher / teacher_t, dim=1)
+        if not self.collapse_checked:
+            self.collapse_checked = True  # once: counting reads the tensor back from the device
+            self.warn_on_collapsed_teacher(teacher, teacher_probabilities, teacher_t)
         return F.kl_div(log_student, teacher_probabilities, reduction="batchmean") * student_t**2
+
+    @staticmethod
+    def teacher_scores(labels: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        """The label as one teacher score per (row, candidate), refusing another shape and NaN scores."""
+        rows, candidates = scores.shape
+        if labels.numel() != rows * candidates:
+            raise ValueError(
+                f"DistillKLDivLoss needs the teacher scores of shape (batch_size, N) with N = {candidates}, one per "
+                f"candidate column; got shape {tuple(labels.shape)} for a batch of {rows}"
+            )
+        teacher = labels.to(scores.dtype).view(rows, candidates)
+        if torch.isnan(teacher).any():
+            raise ValueError("DistillKLDivLoss: the teacher scores contain NaN, which would make every gradient NaN")
+        return teacher
+
+    @staticmethod
+    def warn_on_collapsed_teacher(teacher: torch.Tensor, probabilities: torch.Tensor, temperature: float) -> None:
+        """Warn when the teacher's softmax underflows to exact zeros for candidates it scored (finite scores)."""
+        collapsed = int(((probabilities == 0) & torch.isfinite(teacher)).sum())
+        if collapsed:
+            logger.warning(
+                "DistillKLDivLoss: with teacher_temperature=%s the teacher's softmax is exactly 0 for %d candidate "
+                "score(s), which carry no gradient; use a temperature closer to the spread of the teacher scores",
+                temperature,
+                collapsed,
+            )
 
     def get_config_dict(self) -> dict[str, Any]:
         return {

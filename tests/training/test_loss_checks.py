@@ -1,0 +1,66 @@
+"""Losses refuse settings and labels that would train nothing (or train toward garbage), and warn about the
+ones that quietly lose gradient. Computed from fixed embeddings, so no model is needed."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from sentembed.losses import DistillKLDivLoss
+
+
+def candidate_embeddings(columns: int, rows: int = 2, seed: int = 0) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(rows, 6, generator=generator) for _ in range(columns)]
+
+
+@pytest.mark.parametrize("name", ["temperature", "student_temperature", "teacher_temperature"])
+@pytest.mark.parametrize("value", [0, -0.5, float("nan"), float("inf"), True, "1.0"])
+def test_distill_kl_div_refuses_temperatures_that_are_not_positive_and_finite(name, value):
+    with pytest.raises(ValueError, match=f"{name} must be a positive finite number"):
+        DistillKLDivLoss(None, **{name: value})
+
+
+def test_distill_kl_div_keeps_a_valid_temperature_as_float():
+    loss = DistillKLDivLoss(None, temperature=2, teacher_temperature=0.25)
+    assert loss.temperature == 2.0 and isinstance(loss.temperature, float)
+    assert loss.student_temperature is None and loss.teacher_temperature == 0.25
+
+
+def test_distill_kl_div_needs_two_candidates():
+    with pytest.raises(ValueError, match="at least 3 columns"):
+        DistillKLDivLoss(None).compute_loss_from_embeddings(candidate_embeddings(2), torch.ones(2, 1))
+
+
+def test_distill_kl_div_refuses_a_label_that_would_broadcast():
+    with pytest.raises(ValueError, match=r"\(batch_size, N\) with N = 3.*got shape \(2, 1\)"):
+        DistillKLDivLoss(None).compute_loss_from_embeddings(candidate_embeddings(4), torch.ones(2, 1))
+
+
+def test_distill_kl_div_refuses_nan_teacher_scores():
+    labels = torch.tensor([[0.5, float("nan")], [1.0, 2.0]])
+    with pytest.raises(ValueError, match="contain NaN"):
+        DistillKLDivLoss(None).compute_loss_from_embeddings(candidate_embeddings(3), labels)
+
+
+def test_distill_kl_div_warns_once_when_a_cold_teacher_underflows(caplog):
+    labels = torch.tensor([[20.0, -20.0], [3.0, 2.0]])  # a spread of 40 at 0.05 underflows float32
+    loss = DistillKLDivLoss(None, teacher_temperature=0.05)
+    with caplog.at_level(logging.WARNING):
+        first = loss.compute_loss_from_embeddings(candidate_embeddings(3), labels)
+        assert "teacher_temperature=0.05" in caplog.text and "1 candidate score(s)" in caplog.text
+        caplog.clear()
+        loss.compute_loss_from_embeddings(candidate_embeddings(3), labels)
+        assert caplog.text == ""
+    assert torch.isfinite(first)
+
+
+def test_distill_kl_div_does_not_warn_for_a_matched_temperature_or_excluded_candidates(caplog):
+    with caplog.at_level(logging.WARNING):
+        DistillKLDivLoss(None).compute_loss_from_embeddings(candidate_embeddings(3), torch.tensor([[20.0, -20.0]] * 2))
+        excluded = torch.tensor([[4.0, -float("inf")], [1.0, 0.0]])
+        value = DistillKLDivLoss(None).compute_loss_from_embeddings(candidate_embeddings(3), excluded)
+    assert caplog.text == ""
+    assert torch.isfinite(value)
