@@ -151,7 +151,9 @@ def test_two_datasets_with_their_own_losses_and_an_evaluator(fresh_l3, tmp_path)
     assert logged and -1 <= logged[-1]["eval_dev_spearman_cosine"] <= 1
     trainer.save_model(str(tmp_path / "saved"))
     card = (tmp_path / "saved" / "README.md").read_text()
-    assert "MultipleNegativesRankingLoss" in card and "| scored | 16 |" in card and "dev_spearman_cosine" in card
+    scored = card.split("#### scored")[1].split("####")[0]
+    assert "* Size: 16 training samples" in scored and "CoSENTLoss" in scored
+    assert "MultipleNegativesRankingLoss" in card.split("#### pairs")[1] and "dev_spearman_cosine" in card
 
 
 def test_softmax_loss_trains_its_classifier(fresh_l3, tmp_path):
@@ -200,6 +202,63 @@ def test_legacy_fit_with_input_examples(fresh_l3, tmp_path):
     assert len(calls) == 1 and calls[0][2] == 4
     saved = SentenceTransformer(str(tmp_path / "best"), device="cpu")
     np.testing.assert_allclose(saved.encode(dev["sentence1"][:4]), fresh_l3.encode(dev["sentence1"][:4]), atol=1e-5)
+
+
+class PlainCosineLoss(torch.nn.Module):
+    """A loss written the reference's way: a plain nn.Module with forward(features, labels), no `columns`.
+    It records the batch sizes it trains on."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.batch_sizes = []
+
+    def forward(self, features, labels):
+        first, second = (self.model(feature)["sentence_embedding"] for feature in features)
+        self.batch_sizes.append(len(labels))
+        scores = torch.nn.functional.cosine_similarity(first, second)
+        return torch.nn.functional.mse_loss(scores, labels.float())
+
+
+class RecordingMNRL(torch.nn.Module):
+    """MultipleNegativesRankingLoss, recording the batch sizes it sees."""
+
+    def __init__(self, model):
+        super().__init__()
+        from sentembed.losses import MultipleNegativesRankingLoss
+
+        self.inner = MultipleNegativesRankingLoss(model)
+        self.columns = self.inner.columns
+        self.batch_sizes = []
+
+    def forward(self, features, labels):
+        self.batch_sizes.append(len(features[0]["input_ids"]))
+        return self.inner(features, labels)
+
+
+def test_legacy_fit_keeps_each_loaders_batch_size_and_takes_a_plain_module_loss(fresh_l3, caplog):
+    from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
+
+    from sentembed import InputExample
+
+    rows = sts_rows("train", 24)
+    scored = [
+        InputExample(texts=[a, b], label=s) for a, b, s in zip(rows["sentence1"], rows["sentence2"], rows["score"])
+    ]
+    pairs = [InputExample(texts=[a, b]) for a, b in zip(rows["sentence1"], rows["sentence2"])]
+    plain, ranking = PlainCosineLoss(fresh_l3), RecordingMNRL(fresh_l3)
+    own_sampler = DataLoader(pairs, batch_sampler=BatchSampler(SequentialSampler(pairs), batch_size=6, drop_last=False))
+    before = fresh_l3[0].auto_model.embeddings.word_embeddings.weight.detach().clone()
+    fresh_l3.fit(
+        train_objectives=[(DataLoader(scored, shuffle=True, batch_size=4), plain), (own_sampler, ranking)],
+        epochs=1,
+        warmup_steps=0,
+        show_progress_bar=False,
+    )
+    assert set(plain.batch_sizes) == {4} and set(ranking.batch_sizes) == {6}
+    assert len(plain.batch_sizes) == len(ranking.batch_sizes) == 4  # round robin until the 6-row loader runs out
+    assert "train_objectives[1] uses its own batch_sampler" in caplog.text
+    assert not torch.equal(before, fresh_l3[0].auto_model.embeddings.word_embeddings.weight)
 
 
 def test_legacy_fit_refuses_what_is_not_input_examples(minilm_l3):

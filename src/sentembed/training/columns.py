@@ -69,10 +69,13 @@ def is_streaming(dataset: Any) -> bool:
     return not hasattr(dataset, "__len__")
 
 
-def check_dataset_fits_loss(dataset: Any, spec: ColumnSpec, loss_name: str, dataset_name: str | None = None) -> None:
+def check_dataset_fits_loss(
+    dataset: Any, spec: ColumnSpec | None, loss_name: str, dataset_name: str | None = None
+) -> None:
     """Raise ValueError for an empty dataset, text columns the loss cannot take, or a wrong kind of label.
 
-    A streamed dataset is checked by its declared columns and features alone."""
+    A streamed dataset is checked by its declared columns and features alone. `spec` None (a loss written the
+    reference's way, a plain `nn.Module` with `forward(features, labels)` and no `columns`) takes any columns."""
     where = f" of dataset {dataset_name!r}" if dataset_name else ""
     if is_streaming(dataset):
         if dataset.column_names is None or dataset.features is None:
@@ -83,6 +86,8 @@ def check_dataset_fits_loss(dataset: Any, spec: ColumnSpec, loss_name: str, data
     elif len(dataset) == 0:
         raise ValueError(f"the training dataset{where.replace(' of', '')} is empty")
     texts, label = split_columns(dataset)
+    if spec is None:
+        return
     too_few = len(texts) < spec.min_texts
     too_many = spec.max_texts is not None and len(texts) > spec.max_texts
     if too_few or too_many or (label is None) != (spec.label is None):

@@ -12,6 +12,12 @@ from transformers import TrainerCallback
 
 from sentembed.common.checks import check_choice
 from sentembed.training.input_example import InputExample
+from sentembed.training.samplers import (
+    BatchSamplers,
+    DefaultBatchSampler,
+    GroupByLabelBatchSampler,
+    NoDuplicatesBatchSampler,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +66,69 @@ def _check_objectives(train_objectives: Any) -> list[tuple[Any, torch.nn.Module]
     return [tuple(objective) for objective in train_objectives]
 
 
-def _batch_sampler(objectives: list[tuple[Any, torch.nn.Module]]) -> str:
-    """The batch sampler the legacy loaders ask for (NoDuplicatesDataLoader, SentenceLabelDataset), else shuffled."""
-    wanted = {
-        getattr(loader, "fit_batch_sampler", None) or getattr(loader.dataset, "fit_batch_sampler", None)
-        for loader, _ in objectives
-    } - {None}
-    if len(wanted) > 1:
-        raise ValueError(f"the DataLoaders ask for different batch samplers {sorted(wanted)}; fit uses one for all")
-    return wanted.pop() if wanted else "batch_sampler"
+SAMPLER_CLASSES = {
+    BatchSamplers.BATCH_SAMPLER: DefaultBatchSampler,
+    BatchSamplers.NO_DUPLICATES: NoDuplicatesBatchSampler,
+    BatchSamplers.GROUP_BY_LABEL: GroupByLabelBatchSampler,
+}
+
+
+def _sampler_kind(loader: Any) -> BatchSamplers:
+    """The batch sampler a legacy loader asks for (NoDuplicatesDataLoader, SentenceLabelDataset), else shuffled."""
+    wanted = getattr(loader, "fit_batch_sampler", None) or getattr(loader.dataset, "fit_batch_sampler", None)
+    return BatchSamplers(wanted or BatchSamplers.BATCH_SAMPLER)
+
+
+def _loader_batch_size(loader: Any, index: int) -> int:
+    """The DataLoader's batch size, or its own batch sampler's (whose grouping fit does not keep, with a warning)."""
+    if getattr(loader, "batch_size", None) is not None:
+        return loader.batch_size
+    size = getattr(getattr(loader, "batch_sampler", None), "batch_size", None)
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(
+            f"train_objectives[{index}]: the DataLoader has no batch_size and its batch_sampler names none; "
+            "give the DataLoader a batch_size"
+        )
+    logger.warning(
+        "train_objectives[%d] uses its own batch_sampler: fit batches it %d at a time with its own sampler "
+        "(%s), not in that sampler's order. Use SentenceTransformerTrainer with batch_sampler= to keep a custom order.",
+        index,
+        size,
+        _sampler_kind(loader).value,
+    )
+    return size
+
+
+class ObjectiveBatchSamplers:
+    """The trainer's `batch_sampler` for `fit`: each objective's dataset is batched with its own DataLoader's
+    batch size and sampler kind, so objectives with different batch sizes train side by side (round robin)."""
+
+    def __init__(self) -> None:
+        self.batching: dict[int, tuple[Any, int, BatchSamplers]] = {}
+
+    def add(self, dataset: Any, batch_size: int, kind: BatchSamplers) -> None:
+        self.batching[id(dataset)] = (dataset, batch_size, kind)
+
+    def __call__(
+        self,
+        dataset: Any,
+        batch_size: int,
+        drop_last: bool,
+        valid_label_columns: list[str] | None = None,
+        generator: torch.Generator | None = None,
+        seed: int = 0,
+    ) -> Any:
+        _, batch_size, kind = self.batching.get(id(dataset), (dataset, batch_size, BatchSamplers.BATCH_SAMPLER))
+        return SAMPLER_CLASSES[kind](dataset, batch_size, drop_last, valid_label_columns, generator, seed)
+
+
+def _wants_label(loss: torch.nn.Module, examples: Iterable[Any]) -> bool:
+    """Whether the objective's dataset gets a label column: as the loss's `columns` say, or, for a loss without
+    them (a plain `nn.Module`), unless every label is the InputExample default 0."""
+    columns = getattr(loss, "columns", None)
+    if columns is not None:
+        return columns.label is not None
+    return any(not (isinstance(example.label, int) and example.label == 0) for example in examples)
 
 
 def _scheduler(name: str) -> str:
@@ -119,23 +179,26 @@ def fit(
     checkpoint_save_steps: int = 500,
     checkpoint_save_total_limit: int = 0,
 ) -> None:
-    """Train `model` on each (DataLoader of InputExample, loss) objective in turn, batch by batch."""
+    """Train `model` on each (DataLoader of InputExample, loss) objective in turn, batch by batch.
+
+    Each objective keeps its DataLoader's batch size (or its batch sampler's) and the sampler kind its loader
+    asks for; the loss may be one of ours or a plain `nn.Module` with `forward(features, labels)`.
+    """
     from datasets import DatasetDict
 
     from sentembed.training.arguments import SentenceTransformerTrainingArguments
     from sentembed.training.trainer import SentenceTransformerTrainer
 
     objectives = _check_objectives(train_objectives)
-    batch_sizes = {loader.batch_size for loader, _ in objectives}
-    if len(batch_sizes) != 1 or None in batch_sizes:
-        raise ValueError(f"every DataLoader must have the same batch_size, got {sorted(map(str, batch_sizes))}")
-    datasets, losses = {}, {}
+    datasets, losses, batch_sizes = {}, {}, []
+    samplers = ObjectiveBatchSamplers()
     for index, (loader, loss) in enumerate(objectives):
         name = f"objective_{index}"
-        datasets[name] = examples_to_dataset(
-            loader.dataset, loss.columns.label is not None, f"train_objectives[{index}]"
-        )
+        examples = list(loader.dataset)
+        datasets[name] = examples_to_dataset(examples, _wants_label(loss, examples), f"train_objectives[{index}]")
         losses[name] = loss
+        batch_sizes.append(_loader_batch_size(loader, index))
+        samplers.add(datasets[name], batch_sizes[-1], _sampler_kind(loader))
     optimizer_params = dict(optimizer_params or {"lr": 2e-5})
     count = len(objectives)
     evaluate_every = "steps" if evaluation_steps and evaluation_steps > 0 else "epoch"
@@ -143,7 +206,7 @@ def fit(
         output_dir=checkpoint_path or tempfile.mkdtemp(prefix="sentembed-fit-"),
         num_train_epochs=epochs,
         max_steps=steps_per_epoch * epochs * count if steps_per_epoch else -1,
-        per_device_train_batch_size=batch_sizes.pop(),
+        per_device_train_batch_size=max(batch_sizes),
         learning_rate=optimizer_params.get("lr", 2e-5),
         lr_scheduler_type=_scheduler(scheduler),
         warmup_steps=warmup_steps * count,
@@ -155,7 +218,7 @@ def fit(
         save_strategy="steps" if checkpoint_path else "no",
         save_steps=checkpoint_save_steps * count,
         save_total_limit=checkpoint_save_total_limit or None,
-        batch_sampler=_batch_sampler(objectives),
+        batch_sampler=samplers,
         multi_dataset_batch_sampler="round_robin",
         disable_tqdm=not show_progress_bar,
         report_to="none",

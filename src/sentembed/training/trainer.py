@@ -228,7 +228,7 @@ class SentenceTransformerTrainer(Trainer):
     def check_datasets(self) -> None:
         for name, dataset in [*self.train_datasets.items(), *self.eval_datasets.items()]:
             loss = self.losses.get(name) or next(iter(self.losses.values()))
-            check_dataset_fits_loss(dataset, loss.columns, type(loss).__name__, name)
+            check_dataset_fits_loss(dataset, getattr(loss, "columns", None), type(loss).__name__, name)
 
     def get_batch_sampler(
         self,
