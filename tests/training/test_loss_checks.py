@@ -4,11 +4,12 @@ ones that quietly lose gradient. Computed from fixed embeddings, so no model is 
 from __future__ import annotations
 
 import logging
+import warnings
 
 import pytest
 import torch
 
-from sentembed.losses import DistillKLDivLoss
+from sentembed.losses import ContrastiveLoss, DistillKLDivLoss, OnlineContrastiveLoss
 
 
 def candidate_embeddings(columns: int, rows: int = 2, seed: int = 0) -> list[torch.Tensor]:
@@ -64,3 +65,25 @@ def test_distill_kl_div_does_not_warn_for_a_matched_temperature_or_excluded_cand
         value = DistillKLDivLoss(None).compute_loss_from_embeddings(candidate_embeddings(3), excluded)
     assert caplog.text == ""
     assert torch.isfinite(value)
+
+
+@pytest.mark.parametrize("loss_class", [ContrastiveLoss, OnlineContrastiveLoss])
+def test_contrastive_losses_warn_once_when_the_first_labels_are_scores(loss_class):
+    loss = loss_class(None)
+    embeddings = candidate_embeddings(2, rows=4)
+    with pytest.warns(UserWarning, match=f"^{loss_class.__name__} expects binary labels"):
+        loss.compute_loss_from_embeddings(embeddings, torch.tensor([0.9, 0.1, 1.0, 0.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = loss.compute_loss_from_embeddings(embeddings, torch.tensor([0.9, 0.1, 1.0, 0.0]))
+    assert torch.isfinite(value)
+
+
+@pytest.mark.parametrize("loss_class", [ContrastiveLoss, OnlineContrastiveLoss])
+def test_contrastive_losses_read_only_the_first_batch_of_labels(loss_class):
+    loss = loss_class(None)
+    embeddings = candidate_embeddings(2, rows=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss.compute_loss_from_embeddings(embeddings, torch.tensor([1, 0, 1, 0]))
+        loss.compute_loss_from_embeddings(embeddings, torch.tensor([0.5, 0.0, 1.0, 0.0]))

@@ -153,3 +153,18 @@ def test_denoising_auto_encoder_loss_trains_the_encoder_through_a_tied_decoder(m
     assert torch.isfinite(value) and value.item() > 1.0
     assert minilm_l3[0].auto_model.encoder.layer[0].attention.self.query.weight.grad.abs().sum() > 0
     minilm_l3.zero_grad()
+
+
+def test_denoising_auto_encoder_loss_keeps_the_decoder_head_on_the_shared_embeddings(minilm_l3):
+    import sentembed.losses as ours
+
+    loss = ours.DenoisingAutoEncoderLoss(minilm_l3)
+    assert loss.encoder is minilm_l3
+    shared = minilm_l3[0].auto_model.embeddings.word_embeddings.weight
+    assert loss.decoder.get_output_embeddings().weight is shared  # the LM head was tied to the input embeddings
+    decoder_parameters = dict(loss.decoder.bert.named_parameters())
+    encoder_parameters = dict(minilm_l3[0].auto_model.named_parameters())
+    cross_attention = [name for name in decoder_parameters if "crossattention" in name]
+    assert cross_attention and not any(name in encoder_parameters for name in cross_attention)
+    untied = ours.DenoisingAutoEncoderLoss(minilm_l3, tie_encoder_decoder=False)
+    assert untied.decoder.bert.embeddings.word_embeddings.weight is not shared

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
@@ -22,6 +23,17 @@ def euclidean_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def manhattan_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.pairwise_distance(x, y, p=1)
+
+
+def warn_unless_binary(labels: torch.Tensor | None, loss_name: str) -> None:
+    """A UserWarning when the labels hold values other than 0 and 1 (the loss would treat them as a blend)."""
+    if labels is not None and not torch.isin(labels, labels.new_tensor([0, 1])).all():
+        warnings.warn(
+            f"{loss_name} expects binary labels (1 similar, 0 dissimilar); this batch also holds other values, such "
+            "as similarity scores, which blend the two terms. Use CoSENTLoss or CosineSimilarityLoss for scores.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 class SiameseDistanceMetric(Enum):
@@ -48,8 +60,16 @@ class ContrastiveLoss(EmbeddingLoss):
         self.distance_metric = distance_metric
         self.margin = margin
         self.size_average = size_average
+        self.labels_checked = False
+
+    def check_labels_once(self, labels: torch.Tensor | None) -> None:
+        """Warn when the first batch's labels are not all 0 or 1 (later batches are not read: a device sync each)."""
+        if not self.labels_checked:
+            self.labels_checked = True
+            warn_unless_binary(labels, type(self).__name__)
 
     def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
+        self.check_labels_once(labels)
         distances = self.distance_metric(embeddings[0], embeddings[1])
         labels = labels.to(distances.dtype)
         losses = 0.5 * (labels * distances.pow(2) + (1 - labels) * F.relu(self.margin - distances).pow(2))
@@ -69,6 +89,7 @@ class OnlineContrastiveLoss(ContrastiveLoss):
         super().__init__(model, distance_metric, margin)
 
     def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
+        self.check_labels_once(labels)
         distances = self.distance_metric(embeddings[0], embeddings[1])
         positives, negatives = distances[labels == 1], distances[labels == 0]
         negative_cut = positives.max() if len(positives) > 1 else negatives.mean()

@@ -52,9 +52,22 @@ class DenoisingAutoEncoderLoss(EmbeddingLoss):
         self.same_tokenizer = decoder_name_or_path is None
         self.tie_encoder_decoder = tie_encoder_decoder
         if tie_encoder_decoder:
-            base = getattr(self.decoder, self.decoder.base_model_prefix)
-            if not tie_shared_parameters(encoder, base):
-                raise ValueError(f"could not tie any parameter of the encoder to the decoder {name}")
+            self.tie_decoder_to(encoder, name)
+
+    @property
+    def encoder(self) -> Any:
+        """The model being trained: it embeds the damaged sentences (the decoder is dropped after training)."""
+        return self.model
+
+    def tie_decoder_to(self, encoder: torch.nn.Module, name: str) -> None:
+        """Share the encoder's parameters with the decoder, keeping a language-model head that was tied to the
+        decoder's input embeddings tied to them (now the encoder's)."""
+        head = self.decoder.get_output_embeddings()
+        head_was_tied = head is not None and head.weight is self.decoder.get_input_embeddings().weight
+        if not tie_shared_parameters(encoder, getattr(self.decoder, self.decoder.base_model_prefix)):
+            raise ValueError(f"could not tie any parameter of the encoder to the decoder {name}")
+        if head_was_tied:
+            head.weight = self.decoder.get_input_embeddings().weight
 
     def forward(self, sentence_features: list[dict[str, torch.Tensor]], labels: torch.Tensor | None) -> torch.Tensor:
         damaged, original = sentence_features
