@@ -1,5 +1,6 @@
-"""Model card data, importable as in sentence-transformers (`from sentembed.model_card import ...`)."""
+"""Model cards, importable as in sentence-transformers (`from sentembed.model_card import ...`)."""
 
-from sentembed.loading.card_data import CrossEncoderModelCardData, SentenceTransformerModelCardData
+from sentembed.loading.card_data import BaseModelCardData, CrossEncoderModelCardData, SentenceTransformerModelCardData
+from sentembed.loading.model_card import generate_model_card
 
-__all__ = ["CrossEncoderModelCardData", "SentenceTransformerModelCardData"]
+__all__ = ["BaseModelCardData", "CrossEncoderModelCardData", "SentenceTransformerModelCardData", "generate_model_card"]

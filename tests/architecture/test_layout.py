@@ -39,6 +39,7 @@ FLOORS = {
     "readers": 5,
     "sampler": 5,
     "model_card": 5,
+    "base": 5,
     "training_args": 5,
     "__init__": 5,
 }

@@ -28,7 +28,7 @@ from sentembed.cross_encoder import layout
 from sentembed.cross_encoder.pairs import check_pairs, check_query_and_documents
 from sentembed.loading.card_data import CrossEncoderModelCardData, card_data_for
 from sentembed.loading.hub import PushToHubMixin
-from sentembed.loading.model_card import render_cross_encoder_card, write_model_card
+from sentembed.loading.model_card import write_model_card
 from sentembed.loading.resolve import resolve_model_path
 from sentembed.models import SequenceClassifier
 from sentembed.models.dense import activation_from_name
@@ -108,6 +108,7 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         self.model_card_data = card_data_for(
             CrossEncoderModelCardData, model_card_data, model_name_or_path, self.model_path, revision
         )
+        self.model_card_data.register_model(self)
         self.to(check_device(device) if device is not None else default_device())
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -342,16 +343,7 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         if self.prompts:
             layout.write_prompts(folder, activation, self.prompts, self.default_prompt_name)
         if create_model_card:
-            card = render_cross_encoder_card(
-                model_name or folder.name,
-                model_name or str(folder),
-                self.num_labels,
-                self.max_length,
-                type(self.activation_fn).__name__,
-                train_datasets,
-                self.model_card_data,
-            )
-            write_model_card(folder, card)
+            write_model_card(self, folder, model_name, train_datasets)
 
     save_pretrained = save
 

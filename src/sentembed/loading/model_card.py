@@ -1,113 +1,221 @@
-"""The model card (README.md) written beside every saved model: one renderer for both model kinds.
-
-Each card is YAML front matter (written from the model's card data: library, pipeline tag, tags, language,
-licence, base model, datasets, widget examples, evaluation results), a title, a short description, a list of
-facts, optional sections (training adds its own), and a usage example.
+"""The model card (README.md) written beside every saved model, for both model kinds, from the model's card data
+(`loading.card_data`): YAML front matter, then the model's details and architecture, a usage snippet,
+evaluation results, how it was trained (datasets with statistics and samples, losses, hyperparameters, logs),
+the library versions and citations. Sections without content are left out.
 """
 
 from __future__ import annotations
 
-import copy
+import re
 from pathlib import Path
+from typing import Any
 
-from sentembed.loading.card_data import (
-    CrossEncoderModelCardData,
-    ModelCardDataBase,
-    SentenceTransformerModelCardData,
-)
+from sentembed.loading.card_data import HUB, BaseModelCardData
+from sentembed.loading.card_stats import STATS_ROWS, markdown_table
 
-BI_ENCODER_USAGE = """```python
-from sentembed import SentenceTransformer  # or: from sentence_transformers import SentenceTransformer
-
-model = SentenceTransformer("{path}")
-embeddings = model.encode(["The weather is lovely today.", "It's so sunny outside!"])
-print(model.similarity(embeddings, embeddings))
-```"""
-
-CROSS_ENCODER_USAGE = """```python
-from sentembed import CrossEncoder  # or: from sentence_transformers import CrossEncoder
-
-model = CrossEncoder("{path}")
-print(model.predict([("How many people live in Berlin?", "Berlin has about 3.7 million inhabitants.")]))
-```"""
+MODEL_TYPES = {"SentenceTransformer": "Sentence Transformer (bi-encoder)", "CrossEncoder": "Cross Encoder"}
+LOG_KEYS = ("epoch", "step")
 
 
-def render_card(
-    card_data: ModelCardDataBase,
-    title: str,
-    description: str,
-    facts: list[str],
-    sections: dict[str, str],
-    usage: str,
-) -> str:
-    """A card from its parts; `sections` maps headings to markdown bodies, shown before the usage."""
-    text = f"---\n{card_data.to_yaml()}\n---\n"
-    facts = [*facts, *card_data.details()]
-    text += f"\n# {card_data.model_name or title}\n\n{description}\n\n" + "".join(f"- {fact}\n" for fact in facts)
-    evaluation = card_data.evaluation_table()
-    if evaluation and "Evaluation results" not in sections:
-        sections = {**sections, "Evaluation": evaluation}
-    for heading, body in {**sections, "Usage": usage}.items():
-        text += f"\n## {heading}\n\n{body}\n"
-    return text
+def joined(items: list[str]) -> str:
+    """a, b and c."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def with_datasets(card_data: ModelCardDataBase, train_datasets: list[str] | None) -> ModelCardDataBase:
-    """A copy of the card data naming `train_datasets`, unless it names its own."""
-    card_data = copy.deepcopy(card_data)
-    card_data.set_train_datasets(list(train_datasets or []))
-    return card_data
+def dataset_link(entry: dict[str, Any]) -> str:
+    name = entry.get("name") or entry.get("id") or "unnamed"
+    return f"[{name}]({HUB}/datasets/{entry['id']})" if entry.get("id") else str(name)
 
 
-def render_model_card(
-    title: str,
-    path: str,
-    dimension: int | None,
-    max_seq_length: int | None,
-    similarity: str | None,
-    architecture: str,
-    train_datasets: list[str] | None = None,
-    extra_sections: dict[str, str] | None = None,
-    card_data: SentenceTransformerModelCardData | None = None,
-) -> str:
-    """The README.md text for a saved bi-encoder."""
-    facts = [
-        f"Maximum sequence length: {max_seq_length} tokens",
-        f"Embedding dimension: {dimension}",
-        f"Similarity function: {similarity or 'cosine'}",
+def introduction(card: dict[str, Any], data: BaseModelCardData) -> str:
+    what = "sentence embedding" if data.model_class == "SentenceTransformer" else "cross-encoder"
+    text = f"A {what} model in the [sentence-transformers](https://www.sbert.net) format, saved with sentembed"
+    if card["base_model"]:
+        text += f", fine-tuned from [{card['base_model']}]({HUB}/{card['base_model']})"
+    named = [entry for entry in card["train_datasets"] if entry.get("name") or entry.get("id")]
+    if named:
+        text += " on " + joined([dataset_link(entry) for entry in named])
+    text += "."
+    if data.model_class == "SentenceTransformer" and card["model_facts"]:
+        dimension = card["model_facts"]["Output Dimensionality"].split()[0]
+        text += f" It maps inputs to a {dimension}-dimensional dense vector space"
+    elif data.model_class == "CrossEncoder":
+        text += " It reads two texts together and scores how well they match"
+    if card["task_name"]:
+        text += f", for {card['task_name']}"
+    return text + "." if not text.endswith(".") else text
+
+
+def details(card: dict[str, Any], data: BaseModelCardData) -> str:
+    lines = [f"- **Model Type:** {MODEL_TYPES.get(data.model_class, data.model_class)}"]
+    if card["base_model"]:
+        revision = f" (revision {card['base_model_revision']})" if card["base_model_revision"] else ""
+        lines.append(f"- **Base model:** [{card['base_model']}]({HUB}/{card['base_model']}){revision}")
+    lines += [f"- **{name}:** {value}" for name, value in card["model_facts"].items()]
+    datasets = [dataset_link(entry) for entry in card["train_datasets"] if entry.get("name") or entry.get("id")]
+    if datasets:
+        lines.append(f"- **Training Dataset{'s' if len(datasets) > 1 else ''}:** " + ", ".join(datasets))
+    if card["language"]:
+        lines.append("- **Language:** " + ", ".join(card["language"]))
+    if card["license"]:
+        lines.append(f"- **License:** {card['license']}")
+    return "\n".join(lines)
+
+
+def usage(card: dict[str, Any]) -> str:
+    return (
+        "Install sentembed (the snippet runs unchanged with sentence-transformers):\n\n"
+        "```bash\npip install -U sentembed\n```\n\n"
+        f"Then load the model and run it:\n\n{card['usage_snippet']}"
+    )
+
+
+def evaluation(card: dict[str, Any]) -> str:
+    parts = []
+    for section in card["evaluations"]:
+        lines = [f"#### {section['description']}", ""]
+        if section["dataset_name"]:
+            lines.append(f"* Dataset: `{section['dataset_name']}`")
+        evaluated = f"* Evaluated with `{section['class_name']}`"
+        lines.append(
+            evaluated + (f" with these parameters:\n{section['config_code']}" if section["config_code"] else "")
+        )
+        parts.append("\n".join(lines) + "\n\n" + section["table"])
+    return "\n\n".join(parts)
+
+
+def dataset_section(entry: dict[str, Any], kind: str) -> str:
+    lines = [f"#### {entry.get('name') or 'Unnamed Dataset'}", ""]
+    if entry.get("name") or entry.get("id"):
+        lines.append(f"* Dataset: {dataset_link(entry)}")
+    size = entry.get("size")
+    lines.append(
+        f"* Size: {size} {kind} samples" if size is not None else "* Size: streamed (unknown number of samples)"
+    )
+    if entry.get("columns"):
+        lines.append(f"* Columns: {joined(entry['columns'])}")
+    if entry.get("stats_table"):
+        sampled = min(size, STATS_ROWS) if size is not None else STATS_ROWS
+        lines.append(f"* Approximate statistics based on the first {sampled} samples:\n{entry['stats_table']}")
+    if entry.get("examples_table"):
+        lines.append(f"* Samples:\n{entry['examples_table']}")
+    loss = entry.get("loss")
+    if loss:
+        config = f" with these parameters:\n{loss['config_code']}" if loss.get("config_code") else ""
+        lines.append(f"* Loss: `{loss['fullname']}`{config}")
+    return "\n".join(lines)
+
+
+def datasets_section(entries: list[dict[str, Any]], kind: str) -> str:
+    described = [entry for entry in entries if "loss" in entry or "size" in entry]
+    if not described:
+        return ""
+    heading = f"### {kind.title()} Dataset{'s' if len(described) > 1 else ''}"
+    return heading + "\n\n" + "\n\n".join(dataset_section(entry, kind) for entry in described)
+
+
+def hyperparameters(card: dict[str, Any]) -> str:
+    if not card["all_hyperparameters"]:
+        return ""
+    parts = ["### Training Hyperparameters"]
+    if card["non_default_hyperparameters"]:
+        items = "\n".join(f"- `{name}`: {value}" for name, value in card["non_default_hyperparameters"].items())
+        parts.append(f"#### Non-Default Hyperparameters\n\n{items}")
+    items = "\n".join(f"- `{name}`: {value}" for name, value in card["all_hyperparameters"].items())
+    parts.append(f"#### All Hyperparameters\n\n<details><summary>Click to expand</summary>\n\n{items}\n\n</details>")
+    return "\n\n".join(parts)
+
+
+def log_cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "-" if value is None else str(value)
+
+
+def epoch_cell(epoch: Any) -> str:
+    return f"{epoch:.2f}".rstrip("0").rstrip(".") if isinstance(epoch, float) else log_cell(epoch)
+
+
+def training_logs(card: dict[str, Any]) -> str:
+    logs = card["training_logs"]
+    if not logs:
+        return ""
+    metrics = list(dict.fromkeys(key for row in logs for key in row if key not in LOG_KEYS))
+    rows = []
+    for row in logs:
+        cells = [epoch_cell(row.get("epoch")), log_cell(row.get("step")), *(log_cell(row.get(key)) for key in metrics)]
+        if card["best_model_step"] is not None and row.get("step") == card["best_model_step"]:
+            cells = [f"**{cell}**" for cell in cells]
+        rows.append(cells)
+    table = markdown_table(["Epoch", "Step", *metrics], rows)
+    note = "\n\nThe bold row is the saved checkpoint." if card["best_model_step"] is not None else ""
+    return f"### Training Logs\n\n{table}{note}"
+
+
+def versions(card: dict[str, Any]) -> str:
+    return "### Framework Versions\n\n" + "\n".join(
+        f"- {name}: {version}" for name, version in card["versions"].items()
+    )
+
+
+def citations(card: dict[str, Any]) -> str:
+    entries = "\n\n".join(f"#### {name}\n\n```bibtex\n{text}\n```" for name, text in card["citations"].items())
+    return f"## Citation\n\n### BibTeX\n\n{entries}"
+
+
+def body(data: BaseModelCardData) -> str:
+    card = data.to_dict()
+    training = [
+        datasets_section(card["train_datasets"], "training"),
+        datasets_section(card["eval_datasets"], "evaluation"),
+        hyperparameters(card),
+        training_logs(card),
     ]
-    return render_card(
-        with_datasets(card_data or SentenceTransformerModelCardData(), train_datasets),
-        title,
-        "A sentence embedding model saved by [sentembed](https://pypi.org/project/sentembed/) in the standard\n"
-        f"sentence-transformers folder format. It maps text to a {dimension}-dimensional vector.",
-        facts,
-        {**(extra_sections or {}), "Architecture": f"```\n{architecture}\n```"},
-        BI_ENCODER_USAGE.format(path=path),
-    )
+    parts = [
+        f"# {card['model_name']}",
+        introduction(card, data),
+        "## Model Details",
+        f"### Model Description\n\n{details(card, data)}",
+        "### Model Sources\n\n- **sentembed:** [pypi.org/project/sentembed](https://pypi.org/project/sentembed/)\n"
+        "- **Sentence Transformers documentation:** [sbert.net](https://www.sbert.net)",
+    ]
+    if card["model_string"]:
+        parts.append(f"### Full Model Architecture\n\n```\n{card['model_string']}\n```")
+    parts += ["## Usage", f"### Direct Usage\n\n{usage(card)}"]
+    if card["evaluations"]:
+        parts += ["## Evaluation", "### Metrics", evaluation(card)]
+    if any(training):
+        parts += ["## Training Details", *training]
+    parts += [versions(card), citations(card)]
+    return "\n\n".join(part for part in parts if part)
 
 
-def render_cross_encoder_card(
-    title: str,
-    path: str,
-    num_labels: int,
-    max_length: int,
-    activation: str,
-    train_datasets: list[str] | None = None,
-    card_data: CrossEncoderModelCardData | None = None,
-) -> str:
-    """The README.md text for a saved cross-encoder."""
-    facts = [f"Labels: {num_labels}", f"Maximum sequence length: {max_length} tokens", f"Activation: {activation}"]
-    return render_card(
-        with_datasets(card_data or CrossEncoderModelCardData(), train_datasets),
-        title,
-        "A cross-encoder saved by [sentembed](https://pypi.org/project/sentembed/) as a plain transformers\n"
-        "sequence-classification checkpoint. It reads two texts together and scores how well they match.",
-        facts,
-        {},
-        CROSS_ENCODER_USAGE.format(path=path),
-    )
+def generate_model_card(model: Any) -> str:
+    """The README.md text for `model` (a SentenceTransformer or CrossEncoder) from its `model_card_data`."""
+    data: BaseModelCardData = model.model_card_data
+    if data.model is None:
+        data.register_model(model)
+    text = f"---\n{data.to_yaml()}\n---\n\n{body(data)}\n"
+    if data.model_id:
+        text = text.replace('src="assets/', f'src="{HUB}/{data.model_id}/resolve/main/assets/')
+    return re.sub(r"\n{3,}", "\n\n", text)
 
 
-def write_model_card(folder: Path, text: str) -> None:
-    (folder / "README.md").write_text(text, encoding="utf-8")
+def write_model_card(
+    model: Any, folder: str | Path, model_name: str | None = None, train_datasets: list[str] | None = None
+) -> None:
+    """Write `folder/README.md` for `model`; example media go to `folder/assets`.
+
+    Args:
+        model: A SentenceTransformer or CrossEncoder with `model_card_data`.
+        folder: The saved model's folder.
+        model_name: The model's Hub id, used in the card when its data names none.
+        train_datasets: Hub ids of datasets it was trained on, kept when its data names none.
+    """
+    data: BaseModelCardData = model.model_card_data
+    if model_name and not data.model_id:
+        data.model_id = model_name
+    if train_datasets and not data.train_datasets:
+        data.train_datasets = [{"name": name, "id": name} for name in train_datasets]
+    data.save_dir = str(folder)
+    (Path(folder) / "README.md").write_text(generate_model_card(model), encoding="utf-8")

@@ -33,7 +33,7 @@ from sentembed.common.types import ArrayLike, Row
 from sentembed.loading.card_data import SentenceTransformerModelCardData, card_data_for
 from sentembed.loading.folder import ModelConfig, load_modules, save_modules
 from sentembed.loading.hub import PushToHubMixin
-from sentembed.loading.model_card import render_model_card, write_model_card
+from sentembed.loading.model_card import write_model_card
 from sentembed.loading.resolve import resolve_model_path
 from sentembed.models import InputModule, Pooling, Router, Transformer
 from sentembed.models.adapters import AdapterMethods
@@ -135,6 +135,7 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         self.model_card_data = card_data_for(
             SentenceTransformerModelCardData, model_card_data, model_name_or_path, model_path, revision
         )
+        self.model_card_data.register_model(self)
         self.to(check_device(device) if device is not None else default_device())
 
     # ----- members -------------------------------------------------------------------------------
@@ -578,19 +579,7 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         save_modules(list(self), folder, safe_serialization=safe_serialization)
         ModelConfig(self.prompts, self.default_prompt_name, self.similarity_fn_name, self.truncate_dim).write(folder)
         if create_model_card:
-            write_model_card(
-                folder,
-                render_model_card(
-                    title=model_name or folder.name,
-                    path=model_name or str(folder),
-                    dimension=self.get_embedding_dimension(),
-                    max_seq_length=getattr(self[0], "max_seq_length", None),
-                    similarity=self.similarity_fn_name,
-                    architecture=repr(self),
-                    train_datasets=train_datasets,
-                    card_data=self.model_card_data,
-                ),
-            )
+            write_model_card(self, folder, model_name, train_datasets)
 
     save_pretrained = save
 

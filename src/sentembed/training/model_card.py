@@ -1,80 +1,135 @@
-"""Training sections for the model card: datasets, losses, hyperparameters and evaluation results."""
+"""What a training run tells the model card: each dataset described with its loss, the hyperparameters (those
+changed from their defaults, and all of them), the training logs and the examples the card shows."""
 
 from __future__ import annotations
 
+from dataclasses import MISSING, fields
 from typing import Any
 
-from sentembed.training.columns import is_streaming, split_columns
+from transformers import TrainerCallback
 
-# Hyperparameters worth showing in a card, when they differ from the transformers defaults.
-CARD_HYPERPARAMETERS = (
-    "per_device_train_batch_size",
-    "num_train_epochs",
-    "max_steps",
-    "learning_rate",
-    "lr_scheduler_type",
-    "warmup_steps",
-    "weight_decay",
-    "max_grad_norm",
-    "fp16",
-    "bf16",
-    "seed",
-    "batch_sampler",
-    "multi_dataset_batch_sampler",
-    "prompts",
-)
+# Arguments that say where things go or who may push them, not how the model was trained.
+UNRECORDED_HYPERPARAMETERS = ("output_dir", "logging_dir", "hub_token", "push_to_hub_token", "hub_model_id")
+UNLOGGED_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second")
+LOG_NAMES = {"loss": "Training Loss", "eval_loss": "Validation Loss"}
 
 
-def describe_datasets(datasets: dict[str | None, Any], losses: dict[str | None, Any]) -> str:
-    lines = ["| dataset | rows | columns | loss |", "|---|---|---|---|"]
-    for name, dataset in datasets.items():
-        texts, label = split_columns(dataset)
-        columns = ", ".join(f"`{column}`" for column in [*texts, *([label] if label else [])])
-        loss = losses.get(name) or next(iter(losses.values()))
-        config = loss.get_config_dict() if hasattr(loss, "get_config_dict") else {}
-        described = type(loss).__name__ + (f" `{config}`" if config else "")
-        rows = "streamed" if is_streaming(dataset) else len(dataset)
-        lines.append(f"| {name or 'train'} | {rows} | {columns} | {described} |")
-    return "\n".join(lines)
+def plain(value: Any) -> Any:
+    """An argument's value as the card shows it (enums by their value)."""
+    return getattr(value, "value", value)
 
 
-def hyperparameters(args: Any) -> dict[str, Any]:
-    """The arguments worth recording: those changed from their defaults, and the batch size, rate and epochs."""
-    defaults = type(args).__dataclass_fields__
-    chosen = {}
-    for key in CARD_HYPERPARAMETERS:
-        value = getattr(args, key, None)
-        default = defaults[key].default if key in defaults else None
-        if value != default or key in ("per_device_train_batch_size", "learning_rate", "num_train_epochs"):
-            chosen[key] = getattr(value, "value", value)
-    return chosen
+def field_default(item: Any) -> Any:
+    if item.default is not MISSING:
+        return item.default
+    if item.default_factory is not MISSING:
+        return item.default_factory()
+    return MISSING
 
 
-def describe_hyperparameters(args: Any) -> str:
-    return "\n".join(f"- `{key}`: {value}" for key, value in hyperparameters(args).items())
-
-
-def describe_evaluations(history: list[dict[str, Any]]) -> str:
-    """A table with one row per evaluation (epoch, step, then every metric)."""
-    if not history:
-        return ""
-    metrics = sorted({key for row in history for key in row} - {"epoch", "step"})
-    lines = ["| epoch | step | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
-    for row in history:
-        values = [f"{row[key]:.4f}" if isinstance(row.get(key), float) else str(row.get(key, "")) for key in metrics]
-        lines.append(f"| {row.get('epoch', '')} | {row.get('step', '')} | " + " | ".join(values) + " |")
-    return "\n".join(lines)
-
-
-def training_sections(
-    datasets: dict[str | None, Any], losses: dict[str | None, Any], args: Any, history: list[dict[str, Any]]
-) -> dict[str, str]:
-    """Model card sections (heading -> markdown) for a trainer's run."""
-    sections = {
-        "Training data and loss": describe_datasets(datasets, losses),
-        "Training hyperparameters": describe_hyperparameters(args),
+def hyperparameter_summary(args: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the arguments changed from their defaults, all arguments), without paths, tokens and private fields."""
+    recorded = [
+        item
+        for item in fields(args)
+        if item.init and not item.name.startswith("_") and item.name not in UNRECORDED_HYPERPARAMETERS
+    ]
+    every = {item.name: plain(getattr(args, item.name)) for item in recorded}
+    changed = {
+        item.name: every[item.name]
+        for item in recorded
+        if is_plain(every[item.name]) and differs(every[item.name], field_default(item))
     }
-    evaluations = describe_evaluations(history)
-    if evaluations:
-        sections["Evaluation results"] = evaluations
-    return sections
+    return changed, every
+
+
+def is_plain(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool, list, tuple, dict))
+
+
+def differs(value: Any, default: Any) -> bool:
+    """Whether a value was changed from its field's default; empty values (None, False, "", []) that the
+    arguments' own set-up fills in count as unchanged."""
+    if default is MISSING:
+        return False
+    default = plain(default)
+    if not value and not default:
+        return False
+    return value != default
+
+
+def training_log_rows(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per logged step: epoch, step, the training loss and the evaluation numbers logged then."""
+    rows: dict[int, dict[str, Any]] = {}
+    for entry in log_history:
+        values = {
+            LOG_NAMES.get(key, key.removeprefix("eval_")): value
+            for key, value in entry.items()
+            if (key == "loss" or key.startswith("eval_")) and not key.endswith(UNLOGGED_SUFFIXES)
+        }
+        if not values or "step" not in entry:
+            continue
+        row = rows.setdefault(entry["step"], {"epoch": round(entry.get("epoch") or 0, 4), "step": entry["step"]})
+        row.update(values)
+    return list(rows.values())
+
+
+def fill_card_data(
+    card_data: Any,
+    train_datasets: dict[str | None, Any],
+    eval_datasets: dict[str | None, Any],
+    losses: dict[str | None, Any],
+    args: Any,
+    log_history: list[dict[str, Any]],
+) -> None:
+    """Tell a model's card data what a run trained and evaluated on, how, and what it logged.
+
+    Args:
+        card_data: The model's `model_card_data`.
+        train_datasets: Training datasets by name (None for a single unnamed one).
+        eval_datasets: Evaluation datasets, likewise.
+        losses: The loss of each dataset by the same names (one entry serves every dataset).
+        args: The run's training arguments.
+        log_history: The trainer state's log history.
+    """
+    card_data.set_losses(list(losses.values()))
+    card_data.set_hyperparameters(*hyperparameter_summary(args))
+    card_data.set_training_logs(training_log_rows(log_history))
+    card_data.train_datasets = described(card_data, card_data.train_datasets, train_datasets, losses)
+    card_data.eval_datasets = described(card_data, card_data.eval_datasets, eval_datasets, losses)
+    first = next(iter(train_datasets.values()), None)
+    if first is not None and not card_data.usage_examples:
+        card_data.set_widget_examples(first)
+
+
+def described(
+    card_data: Any, given: list[dict[str, Any]], datasets: dict[str | None, Any], losses: dict[str | None, Any]
+) -> list[dict[str, Any]]:
+    """Each dataset's card entry: the caller's entry of the same position (its name and Hub id) completed with
+    statistics, examples and its loss."""
+    entries = []
+    for index, (name, dataset) in enumerate(datasets.items()):
+        info = dict(given[index]) if index < len(given) else ({"name": name} if name else {})
+        loss = losses.get(name) or next(iter(losses.values()))
+        entries.append(card_data.compute_dataset_metrics(dataset, info, loss))
+    return entries or given
+
+
+class ModelCardCallback(TrainerCallback):
+    """Keeps the model's card data current during training: the run's description when it starts, the logs as
+    they come, so that a model saved during or after training (by the trainer or by `model.save`) has them."""
+
+    def __init__(self, fill: Any) -> None:
+        """Args:
+        fill: Called without arguments to describe the run in the card data (the trainer's
+            `fill_model_card_data`).
+        """
+        self.fill = fill
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.fill()
+
+    def on_log(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        card_data = getattr(model, "model_card_data", None)
+        if card_data is not None:
+            card_data.set_training_logs(training_log_rows(state.log_history))

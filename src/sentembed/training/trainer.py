@@ -8,7 +8,6 @@ import logging
 import os
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,14 +15,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 from transformers import Trainer, set_seed
 
-from sentembed.loading.model_card import render_model_card, write_model_card
 from sentembed.models import Router
 from sentembed.training.arguments import SentenceTransformerTrainingArguments
-from sentembed.training.columns import LABEL_COLUMNS, check_dataset_fits_loss, is_streaming, split_columns
+from sentembed.training.columns import LABEL_COLUMNS, check_dataset_fits_loss, is_streaming
 from sentembed.training.data import NamedRows, SentenceCollator, unpack_batch
 from sentembed.training.evaluation import SentenceEvaluator, SequentialEvaluator
 from sentembed.training.losses import CoSENTLoss
-from sentembed.training.model_card import hyperparameters, training_sections
+from sentembed.training.model_card import ModelCardCallback, fill_card_data
 from sentembed.training.samplers import (
     BatchSamplers,
     DefaultBatchSampler,
@@ -117,6 +115,8 @@ class SentenceTransformerTrainer(Trainer):
                 "the model has a Router but the training arguments have no router_mapping: give one that maps "
                 "dataset columns to routes, e.g. {'question': 'query', 'answer': 'document'}"
             )
+        if getattr(model, "model_card_data", None) is not None:
+            model.model_card_data.add_tags("generated_from_trainer")
         self.train_datasets = as_named(train_dataset)
         self.eval_datasets = as_named(eval_dataset)
         if loss is None:
@@ -143,6 +143,7 @@ class SentenceTransformerTrainer(Trainer):
             optimizer_cls_and_kwargs=optimizer_cls_and_kwargs,
         )
         self.args.eval_strategy = strategy
+        self.add_callback(ModelCardCallback(self.fill_model_card_data))
         self.model_init = model_init
         self.move_losses_to_device()
 
@@ -424,37 +425,17 @@ class SentenceTransformerTrainer(Trainer):
         torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
 
     def fill_model_card_data(self) -> None:
-        """Tell the model's card data what this run trained on: datasets, losses, hyperparameters, examples."""
+        """Tell the model's card data what this run trained on: datasets, losses, hyperparameters, logs, examples."""
         card_data = getattr(self.model, "model_card_data", None)
-        if card_data is None:
-            return
-        card_data.set_train_datasets([name or "train" for name in self.train_datasets])
-        card_data.set_losses(list(self.losses.values()))
-        card_data.set_hyperparameters(hyperparameters(self.args))
-        first = next(iter(self.train_datasets.values()), None)
-        if first is not None and not card_data.widget:
-            texts, _ = split_columns(first)
-            rows = first.take(5) if is_streaming(first) else first.select(range(min(len(first), 5)))
-            card_data.set_widget_examples([[row[column] for column in texts] for row in rows])
+        if card_data is not None:
+            fill_card_data(
+                card_data, self.train_datasets, self.eval_datasets, self.losses, self.args, self.state.log_history
+            )
 
     def save_trained_model(self, output_dir: str) -> None:
-        """Save the model folder and a model card that records this training run."""
+        """Save the model folder with a model card that records this training run."""
         self.fill_model_card_data()
-        self.model.save(output_dir, create_model_card=False)
-        sections = training_sections(self.train_datasets, self.losses, self.args, self.evaluation_history)
-        model = self.model
-        card = render_model_card(
-            title=Path(output_dir).name,
-            path=str(output_dir),
-            dimension=model.get_embedding_dimension(),
-            max_seq_length=model.max_seq_length,
-            similarity=model.similarity_fn_name,
-            architecture=repr(model),
-            train_datasets=[name or "train" for name in self.train_datasets],
-            extra_sections=sections,
-            card_data=model.model_card_data,
-        )
-        write_model_card(Path(output_dir), card)
+        self.model.save(output_dir)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
         self.load_weights_from_folder(resume_from_checkpoint, model or self.model)

@@ -104,7 +104,3 @@ class CrossEncoderTrainer(SentenceTransformerTrainer):
         loss_module = self.losses.get(name) or next(iter(self.losses.values()))
         loss = loss_module(inputs["texts"], inputs.get("label"))
         return (loss, {}) if return_outputs else loss
-
-    def save_trained_model(self, output_dir: str) -> None:
-        self.fill_model_card_data()
-        self.model.save(output_dir, train_datasets=[name or "train" for name in self.train_datasets])
