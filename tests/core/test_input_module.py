@@ -262,3 +262,20 @@ def test_a_damaged_model2vec_folder_names_the_array(tmp_path):
     (tmp_path / "m2v" / "tokenizer.json").unlink()
     with pytest.raises(OSError, match="tokenizer.json is missing"):
         StaticEmbedding.from_model2vec(tmp_path / "m2v")
+
+
+def test_from_distillation_takes_a_model_name_as_the_reference_does(minilm_l6, monkeypatch):
+    """A bare name resolves as SentenceTransformer resolves it (here: the installed all-MiniLM-L6-v2 package); the
+    per-token pass is replaced by each token's input embedding to keep the test short."""
+    from sentembed.models import distillation
+
+    def input_embeddings(model, batch_size=1024, show_progress_bar=None):
+        return model[0].auto_model.embeddings.word_embeddings.weight.detach().cpu().numpy()
+
+    monkeypatch.setattr(distillation, "token_vectors", input_embeddings)
+    by_name = StaticEmbedding.from_distillation("all-MiniLM-L6-v2", pca_dims=16, device="cpu")
+    loaded = StaticEmbedding.from_distillation(minilm_l6, pca_dims=16)
+    assert by_name.embedding.weight.shape == (30522, 16)
+    torch.testing.assert_close(by_name.embedding.weight, loaded.embedding.weight)
+    with pytest.raises(ValueError, match="pca_dims must be a positive integer"):
+        StaticEmbedding.from_distillation("no-such-model-anywhere", pca_dims=0)

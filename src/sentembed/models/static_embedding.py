@@ -15,7 +15,7 @@ from transformers import PreTrainedTokenizerFast
 
 from sentembed.common.types import Features, Row
 from sentembed.models.base import load_state_dict, save_state_dict
-from sentembed.models.distillation import DEFAULT_REMOVE_PATTERN, distill
+from sentembed.models.distillation import DEFAULT_REMOVE_PATTERN, check_distill_options, distill
 from sentembed.models.input_module import InputModule
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -112,6 +112,17 @@ class StaticEmbedding(InputModule):
         table = fold_model2vec_arrays(arrays, tokenizer.get_vocab_size(), weights_path)
         return cls(tokenizer, embedding_weights=table, base_model=str(folder))
 
+    # Loads a teacher given by name for `from_distillation`: set to SentenceTransformer by the model class's package
+    # (models/ sits below it and does not import it).
+    teacher_loader: Any = None
+
+    @classmethod
+    def load_teacher(cls, name_or_path: str, device: str | None) -> Any:
+        """The SentenceTransformer `name_or_path` names, loaded through `teacher_loader`."""
+        if cls.teacher_loader is None:
+            raise RuntimeError("import sentembed (it sets StaticEmbedding.teacher_loader) to distil a model by name")
+        return cls.teacher_loader(name_or_path, device=device)
+
     @classmethod
     def from_distillation(
         cls,
@@ -122,10 +133,27 @@ class StaticEmbedding(InputModule):
         token_remove_pattern: str | None = DEFAULT_REMOVE_PATTERN,
         batch_size: int = 1024,
         show_progress_bar: bool | None = None,
+        device: str | None = None,
         **kwargs: Any,
     ) -> StaticEmbedding:
-        """Distil a static model from a loaded SentenceTransformer (`sentembed distill` loads one by name): every
-        vocabulary token through the model, PCA to `pca_dims`, SIF weights by token rank. Needs a fast tokenizer."""
+        """Distil a static model from a sentence transformer: every vocabulary token through the model, PCA to
+        `pca_dims`, SIF weights by token rank. Needs a fast tokenizer.
+
+        Args:
+            model: a loaded SentenceTransformer, or its name or folder (such as "all-MiniLM-L6-v2" or
+                "BAAI/bge-base-en-v1.5"), loaded as `SentenceTransformer(model, device=device)` would load it.
+            pca_dims: the dimension of the token vectors (None keeps the model's).
+            apply_zipf: weigh each token vector by its rank (SIF weights).
+            sif_coefficient: the SIF weights' coefficient (None: no weights).
+            token_remove_pattern: tokens matching this regular expression get zero vectors.
+            batch_size: tokens per forward pass.
+            show_progress_bar: show a progress bar (None: when logging is at INFO or below).
+            device: where a model given by name runs (a loaded model stays where it is).
+            kwargs: the reference's other options (vocabulary, quantize_to), which are ignored.
+        """
+        if isinstance(model, (str, os.PathLike)):
+            check_distill_options(pca_dims, sif_coefficient, token_remove_pattern, batch_size)
+            model = cls.load_teacher(os.fspath(model), device)
         tokenizer = getattr(model.tokenizer, "backend_tokenizer", None)
         if tokenizer is None:
             raise TypeError("from_distillation needs a model with a fast (tokenizers-backed) tokenizer")
