@@ -8,6 +8,7 @@ the package registry here is 0.21.2, so the oracle's version floor is lowered fo
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 
 import numpy as np
@@ -26,6 +27,16 @@ def lora_config() -> object:
     return peft.LoraConfig(
         r=4, lora_alpha=8, target_modules=["query", "value"], init_lora_weights=False, lora_dropout=0.0
     )
+
+
+def with_base_inside(folder) -> str:
+    """Name a copy of the base inside the adapter folder (weights linked): an adapter folder loads on its own only
+    onto such a base or a hub repository, never onto a local path elsewhere (tests/security/test_model_folders.py)."""
+    shutil.copytree(MINILM_L3, folder / "base", ignore=shutil.ignore_patterns("model.safetensors"))
+    (folder / "base" / "model.safetensors").symlink_to(MINILM_L3 / "model.safetensors")
+    config = json.loads((folder / "adapter_config.json").read_text())
+    (folder / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": "base"}))
+    return str(folder)
 
 
 def with_adapter(model, seed: int = 0):
@@ -89,7 +100,9 @@ def test_our_adapter_folder_loads_in_the_reference_and_theirs_in_ours(ours, refe
 
     theirs = with_adapter(reference_class(str(MINILM_L3), device="cpu"), seed=2)
     theirs.save(str(tmp_path / "theirs"))
-    loaded = SentenceTransformer(str(tmp_path / "theirs"), device="cpu")
+    with pytest.raises(OSError, match="outside the adapter folder"):
+        SentenceTransformer(str(tmp_path / "theirs"), device="cpu")
+    loaded = SentenceTransformer(with_base_inside(tmp_path / "theirs"), device="cpu")
     assert loaded.active_adapters() == ["default"]
     np.testing.assert_allclose(loaded.encode(PROBE), theirs.encode(PROBE), atol=1e-5)
     assert not any(parameter.requires_grad for name, parameter in loaded.named_parameters() if "lora_" in name)
@@ -101,7 +114,7 @@ def test_a_plain_peft_folder_loads_on_its_base_with_mean_pooling(ours, tmp_path)
     torch.manual_seed(3)
     peft.get_peft_model(AutoModel.from_pretrained(str(MINILM_L3)), lora_config()).save_pretrained(tmp_path / "plain")
     assert not (tmp_path / "plain" / "tokenizer.json").exists()
-    loaded = SentenceTransformer(str(tmp_path / "plain"), device="cpu")
+    loaded = SentenceTransformer(with_base_inside(tmp_path / "plain"), device="cpu")
     ours.load_adapter(str(tmp_path / "plain"))
     np.testing.assert_allclose(loaded.encode(PROBE), ours.encode(PROBE), atol=1e-6)
 
@@ -137,7 +150,7 @@ def test_bad_adapter_calls_are_named(ours, monkeypatch, tmp_path):
         ours.load_adapter(str(MINILM_L3), adapter_name="other")
     ours.save(str(tmp_path / "adapter"))
     with pytest.raises(ValueError, match="PEFT adapter folder, which loads with backend='torch' only"):
-        SentenceTransformer(str(tmp_path / "adapter"), backend="onnx", device="cpu")
+        SentenceTransformer(with_base_inside(tmp_path / "adapter"), backend="onnx", device="cpu")
     monkeypatch.setitem(sys.modules, "peft", None)
     with pytest.raises(ImportError, match=r"pip install 'sentembed\[peft\]'"):
         ours.set_adapter("default")
@@ -163,3 +176,11 @@ def test_lora_training_changes_only_the_adapter(ours, tmp_path):
     changed = {name for name in before if not torch.equal(before[name], after[name].detach())}
     assert changed and all("lora_" in name for name in changed)
     assert len(changed) == 12  # every LoRA matrix moved; no base weight did
+
+
+def test_an_adapter_on_a_hub_snapshot_names_its_hub_repository(ours, tmp_path):
+    snapshot = tmp_path / "hub" / "models--sentence-transformers--paraphrase-MiniLM-L3-v2" / "snapshots" / "0123abc"
+    ours.transformers_model.name_or_path = str(snapshot)
+    with_adapter(ours).save(str(tmp_path / "adapter"))
+    config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "sentence-transformers/paraphrase-MiniLM-L3-v2"

@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -211,3 +212,57 @@ def test_the_callers_own_loading_options_stay_allowed(tmp_path):
     folder = copy_model(MINILM_L3, tmp_path / "model")
     model = SentenceTransformer(str(folder), device="cpu", model_kwargs={"use_safetensors": True})
     assert model.encode("a sentence").shape == (384,)
+
+
+@pytest.mark.parametrize(
+    "option", [{"subfolder": "../outside"}, {"subfolder": "/tmp"}, {"gguf_file": "../outside/model.gguf"}]
+)
+def test_a_folder_cannot_point_transformers_at_other_files(tmp_path, option, caplog):
+    folder = copy_model(MINILM_L3, tmp_path / "model")
+    copy_model(CROSS_ENCODER, tmp_path / "outside")
+    update_json(folder / "sentence_bert_config.json", model_args=option)
+    with caplog.at_level("WARNING"):
+        model = SentenceTransformer(str(folder), device="cpu")
+    assert f"ignoring model_args[{next(iter(option))!r}]" in caplog.text
+    expected = SentenceTransformer(str(MINILM_L3), device="cpu").encode("a sentence")
+    np.testing.assert_allclose(model.encode("a sentence"), expected, atol=1e-6)
+
+
+@pytest.fixture()
+def adapter_folder(tmp_path) -> Path:
+    """A LoRA adapter saved on paraphrase-MiniLM-L3-v2 (its adapter_config.json names the base's absolute path)."""
+    peft = pytest.importorskip("peft")
+    model = SentenceTransformer(str(MINILM_L3), device="cpu")
+    torch.manual_seed(0)
+    model.add_adapter(peft.LoraConfig(r=4, target_modules=["query", "value"], init_lora_weights=False))
+    model.save(str(tmp_path / "adapter"))
+    return tmp_path / "adapter"
+
+
+def adapted_by_the_caller(folder: Path) -> np.ndarray:
+    model = SentenceTransformer(str(MINILM_L3), device="cpu")
+    model.load_adapter(str(folder))
+    return model.encode("a sentence")
+
+
+def set_adapter_base(folder: Path, base: str) -> None:
+    update_json(folder / "adapter_config.json", base_model_name_or_path=base)
+
+
+@pytest.mark.parametrize("base", ["absolute", "../base", "base in the working folder", "link"])
+def test_an_adapters_base_outside_its_folder_is_not_followed(adapter_folder, tmp_path, monkeypatch, base):
+    shutil.copytree(MINILM_L3, tmp_path / "base")
+    (adapter_folder / "link").symlink_to(tmp_path / "base")
+    monkeypatch.chdir(tmp_path)
+    named = {"absolute": str(MINILM_L3), "base in the working folder": "base"}.get(base, base)
+    set_adapter_base(adapter_folder, named)
+    with pytest.raises(OSError, match=r"adapter_config\.json.*base_model_name_or_path.*(outside|leaves)"):
+        SentenceTransformer(str(adapter_folder), device="cpu")
+    assert adapted_by_the_caller(adapter_folder).shape == (384,)
+
+
+def test_an_adapters_base_inside_its_folder_loads(adapter_folder):
+    copy_model(MINILM_L3, adapter_folder / "base")
+    set_adapter_base(adapter_folder, "base")
+    loaded = SentenceTransformer(str(adapter_folder), device="cpu").encode("a sentence")
+    np.testing.assert_allclose(loaded, adapted_by_the_caller(adapter_folder), atol=1e-6)

@@ -12,15 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 from safetensors.torch import load_file, save_file
 
-from sentembed.common.files import read_json
+from sentembed.common.files import path_inside, read_json_object
 
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 ADAPTER_WEIGHTS_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 # peft keeps adapter weights on disk under the names its PeftModel wrapper gives them.
 PEFT_KEY_PREFIX = "base_model.model."
 DEFAULT_ADAPTER = "default"
+HUB_CACHE_PREFIX = "models--"  # how the hub cache names a model repository's folder
 PEFT_EXTRA_HINT = "adapters need the peft package: pip install 'sentembed[peft]'"
 
 
@@ -40,10 +42,36 @@ def adapter_base_model(folder: str | os.PathLike) -> str | None:
     config_path = path / ADAPTER_CONFIG_FILE
     if not config_path.is_file() or (path / "config.json").is_file():
         return None
-    base = read_json(config_path).get("base_model_name_or_path")
+    base = read_json_object(config_path).get("base_model_name_or_path")
     if not isinstance(base, str) or not base:
         raise OSError(f"{config_path} names no base model (base_model_name_or_path); an adapter loads on its base")
-    return base
+    return _followable_base(config_path, base)
+
+
+def _followable_base(config_path: Path, base: str) -> str:
+    """The base an adapter folder may load on by itself: a folder inside the adapter folder, or a hub repository
+    id. A local path anywhere else (absolute, climbing out, or relative to the working folder) is an OSError
+    telling the caller to load that base themselves and add the adapter to it."""
+    folder = config_path.parent
+    what = f"{config_path} (base_model_name_or_path)"
+    candidate = Path(base)
+    if not candidate.is_absolute() and ".." not in candidate.parts and (folder / candidate).is_dir():
+        return str(path_inside(folder, base, what))
+    if _is_hub_repo_id(base) and not candidate.exists():
+        return base
+    raise OSError(
+        f"{what}: {base!r} is a local path outside the adapter folder; an adapter folder loads on its own only "
+        "onto a base inside it or a hub repository. If you trust that base, load it yourself and add the adapter: "
+        f"SentenceTransformer(base).load_adapter({str(folder)!r})"
+    )
+
+
+def _is_hub_repo_id(name: str) -> bool:
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return not name.startswith((".", "~"))
 
 
 def adapter_names(model: torch.nn.Module) -> list[str]:
@@ -79,9 +107,21 @@ def add_adapter(model: torch.nn.Module, adapter_config: Any, adapter_name: str |
         raise TypeError(f"adapter_config must be a peft.PeftConfig (such as LoraConfig), got {type(adapter_config)}")
     name = adapter_name or DEFAULT_ADAPTER
     _check_new_name(model, name)
-    adapter_config.base_model_name_or_path = getattr(model, "name_or_path", None)
+    adapter_config.base_model_name_or_path = _portable_base_name(getattr(model, "name_or_path", None))
     peft.inject_adapter_in_model(adapter_config, model, adapter_name=name)
     set_adapter(model, name)
+
+
+def _portable_base_name(name_or_path: str | None) -> str | None:
+    """The hub repository id for a base loaded from a hub cache snapshot (`.../models--org--name/snapshots/<hash>`),
+    so that a saved adapter folder names a base it may follow; any other name or path as it is."""
+    if not name_or_path:
+        return name_or_path
+    path = Path(name_or_path)
+    repository = path.parent.parent.name
+    if path.parent.name == "snapshots" and repository.startswith(HUB_CACHE_PREFIX):
+        return repository.removeprefix(HUB_CACHE_PREFIX).replace("--", "/")
+    return name_or_path
 
 
 def _adapter_weights(folder: Path) -> dict[str, torch.Tensor]:
