@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -113,3 +114,35 @@ def test_dense_activations_come_from_an_allowlist(name):
 def test_dense_refuses_an_unknown_activation():
     with pytest.raises(ValueError, match="unknown activation function 'os.system'"):
         models.Dense(4, 2, activation_function="os.system")
+
+
+class ScaleByConstant(torch.nn.Module):
+    """A module written the way the reference's docs show custom modules: `save(self, output_path)` only, writing
+    into the folder without creating it, and a static `load(input_path)`."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, features):
+        return {**features, "sentence_embedding": features["sentence_embedding"] * self.factor}
+
+    def save(self, output_path):
+        with open(os.path.join(output_path, "scale.json"), "w") as handle:
+            json.dump({"factor": self.factor}, handle)
+
+    @staticmethod
+    def load(input_path):
+        with open(os.path.join(input_path, "scale.json")) as handle:
+            return ScaleByConstant(**json.load(handle))
+
+
+def test_a_users_module_with_a_path_only_save_gets_its_folder(tmp_path, minilm_l3):
+    model = SentenceTransformer(modules=[*minilm_l3, ScaleByConstant(3.0)], device="cpu")
+    model.save(str(tmp_path / "scaled"), safe_serialization=False)
+    entry = json.loads((tmp_path / "scaled" / "modules.json").read_text())[-1]
+    assert entry["type"].endswith("test_roundtrip.ScaleByConstant")
+    assert json.loads((tmp_path / "scaled" / entry["path"] / "scale.json").read_text()) == {"factor": 3.0}
+    loaded = SentenceTransformer(str(tmp_path / "scaled"), device="cpu", trust_remote_code=True)
+    assert isinstance(loaded[-1], ScaleByConstant)
+    np.testing.assert_allclose(loaded.encode(TEXTS[:8]), 3.0 * minilm_l3.encode(TEXTS[:8]), rtol=1e-5)

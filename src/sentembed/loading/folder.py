@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from dataclasses import dataclass, field
@@ -119,6 +120,20 @@ def module_folder_name(index: int, module: torch.nn.Module) -> str:
     return f"{index}_{type(module).__name__}"
 
 
+def save_module(module: torch.nn.Module, folder: Path, safe_serialization: bool) -> None:
+    """`module.save` into `folder`, created first; `safe_serialization` is passed only to a `save` that takes it
+    (a user's own module may define `save(self, output_path)` alone, as the reference's docs show)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    parameters = inspect.signature(module.save).parameters
+    takes_flag = "safe_serialization" in parameters or any(
+        parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()
+    )
+    if takes_flag:
+        module.save(str(folder), safe_serialization=safe_serialization)
+    else:
+        module.save(str(folder))
+
+
 def save_modules(modules: list[torch.nn.Module], folder: Path, safe_serialization: bool = True) -> None:
     """Write every module into its folder and list them in `modules.json`."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -128,6 +143,6 @@ def save_modules(modules: list[torch.nn.Module], folder: Path, safe_serializatio
         if isinstance(module, Router):
             module.save(str(folder / relative), safe_serialization=safe_serialization, type_name=module_type_name)
         else:
-            module.save(str(folder / relative), safe_serialization=safe_serialization)
+            save_module(module, folder / relative, safe_serialization)
         entries.append({"idx": index, "name": str(index), "path": relative, "type": module_type_name(module)})
     write_json(folder / MODULES_FILE, entries)
