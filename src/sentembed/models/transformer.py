@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
 from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 
@@ -197,6 +198,10 @@ class TransformerParts:
     do_lower_case: bool
 
 
+# Encoder-decoder model types whose sentence models use the encoder only, and the transformers class for it.
+ENCODER_ONLY_CLASSES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}
+
+
 class Transformer(InputModule):
     """Wraps `AutoModel` and `AutoTokenizer`; adds `token_embeddings` to the features."""
 
@@ -259,9 +264,17 @@ class Transformer(InputModule):
         module.do_lower_case, module.backend = parts.do_lower_case, backend
         return module
 
+    def model_class_for(self, config: PretrainedConfig) -> type:
+        """The transformers class that loads the checkpoint: the encoder alone for encoder-decoder families whose
+        sentence models read only the encoder (sentence-t5, gtr-t5, INSTRUCTOR), else `auto_model_class`."""
+        if self.auto_model_class is AutoModel and config.model_type in ENCODER_ONLY_CLASSES:
+            return getattr(transformers, ENCODER_ONLY_CLASSES[config.model_type])
+        return self.auto_model_class
+
     def _load_model(self, path: str, cache_dir: str | None, model_args: dict[str, Any]) -> torch.nn.Module:
+        model_class = self.model_class_for(self.config)
         try:
-            return self.auto_model_class.from_pretrained(path, config=self.config, cache_dir=cache_dir, **model_args)
+            return model_class.from_pretrained(path, config=self.config, cache_dir=cache_dir, **model_args)
         except pickle.UnpicklingError as error:
             raise OSError(
                 f"{_weights_file(path)} holds pickled objects other than tensors; sentembed refuses to unpickle "
