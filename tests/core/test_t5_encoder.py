@@ -23,7 +23,9 @@ def tiny_random_t5(tmp_path_factory):
     """A folder holding a full T5Model (encoder and decoder weights) with random weights, and a tokenizer."""
     folder = tmp_path_factory.mktemp("tiny-random-t5")
     torch.manual_seed(0)
-    config = T5Config(vocab_size=30522, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, decoder_start_token_id=0)
+    config = T5Config(
+        vocab_size=30522, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, decoder_start_token_id=0
+    )
     T5Model(config).save_pretrained(folder)
     for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
         if (MINILM_L3 / name).exists():
