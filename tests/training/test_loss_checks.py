@@ -3,13 +3,21 @@ ones that quietly lose gradient. Computed from fixed embeddings, so no model is 
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 
 import pytest
 import torch
 
-from sentembed.losses import ContrastiveLoss, DistillKLDivLoss, OnlineContrastiveLoss
+from sentembed.losses import (
+    ContrastiveLoss,
+    DistillKLDivLoss,
+    MultipleNegativesRankingLoss,
+    OnlineContrastiveLoss,
+    RandContext,
+)
+from sentembed.similarity import cos_sim
 
 
 def candidate_embeddings(columns: int, rows: int = 2, seed: int = 0) -> list[torch.Tensor]:
@@ -87,3 +95,46 @@ def test_contrastive_losses_read_only_the_first_batch_of_labels(loss_class):
         warnings.simplefilter("error")
         loss.compute_loss_from_embeddings(embeddings, torch.tensor([1, 0, 1, 0]))
         loss.compute_loss_from_embeddings(embeddings, torch.tensor([0.5, 0.0, 1.0, 0.0]))
+
+
+@pytest.mark.parametrize("scale", [0, -1.0, float("nan"), float("inf"), True])
+def test_ranking_loss_refuses_a_scale_that_is_not_positive(scale):
+    with pytest.raises(ValueError, match="Scale must be a positive value"):
+        MultipleNegativesRankingLoss(None, scale=scale)
+
+
+def test_loss_config_names_similarities_without_a_name():
+    assert MultipleNegativesRankingLoss(None).get_config_dict()["similarity_fct"] == "cos_sim"
+    partial = MultipleNegativesRankingLoss(None, similarity_fct=functools.partial(cos_sim))
+    assert partial.get_config_dict()["similarity_fct"] == "partial(cos_sim)"
+    module = MultipleNegativesRankingLoss(None, similarity_fct=torch.nn.CosineSimilarity(dim=-1))
+    assert module.get_config_dict()["similarity_fct"] == "CosineSimilarity"
+
+
+def test_rand_context_replays_the_captured_state_and_restores_the_generator():
+    torch.manual_seed(3)
+    context = RandContext(torch.zeros(1))
+    first = torch.rand(5)
+    after_first = torch.rand(5)
+    with context:
+        assert torch.equal(torch.rand(5), first)
+    with context:  # replayable: every block starts from the captured state
+        assert torch.equal(torch.rand(5), first)
+    torch.manual_seed(3)
+    torch.rand(5)
+    expected_next = torch.rand(5)
+    assert torch.equal(after_first, expected_next)
+    state = torch.get_rng_state()
+    with context:
+        torch.rand(100)
+    assert torch.equal(torch.get_rng_state(), state), "leaving the block restores the generator"
+
+
+def test_rand_context_replays_dropout():
+    dropout = torch.nn.Dropout(0.5)
+    inputs = torch.ones(64)
+    context = RandContext(inputs)
+    first = dropout(inputs)
+    with context:
+        replayed = dropout(inputs)
+    assert torch.equal(first, replayed) and not torch.equal(first, dropout(inputs))

@@ -6,6 +6,7 @@ from sentembed.training.losses.cached import (
     CachedGISTEmbedLoss,
     CachedMultipleNegativesRankingLoss,
     CachedMultipleNegativesSymmetricRankingLoss,
+    RandContext,
 )
 from sentembed.training.losses.contrastive import ContrastiveLoss, OnlineContrastiveLoss, SiameseDistanceMetric
 from sentembed.training.losses.contrastive_tension import (
@@ -64,6 +65,7 @@ __all__ = [
     "MultipleNegativesRankingLoss",
     "MultipleNegativesSymmetricRankingLoss",
     "OnlineContrastiveLoss",
+    "RandContext",
     "SiameseDistanceMetric",
     "SoftmaxLoss",
     "TripletDistanceMetric",

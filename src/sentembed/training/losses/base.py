@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,4 +61,12 @@ def distance_metric_name(metric: Any, namespace: type) -> str:
     for name, value in vars(namespace).items():
         if value is metric:
             return f"{namespace.__name__}.{name}"
-    return getattr(metric, "__name__", str(metric))
+    return function_name(metric)
+
+
+def function_name(function: Any) -> str:
+    """How a loss's config names a similarity or distance function: its name, a partial's as "partial(name)",
+    and a callable object (such as an `nn.Module`) by its class."""
+    if isinstance(function, functools.partial):
+        return f"partial({function_name(function.func)})"
+    return getattr(function, "__name__", None) or type(function).__name__

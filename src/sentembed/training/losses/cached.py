@@ -7,8 +7,8 @@ is computed once; then, when the trainer calls backward, each mini-batch is embe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import torch
@@ -22,21 +22,37 @@ from sentembed.training.losses.ranking import MultipleNegativesRankingLoss
 Features = dict[str, torch.Tensor]
 
 
-class RandomState:
-    """The random generator state at one moment, to replay the same dropout masks later."""
+class RandContext:
+    """The random generator state at construction, replayed inside each `with` block, so a second forward pass
+    draws the same dropout masks as the first; the generators' own state is restored on leaving.
 
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
+    Args:
+        *tensors: tensors (or devices) whose CUDA generators are captured too (the CPU generator always is).
+    """
+
+    def __init__(self, *tensors: torch.Tensor | torch.device) -> None:
         self.cpu_state = torch.get_rng_state()
-        self.cuda_state = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+        devices = [item.device if isinstance(item, torch.Tensor) else torch.device(item) for item in tensors]
+        self.cuda_devices = sorted({cuda_index(device) for device in devices if device.type == "cuda"})
+        self.cuda_states = [torch.cuda.get_rng_state(device) for device in self.cuda_devices]
+        self.forked: ExitStack | None = None
 
-    @contextmanager
-    def replayed(self) -> Iterator[None]:
-        with torch.random.fork_rng(devices=[self.device] if self.cuda_state is not None else []):
-            torch.set_rng_state(self.cpu_state)
-            if self.cuda_state is not None:
-                torch.cuda.set_rng_state(self.cuda_state, self.device)
-            yield
+    def __enter__(self) -> RandContext:
+        self.forked = ExitStack()
+        self.forked.enter_context(torch.random.fork_rng(devices=self.cuda_devices))
+        torch.set_rng_state(self.cpu_state)
+        for device, state in zip(self.cuda_devices, self.cuda_states):
+            torch.cuda.set_rng_state(state, device)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        forked, self.forked = self.forked, None
+        if forked is not None:
+            forked.close()
+
+
+def cuda_index(device: torch.device) -> int:
+    return device.index if device.index is not None else torch.cuda.current_device()
 
 
 def split_features(features: Features, size: int, num_tokens: int | None = None) -> list[Features]:
@@ -109,7 +125,7 @@ class GradientCacheMixin:
         for features in tqdm(sentence_features, desc="Embed mini-batches", disable=not self.show_progress_bar):
             column_parts, column_states = [], []
             for mini_batch in self.mini_batches(features):
-                column_states.append(RandomState(mini_batch["input_ids"].device))
+                column_states.append(RandContext(mini_batch["input_ids"]))
                 with torch.no_grad():
                     column_parts.append(self.model(dict(mini_batch))["sentence_embedding"])
             embeddings.append(torch.cat(column_parts))
@@ -123,7 +139,7 @@ class GradientCacheMixin:
             start = 0
             for mini_batch, state in zip(self.mini_batches(features), column_states):
                 # Backward hooks run with gradients off: turn them on for the forward and the surrogate product.
-                with state.replayed(), torch.enable_grad():
+                with state, torch.enable_grad():
                     embedding = self.model(dict(mini_batch))["sentence_embedding"]
                     stop = start + len(embedding)
                     (embedding * (gradient[start:stop] * scale)).sum().backward()

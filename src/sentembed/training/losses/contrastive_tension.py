@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from sentembed.similarity import cos_sim
 from sentembed.training.input_example import InputExample
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
+from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, function_name
 
 
 class ContrastiveTensionLoss(EmbeddingLoss):
@@ -66,7 +66,7 @@ class ContrastiveTensionLossInBatchNegatives(EmbeddingLoss):
         return (F.cross_entropy(scores, targets) + F.cross_entropy(scores.t(), targets)) / 2
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"scale": math.exp(self.logit_scale.item()), "similarity_fct": self.similarity_fct.__name__}
+        return {"scale": math.exp(self.logit_scale.item()), "similarity_fct": function_name(self.similarity_fct)}
 
 
 class ContrastiveTensionDataLoader:

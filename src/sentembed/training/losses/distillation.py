@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from sentembed.common.checks import check_choice, check_positive_float, check_positive_int
 from sentembed.similarity import pairwise_dot_score
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
+from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, function_name
 
 EMBED_DISTANCES = ("cosine", "l2", "mse")
 logger = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class MarginMSELoss(EmbeddingLoss):
         return F.mse_loss(margins, labels.expand_as(margins))
 
     def get_config_dict(self) -> dict[str, str]:
-        return {"similarity_fct": self.similarity_fct.__name__}
+        return {"similarity_fct": function_name(self.similarity_fct)}
 
 
 class DistillKLDivLoss(EmbeddingLoss):
@@ -200,7 +200,7 @@ class DistillKLDivLoss(EmbeddingLoss):
 
     def get_config_dict(self) -> dict[str, Any]:
         return {
-            "similarity_fct": self.similarity_fct.__name__,
+            "similarity_fct": function_name(self.similarity_fct),
             "temperature": self.temperature,
             "student_temperature": self.student_temperature,
             "teacher_temperature": self.teacher_temperature,

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from sentembed.similarity import pairwise_cos_sim
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
+from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, function_name
 
 # Stateless default modules, shared (as the reference's signature defaults are).
 MEAN_SQUARED_ERROR = torch.nn.MSELoss()
@@ -51,7 +51,7 @@ class CoSENTLoss(EmbeddingLoss):
         return ranked_pair_loss(scores, labels.to(scores.dtype))
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"scale": self.scale, "similarity_fct": self.similarity_fct.__name__}
+        return {"scale": self.scale, "similarity_fct": function_name(self.similarity_fct)}
 
 
 class AnglELoss(CoSENTLoss):

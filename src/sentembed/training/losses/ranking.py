@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from sentembed.common.checks import check_choice
 from sentembed.similarity import cos_sim
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
+from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, function_name
 from sentembed.training.losses.gathering import gather_with_grad, local_offset
 
 DIRECTIONS = ("query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc")
@@ -70,6 +70,8 @@ class MultipleNegativesRankingLoss(EmbeddingLoss):
         hardness_strength: float = 0.0,
     ) -> None:
         super().__init__(model)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < float("inf"):
+            raise ValueError(f"Scale must be a positive value (the inverse softmax temperature), got {scale!r}")
         self.scale = scale
         self.similarity_fct = similarity_fct
         self.gather_across_devices = gather_across_devices
@@ -137,7 +139,7 @@ class MultipleNegativesRankingLoss(EmbeddingLoss):
     def get_config_dict(self) -> dict[str, Any]:
         return {
             "scale": self.scale,
-            "similarity_fct": self.similarity_fct.__name__,
+            "similarity_fct": function_name(self.similarity_fct),
             "gather_across_devices": self.gather_across_devices,
             "directions": self.directions,
             "partition_mode": self.partition_mode,

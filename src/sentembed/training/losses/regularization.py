@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from sentembed.common.checks import check_choice
 from sentembed.similarity import cos_sim
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
+from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, function_name
 
 
 class GlobalOrthogonalRegularizationLoss(EmbeddingLoss):
@@ -53,7 +53,7 @@ class GlobalOrthogonalRegularizationLoss(EmbeddingLoss):
 
     def get_config_dict(self) -> dict[str, Any]:
         return {
-            "similarity_fct": self.similarity_fct.__name__,
+            "similarity_fct": function_name(self.similarity_fct),
             "mean_weight": self.mean_weight,
             "second_moment_weight": self.second_moment_weight,
             "aggregation": self.aggregation,

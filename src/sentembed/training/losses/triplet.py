@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from sentembed.similarity import pairwise_cos_sim, pairwise_euclidean_sim, pairwise_manhattan_sim
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, distance_metric_name
+from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, distance_metric_name, function_name
 
 
 def pairwise_euclidean_distances(embeddings: torch.Tensor) -> torch.Tensor:
@@ -96,7 +96,7 @@ class _BatchTripletLoss(EmbeddingLoss):
         raise NotImplementedError
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"distance_metric": self.distance_metric.__name__, "margin": self.triplet_margin}
+        return {"distance_metric": function_name(self.distance_metric), "margin": self.triplet_margin}
 
 
 def _same_label(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,7 +163,7 @@ class BatchHardSoftMarginTripletLoss(BatchHardTripletLoss):
         return F.softplus(hardest_positive - hardest_negative).mean()
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"distance_metric": self.distance_metric.__name__}
+        return {"distance_metric": function_name(self.distance_metric)}
 
 
 class BatchHardTripletLossDistanceFunction:

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from sentembed.common.checks import check_positive_int
 from sentembed.training.cross_encoder.losses.base import CrossEncoderLoss, require_one_label
 from sentembed.training.losses.base import ColumnSpec
-from sentembed.training.losses.cached import RandomState
+from sentembed.training.losses.cached import RandContext
 
 SIGMOID = nn.Sigmoid()
 
@@ -101,7 +101,7 @@ class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
             return self.loss_from_scores(self.logits(firsts, seconds, self.mini_batch_size).view(-1), size)
         parts, states = [], []
         for part in tqdm(self.mini_batches(len(firsts)), desc="Score mini-batches", disable=not self.show_progress_bar):
-            states.append(RandomState(self.model.device))
+            states.append(RandContext(self.model.device))
             with torch.no_grad():
                 parts.append(self.logits(firsts[part], seconds[part]).view(-1))
         leaf = torch.cat(parts).requires_grad_()
@@ -112,11 +112,11 @@ class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
         return surrogate
 
     def backward_through_model(
-        self, firsts: list[str], seconds: list[str], states: list[RandomState], gradient: torch.Tensor
+        self, firsts: list[str], seconds: list[str], states: list[RandContext], gradient: torch.Tensor
     ) -> None:
         """Score each mini-batch again with gradients, replaying its dropout, and push the cached gradient in."""
         for part, state in zip(self.mini_batches(len(firsts)), states):
-            with state.replayed(), torch.enable_grad():
+            with state, torch.enable_grad():
                 logits = self.logits(firsts[part], seconds[part]).view(-1)
                 (logits * gradient[part]).sum().backward()
 
