@@ -275,3 +275,11 @@ def test_a_cross_encoder_trainer_card_uses_the_training_pairs(tmp_path):
     torch.testing.assert_close(
         torch.as_tensor(namespace["scores"]), torch.as_tensor(model.predict(namespace["pairs"])), atol=1e-5, rtol=0
     )
+
+
+def test_a_column_of_mixed_values_gets_its_type_only(minilm_l3, caplog):
+    rows = [{"text": "a sentence", "mixed": "words"}, {"text": "another one", "mixed": 3}]
+    info = minilm_l3.model_card_data.compute_dataset_metrics(rows, {"name": "rows"}, loss=object())
+    assert info["stats"]["mixed"] == {"dtype": "builtins.str", "modality": "", "data": {}}
+    assert info["stats"]["text"]["data"]["max"] == "4 tokens"  # [CLS] another one [SEP]
+    assert "No statistics for column 'mixed'" in caplog.text

@@ -190,10 +190,18 @@ class BaseModelCardData:
     # ----- what loading, training and evaluation fill in -----------------------------------------------
 
     def register_model(self, model: Any) -> None:
-        """The model this card describes (read for its dimension, modalities, tokenizer and architecture)."""
+        """The model this card describes (read for its dimension, modalities, tokenizer and architecture).
+
+        Args:
+            model: A SentenceTransformer or CrossEncoder.
+        """
         self.model = model
 
     def set_base_model(self, model_id: str, revision: str | None = None) -> None:
+        """Args:
+        model_id: The Hub id the model was loaded from (what training fine-tunes).
+        revision: The revision it was loaded at.
+        """
         self.base_model, self.base_model_revision = model_id, revision
 
     def set_language(self, language: str | list[str]) -> None:
@@ -209,7 +217,11 @@ class BaseModelCardData:
         self.tags = list(dict.fromkeys([*self.tags, *as_list(tags, "tags")]))
 
     def set_losses(self, losses: list[Any]) -> None:
-        """The losses of a training run: their class names, and the papers they cite (a `citation` attribute)."""
+        """The losses of a training run: their class names, and the papers they cite (a `citation` attribute).
+
+        Args:
+            losses: The loss modules.
+        """
         self.losses = list(dict.fromkeys(type(loss).__name__ for loss in losses))
         for loss in losses:
             citation = getattr(loss, "citation", None)
@@ -217,6 +229,10 @@ class BaseModelCardData:
                 self.citations[type(loss).__name__] = citation.strip()
 
     def set_hyperparameters(self, non_default: dict[str, Any], all_hyperparameters: dict[str, Any]) -> None:
+        """Args:
+        non_default: The training arguments changed from their defaults.
+        all_hyperparameters: Every training argument.
+        """
         self.non_default_hyperparameters = dict(non_default)
         self.all_hyperparameters = dict(all_hyperparameters)
 
@@ -224,11 +240,20 @@ class BaseModelCardData:
         self.best_model_step = step
 
     def set_training_logs(self, logs: list[dict[str, Any]]) -> None:
-        """One dict per logged step: "epoch", "step", and the training loss and evaluation metrics then."""
+        """Args:
+        logs: One dict per logged step: "epoch", "step", and the training loss and evaluation metrics then.
+        """
         self.training_logs = [dict(row) for row in logs]
 
     def set_evaluation_metrics(self, evaluator: Any, metrics: dict[str, Any], epoch: float = 0, step: int = 0) -> None:
-        """Record an evaluator's numbers (names without the evaluator's prefix); a later run replaces them."""
+        """Record an evaluator's numbers (names without the evaluator's prefix); a later run replaces them.
+
+        Args:
+            evaluator: The evaluator (its name, class, description and settings are shown).
+            metrics: What it returned; only numbers are kept.
+            epoch: The training epoch it ran at (unused: the training logs carry epochs).
+            step: The training step it ran at (likewise).
+        """
         prefix = f"{getattr(evaluator, 'name', '') or ''}_"
         self.eval_results_dict[evaluator] = {
             key.removeprefix(prefix) if prefix != "_" else key: float(value)
@@ -244,7 +269,11 @@ class BaseModelCardData:
     # ----- examples from data ----------------------------------------------------------------------------
 
     def set_widget_examples(self, dataset: Any) -> None:
-        """Widget and usage examples from a dataset's shortest text rows (rows read through its transform)."""
+        """Widget and usage examples from a dataset's shortest text rows (rows read through its transform).
+
+        Args:
+            dataset: A `datasets.Dataset`, DatasetDict (its first split), IterableDataset or list of row dicts.
+        """
         if not self.generate_widget_examples:
             return
         rows = shortest_rows(sample_rows(dataset, STATS_ROWS), WIDGET_ROWS)
@@ -271,7 +300,11 @@ class BaseModelCardData:
     def _set_multimodal_usage_examples(self, dataset: Any) -> None:
         """Usage examples in the model's non-text modalities: dicts of one value per modality when the model
         reads them together (a tuple modality such as ("image", "text")), else values of its first non-text
-        modality that the data has. Distinct values only; text-only models are left alone."""
+        modality that the data has. Distinct values only; text-only models are left alone.
+
+        Args:
+            dataset: A DatasetDict (its first split), Dataset or list of row dicts.
+        """
         modalities = list(getattr(self.model, "modalities", ["text"]))
         rows = sample_rows(dataset, STATS_ROWS)
         if not rows:
@@ -307,7 +340,13 @@ class BaseModelCardData:
 
     def compute_dataset_metrics(self, dataset: Any, dataset_info: dict[str, Any], loss: Any) -> dict[str, Any]:
         """`dataset_info` completed with the dataset's size, columns, column statistics (from its first rows),
-        an examples table and the loss trained with it."""
+        an examples table and the loss trained with it.
+
+        Args:
+            dataset: A `datasets.Dataset` (or DatasetDict, IterableDataset, list of row dicts).
+            dataset_info: The card's entry for it so far ({"name": ..., "id": ...}).
+            loss: The loss trained on it (its class and `get_config_dict()` are shown).
+        """
         rows = sample_rows(dataset, STATS_ROWS)
         columns = list(rows[0]) if rows else list(getattr(dataset, "column_names", None) or [])
         info = dict(dataset_info)
@@ -317,7 +356,7 @@ class BaseModelCardData:
         for column in columns:
             values = [row[column] for row in rows if row[column] is not None]
             if values:
-                stats[column] = column_stats(values, self.token_counter(), self.model_modalities())
+                stats[column] = self.column_stats_or_type(column, values)
         info["stats"] = stats
         info["stats_table"] = stats_table(stats) if stats else ""
         info["examples"] = {column: [row[column] for row in rows[:EXAMPLE_ROWS]] for column in columns}
@@ -325,6 +364,14 @@ class BaseModelCardData:
         info["examples_table"] = self.render_examples_table(info)
         info["loss"] = self.describe_loss(loss)
         return info
+
+    def column_stats_or_type(self, column: str, values: list[Any]) -> dict[str, Any]:
+        """A column's statistics; only its type when they cannot be computed (mixed values, say)."""
+        try:
+            return column_stats(values, self.token_counter(), self.model_modalities())
+        except Exception as error:
+            logger.warning("No statistics for column %r in the model card: %s", column, error)
+            return {"dtype": qualified_class_name(values[0]), "modality": "", "data": {}}
 
     def model_modalities(self) -> list[str]:
         modalities = getattr(self.model, "modalities", None) or ["text"]
