@@ -60,3 +60,32 @@ def test_cross_encoder_trainer_imports_from_the_cross_encoder_package():
 
     assert CrossEncoderTrainer is Trainer
     assert CrossEncoderTrainingArguments.__name__ == "CrossEncoderTrainingArguments"
+
+
+def test_tokenize_reads_text_pairs_as_one_sequence_each(minilm_l3):
+    from sentence_transformers import SentenceTransformer as Reference
+
+    from tests.conftest import MINILM_L3
+
+    pairs = [("How many people live in Berlin?", "Berlin has 3.5 million inhabitants."), ("Hi", "Hello there")]
+    features = minilm_l3.tokenize(pairs)
+    expected = Reference(str(MINILM_L3), device="cpu").tokenize(pairs)
+    for name in ("input_ids", "attention_mask", "token_type_ids"):
+        torch.testing.assert_close(features[name], expected[name])
+    assert set(features["token_type_ids"][0].tolist()) == {0, 1}
+    with pytest.raises(TypeError, match=r"texts\[1\] must be a \(text, text\) pair"):
+        minilm_l3.tokenize([("a", "b"), ("only one",)])
+
+
+def test_smart_batching_collate_tokenizes_each_text_position(minilm_l3):
+    import numpy as np
+
+    from sentembed import InputExample
+
+    batch = [InputExample(texts=["A man eats.", "Someone eats."], label=0.9), InputExample(texts=["A", "B"], label=0.1)]
+    features, labels = minilm_l3.smart_batching_collate(batch)
+    assert len(features) == 2
+    torch.testing.assert_close(features[1]["input_ids"], minilm_l3.tokenize(["Someone eats.", "B"])["input_ids"])
+    torch.testing.assert_close(labels, torch.tensor([0.9, 0.1]))
+    vectors = [InputExample(texts=["x"], label=np.ones(3, dtype=np.float32))]
+    assert minilm_l3.smart_batching_collate(vectors)[1].shape == (1, 3)

@@ -318,6 +318,47 @@ class CrossEncoder(PushToHubMixin, nn.Module):
                 hit["text"] = documents[hit["corpus_id"]]
         return hits
 
+    def preprocess(self, inputs: Pair | list[Pair], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """The padded features (`input_ids`, `attention_mask`, ...) of (first, second) pairs, each read as one
+        sequence cut at `max_length`, with `prompt` (or `prompt_name`, else the default prompt) before each first
+        text; {} for no pairs."""
+        pairs, _ = check_pairs(inputs)
+        if not pairs:
+            return {}
+        pairs = self.prompted_pairs(pairs, kwargs.pop("prompt_name", None), prompt)
+        if kwargs:
+            raise TypeError(f"CrossEncoder.preprocess() got unexpected keyword arguments {sorted(kwargs)}")
+        return dict(self.classifier.pad(self.tokenize_pairs(pairs)))
+
+    def tokenize(self, texts: Pair | list[Pair], **kwargs: Any) -> dict[str, Any]:
+        """The older name of `preprocess` (deprecated in the reference, with a warning)."""
+        logger.warning("CrossEncoder.tokenize is deprecated; use preprocess instead.")
+        return self.preprocess(texts, **kwargs)
+
+    def smart_batching_collate(self, batch: list[Any]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The legacy `fit` collate function: InputExamples holding (text, text) pairs as features on the
+        model's device and their labels (float for one label, class numbers otherwise)."""
+        features = self.preprocess([tuple(example.texts) for example in batch])
+        features = {name: value.to(self.device) for name, value in features.items()}
+        dtype = torch.float if self.num_labels == 1 else torch.long
+        labels = torch.tensor([example.label for example in batch], dtype=dtype, device=self.device)
+        return features, labels
+
+    # ----- training ------------------------------------------------------------------------------
+
+    def fit(self, train_dataloader: Any, **kwargs: Any) -> None:
+        """The legacy training API of sentence-transformers < 4; see
+        `sentembed.training.cross_encoder.fit.fit_cross_encoder` for the arguments."""
+        from sentembed.training.cross_encoder.fit import fit_cross_encoder
+
+        fit_cross_encoder(self, train_dataloader, **kwargs)
+
+    def evaluate(self, evaluator: Any, output_path: str | None = None) -> dict[str, float]:
+        """Run a cross-encoder evaluator (see `sentembed.cross_encoder.evaluation`) and return its metrics."""
+        if output_path is not None:
+            os.makedirs(output_path, exist_ok=True)
+        return evaluator(self, output_path=output_path)
+
     # ----- saving --------------------------------------------------------------------------------
 
     def save(

@@ -7,7 +7,6 @@ import os
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from sentembed.common.types import Pair, Row
 from sentembed.models.transformer import Transformer
 
 
@@ -19,13 +18,6 @@ class SequenceClassifier(Transformer):
     @property
     def num_labels(self) -> int:
         return self.auto_model.config.num_labels
-
-    def tokenize_pairs_unpadded(self, pairs: list[Pair]) -> tuple[list[Row], int]:
-        """Tokenize each pair as one sequence, cutting the longer side first at `max_seq_length`.
-
-        Also returns how many pairs were cut.
-        """
-        return self.encode_rows([[first for first, _ in pairs], [second for _, second in pairs]])
 
     def logits(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """The raw classifier output, shape (batch, num_labels)."""

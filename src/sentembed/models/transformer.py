@@ -17,7 +17,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 
 from sentembed.common.checks import check_positive_int
 from sentembed.common.files import read_json_object, write_json
-from sentembed.common.types import Features, Row
+from sentembed.common.types import Features, Pair, Row
 from sentembed.models.adapters import adapter_base_model, adapter_names, load_adapter, save_adapter
 from sentembed.models.base import Module
 from sentembed.models.input_module import InputModule
@@ -330,6 +330,13 @@ class Transformer(InputModule):
     def tokenize_unpadded(self, texts: list[str]) -> tuple[list[Row], int]:
         """Tokenize texts without padding; also return how many were cut at `max_seq_length`."""
         return self.encode_rows([self._prepare(texts)])
+
+    def tokenize_pairs_unpadded(self, pairs: list[Pair]) -> tuple[list[Row], int]:
+        """Tokenize each (first, second) pair as one sequence, cutting the longer side first at `max_seq_length`.
+
+        Also returns how many pairs were cut.
+        """
+        return self.encode_rows([[first for first, _ in pairs], [second for _, second in pairs]])
 
     def encode_rows(self, columns: list[list[str]]) -> tuple[list[Row], int]:
         """Token rows for one column of texts, or two read as pairs (cut longest first), and how many rows

@@ -23,6 +23,7 @@ from sentembed.common.batching import run_in_sorted_batches, sorted_batches
 from sentembed.common.checks import (
     check_default_prompt_name,
     check_positive_int,
+    check_text,
     check_text_list,
     processor_or_tokenizer_kwargs,
     renamed_argument,
@@ -247,14 +248,38 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
                 return
         logger.warning("This model has no Pooling module; include_prompt has no effect.")
 
-    def tokenize(self, texts: list[str], task: str | None = None) -> dict[str, Any]:
+    def tokenize(self, texts: list[str] | list[tuple[str, str]], task: str | None = None) -> dict[str, Any]:
         """Tokenize texts into padded tensors, as the model sees them; with a Router, for the `task`'s route
-        (the task is then kept in the features, for the Router's forward)."""
+        (the task is then kept in the features, for the Router's forward). A list of (text, text) pairs is
+        tokenized pair by pair into one sequence each, as the reference does for pair inputs."""
         route = self.route_for(task)
-        features = dict(self.input_module_for(route).tokenize(texts))
+        input_module = self.input_module_for(route)
+        if texts and all(isinstance(text, (list, tuple)) for text in texts):
+            features = dict(input_module.pad(self.tokenize_pair_rows(input_module, texts)))
+        else:
+            features = dict(input_module.tokenize(texts))
         if route is not None:
             features["task"] = route
         return features
+
+    @staticmethod
+    def tokenize_pair_rows(input_module: InputModule, pairs: list) -> list[Row]:
+        """Token rows of (text, text) pairs, one sequence each; TypeError for an item that is not a pair of str,
+        or an input module that cannot read pairs."""
+        checked = [check_pair(pair, f"texts[{index}]") for index, pair in enumerate(pairs)]
+        if not hasattr(input_module, "tokenize_pairs_unpadded"):
+            raise TypeError(f"{type(input_module).__name__} tokenizes single texts only, not (text, text) pairs")
+        return input_module.tokenize_pairs_unpadded(checked)[0]
+
+    def smart_batching_collate(self, batch: list[Any]) -> tuple[list[dict[str, Any]], torch.Tensor]:
+        """The legacy `fit` collate function: a batch of InputExamples as one tokenized batch per text position
+        and a tensor of their labels."""
+        texts = [example.texts for example in batch]
+        features = [self.tokenize(list(column)) for column in zip(*texts)]
+        labels = [example.label for example in batch]
+        if labels and isinstance(labels[0], np.ndarray):
+            return features, torch.from_numpy(np.stack(labels))
+        return features, torch.tensor(labels)
 
     @property
     def router(self) -> Router | None:
@@ -582,6 +607,13 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
             write_model_card(self, folder, model_name, train_datasets)
 
     save_pretrained = save
+
+
+def check_pair(pair: Any, name: str) -> tuple[str, str]:
+    """A (text, text) pair as a tuple; TypeError naming `name` for anything else."""
+    if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+        raise TypeError(f"{name} must be a (text, text) pair, got {pair!r}")
+    return check_text(pair[0], f"{name}[0]"), check_text(pair[1], f"{name}[1]")
 
 
 def old_token_name(token: bool | str | None, use_auth_token: bool | str | None) -> bool | str | None:

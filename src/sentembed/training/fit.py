@@ -79,20 +79,20 @@ def _sampler_kind(loader: Any) -> BatchSamplers:
     return BatchSamplers(wanted or BatchSamplers.BATCH_SAMPLER)
 
 
-def _loader_batch_size(loader: Any, index: int) -> int:
+def loader_batch_size(loader: Any, where: str) -> int:
     """The DataLoader's batch size, or its own batch sampler's (whose grouping fit does not keep, with a warning)."""
     if getattr(loader, "batch_size", None) is not None:
         return loader.batch_size
     size = getattr(getattr(loader, "batch_sampler", None), "batch_size", None)
     if not isinstance(size, int) or size < 1:
         raise ValueError(
-            f"train_objectives[{index}]: the DataLoader has no batch_size and its batch_sampler names none; "
-            "give the DataLoader a batch_size"
+            f"{where}: the DataLoader has no batch_size and its batch_sampler names none; give the DataLoader a "
+            "batch_size"
         )
     logger.warning(
-        "train_objectives[%d] uses its own batch_sampler: fit batches it %d at a time with its own sampler "
-        "(%s), not in that sampler's order. Use SentenceTransformerTrainer with batch_sampler= to keep a custom order.",
-        index,
+        "%s uses its own batch_sampler: fit batches it %d at a time with its own sampler (%s), not in that "
+        "sampler's order. Use the trainer with batch_sampler= to keep a custom order.",
+        where,
         size,
         _sampler_kind(loader).value,
     )
@@ -197,42 +197,101 @@ def fit(
         examples = list(loader.dataset)
         datasets[name] = examples_to_dataset(examples, _wants_label(loss, examples), f"train_objectives[{index}]")
         losses[name] = loss
-        batch_sizes.append(_loader_batch_size(loader, index))
+        batch_sizes.append(loader_batch_size(loader, f"train_objectives[{index}]"))
         samplers.add(datasets[name], batch_sizes[-1], _sampler_kind(loader))
     optimizer_params = dict(optimizer_params or {"lr": 2e-5})
     count = len(objectives)
-    evaluate_every = "steps" if evaluation_steps and evaluation_steps > 0 else "epoch"
-    args = SentenceTransformerTrainingArguments(
-        output_dir=checkpoint_path or tempfile.mkdtemp(prefix="sentembed-fit-"),
-        num_train_epochs=epochs,
-        max_steps=steps_per_epoch * epochs * count if steps_per_epoch else -1,
-        per_device_train_batch_size=max(batch_sizes),
+    args = legacy_arguments(
+        SentenceTransformerTrainingArguments,
+        count,
+        max(batch_sizes),
+        evaluator is not None,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        scheduler=scheduler,
+        warmup_steps=warmup_steps,
         learning_rate=optimizer_params.get("lr", 2e-5),
-        lr_scheduler_type=_scheduler(scheduler),
-        warmup_steps=warmup_steps * count,
         weight_decay=weight_decay,
+        evaluation_steps=evaluation_steps,
         max_grad_norm=max_grad_norm,
-        fp16=bool(use_amp and torch.cuda.is_available()),
-        eval_strategy=evaluate_every if evaluator is not None else "no",
-        eval_steps=evaluation_steps * count if evaluate_every == "steps" else None,
-        save_strategy="steps" if checkpoint_path else "no",
-        save_steps=checkpoint_save_steps * count,
-        save_total_limit=checkpoint_save_total_limit or None,
+        use_amp=use_amp,
+        show_progress_bar=show_progress_bar,
+        checkpoint_path=checkpoint_path,
+        checkpoint_save_steps=checkpoint_save_steps,
+        checkpoint_save_total_limit=checkpoint_save_total_limit,
         batch_sampler=samplers,
-        multi_dataset_batch_sampler="round_robin",
-        disable_tqdm=not show_progress_bar,
-        report_to="none",
     )
-    fit_callback = LegacyFitCallback(model, evaluator, output_path, save_best_model, callback) if evaluator else None
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
         train_dataset=DatasetDict(datasets) if count > 1 else datasets["objective_0"],
         loss=losses if count > 1 else losses["objective_0"],
         evaluator=evaluator,
-        callbacks=[fit_callback] if fit_callback else None,
+        callbacks=legacy_callbacks(model, evaluator, output_path, save_best_model, callback),
         optimizer_cls_and_kwargs=(optimizer_class, {**optimizer_params, "lr": args.learning_rate}),
     )
+    run_legacy_training(trainer, model, evaluator, output_path, save_best_model)
+
+
+def legacy_arguments(
+    arguments_class: type,
+    objectives: int,
+    batch_size: int,
+    evaluate: bool,
+    epochs: int,
+    steps_per_epoch: int | None,
+    scheduler: str,
+    warmup_steps: int,
+    learning_rate: float,
+    weight_decay: float,
+    evaluation_steps: int,
+    max_grad_norm: float,
+    use_amp: bool,
+    show_progress_bar: bool,
+    checkpoint_path: str | None = None,
+    checkpoint_save_steps: int = 500,
+    checkpoint_save_total_limit: int = 0,
+    batch_sampler: Any = "batch_sampler",
+) -> Any:
+    """The trainer's arguments for a legacy `fit` call. Step counts keep their old meaning of one batch of every
+    objective, so they are multiplied by the number of `objectives` (trained round robin)."""
+    evaluate_every = "steps" if evaluation_steps and evaluation_steps > 0 else "epoch"
+    return arguments_class(
+        output_dir=checkpoint_path or tempfile.mkdtemp(prefix="sentembed-fit-"),
+        num_train_epochs=epochs,
+        max_steps=steps_per_epoch * epochs * objectives if steps_per_epoch else -1,
+        per_device_train_batch_size=batch_size,
+        learning_rate=learning_rate,
+        lr_scheduler_type=_scheduler(scheduler),
+        warmup_steps=warmup_steps * objectives,
+        weight_decay=weight_decay,
+        max_grad_norm=max_grad_norm,
+        fp16=bool(use_amp and torch.cuda.is_available()),
+        eval_strategy=evaluate_every if evaluate else "no",
+        eval_steps=evaluation_steps * objectives if evaluate_every == "steps" else None,
+        save_strategy="steps" if checkpoint_path else "no",
+        save_steps=checkpoint_save_steps * objectives,
+        save_total_limit=checkpoint_save_total_limit or None,
+        batch_sampler=batch_sampler,
+        multi_dataset_batch_sampler="round_robin",
+        disable_tqdm=not show_progress_bar,
+        report_to="none",
+    )
+
+
+def legacy_callbacks(
+    model: Any, evaluator: Any, output_path: str | None, save_best_model: bool, callback: Callable | None
+) -> list[TrainerCallback] | None:
+    """The callback that reports each evaluation to `callback` and saves the best model, when there is an evaluator."""
+    if evaluator is None:
+        return None
+    return [LegacyFitCallback(model, evaluator, output_path, save_best_model, callback)]
+
+
+def run_legacy_training(
+    trainer: Any, model: Any, evaluator: Any, output_path: str | None, save_best_model: bool
+) -> None:
+    """Train, then save to `output_path` unless the best model was already saved there during training."""
     trainer.train()
     if output_path and (evaluator is None or not save_best_model):
         model.save(output_path)

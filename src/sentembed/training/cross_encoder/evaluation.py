@@ -27,6 +27,14 @@ def _scores(model: Any, pairs: list, batch_size: int, show_progress_bar: bool, *
     )
 
 
+def pairs_and_labels(examples: list, caller: str) -> tuple[list[tuple[str, str]], list]:
+    """(text pairs, labels) of InputExamples with two texts each; ValueError naming the first that has not."""
+    for index, example in enumerate(examples):
+        if len(getattr(example, "texts", ())) != 2:
+            raise ValueError(f"{caller}: examples[{index}] must be an InputExample with two texts, got {example!r}")
+    return [tuple(example.texts) for example in examples], [example.label for example in examples]
+
+
 class CrossEncoderCorrelationEvaluator(SentenceEvaluator):
     """Pearson and Spearman correlation of the model's pair scores with gold scores."""
 
@@ -44,6 +52,12 @@ class CrossEncoderCorrelationEvaluator(SentenceEvaluator):
         self.sentence_pairs, self.scores = list(sentence_pairs), list(scores)
         self.batch_size, self.show_progress_bar = batch_size, show_progress_bar
         self.primary_metric = "spearman"
+
+    @classmethod
+    def from_input_examples(cls, examples: list, **kwargs: Any) -> CrossEncoderCorrelationEvaluator:
+        """From InputExamples holding (text, text) and a gold score; `kwargs` as for the constructor."""
+        pairs, scores = pairs_and_labels(examples, f"{cls.__name__}.from_input_examples")
+        return cls(pairs, scores, **kwargs)
 
     def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
         predicted = _scores(model, self.sentence_pairs, self.batch_size, self.show_progress_bar)
@@ -69,6 +83,12 @@ class CrossEncoderClassificationEvaluator(SentenceEvaluator):
         check_same_length(sentence_pairs=sentence_pairs, labels=labels)
         self.sentence_pairs, self.labels = list(sentence_pairs), np.asarray(labels)
         self.batch_size, self.show_progress_bar = batch_size, show_progress_bar
+
+    @classmethod
+    def from_input_examples(cls, examples: list, **kwargs: Any) -> CrossEncoderClassificationEvaluator:
+        """From InputExamples holding (text, text) and a class label; `kwargs` as for the constructor."""
+        pairs, labels = pairs_and_labels(examples, f"{cls.__name__}.from_input_examples")
+        return cls(pairs, labels, **kwargs)
 
     def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
         predicted = _scores(model, self.sentence_pairs, self.batch_size, self.show_progress_bar)

@@ -39,6 +39,18 @@ class TripletEvaluator(SentenceEvaluator):
         self.truncate_dim = truncate_dim
         self.similarity_fn_names = [SimilarityFunction.parse(fn).value for fn in similarity_fn_names or []]
 
+    @classmethod
+    def from_input_examples(cls, examples: list, **kwargs: Any) -> TripletEvaluator:
+        """From InputExamples holding (anchor, positive, negative); `kwargs` as for the constructor."""
+        for index, example in enumerate(examples):
+            if len(getattr(example, "texts", ())) != 3:
+                raise ValueError(
+                    f"TripletEvaluator.from_input_examples: examples[{index}] must be an InputExample with three "
+                    f"texts (anchor, positive, negative), got {example!r}"
+                )
+        anchors, positives, negatives = ([example.texts[i] for example in examples] for i in range(3))
+        return cls(anchors, positives, negatives, **kwargs)
+
     def _margin(self, fn_name: str) -> float:
         if isinstance(self.margin, dict):
             return float(self.margin.get(fn_name, 0.0))
