@@ -158,3 +158,80 @@ def test_a_streamed_dataset_trains_in_order_and_is_checked_by_its_columns(tmp_pa
     assert "streamed" in (tmp_path / "out" / "README.md").read_text()
     with pytest.raises(ValueError, match="CoSENTLoss expects"):
         SentenceTransformerTrainer(model=model, args=args, train_dataset=streamed, loss=CoSENTLoss(model))
+
+
+def test_no_duplicates_first_order_depends_on_the_seed_alone():
+    dataset = pairs(30)
+    unseeded = torch.Generator()
+    unseeded.seed()
+    first = list(samplers.NoDuplicatesBatchSampler(dataset, 4, False, generator=unseeded, seed=7))
+    assert first == list(samplers.NoDuplicatesBatchSampler(dataset, 4, False, seed=7))
+    assert first != list(samplers.NoDuplicatesBatchSampler(dataset, 4, False, seed=8))
+
+
+def test_no_duplicates_keeps_skipped_rows_first_and_drops_every_unfilled_batch():
+    # rows 0..5 share the anchor "a"; rows 6..9 are all distinct
+    dataset = datasets.Dataset.from_dict(
+        {"anchor": ["a"] * 6 + [f"x{i}" for i in range(4)], "positive": [f"p{i}" for i in range(10)]}
+    )
+    kept = list(samplers.NoDuplicatesBatchSampler(dataset, 3, drop_last=False, seed=0))
+    assert sorted(i for batch in kept for i in batch) == list(range(10))
+    assert all(sum(i < 6 for i in batch) <= 1 for batch in kept)
+    dropped = list(samplers.NoDuplicatesBatchSampler(dataset, 3, drop_last=True, seed=0))
+    assert dropped and all(len(batch) == 3 for batch in dropped)
+    assert [batch for batch in kept if len(batch) == 3] == dropped
+
+
+def test_no_duplicates_compares_images_by_content():
+    from PIL import Image
+
+    colours = [Image.new("RGB", (3, 3), colour) for colour in ("red", "green", "blue")]
+    dataset = datasets.Dataset.from_dict(
+        {"query": [f"q{i}" for i in range(9)], "image": [colours[i % 3] for i in range(9)]}
+    )
+    batches = list(samplers.NoDuplicatesBatchSampler(dataset, 6, drop_last=False, seed=0))
+    assert [len(batch) for batch in batches] == [3, 3, 3]
+
+
+def test_dedup_key_treats_numpy_scalars_as_python_values_and_digests_objects():
+    import numpy as np
+
+    assert samplers.dedup_key(np.int64(5)) == samplers.dedup_key(5) == "5"
+    assert samplers.dedup_key(["a", 1.5]) == str(["a", 1.5])
+    long_a, long_b = np.arange(5000), np.arange(5000)
+    long_b[2500] = -1
+    assert str(long_a) == str(long_b) and samplers.dedup_key(long_a) != samplers.dedup_key(long_b)
+    assert samplers.dedup_key(np.arange(5000)) == samplers.dedup_key(long_a)
+    unpicklable = lambda: None  # noqa: E731
+    assert samplers.dedup_key(unpicklable) == str(unpicklable)
+
+
+@pytest.mark.parametrize("processes", [0, 2, None])
+def test_no_duplicates_accepts_zero_or_more_precompute_processes(processes):
+    options = {"precompute_hashes": True, "precompute_num_proc": processes}
+    sampler = samplers.NoDuplicatesBatchSampler(pairs(8), 4, False, **options)
+    assert sorted(i for batch in sampler for i in batch) == list(range(8))
+    with pytest.raises(ValueError, match="precompute_num_proc must be a non-negative integer"):
+        samplers.NoDuplicatesBatchSampler(pairs(8), 4, False, precompute_num_proc=-1)
+
+
+def test_group_by_label_mixes_labels_when_one_dominates():
+    labels = ["common"] * 80 + ["rare1"] * 6 + ["rare2"] * 5
+    dataset = datasets.Dataset.from_dict({"text": [f"t{i}" for i in range(len(labels))], "label": labels})
+    sampler = samplers.GroupByLabelBatchSampler(dataset, batch_size=6, drop_last=False, seed=2)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) > 0
+    for batch in batches:
+        batch_labels = [labels[i] for i in batch]
+        assert len(set(batch_labels)) >= 2, "every batch has negatives"
+        assert all(batch_labels.count(label) >= 2 for label in batch_labels), "every row has a positive"
+    used = [labels[i] for batch in batches for i in batch]
+    assert used.count("common") <= 6  # capped at the second-largest label's 3 pairs
+
+
+def test_group_by_label_refuses_what_cannot_make_mixed_batches():
+    one_label = datasets.Dataset.from_dict({"text": ["a", "b", "c"], "label": [1, 1, 2]})
+    with pytest.raises(ValueError, match="at least 2 labels"):
+        samplers.GroupByLabelBatchSampler(one_label, batch_size=4, drop_last=False)
+    with pytest.raises(ValueError, match="batch_size >= 4"):
+        samplers.GroupByLabelBatchSampler(pairs(8).add_column("label", [0, 1] * 4), batch_size=3, drop_last=False)

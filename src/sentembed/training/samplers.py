@@ -1,17 +1,21 @@
 """Batch samplers with the reference's classes and constructors: shuffled batches, batches without repeated
 texts, batches grouped by label, and the ways to interleave batches from several datasets.
 
-Each sampler is seeded: `set_epoch(epoch)` reseeds it with `seed + epoch`; without it, each new pass over
-the data draws a new order from the running generator.
+Each sampler is seeded: its generator (the caller's too) starts from `seed`, `set_epoch(epoch)` reseeds it with
+`seed + epoch`; without set_epoch, each new pass over the data draws a new order from the running generator.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import hashlib
+import numbers
+import pickle
+from collections import defaultdict, deque
 from collections.abc import Iterator, Sequence
 from enum import Enum
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import BatchSampler, SubsetRandomSampler
 
@@ -64,10 +68,8 @@ class SetEpochMixin:
 
 
 def seeded_generator(generator: torch.Generator | None, seed: int) -> torch.Generator:
-    """The caller's generator, or a new one seeded with `seed`."""
-    if generator is not None:
-        return generator
-    generator = torch.Generator()
+    """The caller's generator (or a new one), seeded with `seed`: the first pass's order depends on `seed` alone."""
+    generator = generator if generator is not None else torch.Generator()
     generator.manual_seed(seed)
     return generator
 
@@ -130,11 +132,43 @@ class DefaultBatchSampler(SetEpochMixin, BatchSampler):
         yield from self.cut(self.shuffled())
 
 
-class NoDuplicatesBatchSampler(DefaultBatchSampler):
-    """Shuffled batches in which no text appears twice, so in-batch negatives are never false negatives.
+PLAIN_VALUES = (str, int, float, bool, bytes, type(None), np.integer, np.floating, np.bool_)
+NOT_COMPARED_COLUMNS = ("dataset_name",)
 
-    Rows that would repeat a text are deferred to a later batch; label columns are not compared.
-    `precompute_*` are accepted for the reference's signature: the texts of every row are read once, up front.
+
+def dedup_key(value: Any) -> str:
+    """What makes two dataset values the same for NoDuplicatesBatchSampler: plain values (and lists of them) by
+    their text, as `str` writes it (numpy scalars like Python's); other objects (images, arrays, audio) by a digest
+    of their pickled content, since their text is truncated or holds a fresh memory address; an unpicklable
+    object by its text."""
+    if isinstance(value, PLAIN_VALUES):
+        return str(value.item() if isinstance(value, np.generic) else value)
+    if isinstance(value, (list, tuple)):
+        if all(isinstance(item, PLAIN_VALUES) and not isinstance(item, np.generic) for item in value):
+            return str(value)
+        return "[" + ", ".join(dedup_key(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key!r}: {dedup_key(item)}" for key, item in value.items()) + "}"
+    try:
+        return "sha256:" + hashlib.sha256(pickle.dumps(value)).hexdigest()
+    except Exception:  # any object pickle refuses: lambdas, open handles, ...
+        return str(value)
+
+
+def check_process_count(value: Any, name: str) -> None:
+    """None (the default), or a number of processes: 0 (work in this process) or more."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0):
+        raise ValueError(f"{name} must be a non-negative integer (0 works in this process) or None, got {value!r}")
+
+
+class NoDuplicatesBatchSampler(DefaultBatchSampler):
+    """Shuffled batches in which no value appears twice, so in-batch negatives are never false negatives.
+
+    Batches are filled in shuffled order; a row that would repeat a value of the batch waits, at the head of the
+    queue, for the next one. Values are compared by `dedup_key` (images and other objects by content); label
+    columns and `dataset_name` are not compared. With `drop_last`, every batch that cannot be filled is dropped.
+    `precompute_*` are accepted for the reference's signature (precompute_num_proc: 0 or more processes, None
+    for the default): the values of every row are read once, up front, in this process.
     """
 
     def __init__(
@@ -151,30 +185,38 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
     ) -> None:
         super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
         check_positive_int(precompute_batch_size, "precompute_batch_size")
-        check_positive_int(precompute_num_proc, "precompute_num_proc", optional=True)
-        columns = [column_values(dataset, column) for column in text_columns(dataset, valid_label_columns)]
-        self.texts_per_row = [set(map(str, row)) for row in zip(*columns)]
+        check_process_count(precompute_num_proc, "precompute_num_proc")
+        compared = text_columns(dataset, valid_label_columns)
+        columns = [column_values(dataset, column) for column in compared if column not in NOT_COMPARED_COLUMNS]
+        self.keys_per_row = [set(map(dedup_key, row)) for row in zip(*columns)] or [set()] * len(dataset)
 
     def __iter__(self) -> Iterator[list[int]]:
         remaining = self.shuffled()
-        batches = []
         while remaining:
-            batch, seen, deferred = [], set(), []
-            for index in remaining:
-                if len(batch) < self.batch_size and not (self.texts_per_row[index] & seen):
-                    batch.append(index)
-                    seen |= self.texts_per_row[index]
-                else:
-                    deferred.append(index)
-            batches.append(batch)
-            remaining = deferred
-        yield from self.without_short_last(batches)
+            batch, seen, waiting = [], set(), []
+            for position, index in enumerate(remaining):
+                if self.keys_per_row[index] & seen:
+                    waiting.append(index)
+                    continue
+                batch.append(index)
+                seen |= self.keys_per_row[index]
+                if len(batch) == self.batch_size:
+                    waiting += remaining[position + 1 :]
+                    break
+            if len(batch) == self.batch_size or not self.drop_last:
+                yield batch
+            remaining = waiting
 
 
 class GroupByLabelBatchSampler(DefaultBatchSampler):
-    """Batches made of same-label pairs, so every row has a positive in its batch (for batch triplet losses).
+    """Batches in which every row has a positive (a row of its label) and negatives (rows of other labels), for
+    the batch triplet losses.
 
-    The batch size is rounded down to an even number; a label's odd row out waits for the next epoch.
+    Each label's rows are shuffled and dealt two at a time; the labels take turns, in a new random order each
+    round and never the same label twice running, so every batch mixes labels even when one label dominates.
+    The turns stop when fewer than two labels have rows left: a dominant label's surplus (and a label's odd row
+    out) waits for another epoch's shuffle. The batch size must be at least 4 (an odd one is rounded down);
+    without `drop_last`, a short last batch is kept when it holds 4 rows or more.
     """
 
     def __init__(
@@ -187,25 +229,57 @@ class GroupByLabelBatchSampler(DefaultBatchSampler):
         seed: int = 0,
     ) -> None:
         batch_size = check_positive_int(batch_size, "batch_size")
-        super().__init__(dataset, batch_size - batch_size % 2 or 2, drop_last, valid_label_columns, generator, seed)
-        self.by_label: dict[Any, list[int]] = defaultdict(list)
+        if batch_size < 4:
+            raise ValueError(
+                "batch_sampler='group_by_label' needs batch_size >= 4 (two labels with two rows each), "
+                f"got {batch_size}"
+            )
+        super().__init__(dataset, batch_size - batch_size % 2, drop_last, valid_label_columns, generator, seed)
+        groups: dict[Any, list[int]] = defaultdict(list)
         for index, label in enumerate(column_values(dataset, label_column(dataset, valid_label_columns))):
-            self.by_label[label].append(index)
-        if not any(len(group) > 1 for group in self.by_label.values()):
-            raise ValueError("batch_sampler='group_by_label' needs at least one label shared by two rows")
+            groups[label].append(index)
+        self.by_label = {label: rows for label, rows in groups.items() if len(rows) > 1}
+        if len(self.by_label) < 2:
+            raise ValueError(
+                "batch_sampler='group_by_label' needs at least 2 labels that each have 2 rows or more, "
+                f"found {len(self.by_label)}"
+            )
 
     def __iter__(self) -> Iterator[list[int]]:
         self.reseed()
-        pairs = []
-        for group in self.by_label.values():
-            order = torch.randperm(len(group), generator=self.generator).tolist()
-            pairs += [[group[order[start]], group[order[start + 1]]] for start in range(0, len(group) - 1, 2)]
-        pair_order = torch.randperm(len(pairs), generator=self.generator).tolist()
-        yield from self.cut([index for position in pair_order for index in pairs[position]])
+        stream = self.dealt_in_turns(self.shuffled_pairs())
+        batches = [stream[start : start + self.batch_size] for start in range(0, len(stream), self.batch_size)]
+        if batches and len(batches[-1]) < (self.batch_size if self.drop_last else 4):
+            batches.pop()
+        yield from batches
+
+    def shuffled_pairs(self) -> dict[Any, deque[int]]:
+        """Each label's rows in a new random order, cut to an even count."""
+        queues = {}
+        for label, rows in self.by_label.items():
+            order = torch.randperm(len(rows), generator=self.generator).tolist()
+            queues[label] = deque(rows[position] for position in order[: len(rows) // 2 * 2])
+        return queues
+
+    def dealt_in_turns(self, queues: dict[Any, deque[int]]) -> list[int]:
+        """Two rows of each label in turn, until fewer than two labels have rows left."""
+        stream: list[int] = []
+        labels, previous = list(queues), None
+        while len(labels) >= 2:
+            labels = [labels[position] for position in torch.randperm(len(labels), generator=self.generator).tolist()]
+            if labels[0] == previous:
+                labels[0], labels[1] = labels[1], labels[0]
+            for label in labels:
+                stream += [queues[label].popleft(), queues[label].popleft()]
+            previous = labels[-1]
+            labels = [label for label in labels if queues[label]]
+        return stream
 
     def __len__(self) -> int:
-        rows = sum(len(group) // 2 * 2 for group in self.by_label.values())
-        return rows // self.batch_size if self.drop_last else -(-rows // self.batch_size)
+        pairs = sorted((len(rows) // 2 for rows in self.by_label.values()), reverse=True)
+        rows = 2 * sum(min(count, pairs[1]) for count in pairs)
+        full, rest = divmod(rows, self.batch_size)
+        return full + (1 if not self.drop_last and rest >= 4 else 0)
 
 
 class MultiDatasetDefaultBatchSampler(SetEpochMixin, BatchSampler):
@@ -229,8 +303,9 @@ class MultiDatasetDefaultBatchSampler(SetEpochMixin, BatchSampler):
         sizes = list(getattr(dataset, "cumulative_sizes", []))
         if len(sizes) != len(self.batch_samplers):
             raise ValueError(
-                f"the dataset concatenates {len(sizes)} datasets but {len(self.batch_samplers)} batch samplers "
-                "were given; build it as a torch ConcatDataset of the datasets the samplers draw from"
+                "The number of batch samplers must match the number of datasets in the ConcatDataset: "
+                f"{len(sizes)} datasets, {len(self.batch_samplers)} batch samplers; build the dataset as a torch "
+                "ConcatDataset of the datasets the samplers draw from"
             )
         self.offsets = [0, *sizes[:-1]]
 
