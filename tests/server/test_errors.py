@@ -158,3 +158,12 @@ def test_a_panic_is_a_json_500_and_the_server_carries_on(embedding_model, monkey
         assert failed.status_code == 500 and "PanicException" in error_of(failed)["message"]
         assert error_of(failed)["type"] == "server_error"
         assert httpx.post(f"{url}/embed", json={"inputs": "a"}, timeout=30).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["header_timeout", "body_timeout"])
+@pytest.mark.parametrize("value", [0, -1.5, float("inf"), float("nan"), True, "10"])
+def test_timeouts_must_be_positive_seconds(name, value):
+    from sentembed.server import ServeSettings
+
+    with pytest.raises(ValueError, match=f"{name} must be a positive number of seconds"):
+        ServeSettings(**{name: value})

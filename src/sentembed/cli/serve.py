@@ -27,6 +27,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-batch-tokens", type=int, default=16_384, help="tokens per model run (default: 16384)")
     parser.add_argument("--max-client-batch-size", type=int, default=32, help="inputs per request (default: 32)")
     parser.add_argument("--payload-limit", type=int, default=2_000_000, help="request body bytes (default: 2000000)")
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a connection may take to send its request headers (default: 10)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a request body may take to arrive in full; then 408 (default: 30)",
+    )
     parser.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     parser.set_defaults(run=run)
@@ -50,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         max_batch_tokens=args.max_batch_tokens,
         max_client_batch_size=args.max_client_batch_size,
         payload_limit=args.payload_limit,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
         batch_size=args.batch_size,
         api_key=args.api_key or os.environ.get(API_KEY_VARIABLE) or None,
         cors_origins=tuple(args.cors_origin),

@@ -69,19 +69,21 @@ def create_app(
     # Added innermost first: a request meets metrics, then CORS, the key, the concurrency limit, the body limit
     # and the panic guard.
     app.add_middleware(PanicGuard)
-    app.add_middleware(PayloadLimit, limit=settings.payload_limit)
+    app.add_middleware(PayloadLimit, limit=settings.payload_limit, body_timeout=settings.body_timeout)
     app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrent_requests)
     app.add_middleware(ApiKeyCheck, api_key=settings.api_key)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])  # fmt: skip
-    app.add_middleware(RequestMetrics, metrics=state.metrics, routes=frozenset(route_paths(app)))
+    app.add_middleware(RequestMetrics, metrics=state.metrics, routes=route_paths(app))
     return app
 
 
-def route_paths(app: FastAPI) -> list[str]:
-    """The paths the app answers (ours have no path parameters, so each is one fixed string)."""
-    return [route.path for route in app.routes if isinstance(getattr(route, "path", None), str)]
+def route_paths(app: FastAPI) -> frozenset[str]:
+    """The paths the app answers: its own (the docs) and our router's. None has path parameters, so each is
+    one fixed string."""
+    paths = (getattr(route, "path", None) for route in [*app.routes, *router.routes])
+    return frozenset(path for path in paths if isinstance(path, str))
 
 
 def load_models(
@@ -127,7 +129,8 @@ def serve(
 
 
 def uvicorn_config(app: FastAPI, host: str, port: int, settings: ServeSettings, log_level: str = "info") -> Any:
-    """The `uvicorn.Config` that `serve` runs `app` with.
+    """The `uvicorn.Config` that `serve` runs `app` with: h11 with `settings.header_timeout` on request headers,
+    and SIGTERM draining in-flight requests for up to 60 s.
 
     Args:
         app: the app from `create_app`.
@@ -138,4 +141,13 @@ def uvicorn_config(app: FastAPI, host: str, port: int, settings: ServeSettings, 
     """
     import uvicorn
 
-    return uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=DRAIN_TIMEOUT_S)
+    from sentembed.server.connections import header_deadline_protocol
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=DRAIN_TIMEOUT_S,
+        http=header_deadline_protocol(settings.header_timeout),
+    )

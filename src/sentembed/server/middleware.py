@@ -8,6 +8,7 @@ import logging
 import time
 from typing import Any
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sentembed.server.errors import error_response, is_panic, unexpected_error_response
@@ -89,11 +90,13 @@ class ConcurrencyLimit:
 
 
 class PayloadLimit:
-    """Bodies over `limit` bytes get 413: by their Content-Length, or once that many bytes have arrived."""
+    """Bodies over `limit` bytes get 413: by their Content-Length, or once that many bytes have arrived. A body
+    that has not arrived in full `body_timeout` seconds after the headers gets 408, and its connection closes."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, body_timeout: float) -> None:
         self.app = app
         self.limit = limit
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,20 +104,30 @@ class PayloadLimit:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             return await self._refuse(scope, receive, send)
-        body, more = bytearray(), True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return await self.app(scope, _replay([message], receive), send)
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.limit:
-                return await self._refuse(scope, receive, send)
+        body, more, other = bytearray(), True, None
+        with anyio.move_on_after(self.body_timeout) as deadline:
+            while more and other is None and len(body) <= self.limit:
+                message = await receive()
+                if message["type"] != "http.request":
+                    other = message
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+        if deadline.cancelled_caught:
+            return await self._too_slow(scope, receive, send)
+        if other is not None:
+            return await self.app(scope, _replay([other], receive), send)
+        if len(body) > self.limit:
+            return await self._refuse(scope, receive, send)
         await self.app(scope, _replay([{"type": "http.request", "body": bytes(body)}], receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = f"the request body is larger than the server's payload limit of {self.limit} bytes"
         await error_response(413, message, code="payload_too_large")(scope, receive, send)
+
+    async def _too_slow(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"the request body did not arrive within the server's body timeout of {self.body_timeout:g} s"
+        response = error_response(408, message, code="body_timeout", headers={"Connection": "close"})
+        await response(scope, receive, send)
 
 
 def _replay(messages: list[Any], receive: Receive) -> Receive:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass
 
 from sentembed.common.checks import check_positive_int
@@ -17,6 +18,9 @@ class ServeSettings:
 
     `max_client_batch_size` bounds the inputs of one TEI-style request; `/v1/embeddings` takes up to
     2,048 (OpenAI's limit) when that is larger. `api_key` protects every route but `/health`.
+    `header_timeout` (seconds) closes a connection whose request headers have not arrived that long after it
+    opened or after its previous response; `body_timeout` answers 408 to a body not in full that long after
+    its headers (applied by `serve` and `uvicorn_config`; the body timeout by the app itself).
     """
 
     max_concurrent_requests: int = 512
@@ -24,6 +28,8 @@ class ServeSettings:
     max_client_batch_size: int = 32
     payload_limit: int = 2_000_000
     batch_size: int = 32
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
     api_key: str | None = None
     cors_origins: tuple[str, ...] = ()
     model_name: str = "sentembed"
@@ -33,6 +39,8 @@ class ServeSettings:
         limits = ("max_concurrent_requests", "max_batch_tokens", "max_client_batch_size", "payload_limit", "batch_size")
         for name in limits:
             check_positive_int(getattr(self, name), name)
+        for name in ("header_timeout", "body_timeout"):
+            check_seconds(getattr(self, name), name)
         if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key.strip()):
             raise ValueError("api_key must be a non-empty string, or None for no key")
         if isinstance(self.cors_origins, str) or not all(isinstance(o, str) for o in self.cors_origins):
@@ -42,6 +50,12 @@ class ServeSettings:
     def openai_max_inputs(self) -> int:
         """The most inputs one `/v1/embeddings` request may carry."""
         return max(self.max_client_batch_size, OPENAI_MAX_INPUTS)
+
+
+def check_seconds(value: object, name: str) -> None:
+    """A positive, finite number of seconds (a ValueError naming `name` otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
 def is_loopback_host(host: str) -> bool:
