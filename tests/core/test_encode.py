@@ -84,6 +84,14 @@ def test_output_value_none_gives_every_output(model):
     assert torch.allclose(rows[1]["sentence_embedding"], model.encode(TEXTS, convert_to_tensor=True)[1], atol=1e-6)
 
 
+def test_output_value_none_dicts_say_the_modality_and_the_prompt_length(model):
+    plain = model.encode(TEXTS[:1], output_value=None)[0]
+    assert plain["modality"] == "text" and "prompt_length" not in plain
+    prompted = model.encode(TEXTS[:1], output_value=None, prompt="query: ")[0]
+    assert prompted["prompt_length"] == model.prompt_length("query: ") == 3  # [CLS] query :
+    assert {"input_ids", "attention_mask", "token_embeddings", "sentence_embedding"} <= set(prompted)
+
+
 def test_output_value_none_truncates_the_sentence_embedding_only(model):
     full = model.encode(TEXTS, output_value=None)
     with model.truncate_embeddings(48):

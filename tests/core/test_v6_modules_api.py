@@ -65,6 +65,45 @@ def test_pooling_refuses_bad_arguments():
         Pooling(8, pooling_mode_means=True)
 
 
+def flattened(tokens: torch.Tensor, mask: torch.Tensor, boundaries: str) -> dict:
+    """Right-padded features laid out as transformers' DataCollatorWithFlattening does: one row of all real
+    tokens, with the texts' boundaries as cumulative lengths or as position ids restarting at 0."""
+    lengths = mask.sum(dim=1).tolist()
+    flat = torch.cat([tokens[row, :length] for row, length in enumerate(lengths)]).unsqueeze(0)
+    if boundaries == "cu_seq_lens":
+        cumulative = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32)
+        return {"token_embeddings": flat, "cu_seq_lens_q": cumulative, "cu_seq_lens_k": cumulative}
+    return {"token_embeddings": flat, "position_ids": torch.cat([torch.arange(n) for n in lengths]).unsqueeze(0)}
+
+
+@pytest.mark.parametrize("mode", Pooling.POOLING_MODES)
+@pytest.mark.parametrize("boundaries", ["cu_seq_lens", "position_ids"])
+def test_pooling_flattened_features_pool_as_the_padded_batch(mode, boundaries):
+    torch.manual_seed(0)
+    tokens = torch.randn(3, 6, 4)
+    mask = torch.tensor([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0]])
+    for include_prompt in (True, False):
+        pooling = Pooling(4, pooling_mode=mode, include_prompt=include_prompt)
+        padded = pooling({"token_embeddings": tokens, "attention_mask": mask, "prompt_length": 1})
+        leaf = flattened(tokens, mask, boundaries)["token_embeddings"].clone().requires_grad_(True)
+        features = {**flattened(tokens, mask, boundaries), "token_embeddings": leaf, "prompt_length": 1}
+        pooled = pooling(features)["sentence_embedding"]
+        torch.testing.assert_close(pooled, padded["sentence_embedding"])
+        assert "attention_mask" not in features  # the caller's features gain the embedding only
+        pooled.sum().backward()
+        assert leaf.grad is not None and leaf.grad.abs().sum() > 0
+
+
+def test_pooling_without_a_mask_counts_every_token_and_reads_a_tensor_prompt_length():
+    tokens = torch.arange(24, dtype=torch.float).view(2, 3, 4)
+    torch.testing.assert_close(Pooling(4)({"token_embeddings": tokens})["sentence_embedding"], tokens.mean(dim=1))
+    no_prompt = Pooling(4, include_prompt=False)
+    features = {"token_embeddings": tokens, "prompt_length": torch.tensor([1, 1])}
+    torch.testing.assert_close(no_prompt(features)["sentence_embedding"], tokens[:, 1:].mean(dim=1))
+    with pytest.raises(ValueError, match="Invalid pooling mode 'bogus'"):
+        Pooling(4, "bogus")
+
+
 DENSE_ARGUMENTS = [
     {"in_features": 4, "out_features": 3},
     {"in_features": 4, "out_features": 4, "use_residual": True},

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from sentembed.common.checks import check_choice, check_positive_int, renamed_argument
+from sentembed.common.checks import check_positive_int, renamed_argument
 from sentembed.common.types import Features
 from sentembed.models.base import Module
 
@@ -29,7 +29,10 @@ def _parse_modes(pooling_mode: str | list[str] | tuple[str, ...]) -> list[str]:
     for name in names:
         if not isinstance(name, str):
             raise TypeError(f"pooling mode must be a string, got {type(name).__name__}: {name!r}")
-        modes.append(check_choice(_MODE_ALIASES.get(name.lower(), name.lower()), POOLING_MODES, "pooling mode"))
+        mode = _MODE_ALIASES.get(name.lower(), name.lower())
+        if mode not in POOLING_MODES:
+            raise ValueError(f"Invalid pooling mode {name!r}; expected one of {list(POOLING_MODES)}")
+        modes.append(mode)
     return list(dict.fromkeys(modes))
 
 
@@ -101,8 +104,12 @@ class Pooling(Module):
         return "+".join(self.modes)
 
     def forward(self, features: Features) -> Features:
-        tokens = features["token_embeddings"]
-        mask = self._pooling_mask(features)
+        """Pool `token_embeddings` into `sentence_embedding`. The tokens may be padded (batch, length, dim) with
+        an `attention_mask` (all tokens count when there is none), or flattened (1, total, dim) as transformers'
+        `DataCollatorWithFlattening` lays them out, with `cu_seq_lens_q` / `cu_seq_lens_k` or `position_ids`
+        marking where each text starts. `features` is not changed apart from the added embedding."""
+        tokens, mask = padded_tokens(features)
+        mask = self._pooling_mask(mask, features.get("prompt_length"))
         weights_sum = features.get("token_weights_sum")  # set by WordWeights: the mean modes divide by it
         pooled = [
             _divided_by_weights(tokens, mask, weights_sum, mode)
@@ -113,10 +120,10 @@ class Pooling(Module):
         features["sentence_embedding"] = torch.cat(pooled, dim=1)
         return features
 
-    def _pooling_mask(self, features: Features) -> torch.Tensor:
+    def _pooling_mask(self, mask: torch.Tensor, prompt_length: Any) -> torch.Tensor:
         """The attention mask, with the prompt's tokens switched off when `include_prompt` is False."""
-        mask = features["attention_mask"]
-        prompt_length = features.get("prompt_length")
+        if isinstance(prompt_length, torch.Tensor):
+            prompt_length = int(prompt_length.flatten()[0])
         if self.include_prompt or not prompt_length:
             return mask
         positions = torch.arange(mask.shape[1], device=mask.device).unsqueeze(0)
@@ -147,6 +154,42 @@ class Pooling(Module):
             )
         flags = {key: value for key, value in config.items() if key in LEGACY_MODE_KEYS.values()}
         return cls(config["word_embedding_dimension"], include_prompt=config.get("include_prompt", True), **flags)
+
+
+FLATTENED_BOUNDARY_KEYS = ("cu_seq_lens_q", "cu_seq_lens_k")
+
+
+def padded_tokens(features: Features) -> tuple[torch.Tensor, torch.Tensor]:
+    """(token embeddings as (batch, length, dim), attention mask as (batch, length)), from padded or flattened
+    features; the flattened tokens are split per text and right-padded, keeping gradients."""
+    tokens = features["token_embeddings"]
+    if "attention_mask" in features:
+        return tokens, features["attention_mask"]
+    starts = flattened_starts(features, tokens)
+    if starts is None:
+        return tokens, torch.ones(tokens.shape[:2], dtype=torch.long, device=tokens.device)
+    lengths = (starts[1:] - starts[:-1]).tolist()
+    pieces = list(torch.split(tokens[0], lengths))
+    padded = torch.nn.utils.rnn.pad_sequence(pieces, batch_first=True)
+    positions = torch.arange(padded.shape[1], device=tokens.device).unsqueeze(0)
+    mask = (positions < torch.tensor(lengths, device=tokens.device).unsqueeze(1)).long()
+    return padded, mask
+
+
+def flattened_starts(features: Features, tokens: torch.Tensor) -> torch.Tensor | None:
+    """The cumulative text boundaries [0, end_1, ..., total] of flattened tokens, or None for padded ones."""
+    if tokens.dim() != 3 or tokens.shape[0] != 1:
+        return None
+    for key in FLATTENED_BOUNDARY_KEYS:
+        if key in features:
+            return torch.as_tensor(features[key], device=tokens.device).flatten().long()
+    positions = features.get("position_ids")
+    if positions is None:
+        return None
+    positions = torch.as_tensor(positions, device=tokens.device).flatten()
+    beginnings = torch.nonzero(positions == 0).flatten()
+    total = torch.tensor([positions.numel()], device=tokens.device)
+    return torch.cat([beginnings, total]).long()
 
 
 def _expanded(mask: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:

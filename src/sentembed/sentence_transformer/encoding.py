@@ -88,6 +88,15 @@ def check_model_kwargs(kwargs: dict[str, Any], accepted: list[str]) -> dict[str,
     )
 
 
+def row_facts(item: Any, extra_features: dict[str, Any]) -> dict[str, Any]:
+    """What an `output_value=None` dict holds beside the model's per-text tensors: the input's `modality`
+    ("text" or "image") and, when a prompt was used, its `prompt_length` in tokens."""
+    facts: dict[str, Any] = {"modality": "text" if isinstance(item, str) else "image"}
+    if "prompt_length" in extra_features:
+        facts["prompt_length"] = extra_features["prompt_length"]
+    return facts
+
+
 def truncate_output_dicts(outputs: list[dict[str, Any]], truncate_dim: int | None) -> list[dict[str, Any]]:
     """Per-text output dicts (`output_value=None`) with their sentence embedding cut to `truncate_dim`."""
     if truncate_dim is None:

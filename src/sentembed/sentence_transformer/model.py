@@ -501,11 +501,14 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
             else:
                 per_text = [
                     {
-                        name: value[position]
-                        for name, value in out.items()
-                        if isinstance(value, torch.Tensor) and value.dim() > 0
+                        **{
+                            name: value[position]
+                            for name, value in out.items()
+                            if isinstance(value, torch.Tensor) and value.dim() > 0
+                        },
+                        **encoding.row_facts(request.texts[index], request.extra_features),
                     }
-                    for position in range(len(batch))
+                    for position, index in enumerate(batch)
                 ]
             for index, item in zip(batch, per_text):
                 collected[index] = item
