@@ -161,6 +161,26 @@ def test_binary_classification_matches_reference_on_mrpc(cached_l3):
     assert 0.6 < ours["mrpc_cosine_accuracy"] < 0.9
 
 
+@pytest.mark.parametrize("high_score_more_similar", [True, False])
+def test_binary_classification_thresholds_are_static_and_reproduce_their_scores(high_score_more_similar):
+    generator = np.random.default_rng(4)
+    labels = generator.integers(0, 2, 300)
+    scores = np.round(generator.normal(size=300) + labels * (1 if high_score_more_similar else -1), 1)  # ties
+    accuracy, cut = BinaryClassificationEvaluator.find_best_acc_and_threshold(scores, labels, high_score_more_similar)
+    predicted = scores >= cut if high_score_more_similar else scores <= cut
+    assert accuracy == pytest.approx((predicted == labels).mean())
+    every_cut = [((scores >= c if high_score_more_similar else scores <= c) == labels).mean() for c in scores]
+    assert accuracy >= max(every_cut) - 1e-12
+    f1, precision, recall, cut = BinaryClassificationEvaluator.find_best_f1_and_threshold(
+        scores, labels, high_score_more_similar
+    )
+    predicted = scores >= cut if high_score_more_similar else scores <= cut
+    true_positive = (predicted & (labels == 1)).sum()
+    assert precision == pytest.approx(true_positive / predicted.sum())
+    assert recall == pytest.approx(true_positive / labels.sum())
+    assert f1 == pytest.approx(2 * precision * recall / (precision + recall))
+
+
 def test_triplet_and_reranking_match_reference_on_sts(cached_l3, sts_test):
     from sentence_transformers.sentence_transformer.evaluation import RerankingEvaluator as ReferenceReranking
     from sentence_transformers.sentence_transformer.evaluation import TripletEvaluator as ReferenceTriplet

@@ -101,8 +101,10 @@ def test_nano_beir_truncation_prompts_and_aggregate(nano_folder, cached_l3, tmp_
 
 
 def test_nano_beir_refuses_bad_names_and_missing_data(nano_folder, tmp_path):
-    with pytest.raises(ValueError, match=r"\['scifakt'\] are not NanoBEIR sets"):
+    with pytest.raises(ValueError, match=r"\['scifakt'\] are not valid NanoBEIR datasets. Valid .*'scifact'"):
         NanoBEIREvaluator(["scifakt"], dataset_folder=nano_folder)
+    with pytest.raises(ValueError, match="dataset_names cannot be empty. Use None"):
+        NanoBEIREvaluator([], dataset_folder=nano_folder)
     with pytest.raises(ValueError, match="query_prompts has no prompt for the sets"):
         NanoBEIREvaluator(["scifact"], dataset_folder=nano_folder, query_prompts={"nq": "q: "})
     with pytest.raises(OSError, match=r"has no corpus/NanoNFCorpus\*\.parquet"):

@@ -54,6 +54,31 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
         self.truncate_dim = truncate_dim
         self.similarity_fn_names = [SimilarityFunction.parse(fn).value for fn in similarity_fn_names or []]
 
+    @staticmethod
+    def find_best_acc_and_threshold(scores: Any, labels: Any, high_score_more_similar: bool) -> tuple[float, float]:
+        """The best accuracy of a cut-off on `scores`, and that cut-off.
+
+        Args:
+            scores: one score per pair.
+            labels: 1 (similar) or 0 per pair.
+            high_score_more_similar: True for similarities (pairs scoring at or above the cut-off are predicted
+                similar), False for distances (at or below it).
+        """
+        return best_accuracy_threshold(np.asarray(scores), np.asarray(labels), high_score_more_similar)
+
+    @staticmethod
+    def find_best_f1_and_threshold(
+        scores: Any, labels: Any, high_score_more_similar: bool
+    ) -> tuple[float, float, float, float]:
+        """F1, precision and recall at the cut-off on `scores` that maximises F1, and that cut-off.
+
+        Args:
+            scores: one score per pair.
+            labels: 1 (similar) or 0 per pair.
+            high_score_more_similar: True for similarities, False for distances.
+        """
+        return best_f1_threshold(np.asarray(scores), np.asarray(labels), high_score_more_similar)
+
     @classmethod
     def from_input_examples(cls, examples: list, **kwargs: Any) -> BinaryClassificationEvaluator:
         first, second = [e.texts[0] for e in examples], [e.texts[1] for e in examples]

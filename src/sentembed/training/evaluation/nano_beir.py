@@ -41,10 +41,12 @@ ScoreFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def check_dataset_names(names: list[str]) -> list[str]:
     if not names:
-        raise ValueError("dataset_names must not be empty; pass None to evaluate on every NanoBEIR set")
+        raise ValueError("dataset_names cannot be empty. Use None to evaluate on all datasets.")
     unknown = [name for name in names if name.lower() not in DATASET_NAMES]
     if unknown:
-        raise ValueError(f"{unknown} are not NanoBEIR sets; the sets are {list(DATASET_NAMES)}")
+        raise ValueError(
+            f"Dataset(s) {unknown} are not valid NanoBEIR datasets. Valid dataset names are: {list(DATASET_NAMES)}"
+        )
     return list(names)
 
 
