@@ -283,3 +283,19 @@ def test_a_column_of_mixed_values_gets_its_type_only(minilm_l3, caplog):
     assert info["stats"]["mixed"] == {"dtype": "builtins.str", "modality": "", "data": {}}
     assert info["stats"]["text"]["data"]["max"] == "4 tokens"  # [CLS] another one [SEP]
     assert "No statistics for column 'mixed'" in caplog.text
+
+
+def test_an_unchanged_model_keeps_the_readme_it_was_loaded_with(tmp_path):
+    SentenceTransformer(str(MINILM_L3), device="cpu").save(str(tmp_path / "first"))
+    readme = (tmp_path / "first" / "README.md").read_text() + "\nNotes written by hand.\n"
+    (tmp_path / "first" / "README.md").write_text(readme)
+    loaded = SentenceTransformer(str(tmp_path / "first"), device="cpu")
+    loaded.save(str(tmp_path / "again"))
+    assert (tmp_path / "again" / "README.md").read_text() == readme
+    loaded.save(str(tmp_path / "named"), model_name="someone/l3")
+    assert 'SentenceTransformer("someone/l3")' in (tmp_path / "named" / "README.md").read_text()
+
+    loaded.model_card_data.add_tags("edited")
+    loaded.save(str(tmp_path / "edited"))
+    edited = (tmp_path / "edited" / "README.md").read_text()
+    assert "- edited\n" in edited and "Notes written by hand." not in edited

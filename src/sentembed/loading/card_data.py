@@ -12,7 +12,7 @@ import json
 import logging
 import platform
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any, ClassVar
@@ -168,14 +168,16 @@ class BaseModelCardData:
     best_model_step: int | None = field(default=None, init=False)
     widget: list[dict[str, Any]] = field(default_factory=list, init=False)
     usage_examples: list | None = field(default=None, init=False)
-    usage_examples_display: list | None = field(default=None, init=False, repr=False)
-    similarities: str | None = field(default=None, init=False, repr=False)
+    usage_examples_display: list | None = field(default=None, init=False, repr=False, compare=False)
+    similarities: str | None = field(default=None, init=False, repr=False, compare=False)
     citations: dict[str, str] = field(default_factory=dict, init=False)
     ir_model: bool | None = field(default=None, init=False, repr=False)
-    save_dir: str | None = field(default=None, init=False, repr=False)
+    save_dir: str | None = field(default=None, init=False, repr=False, compare=False)
     model: Any = field(default=None, init=False, repr=False, compare=False)
     asset_paths: dict[Any, str] = field(default_factory=dict, init=False, repr=False, compare=False)
     example_assets: int = field(default=0, init=False, repr=False, compare=False)
+    loaded_card_text: str | None = field(default=None, init=False, repr=False, compare=False)
+    loaded_fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     pipeline_tag: ClassVar[str] = "sentence-similarity"
     default_tags: ClassVar[tuple[str, ...]] = ("sentence-transformers", "sentembed")
@@ -710,6 +712,30 @@ class BaseModelCardData:
     def to_yaml(self) -> str:
         return self.card_data().to_yaml()
 
+    # ----- keeping the card a model was loaded with -----------------------------------------------------------
+
+    def fingerprint(self) -> str:
+        """A digest of everything the card would say (fields that are working state are left out)."""
+        return repr([(item.name, getattr(self, item.name)) for item in fields(self) if item.compare])
+
+    def remember_loaded_state(self) -> None:
+        """Note the state read from a loaded README, so that saving an unchanged model keeps that README."""
+        if self.loaded_card_text is not None:
+            self.loaded_fingerprint = self.fingerprint()
+
+    def unchanged_card_text(self, model_id: str | None = None) -> str | None:
+        """The README the model was loaded with, when nothing the card says has changed since (no training,
+        evaluation or edits); `model_id` replaces the snippet's placeholder id. None otherwise.
+
+        Args:
+            model_id: The Hub id to show in the usage snippet instead of the placeholder.
+        """
+        if self.loaded_card_text is None or self.loaded_fingerprint != self.fingerprint():
+            return None
+        if model_id is None:
+            return self.loaded_card_text
+        return self.loaded_card_text.replace(f'"{self.snippet_model_id()}"', f'"{model_id}"')
+
     # ----- reading a saved card back ---------------------------------------------------------------------------
 
     @classmethod
@@ -725,6 +751,7 @@ class BaseModelCardData:
             logger.warning("%s: the front matter is not valid YAML (%s); the card data starts empty", path, error)
             return data
         data.read_meta(meta if isinstance(meta, dict) else {})
+        data.loaded_card_text = path.read_text(encoding="utf-8")
         return data
 
     def read_meta(self, meta: dict[str, Any]) -> None:
@@ -853,4 +880,5 @@ def card_data_for(
     data = given or (kind.from_readme(Path(folder) / "README.md") if folder is not None else kind())
     if name is not None and not Path(str(name)).exists():
         data.set_base_model(str(name), revision)
+    data.remember_loaded_state()
     return data

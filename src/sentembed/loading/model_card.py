@@ -204,7 +204,8 @@ def generate_model_card(model: Any) -> str:
 def write_model_card(
     model: Any, folder: str | Path, model_name: str | None = None, train_datasets: list[str] | None = None
 ) -> None:
-    """Write `folder/README.md` for `model`; example media go to `folder/assets`.
+    """Write `folder/README.md` for `model`: the README it was loaded with when its card data is unchanged
+    since, else a card generated from the card data (example media go to `folder/assets`).
 
     Args:
         model: A SentenceTransformer or CrossEncoder with `model_card_data`.
@@ -213,9 +214,14 @@ def write_model_card(
         train_datasets: Hub ids of datasets it was trained on, kept when its data names none.
     """
     data: BaseModelCardData = model.model_card_data
+    folder = Path(folder)
+    kept = data.unchanged_card_text(model_name)
+    if kept is not None:
+        (folder / "README.md").write_text(kept, encoding="utf-8")
+        return
     if model_name and not data.model_id:
         data.model_id = model_name
     if train_datasets and not data.train_datasets:
         data.train_datasets = [{"name": name, "id": name} for name in train_datasets]
     data.save_dir = str(folder)
-    (Path(folder) / "README.md").write_text(generate_model_card(model), encoding="utf-8")
+    (folder / "README.md").write_text(generate_model_card(model), encoding="utf-8")
