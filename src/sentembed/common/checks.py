@@ -16,6 +16,7 @@ __all__ = [
     "check_choice",
     "check_finite",
     "check_port",
+    "check_positive_float",
     "check_positive_int",
     "check_text",
     "check_text_list",
@@ -64,6 +65,15 @@ def check_positive_int(value: Any, name: str, optional: bool = False) -> int | N
         expected = "a positive integer or None" if optional else "a positive integer"
         raise ValueError(f"{name} must be {expected}, got {value!r}")
     return int(value)
+
+
+def check_positive_float(value: Any, name: str, optional: bool = False) -> float | None:
+    """`value` as a float when it is a positive finite real number (bools never); None when optional."""
+    if value is None and optional:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive finite number{' or None' if optional else ''}, got {value!r}")
+    return float(value)
 
 
 def check_port(value: Any, name: str = "port") -> int:
@@ -122,12 +132,20 @@ def check_texts(texts: Any, name: str = "sentences") -> tuple[list[str], bool]:
     return check_text_list(texts, name), False
 
 
+def numpy_viewable(array: np.ndarray) -> np.ndarray:
+    """The array itself when torch can view it; a copy when it is read-only (a memmap, a broadcast view: torch
+    would warn) or has negative strides (torch refuses them)."""
+    if not array.flags.writeable or any(stride < 0 for stride in array.strides):
+        return array.copy()
+    return array
+
+
 def to_tensor(embeddings: Any) -> torch.Tensor:
     """A list, numpy array or tensor as a floating-point tensor, without copying where possible."""
     if isinstance(embeddings, torch.Tensor):
         tensor = embeddings
     elif isinstance(embeddings, np.ndarray):
-        tensor = torch.from_numpy(embeddings)
+        tensor = torch.from_numpy(numpy_viewable(embeddings))
     elif isinstance(embeddings, list):
         if embeddings and isinstance(embeddings[0], torch.Tensor):
             tensor = torch.stack(embeddings)
