@@ -299,3 +299,14 @@ def test_an_unchanged_model_keeps_the_readme_it_was_loaded_with(tmp_path):
     loaded.save(str(tmp_path / "edited"))
     edited = (tmp_path / "edited" / "README.md").read_text()
     assert "- edited\n" in edited and "Notes written by hand." not in edited
+
+
+def test_a_model_with_a_query_prompt_gets_a_query_document_snippet(tmp_path):
+    model = SentenceTransformer(str(MINILM_L3), device="cpu", prompts={"query": "query: "})
+    model.model_card_data.model_id = str(tmp_path)
+    texts = ["Where do pandas live?", "Pandas live in the mountains of China.", "Paris is in France."]
+    model.model_card_data.usage_examples = texts
+    model.save(str(tmp_path))
+    namespace = run_snippet((tmp_path / "README.md").read_text())
+    expected = model.similarity(model.encode_query(texts[:1]), model.encode_document(texts[1:]))
+    torch.testing.assert_close(namespace["similarities"], expected, atol=1e-5, rtol=0)

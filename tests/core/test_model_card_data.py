@@ -74,6 +74,7 @@ def test_training_and_evaluation_fill_in_the_card(tmp_path):
     shortest = min(range(32), key=lambda index: len(first[index]) + len(second[index]))
     assert {"source_sentence": first[shortest], "sentences": [second[shortest]]} in meta["widget"]
     results = meta["model-index"][0]["results"]
+    assert results[0]["task"]["type"] == "semantic-similarity" and results[0]["dataset"]["name"] == "sts-dev"
     spearman = [m["value"] for r in results for m in r["metrics"] if m["type"] == "spearman_cosine"]
     assert spearman == [pytest.approx(metrics["sts-dev_spearman_cosine"])]
     data = model.model_card_data

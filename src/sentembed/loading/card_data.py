@@ -81,8 +81,11 @@ def dataset_entry(dataset: str | dict[str, Any], name: str) -> dict[str, Any]:
     raise TypeError(f"each of {name} must be a dataset name or a dict with 'name' and/or 'id', got {dataset!r}")
 
 
-def kebab(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+def task_type(evaluator: Any) -> str:
+    """The model-index task of an evaluator: its description in kebab case ("semantic-similarity", ...)."""
+    description = getattr(evaluator, "description", None) or type(evaluator).__name__.removesuffix("Evaluator")
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", description).split()
+    return "-".join(words).lower() or "evaluation"
 
 
 def package_versions() -> dict[str, str]:
@@ -262,6 +265,12 @@ class BaseModelCardData:
             for key, value in metrics.items()
             if isinstance(value, (int, float)) and not isinstance(value, bool)
         }
+
+    def try_to_set_ir_model_from_prompts(self) -> None:
+        """Call the model a retrieval model when it has a non-empty query or document prompt."""
+        prompts = getattr(self.model, "prompts", None) or {}
+        if prompts.get("query") or prompts.get("document"):
+            self.ir_model = True
 
     def try_to_set_ir_model_from_evaluators(self) -> None:
         """Call the model a retrieval model (queries and documents in the snippet) when it was evaluated as one."""
@@ -631,6 +640,8 @@ class BaseModelCardData:
         """Everything the card shows, usage snippet included (saving example media when the card has a folder)."""
         if self.ir_model is None:
             self.try_to_set_ir_model_from_evaluators()
+        if self.ir_model is None:
+            self.try_to_set_ir_model_from_prompts()
         self.save_usage_example_assets()
         if self.similarities is None:
             self.run_usage_snippet()
@@ -662,7 +673,7 @@ class BaseModelCardData:
     def eval_result_entries(self) -> list[EvalResult]:
         results = [
             EvalResult(
-                task_type=kebab(type(evaluator).__name__.removesuffix("Evaluator")) or "evaluation",
+                task_type=task_type(evaluator),
                 dataset_type=getattr(evaluator, "name", "") or "unnamed",
                 dataset_name=getattr(evaluator, "name", "") or "unnamed",
                 metric_type=metric,
