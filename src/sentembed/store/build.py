@@ -183,6 +183,8 @@ def _resume_or_empty(store_class, path, model, model_object, options, prompt, ro
 
 def _check_resumable(store: Any, ids: np.ndarray | None, texts: list[str]) -> None:
     """Refuse to resume unless the stored rows are the first rows of this input: the same ids and texts."""
+    if store.manifest.deleted is not None:
+        raise ValueError(f"{store.path} has deleted rows, so a build cannot resume it; build into a new folder")
     done = store.count
     if done > len(texts):
         raise ValueError(f"the store already holds {done} rows, more than the {len(texts)} texts given")

@@ -54,9 +54,13 @@ class Manifest:
     ranges: list[list[float]] | None = None
     segments: list[Segment] = field(default_factory=list)
     chunking: dict[str, Any] | None = None
+    # The tombstone file of deleted rows (see `deletes`), and the lexical index (see `lexical`), when there are.
+    deleted: dict[str, Any] | None = None
+    lexical: dict[str, Any] | None = None
 
     @property
     def count(self) -> int:
+        """Rows in the segments, deleted ones included (the store's `count` leaves them out)."""
         return sum(segment.count for segment in self.segments)
 
     def save(self, folder: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -12,44 +14,57 @@ from sentembed.similarity.functions import cos_sim
 ROWS_PER_BLOCK = 16384
 
 
-def float_top_k(queries: torch.Tensor, segments: list[np.ndarray], k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact cosine top-k over float32 segments; indices are positions in the whole store."""
+def float_top_k(
+    queries: torch.Tensor, segments: list[np.ndarray], k: int, allowed: np.ndarray | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact cosine top-k over float32 segments; indices are positions in the whole store. With `allowed`
+    (one flag per store position), only the allowed rows are scored."""
     best = (queries.new_empty((len(queries), 0)), torch.empty((len(queries), 0), dtype=torch.long))
-    offset = 0
-    for segment in segments:
-        values, indices = chunked_top_k(queries, torch.from_numpy(segment), k, 256, ROWS_PER_BLOCK, cos_sim)
-        best = merge_top_k(best, (values, indices + offset), k)
-        offset += len(segment)
+    for rows, positions in row_blocks(segments, allowed):
+        values, indices = chunked_top_k(queries, torch.from_numpy(rows), k, 256, ROWS_PER_BLOCK, cos_sim)
+        best = merge_top_k(best, (values, positions[indices]), k)
     return best
 
 
-def quantized_top_k(
-    queries: np.ndarray, segments: list[np.ndarray], precision: str, k: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k by the quantized score: int8 inner product, or negative Hamming distance for ubinary."""
-    total = sum(len(segment) for segment in segments)
-    best = (torch.empty((len(queries), 0), dtype=torch.float64), torch.empty((len(queries), 0), dtype=torch.long))
-    query_matrix = torch.from_numpy(queries.astype(np.float32)) if precision == "int8" else _bits(queries)
+def row_blocks(segments: list[np.ndarray], allowed: np.ndarray | None) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    """Blocks of at most `ROWS_PER_BLOCK` rows in store order, with their store positions: slices of the memory
+    maps, or with `allowed` the allowed rows gathered (a block whose rows are all allowed stays a slice)."""
     offset = 0
     for segment in segments:
         for start in range(0, len(segment), ROWS_PER_BLOCK):
-            block = np.asarray(segment[start : start + ROWS_PER_BLOCK])
-            if precision == "int8":
-                scores = (query_matrix @ torch.from_numpy(block.astype(np.float32)).T).double()
-            else:
-                scores = _hamming_keys(query_matrix, block, offset + start, total)
-            values, indices = chunk_top_k(scores, k)
-            best = merge_top_k(best, (values, indices + offset + start), k)
+            stop = min(start + ROWS_PER_BLOCK, len(segment))
+            keep = None if allowed is None else np.flatnonzero(allowed[offset + start : offset + stop])
+            if keep is None or len(keep) == stop - start:
+                yield segment[start:stop], torch.arange(offset + start, offset + stop)
+            elif len(keep):
+                yield np.asarray(segment[start + keep]), torch.from_numpy(keep + offset + start)
         offset += len(segment)
+
+
+def quantized_top_k(
+    queries: np.ndarray, segments: list[np.ndarray], precision: str, k: int, allowed: np.ndarray | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k by the quantized score: int8 inner product, or negative Hamming distance for ubinary; with
+    `allowed`, over the allowed rows only."""
+    total = sum(len(segment) for segment in segments)
+    best = (torch.empty((len(queries), 0), dtype=torch.float64), torch.empty((len(queries), 0), dtype=torch.long))
+    query_matrix = torch.from_numpy(queries.astype(np.float32)) if precision == "int8" else _bits(queries)
+    for block, positions in row_blocks(segments, allowed):
+        block = np.asarray(block)
+        if precision == "int8":
+            scores = (query_matrix @ torch.from_numpy(block.astype(np.float32)).T).double()
+        else:
+            scores = _hamming_keys(query_matrix, block, positions, total)
+        values, indices = chunk_top_k(scores, k)
+        best = merge_top_k(best, (values, positions[indices]), k)
     values, indices = best
     return (values if precision == "int8" else torch.ceil(values)), indices
 
 
-def _hamming_keys(query_bits: torch.Tensor, block: np.ndarray, first_position: int, total: int) -> torch.Tensor:
+def _hamming_keys(query_bits: torch.Tensor, block: np.ndarray, positions: torch.Tensor, total: int) -> torch.Tensor:
     """Negative Hamming distance minus position / (2 * total): integer distances tie constantly, and the
     fraction orders ties by store position without any tie handling; `ceil` recovers the distance."""
-    positions = torch.arange(first_position, first_position + len(block), dtype=torch.float64)
-    return _hamming_scores(query_bits, block).double() - positions / (2 * total)
+    return _hamming_scores(query_bits, block).double() - positions.double() / (2 * total)
 
 
 def _hamming_scores(query_bits: torch.Tensor, block: np.ndarray) -> torch.Tensor:

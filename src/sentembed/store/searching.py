@@ -18,13 +18,15 @@ def search_segments(
     top_k: int,
     rescore: bool,
     multiplier: int,
+    allowed: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(n, k) scores and store positions of the best rows for each float32 query, best first."""
+    """(n, k) scores and store positions of the best rows for each float32 query, best first; with `allowed`
+    (a flag per store position), of the allowed rows only (fewer than k when fewer are allowed)."""
     if precision == "float32":
-        return scoring.float_top_k(torch.from_numpy(queries), segments.floats, top_k)
+        return scoring.float_top_k(torch.from_numpy(queries), segments.floats, top_k, allowed)
     quantized_queries = quantize_embeddings(queries, precision, ranges=ranges)
     width = top_k * multiplier if rescore else top_k
-    values, candidates = scoring.quantized_top_k(quantized_queries, segments.quantized, precision, width)
+    values, candidates = scoring.quantized_top_k(quantized_queries, segments.quantized, precision, width, allowed)
     if not rescore:
         return values, candidates
     candidates, _ = candidates.sort(dim=1)

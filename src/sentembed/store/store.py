@@ -7,6 +7,7 @@ manifest is replaced atomically, so an interrupted write leaves the previous sto
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from sentembed.common.hits import hits_from_top_k
 from sentembed.common.types import Hit
 from sentembed.quantization.quantize import quantize_embeddings, scalar_ranges
 from sentembed.store import build as building
+from sentembed.store import upserts
+from sentembed.store.compaction import compact_segments, next_segment_name, unreferenced_files
+from sentembed.store.deletes import damaged_tombstones, live_mask, read_tombstones, remove_replaced, write_tombstones
 from sentembed.store.manifest import MANIFEST_FILE, STORE_PRECISIONS, Manifest, Segment, model_fingerprint, model_name
 from sentembed.store.searching import search_segments
 from sentembed.store.segments import (
@@ -50,12 +54,18 @@ class EmbeddingStore:
 
     def __init__(self, path: Path, manifest: Manifest) -> None:
         self.path = path
-        self.manifest = manifest
         self._model: Any = None
-        self._spans: list[tuple[Any, int, int]] | None = None
-        self.segments = MappedSegments(path, manifest.precision, manifest.dim)
+        self._stamp: tuple[int, int, int] | None = None
+        self._load(manifest)
+
+    def _load(self, manifest: Manifest) -> None:
+        """Map every segment of `manifest` and read its tombstones, forgetting what was derived from another."""
+        segments = MappedSegments(self.path, manifest.precision, manifest.dim)
         for segment in manifest.segments:
-            self.segments.map(segment)
+            segments.map(segment)
+        self.segments, self.manifest = segments, manifest
+        self._deleted = read_tombstones(self.path, manifest.deleted, manifest.count)
+        self._spans: list[tuple[Any, int, int]] | None = None
 
     # ----- creating and opening ---------------------------------------------------------------
 
@@ -164,7 +174,9 @@ class EmbeddingStore:
 
     @property
     def count(self) -> int:
-        return self.manifest.count
+        """Live rows: the rows stored less the deleted ones, as last committed by any writer."""
+        self._refresh()
+        return self.manifest.count - len(self._deleted)
 
     def __len__(self) -> int:
         return self.count
@@ -179,14 +191,14 @@ class EmbeddingStore:
 
     @property
     def ids(self) -> np.ndarray:
-        """All stored ids, in storage order."""
-        return self.segments.all_ids(self.manifest.id_kind)
+        """The ids of the live rows, in storage order."""
+        return np.delete(self.segments.all_ids(self.manifest.id_kind), self._deleted)
 
     def embeddings(self) -> np.ndarray:
-        """All float32 embeddings as one array (this reads them into memory)."""
+        """The live rows' float32 embeddings as one array (this reads them into memory)."""
         if not self.segments.floats:
             return np.empty((0, self.dim), dtype=np.float32)
-        return np.concatenate(self.segments.floats)
+        return np.delete(np.concatenate(self.segments.floats), self._deleted, axis=0)
 
     def get_text(self, position: int) -> str | None:
         """The stored text of the row at `position`, or None when it was stored without text."""
@@ -215,33 +227,155 @@ class EmbeddingStore:
         if embeddings.shape[1] != self.dim:
             raise ValueError(f"embeddings {embeddings.shape} do not match this store's dimension {self.dim}")
         records = make_records(texts, metadata, len(embeddings))
-        with file_lock(self.path / LOCK_FILE, LOCK_TIMEOUT_S, f"the store at {self.path}"):
+        with self._lock():
             self._catch_up()
             new_ids = self._new_ids(ids, len(embeddings))
             if len(embeddings) == 0:
                 return
-            if self.precision == "int8" and self.manifest.ranges is None:
-                check_calibration_rows(len(embeddings))
-                self._set_ranges(embeddings)
-            quantized = None
-            if self.precision != "float32":
-                quantized = quantize_embeddings(embeddings, self.precision, ranges=self._ranges())
-            segment = Segment(f"{len(self.manifest.segments):06d}", len(embeddings))
-            write_segment(self.path, segment, embeddings, quantized, self.precision, new_ids, records)
-            self.manifest.segments.append(segment)
-            try:
-                self.manifest.save(self.path)
-            except BaseException:
-                self.manifest.segments.pop()
-                raise
-            self.segments.map(segment)
+            segment = self._write_segment(embeddings, new_ids, records)
+            self._commit([*self.manifest.segments, segment], self._deleted)
+
+    def delete(self, ids: IdList) -> int:
+        """Delete the live rows with these ids (in a chunked store, every chunk of these documents) in one
+        commit, seen at once by every search and by `count`; ids not in the store are skipped. Returns how many
+        of the ids were found. The rows' space comes back with `compact()`.
+
+        Args:
+            ids: ids of the rows (chunked store: of the documents) to delete, all ints or all strings.
+        """
+        wanted = self._id_values(ids)
+        with self._lock():
+            self._catch_up()
+            positions, found = self._live_positions(wanted)
+            if len(positions):
+                self._commit(self.manifest.segments, np.union1d(self._deleted, positions))
+        return found
+
+    def upsert(
+        self,
+        ids: IdList,
+        texts: Sequence[str] | None = None,
+        embeddings: Any = None,
+        metadata: Sequence[dict] | None = None,
+        model: Any = None,
+    ) -> None:
+        """Replace the rows with these ids, or add them where there are none, in one commit: the old rows are
+        deleted and the new ones appended together, so that no search sees both or neither.
+
+        Args:
+            ids: one id per new row (chunked store: per document), unique, all ints or all strings.
+            texts: the rows' texts; encoded with `model` (or the store's model) when `embeddings` is None.
+            embeddings: the rows' embeddings, when already computed (not for a chunked store, which splits texts).
+            metadata: one dict per row, or None.
+            model: the model to encode `texts` with, checked against the store's; default: the store's model.
+        """
+        if isinstance(ids, (str, int)):
+            raise TypeError(f"ids must be a list of ids, got {type(ids).__name__}")
+        wanted = check_ids(ids, len(ids))
+        rows = upserts.upsert_rows(self, wanted, texts, embeddings, metadata, model)
+        with self._lock():
+            self._catch_up()
+            positions, _ = self._live_positions(wanted)
+            row_ids = rows.ids if rows.ids is not None else self._new_ids(None, len(rows.embeddings))
+            if len(row_ids) and id_kind(row_ids.tolist()) != self.manifest.id_kind:
+                raise ValueError(f"this store has {self.manifest.id_kind} ids; got {id_kind(row_ids.tolist())} ids")
+            segment = self._write_segment(rows.embeddings, row_ids, rows.records)
+            self._commit([*self.manifest.segments, segment], np.union1d(self._deleted, positions))
+
+    def compact(self) -> int:
+        """Rewrite the segments that hold deleted rows without them, and remove the files that no longer serve
+        (replaced segments and tombstones, and files left by writers that crashed). Ids and results stay the
+        same; rows' positions change. Returns how many deleted rows were reclaimed."""
+        with self._lock():
+            self._catch_up()
+            reclaimed = len(self._deleted)
+            if reclaimed:
+                live = live_mask(self.manifest.count, self._deleted)
+                segments = compact_segments(self.path, self.manifest, self.segments, live)
+                self._commit(segments, np.empty(0, dtype=np.int64))
+            remove_replaced(self.path, unreferenced_files(self.path, self.manifest))
+        return reclaimed
+
+    def _lock(self):
+        return file_lock(self.path / LOCK_FILE, LOCK_TIMEOUT_S, f"the store at {self.path}")
+
+    def _write_segment(self, embeddings: np.ndarray, ids: np.ndarray, records: list[dict] | None) -> Segment:
+        """Write the files of a new segment (not yet committed), quantizing its rows if the store does."""
+        if self.precision == "int8" and self.manifest.ranges is None:
+            check_calibration_rows(len(embeddings))
+            self._set_ranges(embeddings)
+        quantized = None
+        if self.precision != "float32":
+            quantized = quantize_embeddings(embeddings, self.precision, ranges=self._ranges())
+        segment = Segment(next_segment_name(self.manifest.segments), len(embeddings))
+        write_segment(self.path, segment, embeddings, quantized, self.precision, ids, records)
+        return segment
+
+    def _commit(self, segments: list[Segment], deleted: np.ndarray) -> None:
+        """Write the tombstones if they changed, then commit a manifest that names `segments` and them (call with
+        the lock held, the segments' files written); the tombstone file it replaces is removed after."""
+        previous = self.manifest
+        entry = previous.deleted
+        if not np.array_equal(deleted, self._deleted):
+            entry = write_tombstones(self.path, deleted, previous.deleted)
+        manifest = dataclasses.replace(previous, segments=segments, deleted=entry)
+        manifest.save(self.path)
+        self._take(manifest)
+        if previous.deleted is not None and entry != previous.deleted:
+            remove_replaced(self.path, [previous.deleted["file"]])
 
     def _catch_up(self) -> None:
-        """Take in what other writers committed since this store was opened (call with the lock held)."""
-        latest = Manifest.read(self.path)
-        for segment in latest.segments[len(self.manifest.segments) :]:
+        """Take in what other writers committed since this store last looked (call with the lock held)."""
+        self._take(Manifest.read(self.path))
+
+    def _refresh(self) -> None:
+        """Take in what any writer committed since the last look, when the manifest file changed since."""
+        state = (self.path / MANIFEST_FILE).stat()
+        stamp = (state.st_ino, state.st_mtime_ns, state.st_size)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            self._take(Manifest.read(self.path))
+
+    def _take(self, latest: Manifest) -> None:
+        """Follow the committed manifest `latest`: map the segments appended since, or map everything again
+        when segments were replaced (by a compaction); read the tombstones again when they changed."""
+        known = len(self.manifest.segments)
+        if latest.segments[:known] != self.manifest.segments:
+            self._load(latest)
+            return
+        for segment in latest.segments[known:]:
             self.segments.map(segment)
+        if latest.deleted != self.manifest.deleted:
+            self._deleted = read_tombstones(self.path, latest.deleted, latest.count)
         self.manifest = latest
+
+    def _id_values(self, ids: IdList) -> np.ndarray:
+        """The distinct ids asked for, all ints or all strings."""
+        if isinstance(ids, (str, int)):
+            raise TypeError(f"ids must be a list of ids, got {type(ids).__name__}")
+        distinct = list(dict.fromkeys(ids))
+        return check_ids(distinct, len(distinct))
+
+    def _row_keys(self) -> np.ndarray:
+        """What an id names for each stored row: its id, or in a chunked store its document's id."""
+        if self.manifest.chunking is None:
+            return self.segments.all_ids(self.manifest.id_kind)
+        return np.asarray([document for document, _, _ in self._chunk_spans()])
+
+    def _live_positions(self, wanted: np.ndarray) -> tuple[np.ndarray, int]:
+        """The positions of the live rows that `wanted` ids name, and how many of the ids name one."""
+        keys = self._row_keys()
+        if len(keys) and len(wanted) and (keys.dtype.kind == "U") != (wanted.dtype.kind == "U"):
+            stored, given = ("strings", "ints") if keys.dtype.kind == "U" else ("ints", "strings")
+            raise TypeError(f"this store's ids are {stored}; got {given}")
+        named = np.isin(keys, wanted)
+        named[self._deleted] = False
+        positions = np.flatnonzero(named)
+        return positions, len(np.unique(keys[positions]))
+
+    def _allowed(self) -> np.ndarray | None:
+        """A flag per stored row, True for the rows a search may return; None when it may return any."""
+        return live_mask(self.manifest.count, self._deleted)
 
     def _set_ranges(self, embeddings: np.ndarray) -> None:
         self.manifest.ranges = scalar_ranges(embeddings).tolist()
@@ -255,7 +389,9 @@ class EmbeddingStore:
         if ids is None:
             if self.manifest.id_kind != "int":
                 raise ValueError("this store has string ids; pass ids= for the new rows")
-            return np.arange(self.count, self.count + n, dtype=np.int64)
+            stored = self.segments.all_ids("int")
+            start = max(self.manifest.count, int(stored.max()) + 1 if len(stored) else 0)
+            return np.arange(start, start + n, dtype=np.int64)
         array = check_ids(ids, n)
         if id_kind(ids) != self.manifest.id_kind and n:
             raise ValueError(f"this store has {self.manifest.id_kind} ids; got {id_kind(ids)} ids")
@@ -265,9 +401,11 @@ class EmbeddingStore:
         return array
 
     def verify(self) -> int:
-        """Check every committed file against the size and SHA-256 recorded at commit; returns how many files
-        were checked. Raises OSError naming the damaged files (version-1 stores recorded no sums)."""
-        checked, damaged = 0, []
+        """Check every committed file against the size and SHA-256 recorded at commit, then what sums cannot
+        show (ids repeated, texts files out of step with their offsets); returns how many files were checked.
+        Raises OSError naming the damaged files (version-1 stores recorded no sums)."""
+        checked, damaged = 0, damaged_tombstones(self.path, self.manifest.deleted)
+        checked += self.manifest.deleted is not None
         for segment in self.manifest.segments:
             damaged += damaged_files(self.path, segment)
             checked += len(segment.files)
@@ -312,32 +450,42 @@ class EmbeddingStore:
         top_k = check_positive_int(top_k, "top_k")
         rescore_multiplier = check_positive_int(rescore_multiplier, "rescore_multiplier")
         queries = self._queries(query_embeddings_or_texts, model)
+        self._refresh()
+        allowed = self._allowed()
         if self.count == 0 or len(queries) == 0:
             return [[] for _ in range(len(queries))]
         if self.manifest.chunking is not None and not return_chunks:
-            return self._document_hits(queries, top_k, rescore, rescore_multiplier, return_texts)
-        values, positions = self._top_rows(queries, top_k, rescore, rescore_multiplier)
+            return self._document_hits(queries, top_k, rescore, rescore_multiplier, return_texts, allowed)
+        values, positions = self._top_rows(queries, top_k, rescore, rescore_multiplier, allowed)
         return self._hits(values, positions, return_texts)
 
-    def _top_rows(self, queries: np.ndarray, k: int, rescore: bool, multiplier: int):
-        return search_segments(self.segments, queries, self.precision, self._ranges(), k, rescore, multiplier)
+    def _top_rows(self, queries: np.ndarray, k: int, rescore: bool, multiplier: int, allowed: np.ndarray | None):
+        ranges = self._ranges()
+        return search_segments(self.segments, queries, self.precision, ranges, k, rescore, multiplier, allowed)
 
     def _document_hits(
-        self, queries: np.ndarray, top_k: int, rescore: bool, multiplier: int, return_texts: bool
+        self,
+        queries: np.ndarray,
+        top_k: int,
+        rescore: bool,
+        multiplier: int,
+        return_texts: bool,
+        allowed: np.ndarray | None,
     ) -> list[list[Hit]]:
         """The best chunk of each of the `top_k` best documents, widening the chunk search until it has found
-        `top_k` documents per query (or every row)."""
+        `top_k` documents per query (or every allowed row)."""
         spans = self._chunk_spans()
-        width = min(self.count, top_k * CHUNK_CANDIDATES_PER_HIT)
+        available = self.manifest.count if allowed is None else int(allowed.sum())
+        width = min(available, top_k * CHUNK_CANDIDATES_PER_HIT)
         while True:
-            values, positions = self._top_rows(queries, width, rescore, multiplier)
+            values, positions = self._top_rows(queries, width, rescore, multiplier, allowed)
             results = [
                 self._best_chunks(row_values, row_positions, spans, top_k, return_texts)
                 for row_values, row_positions in zip(values.tolist(), positions.tolist())
             ]
-            if width >= self.count or all(len(hits) >= top_k for hits in results):
+            if width >= available or all(len(hits) >= top_k for hits in results):
                 return results
-            width = min(self.count, width * 4)
+            width = min(available, width * 4)
 
     def _best_chunks(self, values, positions, spans, top_k: int, return_texts: bool) -> list[Hit]:
         hits: dict[Any, Hit] = {}
@@ -358,11 +506,8 @@ class EmbeddingStore:
 
     def _chunk_spans(self) -> list[tuple[Any, int, int]]:
         """(document id, start, end) of every chunk row, read once from the stored records."""
-        if self._spans is None or len(self._spans) != self.count:
-            self._spans = [
-                (record["metadata"]["document"], record["metadata"]["start"], record["metadata"]["end"])
-                for record in self.segments.all_records()
-            ]
+        if self._spans is None or len(self._spans) != self.manifest.count:
+            self._spans = self.segments.chunk_spans()
         return self._spans
 
     def _queries(self, queries: Any, model: Any) -> np.ndarray:
@@ -380,7 +525,7 @@ class EmbeddingStore:
         return array
 
     def _hits(self, values: torch.Tensor, positions: torch.Tensor, return_texts: bool) -> list[list[Hit]]:
-        hits = hits_from_top_k(values, self.ids[positions.numpy()])
+        hits = hits_from_top_k(values, self.segments.all_ids(self.manifest.id_kind)[positions.numpy()])
         if return_texts:
             for row_hits, row_positions in zip(hits, positions.tolist()):
                 for hit, position in zip(row_hits, row_positions):
