@@ -24,6 +24,7 @@ from sentembed.similarity.functions import (
     pairwise_dot_score,
     pairwise_euclidean_sim,
     pairwise_manhattan_sim,
+    select_max_active_dims,
     truncate_embeddings,
 )
 from sentembed.similarity.functions import cos_sim as pytorch_cos_sim
@@ -61,5 +62,6 @@ __all__ = [
     "pairwise_dot_score",
     "pairwise_euclidean_sim",
     "pairwise_manhattan_sim",
+    "select_max_active_dims",
     "truncate_embeddings",
 ]

@@ -57,3 +57,47 @@ def test_normalize_and_truncate(embeddings):
     assert torch.allclose(normalized.norm(dim=1), torch.ones(4), atol=1e-6)
     assert util.truncate_embeddings(embeddings, 16).shape == (4, 16)
     assert util.truncate_embeddings(embeddings, None) is embeddings
+
+
+@pytest.mark.parametrize("kind", ["numpy", "tensor", "list"])
+def test_select_max_active_dims_keeps_the_largest_magnitudes(embeddings, kind):
+    original = as_kind(embeddings.copy(), kind)
+    sparse = util.select_max_active_dims(original, 10)
+    assert isinstance(sparse, torch.Tensor) and sparse.shape == embeddings.shape
+    assert ((sparse != 0).sum(dim=1) == 10).all()
+    dense = torch.from_numpy(embeddings)
+    for row, kept in zip(dense, sparse):
+        threshold = row.abs().topk(10).values[-1]
+        assert torch.equal(kept[kept != 0], row[row.abs() >= threshold])  # same values, signs kept
+    assert np.array_equal(np.asarray(original, dtype=np.float32), embeddings), "the input is not modified"
+
+
+def test_select_max_active_dims_edges(embeddings):
+    assert util.select_max_active_dims(embeddings, None) is embeddings
+    everything = util.select_max_active_dims(torch.from_numpy(embeddings), 10_000)
+    assert torch.equal(everything, torch.from_numpy(embeddings))
+    single = util.select_max_active_dims(torch.tensor([0.5, -3.0, 1.0], dtype=torch.float64), 1)
+    assert torch.equal(single, torch.tensor([0.0, -3.0, 0.0], dtype=torch.float64))
+    for bad in (0, -2, 1.5):
+        with pytest.raises(ValueError, match="max_active_dims must be a positive integer"):
+            util.select_max_active_dims(embeddings, bad)
+
+
+def test_scores_read_only_and_reversed_arrays_without_warning(embeddings):
+    import warnings
+
+    expected = util.cos_sim(embeddings, embeddings)
+    read_only = embeddings.copy()
+    read_only.flags.writeable = False
+    reversed_rows = embeddings[::-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.allclose(util.cos_sim(read_only, read_only), expected)
+        assert torch.allclose(util.cos_sim(reversed_rows, embeddings), expected.flip(0))
+
+
+def test_a_writable_array_is_viewed_not_copied(embeddings):
+    from sentembed.common.checks import to_tensor
+
+    array = embeddings.copy()
+    assert to_tensor(array).data_ptr() == array.__array_interface__["data"][0]

@@ -10,6 +10,7 @@ from sentembed.similarity.functions import (
     pairwise_dot_score,
     pairwise_euclidean_sim,
     pairwise_manhattan_sim,
+    select_max_active_dims,
     truncate_embeddings,
 )
 from sentembed.similarity.kind import SimilarityFunction
@@ -30,5 +31,6 @@ __all__ = [
     "pairwise_dot_score",
     "pairwise_euclidean_sim",
     "pairwise_manhattan_sim",
+    "select_max_active_dims",
     "truncate_embeddings",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from sentembed.common.checks import tensor_matrix, to_tensor
+from sentembed.common.checks import check_positive_int, tensor_matrix, to_tensor
 from sentembed.common.types import ArrayLike
 
 
@@ -58,6 +58,26 @@ def truncate_embeddings(embeddings: ArrayLike, truncate_dim: int | None) -> Arra
     if isinstance(embeddings, list):
         embeddings = to_tensor(embeddings)
     return embeddings[..., :truncate_dim]
+
+
+def select_max_active_dims(embeddings: ArrayLike, max_active_dims: int | None) -> ArrayLike:
+    """Keep each embedding's `max_active_dims` largest values by magnitude (signs kept) and zero the rest.
+
+    Args:
+        embeddings: one embedding (1-D) or a batch of them, as a tensor, numpy array or list.
+        max_active_dims: how many values to keep per embedding (all of them when it exceeds the dimension);
+            None returns `embeddings` itself, unchanged.
+
+    Returns:
+        A new tensor of the input's dtype; the input is never modified.
+    """
+    if max_active_dims is None:
+        return embeddings
+    max_active_dims = check_positive_int(max_active_dims, "max_active_dims")
+    tensor = to_tensor(embeddings)
+    kept = min(max_active_dims, tensor.shape[-1])
+    positions = tensor.abs().topk(kept, dim=-1).indices
+    return torch.zeros_like(tensor).scatter(-1, positions, tensor.gather(-1, positions))
 
 
 def cos_sim(a: ArrayLike, b: ArrayLike) -> torch.Tensor:
