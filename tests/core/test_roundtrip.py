@@ -146,3 +146,19 @@ def test_a_users_module_with_a_path_only_save_gets_its_folder(tmp_path, minilm_l
     loaded = SentenceTransformer(str(tmp_path / "scaled"), device="cpu", trust_remote_code=True)
     assert isinstance(loaded[-1], ScaleByConstant)
     np.testing.assert_allclose(loaded.encode(TEXTS[:8]), 3.0 * minilm_l3.encode(TEXTS[:8]), rtol=1e-5)
+
+
+def test_a_save_that_refuses_safe_serialization_is_called_again_without_it(tmp_path, minilm_l3, monkeypatch):
+    calls = []
+    original = models.Pooling.save
+
+    def refusing_save(self, path, safe_serialization=None):
+        calls.append(safe_serialization)
+        if safe_serialization is not None:
+            raise TypeError("save() got an unexpected keyword argument 'safe_serialization'")
+        return original(self, path)
+
+    monkeypatch.setattr(models.Pooling, "save", refusing_save)
+    minilm_l3.save(str(tmp_path / "saved"))
+    assert calls == [True, None]
+    assert (tmp_path / "saved" / "1_Pooling" / "config.json").exists()

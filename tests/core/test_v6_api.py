@@ -297,3 +297,49 @@ def test_the_top_level_names_of_the_reference_import_from_sentembed():
         assert hasattr(sentence_transformers, name) and getattr(sentembed, name) is getattr(backend, name)
     assert hasattr(sentence_transformers, "mine_hard_negatives")
     assert sentembed.mine_hard_negatives is search.mine_hard_negatives
+
+
+# ----- supports, config ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("modalities", "modality", "expected"),
+    [
+        (["text"], "text", True),
+        (["text"], "image", False),
+        (["text"], ("image", "text"), False),
+        (["text", "image"], ("image", "text"), False),  # combining needs "message" inputs
+        (["text", "image", "message"], ("image", "text"), True),
+        (["text", "image", "message"], ("audio", "text"), False),
+        (["text", ("image", "text")], ("image", "text"), True),  # listed as a tuple
+    ],
+)
+def test_supports_reads_the_modalities(model, monkeypatch, modalities, modality, expected):
+    monkeypatch.setattr(SentenceTransformer, "modalities", property(lambda self: modalities))
+    assert model.supports(modality) is expected
+
+
+def test_supports_on_real_models(model):
+    assert model.supports("text") and not model.supports("image")
+    cross_encoder = CrossEncoder(str(CROSS_ENCODER), device="cpu")
+    assert cross_encoder.supports("text") and not cross_encoder.supports(("image", "text"))
+
+
+def test_config_is_the_networks_config_and_settable(model):
+    assert model.config is model[0].auto_model.config and model.config.hidden_size == 384
+    original = model.config
+    replacement = type(original).from_dict({**original.to_dict(), "hidden_dropout_prob": 0.5})
+    try:
+        model.config = replacement
+        assert model[0].auto_model.config is replacement
+    finally:
+        model.config = original
+
+
+def test_config_is_none_without_a_transformers_network(model):
+    from sentembed.models import Normalize, StaticEmbedding
+
+    static = SentenceTransformer(modules=[StaticEmbedding(model.tokenizer, embedding_dim=8), Normalize()], device="cpu")
+    assert static.config is None
+    static.config = "ignored"  # nothing to set it on
+    assert static.config is None

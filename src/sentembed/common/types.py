@@ -17,6 +17,7 @@ __all__ = [
     "Precision",
     "Row",
     "fullname",
+    "supports_modality",
 ]
 
 Hit = dict[str, Any]
@@ -41,3 +42,13 @@ def fullname(obj: Any) -> str:
     if cls.__module__ in (None, "builtins"):
         return cls.__name__
     return f"{cls.__module__}.{cls.__name__}"
+
+
+def supports_modality(modalities: list[Any], modality: str | tuple[str, ...]) -> bool:
+    """Whether a model reading `modalities` takes `modality`: one it lists (a listed tuple too), or a tuple of
+    modalities it lists one by one when it also reads "message" inputs, which combine several in one input."""
+    if modality in modalities:
+        return True
+    if isinstance(modality, tuple) and "message" in modalities:
+        return all(part in modalities for part in modality)
+    return False

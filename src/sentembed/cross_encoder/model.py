@@ -23,7 +23,7 @@ from sentembed.common.checks import (
 )
 from sentembed.common.hits import hits_from_top_k
 from sentembed.common.runtime import check_device, default_device
-from sentembed.common.types import Pair, Row
+from sentembed.common.types import Pair, Row, supports_modality
 from sentembed.cross_encoder import layout
 from sentembed.cross_encoder.pairs import check_pairs, check_query_and_documents
 from sentembed.loading.card_data import CrossEncoderModelCardData, card_data_for
@@ -46,8 +46,6 @@ class CrossEncoder(PushToHubMixin, nn.Module):
     `model_name_or_path` may be a folder, a hub repository id, or a bare name such as
     "ms-marco-MiniLM-L6-v2" (meaning cross-encoder/ms-marco-MiniLM-L6-v2).
     """
-
-    hub_commit_message = "Add new sentembed cross-encoder"
 
     def __init__(
         self,
@@ -143,6 +141,15 @@ class CrossEncoder(PushToHubMixin, nn.Module):
     @property
     def config(self) -> Any:
         return self.classifier.auto_model.config
+
+    @property
+    def modalities(self) -> list[str]:
+        """The kinds of input the model reads: text pairs."""
+        return ["text"]
+
+    def supports(self, modality: str | tuple[str, ...]) -> bool:
+        """Whether the model reads `modality` (only "text" for a cross-encoder)."""
+        return supports_modality(self.modalities, modality)
 
     @property
     def num_labels(self) -> int:
@@ -317,6 +324,18 @@ class CrossEncoder(PushToHubMixin, nn.Module):
             for hit in hits:
                 hit["text"] = documents[hit["corpus_id"]]
         return hits
+
+    def hub_usage_example(self, repo_id: str) -> str:
+        """Python lines that load the cross-encoder from `repo_id` and score and rank with it."""
+        return "\n".join(
+            [
+                "from sentembed import CrossEncoder  # or: from sentence_transformers import CrossEncoder",
+                "",
+                f'model = CrossEncoder("{repo_id}")',
+                'scores = model.predict([("How many people live in Berlin?", "Berlin has 3.5 million people.")])',
+                'ranks = model.rank("How many people live in Berlin?", ["Berlin has 3.5 million people.", "Paris."])',
+            ]
+        )
 
     def preprocess(self, inputs: Pair | list[Pair], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
         """The padded features (`input_ids`, `attention_mask`, ...) of (first, second) pairs, each read as one

@@ -122,16 +122,21 @@ def module_folder_name(index: int, module: torch.nn.Module) -> str:
 
 def save_module(module: torch.nn.Module, folder: Path, safe_serialization: bool) -> None:
     """`module.save` into `folder`, created first; `safe_serialization` is passed only to a `save` that takes it
-    (a user's own module may define `save(self, output_path)` alone, as the reference's docs show)."""
+    (a user's own module may define `save(self, output_path)` alone, as the reference's docs show), and a save
+    that refuses it with a TypeError naming it is called again without it."""
     folder.mkdir(parents=True, exist_ok=True)
     parameters = inspect.signature(module.save).parameters
     takes_flag = "safe_serialization" in parameters or any(
         parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()
     )
     if takes_flag:
-        module.save(str(folder), safe_serialization=safe_serialization)
-    else:
-        module.save(str(folder))
+        try:
+            module.save(str(folder), safe_serialization=safe_serialization)
+            return
+        except TypeError as error:  # a save that names the flag but refuses it (an override, a wrapper)
+            if "safe_serialization" not in str(error):
+                raise
+    module.save(str(folder))
 
 
 def save_modules(modules: list[torch.nn.Module], folder: Path, safe_serialization: bool = True) -> None:

@@ -30,7 +30,7 @@ from sentembed.common.checks import (
     resolve_prompt,
 )
 from sentembed.common.runtime import check_device, default_device
-from sentembed.common.types import ArrayLike, Row
+from sentembed.common.types import ArrayLike, Row, supports_modality
 from sentembed.loading.card_data import SentenceTransformerModelCardData, card_data_for
 from sentembed.loading.folder import ModelConfig, load_modules, save_modules
 from sentembed.loading.hub import PushToHubMixin
@@ -176,6 +176,18 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         return None
 
     @property
+    def config(self) -> Any:
+        """The transformers config of the underlying network (what integrations such as DeepSpeed read as
+        `model.config.hidden_size`), or None for a model without one (a static model)."""
+        return getattr(self.transformers_model, "config", None)
+
+    @config.setter
+    def config(self, value: Any) -> None:
+        network = self.transformers_model
+        if network is not None:
+            network.config = value
+
+    @property
     def dtype(self) -> torch.dtype | None:
         """The dtype of the model's parameters (of the first one); None for a model without parameters."""
         for parameter in self.parameters():
@@ -186,6 +198,11 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
     def modalities(self) -> list[str]:
         """The kinds of input the model reads: the first module's `modalities`, ["text"] by default."""
         return list(getattr(self[0], "modalities", ["text"]))
+
+    def supports(self, modality: str | tuple[str, ...]) -> bool:
+        """Whether the model reads `modality` ("text", "image", ..., or a tuple such as ("image", "text") for
+        inputs that combine them)."""
+        return supports_modality(self.modalities, modality)
 
     def get_model_kwargs(self) -> list[str]:
         """The extra keyword arguments the model's modules (a Router's routes included) read in `encode`
