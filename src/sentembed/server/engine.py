@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import tokenizers
 import torch
 
 from sentembed.common.types import Row
@@ -113,7 +114,10 @@ class TextModel:
         self.template = self._special_template()
 
     def _special_template(self) -> tuple[list[int], list[int]]:
-        """The special token ids the tokenizer puts before and after a text's own ids ([CLS] and [SEP])."""
+        """The special token ids the tokenizer puts before and after a text's own ids ([CLS] and [SEP]); none
+        known for a tokenizer without a `tokenizers` backend."""
+        if not isinstance(backend_tokenizer(self.tokenizer), tokenizers.Tokenizer):
+            return [], []
         with plain_backend(self.tokenizer, None) as backend:
             marked = backend.encode("a", add_special_tokens=True).ids
             plain = backend.encode("a", add_special_tokens=False).ids
