@@ -167,3 +167,49 @@ def test_processor_kwargs_and_the_old_token_name():
         SentenceTransformer(str(MINILM_L3), device="cpu", use_auth_token=False)
     with pytest.raises(ValueError, match="not both"):
         SentenceTransformer(str(MINILM_L3), token=False, use_auth_token=False)
+
+
+@pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float64, 1e-6), (torch.float16, 1e-3)])
+def test_dense_keeps_the_precision_it_was_saved_in(tmp_path, minilm_l3, dtype, tolerance):
+    from sentembed import SentenceTransformer
+
+    torch.manual_seed(0)
+    model = SentenceTransformer(modules=[*minilm_l3, Dense(384, 16)], device="cpu")
+    expected = model.encode(["A man is eating food."], convert_to_tensor=True)
+    model[2].to(dtype)
+    model.save(str(tmp_path / "saved"))
+    loaded = SentenceTransformer(str(tmp_path / "saved"), device="cpu")
+    assert loaded[2].linear.weight.dtype == dtype  # the float32 modules before it feed it their output cast
+    got = loaded.encode(["A man is eating food."], convert_to_tensor=True)
+    assert got.dtype == dtype
+    torch.testing.assert_close(got.float(), expected, atol=tolerance, rtol=0)
+
+
+def test_dense_drops_config_keys_it_does_not_know_with_a_warning(tmp_path, caplog):
+    import json
+
+    Dense(4, 3, bias=False).save(str(tmp_path))
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "future_option": 42}))
+    loaded = Dense.load(str(tmp_path))
+    assert (loaded.in_features, loaded.out_features, loaded.bias) == (4, 3, False)
+    assert "future_option" in caplog.text and not hasattr(loaded, "future_option")
+    assert loaded({"sentence_embedding": torch.randn(2, 4)})["sentence_embedding"].shape == (2, 3)
+
+
+def test_pooling_uses_the_networks_cls_vector_and_zero_for_an_empty_row():
+    tokens = torch.randn(2, 3, 4)
+    given = torch.randn(2, 4)
+    features = {"token_embeddings": tokens, "attention_mask": torch.ones(2, 3), "cls_token_embeddings": given}
+    torch.testing.assert_close(Pooling(4, "cls")(features)["sentence_embedding"], given)
+    empty = {"token_embeddings": torch.ones(1, 4, 4), "attention_mask": torch.zeros(1, 4)}
+    assert torch.equal(Pooling(4, "lasttoken")(empty)["sentence_embedding"], torch.zeros(1, 4))
+
+
+def test_pooling_legacy_flags_warn_but_old_folders_load_silently(tmp_path):
+    with pytest.warns(FutureWarning, match="pooling_mode_"):
+        assert Pooling(4, pooling_mode_cls_token=True, pooling_mode_mean_tokens=True).pooling_mode == ("cls", "mean")
+    Pooling(4, "max").save(str(tmp_path))  # written in the legacy flag form
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Pooling.load(str(tmp_path)).pooling_mode == "max"

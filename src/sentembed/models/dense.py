@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -9,6 +10,19 @@ from torch import nn
 
 from sentembed.common.types import Features, fullname
 from sentembed.models.base import WeightedModule, load_state_dict
+
+logger = logging.getLogger(__name__)
+
+# Every key a Dense config may hold (older versions write the first four only).
+DENSE_CONFIG_KEYS = (
+    "in_features",
+    "out_features",
+    "bias",
+    "activation_function",
+    "module_input_name",
+    "module_output_name",
+    "use_residual",
+)
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "torch.nn.modules.activation.Tanh": nn.Tanh,
@@ -82,6 +96,8 @@ class Dense(WeightedModule):
         if self.module_input_name not in features:
             raise ValueError(f"Dense reads {self.module_input_name!r}, which the modules before it did not produce")
         inputs = features[self.module_input_name]
+        if inputs.dtype != self.linear.weight.dtype:  # e.g. a float64 or float16 Dense after float32 modules
+            inputs = inputs.to(self.linear.weight.dtype)
         outputs = self.activation_function(self.linear(inputs))
         if self.use_residual:
             outputs = outputs + (self.residual(inputs) if hasattr(self, "residual") else inputs)
@@ -105,7 +121,12 @@ class Dense(WeightedModule):
 
     @classmethod
     def load(cls, input_path: str, **kwargs: Any) -> Dense:
+        """Read the config (keys this class does not know are dropped with a warning) and the weights, keeping
+        the precision they were saved in (float16, float64, ...)."""
         config = cls.read_config(input_path)
+        unknown = sorted(set(config) - set(DENSE_CONFIG_KEYS))
+        if unknown:
+            logger.warning("Dense config in %s has keys this version does not know, ignored: %s", input_path, unknown)
         dense = cls(
             in_features=config["in_features"],
             out_features=config["out_features"],
@@ -115,5 +136,9 @@ class Dense(WeightedModule):
             module_output_name=config.get("module_output_name"),
             use_residual=config.get("use_residual", False),
         )
-        dense.load_state_dict(load_state_dict(input_path))
+        state = load_state_dict(input_path)
+        saved_dtype = state["linear.weight"].dtype if "linear.weight" in state else None
+        if saved_dtype is not None and saved_dtype.is_floating_point:
+            dense.to(saved_dtype)
+        dense.load_state_dict(state)
         return dense

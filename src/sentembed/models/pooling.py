@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -79,8 +80,16 @@ class Pooling(Module):
             "weightedmean": pooling_mode_weightedmean_tokens,
             "lasttoken": pooling_mode_lasttoken,
         }
-        if pooling_mode is not None and any(flag is not None for flag in flags.values()):
+        legacy = any(flag is not None for flag in flags.values())
+        if pooling_mode is not None and legacy:
             raise ValueError("give Pooling either pooling_mode or the legacy pooling_mode_* flags, not both")
+        if legacy:
+            warnings.warn(
+                "The pooling_mode_* arguments of Pooling are deprecated; use pooling_mode= "
+                f"(here {_modes_from_flags(flags)!r})",
+                FutureWarning,
+                stacklevel=2,
+            )
         self.modes = _parse_modes(pooling_mode) if pooling_mode is not None else _modes_from_flags(flags)
         self.include_prompt = include_prompt
         self.pooling_output_dimension = len(self.modes) * self.word_embedding_dimension
@@ -114,6 +123,8 @@ class Pooling(Module):
         pooled = [
             _divided_by_weights(tokens, mask, weights_sum, mode)
             if weights_sum is not None and mode in _MEAN_MODES
+            else _cls_output(features, tokens, mask)
+            if mode == "cls"
             else _POOLERS[mode](tokens, mask)
             for mode in self.modes
         ]
@@ -152,8 +163,12 @@ class Pooling(Module):
                 pooling_mode=config.get("pooling_mode", "mean"),
                 include_prompt=config.get("include_prompt", True),
             )
-        flags = {key: value for key, value in config.items() if key in LEGACY_MODE_KEYS.values()}
-        return cls(config["word_embedding_dimension"], include_prompt=config.get("include_prompt", True), **flags)
+        flags = {mode: config.get(key) for mode, key in LEGACY_MODE_KEYS.items()}  # an older folder: read silently
+        return cls(
+            config["word_embedding_dimension"],
+            pooling_mode=_modes_from_flags(flags),
+            include_prompt=config.get("include_prompt", True),
+        )
 
 
 FLATTENED_BOUNDARY_KEYS = ("cu_seq_lens_q", "cu_seq_lens_k")
@@ -238,10 +253,18 @@ def _weighted_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (tokens * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
 
 
+def _cls_output(features: Features, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The network's own CLS vector when its module gives one (`cls_token_embeddings`), else the first real token."""
+    given = features.get("cls_token_embeddings")
+    return given if given is not None else _cls(tokens, mask)
+
+
 def _last_token(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The last real token; a zero vector for a row without any (all padding)."""
     positions = torch.arange(tokens.shape[1], device=tokens.device).unsqueeze(0)
     last = (positions * mask.to(positions.dtype)).argmax(dim=1)
-    return tokens[torch.arange(tokens.shape[0], device=tokens.device), last]
+    picked = tokens[torch.arange(tokens.shape[0], device=tokens.device), last]
+    return picked * mask.any(dim=1, keepdim=True).to(picked.dtype)
 
 
 _POOLERS = {
