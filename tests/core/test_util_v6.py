@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -76,7 +77,17 @@ def test_a_document_without_tokens_ranks_last_as_in_the_reference(caplog):
     with caplog.at_level(logging.WARNING):
         ours = util.maxsim(QUERIES, b, b_mask=b_mask)
     torch.testing.assert_close(ours, reference.maxsim(QUERIES, b, b_mask=b_mask))
-    assert (ours[:, 2] == -1e9).all() and "no real token" in caplog.text
+    assert (ours[:, 2] == -1e9).all() and "no token vector left" in caplog.text
+
+
+def test_maxsim_compiles_to_one_graph_with_empty_documents():
+    b = padded(DOCUMENTS)
+    b_mask = torch.ones(b.shape[:2], dtype=torch.bool)
+    b_mask[1] = False
+    compiled = torch.compile(util.maxsim, fullgraph=True, backend="eager")
+    scores = compiled(padded(QUERIES), b, b_mask=b_mask)
+    torch.testing.assert_close(scores, util.maxsim(padded(QUERIES), b, b_mask=b_mask))
+    assert (scores[:, 1] == -1e9).all()
 
 
 def test_maxsim_on_empty_sides_gives_empty_scores():
@@ -86,7 +97,7 @@ def test_maxsim_on_empty_sides_gives_empty_scores():
 
 
 def test_maxsim_bad_input_names_the_argument():
-    with pytest.raises(ValueError, match="a and b must hold as many items"):
+    with pytest.raises(ValueError, match="a and b must hold the same number of items"):
         util.maxsim_pairwise(QUERIES, DOCUMENTS)
     with pytest.raises(ValueError, match="b_mask covers 3 tokens"):
         util.maxsim(QUERIES, padded(DOCUMENTS), b_mask=torch.ones(4, 3))
@@ -252,6 +263,17 @@ def test_quantize_embeddings_of_nothing_is_empty_like_the_reference(precision):
     empty = torch.empty(0, 16).numpy()
     ours, theirs = util.quantize_embeddings(empty, precision), reference.quantize_embeddings(empty, precision)
     assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+
+
+@pytest.mark.parametrize("precision, width", [("int8", 16), ("uint8", 16), ("binary", 2), ("ubinary", 2)])
+def test_quantize_multi_vector_matrices_share_ranges_and_keep_empty_ones(precision, width):
+    matrices = [item.numpy() for item in DOCUMENTS] + [torch.empty(0, 16).numpy()]
+    ours = util.quantize_embeddings(matrices, precision)
+    assert [matrix.shape for matrix in ours] == [(len(item), width) for item in matrices]
+    together = util.quantize_embeddings(torch.cat(DOCUMENTS).numpy(), precision)
+    assert (np.concatenate(ours) == together).all(), "one set of buckets for every matrix"
+    if precision == "int8":
+        assert util.quantize_embeddings([torch.empty(0, 16).numpy()], precision)[0].shape == (0, 16)
 
 
 @pytest.mark.parametrize(

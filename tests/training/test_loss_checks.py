@@ -138,3 +138,14 @@ def test_rand_context_replays_dropout():
     with context:
         replayed = dropout(inputs)
     assert torch.equal(first, replayed) and not torch.equal(first, dropout(inputs))
+
+
+@pytest.mark.parametrize("sparse_side", [0, 1, 2])
+def test_angle_similarity_scores_sparse_inputs_like_dense_ones(sparse_side):
+    from sentembed.training.losses.pair_similarity import pairwise_angle_sim
+
+    x, y = (embedding.relu() for embedding in candidate_embeddings(2, rows=3))  # zeros make sparsity
+    expected = pairwise_angle_sim(x, y)
+    x = x.to_sparse() if sparse_side in (0, 2) else x
+    y = y.to_sparse() if sparse_side in (1, 2) else y
+    torch.testing.assert_close(pairwise_angle_sim(x, y), expected)

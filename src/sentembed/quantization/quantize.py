@@ -74,6 +74,8 @@ def quantize_embeddings(
     check_precision(precision)
     if isinstance(embeddings, list) and not embeddings:
         return []
+    if is_matrix_list(embeddings):
+        return _quantize_matrices(embeddings, precision, ranges, calibration_embeddings)
     array = _as_float_array(embeddings)
     if precision == "float32":
         return array.astype(np.float32)
@@ -85,6 +87,24 @@ def quantize_embeddings(
     if precision == "ubinary":
         return packed
     return (packed.astype(np.int16) - 128).astype(np.int8)
+
+
+def is_matrix_list(embeddings: object) -> bool:
+    """A list of (tokens, dim) matrices: multi-vector embeddings, one matrix per text, of varying lengths."""
+    return isinstance(embeddings, list) and all(getattr(item, "ndim", None) == 2 for item in embeddings)
+
+
+def _quantize_matrices(
+    matrices: list, precision: Precision, ranges: np.ndarray | None, calibration_embeddings: np.ndarray | None
+) -> list[np.ndarray]:
+    """Each matrix quantized with the same int8/uint8 ranges (from all their rows, unless given or calibrated);
+    an empty (0, dim) matrix gives an empty matrix of the output width."""
+    arrays = [_as_float_array(matrix, f"embeddings[{index}]") for index, matrix in enumerate(matrices)]
+    if precision in ("int8", "uint8") and ranges is None:
+        rows = np.concatenate(arrays)
+        if len(rows) or calibration_embeddings is not None:
+            ranges = scalar_ranges(rows, None, calibration_embeddings)
+    return [quantize_embeddings(array, precision, ranges) for array in arrays]
 
 
 def _scalar_quantize(array: np.ndarray, ranges: np.ndarray, precision: str) -> np.ndarray:

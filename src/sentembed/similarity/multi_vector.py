@@ -71,7 +71,10 @@ def maxsim_pairwise(
     queries, query_mask = _side(a, a_mask, "a", "a_mask")
     documents, document_mask = _side(b, b_mask, "b", "b_mask")
     if len(queries) != len(documents):
-        raise ValueError(f"a and b must hold as many items to score as pairs, got {len(queries)} and {len(documents)}")
+        raise ValueError(
+            f"a and b must hold the same number of items (query i is scored with document i), "
+            f"got {len(queries)} and {len(documents)}"
+        )
     result_device = _result_device(b, a)
     if not len(queries):
         return torch.zeros(0, dtype=torch.float32, device=result_device)
@@ -207,9 +210,11 @@ def _score_aligned_pairs(
 def _fill_empty_documents(scores: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:
     """Documents without a real token score `EMPTY_DOCUMENT_SCORE` (their maxima were the dtype minimum)."""
     empty = empty.expand_as(scores)
-    if empty.any():
+    # Checking reads the mask back (a device sync) and is a data-dependent branch: skipped while compiling.
+    if not torch.compiler.is_compiling() and empty.any():
         logger.warning(
-            "Some documents have no real token vector (all masked, or zero tokens); they score %.0e.",
+            "Some documents have no token vector left (every token masked, e.g. by keep_only_token_ids or "
+            "skiplist_words filtering, or zero tokens); they score %.0e.",
             EMPTY_DOCUMENT_SCORE,
         )
     return scores.masked_fill(empty, EMPTY_DOCUMENT_SCORE)

@@ -17,7 +17,9 @@ IDENTITY = torch.nn.Identity()
 
 
 def pairwise_angle_sim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """AnglE's similarity: |cos + sin| of the angle between the two halves seen as complex numbers."""
+    """AnglE's similarity: |cos + sin| of the angle between the two halves seen as complex numbers (torch sparse
+    inputs are scored densely: each row is read once either way)."""
+    x, y = (side.to_dense() if side.is_sparse else side for side in (x, y))
     if x.shape[1] % 2:
         x, y = F.pad(x, (0, 1)), F.pad(y, (0, 1))
     x, y = F.normalize(x, dim=1), F.normalize(y, dim=1)
