@@ -310,3 +310,26 @@ def test_a_model_with_a_query_prompt_gets_a_query_document_snippet(tmp_path):
     namespace = run_snippet((tmp_path / "README.md").read_text())
     expected = model.similarity(model.encode_query(texts[:1]), model.encode_document(texts[1:]))
     torch.testing.assert_close(namespace["similarities"], expected, atol=1e-5, rtol=0)
+
+
+def test_an_image_model_card_shows_saved_images_its_snippet_can_load(tmp_path):
+    """A tiny RANDOMLY initialised CLIP (mechanics only): image usage examples come from the image column."""
+    from tests.core.test_clip import build_random_clip, random_images
+
+    build_random_clip(tmp_path / "clip")
+    model = SentenceTransformer(str(tmp_path / "clip"), device="cpu")
+    images = random_images(4)
+    pictures = datasets.Dataset.from_dict({"caption": ["red", "green", "blue", "red again"], "image": images})
+    model.model_card_data.set_widget_examples(pictures.cast_column("image", datasets.Image()))
+    assert [image.size for image in model.model_card_data.usage_examples] == [image.size for image in images[:3]]
+    model.model_card_data.model_id = str(tmp_path / "saved")
+    model.save(str(tmp_path / "saved"))
+    assert sorted(path.name for path in (tmp_path / "saved" / "assets").iterdir()) == [
+        "image_0.jpg",
+        "image_1.jpg",
+        "image_2.jpg",
+    ]
+    namespace = run_snippet((tmp_path / "saved" / "README.md").read_text())
+    saved = [namespace["load_image"](str(tmp_path / "saved" / "assets" / f"image_{i}.jpg")) for i in range(3)]
+    expected = model.similarity(model.encode(saved), model.encode(saved))
+    torch.testing.assert_close(namespace["similarities"], expected, atol=1e-5, rtol=0)

@@ -51,6 +51,21 @@ VERSIONED_PACKAGES = {
     "tokenizers": "Tokenizers",
     "huggingface_hub": "huggingface_hub",
 }
+IMAGE_LOADER = [
+    "from io import BytesIO",
+    "from urllib.request import urlopen",
+    "",
+    "from PIL import Image",
+    "",
+    "",
+    "def load_image(source):",
+    '    """An image from a web address or a file."""',
+    '    if source.startswith(("http://", "https://")):',
+    "        return Image.open(BytesIO(urlopen(source).read()))",
+    "    return Image.open(source)",
+    "",
+    "",
+]
 SBERT_CITATION = """@inproceedings{reimers-2019-sentence-bert,
     title = "Sentence-BERT: Sentence Embeddings using Siamese BERT-Networks",
     author = "Reimers, Nils and Gurevych, Iryna",
@@ -280,7 +295,8 @@ class BaseModelCardData:
     # ----- examples from data ----------------------------------------------------------------------------
 
     def set_widget_examples(self, dataset: Any) -> None:
-        """Widget and usage examples from a dataset's shortest text rows (rows read through its transform).
+        """Widget and usage examples from a dataset's shortest text rows (rows read through its transform); for a
+        model that reads images, audio or video, usage examples in those modalities instead.
 
         Args:
             dataset: A `datasets.Dataset`, DatasetDict (its first split), IterableDataset or list of row dicts.
@@ -288,11 +304,15 @@ class BaseModelCardData:
         if not self.generate_widget_examples:
             return
         rows = shortest_rows(sample_rows(dataset, STATS_ROWS), WIDGET_ROWS)
-        if not rows:
-            return
-        self.widget = self.widget_from_rows(rows)
-        texts = [text for row in rows for text in texts_of(row)]
-        self.usage_examples = self.usage_from_texts(rows, texts)
+        if rows:
+            self.widget = self.widget_from_rows(rows)
+            texts = [text for row in rows for text in texts_of(row)]
+            self.use_examples(self.usage_from_texts(rows, texts))
+        self._set_multimodal_usage_examples(dataset)
+
+    def use_examples(self, examples: list | None) -> None:
+        """New usage examples; what was derived from the old ones (saved files, similarities) is dropped."""
+        self.usage_examples = examples
         self.usage_examples_display, self.similarities = None, None
 
     def widget_from_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -316,7 +336,9 @@ class BaseModelCardData:
         Args:
             dataset: A DatasetDict (its first split), Dataset or list of row dicts.
         """
-        modalities = list(getattr(self.model, "modalities", ["text"]))
+        modalities = list(getattr(self.model, "modalities", None) or ["text"])
+        if modalities == ["text"]:
+            return
         rows = sample_rows(dataset, STATS_ROWS)
         if not rows:
             return
@@ -326,11 +348,11 @@ class BaseModelCardData:
         for combined in (modality for modality in modalities if isinstance(modality, tuple)):
             if all(part in columns for part in combined):
                 picked = self.distinct([{part: row[columns[part]] for part in combined} for row in rows])
-                self.usage_examples = picked
+                self.use_examples(picked)
                 return
         for modality in modalities:
             if isinstance(modality, str) and modality != "text" and modality in columns:
-                self.usage_examples = self.distinct([row[columns[modality]] for row in rows])
+                self.use_examples(self.distinct([row[columns[modality]] for row in rows]))
                 return
 
     @staticmethod
@@ -485,12 +507,19 @@ class BaseModelCardData:
             self.asset_paths[key] = path
         return path
 
+    def hub_model_id(self) -> str | None:
+        """The model id when it names a Hub repository (not a local folder)."""
+        return self.model_id if self.model_id and not Path(self.model_id).is_dir() else None
+
     def _asset_path_to_url(self, relative_path: str) -> str:
-        """A saved example's address on the Hub when the model has an id, else its path in the folder."""
-        return f"{HUB}/{self.model_id}/resolve/main/{relative_path}" if self.model_id else relative_path
+        """A saved example's address: on the Hub for a Hub model id, in the folder for a local one, else the
+        path relative to the model folder."""
+        if self.hub_model_id():
+            return f"{HUB}/{self.model_id}/resolve/main/{relative_path}"
+        return str(Path(self.model_id) / relative_path) if self.model_id else relative_path
 
     def _format_snippet_value(self, value: Any) -> str:
-        """A value as Python source in the snippet; saved examples as their Hub address."""
+        """A value as Python source in the snippet; saved examples as their address."""
         if isinstance(value, str) and value.startswith("assets/"):
             return repr(self._asset_path_to_url(value))
         if isinstance(value, dict):
@@ -498,6 +527,18 @@ class BaseModelCardData:
         if isinstance(value, (list, tuple)):
             return "[" + ", ".join(self._format_snippet_value(item) for item in value) + "]"
         return repr(value)
+
+    def snippet_input(self, value: Any) -> str:
+        """An input of the non-text snippet as Python source: saved images opened with its `load_image`."""
+        if (
+            isinstance(value, str)
+            and value.startswith("assets/")
+            and value.endswith(card_media.MEDIA_EXTENSIONS["image"])
+        ):
+            return f"load_image({self._format_snippet_value(value)})"
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{key!r}: {self.snippet_input(item)}" for key, item in value.items()) + "}"
+        return self._format_snippet_value(value)
 
     def snippet_model_id(self) -> str:
         return self.model_id or "sentence_transformers_model_id"
@@ -556,7 +597,11 @@ class BaseModelCardData:
         return self.fenced(lines)
 
     def _generate_non_text_snippet(self, display: list) -> str:
-        lines = [*self.snippet_header(), *self.python_list("inputs", display)]
+        lines = self.snippet_header()
+        inputs = ["inputs = [", *(f"    {self.snippet_input(value)}," for value in display), "]"]
+        if any("load_image(" in line for line in inputs):
+            lines = [*IMAGE_LOADER, *lines]
+        lines += inputs
         lines += ["embeddings = model.encode(inputs)", "print(embeddings.shape)"]
         lines += [f"# [{len(display)}, {self.snippet_dimension()}]", ""]
         lines += self.similarity_lines("embeddings, embeddings", len(display), len(display))

@@ -196,8 +196,8 @@ def generate_model_card(model: Any) -> str:
     if data.model is None:
         data.register_model(model)
     text = f"---\n{data.to_yaml()}\n---\n\n{body(data)}\n"
-    if data.model_id:
-        text = text.replace('src="assets/', f'src="{HUB}/{data.model_id}/resolve/main/assets/')
+    if data.hub_model_id():
+        text = text.replace('src="assets/', f'src="{data._asset_path_to_url("assets/")}')
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
