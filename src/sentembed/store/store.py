@@ -24,6 +24,7 @@ from sentembed.store import build as building
 from sentembed.store import upserts
 from sentembed.store.compaction import compact_segments, next_segment_name, unreferenced_files
 from sentembed.store.deletes import damaged_tombstones, live_mask, read_tombstones, remove_replaced, write_tombstones
+from sentembed.store.filters import MetadataColumns, parse_filter
 from sentembed.store.manifest import MANIFEST_FILE, STORE_PRECISIONS, Manifest, Segment, model_fingerprint, model_name
 from sentembed.store.searching import search_segments
 from sentembed.store.segments import (
@@ -66,6 +67,7 @@ class EmbeddingStore:
         self.segments, self.manifest = segments, manifest
         self._deleted = read_tombstones(self.path, manifest.deleted, manifest.count)
         self._spans: list[tuple[Any, int, int]] | None = None
+        self._metadata = MetadataColumns(self.path, chunked=manifest.chunking is not None)
 
     # ----- creating and opening ---------------------------------------------------------------
 
@@ -373,9 +375,14 @@ class EmbeddingStore:
         positions = np.flatnonzero(named)
         return positions, len(np.unique(keys[positions]))
 
-    def _allowed(self) -> np.ndarray | None:
-        """A flag per stored row, True for the rows a search may return; None when it may return any."""
-        return live_mask(self.manifest.count, self._deleted)
+    def _allowed(self, conditions: list | None = None) -> np.ndarray | None:
+        """A flag per stored row, True for the live rows that meet the filter's `conditions`; None when a search
+        may return any row."""
+        allowed = live_mask(self.manifest.count, self._deleted)
+        if conditions:
+            matching = self._metadata.mask(conditions, self.manifest.segments)
+            allowed = matching if allowed is None else allowed & matching
+        return allowed
 
     def _set_ranges(self, embeddings: np.ndarray) -> None:
         self.manifest.ranges = scalar_ranges(embeddings).tolist()
@@ -439,6 +446,7 @@ class EmbeddingStore:
         model: Any = None,
         return_texts: bool = False,
         return_chunks: bool = False,
+        filter: dict[str, Any] | None = None,
     ) -> list[list[Hit]]:
         """Per query, up to `top_k` hits `{"corpus_id": stored id, "score": cosine}`, best first.
 
@@ -446,12 +454,27 @@ class EmbeddingStore:
         them against the memory-mapped float32 vectors (`rescore=False` returns the quantized scores).
         A chunked store returns documents: each document's best chunk gives its score, and the hit's
         `"chunk"` holds that chunk's row and character offsets; `return_chunks=True` returns the chunk rows.
+        Deleted rows are never returned, and `filter` keeps to the rows whose metadata it matches before any row
+        is scored, so `top_k` hits come back whenever that many rows match.
+
+        Args:
+            query_embeddings_or_texts: a text, a list of texts (encoded with `model` or the store's model), or
+                query embeddings (one vector or a matrix).
+            top_k: hits per query.
+            rescore: quantized stores: re-score candidates against the float32 rows.
+            rescore_multiplier: quantized stores: candidates per hit.
+            model: the model to encode query texts with (checked against the store's fingerprint).
+            return_texts: add each hit's stored `"text"`.
+            return_chunks: chunked stores: return chunk rows instead of documents.
+            filter: metadata conditions, such as `{"year": {"$gte": 2010}, "lang": {"$in": ["en", "de"]}}`
+                (see `sentembed.store.filters`).
         """
         top_k = check_positive_int(top_k, "top_k")
         rescore_multiplier = check_positive_int(rescore_multiplier, "rescore_multiplier")
+        conditions = None if filter is None else parse_filter(filter)
         queries = self._queries(query_embeddings_or_texts, model)
         self._refresh()
-        allowed = self._allowed()
+        allowed = self._allowed(conditions)
         if self.count == 0 or len(queries) == 0:
             return [[] for _ in range(len(queries))]
         if self.manifest.chunking is not None and not return_chunks:
