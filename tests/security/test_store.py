@@ -4,6 +4,7 @@ or return damaged vectors without saying so."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -201,3 +202,141 @@ def test_a_version_1_store_still_opens_and_resumes(tmp_path, minilm_l3, sts_sent
     assert len(resumed) == 20
     with pytest.raises(ValueError, match="stored row 0 holds another text"):
         EmbeddingStore.build(tmp_path / "store", minilm_l3, sts_sentences[20:40], show_progress_bar=False)
+
+
+def edit_manifest(store_path, change) -> None:
+    """Apply `change` to the manifest's JSON data and write it back, as someone editing the file would."""
+    manifest = json.loads((store_path / "manifest.json").read_text())
+    change(manifest)
+    (store_path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def replace_segment_file(store_path, segment: int, kind: str, array: np.ndarray) -> None:
+    """Write `array` as a segment's file and record its new size and checksum, so that only its content is wrong."""
+    from sentembed.common.files import file_digest, save_array
+
+    path = store_path / f"{segment:06d}.{kind}"
+    save_array(path, array)
+    recorded = {"size": path.stat().st_size, "sha256": file_digest(path)}
+    edit_manifest(store_path, lambda manifest: manifest["segments"][segment]["files"].update({kind: recorded}))
+
+
+@pytest.mark.parametrize("name", ["000001.float32.npy", "000000.texts.jsonl", "manifest.json"])
+def test_store_files_linked_out_of_the_store_are_refused(small_store, tmp_path, name):
+    outside = tmp_path / "outside" / name
+    outside.parent.mkdir()
+    (small_store.path / name).rename(outside)
+    (small_store.path / name).symlink_to(outside)
+    with pytest.raises(OSError, match=rf"store file .*{re.escape(name)}.* leaves the folder"):
+        EmbeddingStore.open(small_store.path)
+
+
+def test_a_lock_file_linked_out_of_the_store_is_refused(small_store, tmp_path):
+    target = tmp_path / "outside.lock"
+    (small_store.path / ".lock").unlink()
+    (small_store.path / ".lock").symlink_to(target)
+    with pytest.raises(OSError, match=r"store file .*\.lock.* leaves the folder"):
+        small_store.add(np.ones((1, 384), dtype=np.float32))
+    assert not target.exists() and len(EmbeddingStore.open(small_store.path)) == 200
+
+
+def test_manifest_precision_and_file_kinds_name_no_file_outside_the_store(small_store, tmp_path, monkeypatch):
+    from sentembed.common.files import file_digest
+    from sentembed.store import segments
+
+    secret = tmp_path / "outside" / "secret"
+    secret.parent.mkdir()
+    secret.write_bytes(b"a file the store must never read")
+    (small_store.path / "000000.x").mkdir()  # so that 000000.x/../../outside/secret resolves
+    entry = {"size": secret.stat().st_size, "sha256": file_digest(secret)}
+    hashed = []
+    monkeypatch.setattr(segments, "file_digest", lambda path: hashed.append(path) or file_digest(path))
+    edit_manifest(
+        small_store.path, lambda manifest: manifest["segments"][0]["files"].update({"x/../../outside/secret": entry})
+    )
+    with pytest.raises(OSError, match=r"segment 000000: file kind 'x/../../outside/secret' is not one of"):
+        EmbeddingStore.open(small_store.path).verify()
+    edit_manifest(small_store.path, lambda manifest: manifest["segments"][0]["files"].pop("x/../../outside/secret"))
+    edit_manifest(small_store.path, lambda manifest: manifest.update(precision="x/../../outside/secret"))
+    with pytest.raises(OSError, match=r"manifest.json is damaged: precision 'x/../../outside/secret' is not one of"):
+        EmbeddingStore.open(small_store.path).verify()
+    assert hashed == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda m: m.update(precision="float16"),
+            r"precision 'float16' is not one of \['float32', 'int8', 'ubinary'\]",
+        ),
+        (lambda m: m["segments"].append(m["segments"][1]), r"segment 000001 is listed twice"),
+        (lambda m: m["segments"][0]["files"].update({"float32.npy": "abc"}), r"segment 000000: files\['float32.npy'\]"),
+        (lambda m: m["segments"][0]["files"]["ids.npy"].pop("sha256"), r"segment 000000: files\['ids.npy'\]"),
+        (lambda m: m["segments"][0]["files"].pop("texts.jsonl"), r"segment 000000: files lacks \['texts.jsonl'\]"),
+        (lambda m: m["segments"][0].update(files=[]), r"segment 000000: files must be"),
+        (lambda m: m.update(chunking="yes"), r"chunking 'yes' is not"),
+        (lambda m: m.update(chunking={"chunk_tokens": -1, "overlap": 0}), r"chunking .* is not"),
+        (lambda m: m.update(id_kind="float"), r"id_kind 'float' is not one of"),
+        (lambda m: m.update(segments={}), r"segments must be a list"),
+    ],
+)
+def test_a_malformed_manifest_is_named_at_open(small_store, change, message):
+    edit_manifest(small_store.path, change)
+    with pytest.raises(OSError, match=message):
+        EmbeddingStore.open(small_store.path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "array", "message"),
+    [
+        ("float32.npy", np.zeros((100, 384)), r"000001\.float32\.npy holds float64 values; a store keeps float32"),
+        ("ids.npy", np.arange(100.0), r"000001\.ids\.npy holds float64 values; a store keeps int64"),
+        ("offsets.npy", np.arange(50, dtype=np.int64), r"000001\.offsets\.npy holds 50 rows but the manifest says 100"),
+        ("hashes.npy", np.zeros((100, 8), dtype=np.uint8), r"000001\.hashes\.npy has shape \(100, 8\)"),
+    ],
+)
+def test_segment_files_of_the_wrong_type_or_length_are_named_at_open(small_store, kind, array, message, capsys):
+    replace_segment_file(small_store.path, 1, kind, array)
+    with pytest.raises(OSError, match=message):
+        EmbeddingStore.open(small_store.path)
+    assert main(["verify", "--store", str(small_store.path)]) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_repeated_ids_are_found_by_verify(small_store, capsys):
+    replace_segment_file(small_store.path, 1, "ids.npy", np.arange(100, dtype=np.int64))
+    message = r"id 0 appears in more than one row \(.*000000\.ids\.npy, .*000001\.ids\.npy\); ids must be unique"
+    with pytest.raises(OSError, match=message):
+        EmbeddingStore.open(small_store.path).verify()
+    assert main(["verify", "--store", str(small_store.path)]) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_ids_beyond_int64_and_ids_with_nul_are_refused(tmp_path, scifact_1k, capsys):
+    with pytest.raises(ValueError, match=r"ids\[1\] is 9223372036854775808; integer ids must fit in 64 bits"):
+        EmbeddingStore.create(tmp_path / "store", scifact_1k.docs[:2], ids=[1, 2**63])
+    with pytest.raises(ValueError, match=r"ids\[0\] is 'a\\x00'; string ids cannot hold NUL characters"):
+        EmbeddingStore.create(tmp_path / "store", scifact_1k.docs[:2], ids=["a\x00", "b"])
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"id": 1, "text": "one"}\n{"id": 18446744073709551615, "text": "two"}\n')
+    arguments = ["index", str(corpus), "--store", str(tmp_path / "cli"), "--model", str(MINILM_L3), "--no-progress"]
+    assert main(arguments) == 2
+    assert "ids[1] is 18446744073709551615; integer ids must fit in 64 bits" in capsys.readouterr().err
+
+
+def test_damaged_chunk_records_are_named(minilm_l3, sts_sentences, tmp_path):
+    store = EmbeddingStore.build(
+        tmp_path / "store", minilm_l3, sts_sentences[:5], chunk_tokens=8, show_progress_bar=False
+    )
+    records = [json.loads(line) for line in (store.path / "000000.texts.jsonl").read_text().splitlines()]
+    del records[2]["metadata"]["start"]
+    from sentembed.common.files import file_digest, save_lines
+
+    texts = store.path / "000000.texts.jsonl"
+    offsets = save_lines(texts, records)
+    replace_segment_file(store.path, 0, "offsets.npy", offsets)
+    entry = {"size": texts.stat().st_size, "sha256": file_digest(texts)}
+    edit_manifest(store.path, lambda manifest: manifest["segments"][0]["files"].update({"texts.jsonl": entry}))
+    with pytest.raises(OSError, match=r"000000\.texts\.jsonl: row 2 is not a chunk record"):
+        EmbeddingStore.open(store.path).search(sts_sentences[0])

@@ -9,17 +9,20 @@ input is the one the store was built from). The manifest records each file's siz
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from sentembed.common.checks import check_text_list
 from sentembed.common.files import file_digest, load_array, read_line, read_lines, save_array, save_lines
-from sentembed.store.manifest import Segment
+from sentembed.store.manifest import Segment, store_file
 
 IdList = Sequence[int] | Sequence[str]
 HASH_BYTES = 16
+INT64 = np.iinfo(np.int64)
+LINE_BLOCK_BYTES = 1 << 24
 
 
 def id_kind(ids: IdList | None) -> str:
@@ -38,6 +41,10 @@ def check_ids(ids: IdList | None, n: int) -> np.ndarray | None:
         valid = isinstance(value, str) if kind == "str" else isinstance(value, (int, np.integer))
         if not valid or isinstance(value, bool):
             raise TypeError(f"ids[{index}] is {value!r}; ids must be all ints or all strings")
+        if kind == "int" and not INT64.min <= value <= INT64.max:
+            raise ValueError(f"ids[{index}] is {value!r}; integer ids must fit in 64 bits (-2**63 to 2**63 - 1)")
+        if kind == "str" and "\x00" in value:
+            raise ValueError(f"ids[{index}] is {value!r}; string ids cannot hold NUL characters (numpy drops them)")
     array = np.asarray(ids, dtype=np.int64 if kind == "int" else str)
     unique, counts = np.unique(array, return_counts=True)
     if (counts > 1).any():
@@ -66,7 +73,7 @@ def text_hashes(texts: Sequence[str]) -> np.ndarray:
 
 
 def _file(folder: Path, segment: Segment, kind: str) -> Path:
-    return folder / f"{segment.name}.{kind}"
+    return store_file(folder, f"{segment.name}.{kind}")
 
 
 def write_segment(
@@ -119,11 +126,45 @@ def damaged_files(folder: Path, segment: Segment) -> list[str]:
     ]
 
 
+def _check_array(path: Path, array: np.ndarray, count: int, dtype: str, width: int | None, rows: str) -> None:
+    """Refuse an array of another dtype, shape or row count than a segment's file must have."""
+    if not (array.dtype.kind == "U" if dtype == "str" else array.dtype == np.dtype(dtype)):
+        raise OSError(f"{path} holds {array.dtype} values; a store keeps {'strings' if dtype == 'str' else dtype}")
+    if array.ndim != (1 if width is None else 2) or (width is not None and array.shape[1] != width):
+        raise OSError(f"{path} has shape {array.shape}; {rows}")
+    if len(array) != count:
+        raise OSError(f"{path} holds {len(array)} rows but the manifest says {count}")
+
+
+def _line_starts(path: Path) -> np.ndarray:
+    """The byte offset where each newline-terminated line of a file starts, read in blocks."""
+    ends, offset = [np.empty(0, dtype=np.int64)], 0
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(LINE_BLOCK_BYTES), b""):
+            ends.append(np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == ord("\n")) + offset)
+            offset += len(block)
+    line_ends = np.concatenate(ends)
+    return np.concatenate([[0], line_ends[:-1] + 1]).astype(np.int64) if len(line_ends) else line_ends
+
+
+def _chunk_span(record: Any, path: Path, row: int) -> tuple[Any, int, int]:
+    """(document id, start, end) of a chunk row's record."""
+    meta = record.get("metadata") if isinstance(record, dict) else None
+    offsets = [meta.get(key) for key in ("start", "end")] if isinstance(meta, dict) else [None]
+    if (
+        not isinstance(meta, dict)
+        or "document" not in meta
+        or not all(isinstance(value, int) and not isinstance(value, bool) for value in offsets)
+    ):
+        raise OSError(f"{path}: row {row} is not a chunk record (metadata with document, start and end)")
+    return meta["document"], meta["start"], meta["end"]
+
+
 class MappedSegments:
     """The committed segments' arrays, memory-mapped: float32 rows, quantized rows and ids, per segment."""
 
-    def __init__(self, folder: Path, precision: str, dim: int) -> None:
-        self.folder, self.precision, self.dim = folder, precision, dim
+    def __init__(self, folder: Path, precision: str, dim: int, id_kind: str = "int") -> None:
+        self.folder, self.precision, self.dim, self.id_kind = folder, precision, dim, id_kind
         self.floats: list[np.ndarray] = []
         self.quantized: list[np.ndarray] = []
         self.ids: list[np.ndarray] = []
@@ -132,37 +173,67 @@ class MappedSegments:
         self._offsets: dict[int, np.ndarray] = {}
 
     def map(self, segment: Segment) -> None:
-        """Map a committed segment's files, checking their sizes, shapes and row counts against the manifest."""
+        """Map a committed segment's files, checking their sizes, dtypes, shapes and row counts against the
+        manifest (the offsets and hashes are checked, then unmapped until they are needed)."""
         check_sizes(self.folder, segment)
-        try:
-            floats = load_array(_file(self.folder, segment, "float32.npy"))
-            quantized = None
-            if self.precision != "float32":
-                quantized = load_array(_file(self.folder, segment, f"{self.precision}.npy"))
-            ids = load_array(_file(self.folder, segment, "ids.npy"))
-        except OSError as error:
-            raise OSError(f"{error}; the store at {self.folder} is incomplete or damaged") from error
-        self._check_shapes(segment, floats, quantized, ids)
-        self.floats.append(floats)
-        if quantized is not None:
-            self.quantized.append(quantized)
-        self.ids.append(ids)
+        arrays = {}
+        for kind, layout in self._layouts(segment).items():
+            path = _file(self.folder, segment, kind)
+            try:
+                arrays[kind] = load_array(path)
+            except OSError as error:
+                raise OSError(f"{error}; the store at {self.folder} is incomplete or damaged") from error
+            _check_array(path, arrays[kind], segment.count, *layout)
+        self.floats.append(arrays["float32.npy"])
+        if self.precision != "float32":
+            self.quantized.append(arrays[f"{self.precision}.npy"])
+        self.ids.append(arrays["ids.npy"])
         self.segments.append(segment)
         self.ends = np.append(self.ends, (self.ends[-1] if len(self.ends) else 0) + segment.count)
 
-    def _check_shapes(
-        self, segment: Segment, floats: np.ndarray, quantized: np.ndarray | None, ids: np.ndarray
-    ) -> None:
-        prefix = self.folder / segment.name
-        widths = {"int8": self.dim, "ubinary": (self.dim + 7) // 8}
-        expected = {"float32.npy": (floats, 2, self.dim), "ids.npy": (ids, 1, None)}
-        if quantized is not None:
-            expected[f"{self.precision}.npy"] = (quantized, 2, widths[self.precision])
-        for kind, (array, rank, width) in expected.items():
-            if array.ndim != rank or (width is not None and array.shape[1] != width):
-                raise OSError(f"{prefix}.{kind} has shape {array.shape}; this store holds {self.dim}-dimensional rows")
-            if len(array) != segment.count:
-                raise OSError(f"{prefix}.{kind} holds {len(array)} rows but the manifest says {segment.count}")
+    def _layouts(self, segment: Segment) -> dict[str, tuple[str, int | None, str]]:
+        """Per file of a segment: its dtype ("str" for any string dtype), its row width (None for one value per
+        row) and what its rows hold."""
+        rows = f"this store holds {self.dim}-dimensional rows"
+        layouts = {
+            "float32.npy": ("float32", self.dim, rows),
+            "ids.npy": ("str" if self.id_kind == "str" else "int64", None, "one id per row"),
+        }
+        if self.precision == "int8":
+            layouts["int8.npy"] = ("int8", self.dim, rows)
+        elif self.precision == "ubinary":
+            layouts["ubinary.npy"] = ("uint8", (self.dim + 7) // 8, rows)
+        if segment.has_texts:
+            layouts["offsets.npy"] = ("int64", None, "one byte offset per row")
+        if segment.has_hashes:
+            layouts["hashes.npy"] = ("uint8", HASH_BYTES, f"a {HASH_BYTES}-byte hash per row")
+        return layouts
+
+    def check_contents(self, live_ids: np.ndarray) -> None:
+        """What checksums cannot show, read in full (for `verify`): each of `live_ids` (the ids of the rows a
+        search may return) is there once, and each texts file holds one line per row where its offsets say."""
+        values, counts = np.unique(live_ids, return_counts=True)
+        if (counts > 1).any():
+            repeated = values[counts > 1][0]
+            files = [
+                str(_file(self.folder, segment, "ids.npy"))
+                for segment, ids in zip(self.segments, self.ids)
+                if (ids == repeated).any()
+            ]
+            raise OSError(
+                f"id {repeated.item()!r} appears in more than one row ({', '.join(files)}); ids must be unique"
+            )
+        for segment in self.segments:
+            if segment.has_texts:
+                self._check_lines(segment)
+
+    def _check_lines(self, segment: Segment) -> None:
+        path = _file(self.folder, segment, "texts.jsonl")
+        starts = _line_starts(path)
+        if len(starts) != segment.count:
+            raise OSError(f"{path} holds {len(starts)} lines but the manifest says {segment.count} rows")
+        if not np.array_equal(load_array(_file(self.folder, segment, "offsets.npy")), starts):
+            raise OSError(f"{_file(self.folder, segment, 'offsets.npy')} does not hold where the lines of {path} start")
 
     def all_ids(self, kind: str) -> np.ndarray:
         if not self.ids:
@@ -206,14 +277,19 @@ class MappedSegments:
             self._offsets[segment_index] = load_array(_file(self.folder, segment, "offsets.npy"))
         return read_line(_file(self.folder, segment, "texts.jsonl"), int(self._offsets[segment_index][row]))
 
-    def all_records(self) -> Iterator[dict | None]:
-        """Every row's stored record in store order (None for rows stored without one), reading each segment's
-        texts file once."""
+    def chunk_spans(self) -> list[tuple[Any, int, int]]:
+        """(document id, start, end) of every row of a chunked store, from its stored records; a segment without
+        texts, a missing row or a record without them is an OSError naming the file."""
+        spans = []
         for segment in self.segments:
+            path = _file(self.folder, segment, "texts.jsonl")
             if not segment.has_texts:
-                yield from [None] * segment.count
-                continue
-            yield from read_lines(_file(self.folder, segment, "texts.jsonl"))
+                raise OSError(f"segment {segment.name} of a chunked store has no texts; the store is damaged")
+            found = [_chunk_span(record, path, row) for row, record in enumerate(read_lines(path))]
+            if len(found) != segment.count:
+                raise OSError(f"{path} holds {len(found)} records but the manifest says {segment.count} rows")
+            spans += found
+        return spans
 
     def float_rows(self, positions: np.ndarray, dim: int) -> np.ndarray:
         """The float32 rows at store `positions` (any shape), read from the memory maps."""

@@ -25,7 +25,15 @@ from sentembed.store import upserts
 from sentembed.store.compaction import compact_segments, next_segment_name, unreferenced_files
 from sentembed.store.deletes import damaged_tombstones, live_mask, read_tombstones, remove_replaced, write_tombstones
 from sentembed.store.filters import MetadataColumns, parse_filter
-from sentembed.store.manifest import MANIFEST_FILE, STORE_PRECISIONS, Manifest, Segment, model_fingerprint, model_name
+from sentembed.store.manifest import (
+    MANIFEST_FILE,
+    STORE_PRECISIONS,
+    Manifest,
+    Segment,
+    model_fingerprint,
+    model_name,
+    store_file,
+)
 from sentembed.store.searching import search_segments
 from sentembed.store.segments import (
     IdList,
@@ -61,7 +69,7 @@ class EmbeddingStore:
 
     def _load(self, manifest: Manifest) -> None:
         """Map every segment of `manifest` and read its tombstones, forgetting what was derived from another."""
-        segments = MappedSegments(self.path, manifest.precision, manifest.dim)
+        segments = MappedSegments(self.path, manifest.precision, manifest.dim, manifest.id_kind)
         for segment in manifest.segments:
             segments.map(segment)
         self.segments, self.manifest = segments, manifest
@@ -160,7 +168,7 @@ class EmbeddingStore:
         path.mkdir(parents=True, exist_ok=True)
         fingerprint = model_fingerprint(model, prompt, normalized) if model is not None else None
         manifest = Manifest(dim, precision, name, fingerprint, normalized, prompt, id_kind(ids), chunking=chunking)
-        with file_lock(path / LOCK_FILE, LOCK_TIMEOUT_S, f"the store at {path}"):
+        with file_lock(store_file(path, LOCK_FILE), LOCK_TIMEOUT_S, f"the store at {path}"):
             if (path / MANIFEST_FILE).exists() and Manifest.read(path).segments:
                 raise OSError(f"{path} already holds an embedding store; open it and add(), or choose another folder")
             manifest.save(path)
@@ -168,7 +176,7 @@ class EmbeddingStore:
 
     def _discard_if_empty(self) -> None:
         """Remove the manifest of a store that holds no rows, so that a corrected retry can create it again."""
-        with file_lock(self.path / LOCK_FILE, LOCK_TIMEOUT_S, f"the store at {self.path}"):
+        with file_lock(store_file(self.path, LOCK_FILE), LOCK_TIMEOUT_S, f"the store at {self.path}"):
             if not Manifest.read(self.path).segments:
                 (self.path / MANIFEST_FILE).unlink()
 
@@ -299,7 +307,7 @@ class EmbeddingStore:
         return reclaimed
 
     def _lock(self):
-        return file_lock(self.path / LOCK_FILE, LOCK_TIMEOUT_S, f"the store at {self.path}")
+        return file_lock(store_file(self.path, LOCK_FILE), LOCK_TIMEOUT_S, f"the store at {self.path}")
 
     def _write_segment(self, embeddings: np.ndarray, ids: np.ndarray, records: list[dict] | None) -> Segment:
         """Write the files of a new segment (not yet committed), quantizing its rows if the store does."""
@@ -418,6 +426,7 @@ class EmbeddingStore:
             checked += len(segment.files)
         if damaged:
             raise OSError(f"{len(damaged)} store files differ from what was committed: {', '.join(damaged)}")
+        self.segments.check_contents(self.ids)
         return checked
 
     # ----- models ------------------------------------------------------------------------------
