@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -49,18 +50,68 @@ def encode_through_cache(
     request: EncodeRequest,
     run: Callable[[EncodeRequest], Any],
 ) -> torch.Tensor | list[torch.Tensor]:
-    """The raw outputs for the request's texts: cached ones read, the rest encoded together and written."""
+    """The raw outputs for the request's texts: cached ones read and checked, the rest encoded together and
+    written (rows holding NaN or inf are returned but never written)."""
     cache.check_model(parts["model"])
     keys = entry_keys(parts, request.texts)
     found = cache.get_many(keys)
     missing = [index for index in range(len(keys)) if index not in found]
+    fresh: dict[int, torch.Tensor] = {}
     if missing:
-        fresh = run(dataclasses.replace(request, texts=[request.texts[index] for index in missing]))
-        fresh_rows = list(fresh)
-        cache.put_many([keys[index] for index in missing], fresh_rows)
-        found.update(zip(missing, fresh_rows))
-    rows = [found[index] for index in range(len(keys))]
+        fresh = dict(zip(missing, run(dataclasses.replace(request, texts=[request.texts[index] for index in missing]))))
+        finite = [index for index in missing if bool(torch.isfinite(fresh[index]).all())]
+        cache.put_many([keys[index] for index in finite], [fresh[index] for index in finite])
+    if found:
+        check_entries(cache, list(found.values()), row_shape(parts, fresh, request, run))
+    rows = [found[index] if index in found else fresh[index] for index in range(len(keys))]
     return torch.stack(rows) if request.output_value == "sentence_embedding" else rows
+
+
+# The (dtype, rank, width) of the rows a model state gives with given options (the cache key parts, which hold
+# the model's fingerprint): learnt from fresh rows, or from encoding one text, and remembered.
+_ROW_SHAPES: dict[str, tuple[torch.dtype, int, int]] = {}
+MAX_REMEMBERED_SHAPES = 256
+
+
+def row_shape(
+    parts: dict[str, Any], fresh: dict[int, torch.Tensor], request: EncodeRequest, run: Callable[[EncodeRequest], Any]
+) -> tuple[torch.dtype, int, int]:
+    """The dtype, rank and width of the rows this model gives for this request: a fresh row's, or remembered,
+    or (once per model state and options) the first text's, encoded again."""
+    key = json.dumps(parts, sort_keys=True, default=str)
+    if fresh:
+        row = next(iter(fresh.values()))
+    elif key in _ROW_SHAPES:
+        return _ROW_SHAPES[key]
+    else:
+        row = run(dataclasses.replace(request, texts=request.texts[:1]))[0]
+    if len(_ROW_SHAPES) >= MAX_REMEMBERED_SHAPES:
+        _ROW_SHAPES.clear()
+    _ROW_SHAPES[key] = (row.dtype, row.ndim, row.shape[-1])
+    return _ROW_SHAPES[key]
+
+
+def check_entries(cache: EmbeddingCache, rows: list[torch.Tensor], shape: tuple[torch.dtype, int, int]) -> None:
+    """Refuse cached rows that this model cannot have given: another dtype, rank or width, or NaN or inf (encode
+    never writes those, so the file was changed outside sentembed): an OSError naming the cache file."""
+    dtype, rank, width = shape
+    for row in rows:
+        if row.dtype != dtype:
+            problem = f"holds {_dtype_name(row.dtype)} values where this model gives {_dtype_name(dtype)}"
+        elif row.ndim != rank or row.shape[-1] != width:
+            problem = f"has shape {list(row.shape)} where this model gives rows of width {width}"
+        elif not bool(torch.isfinite(row).all()):
+            problem = "holds NaN or inf"
+        else:
+            continue
+        raise OSError(
+            f"{cache.path}: an entry {problem}; the file was changed outside sentembed: clear the cache "
+            "(EmbeddingCache.clear) or delete the file"
+        )
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 @dataclasses.dataclass
