@@ -3,6 +3,7 @@ details (datasets with statistics and samples, losses, hyperparameters, logs), v
 
 from __future__ import annotations
 
+import copy
 import re
 
 import pytest
@@ -31,6 +32,12 @@ def commented_matrix(snippet: str) -> torch.Tensor:
     """The similarity matrix the snippet shows in its comments."""
     numbers = re.findall(r"-?\d+\.\d+", snippet.split("print(similarities)")[1])
     return torch.tensor([float(number) for number in numbers])
+
+
+@pytest.fixture
+def l3(minilm_l3):
+    """A copy of the session's L3, so that what a test writes into its card data stays in the test."""
+    return copy.deepcopy(minilm_l3)
 
 
 def sts_dataset(count: int):
@@ -165,7 +172,7 @@ def test_a_cross_encoder_card_snippet_predicts_and_ranks(tmp_path):
     assert [hit["corpus_id"] for hit in namespace["ranks"]] == [0, 1]
 
 
-def test_dataset_statistics_for_each_kind_of_column(minilm_l3):
+def test_dataset_statistics_for_each_kind_of_column(l3):
     from PIL import Image
 
     images = [Image.new("RGB", (side, side)) for side in (16, 32, 48, 64, 80)]
@@ -179,9 +186,9 @@ def test_dataset_statistics_for_each_kind_of_column(minilm_l3):
             "image": images,
         }
     ).cast_column("image", datasets.Image())
-    info = minilm_l3.model_card_data.compute_dataset_metrics(dataset, {"name": "mixed"}, loss=object())
+    info = l3.model_card_data.compute_dataset_metrics(dataset, {"name": "mixed"}, loss=object())
     stats = info["stats"]
-    tokens = [len(ids) for ids in minilm_l3.tokenizer(texts)["input_ids"]]
+    tokens = [len(ids) for ids in l3.tokenizer(texts)["input_ids"]]
     assert stats["text"]["data"]["min"] == f"{min(tokens)} tokens" and stats["text"]["modality"] == "text"
     assert stats["label"]["data"] == {0: "40.00%", 1: "60.00%"}
     assert stats["score"]["data"] == {"min": 0.0, "mean": 0.5, "max": 1.0}
@@ -215,17 +222,17 @@ def test_image_examples_are_saved_once_and_linked_on_the_hub(tmp_path):
     assert "model.encode(inputs)" in snippet
 
 
-def test_example_tables_link_saved_images_on_the_hub(minilm_l3, tmp_path):
+def test_example_tables_link_saved_images_on_the_hub(l3, tmp_path):
     from PIL import Image
 
     dataset = datasets.Dataset.from_dict(
         {"caption": ["red", "green"], "image": [Image.new("RGB", (8, 8), (255, 0, 0)), Image.new("RGB", (9, 9))]}
     ).cast_column("image", datasets.Image())
-    data = minilm_l3.model_card_data
+    data = l3.model_card_data
     data.model_id = "someone/captions"
-    data.train_datasets = [minilm_l3.model_card_data.compute_dataset_metrics(dataset, {"name": "pics"}, object())]
+    data.train_datasets = [l3.model_card_data.compute_dataset_metrics(dataset, {"name": "pics"}, object())]
     data.save_dir = str(tmp_path)
-    card = generate_model_card(minilm_l3)
+    card = generate_model_card(l3)
     assert 'src="https://huggingface.co/someone/captions/resolve/main/assets/example_image_0.jpg"' in card
     assert 'src="assets/' not in card and (tmp_path / "assets" / "example_image_1.jpg").is_file()
 
@@ -277,9 +284,9 @@ def test_a_cross_encoder_trainer_card_uses_the_training_pairs(tmp_path):
     )
 
 
-def test_a_column_of_mixed_values_gets_its_type_only(minilm_l3, caplog):
+def test_a_column_of_mixed_values_gets_its_type_only(l3, caplog):
     rows = [{"text": "a sentence", "mixed": "words"}, {"text": "another one", "mixed": 3}]
-    info = minilm_l3.model_card_data.compute_dataset_metrics(rows, {"name": "rows"}, loss=object())
+    info = l3.model_card_data.compute_dataset_metrics(rows, {"name": "rows"}, loss=object())
     assert info["stats"]["mixed"] == {"dtype": "builtins.str", "modality": "", "data": {}}
     assert info["stats"]["text"]["data"]["max"] == "4 tokens"  # [CLS] another one [SEP]
     assert "No statistics for column 'mixed'" in caplog.text
@@ -333,3 +340,23 @@ def test_an_image_model_card_shows_saved_images_its_snippet_can_load(tmp_path):
     saved = [namespace["load_image"](str(tmp_path / "saved" / "assets" / f"image_{i}.jpg")) for i in range(3)]
     expected = model.similarity(model.encode(saved), model.encode(saved))
     torch.testing.assert_close(namespace["similarities"], expected, atol=1e-5, rtol=0)
+
+
+def test_the_kept_checkpoint_is_bold_in_the_training_logs(l3):
+    from types import SimpleNamespace
+
+    from sentembed.training.model_card import ModelCardCallback, training_log_rows
+
+    history = [
+        {"loss": 0.9, "epoch": 0.5, "step": 2},
+        {"eval_loss": 0.7, "eval_runtime": 1.0, "epoch": 0.5, "step": 2},
+        {"loss": 0.5, "epoch": 1.0, "step": 4},
+        {"eval_loss": 0.8, "epoch": 1.0, "step": 4},
+    ]
+    state = SimpleNamespace(log_history=history, best_model_checkpoint="out/checkpoint-2")
+    callback = ModelCardCallback(fill=lambda: None)
+    callback.on_log(None, state, None, model=l3)
+    callback.on_train_end(SimpleNamespace(load_best_model_at_end=True), state, None, model=l3)
+    assert training_log_rows(history)[0] == {"epoch": 0.5, "step": 2, "Training Loss": 0.9, "Validation Loss": 0.7}
+    card = generate_model_card(l3)
+    assert "| **0.5** | **2** | **0.9000** | **0.7000** |" in card and "| 1 | 4 | 0.5000 | 0.8000 |" in card
