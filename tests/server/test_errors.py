@@ -165,5 +165,5 @@ def test_a_panic_is_a_json_500_and_the_server_carries_on(embedding_model, monkey
 def test_timeouts_must_be_positive_seconds(name, value):
     from sentembed.server import ServeSettings
 
-    with pytest.raises(ValueError, match=f"{name} must be a positive number of seconds"):
+    with pytest.raises(ValueError, match=rf"{name} \(seconds\) must be a positive finite number"):
         ServeSettings(**{name: value})

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
-import math
 from dataclasses import dataclass
 
-from sentembed.common.checks import check_positive_int
+from sentembed.common.checks import check_positive_float, check_positive_int
 
 # OpenAI's own limit on inputs per /v1/embeddings request; clients written for it send this many.
 OPENAI_MAX_INPUTS = 2048
@@ -40,7 +39,7 @@ class ServeSettings:
         for name in limits:
             check_positive_int(getattr(self, name), name)
         for name in ("header_timeout", "body_timeout"):
-            check_seconds(getattr(self, name), name)
+            check_positive_float(getattr(self, name), f"{name} (seconds)")
         if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key.strip()):
             raise ValueError("api_key must be a non-empty string, or None for no key")
         if isinstance(self.cors_origins, str) or not all(isinstance(o, str) for o in self.cors_origins):
@@ -50,12 +49,6 @@ class ServeSettings:
     def openai_max_inputs(self) -> int:
         """The most inputs one `/v1/embeddings` request may carry."""
         return max(self.max_client_batch_size, OPENAI_MAX_INPUTS)
-
-
-def check_seconds(value: object, name: str) -> None:
-    """A positive, finite number of seconds (a ValueError naming `name` otherwise)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
 def is_loopback_host(host: str) -> bool:
