@@ -158,6 +158,8 @@ async def info(request: Request) -> Response:
             "max_client_batch_size": settings.max_client_batch_size,
             "max_openai_inputs": settings.openai_max_inputs,
             "payload_limit": settings.payload_limit,
+            "header_timeout": settings.header_timeout,
+            "body_timeout": settings.body_timeout,
         }
     )
 
