@@ -124,14 +124,87 @@ def test_cached_mnrl_gives_the_loss_and_gradients_of_plain_mnrl(models, batch):
     torch.testing.assert_close(cached_gradient, plain_gradient, rtol=1e-3, atol=1e-6)
 
 
-def test_matryoshka_refuses_losses_it_cannot_wrap(models):
+MATRYOSHKA_CACHED_CASES = {
+    "cmnrl": (
+        lambda ours, model: ours.CachedMultipleNegativesRankingLoss(model, mini_batch_size=5),
+        lambda ours, model: ours.MultipleNegativesRankingLoss(model),
+        ("anchor", "positive", "negative"),
+    ),
+    "cached_gist": (
+        lambda ours, model: ours.CachedGISTEmbedLoss(model, model, mini_batch_size=5),
+        lambda ours, model: ours.GISTEmbedLoss(model, model),
+        ("anchor", "positive"),
+    ),
+    "mega_batch": (
+        lambda ours, model: ours.MegaBatchMarginLoss(model, mini_batch_size=5),
+        lambda ours, model: ours.MegaBatchMarginLoss(model, use_mini_batched_version=False),
+        ("anchor", "positive"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MATRYOSHKA_CACHED_CASES))
+def test_matryoshka_over_a_gradient_cached_loss_matches_the_plain_one(models, batch, case):
+    import sentembed.losses as ours
+
+    cached, plain, column_names = MATRYOSHKA_CACHED_CASES[case]
+    model = models[0]
+    parameter = model[0].auto_model.encoder.layer[0].attention.self.query.weight
+
+    def loss_and_gradient(make_inner):
+        model.zero_grad()
+        loss = ours.MatryoshkaLoss(model, make_inner(ours, model), [384, 128, 32], [1.0, 0.5, 0.25])
+        value = loss(columns(batch, *column_names), None)
+        value.backward()
+        return value.item(), parameter.grad.clone()
+
+    cached_value, cached_gradient = loss_and_gradient(cached)
+    plain_value, plain_gradient = loss_and_gradient(plain)
+    model.zero_grad()
+    assert cached_value == pytest.approx(plain_value, rel=1e-5)
+    torch.testing.assert_close(cached_gradient, plain_gradient, rtol=1e-3, atol=1e-6)
+    full_only = ours.MatryoshkaLoss(model, plain(ours, model), [384])
+    with torch.no_grad():
+        assert full_only(columns(batch, *column_names), None).item() != pytest.approx(plain_value, rel=1e-3)
+
+
+def test_matryoshka_over_a_plain_module_loss_truncates_what_the_model_returns(models, batch):
     import sentembed.losses as ours
 
     model = models[0]
-    with pytest.raises(ValueError, match="cannot wrap"):
-        ours.MatryoshkaLoss(model, ours.CachedMultipleNegativesRankingLoss(model), [64])
-    with pytest.raises(ValueError, match="matryoshka_weights"):
+    widths = []
+
+    class OwnLoss(torch.nn.Module):
+        """A loss of a user's own: calls the model, and scores anchor against positive."""
+
+        def forward(self, sentence_features, labels):
+            first, second = (model(dict(features))["sentence_embedding"] for features in sentence_features)
+            widths.append(first.shape[1])
+            return (1 - torch.nn.functional.cosine_similarity(first, second)).mean()
+
+    loss = ours.MatryoshkaLoss(model, OwnLoss(), [384, 64])
+    with torch.no_grad():
+        value = loss(columns(batch, "anchor", "positive"), None)
+    assert widths == [384, 64] and value.item() > 0
+    assert model(dict(batch["features"]["anchor"]))["sentence_embedding"].shape[1] == 384  # the hook is gone
+
+
+def test_matryoshka_checks_its_dimensions_and_weights(models, caplog):
+    import sentembed.losses as ours
+
+    model = models[0]
+    for dims, message in [
+        ([], "at least one dimension"),
+        ([64, 0], "must be > 0"),
+        ([64, -2], "must be > 0"),
+        ([512, 64], "cannot exceed the model's embedding dimension of 384"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            ours.MatryoshkaLoss(model, ours.CoSENTLoss(model), dims)
+    with pytest.raises(ValueError, match="matryoshka_weights must be the same length as matryoshka_dims"):
         ours.MatryoshkaLoss(model, ours.CoSENTLoss(model), [64, 32], [1.0])
+    ours.MatryoshkaLoss(model, ours.CoSENTLoss(model), [256, 64])
+    assert "embedding dimension 384 is not among matryoshka_dims" in caplog.text
 
 
 def test_denoising_auto_encoder_loss_trains_the_encoder_through_a_tied_decoder(minilm_l3):

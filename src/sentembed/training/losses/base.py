@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +47,15 @@ class EmbeddingLoss(nn.Module):
         return [self.model(dict(features))["sentence_embedding"] for features in sentence_features]
 
     def forward(self, sentence_features: list[dict[str, torch.Tensor]], labels: torch.Tensor | None) -> torch.Tensor:
-        return self.compute_loss_from_embeddings(self.embed(sentence_features), labels)
+        return self.prepare_loss(sentence_features, labels)(self.embed(sentence_features))
+
+    def prepare_loss(
+        self, sentence_features: list[dict[str, torch.Tensor]], labels: torch.Tensor | None
+    ) -> Callable[[list[torch.Tensor]], torch.Tensor]:
+        """The loss as a function of the model's embeddings of `sentence_features` alone; anything else it needs
+        (a guide model's embeddings, say) is computed here, once. Wrappers such as MatryoshkaLoss call it on
+        changed embeddings."""
+        return lambda embeddings: self.compute_loss_from_embeddings(embeddings, labels)
 
     def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError

@@ -116,10 +116,6 @@ class GradientCacheMixin:
     def mini_batches(self, features: Features) -> list[Features]:
         return split_features(features, self.mini_batch_size, self.mini_batch_num_tokens)
 
-    def prepare_loss(self, sentence_features: list[Features], labels: torch.Tensor | None) -> Callable:
-        """The loss as a function of the embeddings alone (subclasses compute any other inputs here, once)."""
-        return lambda embeddings: self.compute_loss_from_embeddings(embeddings, labels)
-
     def _embed_without_grad(self, sentence_features: list[Features]) -> tuple[list[torch.Tensor], list[list]]:
         embeddings, states = [], []
         for features in tqdm(sentence_features, desc="Embed mini-batches", disable=not self.show_progress_bar):
@@ -145,8 +141,18 @@ class GradientCacheMixin:
                     (embedding * (gradient[start:stop] * scale)).sum().backward()
                 start = stop
 
+    def caches_gradients(self) -> bool:
+        """Whether this loss embeds in mini-batches with cached gradients (a loss may offer it as an option)."""
+        return True
+
     def forward(self, sentence_features: list[Features], labels: torch.Tensor | None) -> torch.Tensor:
-        loss_of = self.prepare_loss(sentence_features, labels)
+        return self.cached_loss(sentence_features, self.prepare_loss(sentence_features, labels))
+
+    def cached_loss(
+        self, sentence_features: list[Features], loss_of: Callable[[list[torch.Tensor]], torch.Tensor]
+    ) -> torch.Tensor:
+        """`loss_of(embeddings)` with gradient caching: the embeddings come from mini-batches without gradients,
+        and backward replays each mini-batch to push `loss_of`'s gradient through the model."""
         if not torch.is_grad_enabled():
             return loss_of(self.embed(sentence_features))
         embeddings, states = self._embed_without_grad(sentence_features)
@@ -239,8 +245,6 @@ class CachedGISTEmbedLoss(GradientCacheMixin, GISTEmbedLoss):
             gather_across_devices,
         )  # fmt: skip
         init_cache(self, mini_batch_size, mini_batch_num_tokens, show_progress_bar)
-
-    prepare_loss = GISTEmbedLoss.prepare_loss
 
     def get_config_dict(self) -> dict[str, Any]:
         return {**super().get_config_dict(), **cache_config(self)}

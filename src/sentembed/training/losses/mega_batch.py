@@ -52,6 +52,9 @@ class MegaBatchMarginLoss(GradientCacheMixin, EmbeddingLoss):
         self.negative_margin = negative_margin
         self.use_mini_batched_version = use_mini_batched_version
 
+    def caches_gradients(self) -> bool:
+        return self.use_mini_batched_version
+
     def forward(self, sentence_features: list[dict[str, torch.Tensor]], labels: torch.Tensor | None) -> torch.Tensor:
         if self.use_mini_batched_version:
             return GradientCacheMixin.forward(self, sentence_features, labels)
