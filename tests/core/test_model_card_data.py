@@ -70,7 +70,9 @@ def test_training_and_evaluation_fill_in_the_card(tmp_path):
     trainer.save_model(str(tmp_path / "out"))
     meta = card_of(tmp_path / "out")
     assert "datasets" not in meta, "an unnamed dataset has no Hub id to list"
-    assert "generated_from_trainer" in meta["tags"]
+    assert {"generated_from_trainer", "dataset_size:32", "loss:CoSENTLoss"} <= set(meta["tags"])
+    reloaded = SentenceTransformer(str(tmp_path / "out"), device="cpu").model_card_data
+    assert reloaded.tags == ["generated_from_trainer"], "tags a run implies are not carried into the next one"
     shortest = min(range(32), key=lambda index: len(first[index]) + len(second[index]))
     assert {"source_sentence": first[shortest], "sentences": [second[shortest]]} in meta["widget"]
     results = meta["model-index"][0]["results"]

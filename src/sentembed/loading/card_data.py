@@ -41,6 +41,7 @@ DEFAULT_TEXTS = [
     "Sunshine all day, not a cloud in sight.",
     "The train to Lyon leaves at noon.",
 ]
+DERIVED_TAG_PREFIXES = ("dataset_size:", "loss:")
 RETRIEVAL_EVALUATORS = ("InformationRetrievalEvaluator", "NanoBEIREvaluator")
 VERSIONED_PACKAGES = {
     "sentembed": "sentembed",
@@ -747,13 +748,13 @@ class BaseModelCardData:
 
     def card_data(self) -> ModelCardData:
         """The front matter as huggingface_hub's ModelCardData."""
-        datasets = [entry["id"] for entry in self.train_datasets if entry.get("id")]
+        datasets = [entry["id"] for entry in [*self.train_datasets, *self.eval_datasets] if entry.get("id")]
         results = self.eval_result_entries()
         return ModelCardData(
             language=self.language or None,
             license=self.license,
             library_name=LIBRARY_NAME,
-            tags=list(dict.fromkeys([*self.default_tags, *self.tags])),
+            tags=list(dict.fromkeys([*self.default_tags, *self.tags, *self.training_tags()])),
             base_model=self.base_model,
             datasets=datasets or None,
             pipeline_tag=self.current_pipeline_tag(),
@@ -761,6 +762,11 @@ class BaseModelCardData:
             model_name=self.model_name or self.get_default_model_name(),
             eval_results=results or None,
         )
+
+    def training_tags(self) -> list[str]:
+        """Tags a training run implies: the number of training samples and each loss."""
+        sizes = [entry["size"] for entry in self.train_datasets if isinstance(entry.get("size"), int)]
+        return ([f"dataset_size:{sum(sizes)}"] if sizes else []) + [f"loss:{name}" for name in self.losses]
 
     def current_pipeline_tag(self) -> str:
         return self.pipeline_tag
@@ -816,7 +822,11 @@ class BaseModelCardData:
         self.license = meta.get("license")
         self.model_name = meta.get("model_name")
         self.base_model = meta.get("base_model") if isinstance(meta.get("base_model"), str) else None
-        self.tags = [tag for tag in as_list(meta.get("tags"), "tags") if tag not in self.default_tags]
+        self.tags = [
+            tag
+            for tag in as_list(meta.get("tags"), "tags")
+            if tag not in self.default_tags and not tag.startswith(DERIVED_TAG_PREFIXES)
+        ]
         self.train_datasets = [{"name": name, "id": name} for name in as_list(meta.get("datasets"), "datasets")]
         self.widget = list(meta.get("widget") or [])
         for entry in meta.get("model-index") or []:
