@@ -87,6 +87,53 @@ def test_unknown_batch_sampler_is_refused(tmp_path):
         args_for(tmp_path, batch_sampler="no_dupes")
 
 
+def test_training_arguments_parse_from_a_command_line(tmp_path):
+    from transformers import HfArgumentParser
+
+    from sentembed import SentenceTransformerTrainingArguments
+    from sentembed.training_args import BatchSamplers
+
+    parser = HfArgumentParser((SentenceTransformerTrainingArguments,))
+    (args,) = parser.parse_args_into_dataclasses(
+        args=[
+            "--output_dir", str(tmp_path),
+            "--prompts", '{"anchor": "query: ", "positive": "passage: "}',
+            "--batch_sampler", "no_duplicates_hashed",
+            "--multi_dataset_batch_sampler", "round_robin",
+            "--router_mapping", '{"nli": {"anchor": "query", "positive": "document"}}',
+            "--learning_rate_mapping", '{"pooler": 0.001}',
+            "--learning_rate", "3e-5",
+        ]
+    )  # fmt: skip
+    assert args.prompts == {"anchor": "query: ", "positive": "passage: "}
+    assert args.batch_sampler == BatchSamplers.NO_DUPLICATES_HASHED
+    assert args.multi_dataset_batch_sampler == "round_robin"
+    assert args.router_mapping == {"nli": {"anchor": "query", "positive": "document"}}
+    assert args.learning_rate_mapping == {"pooler": 0.001} and args.learning_rate == 3e-5
+    (plain,) = parser.parse_args_into_dataclasses(args=["--output_dir", str(tmp_path), "--prompts", "query: "])
+    assert plain.prompts == "query: "
+    with pytest.raises(ValueError, match="router_mapping must be a dict or a JSON object string"):
+        parser.parse_args_into_dataclasses(args=["--output_dir", str(tmp_path), "--router_mapping", "not json"])
+
+
+def test_no_duplicates_hashed_batches_as_no_duplicates(minilm_l3, tmp_path):
+    from sentembed import SentenceTransformerTrainer
+    from sentembed.losses import MultipleNegativesRankingLoss
+    from sentembed.sampler import NoDuplicatesBatchSampler
+
+    rows = sts_rows("train", 16)
+    train = datasets.Dataset.from_dict({"anchor": rows["sentence1"], "positive": rows["sentence2"]})
+    trainer = SentenceTransformerTrainer(
+        model=minilm_l3,
+        args=args_for(tmp_path, batch_sampler="no_duplicates_hashed"),
+        train_dataset=train,
+        loss=MultipleNegativesRankingLoss(minilm_l3),
+    )
+    sampler = trainer.get_batch_sampler(train, batch_size=4, drop_last=False, seed=3)
+    assert isinstance(sampler, NoDuplicatesBatchSampler)
+    assert list(sampler) == list(NoDuplicatesBatchSampler(train, 4, False, seed=3))
+
+
 # ----- batching -----------------------------------------------------------------------------------------
 
 

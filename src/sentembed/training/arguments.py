@@ -19,24 +19,44 @@ _NATIVE_WARMUP_RATIO = "warmup_ratio" in {argument.name for argument in fields(T
 class SentenceTransformerTrainingArguments(TrainingArguments):
     """Everything `TrainingArguments` takes, and:
 
-    - `batch_sampler`: "batch_sampler" (shuffled), "no_duplicates" (for in-batch negatives), "group_by_label",
-      or a callable `(dataset, batch_size=, drop_last=, valid_label_columns=, generator=, seed=)` -> batch sampler;
+    - `batch_sampler`: "batch_sampler" (shuffled), "no_duplicates" (for in-batch negatives), "no_duplicates_hashed"
+      (the same batches, the reference's memory-saving variant), "group_by_label", or a callable
+      `(dataset, batch_size=, drop_last=, valid_label_columns=, generator=, seed=)` -> batch sampler;
     - `multi_dataset_batch_sampler`: "proportional" or "round_robin", for a dict of datasets, or a callable
       `(dataset, batch_samplers=, generator=, seed=)` -> batch sampler;
     - `prompts`: one string, or a dict per column, per dataset, or per dataset then column;
     - `warmup_ratio`: the share of steps to warm up over, also on transformers 5, which dropped it;
     - `router_mapping`: column -> Router route ("query", "document", ...), or dataset -> column -> route;
     - `learning_rate_mapping`: parameter-name regular expression -> learning rate (the last matching one wins).
-    Both mappings may also be given as JSON strings (as on a command line).
+    The prompts and both mappings may also be given as JSON object strings, as on a command line
+    (`transformers.HfArgumentParser` reads them so).
     """
 
-    batch_sampler: BatchSamplers | str | Callable[..., Any] = field(default=BatchSamplers.BATCH_SAMPLER)
-    multi_dataset_batch_sampler: MultiDatasetBatchSamplers | str | Callable[..., Any] = field(
-        default=MultiDatasetBatchSamplers.PROPORTIONAL
+    # The annotations put `str` first and None second where a JSON string is accepted: transformers'
+    # HfArgumentParser then reads the command-line value as a string, which __post_init__ parses.
+    batch_sampler: BatchSamplers | str | Callable[..., Any] = field(
+        default=BatchSamplers.BATCH_SAMPLER, metadata={"help": "How rows are put into batches."}
     )
-    prompts: Any = field(default=None)
-    router_mapping: dict[str, Any] | str = field(default_factory=dict)
-    learning_rate_mapping: dict[str, float] | str = field(default_factory=dict)
+    multi_dataset_batch_sampler: MultiDatasetBatchSamplers | str | Callable[..., Any] = field(
+        default=MultiDatasetBatchSamplers.PROPORTIONAL,
+        metadata={"help": "How the batches of several datasets follow each other."},
+    )
+    prompts: str | None | dict[str, str] | dict[str, dict[str, str]] = field(
+        default=None,
+        metadata={
+            "help": "One prompt, or a JSON object of prompts per column, per dataset, or per dataset and column."
+        },
+    )
+    router_mapping: str | None | dict[str, str] | dict[str, dict[str, str]] = field(
+        default_factory=dict,
+        metadata={
+            "help": 'A JSON object of column -> Router route ("query", "document"), or dataset -> column -> route.'
+        },
+    )
+    learning_rate_mapping: str | None | dict[str, float] = field(
+        default_factory=dict,
+        metadata={"help": "A JSON object of parameter-name regular expression -> learning rate."},
+    )
     if not _NATIVE_WARMUP_RATIO:
         warmup_ratio: float | None = field(default=None)
 
@@ -48,8 +68,7 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
         self.multi_dataset_batch_sampler = _parse(
             MultiDatasetBatchSamplers, self.multi_dataset_batch_sampler, "multi_dataset_batch_sampler"
         )
-        if self.prompts is not None and not isinstance(self.prompts, (str, dict)):
-            raise TypeError(f"prompts must be a str or a dict, got {type(self.prompts).__name__}")
+        self.prompts = _prompts(self.prompts)
         self.router_mapping = _mapping(self.router_mapping, "router_mapping", (str, dict))
         self.learning_rate_mapping = _mapping(self.learning_rate_mapping, "learning_rate_mapping", (int, float))
 
@@ -85,6 +104,23 @@ def _parse(kind: type, value: Any, name: str) -> Any:
         return kind(value)
     except ValueError:
         raise ValueError(f"unknown {name} {value!r}; expected one of {[member.value for member in kind]}") from None
+
+
+def _prompts(value: Any) -> str | dict[str, Any] | None:
+    """The prompts: None, one prompt string, or a dict (also given as a JSON object string, as on a command
+    line; a string that is not a JSON object is one prompt)."""
+    if value is None or isinstance(value, dict):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"prompts must be a str or a dict, got {type(value).__name__}")
+    if value.lstrip().startswith("{"):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+        if isinstance(parsed, dict):
+            return parsed
+    return value
 
 
 def _mapping(value: Any, name: str, value_types: tuple[type, ...]) -> dict[str, Any]:

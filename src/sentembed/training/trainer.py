@@ -254,6 +254,7 @@ class SentenceTransformerTrainer(Trainer):
         kinds = {
             BatchSamplers.BATCH_SAMPLER: DefaultBatchSampler,
             BatchSamplers.NO_DUPLICATES: NoDuplicatesBatchSampler,
+            BatchSamplers.NO_DUPLICATES_HASHED: NoDuplicatesBatchSampler,  # the same batches: values are keyed once
             BatchSamplers.GROUP_BY_LABEL: GroupByLabelBatchSampler,
         }
         return kinds[choice](dataset, batch_size, drop_last, valid_label_columns, generator, seed)
