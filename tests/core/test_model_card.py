@@ -360,3 +360,20 @@ def test_the_kept_checkpoint_is_bold_in_the_training_logs(l3):
     assert training_log_rows(history)[0] == {"epoch": 0.5, "step": 2, "Training Loss": 0.9, "Validation Loss": 0.7}
     card = generate_model_card(l3)
     assert "| **0.5** | **2** | **0.9000** | **0.7000** |" in card and "| 1 | 4 | 0.5000 | 0.8000 |" in card
+
+
+def test_token_statistics_of_a_static_embedding_model():
+    """A StaticEmbedding with RANDOM vectors (only its tokenizer matters here)."""
+    from tokenizers import Tokenizer
+
+    from sentembed.models import StaticEmbedding
+
+    tokenizer = Tokenizer.from_file(str(MINILM_L3 / "tokenizer.json"))
+    model = SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_dim=8)], device="cpu")
+    texts = ["tokenization", "a few short words here"]
+    info = model.model_card_data.compute_dataset_metrics(
+        datasets.Dataset.from_dict({"text": texts}), {"name": "static"}, object()
+    )
+    counts = [len(tokenizer.encode(text, add_special_tokens=False).ids) for text in texts]
+    assert info["stats"]["text"]["data"]["min"] == f"{min(counts)} tokens"
+    assert info["stats"]["text"]["data"]["max"] == f"{max(counts)} tokens"

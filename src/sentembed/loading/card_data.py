@@ -12,6 +12,7 @@ import json
 import logging
 import platform
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from importlib import metadata as package_metadata
 from pathlib import Path
@@ -411,18 +412,24 @@ class BaseModelCardData:
         modalities = getattr(self.model, "modalities", None) or ["text"]
         return [modality for modality in modalities if isinstance(modality, str)]
 
-    def token_counter(self):
-        """A function from texts to their token counts with the model's tokenizer (None without one)."""
+    def token_counter(self) -> Callable[[list[str]], list[int]] | None:
+        """A function from texts to their token counts with the model's tokenizer, cut at the model's maximum
+        length: a transformers tokenizer or a `tokenizers.Tokenizer` (StaticEmbedding's); None without one."""
         tokenizer = getattr(self.model, "tokenizer", None) if self.model is not None else None
-        if tokenizer is None or not callable(tokenizer):
-            return None
         limit = getattr(self.model, "max_seq_length", None) or getattr(self.model, "max_length", None)
+        limit = limit if isinstance(limit, int) else None
+        if callable(getattr(tokenizer, "encode_batch", None)):
 
-        def count(texts: list[str]) -> list[int]:
-            encoded = tokenizer(texts, truncation=limit is not None, max_length=limit)
-            return [len(ids) for ids in encoded["input_ids"]]
+            def count(texts: list[str]) -> list[int]:
+                lengths = [len(encoding.ids) for encoding in tokenizer.encode_batch(texts, add_special_tokens=False)]
+                return [min(length, limit) for length in lengths] if limit else lengths
 
-        return count
+            return count
+        if not callable(tokenizer):
+            return None
+        return lambda texts: [
+            len(ids) for ids in tokenizer(texts, truncation=limit is not None, max_length=limit)["input_ids"]
+        ]
 
     @staticmethod
     def describe_loss(loss: Any) -> dict[str, Any]:
