@@ -184,3 +184,46 @@ def test_an_adapter_on_a_hub_snapshot_names_its_hub_repository(ours, tmp_path):
     with_adapter(ours).save(str(tmp_path / "adapter"))
     config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == "sentence-transformers/paraphrase-MiniLM-L3-v2"
+
+
+def damage_config(folder, _):
+    config = json.loads((folder / "adapter_config.json").read_text())
+    del config["peft_type"]
+    (folder / "adapter_config.json").write_text(json.dumps(config))
+
+
+def config_as_list(folder, _):
+    (folder / "adapter_config.json").write_text("[1, 2]")
+
+
+def garbage_weights(folder, _):
+    (folder / "adapter_model.safetensors").write_bytes(b"not a safetensors file at all")
+
+
+def wrong_shapes(folder, _):
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(folder / "adapter_model.safetensors")
+    save_file({key: torch.zeros(2, 2) for key in weights}, folder / "adapter_model.safetensors")
+
+
+def unknown_field_type(folder, _):
+    config = json.loads((folder / "adapter_config.json").read_text())
+    (folder / "adapter_config.json").write_text(json.dumps({**config, "r": "four"}))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (damage_config, r"adapter_config\.json is not a peft adapter config"),
+        (config_as_list, r"adapter_config\.json must hold a JSON object"),
+        (garbage_weights, r"adapter_model\.safetensors is damaged"),
+        (wrong_shapes, r"does not fit this base model"),
+        (unknown_field_type, r"adapter"),
+    ],
+)
+def test_a_damaged_adapter_folder_is_a_named_oserror(ours, tmp_path, damage, message):
+    with_adapter(SentenceTransformer(str(MINILM_L3), device="cpu")).save(str(tmp_path / "adapter"))
+    damage(tmp_path / "adapter", None)
+    with pytest.raises(OSError, match=message):
+        ours.load_adapter(str(tmp_path / "adapter"))

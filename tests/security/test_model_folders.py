@@ -7,7 +7,11 @@ Python file in the folder that leaves a marker when it is imported, and settings
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -266,3 +270,61 @@ def test_an_adapters_base_inside_its_folder_loads(adapter_folder):
     set_adapter_base(adapter_folder, "base")
     loaded = SentenceTransformer(str(adapter_folder), device="cpu").encode("a sentence")
     np.testing.assert_allclose(loaded, adapted_by_the_caller(adapter_folder), atol=1e-6)
+
+
+def load_in_a_subprocess(folder: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Load a model folder in a child process, so that a load that hangs fails the test instead of hanging it."""
+    code = "import sys; from sentembed import SentenceTransformer; SentenceTransformer(sys.argv[1], device='cpu')"
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", code, str(folder)], capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"loading {folder} hung for {timeout} s")
+
+
+HANGS_RE = "(.*.*)*z"  # Python's re (which peft uses) backtracks exponentially on a module name without a "z"
+HANGS_ANY = r"((.|..)*)*[!]?\d{3}"  # backtracks without end in every engine
+
+
+@pytest.mark.parametrize(
+    ("setting", "outcome"),
+    [
+        ({"target_modules": HANGS_RE}, "OSError: .*target_modules pattern .* selects no module"),  # selects no module
+        ({"target_modules": HANGS_ANY}, "OSError: .*target_modules pattern .* took over"),
+        ({"exclude_modules": HANGS_RE}, None),  # excludes nothing: the adapter loads
+        ({"rank_pattern": {HANGS_ANY: 2}}, "OSError: .*rank_pattern pattern .* took over"),
+        ({"modules_to_save": [HANGS_RE]}, "OSError: .*modules_to_save must list plain module names"),
+    ],
+)
+def test_an_adapter_pattern_cannot_hang_loading(adapter_folder, setting, outcome):
+    copy_model(MINILM_L3, adapter_folder / "base")
+    update_json(adapter_folder / "adapter_config.json", base_model_name_or_path="base", **setting)
+    started = time.monotonic()
+    result = load_in_a_subprocess(adapter_folder)
+    assert time.monotonic() - started < 60
+    if outcome is None:
+        assert result.returncode == 0, result.stderr[-2000:]
+    else:
+        assert result.returncode != 0 and re.search(outcome, result.stderr.splitlines()[-1]), result.stderr[-2000:]
+
+
+def test_a_regex_target_modules_selects_what_peft_selects(adapter_folder):
+    copy_model(MINILM_L3, adapter_folder / "base")
+    update_json(
+        adapter_folder / "adapter_config.json", base_model_name_or_path="base", target_modules=r".*\.(query|value)"
+    )
+    loaded = SentenceTransformer(str(adapter_folder), device="cpu")
+    assert len(loaded.get_adapter_state_dict()) == 12  # lora_A and lora_B on query and value of 3 layers
+    np.testing.assert_allclose(loaded.encode("a sentence"), adapted_by_the_caller(adapter_folder), atol=1e-6)
+
+
+def test_a_pickled_adapter_is_refused_by_name(adapter_folder, tmp_path):
+    marker = tmp_path / "marker.txt"
+    weights = load_file(adapter_folder / "adapter_model.safetensors")
+    (adapter_folder / "adapter_model.safetensors").unlink()
+    torch.save({**weights, "payload": LeavesAMarker(marker)}, adapter_folder / "adapter_model.bin")
+    model = SentenceTransformer(str(MINILM_L3), device="cpu")
+    with pytest.raises(OSError, match=r"adapter_model\.bin holds pickled objects other than tensors"):
+        model.load_adapter(str(adapter_folder))
+    assert not marker.exists()

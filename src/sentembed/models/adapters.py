@@ -8,11 +8,17 @@ names the base) and `adapter_model.safetensors`, the layout the reference and pe
 from __future__ import annotations
 
 import os
+import pickle
+import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import regex
 import torch
 from huggingface_hub.utils import HFValidationError, validate_repo_id
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from sentembed.common.files import path_inside, read_json_object
@@ -23,6 +29,10 @@ ADAPTER_WEIGHTS_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 PEFT_KEY_PREFIX = "base_model.model."
 DEFAULT_ADAPTER = "default"
 HUB_CACHE_PREFIX = "models--"  # how the hub cache names a model repository's folder
+# How long, in seconds, an adapter config's patterns may take to match every module name of the base model.
+PATTERN_BUDGET_S = 2.0
+ALL_LINEAR = "all-linear"  # peft's shorthand for every linear layer, not a pattern
+PLAIN_MODULE_NAME = re.compile(r"[\w\-]+(\.[\w\-]+)*")
 PEFT_EXTRA_HINT = "adapters need the peft package: pip install 'sentembed[peft]'"
 
 
@@ -124,14 +134,82 @@ def _portable_base_name(name_or_path: str | None) -> str | None:
     return name_or_path
 
 
+def _read_adapter_config(peft: Any, folder: Path) -> Any:
+    """The folder's `adapter_config.json` as peft reads it; a config peft cannot read is an OSError naming it."""
+    path = folder / ADAPTER_CONFIG_FILE
+    read_json_object(path)
+    try:
+        return peft.PeftConfig.from_pretrained(str(folder))
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise OSError(f"{path} is not a peft adapter config ({type(error).__name__}: {error})") from error
+
+
+def bound_patterns(config: Any, model: torch.nn.Module, source: Path) -> None:
+    """Match the patterns of an adapter config that peft reads as regular expressions against `model`'s module names
+    here, within `PATTERN_BUDGET_S` seconds in all, and give peft the names they select instead; so a pattern that
+    backtracks without end is an OSError naming its key rather than a hung load. `modules_to_save` and
+    `layers_pattern`, which peft pastes into expressions of its own, must be plain module names."""
+    names = [name for name, _ in model.named_modules() if name]
+    deadline = time.monotonic() + PATTERN_BUDGET_S
+    for key in ("target_modules", "exclude_modules"):
+        pattern = getattr(config, key, None)
+        if isinstance(pattern, str) and pattern != ALL_LINEAR:
+            selected = [name for name in names if _matches(regex.fullmatch, pattern, name, deadline, source, key)]
+            if key == "target_modules" and not selected:
+                raise OSError(f"{source}: the target_modules pattern {pattern!r} selects no module of the base model")
+            setattr(config, key, selected)
+    for key in ("rank_pattern", "alpha_pattern"):
+        patterns = getattr(config, key, None) or {}
+        resolved = {}
+        for name in names:
+            for pattern, value in patterns.items():
+                if _matches(regex.match, rf"(.*\.)?({pattern})$", name, deadline, source, key):
+                    resolved[re.escape(name)] = value
+                    break
+        if patterns:
+            setattr(config, key, resolved)
+    for key in ("modules_to_save", "layers_pattern"):
+        value = getattr(config, key, None)
+        for item in [value] if isinstance(value, str) else value or []:
+            if not isinstance(item, str) or not PLAIN_MODULE_NAME.fullmatch(item):
+                raise OSError(f"{source}: {key} must list plain module names, got {item!r}")
+
+
+def _matches(match: Callable[..., Any], pattern: str, name: str, deadline: float, source: Path, key: str) -> bool:
+    try:
+        return match(pattern, name, timeout=max(deadline - time.monotonic(), 0.0)) is not None
+    except TimeoutError:
+        raise OSError(
+            f"{source}: matching the {key} pattern {pattern!r} against the module names took over "
+            f"{PATTERN_BUDGET_S:g} s (a pattern that backtracks without end); list the module names instead"
+        ) from None
+    except regex.error as error:
+        raise OSError(f"{source}: {key} {pattern!r} is not a regular expression ({error})") from error
+
+
 def _adapter_weights(folder: Path) -> dict[str, torch.Tensor]:
     for name in ADAPTER_WEIGHTS_FILES:
         path = folder / name
         if path.is_file():
-            if path.suffix == ".safetensors":
-                return load_file(path)
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return _read_weights(path)
     raise OSError(f"no adapter weights in {folder}: expected one of {list(ADAPTER_WEIGHTS_FILES)}")
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """An adapter weights file: safetensors, or a `.bin` of plain tensors (any other pickle is refused)."""
+    try:
+        weights = (
+            load_file(path)
+            if path.suffix == ".safetensors"
+            else torch.load(path, map_location="cpu", weights_only=True)
+        )
+    except pickle.UnpicklingError as error:
+        raise OSError(f"{path} holds pickled objects other than tensors; sentembed refuses to unpickle them") from error
+    except (SafetensorError, OSError, RuntimeError, ValueError, EOFError) as error:
+        raise OSError(f"{path} is damaged or not an adapter weights file ({type(error).__name__}: {error})") from error
+    if not isinstance(weights, dict) or not all(isinstance(value, torch.Tensor) for value in weights.values()):
+        raise OSError(f"{path} must hold a mapping of names to tensors")
+    return weights
 
 
 def load_adapter(
@@ -145,11 +223,17 @@ def load_adapter(
         raise OSError(f"{folder / ADAPTER_CONFIG_FILE} is missing: an adapter folder holds its adapter_config.json")
     name = adapter_name or DEFAULT_ADAPTER
     _check_new_name(model, name)
-    config = peft.PeftConfig.from_pretrained(str(folder))
+    config = _read_adapter_config(peft, folder)
     config.inference_mode = not is_trainable
+    bound_patterns(config, model, folder / ADAPTER_CONFIG_FILE)
     weights = {key.removeprefix(PEFT_KEY_PREFIX): value for key, value in _adapter_weights(folder).items()}
-    peft.inject_adapter_in_model(config, model, adapter_name=name)
-    result = peft.set_peft_model_state_dict(model, weights, adapter_name=name)
+    try:
+        peft.inject_adapter_in_model(config, model, adapter_name=name)
+        result = peft.set_peft_model_state_dict(model, weights, adapter_name=name)
+    except (ValueError, TypeError, KeyError, RuntimeError) as error:
+        raise OSError(
+            f"{folder}: the adapter does not fit this base model ({type(error).__name__}: {error})"
+        ) from error
     if result.unexpected_keys:
         raise OSError(f"{folder}: adapter weights {result.unexpected_keys[:3]} match no layer of the base model")
     set_adapter(model, name)
