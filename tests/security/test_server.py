@@ -113,6 +113,12 @@ def test_slow_headers_are_cut_off_while_others_are_answered(guarded):
     assert max(after for after, _ in closed.values()) < HEADER_TIMEOUT_S + GRACE_S
 
 
+def test_unfinished_headers_over_16_kib_are_refused(guarded):
+    with socket.create_connection(guarded.address, timeout=10) as connection:
+        connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20_000)  # no end of headers
+        assert connection.recv(4096).startswith(b"HTTP/1.1 400")
+
+
 def test_slow_bodies_are_cut_off_and_free_their_slots(guarded):
     opening = b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
     slow = open_connections(guarded.address, opening, 2)  # both of the server's request slots
