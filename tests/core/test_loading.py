@@ -229,7 +229,7 @@ def test_pickled_code_in_a_bin_file_is_refused(tmp_path):
 def test_a_file_is_not_a_model(tmp_path):
     path = tmp_path / "model.txt"
     path.write_text("hello")
-    with pytest.raises(OSError, match="is a file"):
+    with pytest.raises(NotADirectoryError, match="is a file, not a directory"):
         SentenceTransformer(str(path))
 
 

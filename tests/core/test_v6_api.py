@@ -343,3 +343,41 @@ def test_config_is_none_without_a_transformers_network(model):
     assert static.config is None
     static.config = "ignored"  # nothing to set it on
     assert static.config is None
+
+
+# ----- constructor, evaluate, save, singular inputs ---------------------------------------------------
+
+
+def test_modules_beside_a_model_name_are_ignored_with_a_warning(caplog):
+    from sentembed.models import Normalize
+
+    with caplog.at_level(logging.WARNING, logger="sentembed"):
+        model = SentenceTransformer(str(MINILM_L3), modules=[Normalize()], device="cpu")
+    assert [type(module).__name__ for module in model] == ["Transformer", "Pooling"]
+    assert "`modules` argument is ignored" in caplog.text
+    with pytest.raises(ValueError, match="An empty modules list was passed"):
+        SentenceTransformer(modules=[])
+
+
+def test_evaluate_creates_its_output_folder_and_save_of_none_does_nothing(model, tmp_path):
+    seen = []
+
+    def evaluator(model, output_path=None):
+        seen.append(output_path)
+        return {"score": 1.0}
+
+    target = tmp_path / "results" / "nested"
+    assert model.evaluate(evaluator, output_path=str(target)) == {"score": 1.0}
+    assert target.is_dir() and seen == [str(target)]
+    model.save(None)
+    assert list(tmp_path.iterdir()) == [tmp_path / "results"]
+
+
+def test_a_conversation_is_one_input(model):
+    conversation = [
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "Paris."},
+    ]
+    assert model.is_singular_input(conversation) is True
+    assert model.is_singular_input([{"role": "user", "content": "hi"}]) is True
+    assert model.is_singular_input(["a", "b"]) is False and model.is_singular_input([]) is False

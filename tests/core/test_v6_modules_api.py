@@ -165,7 +165,7 @@ def test_processor_kwargs_and_the_old_token_name():
         SentenceTransformer(str(MINILM_L3), processor_kwargs={}, tokenizer_kwargs={})
     with pytest.warns(FutureWarning, match="use_auth_token"):
         SentenceTransformer(str(MINILM_L3), device="cpu", use_auth_token=False)
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="Both `token` and `use_auth_token` were given"):
         SentenceTransformer(str(MINILM_L3), token=False, use_auth_token=False)
 
 

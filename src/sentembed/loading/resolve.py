@@ -84,7 +84,9 @@ def resolve_model_path(
     if path.is_dir():
         return path
     if path.exists():
-        raise OSError(f"{path} is a file; a model is a folder (with modules.json or config.json)")
+        raise NotADirectoryError(
+            f"{path} is a file, not a directory: a model is a folder (with modules.json or config.json)"
+        )
     name = str(name_or_path)
     tried = [f"path {path}: does not exist"]
     repo_ids = candidate_repo_ids(name, organization)

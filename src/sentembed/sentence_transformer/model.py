@@ -100,7 +100,11 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         model_path: Path | None = None
         if model_name_or_path is not None:
             if modules is not None:
-                raise ValueError("pass either model_name_or_path or modules, not both")
+                logger.warning(
+                    "The `modules` argument is ignored because model_name_or_path=%r is given: the model's own modules "
+                    "are loaded (build a model from modules without model_name_or_path).",
+                    str(model_name_or_path),
+                )
             model_path = resolve_model_path(model_name_or_path, cache_folder, revision, token, local_files_only)
             config = ModelConfig.read(model_path)
             modules = load_modules(
@@ -116,7 +120,9 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
                 backend=backend,
             )
         if not modules:
-            raise ValueError("SentenceTransformer needs model_name_or_path or a non-empty list of modules")
+            raise ValueError(
+                "An empty modules list was passed: SentenceTransformer needs model_name_or_path or at least one module"
+            )
         modules = backends.use_backend(list(modules), backend, backend_options, cache_folder)
         super().__init__(OrderedDict((str(index), module) for index, module in enumerate(modules)))
         self.model_path = model_path
@@ -215,9 +221,10 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         return run_modules(list(self), input, kwargs)
 
     def is_singular_input(self, inputs: Any) -> bool:
-        """True when `inputs` is one input (a string) rather than a batch (a list, tuple or array of strings)."""
+        """True when `inputs` is one input (a string, or one conversation: a list of {"role", "content"} messages)
+        rather than a batch (a list, tuple or array of inputs)."""
         if isinstance(inputs, (list, tuple)):
-            return False
+            return bool(inputs) and all(isinstance(item, dict) and "role" in item for item in inputs)
         return not (isinstance(inputs, np.ndarray) and inputs.ndim >= 1 and inputs.dtype.kind in "UO")
 
     @property
@@ -600,7 +607,10 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
     # ----- training ------------------------------------------------------------------------------
 
     def evaluate(self, evaluator: Any, output_path: str | None = None) -> dict[str, float]:
-        """Run an evaluator (see `sentembed.evaluation`) on this model and return its metrics."""
+        """Run an evaluator (see `sentembed.evaluation`) on this model and return its metrics; `output_path`, where
+        it writes its results, is created when missing."""
+        if output_path is not None:
+            os.makedirs(output_path, exist_ok=True)
         return evaluator(self, output_path=output_path)
 
     def fit(self, train_objectives: list, **kwargs: Any) -> None:
@@ -619,7 +629,10 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         train_datasets: list[str] | None = None,
         safe_serialization: bool = True,
     ) -> None:
-        """Write the model as a standard folder that both sentembed and sentence-transformers load."""
+        """Write the model as a standard folder that both sentembed and sentence-transformers load (nothing for a
+        `path` of None, as the reference does)."""
+        if path is None:
+            return
         folder = Path(path)
         save_modules(list(self), folder, safe_serialization=safe_serialization)
         ModelConfig(self.prompts, self.default_prompt_name, self.similarity_fn_name, self.truncate_dim).write(folder)
@@ -641,7 +654,9 @@ def old_token_name(token: bool | str | None, use_auth_token: bool | str | None) 
     if use_auth_token is None:
         return token
     if token is not None:
-        raise ValueError("give token, or its deprecated name use_auth_token, not both")
+        raise ValueError(
+            "Both `token` and `use_auth_token` were given; pass only `token` (use_auth_token is deprecated)"
+        )
     warnings.warn("use_auth_token is deprecated; use token instead", FutureWarning, stacklevel=3)
     return use_auth_token
 
