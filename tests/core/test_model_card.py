@@ -157,14 +157,20 @@ def test_a_retrieval_evaluation_makes_a_query_document_snippet(tmp_path):
 
 
 def test_a_cross_encoder_card_snippet_predicts_and_ranks(tmp_path):
+    from sentembed.training.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
+
     model = CrossEncoder(str(CROSS_ENCODER), device="cpu")
     query = "How many people live in Berlin?"
     pairs = [[query, "Berlin has about 3.7 million inhabitants."], [query, "Cats sleep most of the day."]]
     model.model_card_data.model_id = str(tmp_path)
     model.model_card_data.usage_examples = pairs
+    samples = [{"query": query, "positive": [pairs[0][1]], "negative": [pairs[1][1]]}]
+    metrics = CrossEncoderRerankingEvaluator(samples, name="berlin")(model)
     model.save(str(tmp_path))
     card = (tmp_path / "README.md").read_text()
     assert "pipeline_tag: text-ranking" in card and "- **Number of Output Labels:** 1 label" in card
+    assert "#### Cross Encoder Reranking" in card and "type: cross-encoder-reranking" in card
+    assert f"| map | {metrics['berlin_map']:.4f} |" in card
     namespace = run_snippet(card)
     torch.testing.assert_close(
         torch.as_tensor(namespace["scores"]), torch.as_tensor(model.predict(pairs)), atol=1e-5, rtol=0

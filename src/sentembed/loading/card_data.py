@@ -98,11 +98,15 @@ def dataset_entry(dataset: str | dict[str, Any], name: str) -> dict[str, Any]:
     raise TypeError(f"each of {name} must be a dataset name or a dict with 'name' and/or 'id', got {dataset!r}")
 
 
+def evaluator_words(evaluator: Any) -> list[str]:
+    """An evaluator's description as words ("CrossEncoderReranking" -> Cross, Encoder, Reranking)."""
+    description = getattr(evaluator, "description", None) or type(evaluator).__name__.removesuffix("Evaluator")
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", description).split()
+
+
 def task_type(evaluator: Any) -> str:
     """The model-index task of an evaluator: its description in kebab case ("semantic-similarity", ...)."""
-    description = getattr(evaluator, "description", None) or type(evaluator).__name__.removesuffix("Evaluator")
-    words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", description).split()
-    return "-".join(words).lower() or "evaluation"
+    return "-".join(evaluator_words(evaluator)).lower() or "evaluation"
 
 
 def package_versions() -> dict[str, str]:
@@ -674,7 +678,7 @@ class BaseModelCardData:
             config = evaluator.get_config_dict() if callable(getattr(evaluator, "get_config_dict", None)) else {}
             sections.append(
                 {
-                    "description": getattr(evaluator, "description", None) or type(evaluator).__name__,
+                    "description": " ".join(evaluator_words(evaluator)) or type(evaluator).__name__,
                     "dataset_name": getattr(evaluator, "name", "") or "",
                     "class_name": qualified_class_name(evaluator),
                     "config_code": json_block(config) if config else "",
