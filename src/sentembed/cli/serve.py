@@ -39,6 +39,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=30.0,
         help="seconds a request body may take to arrive in full; then 408 (default: 30)",
     )
+    parser.add_argument(
+        "--served-model-name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another name requests may give the embedding model (repeatable; the first is the name answers give)",
+    )
+    parser.add_argument(
+        "--cache", default=None, metavar="DB", help="an embedding cache file: repeated texts skip the model"
+    )
     parser.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     parser.set_defaults(run=run)
@@ -67,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         api_key=args.api_key or os.environ.get(API_KEY_VARIABLE) or None,
         cors_origins=tuple(args.cors_origin),
+        served_model_names=tuple(args.served_model_name),
+        cache_path=args.cache,
     )
     serve(args.model, args.reranker, args.host, args.port, settings, args.backend, args.model_kwargs, args.device,
           args.log_level)  # fmt: skip

@@ -18,8 +18,9 @@ from starlette.responses import Response
 from sentembed.common.checks import check_port
 from sentembed.cross_encoder import CrossEncoder
 from sentembed.sentence_transformer import SentenceTransformer
-from sentembed.server.engine import Embedder, Reranker
+from sentembed.server.engine import Embedder, Reranker, ServerCache
 from sentembed.server.errors import ApiError, on_api_error, on_http_error, on_unexpected_error, on_validation_error
+from sentembed.server.metrics import Metrics
 from sentembed.server.middleware import ApiKeyCheck, ConcurrencyLimit, PanicGuard, PayloadLimit, RequestMetrics
 from sentembed.server.routes import router
 from sentembed.server.settings import ServeSettings, is_loopback_host
@@ -46,9 +47,11 @@ def create_app(
         raise TypeError(f"model must be a SentenceTransformer, not {type(model).__name__}")
     if reranker is not None and not isinstance(reranker, CrossEncoder):
         raise TypeError(f"reranker must be a CrossEncoder, not {type(reranker).__name__}")
-    embedder = Embedder(model, settings.batch_size) if model is not None else None
+    metrics = Metrics()
+    cache = ServerCache(settings.cache_path, model, metrics) if settings.cache_path and model is not None else None
+    embedder = Embedder(model, settings.batch_size, cache) if model is not None else None
     ranker = Reranker(reranker, settings.batch_size) if reranker is not None else None
-    state = ServerState(embedder, ranker, settings)
+    state = ServerState(embedder, ranker, settings, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

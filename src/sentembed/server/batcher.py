@@ -26,6 +26,7 @@ class Job:
     rows: list[Row]
     tokens: int
     features: dict[str, Any] = field(default_factory=dict)
+    cache_keys: list[bytes] = field(default_factory=list)
     future: asyncio.Future | None = None
     cancelled: bool = False
 

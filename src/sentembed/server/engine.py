@@ -13,12 +13,16 @@ from typing import Any
 import tokenizers
 import torch
 
+from sentembed.cache import EmbeddingCache
+from sentembed.cache.sqlite import entry_keys
 from sentembed.common.types import Row
 from sentembed.cross_encoder import CrossEncoder
 from sentembed.models.transformer import CHARACTERS_PER_TOKEN, bounded_prefix
 from sentembed.sentence_transformer import SentenceTransformer
+from sentembed.sentence_transformer.reuse import cache_key_parts
 from sentembed.server.batcher import Job
 from sentembed.server.errors import ApiError
+from sentembed.server.metrics import Metrics
 
 
 @dataclass
@@ -178,15 +182,59 @@ class TextModel:
         return [token_entries(encoding) for encoding in encodings]
 
 
-class Embedder(TextModel):
-    """A SentenceTransformer behind the server."""
+class ServerCache:
+    """The server's `EmbeddingCache`: bound to the model when the server starts, then read and written by the
+    inference thread alone (a SQLite connection belongs to the thread that opens it). Its keys are the ones
+    `encode(cache=...)` uses, so the server and the library share one file."""
 
-    def __init__(self, model: SentenceTransformer, batch_size: int) -> None:
+    def __init__(self, path: str, model: SentenceTransformer, metrics: Metrics) -> None:
+        with EmbeddingCache(path, model=model) as cache:  # a damaged file, or another model's, fails here
+            self.fingerprint = cache.model_fingerprint
+        self.path = path
+        self.model = model
+        self.metrics = metrics
+        self._parts: dict[str | None, dict[str, Any]] = {}
+        self._cache: EmbeddingCache | None = None
+
+    def keys(self, texts: list[str], prompt: str | None) -> list[bytes]:
+        """Each text's entry key under this model and prompt."""
+        if prompt not in self._parts:
+            parts = cache_key_parts(self.model, prompt, "sentence_embedding")
+            self._parts[prompt] = {**parts, "model": self.fingerprint}
+        return entry_keys(self._parts[prompt], texts)
+
+    def _opened(self) -> EmbeddingCache:
+        if self._cache is None:
+            self._cache = EmbeddingCache(self.path)
+            self._cache.check_model(self.fingerprint)
+        return self._cache
+
+    def get(self, keys: list[bytes], width: int | None) -> dict[int, torch.Tensor]:
+        """The cached rows of `keys` by position, each checked to be a finite vector of `width` values."""
+        found = self._opened().get_many(keys)
+        for row in found.values():
+            if row.ndim != 1 or (width is not None and row.shape[0] != width) or not bool(torch.isfinite(row).all()):
+                raise OSError(f"{self.path}: an entry is not a finite vector of {width} values; clear the cache")
+        self.metrics.cache_hits.inc(len(found))
+        self.metrics.cache_misses.inc(len(keys) - len(found))
+        return found
+
+    def put(self, keys: list[bytes], rows: torch.Tensor) -> None:
+        """Store fresh rows (rows holding NaN or inf are never written)."""
+        finite = [index for index in range(len(keys)) if bool(torch.isfinite(rows[index]).all())]
+        self._opened().put_many([keys[index] for index in finite], [rows[index] for index in finite])
+
+
+class Embedder(TextModel):
+    """A SentenceTransformer behind the server, with the server's cache if it has one."""
+
+    def __init__(self, model: SentenceTransformer, batch_size: int, cache: ServerCache | None = None) -> None:
         limit = model.max_seq_length
         super().__init__(model.tokenizer, limit if isinstance(limit, int) else None)
         self.model = model
         self.batch_size = batch_size
         self.dimension = model.get_embedding_dimension()
+        self.cache = cache
 
     def prompt(self, prompt_name: str | None) -> str | None:
         """The prompt `encode(prompt_name=...)` would apply, or a 422 naming the prompts the model has."""
@@ -218,9 +266,22 @@ class Embedder(TextModel):
         return param
 
     def run(self, key: Hashable, jobs: list[Job]) -> list[torch.Tensor]:
-        """Raw sentence embeddings of several jobs' rows (one prompt between them) from one `embed_rows` call."""
+        """Raw sentence embeddings of several jobs' rows (one prompt between them) from one `embed_rows` call;
+        with a cache, only the rows it lacks reach the model, each distinct text once."""
         rows = [row for job in jobs for row in job.rows]
-        return split_rows(self.model.embed_rows(rows, self.batch_size, jobs[0].features), jobs)
+        if self.cache is None:
+            return split_rows(self.model.embed_rows(rows, self.batch_size, jobs[0].features), jobs)
+        keys = [entry for job in jobs for entry in job.cache_keys]
+        found = self.cache.get(keys, self.dimension)
+        missing = list(dict.fromkeys(entry for index, entry in enumerate(keys) if index not in found))
+        if missing:
+            first = {entry: index for index, entry in reversed(list(enumerate(keys)))}
+            fresh = self.model.embed_rows([rows[first[entry]] for entry in missing], self.batch_size, jobs[0].features)
+            fresh = fresh.float().cpu()
+            self.cache.put(missing, fresh)
+            by_key = dict(zip(missing, fresh))
+            found.update({index: by_key[entry] for index, entry in enumerate(keys) if index not in found})
+        return split_rows(torch.stack([found[index] for index in range(len(keys))]), jobs)
 
 
 class Reranker(TextModel):

@@ -26,6 +26,8 @@ class Metrics:
         self.batch_inputs = Histogram(
             "sentembed_batch_inputs", "Inputs per model run", buckets=SIZE_BUCKETS, registry=registry
         )
+        self.cache_hits = Counter("sentembed_cache_hits", "Inputs answered from the cache", registry=registry)
+        self.cache_misses = Counter("sentembed_cache_misses", "Inputs the cache lacked", registry=registry)
         self.batch_requests = Histogram(
             "sentembed_batch_requests", "Requests sharing one model run", buckets=SIZE_BUCKETS, registry=registry
         )

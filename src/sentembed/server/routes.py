@@ -52,7 +52,7 @@ async def openai_embeddings(body: EmbeddingsRequest, request: Request) -> Respon
     encode = as_base64 if body.encoding_format == "base64" else (lambda vector: vector)
     data = [{"object": "embedding", "embedding": encode(vector), "index": i} for i, vector in enumerate(vectors)]
     usage = {"prompt_tokens": tokenized.tokens, "total_tokens": tokenized.tokens}
-    content = {"object": "list", "data": data, "model": state.settings.model_name, "usage": usage}
+    content = {"object": "list", "data": data, "model": body.model or state.settings.model_names[0], "usage": usage}
     return json_response(content, truncation_headers(tokenized))
 
 
@@ -147,7 +147,8 @@ async def info(request: Request) -> Response:
     return JSONResponse(
         {
             "version": __version__,
-            "model_id": settings.model_name if embedder else None,
+            "model_id": settings.model_names[0] if embedder else None,
+            "model_names": list(settings.model_names) if embedder else [],
             "embedding_dimension": embedder.dimension if embedder else None,
             "max_input_length": embedder.max_length if embedder else None,
             "prompts": sorted(embedder.model.prompts) if embedder else [],
@@ -167,9 +168,10 @@ async def info(request: Request) -> Response:
 @router.get("/v1/models", summary="The served models (OpenAI)")
 async def models(request: Request) -> Response:
     state = state_of(request)
-    served = [(state.embedder, state.settings.model_name), (state.reranker, state.settings.reranker_name)]
+    settings = state.settings
+    names = [*(settings.model_names if state.embedder else ()), *([settings.reranker_name] if state.reranker else [])]
     card = {"object": "model", "created": STARTED, "owned_by": "sentembed"}
-    data = [{"id": name, **card} for engine, name in served if engine]
+    data = [{"id": name, **card} for name in names]
     return JSONResponse({"object": "list", "data": data})
 
 

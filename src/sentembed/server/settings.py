@@ -20,6 +20,9 @@ class ServeSettings:
     `header_timeout` (seconds) closes a connection whose request headers have not arrived that long after it
     opened or after its previous response; `body_timeout` answers 408 to a body not in full that long after
     its headers (applied by `serve` and `uvicorn_config`; the body timeout by the app itself).
+    `served_model_names` are more names a request's `model` may give for the embedding model (besides
+    `model_name`); the first of them is the name answers and `/v1/models` give. `cache_path` is an
+    `EmbeddingCache` file the server reads and writes, so that texts it has embedded before skip the model.
     """
 
     max_concurrent_requests: int = 512
@@ -33,6 +36,8 @@ class ServeSettings:
     cors_origins: tuple[str, ...] = ()
     model_name: str = "sentembed"
     reranker_name: str = "sentembed-reranker"
+    served_model_names: tuple[str, ...] = ()
+    cache_path: str | None = None
 
     def __post_init__(self) -> None:
         limits = ("max_concurrent_requests", "max_batch_tokens", "max_client_batch_size", "payload_limit", "batch_size")
@@ -44,6 +49,16 @@ class ServeSettings:
             raise ValueError("api_key must be a non-empty string, or None for no key")
         if isinstance(self.cors_origins, str) or not all(isinstance(o, str) for o in self.cors_origins):
             raise TypeError("cors_origins must be a sequence of origin strings, e.g. ('https://example.com',)")
+        names = self.served_model_names
+        if isinstance(names, str) or not all(isinstance(name, str) and name.strip() for name in names):
+            raise TypeError("served_model_names must be a sequence of non-empty name strings, e.g. ('text-embedding',)")
+        if self.cache_path is not None and (not isinstance(self.cache_path, str) or not self.cache_path):
+            raise TypeError("cache_path must be a file path string, or None for no cache")
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """Every name a request may give the embedding model: the aliases first, then the model's own name."""
+        return tuple(dict.fromkeys([*self.served_model_names, self.model_name]))
 
     @property
     def openai_max_inputs(self) -> int:

@@ -69,21 +69,25 @@ def truncation_headers(tokenized: Tokenized) -> dict[str, str]:
     return {TRUNCATED_HEADER: str(tokenized.truncated)}
 
 
-def _served(engine: Any, kind: str, option: str, name: str | None, asked: str | None, missing_code: str) -> Any:
-    """`engine`, if the server has one and `asked` (a request's `model`, if any) is its name; else a 404."""
+def _served(engine: Any, kind: str, option: str, names: tuple[str, ...], asked: str | None, missing_code: str) -> Any:
+    """`engine`, if the server has one and `asked` (a request's `model`, if any) is one of its names; else a 404
+    (`model_not_found` for a name the server does not know, as OpenAI and vLLM answer)."""
     if engine is None:
         raise ApiError(404, f"this server has no {kind}; start it with {option}", "model", missing_code)
-    if asked is not None and asked != name:
-        raise ApiError(404, f"model {asked!r} is not served here; the {kind} is {name!r}", "model", "model_not_found")
+    if asked is not None and asked not in names:
+        known = ", ".join(repr(name) for name in names)
+        raise ApiError(404, f"model {asked!r} is not served here; the {kind} is {known}", "model", "model_not_found")
     return engine
 
 
 class ServerState:
-    def __init__(self, embedder: Embedder | None, reranker: Reranker | None, settings: ServeSettings) -> None:
+    def __init__(
+        self, embedder: Embedder | None, reranker: Reranker | None, settings: ServeSettings, metrics: Metrics
+    ) -> None:
         self.embedder = embedder
         self.reranker = reranker
         self.settings = settings
-        self.metrics = Metrics()
+        self.metrics = metrics
         self.batcher = Batcher(self._run, settings.max_batch_tokens, self.metrics)
 
     def _run(self, key: Any, jobs: list[Job]) -> list[torch.Tensor]:
@@ -91,10 +95,12 @@ class ServerState:
         return engine.run(key, jobs)
 
     def need_embedder(self, model: str | None = None) -> Embedder:
-        return _served(self.embedder, "embedding model", "--model", self.settings.model_name, model, "no_model")
+        names = self.settings.model_names
+        return _served(self.embedder, "embedding model", "--model", names, model, "no_model")
 
     def need_reranker(self, model: str | None = None) -> Reranker:
-        return _served(self.reranker, "reranker", "--reranker", self.settings.reranker_name, model, "no_reranker")
+        names = (self.settings.reranker_name,)
+        return _served(self.reranker, "reranker", "--reranker", names, model, "no_reranker")
 
     async def check_truncation(
         self, engine: Any, tokenized: Tokenized, truncate: bool, find_cut: Callable[[], str]
@@ -141,6 +147,8 @@ class ServerState:
         )
         self.count(route, len(texts), tokenized.tokens)
         job = Job(("embed", prompt), tokenized.rows, tokenized.tokens, tokenized.features)
+        if embedder.cache is not None:
+            job.cache_keys = embedder.cache.keys(prompted, prompt)
         return await self.run_job(request, job), tokenized
 
     async def score(

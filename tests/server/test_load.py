@@ -1,0 +1,86 @@
+"""What serving under load needs: the model names clients send (`served_model_names`) and the embedding cache
+(`cache_path`): answers from it equal `encode`, and repeated texts skip the model."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import pytest
+
+from sentembed.cache import EmbeddingCache
+from tests.conftest import read_sts
+from tests.server.conftest import MODEL_NAME, live_server, metric
+
+openai = pytest.importorskip("openai")
+ALIASES = ("text-embedding-3-small", "local-minilm")
+
+
+def test_served_model_names_are_accepted_beside_the_models_own(embedding_model, minilm_l6):
+    texts = ["A man is eating food.", "A plane is taking off."]
+    expected = minilm_l6.encode(texts, normalize_embeddings=True)
+    with live_server(embedding_model, served_model_names=ALIASES) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=120)
+        for name in (*ALIASES, MODEL_NAME):
+            response = client.embeddings.create(model=name, input=texts)
+            assert response.model == name
+            np.testing.assert_allclose([item.embedding for item in response.data], expected, atol=1e-6)
+        unknown = httpx.post(f"{url}/v1/embeddings", json={"input": texts, "model": "gpt-4o"})
+        models = httpx.get(f"{url}/v1/models").json()
+        info = httpx.get(f"{url}/info").json()
+    assert unknown.status_code == 404
+    error = unknown.json()["error"]
+    assert error["code"] == "model_not_found" and error["param"] == "model" and ALIASES[0] in error["message"]
+    assert [item["id"] for item in models["data"]] == [*ALIASES, MODEL_NAME]
+    assert info["model_id"] == ALIASES[0] and info["model_names"] == [*ALIASES, MODEL_NAME]
+
+
+@pytest.mark.parametrize("names", ["text-embedding", ("ok", "")])
+def test_bad_served_model_names_are_refused(names):
+    from sentembed.server import ServeSettings
+
+    with pytest.raises(TypeError, match="served_model_names"):
+        ServeSettings(served_model_names=names)
+
+
+def embeddings(url: str, texts: list[str]) -> np.ndarray:
+    response = httpx.post(f"{url}/v1/embeddings", json={"input": texts}, timeout=120)
+    assert response.status_code == 200, response.text
+    return np.array([item["embedding"] for item in response.json()["data"]])
+
+
+def test_the_cache_answers_repeated_texts_without_the_model(embedding_model, minilm_l6, tmp_path):
+    first, second, _ = read_sts("test")
+    seen, fresh = first[:6], second[:6]
+    path = tmp_path / "server.db"
+    with live_server(embedding_model, cache_path=str(path)) as url:
+        np.testing.assert_allclose(embeddings(url, seen), minilm_l6.encode(seen, normalize_embeddings=True), atol=1e-6)
+        mixed = [seen[0], fresh[0], seen[1], fresh[1], fresh[1], *seen[2:], *fresh[2:]]
+        got = embeddings(url, mixed)
+        text = httpx.get(f"{url}/metrics").text
+    np.testing.assert_allclose(got, minilm_l6.encode(mixed, normalize_embeddings=True), atol=1e-6)
+    assert metric(text, "sentembed_cache_hits_total") == len(seen)
+    assert metric(text, "sentembed_cache_misses_total") == len(seen) + len(fresh) + 1
+    with EmbeddingCache(path) as cache:
+        assert cache.stats()["entries"] == len(seen) + len(fresh)
+
+
+def test_the_server_and_encode_share_one_cache_file(embedding_model, minilm_l6, tmp_path):
+    texts = read_sts("test")[0][10:14]
+    path = tmp_path / "shared.db"
+    with EmbeddingCache(path) as cache:
+        expected = minilm_l6.encode(texts, normalize_embeddings=True, cache=cache)
+    with live_server(embedding_model, cache_path=str(path)) as url:
+        got = embeddings(url, texts)
+        text = httpx.get(f"{url}/metrics").text
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert metric(text, "sentembed_cache_hits_total") == len(texts)
+    assert metric(text, "sentembed_cache_misses_total") == 0
+
+
+def test_a_damaged_cache_file_is_refused_at_start(embedding_model, tmp_path):
+    from sentembed.server import ServeSettings, create_app
+
+    path = tmp_path / "damaged.db"
+    path.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(OSError, match="damaged.db"):
+        create_app(embedding_model, settings=ServeSettings(cache_path=str(path)))
