@@ -383,3 +383,29 @@ def test_token_statistics_of_a_static_embedding_model():
     counts = [len(tokenizer.encode(text, add_special_tokens=False).ids) for text in texts]
     assert info["stats"]["text"]["data"]["min"] == f"{min(counts)} tokens"
     assert info["stats"]["text"]["data"]["max"] == f"{max(counts)} tokens"
+
+
+def test_a_dataset_from_the_hub_cache_is_linked_by_its_id(tmp_path):
+    from sentembed import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentembed.losses import MultipleNegativesRankingLoss
+
+    first, second, _ = read_sts("train")
+    datasets.Dataset.from_dict({"anchor": first[:8], "positive": second[:8]}).save_to_disk(str(tmp_path / "saved"))
+    cached = tmp_path / "hf" / "someone___pairs" / "default" / "0.0.0" / "0123456789abcdef"
+    cached.mkdir(parents=True)
+    (cached / "pairs-train.arrow").write_bytes(next((tmp_path / "saved").glob("*.arrow")).read_bytes())
+    train = datasets.Dataset.from_file(str(cached / "pairs-train.arrow"))
+    model = SentenceTransformer(str(MINILM_L3), device="cpu")
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(tmp_path / "run"), max_steps=1, per_device_train_batch_size=4, report_to=[], save_strategy="no"
+    )
+    SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=train, loss=MultipleNegativesRankingLoss(model)
+    ).train()
+    model.save(str(tmp_path / "out"))
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "datasets:\n- someone/pairs\n" in card
+    link = "[someone/pairs](https://huggingface.co/datasets/someone/pairs)"
+    assert (
+        f"* Dataset: {link} at [0123456](https://huggingface.co/datasets/someone/pairs/tree/0123456789abcdef)" in card
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,20 @@ def sample_rows(dataset: Any, count: int) -> list[dict[str, Any]]:
         return []
     columns = list(batch)
     return [dict(zip(columns, values)) for values in zip(*(batch[column] for column in columns))]
+
+
+def hub_dataset_source(dataset: Any) -> dict[str, str]:
+    """The Hub id (and revision) of a dataset that `datasets.load_dataset` cached, read from its cache path
+    (`.../{owner}___{name}/{config}/{version}/{revision}/file.arrow`); {} for any other dataset."""
+    for cache in getattr(dataset, "cache_files", None) or []:
+        parts = Path(cache.get("filename", "")).parts
+        for index, part in enumerate(parts[:-1]):
+            if "___" in part:
+                source = {"id": part.replace("___", "/")}
+                if index + 3 < len(parts) - 1:
+                    source["revision"] = parts[index + 3]
+                return source
+    return {}
 
 
 def dataset_size(dataset: Any) -> int | None:

@@ -87,7 +87,9 @@ def evaluation(card: dict[str, Any]) -> str:
 def dataset_section(entry: dict[str, Any], kind: str) -> str:
     lines = [f"#### {entry.get('name') or 'Unnamed Dataset'}", ""]
     if entry.get("name") or entry.get("id"):
-        lines.append(f"* Dataset: {dataset_link(entry)}")
+        revision = entry.get("revision") if entry.get("id") else None
+        at = f" at [{revision[:7]}]({HUB}/datasets/{entry['id']}/tree/{revision})" if revision else ""
+        lines.append(f"* Dataset: {dataset_link(entry)}{at}")
     size = entry.get("size")
     lines.append(
         f"* Size: {size} {kind} samples" if size is not None else "* Size: streamed (unknown number of samples)"

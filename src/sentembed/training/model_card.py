@@ -8,6 +8,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from sentembed.loading.card_stats import hub_dataset_source
+
 # Arguments that say where things go or who may push them, not how the model was trained.
 UNRECORDED_HYPERPARAMETERS = ("output_dir", "logging_dir", "hub_token", "push_to_hub_token", "hub_model_id")
 UNLOGGED_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second")
@@ -105,11 +107,15 @@ def fill_card_data(
 def described(
     card_data: Any, given: list[dict[str, Any]], datasets: dict[str | None, Any], losses: dict[str | None, Any]
 ) -> list[dict[str, Any]]:
-    """Each dataset's card entry: the caller's entry of the same position (its name and Hub id) completed with
-    statistics, examples and its loss."""
+    """Each dataset's card entry: the caller's entry of the same position (its name and Hub id; else the Hub id
+    `datasets` cached it under) completed with statistics, examples and its loss."""
     entries = []
     for index, (name, dataset) in enumerate(datasets.items()):
         info = dict(given[index]) if index < len(given) else ({"name": name} if name else {})
+        if "id" not in info:
+            info.update(hub_dataset_source(dataset))
+        if info.get("id"):
+            info.setdefault("name", info["id"])
         loss = losses.get(name) or next(iter(losses.values()))
         entries.append(card_data.compute_dataset_metrics(dataset, info, loss))
     return entries or given
