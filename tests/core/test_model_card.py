@@ -91,6 +91,7 @@ def test_a_trained_card_has_every_section_in_order(trained_card):
         "### Training Dataset",
         "### Training Hyperparameters",
         "### Training Logs",
+        "### Training Time",
         "### Framework Versions",
         "## Citation",
     ]
@@ -358,6 +359,7 @@ def test_the_kept_checkpoint_is_bold_in_the_training_logs(l3):
         {"eval_loss": 0.7, "eval_runtime": 1.0, "epoch": 0.5, "step": 2},
         {"loss": 0.5, "epoch": 1.0, "step": 4},
         {"eval_loss": 0.8, "epoch": 1.0, "step": 4},
+        {"train_runtime": 65.2, "train_loss": 0.7, "epoch": 1.0, "step": 4},
     ]
     state = SimpleNamespace(log_history=history, best_model_checkpoint="out/checkpoint-2")
     callback = ModelCardCallback(fill=lambda: None)
@@ -366,6 +368,7 @@ def test_the_kept_checkpoint_is_bold_in_the_training_logs(l3):
     assert training_log_rows(history)[0] == {"epoch": 0.5, "step": 2, "Training Loss": 0.9, "Validation Loss": 0.7}
     card = generate_model_card(l3)
     assert "| **0.5** | **2** | **0.9000** | **0.7000** |" in card and "| 1 | 4 | 0.5000 | 0.8000 |" in card
+    assert "### Training Time\n\n- Training: 1 min 5 s" in card
 
 
 def test_token_statistics_of_a_static_embedding_model():

@@ -190,6 +190,7 @@ class BaseModelCardData:
     eval_results: list[dict[str, Any]] = field(default_factory=list, init=False)
     training_logs: list[dict[str, Any]] = field(default_factory=list, init=False)
     best_model_step: int | None = field(default=None, init=False)
+    training_seconds: float | None = field(default=None, init=False)
     widget: list[dict[str, Any]] = field(default_factory=list, init=False)
     usage_examples: list | None = field(default=None, init=False)
     usage_examples_display: list | None = field(default=None, init=False, repr=False, compare=False)
@@ -261,6 +262,12 @@ class BaseModelCardData:
         """
         self.non_default_hyperparameters = dict(non_default)
         self.all_hyperparameters = dict(all_hyperparameters)
+
+    def set_training_time(self, seconds: float) -> None:
+        """Args:
+        seconds: How long the training run took.
+        """
+        self.training_seconds = float(seconds)
 
     def set_best_model_step(self, step: int) -> None:
         self.best_model_step = step
@@ -721,6 +728,7 @@ class BaseModelCardData:
             "all_hyperparameters": self.all_hyperparameters,
             "training_logs": self.training_logs,
             "best_model_step": self.best_model_step,
+            "training_seconds": self.training_seconds,
             "versions": package_versions(),
             "citations": {"Sentence Transformers": SBERT_CITATION, **self.citations},
         }

@@ -154,6 +154,15 @@ def training_logs(card: dict[str, Any]) -> str:
     return f"### Training Logs\n\n{table}{note}"
 
 
+def training_time(card: dict[str, Any]) -> str:
+    seconds = card["training_seconds"]
+    if seconds is None:
+        return ""
+    minutes, rest = divmod(seconds, 60)
+    duration = f"{int(minutes)} min {rest:.0f} s" if minutes else f"{seconds:.1f} s"
+    return f"### Training Time\n\n- Training: {duration}"
+
+
 def versions(card: dict[str, Any]) -> str:
     return "### Framework Versions\n\n" + "\n".join(
         f"- {name}: {version}" for name, version in card["versions"].items()
@@ -172,6 +181,7 @@ def body(data: BaseModelCardData) -> str:
         datasets_section(card["eval_datasets"], "evaluation"),
         hyperparameters(card),
         training_logs(card),
+        training_time(card),
     ]
     parts = [
         f"# {card['model_name']}",

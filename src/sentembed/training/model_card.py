@@ -141,8 +141,13 @@ class ModelCardCallback(TrainerCallback):
             card_data.set_training_logs(training_log_rows(state.log_history))
 
     def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        """With load_best_model_at_end, the card marks the step of the checkpoint that was kept."""
+        """The run's duration, and with load_best_model_at_end the step of the checkpoint that was kept."""
         card_data = getattr(model, "model_card_data", None)
+        if card_data is None:
+            return
         checkpoint = state.best_model_checkpoint
-        if card_data is not None and args.load_best_model_at_end and checkpoint:
+        if args.load_best_model_at_end and checkpoint:
             card_data.set_best_model_step(int(str(checkpoint).rstrip("/").rsplit("-", 1)[-1]))
+        runtimes = [entry["train_runtime"] for entry in state.log_history if "train_runtime" in entry]
+        if runtimes:
+            card_data.set_training_time(runtimes[-1])
