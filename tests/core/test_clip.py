@@ -186,3 +186,9 @@ def test_a_text_model_refuses_an_image_by_name(minilm_l3):
 def test_token_embeddings_are_refused_by_name(ours):
     with pytest.raises(ValueError, match="CLIPModel does not produce"):
         ours.encode(["a photo of a cat"], output_value="token_embeddings")
+
+
+@pytest.mark.parametrize("size", [(0, 0), (0, 8), (8, 0)])
+def test_an_empty_image_is_named(ours, size):
+    with pytest.raises(ValueError, match=rf"inputs\[1\] is an empty image \({size[0]}x{size[1]} pixels\)"):
+        ours.encode(["a text", Image.new("RGB", size)])

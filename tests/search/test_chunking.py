@@ -133,3 +133,28 @@ def test_index_chunks_on_the_command_line(documents, tmp_path, capsys):
     assert main(["search", "--store", str(tmp_path / "store"), documents[4][:200], "-k", "1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["corpus_id"] == "d4"
     assert main([*arguments, "--chunk-tokens", "4"]) == 2
+
+
+def test_a_numpy_integer_is_a_number_of_tokens(minilm_l3, documents):
+    np.testing.assert_allclose(
+        minilm_l3.encode(documents[2], chunking=np.int64(64)), minilm_l3.encode(documents[2], chunking=64), atol=1e-6
+    )
+    with pytest.raises(TypeError, match="chunking must be True, a number of tokens"):
+        minilm_l3.encode(documents[2], chunking=64.0)
+
+
+def test_a_prompt_that_fills_the_window_is_named(minilm_l3):
+    with pytest.raises(ValueError, match=r"the prompt takes 20\d tokens of the 128 the model reads"):
+        minilm_l3.encode("text", chunking=True, prompt="word " * 200)
+
+
+def test_chunking_a_model_without_a_length_limit_is_refused(tmp_path):
+    from tokenizers import Tokenizer
+
+    from sentembed import SentenceTransformer
+    from sentembed.models import StaticEmbedding
+
+    tokenizer = Tokenizer.from_file(str(MINILM_L3 / "tokenizer.json"))
+    static = SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_dim=8)], device="cpu")
+    with pytest.raises(ValueError, match="StaticEmbedding reads texts of any length"):
+        static.encode("a long text", chunking=True)

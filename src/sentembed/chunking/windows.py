@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import bisect
+import math
+import numbers
 import re
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from sentembed.common.checks import check_choice, check_positive_int, check_text
 
@@ -42,8 +46,8 @@ class Chunking:
             return value
         if value is True:
             return cls()
-        if isinstance(value, int) and not isinstance(value, bool):
-            return cls(chunk_tokens=value)
+        if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+            return cls(chunk_tokens=int(value))
         if isinstance(value, dict):
             return cls(**value)
         raise TypeError(f"chunking must be True, a number of tokens, a dict or a Chunking, got {type(value).__name__}")
@@ -56,6 +60,11 @@ class Chunking:
         """These settings with `chunk_tokens` resolved for `model` (and the prompt put before each chunk),
         refusing windows it cannot read."""
         limit = model_window(model, prompt)
+        if prompt and limit < MIN_CHUNK_TOKENS:
+            raise ValueError(
+                f"the prompt takes {prompt_tokens(model.tokenizer, prompt)} tokens of the {model.max_seq_length} the "
+                f"model reads, leaving no room for a chunk of {MIN_CHUNK_TOKENS} tokens; use a shorter prompt"
+            )
         chunk_tokens = limit if self.chunk_tokens is None else check_positive_int(self.chunk_tokens, "chunk_tokens")
         if not MIN_CHUNK_TOKENS <= chunk_tokens <= limit:
             raise ValueError(
@@ -73,10 +82,20 @@ class Chunking:
 def model_window(model: Any, prompt: str | None = None) -> int:
     """How many text tokens one window of `model` holds: `max_seq_length` less the special tokens it adds and
     the prompt's tokens."""
+    if model.max_seq_length is None or model.max_seq_length == math.inf:
+        reader = type(getattr(model, "input_module", model)).__name__
+        raise ValueError(
+            f"chunking splits texts longer than the model's window, but {reader} reads texts of any length "
+            "(it has no max_seq_length); encode without chunking"
+        )
     tokenizer = model.tokenizer
     special = tokenizer.num_special_tokens_to_add(pair=False) if hasattr(tokenizer, "num_special_tokens_to_add") else 0
-    prompt_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else 0
-    return int(model.max_seq_length) - special - prompt_tokens
+    return int(model.max_seq_length) - special - (prompt_tokens(tokenizer, prompt) if prompt else 0)
+
+
+def prompt_tokens(tokenizer: Any, prompt: str) -> int:
+    """How many tokens a prompt adds before each chunk."""
+    return len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
 
 
 def _token_spans(text: str, tokenizer: Any) -> tuple[list[tuple[int, int]], list[int | None]]:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import transformers
 
-from sentembed.common.files import path_inside, read_json, write_json
+from sentembed.common.files import path_inside, read_json, read_json_object, write_json
 from sentembed.loading.registry import module_class, module_type_name
 from sentembed.models import InputModule, Pooling, Router, Transformer
 from sentembed.version import __version__
@@ -37,7 +37,7 @@ class ModelConfig:
         path = Path(folder) / MODEL_CONFIG_FILE
         if not path.exists():
             return cls()
-        data = read_json(path)
+        data = read_json_object(path)
         return cls(
             prompts=dict(data.get("prompts") or {}),
             default_prompt_name=data.get("default_prompt_name"),

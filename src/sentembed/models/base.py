@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from sentembed.common.files import read_json, write_json
+from sentembed.common.files import read_json_object, write_json
 
 WEIGHTS_SAFETENSORS = "model.safetensors"
 WEIGHTS_PICKLE = "pytorch_model.bin"
@@ -64,7 +64,7 @@ class Module(torch.nn.Module):
     @classmethod
     def read_config(cls, input_path: str) -> dict[str, Any]:
         path = Path(input_path) / cls.config_file_name
-        return read_json(path) if path.exists() else {}
+        return read_json_object(path) if path.exists() else {}
 
     @classmethod
     def load(cls, input_path: str, **kwargs: Any) -> Module:

@@ -41,6 +41,8 @@ def check_text_or_image(item: Any, name: str) -> Any:
         raise ImportError(f"{name} is a {type(item).__name__}, not a str; {IMAGE_EXTRA_HINT}") from error
     if not isinstance(item, image_class):
         raise TypeError(f"{name} must be a str or a PIL image, got {type(item).__name__}")
+    if item.width == 0 or item.height == 0:
+        raise ValueError(f"{name} is an empty image ({item.width}x{item.height} pixels); an image needs pixels")
     return item
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sentembed.common.files import read_json, write_json
+from sentembed.common.files import read_json_object, write_json
 from sentembed.common.types import Features, Row
 from sentembed.models.base import run_modules
 from sentembed.models.input_module import InputModule
@@ -33,7 +33,10 @@ def _dimension(modules: nn.Sequential) -> int | None:
 
 def _parse_route_key(key: Any) -> RouteKey:
     """A route mapping key: a (task, modality) tuple, or its saved form, the tuple's repr."""
-    parsed = ast.literal_eval(key) if isinstance(key, str) else key
+    try:
+        parsed = ast.literal_eval(key) if isinstance(key, str) else key
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        parsed = None
     if not (isinstance(parsed, tuple) and len(parsed) == 2):
         raise ValueError(f"a route mapping key must be a (task, modality) pair, got {key!r}")
     return parsed
@@ -223,7 +226,7 @@ class Router(InputModule):
         path = Path(input_path) / ROUTER_CONFIG_FILE
         if not path.is_file():
             path = Path(input_path) / ASYM_CONFIG_FILE
-        config = read_json(path)
+        config = read_json_object(path)
         if not isinstance(config.get("types"), dict) or not isinstance(config.get("structure"), dict):
             raise OSError(f"{path} must hold 'types' and 'structure' objects, as a Router (or Asym) saves them")
         loaded: dict[str, nn.Module] = {}
@@ -236,12 +239,17 @@ class Router(InputModule):
                     loaded[folder] = load_module(config["types"][folder], folder)
             sub_modules[route] = [loaded[folder] for folder in folders]
         parameters = config.get("parameters", {})
-        return cls(
-            sub_modules,
-            default_route=parameters.get("default_route"),
-            allow_empty_key=parameters.get("allow_empty_key", True),
-            route_mappings=parameters.get("route_mappings"),
-        )
+        if not isinstance(parameters, dict):
+            raise OSError(f"{path}: 'parameters' must be an object, got {type(parameters).__name__}")
+        try:
+            return cls(
+                sub_modules,
+                default_route=parameters.get("default_route"),
+                allow_empty_key=parameters.get("allow_empty_key", True),
+                route_mappings=parameters.get("route_mappings"),
+            )
+        except (ValueError, TypeError, AttributeError) as error:
+            raise OSError(f"{path}: {error}") from error
 
 
 Asym = Router  # the module's older name, which the reference keeps as an alias

@@ -168,6 +168,13 @@ def folder_loading_options(settings: dict[str, Any], source: str | os.PathLike) 
     return allowed
 
 
+def _folder_flag(settings: dict[str, Any], key: str, source: Path | None) -> bool:
+    value = settings.get(key, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{source}: {key} must be true or false, got {value!r}")
+    return value
+
+
 def _allowed_folder_option(kind: str, key: str, value: Any) -> bool:
     accepts = FOLDER_OPTIONS[kind].get(key)
     return accepts is not None and accepts(value)
@@ -184,6 +191,23 @@ def _weights_file(folder: str) -> str:
         if (Path(folder) / name).exists():
             return str(Path(folder) / name)
     return str(Path(folder) / "model.safetensors")
+
+
+def _load_tokenizer(path: str, cache_dir: str | None, tokenizer_args: dict[str, Any]) -> Any:
+    """`AutoTokenizer` for a folder or hub id; tokenizer files in a folder that it cannot read are an OSError naming
+    them (transformers and tokenizers raise KeyError, JSON and bare errors)."""
+    try:
+        return AutoTokenizer.from_pretrained(path, cache_dir=cache_dir, **tokenizer_args)
+    except OSError:
+        raise
+    except Exception as error:
+        if not os.path.isdir(path):
+            raise
+        files = sorted(entry.name for entry in Path(path).iterdir() if entry.name.startswith("tokenizer"))
+        raise OSError(
+            f"could not read the tokenizer in {path} ({', '.join(files) or 'no tokenizer files'}): "
+            f"{type(error).__name__}: {error}"
+        ) from error
 
 
 @dataclass
@@ -243,9 +267,7 @@ class Transformer(InputModule):
         self.auto_model = self._load_model(model_name_or_path, cache_dir, model_args)
         if base is not None:
             load_adapter(self.auto_model, adapter_folder)
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            tokenizer_name_or_path or model_name_or_path, cache_dir=cache_dir, **tokenizer_args
-        )
+        self.tokenizer = _load_tokenizer(tokenizer_name_or_path or model_name_or_path, cache_dir, tokenizer_args)
         self.model_limit = self._model_length_limit()
         self._max_seq_length = min(max_seq_length or self.model_limit, self.model_limit)
 
@@ -435,8 +457,10 @@ class Transformer(InputModule):
             hub["token"] = token
         return cls(
             input_path,
-            max_seq_length=settings.get("max_seq_length"),
-            do_lower_case=settings.get("do_lower_case", False),
+            max_seq_length=check_positive_int(
+                settings.get("max_seq_length"), f"{source}: max_seq_length", optional=True
+            ),
+            do_lower_case=_folder_flag(settings, "do_lower_case", source),
             model_args={**folder_options["model"], **hub, **(model_kwargs or {})},
             tokenizer_args={**folder_options["tokenizer"], **hub, **(tokenizer_kwargs or {})},
             config_args={**folder_options["config"], **hub, **(config_kwargs or {})},
