@@ -4,6 +4,10 @@ from sentembed.common.batching import batch_to_device
 from sentembed.common.files import http_get
 from sentembed.common.runtime import LoggingHandler, is_datasets_available, is_training_available
 from sentembed.common.types import fullname
+from sentembed.cross_encoder.legacy_args import (
+    cross_encoder_init_args_decorator,
+    cross_encoder_predict_rank_args_decorator,
+)
 from sentembed.quantization import quantize_embeddings
 from sentembed.search import (
     community_detection,
@@ -38,6 +42,8 @@ __all__ = [
     "TripletDistanceMetric",
     "batch_to_device",
     "community_detection",
+    "cross_encoder_init_args_decorator",
+    "cross_encoder_predict_rank_args_decorator",
     "fullname",
     "http_get",
     "is_datasets_available",

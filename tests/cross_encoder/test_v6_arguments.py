@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import numpy as np
 import pytest
+import torch
 
 from sentembed import CrossEncoder
 from tests.conftest import CROSS_ENCODER
@@ -86,7 +88,7 @@ def test_processor_kwargs_classifier_dropout_and_device():
     assert model.config.classifier_dropout == 0.3
     assert model.tokenizer.model_max_length == 64
     np.testing.assert_allclose(model.predict(PAIRS, device="cpu"), model.predict(PAIRS), atol=1e-6)
-    with pytest.raises(TypeError, match="not both"):
+    with pytest.raises(TypeError, match="got both 'processor_kwargs' and its deprecated name 'tokenizer_kwargs'"):
         CrossEncoder(str(CROSS_ENCODER), processor_kwargs={}, tokenizer_kwargs={})
     with pytest.raises(ValueError, match="one device"):
         model.predict(PAIRS, device=["cpu", "cpu"])
@@ -102,3 +104,62 @@ def test_training_prompts_go_before_the_query_as_predict_puts_them():
     assert per_column["texts"] == [["cat", "dog"], ["passage: an animal", "passage: a city"]]
     listwise = TextCollator(prompts={"docs": "d: "})([{"query": "q", "docs": ["a", "b"], "label": [1, 0]}])
     assert listwise["texts"] == [["q"], [["d: a", "d: b"]]]
+
+
+# ----- the older argument names ----------------------------------------------------------------------
+
+
+def test_old_constructor_names_load_the_same_model_with_warnings(caplog):
+    reference = CrossEncoder(str(CROSS_ENCODER), device="cpu", processor_kwargs={"model_max_length": 32})
+    with caplog.at_level(logging.WARNING, logger="sentembed"):
+        old = CrossEncoder(
+            model_name=str(CROSS_ENCODER),
+            tokenizer_args={"model_max_length": 32},
+            config_args={"classifier_dropout": 0.2},
+            default_activation_function="torch.nn.modules.linear.Identity",
+            device="cpu",
+        )
+    for name in ("model_name", "tokenizer_args", "config_args", "default_activation_function"):
+        assert f"`{name}` argument was renamed and is now deprecated" in caplog.text
+    assert old.tokenizer.model_max_length == 32 and old.config.classifier_dropout == 0.2
+    assert isinstance(old.activation_fn, torch.nn.Identity)
+    np.testing.assert_allclose(
+        old.predict(PAIRS), reference.predict(PAIRS, activation_fn=torch.nn.Identity()), atol=1e-5
+    )
+    with pytest.warns(DeprecationWarning, match="default_activation_function"):
+        assert old.default_activation_function is old.activation_fn
+
+
+def test_classifier_dropout_and_positional_arguments_still_work(caplog):
+    with caplog.at_level(logging.WARNING, logger="sentembed"):
+        model = CrossEncoder(str(CROSS_ENCODER), 1, 64, classifier_dropout=0.25, device="cpu")
+    assert "`classifier_dropout` argument is deprecated" in caplog.text
+    assert "Passing `max_length` positionally" in caplog.text
+    assert model.config.classifier_dropout == 0.25 and model.max_length == 64 and model.num_labels == 1
+    with pytest.raises(TypeError, match="'max_length' both positionally and by keyword"):
+        CrossEncoder(str(CROSS_ENCODER), 1, 64, max_length=32)
+
+
+def test_old_predict_and_rank_names(caplog):
+    model = CrossEncoder(str(CROSS_ENCODER), device="cpu")
+    expected = model.predict(PAIRS, activation_fn=torch.nn.Identity())
+    with caplog.at_level(logging.WARNING, logger="sentembed"):
+        got = model.predict(sentences=PAIRS, activation_fct=torch.nn.Identity(), num_workers=4)
+        hits = model.rank(PAIRS[0][0], [PAIRS[0][1], PAIRS[1][1]], apply_softmax=True, num_workers=2)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert [hit["corpus_id"] for hit in hits] == [
+        hit["corpus_id"] for hit in model.rank(PAIRS[0][0], [PAIRS[0][1], PAIRS[1][1]])
+    ]
+    assert "`activation_fct` argument was renamed" in caplog.text
+    assert "CrossEncoder.predict `num_workers` argument is deprecated and has no effect" in caplog.text
+    assert "CrossEncoder.rank `apply_softmax` argument is deprecated and has no effect" in caplog.text
+    with pytest.raises(TypeError, match="got both 'activation_fn' and its deprecated name 'activation_fct'"):
+        model.predict(PAIRS, activation_fn=torch.nn.Identity(), activation_fct=torch.nn.Identity())
+
+
+def test_predict_reads_a_datasets_column():
+    from datasets import Dataset
+
+    model = CrossEncoder(str(CROSS_ENCODER), device="cpu")
+    column = Dataset.from_dict({"pair": [list(pair) for pair in PAIRS]})["pair"]
+    np.testing.assert_allclose(model.predict(column), model.predict(PAIRS), atol=1e-6)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,6 @@ from sentembed.common.batching import run_in_sorted_batches
 from sentembed.common.checks import (
     check_default_prompt_name,
     check_positive_int,
-    processor_or_tokenizer_kwargs,
     renamed_argument,
     resolve_prompt,
 )
@@ -25,6 +25,10 @@ from sentembed.common.hits import hits_from_top_k
 from sentembed.common.runtime import check_device, default_device
 from sentembed.common.types import Pair, Row, supports_modality
 from sentembed.cross_encoder import layout
+from sentembed.cross_encoder.legacy_args import (
+    cross_encoder_init_args_decorator,
+    cross_encoder_predict_rank_args_decorator,
+)
 from sentembed.cross_encoder.pairs import check_pairs, check_query_and_documents
 from sentembed.loading.card_data import CrossEncoderModelCardData, card_data_for
 from sentembed.loading.hub import PushToHubMixin
@@ -47,9 +51,11 @@ class CrossEncoder(PushToHubMixin, nn.Module):
     "ms-marco-MiniLM-L6-v2" (meaning cross-encoder/ms-marco-MiniLM-L6-v2).
     """
 
+    @cross_encoder_init_args_decorator
     def __init__(
         self,
         model_name_or_path: str | os.PathLike,
+        *,
         num_labels: int | None = None,
         max_length: int | None = None,
         activation_fn: Activation | str | None = None,
@@ -60,19 +66,16 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         local_files_only: bool = False,
         token: bool | str | None = None,
         model_kwargs: dict[str, Any] | None = None,
-        tokenizer_kwargs: dict[str, Any] | None = None,
         config_kwargs: dict[str, Any] | None = None,
         backend: str = "torch",
         prompts: dict[str, str] | None = None,
         default_prompt_name: str | None = None,
         processor_kwargs: dict[str, Any] | None = None,
-        classifier_dropout: float | None = None,
         model_card_data: CrossEncoderModelCardData | None = None,
     ) -> None:
         super().__init__()
         model_kwargs, backend_options = backends.split_model_kwargs(model_kwargs, backend)
         num_labels = check_positive_int(num_labels, "num_labels", optional=True)
-        tokenizer_kwargs = processor_or_tokenizer_kwargs(processor_kwargs, tokenizer_kwargs)
         self.model_path = resolve_model_path(
             model_name_or_path, cache_folder, revision, token, local_files_only, organization=HUB_ORGANIZATION
         )
@@ -82,11 +85,7 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         self.default_prompt_name = check_default_prompt_name(
             default_prompt_name or saved.get("default_prompt_name"), self.prompts
         )
-        config_kwargs = {
-            **(config_kwargs or {}),
-            **({"num_labels": num_labels} if num_labels is not None else {}),
-            **({"classifier_dropout": classifier_dropout} if classifier_dropout is not None else {}),
-        }
+        config_kwargs = {**(config_kwargs or {}), **({"num_labels": num_labels} if num_labels is not None else {})}
         self.backend = backend
         self.classifier = SequenceClassifier.load(
             str(folder.checkpoint),
@@ -95,7 +94,7 @@ class CrossEncoder(PushToHubMixin, nn.Module):
             local_files_only=local_files_only,
             token=token,
             model_kwargs=model_kwargs,
-            tokenizer_kwargs=tokenizer_kwargs,
+            tokenizer_kwargs=processor_kwargs,
             config_kwargs=config_kwargs,
             backend=backend,
         )
@@ -143,6 +142,16 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         return self.classifier.auto_model.config
 
     @property
+    def default_activation_function(self) -> Activation:
+        """The older name of `activation_fn` (deprecated)."""
+        warnings.warn(
+            "The `default_activation_function` property was renamed and is now deprecated; use `activation_fn`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.activation_fn
+
+    @property
     def modalities(self) -> list[str]:
         """The kinds of input the model reads: text pairs."""
         return ["text"]
@@ -183,6 +192,7 @@ class CrossEncoder(PushToHubMixin, nn.Module):
             return inputs.size > 0 and inputs.ndim < 2
         return True
 
+    @cross_encoder_predict_rank_args_decorator
     def predict(
         self,
         inputs: Pair | list[Pair] | None = None,
@@ -277,6 +287,7 @@ class CrossEncoder(PushToHubMixin, nn.Module):
             )
         return rows
 
+    @cross_encoder_predict_rank_args_decorator
     def rank(
         self,
         query: str,
@@ -291,14 +302,12 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         device: str | None = None,
         pool: Any = None,
         chunk_size: int | None = None,
-        **kwargs: Any,
     ) -> list[dict[str, Any]]:
         """Score `query` against every document; return `{"corpus_id", "score"[, "text"]}` best first.
 
-        Scores are Python floats. `convert_to_numpy` / `convert_to_tensor`, which older versions accepted here,
-        are ignored with a warning; any other keyword is a TypeError.
+        Scores are Python floats. `convert_to_numpy`, `convert_to_tensor` and `apply_softmax`, which older
+        versions accepted here, are ignored with a warning.
         """
-        ignore_rank_conversion_kwargs(kwargs)
         documents = check_query_and_documents(query, documents)
         check_positive_int(top_k, "top_k", optional=True)
         if self.num_labels != 1:
@@ -406,18 +415,6 @@ class CrossEncoder(PushToHubMixin, nn.Module):
             write_model_card(self, folder, model_name, train_datasets)
 
     save_pretrained = save
-
-
-RANK_IGNORED_KWARGS = ("convert_to_numpy", "convert_to_tensor")
-
-
-def ignore_rank_conversion_kwargs(kwargs: dict[str, Any]) -> None:
-    """Warn about each conversion keyword `rank` no longer uses; TypeError for any other keyword."""
-    unknown = sorted(set(kwargs) - set(RANK_IGNORED_KWARGS))
-    if unknown:
-        raise TypeError(f"CrossEncoder.rank() got unexpected keyword arguments {unknown}")
-    for name in kwargs:
-        logger.warning("CrossEncoder.rank() ignores the deprecated `%s` argument: its scores are always floats.", name)
 
 
 def check_prompts(prompts: Any) -> dict[str, str]:

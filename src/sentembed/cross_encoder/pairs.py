@@ -25,6 +25,13 @@ def _as_pair(item: Any) -> Pair | None:
     return None
 
 
+def is_sized_iterable(value: Any) -> bool:
+    """A column-like collection (with a length, iterable) that is not a list, tuple, string or mapping."""
+    if isinstance(value, (list, tuple, str, bytes, dict)):
+        return False
+    return hasattr(value, "__len__") and hasattr(value, "__iter__")
+
+
 def check_pairs(sentences: Any) -> tuple[list[Pair], bool]:
     """Return the pairs as a list, and whether one single pair was given.
 
@@ -33,6 +40,8 @@ def check_pairs(sentences: Any) -> tuple[list[Pair], bool]:
     """
     if isinstance(sentences, np.ndarray):
         sentences = sentences.tolist()
+    elif is_sized_iterable(sentences):  # a datasets Column, a pandas Series, ...
+        sentences = list(sentences)
     if isinstance(sentences, (str, bytes, dict)) or not isinstance(sentences, (list, tuple)):
         raise TypeError(
             f"sentences must be a pair of two strings or a list of such pairs, got {type(sentences).__name__}"
