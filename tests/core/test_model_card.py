@@ -193,7 +193,8 @@ def test_dataset_statistics_for_each_kind_of_column(l3):
             "image": images,
         }
     ).cast_column("image", datasets.Image())
-    info = l3.model_card_data.compute_dataset_metrics(dataset, {"name": "mixed"}, loss=object())
+    splits = datasets.DatasetDict({"train": dataset, "test": dataset.select([0])})
+    info = l3.model_card_data.compute_dataset_metrics(splits, {"name": "mixed"}, loss=object())
     stats = info["stats"]
     tokens = [len(ids) for ids in l3.tokenizer(texts)["input_ids"]]
     assert stats["text"]["data"]["min"] == f"{min(tokens)} tokens" and stats["text"]["modality"] == "text"

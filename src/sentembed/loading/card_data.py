@@ -25,6 +25,7 @@ from sentembed.loading.card_stats import (
     STATS_ROWS,
     column_stats,
     dataset_size,
+    first_split,
     markdown_table,
     sample_rows,
     stats_table,
@@ -166,7 +167,8 @@ class BaseModelCardData:
         eval_datasets: The evaluation datasets, likewise.
         task_name: What the model is for, in a few words (shown in the card's introduction).
         tags: Extra tags for the front matter.
-        local_files_only: Do not look anything up on the Hub while writing the card.
+        local_files_only: Accepted as in sentence-transformers; sentembed never looks anything up while writing a
+            card.
         generate_widget_examples: Take widget and usage examples from the training data.
     """
 
@@ -393,6 +395,7 @@ class BaseModelCardData:
             dataset_info: The card's entry for it so far ({"name": ..., "id": ...}).
             loss: The loss trained on it (its class and `get_config_dict()` are shown).
         """
+        dataset = first_split(dataset)
         rows = sample_rows(dataset, STATS_ROWS)
         columns = list(rows[0]) if rows else list(getattr(dataset, "column_names", None) or [])
         info = dict(dataset_info)
