@@ -82,6 +82,23 @@ def test_dict_of_losses_must_cover_every_dataset(minilm_l3, tmp_path):
         )
 
 
+def test_a_dict_of_losses_needs_dicts_of_datasets_and_no_streamed_one(minilm_l3, tmp_path):
+    from sentembed import SentenceTransformerTrainer
+    from sentembed.losses import CoSENTLoss
+
+    single = datasets.Dataset.from_dict(sts_rows("train", 4))
+    losses = {"sts": CoSENTLoss(minilm_l3)}
+    with pytest.raises(ValueError, match="the `train_dataset` must be a `DatasetDict`"):
+        SentenceTransformerTrainer(model=minilm_l3, args=args_for(tmp_path), train_dataset=single, loss=losses)
+    with pytest.raises(ValueError, match="the `eval_dataset` must be a `DatasetDict`"):
+        SentenceTransformerTrainer(
+            model=minilm_l3, args=args_for(tmp_path), train_dataset={"sts": single}, eval_dataset=single, loss=losses
+        )
+    streamed = {"sts": single.to_iterable_dataset(), "more": single}
+    with pytest.raises(ValueError, match="not compatible with a DatasetDict containing an IterableDataset"):
+        SentenceTransformerTrainer(model=minilm_l3, args=args_for(tmp_path), train_dataset=streamed)
+
+
 def test_unknown_batch_sampler_is_refused(tmp_path):
     with pytest.raises(ValueError, match="no_duplicates"):
         args_for(tmp_path, batch_sampler="no_dupes")

@@ -48,6 +48,22 @@ def as_named(datasets: Any) -> dict[str | None, Any]:
     return {None: datasets}
 
 
+def check_loss_dict_datasets(loss: Any, train_dataset: Any, eval_dataset: Any) -> None:
+    """A dict of losses (one per dataset) needs dicts of datasets; a dict of datasets cannot hold a streamed one
+    (the datasets are batched side by side, which needs their lengths)."""
+    for dataset, name in ((train_dataset, "train_dataset"), (eval_dataset, "eval_dataset")):
+        if isinstance(loss, dict) and dataset is not None and not isinstance(dataset, dict):
+            raise ValueError(
+                f"If the provided `loss` is a dict, then the `{name}` must be a `DatasetDict`, with one dataset "
+                f"per loss (got a {type(dataset).__name__})."
+            )
+    if isinstance(train_dataset, dict) and any(is_streaming(dataset) for dataset in train_dataset.values()):
+        raise ValueError(
+            "Sentence Transformers is not compatible with a DatasetDict containing an IterableDataset: several "
+            "datasets are batched side by side, which needs their lengths. Train on one IterableDataset at a time."
+        )
+
+
 def losses_for(datasets: dict[str | None, Any], loss: Any) -> dict[str | None, nn.Module]:
     """One loss per dataset: the same loss for all, or the loss of the same name from a dict."""
     if not isinstance(loss, dict):
@@ -117,6 +133,7 @@ class SentenceTransformerTrainer(Trainer):
             )
         if getattr(model, "model_card_data", None) is not None:
             model.model_card_data.add_tags("generated_from_trainer")
+        check_loss_dict_datasets(loss, train_dataset, eval_dataset)
         self.train_datasets = as_named(train_dataset)
         self.eval_datasets = as_named(eval_dataset)
         if loss is None:
