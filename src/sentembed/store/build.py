@@ -67,6 +67,7 @@ class BuildOptions:
     chunk_tokens: int | None = None
     chunk_overlap: int = 0
     cache: Any = None
+    lexical: bool = False
 
 
 @dataclass
@@ -144,6 +145,8 @@ def build_store(store_class: type, path: Path, model: Any, texts: Sequence[str],
                 )
                 progress.update(len(piece_texts))
             commit_rows(store, rows, start, np.concatenate(vectors))
+    if options.lexical and store.manifest.lexical is None:
+        store.build_lexical_index()
     return store
 
 

@@ -12,10 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from sentembed.common.files import read_lines
+from sentembed.store.lexical import index_files
 from sentembed.store.manifest import Manifest, Segment
 from sentembed.store.segments import MappedSegments, write_segment
 
-STORE_FILE = re.compile(r"(?P<segment>[0-9]{6,})\.[a-z0-9.]+|deleted-[0-9]{6,}\.npy|\..+\.tmp")
+STORE_FILE = re.compile(
+    r"(?P<segment>[0-9]{6,})\.[a-z0-9.]+|deleted-[0-9]{6,}\.npy|lexical-[0-9]{6,}\.[a-z.]+|\..+\.tmp"
+)
 
 
 def next_segment_name(segments: list[Segment]) -> str:
@@ -56,11 +59,13 @@ def unreferenced_files(folder: Path, manifest: Manifest) -> list[str]:
     """Store files that the manifest does not name: segments and tombstones it replaced, and temporary files
     of writers that crashed (call with the store's lock held, when no writer is at work)."""
     segment_names = {segment.name for segment in manifest.segments}
-    tombstone = None if manifest.deleted is None else manifest.deleted["file"]
+    named = set(index_files(manifest.lexical))
+    if manifest.deleted is not None:
+        named.add(manifest.deleted["file"])
     unreferenced = []
     for path in folder.iterdir():
         match = STORE_FILE.fullmatch(path.name)
-        if match is None or path.name == tombstone or match.group("segment") in segment_names:
+        if match is None or path.name in named or match.group("segment") in segment_names:
             continue
         if path.is_file():
             unreferenced.append(path.name)

@@ -21,10 +21,11 @@ from sentembed.common.hits import hits_from_top_k
 from sentembed.common.types import Hit
 from sentembed.quantization.quantize import quantize_embeddings, scalar_ranges
 from sentembed.store import build as building
-from sentembed.store import upserts
+from sentembed.store import hybrid, upserts
 from sentembed.store.compaction import compact_segments, next_segment_name, unreferenced_files
 from sentembed.store.deletes import damaged_tombstones, live_mask, read_tombstones, remove_replaced, write_tombstones
 from sentembed.store.filters import MetadataColumns, parse_filter
+from sentembed.store.lexical import LexicalIndex, damaged_index_files, index_files, segment_texts, write_index
 from sentembed.store.manifest import (
     MANIFEST_FILE,
     STORE_PRECISIONS,
@@ -52,6 +53,9 @@ LOCK_TIMEOUT_S = 600.0
 MIN_CALIBRATION_ROWS = 100
 # A chunked store's document search starts from this many chunk candidates per wanted document.
 CHUNK_CANDIDATES_PER_HIT = 4
+SEARCH_MODES = ("dense", "lexical", "hybrid")
+# Hybrid search fuses this many hits (or top_k, if more) of each ranking.
+HYBRID_DEPTH = 100
 
 
 class EmbeddingStore:
@@ -76,6 +80,7 @@ class EmbeddingStore:
         self._deleted = read_tombstones(self.path, manifest.deleted, manifest.count)
         self._spans: list[tuple[Any, int, int]] | None = None
         self._metadata = MetadataColumns(self.path, chunked=manifest.chunking is not None)
+        self._lexical: LexicalIndex | None = None
 
     # ----- creating and opening ---------------------------------------------------------------
 
@@ -92,8 +97,10 @@ class EmbeddingStore:
         normalized: bool | None = None,
         prompt: str | None = None,
         calibration_embeddings: Any = None,
+        lexical: bool = False,
     ) -> EmbeddingStore:
-        """Write a new store at `path` from embeddings already computed; `model` (object or name) is recorded."""
+        """Write a new store at `path` from embeddings already computed; `model` (object or name) is recorded.
+        With `lexical=True` the texts also get a BM25 index, for `search(mode="lexical"|"hybrid")`."""
         embeddings = array_matrix(embeddings, "embeddings")
         if normalized is None:
             squared_norms = np.einsum("ij,ij->i", embeddings, embeddings)  # no (n, dim) temporary
@@ -105,6 +112,8 @@ class EmbeddingStore:
             if calibration_embeddings is not None:
                 store._set_ranges(array_matrix(calibration_embeddings, "calibration_embeddings"))
             store.add(embeddings, ids=ids, texts=texts, metadata=metadata)
+            if lexical:
+                store.build_lexical_index()
         except BaseException:
             store._discard_if_empty()
             raise
@@ -128,17 +137,19 @@ class EmbeddingStore:
         chunk_tokens: int | None = None,
         chunk_overlap: int = 0,
         cache: Any = None,
+        lexical: bool = False,
     ) -> EmbeddingStore:
         """Encode `texts` with `model` and store them, one committed segment at a time.
 
         Run it again with the same arguments after an interruption and it resumes: rows already in the
         store are checked against `ids` and their texts and never encoded again. With `chunk_tokens`, each
         text is stored as chunks of at most that many tokens (`chunk_overlap` shared by neighbours), and
-        `search` returns documents. `cache` (an `EmbeddingCache`) skips texts encoded before.
+        `search` returns documents. `cache` (an `EmbeddingCache`) skips texts encoded before. `lexical=True`
+        builds a BM25 index of the stored texts (chunks included) once every row is stored.
         """
         options = building.BuildOptions(
             precision, batch_size, normalize_embeddings, prompt, prompt_name, segment_size, show_progress_bar,
-            chunk_tokens, chunk_overlap, cache,
+            chunk_tokens, chunk_overlap, cache, lexical,
         )  # fmt: skip
         return building.build_store(cls, Path(path), model, texts, ids, metadata, options)
 
@@ -321,18 +332,31 @@ class EmbeddingStore:
         write_segment(self.path, segment, embeddings, quantized, self.precision, ids, records)
         return segment
 
-    def _commit(self, segments: list[Segment], deleted: np.ndarray) -> None:
-        """Write the tombstones if they changed, then commit a manifest that names `segments` and them (call with
-        the lock held, the segments' files written); the tombstone file it replaces is removed after."""
+    def build_lexical_index(self) -> None:
+        """Build (or rebuild, say after damage) the BM25 index of every stored row's text, and commit it; later
+        writes keep it up to date. Needs the `lexical` extra (bm25s, PyStemmer)."""
+        with self._lock():
+            self._catch_up()
+            self._commit(self.manifest.segments, self._deleted, reindex=True)
+
+    def _commit(self, segments: list[Segment], deleted: np.ndarray, reindex: bool = False) -> None:
+        """Write the tombstones if they changed, and the lexical index if the rows changed (or `reindex`), then
+        commit a manifest that names `segments` and them (call with the lock held, the segments' files written);
+        the tombstone and index files it replaces are removed after."""
         previous = self.manifest
         entry = previous.deleted
         if not np.array_equal(deleted, self._deleted):
             entry = write_tombstones(self.path, deleted, previous.deleted)
-        manifest = dataclasses.replace(previous, segments=segments, deleted=entry)
+        lexical = previous.lexical
+        if reindex or (lexical is not None and segments != previous.segments):
+            lexical = write_index(self.path, segment_texts(self.path, segments), previous.lexical)
+        manifest = dataclasses.replace(previous, segments=segments, deleted=entry, lexical=lexical)
         manifest.save(self.path)
         self._take(manifest)
+        replaced = index_files(previous.lexical) if lexical != previous.lexical else []
         if previous.deleted is not None and entry != previous.deleted:
-            remove_replaced(self.path, [previous.deleted["file"]])
+            replaced.append(previous.deleted["file"])
+        remove_replaced(self.path, replaced)
 
     def _catch_up(self) -> None:
         """Take in what other writers committed since this store last looked (call with the lock held)."""
@@ -357,6 +381,8 @@ class EmbeddingStore:
             self.segments.map(segment)
         if latest.deleted != self.manifest.deleted:
             self._deleted = read_tombstones(self.path, latest.deleted, latest.count)
+        if latest.lexical != self.manifest.lexical:
+            self._lexical = None
         self.manifest = latest
 
     def _id_values(self, ids: IdList) -> np.ndarray:
@@ -421,6 +447,8 @@ class EmbeddingStore:
         Raises OSError naming the damaged files (version-1 stores recorded no sums)."""
         checked, damaged = 0, damaged_tombstones(self.path, self.manifest.deleted)
         checked += self.manifest.deleted is not None
+        damaged += damaged_index_files(self.path, self.manifest.lexical)
+        checked += len(index_files(self.manifest.lexical))
         for segment in self.manifest.segments:
             damaged += damaged_files(self.path, segment)
             checked += len(segment.files)
@@ -456,6 +484,10 @@ class EmbeddingStore:
         return_texts: bool = False,
         return_chunks: bool = False,
         filter: dict[str, Any] | None = None,
+        mode: str = "dense",
+        rrf_k: float = 60,
+        fusion: str = "rrf",
+        weights: Sequence[float] | None = None,
     ) -> list[list[Hit]]:
         """Per query, up to `top_k` hits `{"corpus_id": stored id, "score": cosine}`, best first.
 
@@ -477,10 +509,23 @@ class EmbeddingStore:
             return_chunks: chunked stores: return chunk rows instead of documents.
             filter: metadata conditions, such as `{"year": {"$gte": 2010}, "lang": {"$in": ["en", "de"]}}`
                 (see `sentembed.store.filters`).
+            mode: "dense" (embeddings), "lexical" (BM25 over the stored texts; needs query texts and a store built
+                with `lexical=True`), or "hybrid" (both rankings fused; its hits add `dense_score` and
+                `lexical_score`, None where that ranking did not find the hit).
+            rrf_k: hybrid, fusion "rrf": each ranking adds weight / (rrf_k + rank) to a hit's score.
+            fusion: hybrid: "rrf" (reciprocal rank fusion) or "weighted" (weights times each ranking's scores
+                scaled to [0, 1] over its hits).
+            weights: hybrid: (dense weight, lexical weight), default (1, 1).
         """
         top_k = check_positive_int(top_k, "top_k")
         rescore_multiplier = check_positive_int(rescore_multiplier, "rescore_multiplier")
         conditions = None if filter is None else parse_filter(filter)
+        check_choice(mode, SEARCH_MODES, "search mode")
+        if mode != "dense":
+            options = (rescore, rescore_multiplier, rrf_k, fusion, hybrid.check_weights(weights))
+            return self._text_search(
+                query_embeddings_or_texts, mode, top_k, model, return_texts, return_chunks, conditions, options
+            )
         queries = self._queries(query_embeddings_or_texts, model)
         self._refresh()
         allowed = self._allowed(conditions)
@@ -490,6 +535,72 @@ class EmbeddingStore:
             return self._document_hits(queries, top_k, rescore, rescore_multiplier, return_texts, allowed)
         values, positions = self._top_rows(queries, top_k, rescore, rescore_multiplier, allowed)
         return self._hits(values, positions, return_texts)
+
+    def _text_search(self, queries, mode, top_k, model, return_texts, return_chunks, conditions, options):
+        """Lexical or hybrid search: per query text, the BM25 ranking of the allowed rows, alone or fused with
+        the dense ranking."""
+        rescore, multiplier, rrf_k, fusion, weights = options
+        check_choice(fusion, hybrid.FUSIONS, "fusion")
+        if isinstance(rrf_k, bool) or not isinstance(rrf_k, (int, float)) or rrf_k < 0:
+            raise ValueError(f"rrf_k must be a number >= 0, got {rrf_k!r}")
+        texts = self._query_texts(queries, mode)
+        self._refresh()
+        allowed = self._allowed(conditions)
+        documents = self.manifest.chunking is not None and not return_chunks
+        depth = top_k if mode == "lexical" else max(top_k, HYBRID_DEPTH)
+        lexical = [self._lexical_hits(text, depth, allowed, documents) for text in texts]
+        if mode == "lexical":
+            results = lexical
+        else:
+            dense = self._dense_hits(self._queries(texts, model), depth, rescore, multiplier, allowed, documents)
+            results = [hybrid.fuse(*pair, top_k, fusion, rrf_k, weights) for pair in zip(dense, lexical)]
+        for hits in results:
+            for hit in hits:
+                row = hit.pop("_row")
+                if return_texts:
+                    hit["text"] = self.get_text(row)
+        return results
+
+    def _query_texts(self, queries: Any, mode: str) -> list[str]:
+        if isinstance(queries, str):
+            return [queries]
+        if not isinstance(queries, (list, tuple)) or not all(isinstance(query, str) for query in queries):
+            raise ValueError(f"mode={mode!r} searches with query texts (a string or a list of strings)")
+        return check_text_list(list(queries), "queries")
+
+    def _lexical_index(self) -> LexicalIndex:
+        if self.manifest.lexical is None:
+            raise ValueError(
+                f"the store at {self.path} has no lexical index: build it with lexical=True, or call "
+                "store.build_lexical_index()"
+            )
+        if self._lexical is None:
+            self._lexical = LexicalIndex(self.path, self.manifest.lexical, self.manifest.count)
+        return self._lexical
+
+    def _lexical_hits(self, text: str, k: int, allowed: np.ndarray | None, documents: bool) -> list[Hit]:
+        """The `k` allowed rows (or documents, by their best chunk) with the highest BM25 scores above 0."""
+        scores = self._lexical_index().scores(text)
+        found = scores > 0 if allowed is None else (scores > 0) & allowed
+        rows = np.flatnonzero(found)
+        rows = rows[np.lexsort((rows, -scores[rows]))]
+        if not documents:
+            ids = self.segments.all_ids(self.manifest.id_kind)[rows[:k]].tolist()
+            return [{"corpus_id": i, "score": float(scores[r]), "_row": int(r)} for i, r in zip(ids, rows[:k])]
+        hits = self._best_chunks(scores[rows].tolist(), rows.tolist(), self._chunk_spans(), k, False)
+        return [{**hit, "_row": hit["chunk"]["row"]} for hit in hits]
+
+    def _dense_hits(self, queries, k, rescore, multiplier, allowed, documents: bool) -> list[list[Hit]]:
+        """Dense hits that keep their row (`"_row"`), for fusion."""
+        if documents:
+            results = self._document_hits(queries, k, rescore, multiplier, False, allowed)
+            return [[{**hit, "_row": hit["chunk"]["row"]} for hit in hits] for hits in results]
+        values, positions = self._top_rows(queries, k, rescore, multiplier, allowed)
+        hits = self._hits(values, positions, False)
+        for row_hits, row_positions in zip(hits, positions.tolist()):
+            for hit, position in zip(row_hits, row_positions):
+                hit["_row"] = position
+        return hits
 
     def _top_rows(self, queries: np.ndarray, k: int, rescore: bool, multiplier: int, allowed: np.ndarray | None):
         ranges = self._ranges()
