@@ -21,6 +21,7 @@ from sentembed.training.columns import LABEL_COLUMNS, check_dataset_fits_loss, i
 from sentembed.training.data import NamedRows, SentenceCollator, unpack_batch
 from sentembed.training.evaluation import SentenceEvaluator, SequentialEvaluator
 from sentembed.training.losses import CoSENTLoss
+from sentembed.training.losses.base import wrapped_model
 from sentembed.training.model_card import ModelCardCallback, fill_card_data
 from sentembed.training.samplers import (
     BatchSamplers,
@@ -75,8 +76,9 @@ def losses_for(datasets: dict[str | None, Any], loss: Any) -> dict[str | None, n
 
 
 def rebind_model(loss: nn.Module, old: nn.Module, new: nn.Module) -> nn.Module:
-    """Point every reference to `old` in a loss (and in the losses it wraps) at `new`, for a re-initialised model."""
-    for module in loss.modules():
+    """Point every reference to `old` in a loss (and in the losses it wraps) at `new`: a re-initialised model, or
+    a training wrapper around `old` (the modules are listed first, so the wrapper's own reference stays)."""
+    for module in list(loss.modules()):
         for name, child in list(module._modules.items()):
             if child is old:
                 module._modules[name] = new
@@ -84,6 +86,30 @@ def rebind_model(loss: nn.Module, old: nn.Module, new: nn.Module) -> nn.Module:
             if value is old:
                 setattr(module, name, new)
     return loss
+
+
+# What a loss may read from its model beside calling it; a training wrapper is given them from the model inside.
+MODEL_ATTRIBUTES_FOR_LOSSES = ("tokenizer", "device", "max_seq_length")
+
+
+def innermost_model(model: nn.Module) -> nn.Module:
+    """The model inside any DistributedDataParallel / torch.compile wrappers (the model itself when unwrapped)."""
+    while (inner := wrapped_model(model)) is not None:
+        model = inner
+    return model
+
+
+def lend_model_methods(wrapper: nn.Module, model: nn.Module) -> None:
+    """Give a training wrapper the public methods (bound to `model`) and the few attributes losses use that it
+    lacks, so a loss holding the wrapper can still tokenize, encode or read the embedding dimension."""
+    for name in dir(type(model)):
+        if name.startswith("_") or hasattr(wrapper, name):
+            continue
+        if callable(getattr(type(model), name, None)):
+            setattr(wrapper, name, getattr(model, name))
+    for name in MODEL_ATTRIBUTES_FOR_LOSSES:
+        if not hasattr(wrapper, name) and hasattr(model, name):
+            setattr(wrapper, name, getattr(model, name))
 
 
 def combined_evaluator(evaluator: Any) -> SentenceEvaluator | None:
@@ -353,8 +379,23 @@ class SentenceTransformerTrainer(Trainer):
         name = inputs.pop("dataset_name", None)
         loss_module = self.losses.get(name) or next(iter(self.losses.values()))
         features, labels = unpack_batch(inputs)
+        if wrapped_model(model) is not None and getattr(loss_module, "model", None) is not model:
+            self.override_model_in_loss(loss_module, model)
         loss = loss_module(features, labels)
         return (loss, {}) if return_outputs else loss
+
+    def override_model_in_loss(self, loss: nn.Module, model: nn.Module) -> None:
+        """Make `loss` (and the losses it wraps) call `model`, the training wrapper (DistributedDataParallel,
+        torch.compile) around the model they were built with: through the wrapper, gradients are synchronised
+        across processes and the compiled forward runs. The wrapper is lent the model's methods.
+
+        Args:
+            loss: the loss module whose `model` references are replaced.
+            model: the wrapper the transformers Trainer built around the model.
+        """
+        inner = innermost_model(model)
+        lend_model_methods(model, inner)
+        rebind_model(loss, inner, model)
 
     def prediction_step(
         self, model: nn.Module, inputs: dict[str, Any], prediction_loss_only: bool, ignore_keys: Any = None

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sentembed.common.checks import check_choice
-from sentembed.training.losses.base import EmbeddingLoss
+from sentembed.training.losses.base import EmbeddingLoss, unwrap_model
 from sentembed.training.losses.cached import GradientCacheMixin
 from sentembed.training.losses.matryoshka import MatryoshkaLoss
 
@@ -48,23 +48,22 @@ def layer_weight(weighting: str | Callable[[int], float], index: int) -> float:
     return 1.0
 
 
-class EmbeddingRecorder:
-    """Records the sentence embeddings a model returns while active (the wrapped loss's, in column order)."""
+@contextmanager
+def recorded_embeddings(model: nn.Module) -> Iterator[list[torch.Tensor]]:
+    """The sentence embeddings `model` returns while the block runs (the wrapped loss's, in column order)."""
+    embeddings: list[torch.Tensor] = []
+    handle = model.register_forward_hook(
+        lambda _module, _inputs, output: embeddings.append(output["sentence_embedding"])
+    )
+    try:
+        yield embeddings
+    finally:
+        handle.remove()
 
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-        self.embeddings: list[torch.Tensor] = []
 
-    @contextmanager
-    def recording(self) -> Iterator[list[torch.Tensor]]:
-        self.embeddings = []
-        handle = self.model.register_forward_hook(
-            lambda _module, _inputs, output: self.embeddings.append(output["sentence_embedding"])
-        )
-        try:
-            yield self.embeddings
-        finally:
-            handle.remove()
+def layered_model(model: Any) -> nn.Module:
+    """The pipeline (an nn.Sequential) inside `model`, unwrapping DistributedDataParallel and torch.compile."""
+    return unwrap_model(model, lambda candidate: isinstance(candidate, nn.Sequential), "AdaptiveLayerLoss")
 
 
 def mean_kl_divergence(prior: list[torch.Tensor], final: list[torch.Tensor], temperature: float) -> torch.Tensor:
@@ -101,7 +100,7 @@ class AdaptiveLayerLoss(EmbeddingLoss):
             check_choice(layer_weighting, LAYER_WEIGHTINGS, "layer_weighting")
         if not isinstance(n_layers_per_step, int) or n_layers_per_step == 0 or n_layers_per_step < -1:
             raise ValueError(f"n_layers_per_step must be -1 (all) or a positive integer, got {n_layers_per_step!r}")
-        self.layer_list = find_layer_list(model)  # a plain tuple, so the layers are not registered twice
+        find_layer_list(layered_model(model))  # refuse a model without a list of layers now, not at the first step
         self.loss = loss
         self.n_layers_per_step = n_layers_per_step
         self.last_layer_weight = last_layer_weight
@@ -110,20 +109,15 @@ class AdaptiveLayerLoss(EmbeddingLoss):
         self.kl_temperature = kl_temperature
         self.layer_weighting = layer_weighting
         self.columns = getattr(loss, "columns", EmbeddingLoss.columns)
-        self.recorder = EmbeddingRecorder(model)
-
-    @property
-    def num_layers(self) -> int:
-        owner, attribute = self.layer_list
-        return len(getattr(owner, attribute))
 
     def get_layer_weight(self, index: int) -> float:
         return layer_weight(self.layer_weighting, index)
 
+    @staticmethod
     @contextmanager
-    def kept_layers(self, count: int) -> Iterator[None]:
-        """Run the model with only its first `count` transformer layers."""
-        owner, attribute = self.layer_list
+    def kept_layers(layer_list: tuple[nn.Module, str], count: int) -> Iterator[None]:
+        """Run the model with only the first `count` layers of `layer_list` (their owner and its attribute)."""
+        owner, attribute = layer_list
         layers = getattr(owner, attribute)
         setattr(owner, attribute, nn.ModuleList(list(layers)[:count]))
         try:
@@ -131,19 +125,21 @@ class AdaptiveLayerLoss(EmbeddingLoss):
         finally:
             setattr(owner, attribute, layers)
 
-    def chosen_layers(self) -> list[int]:
-        prior = range(self.num_layers)
+    def chosen_layers(self, num_layers: int) -> list[int]:
+        prior = range(num_layers)
         if 0 < self.n_layers_per_step < len(prior):
             return random.sample(prior, self.n_layers_per_step)
         return list(prior)
 
     def forward(self, sentence_features: list[dict[str, torch.Tensor]], labels: torch.Tensor | None) -> torch.Tensor:
-        with self.recorder.recording() as final_embeddings:
+        model = layered_model(self.model)  # the trainer may have put it inside DDP or torch.compile
+        layer_list = find_layer_list(model)
+        with recorded_embeddings(model) as final_embeddings:
             total = self.last_layer_weight * self.loss(sentence_features, labels)
-        chosen = self.chosen_layers()
+        chosen = self.chosen_layers(len(getattr(*layer_list)))
         prior_total, divergence = 0.0, 0.0
         for count in chosen:
-            with self.kept_layers(count), self.recorder.recording() as embeddings:
+            with self.kept_layers(layer_list, count), recorded_embeddings(model) as embeddings:
                 prior_total = prior_total + self.get_layer_weight(count) * self.loss(sentence_features, labels)
             if self.kl_temperature > 0:
                 targets = [embedding.detach() for embedding in final_embeddings]

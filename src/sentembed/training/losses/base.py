@@ -79,3 +79,31 @@ def function_name(function: Any) -> str:
     if isinstance(function, functools.partial):
         return f"partial({function_name(function.func)})"
     return getattr(function, "__name__", None) or type(function).__name__
+
+
+# Where a training wrapper keeps the model it wraps: torch.compile's OptimizedModule, (Distributed)DataParallel.
+WRAPPED_MODEL_ATTRIBUTES = ("_orig_mod", "module")
+
+
+def wrapped_model(module: Any) -> nn.Module | None:
+    """The model a DistributedDataParallel / torch.compile wrapper holds, or None when `module` wraps nothing."""
+    for attribute in WRAPPED_MODEL_ATTRIBUTES:
+        inner = getattr(module, attribute, None)
+        if isinstance(inner, nn.Module):
+            return inner
+    return None
+
+
+def unwrap_model(model: Any, is_model: Callable[[Any], bool], owner: str) -> Any:
+    """`model` itself, or the model found inside its (possibly nested) training wrappers, as `is_model` recognises
+    it; a TypeError naming both the outer object and where unwrapping stopped otherwise."""
+    current = model
+    while not is_model(current):
+        inner = wrapped_model(current)
+        if inner is None:
+            raise TypeError(
+                f"{owner} could not unwrap {type(model).__name__} to a model (stopped at {type(current).__name__}); "
+                "expected the model itself, DistributedDataParallel or torch.compile's OptimizedModule around it"
+            )
+        current = inner
+    return current
