@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from sentembed import CrossEncoder
-from sentembed.distributed import encode_dataset, predict_dataset
+from sentembed.distributed import Embedder, build_store, encode_dataset, predict_dataset
 from sentembed.distributed.cluster import pool_size
 from tests.conftest import CROSS_ENCODER, MINILM_L3, REPO
 from tests.cross_encoder.conftest import read_wikiqa
@@ -158,3 +158,24 @@ def test_sentembed_imports_without_ray_and_says_how_to_install_it():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT_S, cwd=REPO, check=True
     )
     assert 'pip install "sentembed[ray]"' in result.stdout
+
+
+def test_resources_no_node_has_are_refused_before_anything_runs(ray_cluster):
+    ds = ray_cluster.data.from_items([{"text": "a", "text2": "b"}])
+    with pytest.raises(ValueError, match=r"gpus_per_worker=1, but no node of the Ray cluster has 1 GPU"):
+        encode_dataset(ds, str(MINILM_L3), gpus_per_worker=1)
+    with pytest.raises(ValueError, match=r"cpus_per_worker=64, but no node of the Ray cluster has 64 CPU"):
+        predict_dataset(ds, str(CROSS_ENCODER), first_column="text", second_column="text2", cpus_per_worker=64)
+
+
+def test_an_unknown_prompt_name_is_refused_before_any_model_loads(ray_cluster, tmp_path):
+    ds = ray_cluster.data.from_items([{"text": "a"}])
+    with pytest.raises(ValueError, match=r"Prompt name 'nope' not found .* keys \['query', 'document'\]"):
+        encode_dataset(ds, str(MINILM_L3), prompt_name="nope")
+    with pytest.raises(ValueError, match=r"Prompt name 'nope' not found .* keys \['query', 'document', 'short'\]"):
+        encode_dataset(ds, str(MINILM_L3), prompt_name="nope", model_options={"prompts": {"short": "s: "}})
+    assert encode_dataset(ds, str(MINILM_L3), prompt_name="short", model_options={"prompts": {"short": "s: "}})
+    with pytest.raises(ValueError, match=r"Prompt name 'nope' not found"):
+        build_store(tmp_path / "store", str(MINILM_L3), ["a", "b"], prompt_name="nope", show_progress_bar=False)
+    with pytest.raises(ValueError, match=r"Prompt name 'nope' not found"):
+        Embedder(str(MINILM_L3), prompt_name="nope")  # at actor start, for models given by hub name

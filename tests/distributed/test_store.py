@@ -235,3 +235,31 @@ def test_a_worker_killed_mid_build_leaves_the_store_complete(ray_cluster, corpus
     killer.join(timeout=TIMEOUT_S)
     assert killed and killed[0] < DOCS, "no worker was killed mid-build"
     assert_same_store(store, local_store)
+
+
+def test_resources_no_node_has_are_refused_not_waited_for(ray_address, tmp_path):
+    """Without the check, Ray waits forever for a GPU that never comes: the command is bounded by a timeout."""
+    (tmp_path / "corpus.txt").write_text("a text\nanother text\n", encoding="utf-8")
+    command = [
+        sys.executable, "-m", "sentembed.cli.main", "index", str(tmp_path / "corpus.txt"), "--store",
+        str(tmp_path / "store"), "--model", str(MINILM_L3), "--ray", "--address", ray_address,
+        "--gpus-per-worker", "1", "--no-progress",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=REPO)
+    assert result.returncode == 2
+    assert "gpus_per_worker=1, but no node of the Ray cluster has 1 GPU" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_worker_error_keeps_its_type_and_message(ray_address, tmp_path):
+    """The driver loads its model on the CPU; each worker loads it on `device`, which this machine lacks."""
+    from sentembed.common.runtime import default_device
+
+    if default_device() != "cpu":
+        pytest.skip("needs a machine without a GPU")
+    with pytest.raises(ValueError, match=r"cuda") as raised:
+        build_store(
+            tmp_path / "store", str(MINILM_L3), ["a text", "another text"], device="cuda", workers=1,
+            address=ray_address, show_progress_bar=False,
+        )  # fmt: skip
+    assert "raised in a Ray worker" in "\n".join(getattr(raised.value, "__notes__", []))

@@ -3,18 +3,22 @@ given through it. Batches are dicts of numpy arrays (`batch_format="numpy"`)."""
 
 from __future__ import annotations
 
+import builtins
 import inspect
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sentembed.common.checks import check_choice, check_positive_int
+from sentembed.common.checks import check_choice, check_positive_int, resolve_prompt
 from sentembed.common.files import save_array
 from sentembed.common.types import PRECISIONS
 from sentembed.cross_encoder import CrossEncoder
+from sentembed.loading.folder import ModelConfig
 from sentembed.sentence_transformer import SentenceTransformer
+from sentembed.sentence_transformer.model import merge_prompts
 from sentembed.store.build import encode_for_store
 from sentembed.store.manifest import Manifest
 
@@ -64,6 +68,17 @@ def check_encode_options(options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+def check_prompt_name(model: str, model_options: dict[str, Any], encode_options: dict[str, Any]) -> None:
+    """Refuse an unknown `prompt_name` before any actor loads the model, when the model is a local folder (its
+    prompts are in its config file, with `model_options["prompts"]` over them); a hub model's prompt name is
+    checked as each actor starts."""
+    if encode_options.get("prompt_name") is None or encode_options.get("prompt") is not None:
+        return
+    if Path(model).is_dir():
+        prompts = merge_prompts(model_options.get("prompts"), ModelConfig.read(model).prompts)
+        resolve_prompt(prompts, None, encode_options["prompt_name"])
+
+
 def column_texts(batch: dict[str, np.ndarray], column: str) -> list[str]:
     """A batch's column as a list, or a ValueError naming the columns the dataset has."""
     if column not in batch:
@@ -90,6 +105,7 @@ class Embedder:
         self.text_column, self.output_column = text_column, output_column
         self.model_batch_size = check_positive_int(model_batch_size, "model_batch_size")
         self.encode_options = check_encode_options(encode_options)
+        resolve_prompt(self.model.prompts, encode_options.get("prompt"), encode_options.get("prompt_name"))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The batch with its embeddings added."""
@@ -134,7 +150,12 @@ class PairScorer:
 
 class ShardEncoder:
     """Encodes whole store shards (rows `shard`, `name`, `texts`) the way the store's manifest says, and writes
-    each shard's float32 embeddings to `shard_dir/name` (atomically); returns each shard's number and rows."""
+    each shard's float32 embeddings to `shard_dir/name` (atomically); returns each shard's number and rows.
+
+    An error in the worker (loading the model, encoding) comes back as data, in the `error` column (see
+    `describe_error`), rather than as Ray's wrapper around it, so that the driver raises it with its own type
+    and message (`raise_worker_error`).
+    """
 
     def __init__(
         self,
@@ -145,14 +166,50 @@ class ShardEncoder:
         model_options: dict[str, Any] | None = None,
         model_batch_size: int = 32,
     ) -> None:
-        self.model = SentenceTransformer(model, device=device, **(model_options or {}))
         self.manifest, self.shard_dir, self.model_batch_size = manifest, Path(shard_dir), model_batch_size
+        self.model, self.error = None, ""
+        try:
+            self.model = SentenceTransformer(model, device=device, **(model_options or {}))
+        except Exception as error:  # reported with the first batch, as data
+            self.error = describe_error(error)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Write each shard of the batch; its number and row count come back."""
-        rows = []
-        for name, texts in zip(batch["name"].tolist(), batch["texts"]):
-            embeddings = encode_for_store(self.model, self.manifest, list(texts), self.model_batch_size)
-            save_array(self.shard_dir / name, embeddings)
-            rows.append(len(embeddings))
-        return {"shard": batch["shard"], "rows": np.asarray(rows, dtype=np.int64)}
+        """Write each shard of the batch; its number and row count come back, or the worker's error."""
+        shards = batch["shard"]
+        if self.error:
+            return failed_shards(shards, self.error)
+        try:
+            rows = [self.encode(name, texts) for name, texts in zip(batch["name"].tolist(), batch["texts"])]
+        except Exception as error:
+            return failed_shards(shards, describe_error(error))
+        return {"shard": shards, "rows": np.asarray(rows, dtype=np.int64), "error": np.full(len(shards), "")}
+
+    def encode(self, name: str, texts: np.ndarray) -> int:
+        """Encode one shard and stage its file; returns its row count."""
+        embeddings = encode_for_store(self.model, self.manifest, list(texts), self.model_batch_size)
+        save_array(self.shard_dir / name, embeddings)
+        return len(embeddings)
+
+
+def failed_shards(shards: np.ndarray, description: str) -> dict[str, np.ndarray]:
+    """The result rows of shards that a worker could not encode, each carrying its error."""
+    return {"shard": shards, "rows": np.zeros(len(shards), dtype=np.int64), "error": np.full(len(shards), description)}
+
+
+def describe_error(error: BaseException) -> str:
+    """An error as text that survives Ray: its type's name and its message, as JSON."""
+    message = error.args[0] if len(error.args) == 1 and isinstance(error.args[0], str) else str(error)
+    return json.dumps({"type": type(error).__name__, "message": message})
+
+
+def raise_worker_error(description: str) -> None:
+    """Raise an error described by a worker with its own type (a built-in exception; any other is a
+    RuntimeError naming its type) and message, noting that it came from a Ray worker."""
+    error = json.loads(description)
+    kind = getattr(builtins, error["type"], None)
+    if isinstance(kind, type) and issubclass(kind, Exception):
+        raised = kind(error["message"])
+    else:
+        raised = RuntimeError(f"{error['type']}: {error['message']}")
+    raised.add_note("(raised in a Ray worker)")
+    raise raised

@@ -49,6 +49,7 @@ def actor_pool(
     actor that dies and runs its batches again (its default for actor pools)."""
     ray = require_ray()
     workers, cpus, gpus = check_pool(workers, cpus_per_worker, gpus_per_worker)
+    check_nodes_fit([node["Resources"] for node in ray.nodes() if node.get("Alive")], cpus, gpus)
     if workers is None:
         workers = pool_size(ray.cluster_resources(), cpus, gpus)
     if most is not None:
@@ -58,6 +59,25 @@ def actor_pool(
         "num_cpus": cpus,
         "num_gpus": gpus,
     }
+
+
+def check_nodes_fit(nodes: list[dict[str, float]], cpus: float, gpus: float) -> None:
+    """Refuse a worker that no node of the cluster can hold (Ray would wait for one forever): a ValueError saying
+    what the largest node has.
+
+    Args:
+        nodes: each live node's resources, as `ray.nodes()` gives them ({"CPU": 8.0, "GPU": 1.0, ...}).
+        cpus: CPUs per worker.
+        gpus: GPUs per worker.
+    """
+    for resource, wanted, name in (("GPU", gpus, "gpus_per_worker"), ("CPU", cpus, "cpus_per_worker")):
+        largest = max((node.get(resource, 0) for node in nodes), default=0)
+        if wanted > largest:
+            raise ValueError(
+                f"{name}={wanted:g}, but no node of the Ray cluster has {wanted:g} {resource}"
+                f"{'s' if wanted != 1 else ''} (the largest has {largest:g}), so Ray would wait for one forever; "
+                f"lower {name} or join a cluster whose nodes have them"
+            )
 
 
 def check_pool(workers: Any, cpus_per_worker: Any, gpus_per_worker: Any) -> tuple[int | None, float, float]:

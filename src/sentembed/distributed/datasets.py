@@ -14,6 +14,7 @@ from sentembed.distributed.actors import (
     check_keywords,
     check_model_options,
     check_model_source,
+    check_prompt_name,
 )
 from sentembed.distributed.cluster import actor_pool, require_ray
 from sentembed.sentence_transformer import SentenceTransformer
@@ -56,6 +57,7 @@ def encode_dataset(
         "model_batch_size": check_positive_int(model_batch_size, "model_batch_size"),
         **check_encode_options(encode_kwargs),
     }
+    check_prompt_name(arguments["model"], arguments["model_options"], encode_kwargs)
     return map_with_pool(ds, Embedder, arguments, batch_size, workers, cpus_per_worker, gpus_per_worker)
 
 

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from sentembed.common.checks import check_positive_int
 from sentembed.common.files import load_array
-from sentembed.distributed.actors import ShardEncoder, check_model_options, check_model_source
+from sentembed.distributed.actors import ShardEncoder, check_model_options, check_model_source, raise_worker_error
 from sentembed.distributed.cluster import actor_pool, check_pool, connect, require_ray
 from sentembed.sentence_transformer import SentenceTransformer
 from sentembed.store import EmbeddingStore
@@ -208,4 +208,6 @@ def encode_shards(
         ShardEncoder, fn_constructor_kwargs=arguments, batch_size=1, batch_format="numpy", **pool
     )
     for row in results.iter_rows():
+        if row["error"]:
+            raise_worker_error(row["error"])
         yield int(row["shard"])
