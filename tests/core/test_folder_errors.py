@@ -8,8 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from tokenizers import Tokenizer
 
 from sentembed import SentenceTransformer
+from sentembed.models import StaticEmbedding
 from tests.conftest import MINILM_L3
 
 
@@ -54,3 +58,63 @@ def test_a_router_config_with_a_bad_route_key_is_named(tmp_path):
     config_path.write_text(json.dumps(config))
     with pytest.raises(OSError, match=r"router_config\.json.*route mapping key"):
         SentenceTransformer(str(tmp_path / "routed"), device="cpu")
+
+
+def test_a_pooling_dimension_that_does_not_fit_names_the_pooling_config(tmp_path):
+    folder = copy_model(tmp_path / "model")
+    config = json.loads((folder / "1_Pooling" / "config.json").read_text())
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({**config, "word_embedding_dimension": 100}))
+    with pytest.raises(OSError, match=r"1_Pooling.*word_embedding_dimension 100.*Transformer.*384"):
+        SentenceTransformer(str(folder), device="cpu")
+
+
+@pytest.mark.parametrize("name", ["cosine-ish", 3])
+def test_an_unknown_similarity_function_is_named(tmp_path, name):
+    folder = copy_model(tmp_path / "model")
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({"similarity_fn_name": name}))
+    with pytest.raises(ValueError, match=rf"config_sentence_transformers\.json.*similarity_fn_name {name!r}"):
+        SentenceTransformer(str(folder), device="cpu")
+
+
+def static_folder(tmp_path: Path, rows: int | None = None) -> Path:
+    """A static model (seeded random vectors) on paraphrase-MiniLM-L3-v2's tokenizer, saved; `rows` cuts its table."""
+    tokenizer = Tokenizer.from_file(str(MINILM_L3 / "tokenizer.json"))
+    table = torch.randn(tokenizer.get_vocab_size(), 8, generator=torch.Generator().manual_seed(0))
+    SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_weights=table)], device="cpu").save(
+        str(tmp_path / "static")
+    )
+    if rows is not None:
+        path = tmp_path / "static" / "0_StaticEmbedding" / "model.safetensors"
+        save_file({"embedding.weight": load_file(path)["embedding.weight"][:rows].contiguous()}, path)
+    return tmp_path / "static"
+
+
+def test_a_static_table_smaller_than_the_vocabulary_is_refused_at_load(tmp_path):
+    with pytest.raises(OSError, match=r"model\.safetensors.*1000 rows.*token ids up to 30521"):
+        SentenceTransformer(str(static_folder(tmp_path, rows=1000)), device="cpu")
+
+
+def test_non_finite_static_vectors_are_refused_at_load(tmp_path):
+    folder = static_folder(tmp_path)
+    path = folder / "0_StaticEmbedding" / "model.safetensors"
+    table = load_file(path)["embedding.weight"]
+    table[5, 3] = float("nan")
+    save_file({"embedding.weight": table}, path)
+    with pytest.raises(OSError, match=r"model\.safetensors.*NaN or inf"):
+        SentenceTransformer(str(folder), device="cpu")
+
+
+@pytest.mark.parametrize("array", ["embeddings", "weights"])
+def test_non_finite_model2vec_arrays_are_refused_at_load(tmp_path, array):
+    tokenizer = Tokenizer.from_file(str(MINILM_L3 / "tokenizer.json"))
+    arrays = {
+        "embeddings": torch.randn(tokenizer.get_vocab_size(), 8),
+        "weights": torch.ones(tokenizer.get_vocab_size()),
+    }
+    arrays[array][7] = float("inf")
+    folder = tmp_path / "model2vec"
+    folder.mkdir()
+    shutil.copy(MINILM_L3 / "tokenizer.json", folder / "tokenizer.json")
+    save_file(arrays, folder / "model.safetensors")
+    with pytest.raises(OSError, match=rf"model\.safetensors: '{array}' holds NaN or inf"):
+        StaticEmbedding.from_model2vec(folder)

@@ -15,6 +15,7 @@ import transformers
 from sentembed.common.files import path_inside, read_json, read_json_object, write_json
 from sentembed.loading.registry import module_class, module_type_name
 from sentembed.models import InputModule, Pooling, Router, Transformer
+from sentembed.similarity import SimilarityFunction
 from sentembed.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class ModelConfig:
         return cls(
             prompts=dict(data.get("prompts") or {}),
             default_prompt_name=data.get("default_prompt_name"),
-            similarity_fn_name=data.get("similarity_fn_name"),
+            similarity_fn_name=_known_similarity(data.get("similarity_fn_name"), path),
             truncate_dim=data.get("truncate_dim"),
         )
 
@@ -61,6 +62,28 @@ class ModelConfig:
         if self.truncate_dim is not None:
             data["truncate_dim"] = self.truncate_dim
         write_json(Path(folder) / MODEL_CONFIG_FILE, data)
+
+
+def _known_similarity(name: Any, path: Path) -> str | None:
+    """The saved similarity function name, refusing one that names no similarity function."""
+    if name is not None and name not in SimilarityFunction.possible_values():
+        raise ValueError(
+            f"{path}: unknown similarity_fn_name {name!r}; expected one of {SimilarityFunction.possible_values()}"
+        )
+    return name
+
+
+def _check_pooling_fits(modules: list[torch.nn.Module], module: torch.nn.Module, where: str) -> None:
+    """A Pooling module must pool token embeddings of the size the module before it gives."""
+    previous = modules[-1] if modules else None
+    token_dimension = getattr(previous, "get_word_embedding_dimension", None)
+    if not isinstance(module, Pooling) or not callable(token_dimension):
+        return
+    if module.word_embedding_dimension != token_dimension():
+        raise OSError(
+            f"{where}: the Pooling config says word_embedding_dimension {module.word_embedding_dimension}, but the "
+            f"{type(previous).__name__} before it gives {token_dimension()}-dimensional token embeddings"
+        )
 
 
 def _is_causal_lm(transformer: Transformer) -> bool:
@@ -83,7 +106,11 @@ def load_modules(folder: Path, trust_remote_code: bool = False, **transformer_kw
         if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
             raise OSError(f"{modules_path}: entry {index} must be an object with a 'type' string, got {entry!r}")
         module_folder = path_inside(folder, entry.get("path", ""), f"{modules_path} entry {index}")
-        modules.append(load_module(entry["type"], module_folder, trust_remote_code, **transformer_kwargs))
+        module = load_module(entry["type"], module_folder, trust_remote_code, **transformer_kwargs)
+        _check_pooling_fits(
+            modules, module, f"{module_folder / Pooling.config_file_name} ({modules_path} entry {index})"
+        )
+        modules.append(module)
     return modules
 
 

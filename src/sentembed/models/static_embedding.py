@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ class StaticEmbedding(InputModule):
             weights = torch.as_tensor(np.asarray(embedding_weights, dtype=np.float32))
             if weights.dim() != 2:
                 raise ValueError(f"embedding_weights must be 2-D (vocabulary x dimension), got {tuple(weights.shape)}")
+            check_table(weights, tokenizer)
             self.embedding = nn.EmbeddingBag.from_pretrained(weights.float(), freeze=False)
         elif embedding_dim is not None:
             self.embedding = nn.EmbeddingBag(tokenizer.get_vocab_size(), embedding_dim)
@@ -107,10 +109,10 @@ class StaticEmbedding(InputModule):
         for required in (tokenizer_path, weights_path):
             if not required.is_file():
                 raise OSError(f"{required} is missing: a model2vec folder holds tokenizer.json and model.safetensors")
-        tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        tokenizer = read_tokenizer(tokenizer_path)
         arrays = load_state_dict(folder)
         table = fold_model2vec_arrays(arrays, tokenizer.get_vocab_size(), weights_path)
-        return cls(tokenizer, embedding_weights=table, base_model=str(folder))
+        return _named(weights_path, lambda: cls(tokenizer, embedding_weights=table, base_model=str(folder)))
 
     # Loads a teacher given by name for `from_distillation`: set to SentenceTransformer by the model class's package
     # (models/ sits below it and does not import it).
@@ -173,11 +175,41 @@ class StaticEmbedding(InputModule):
         if not tokenizer_path.is_file():
             raise OSError(f"{tokenizer_path} is missing: a StaticEmbedding folder holds its tokenizer.json")
         weights = load_state_dict(input_path)
-        tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        tokenizer = read_tokenizer(tokenizer_path)
+        source = Path(input_path) / "model.safetensors"
         if "embedding.weight" in weights:
-            return cls(tokenizer, embedding_weights=weights["embedding.weight"])
-        table = fold_model2vec_arrays(weights, tokenizer.get_vocab_size(), Path(input_path) / "model.safetensors")
-        return cls(tokenizer, embedding_weights=table)
+            return _named(source, lambda: cls(tokenizer, embedding_weights=weights["embedding.weight"]))
+        table = fold_model2vec_arrays(weights, tokenizer.get_vocab_size(), source)
+        return _named(source, lambda: cls(tokenizer, embedding_weights=table))
+
+
+def read_tokenizer(path: Path) -> Tokenizer:
+    """A `tokenizer.json`; one the tokenizers library cannot read is an OSError naming it."""
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as error:  # tokenizers raises a bare Exception for a file it cannot parse
+        raise OSError(f"{path} is not a tokenizer the tokenizers library can read: {error}") from error
+
+
+def _named(source: Path, build: Callable[[], StaticEmbedding]) -> StaticEmbedding:
+    """Build the module, turning a table the tokenizer does not fit into an OSError naming the weights file."""
+    try:
+        return build()
+    except ValueError as error:
+        raise OSError(f"{source}: {error}") from error
+
+
+def check_table(table: torch.Tensor, tokenizer: Tokenizer) -> None:
+    """Refuse a table that holds NaN or inf, or has no row for some of the tokenizer's token ids (found at load,
+    not when a text first uses such a token)."""
+    if not bool(torch.isfinite(table).all()):
+        raise ValueError("the token vectors hold NaN or inf")
+    largest_id = max(tokenizer.get_vocab(with_added_tokens=True).values(), default=-1)
+    if largest_id >= len(table):
+        raise ValueError(
+            f"the table has {len(table)} rows but the tokenizer gives token ids up to {largest_id}; "
+            "every token id needs a row"
+        )
 
 
 def fold_model2vec_arrays(arrays: dict[str, torch.Tensor], vocabulary: int, source: Path) -> torch.Tensor:
@@ -190,6 +222,8 @@ def fold_model2vec_arrays(arrays: dict[str, torch.Tensor], vocabulary: int, sour
         raise OSError(
             f"{source}: 'embeddings' must be a 2-D float array, got {embeddings.dtype} {tuple(embeddings.shape)}"
         )
+    if not bool(torch.isfinite(embeddings).all()):
+        raise OSError(f"{source}: 'embeddings' holds NaN or inf")
     mapping = arrays.get("mapping")
     if mapping is not None:
         if mapping.dim() != 1 or len(mapping) != vocabulary:
@@ -208,5 +242,7 @@ def fold_model2vec_arrays(arrays: dict[str, torch.Tensor], vocabulary: int, sour
             raise OSError(
                 f"{source}: 'weights' must hold one weight per token ({vocabulary}), got {tuple(token_weights.shape)}"
             )
+        if not bool(torch.isfinite(token_weights).all()):
+            raise OSError(f"{source}: 'weights' holds NaN or inf")
         table = table * token_weights.float()[:, None]
     return table.contiguous()
