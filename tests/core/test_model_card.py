@@ -413,3 +413,25 @@ def test_a_dataset_from_the_hub_cache_is_linked_by_its_id(tmp_path):
     assert (
         f"* Dataset: {link} at [0123456](https://huggingface.co/datasets/someone/pairs/tree/0123456789abcdef)" in card
     )
+
+
+def test_audio_and_video_columns_get_durations_and_frame_counts(l3):
+    import numpy as np
+
+    rows = [
+        {
+            "clip": {"array": np.zeros(8000), "sampling_rate": 16000},
+            "video": {"array": np.zeros((4, 3, 8, 8), dtype=np.uint8), "video_metadata": {"fps": 24}},
+        },
+        {
+            "clip": {"array": np.zeros(48000), "sampling_rate": 16000},
+            "video": {"array": np.zeros((10, 3, 8, 8), dtype=np.uint8), "video_metadata": {"fps": 24}},
+        },
+    ]
+    stats = l3.model_card_data.compute_dataset_metrics(rows, {"name": "media"}, object())["stats"]
+    assert stats["clip"] == {
+        "dtype": "audio",
+        "modality": "audio",
+        "data": {"min": "0.50s", "mean": "1.75s", "max": "3.00s", "sampling_rate": "16000 Hz"},
+    }
+    assert stats["video"]["data"] == {"min": "4 frames", "mean": "7 frames", "max": "10 frames", "fps": "24"}

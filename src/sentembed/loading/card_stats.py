@@ -16,6 +16,7 @@ from sentembed.loading.card_media import (
     is_audio_dict,
     is_image,
     is_video_decoder,
+    is_video_dict,
     path_modality,
     value_modality,
 )
@@ -113,6 +114,15 @@ def audio_durations(clips: list[dict[str, Any]]) -> dict[str, str]:
     return data
 
 
+def video_frames(videos: list[dict[str, Any]]) -> dict[str, str]:
+    """Frame counts of `{"array", "video_metadata"}` videos, and their frame rates."""
+    data = min_mean_max([len(video["array"]) for video in videos], lambda frames: f"{frames:.0f} frames")
+    rates = sorted({video["video_metadata"].get("fps") for video in videos} - {None})
+    if rates:
+        data["fps"] = ", ".join(f"{rate:g}" for rate in rates)
+    return data
+
+
 def video_durations(decoders: list[Any]) -> dict[str, str]:
     metas = [decoder.metadata for decoder in decoders]
     data = min_mean_max([meta.duration_seconds for meta in metas], lambda seconds: f"{seconds:.2f}s")
@@ -152,6 +162,8 @@ def column_stats(values: list[Any], count_tokens: Callable[[list[str]], list[int
         return {"dtype": "image", "modality": "image", "data": image_sizes(values)}
     if is_audio_dict(first):
         return {"dtype": "audio", "modality": "audio", "data": audio_durations(values)}
+    if is_video_dict(first):
+        return {"dtype": "video", "modality": "video", "data": video_frames(values)}
     if is_video_decoder(first):
         return {"dtype": "video", "modality": "video", "data": video_durations(values)}
     modality = value_modality(first)
