@@ -76,7 +76,7 @@ def test_dict_of_losses_must_cover_every_dataset(minilm_l3, tmp_path):
     from sentembed.losses import CoSENTLoss
 
     train = datasets.DatasetDict({"sts": datasets.Dataset.from_dict(sts_rows("train", 4))})
-    with pytest.raises(ValueError, match=r"no loss given for the datasets \['sts'\]"):
+    with pytest.raises(ValueError, match=r"Currently, \[.sts.\] occurs in `train_dataset` but not in `loss`"):
         SentenceTransformerTrainer(
             model=minilm_l3, args=args_for(tmp_path), train_dataset=train, loss={"other": CoSENTLoss(minilm_l3)}
         )
@@ -97,6 +97,22 @@ def test_a_dict_of_losses_needs_dicts_of_datasets_and_no_streamed_one(minilm_l3,
     streamed = {"sts": single.to_iterable_dataset(), "more": single}
     with pytest.raises(ValueError, match="not compatible with a DatasetDict containing an IterableDataset"):
         SentenceTransformerTrainer(model=minilm_l3, args=args_for(tmp_path), train_dataset=streamed)
+
+
+def test_reserved_column_names_and_evaluation_without_data_are_refused(minilm_l3, tmp_path):
+    from sentembed import SentenceTransformerTrainer
+
+    rows = datasets.Dataset.from_dict(sts_rows("train", 4))
+    for column in ("return_loss", "dataset_name"):
+        renamed = rows.rename_column("sentence1", column)
+        with pytest.raises(ValueError, match=rf"invalid in your train dataset: \['{column}'\]"):
+            SentenceTransformerTrainer(model=minilm_l3, args=args_for(tmp_path), train_dataset=renamed)
+        with pytest.raises(ValueError, match=rf"invalid in your sts dataset: \['{column}'\]"):
+            SentenceTransformerTrainer(model=minilm_l3, args=args_for(tmp_path), train_dataset={"sts": renamed})
+    with pytest.raises(ValueError, match="didn't provide an `eval_dataset` or an `evaluator`"):
+        SentenceTransformerTrainer(
+            model=minilm_l3, args=args_for(tmp_path, eval_strategy="steps", eval_steps=1), train_dataset=rows
+        )
 
 
 def test_unknown_batch_sampler_is_refused(tmp_path):

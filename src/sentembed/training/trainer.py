@@ -49,6 +49,31 @@ def as_named(datasets: Any) -> dict[str | None, Any]:
     return {None: datasets}
 
 
+# Columns the trainer adds to its batches itself.
+RESERVED_COLUMNS = ("return_loss", "dataset_name")
+
+
+def check_reserved_columns(datasets: dict[str | None, Any], kind: str) -> None:
+    """Refuse a dataset with a column the trainer uses for itself, naming the dataset and the column."""
+    for name, dataset in datasets.items():
+        reserved = [column for column in dataset.column_names or [] if column in RESERVED_COLUMNS]
+        if reserved:
+            raise ValueError(
+                f"The following column names are invalid in your {name or kind} dataset: {reserved}. Avoid using "
+                "these column names, as they are reserved for internal use."
+            )
+
+
+def check_evaluation_source(strategy: Any, eval_dataset: Any, evaluator: Any, trainer_name: str) -> None:
+    """An evaluation strategy other than "no" needs an eval_dataset or an evaluator to evaluate with."""
+    if str(getattr(strategy, "value", strategy)) != "no" and eval_dataset is None and evaluator is None:
+        raise ValueError(
+            f"You have set `args.eval_strategy` to {strategy}, but you didn't provide an `eval_dataset` or an "
+            f"`evaluator`. Either provide an `eval_dataset` or an `evaluator` to `{trainer_name}`, or set "
+            "`args.eval_strategy='no'` to skip evaluation."
+        )
+
+
 def check_loss_dict_datasets(loss: Any, train_dataset: Any, eval_dataset: Any) -> None:
     """A dict of losses (one per dataset) needs dicts of datasets; a dict of datasets cannot hold a streamed one
     (the datasets are batched side by side, which needs their lengths)."""
@@ -71,7 +96,11 @@ def losses_for(datasets: dict[str | None, Any], loss: Any) -> dict[str | None, n
         return dict.fromkeys(datasets, loss)
     missing = [name for name in datasets if name not in loss]
     if missing:
-        raise ValueError(f"no loss given for the datasets {missing}; losses are given for {sorted(loss)}")
+        raise ValueError(
+            "If the provided `loss` is a dict, then all keys from the `train_dataset` dictionary must occur in "
+            f"`loss` also. Currently, {missing} occurs in `train_dataset` but not in `loss` (losses are given for "
+            f"{sorted(loss)})."
+        )
     return {name: loss[name] for name in datasets}
 
 
@@ -162,6 +191,8 @@ class SentenceTransformerTrainer(Trainer):
         check_loss_dict_datasets(loss, train_dataset, eval_dataset)
         self.train_datasets = as_named(train_dataset)
         self.eval_datasets = as_named(eval_dataset)
+        check_reserved_columns(self.train_datasets, "train")
+        check_reserved_columns(self.eval_datasets, "eval")
         if loss is None:
             logger.warning("No loss given; using CoSENTLoss.")
             loss = self.default_loss
@@ -173,6 +204,7 @@ class SentenceTransformerTrainer(Trainer):
         self._evaluator_pending = False
         # transformers refuses an eval_strategy without an eval_dataset; an evaluator alone is enough here.
         strategy = args.eval_strategy
+        check_evaluation_source(strategy, eval_dataset, self.evaluator, type(self).__name__)
         if eval_dataset is None and self.evaluator is not None:
             args.eval_strategy = "no"
         super().__init__(
