@@ -1,7 +1,12 @@
-"""What serving under load needs: the model names clients send (`served_model_names`) and the embedding cache
-(`cache_path`): answers from it equal `encode`, and repeated texts skip the model."""
+"""What serving under load needs: the model names clients send (`served_model_names`), the embedding cache
+(`cache_path`: answers from it equal `encode`, and repeated texts skip the model), and the httptools
+connections' header deadline and bound with pipelined requests."""
 
 from __future__ import annotations
+
+import json
+import socket
+import time
 
 import httpx
 import numpy as np
@@ -10,6 +15,7 @@ import pytest
 from sentembed.cache import EmbeddingCache
 from tests.conftest import read_sts
 from tests.server.conftest import MODEL_NAME, live_server, metric
+from tests.training.readers import read_beir
 
 openai = pytest.importorskip("openai")
 ALIASES = ("text-embedding-3-small", "local-minilm")
@@ -84,3 +90,44 @@ def test_a_damaged_cache_file_is_refused_at_start(embedding_model, tmp_path):
     path.write_bytes(b"not a database at all" * 100)
     with pytest.raises(OSError, match="damaged.db"):
         create_app(embedding_model, settings=ServeSettings(cache_path=str(path)))
+
+
+def read_responses(connection: socket.socket, count: int, seconds: float) -> bytes:
+    """What the server sends on `connection` until `count` responses have ended, it closes, or time is up."""
+    received, deadline = b"", time.monotonic() + seconds
+    while received.count(b"HTTP/1.1 ") < count or not received.endswith((b"]", b"}")):
+        assert time.monotonic() < deadline, f"timed out after {received[:200]!r}"
+        data = connection.recv(65536)
+        if not data:
+            break
+        received += data
+    return received
+
+
+def post(path: str, body: bytes) -> bytes:
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+    return head.encode() + b"\r\n\r\n" + body
+
+
+def test_pipelined_requests_outlive_the_header_deadline(embedding_model):
+    """The second request's headers are in before the first is answered: its deadline has ended, and a model
+    run longer than the header timeout does not close the connection."""
+    _, corpus, _ = read_beir("scifact_1k")
+    long_body = json.dumps({"inputs": list(corpus.values())[:32]}).encode()
+    with live_server(embedding_model, header_timeout=0.2) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=60) as connection:
+            connection.sendall(post("/embed", long_body) + post("/embed", b'{"inputs": "short"}'))
+            received = read_responses(connection, 2, 120)
+    assert received.count(b"HTTP/1.1 200") == 2
+
+
+def test_a_large_body_before_pipelined_headers_is_not_counted_as_headers(embedding_model):
+    text = "word " * 6_000  # a 30 kB body, far over the 16 KiB header bound
+    with live_server(embedding_model) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=60) as connection:
+            body = json.dumps({"inputs": text}).encode()
+            connection.sendall(post("/tokenize", body) + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            received = read_responses(connection, 2, 120)
+    assert received.count(b"HTTP/1.1 200") == 2 and b"HTTP/1.1 400" not in received

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -61,7 +62,7 @@ def create_app(
         finally:
             state.batcher.stop()
 
-    app = FastAPI(title="sentembed", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="sentembed", version=__version__, lifespan=lifespan, **without_telemetry())
     app.state.server = state
     app.include_router(router)
     app.add_exception_handler(ApiError, on_api_error)
@@ -80,6 +81,14 @@ def create_app(
                            allow_headers=["Authorization", "Content-Type"])  # fmt: skip
     app.add_middleware(RequestMetrics, metrics=state.metrics, routes=route_paths(app))
     return app
+
+
+def without_telemetry() -> dict[str, Any]:
+    """FastAPI's own OpenTelemetry hooks (in versions that have them) look up the global providers on every
+    request; the server has its own `/metrics`, so they are turned off."""
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
+        return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    return {}
 
 
 def route_paths(app: FastAPI) -> frozenset[str]:
@@ -132,8 +141,8 @@ def serve(
 
 
 def uvicorn_config(app: FastAPI, host: str, port: int, settings: ServeSettings, log_level: str = "info") -> Any:
-    """The `uvicorn.Config` that `serve` runs `app` with: h11 with `settings.header_timeout` on request headers,
-    and SIGTERM draining in-flight requests for up to 60 s.
+    """The `uvicorn.Config` that `serve` runs `app` with: httptools with `settings.header_timeout` on request
+    headers (and a 16 KiB bound on them), and SIGTERM draining in-flight requests for up to 60 s.
 
     Args:
         app: the app from `create_app`.

@@ -115,25 +115,27 @@ class Batcher:
         except BaseException as error:  # the model failed (or panicked): every waiting request is told, none hangs
             if not isinstance(error, Exception) and not is_panic(error):
                 raise
-            for job in jobs:
-                _settle(job, error=error)
+            _settle([(job, None, error) for job in jobs])
             return
-        for job, result in zip(jobs, results):
-            _settle(job, result=result)
+        _settle([(job, result, None) for job, result in zip(jobs, results)])
 
 
-def _settle(job: Job, result: Any = None, error: BaseException | None = None) -> None:
-    """Hand a result (or error) to the job's waiting request, on that request's event loop."""
-    future = job.future
-    if future is None or job.cancelled:
-        return
+def _settle(outcomes: list[tuple[Job, Any, BaseException | None]]) -> None:
+    """Hand each job's result (or error) to its waiting request, with one wake-up of each event loop involved
+    (a wake-up is a write to the loop's self-pipe, so one per job would cost a system call per request)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Any, BaseException | None]]] = {}
+    for job, result, error in outcomes:
+        if job.future is not None and not job.cancelled:
+            by_loop.setdefault(job.future.get_loop(), []).append((job.future, result, error))
+    for loop, settled in by_loop.items():
+        loop.call_soon_threadsafe(_set_outcomes, settled)
 
-    def settle() -> None:
+
+def _set_outcomes(settled: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:
+    for future, result, error in settled:
         if future.done():
-            return
+            continue
         if error is not None:
             future.set_exception(error)
         else:
             future.set_result(result)
-
-    future.get_loop().call_soon_threadsafe(settle)

@@ -114,7 +114,7 @@ class TextModel:
     def __init__(self, tokenizer: Any, max_length: int | None) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # re-entrant: the event loop holds it while it tokenizes a small request
         self.template = self._special_template()
 
     def _special_template(self) -> tuple[list[int], list[int]]:

@@ -13,6 +13,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._per_route: dict[str, tuple[Counter, Counter]] = {}  # labelled children, found once per route
         registry = self.registry
         self.requests = Counter("sentembed_requests", "HTTP requests", ["route", "status"], registry=registry)
         self.latency = Histogram(
@@ -31,6 +32,14 @@ class Metrics:
         self.batch_requests = Histogram(
             "sentembed_batch_requests", "Requests sharing one model run", buckets=SIZE_BUCKETS, registry=registry
         )
+
+    def count(self, route: str, inputs: int, tokens: int) -> None:
+        """Count a request's inputs and tokens under its route (one of the app's fixed paths)."""
+        if route not in self._per_route:
+            self._per_route[route] = (self.inputs.labels(route), self.tokens.labels(route))
+        counted_inputs, counted_tokens = self._per_route[route]
+        counted_inputs.inc(inputs)
+        counted_tokens.inc(tokens)
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""

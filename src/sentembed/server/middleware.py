@@ -29,6 +29,9 @@ class RequestMetrics:
         self.app = app
         self.metrics = metrics
         self.routes = routes
+        # The labelled children, found once: `labels()` takes a lock and builds a key on every call.
+        self._counters: dict[tuple[str, int], Any] = {}
+        self._timers: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,8 +48,19 @@ class RequestMetrics:
             await self.app(scope, receive, send_and_note)
         finally:
             route = scope["path"] if scope["path"] in self.routes else UNMATCHED_ROUTE
-            self.metrics.requests.labels(route, str(status["code"])).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+            self._counter(route, status["code"]).inc()
+            self._timer(route).observe(time.perf_counter() - started)
+
+    def _counter(self, route: str, status: int) -> Any:
+        key = (route, status)
+        if key not in self._counters:
+            self._counters[key] = self.metrics.requests.labels(route, str(status))
+        return self._counters[key]
+
+    def _timer(self, route: str) -> Any:
+        if route not in self._timers:
+            self._timers[route] = self.metrics.latency.labels(route)
+        return self._timers[route]
 
 
 class ApiKeyCheck:

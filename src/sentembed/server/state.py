@@ -15,13 +15,15 @@ from starlette.responses import Response
 
 from sentembed.common.checks import check_text
 from sentembed.server.batcher import Batcher, Job
-from sentembed.server.engine import Embedder, Reranker, Tokenized
+from sentembed.server.engine import Embedder, Reranker, TextModel, Tokenized
 from sentembed.server.errors import ApiError
 from sentembed.server.metrics import Metrics
 from sentembed.server.settings import ServeSettings
 
 TRUNCATED_HEADER = "X-Sentembed-Truncated"
 CLIENT_CLOSED = 499
+# Requests with at most this many characters of text are tokenized on the event loop (see `tokenize_near`).
+INLINE_CHARACTERS = 4_000
 
 
 class ClientGone(Exception):
@@ -62,6 +64,20 @@ async def wait_for_disconnect(request: Request) -> None:
     """Return once the client has closed its connection."""
     while (await request.receive())["type"] != "http.disconnect":
         pass
+
+
+async def tokenize_near(
+    engine: TextModel, characters: int, tokenize: Callable[..., Tokenized], *args: Any
+) -> Tokenized:
+    """`tokenize(*args)` on the event loop for a request of at most `INLINE_CHARACTERS` characters whose model's
+    tokenizer is free (a fraction of a millisecond, less than the hop to a worker thread and back costs), else
+    in a worker thread, so that a large request never holds up the loop."""
+    if characters <= INLINE_CHARACTERS and engine.lock.acquire(blocking=False):
+        try:
+            return tokenize(*args)
+        finally:
+            engine.lock.release()
+    return await run_in_threadpool(tokenize, *args)
 
 
 def truncation_headers(tokenized: Tokenized) -> dict[str, str]:
@@ -140,7 +156,7 @@ class ServerState:
         """Raw embeddings of `texts` from the shared batcher, exactly as `encode` computes them."""
         embedder = self.need_embedder()
         prompt = embedder.prompt(prompt_name)
-        tokenized = await run_in_threadpool(embedder.tokenize, texts, prompt)
+        tokenized = await tokenize_near(embedder, sum(map(len, texts)), embedder.tokenize, texts, prompt)
         prompted = embedder.prompted(texts, prompt)
         await self.check_truncation(
             embedder, tokenized, truncate, lambda: embedder.first_cut(prompted, tokenized.rows, param)
@@ -156,7 +172,8 @@ class ServerState:
     ) -> tuple[torch.Tensor, Tokenized]:
         """Logits of (query, text) pairs from the shared batcher."""
         reranker = self.need_reranker()
-        tokenized = await run_in_threadpool(reranker.tokenize, query, texts)
+        size = len(query) * len(texts) + sum(map(len, texts))
+        tokenized = await tokenize_near(reranker, size, reranker.tokenize, query, texts)
         await self.check_truncation(
             reranker, tokenized, truncate, lambda: reranker.first_cut(query, texts, tokenized.rows)
         )
@@ -165,8 +182,7 @@ class ServerState:
         return await self.run_job(request, job), tokenized
 
     def count(self, route: str, inputs: int, tokens: int) -> None:
-        self.metrics.inputs.labels(route).inc(inputs)
-        self.metrics.tokens.labels(route).inc(tokens)
+        self.metrics.count(route, inputs, tokens)
 
     def dimensions(self, dimensions: int | None) -> int | None:
         """`dimensions` if the model has that many, else a 422."""
