@@ -241,3 +241,30 @@ def test_denoising_auto_encoder_loss_keeps_the_decoder_head_on_the_shared_embedd
     assert cross_attention and not any(name in encoder_parameters for name in cross_attention)
     untied = ours.DenoisingAutoEncoderLoss(minilm_l3, tie_encoder_decoder=False)
     assert untied.decoder.bert.embeddings.word_embeddings.weight is not shared
+
+
+def test_gist_guide_reads_the_model_features_when_it_tokenizes_alike(minilm_l3, minilm_l6):
+    from sentembed.losses import GISTEmbedLoss
+    from sentembed.training.losses.gist import same_tokenization
+
+    model = minilm_l3.eval()
+
+    assert same_tokenization(model, model) and same_tokenization(minilm_l3, minilm_l6)
+    assert not same_tokenization(minilm_l6, model), "a guide with room for fewer tokens must re-tokenize"
+    loss = GISTEmbedLoss(model, model)
+    assert not loss.must_retokenize and GISTEmbedLoss(minilm_l6, model).must_retokenize
+    features = [
+        dict(model.tokenize(["A man plays a guitar.", "Stocks fell."])),
+        dict(model.tokenize(["Music.", "Money."])),
+    ]
+    calls = []
+    handle = model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        guides = loss.guide_embeddings(features)
+    finally:
+        handle.remove()
+    assert len(calls) == 2, "one forward per column, no decode and encode round trip"
+    with torch.no_grad():
+        expected = model(dict(features[0]))["sentence_embedding"]
+    torch.testing.assert_close(guides[0], expected)
+    assert not guides[0].requires_grad

@@ -16,6 +16,17 @@ from sentembed.training.losses.gathering import gather_with_grad, gather_without
 MARGIN_STRATEGIES = ("absolute", "relative")
 
 
+def same_tokenization(model: Any, guide: Any) -> bool:
+    """Whether the guide reads the model's token ids as they are: the same vocabulary, and room for as many tokens."""
+    model_tokenizer, guide_tokenizer = getattr(model, "tokenizer", None), getattr(guide, "tokenizer", None)
+    if not hasattr(model_tokenizer, "get_vocab") or not hasattr(guide_tokenizer, "get_vocab"):
+        return False
+    model_length, guide_length = getattr(model, "max_seq_length", None), getattr(guide, "max_seq_length", None)
+    if model_length is None or guide_length is None or guide_length < model_length:
+        return False
+    return model_tokenizer.get_vocab() == guide_tokenizer.get_vocab()
+
+
 class GISTEmbedLoss(EmbeddingLoss):
     """Candidates the guide scores above the anchor's own positive (less the margin) are masked out.
 
@@ -46,10 +57,14 @@ class GISTEmbedLoss(EmbeddingLoss):
         self.contrast_anchors = contrast_anchors
         self.contrast_positives = contrast_positives
         self.gather_across_devices = gather_across_devices
+        self.must_retokenize = not same_tokenization(model, guide)
 
     def guide_embeddings(self, sentence_features: list[dict[str, torch.Tensor]]) -> list[torch.Tensor]:
-        """Embed the same texts with the guide (re-tokenized, as it may use a different tokenizer)."""
+        """The guide's embeddings of the same texts, without gradients: from the model's features when the guide
+        tokenizes as the model does, else from the texts decoded and tokenized again by the guide."""
         with torch.no_grad():
+            if not self.must_retokenize:
+                return [self.guide(dict(features))["sentence_embedding"] for features in sentence_features]
             embeddings = []
             for features in sentence_features:
                 texts = self.model.tokenizer.batch_decode(features["input_ids"], skip_special_tokens=True)
