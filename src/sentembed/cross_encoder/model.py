@@ -272,8 +272,13 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         self.eval()
         classifier = self.classifier
         return run_in_sorted_batches(
-            rows, batch_size, classifier.pad, self.device, classifier.logits, show_progress_bar, desc="Scoring pairs"
+            rows, batch_size, classifier.pad, self.device, self, show_progress_bar, desc="Scoring pairs"
         )
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The logits (pairs, num_labels) of a padded batch from `preprocess`. `predict` calls the model through
+        `__call__`, so forward hooks and `torch.compile` apply to it."""
+        return self.classifier.logits(features)
 
     def tokenize_pairs(self, pairs: list[Pair]) -> list[Row]:
         """Token rows for (first, second) pairs, warning when pairs were cut at `max_length`."""
