@@ -201,3 +201,57 @@ def test_mse_from_dataframe_refuses_unknown_columns(minilm_l3):
         MSEEvaluatorFromDataFrame(tatoeba_rows(5), minilm_l3, [("eng", "ita")])
     with pytest.raises(TypeError, match="a list of dicts or a pandas DataFrame"):
         MSEEvaluatorFromDataFrame("eng,deu", minilm_l3, [("eng", "deu")])
+
+
+def damaged_copy(nano_folder, tmp_path, subset: str, change) -> tuple:
+    """A copy of the NanoSciFact folder whose `subset` table went through `change(columns)`; and that file."""
+    import shutil
+
+    from datasets import Dataset
+
+    folder = tmp_path / "NanoBEIR-en"
+    shutil.copytree(nano_folder, folder)
+    path = folder / subset / f"{NANO_SPLIT}-00000-of-00001.parquet"
+    columns = Dataset.from_parquet(str(path)).to_dict()
+    change(columns)
+    Dataset.from_dict(columns).to_parquet(str(path))
+    return folder, path
+
+
+def _empty(columns):
+    for values in columns.values():
+        values.clear()
+
+
+def _null_text(columns):
+    columns["text"][3] = None
+
+
+def _unknown_query(columns):
+    columns["query-id"][2] = "no-such-query"
+
+
+def _unknown_document(columns):
+    columns["corpus-id"][4] = "no-such-document"
+
+
+@pytest.mark.parametrize(
+    ("subset", "change", "message"),
+    [
+        ("queries", _empty, r"NanoSciFact-00000-of-00001\.parquet has no rows"),
+        ("corpus", _null_text, r"NanoSciFact-00000-of-00001\.parquet row 3: text is null"),
+        ("qrels", _unknown_query, r"qrels/NanoSciFact-00000-of-00001\.parquet row 2: query-id 'no-such-query' is not"),
+        ("qrels", _unknown_document, r"qrels/.*parquet row 4: corpus-id 'no-such-document' is not"),
+    ],
+)
+def test_nano_beir_names_the_file_and_row_of_bad_local_data(nano_folder, tmp_path, subset, change, message):
+    folder, _ = damaged_copy(nano_folder, tmp_path, subset, change)
+    with pytest.raises(ValueError, match=message):
+        NanoBEIREvaluator(["scifact"], dataset_folder=folder)
+
+
+def test_nano_beir_names_a_malformed_local_file(nano_folder, tmp_path):
+    folder, path = damaged_copy(nano_folder, tmp_path, "corpus", lambda columns: None)
+    path.write_bytes(b"PAR1 this is not a parquet file")
+    with pytest.raises(OSError, match=r"corpus/NanoSciFact-00000-of-00001\.parquet could not be read"):
+        NanoBEIREvaluator(["scifact"], dataset_folder=folder)

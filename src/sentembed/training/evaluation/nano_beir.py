@@ -71,16 +71,36 @@ def local_files(folder: Path, subset: str, split: str) -> tuple[str, list[str]]:
     raise OSError(f"{folder} has no {subset}/{split}*.parquet (or .jsonl): not a local copy of a NanoBEIR dataset")
 
 
-def load_subset(dataset_id: str, folder: str | os.PathLike | None, subset: str, split: str) -> Any:
-    """One subset's split as a datasets.Dataset, from the local folder when given, else from the hub."""
+def local_row_count(kind: str, files: list[str]) -> int:
+    """How many rows local parquet files (from their metadata) or JSON lines files (non-blank lines) hold."""
+    if kind == "parquet":
+        import pyarrow.parquet as parquet
+
+        return sum(parquet.ParquetFile(file).metadata.num_rows for file in files)
+    count = 0
+    for file in files:
+        with open(file, encoding="utf-8") as lines:
+            count += sum(1 for line in lines if line.strip())
+    return count
+
+
+def load_subset(dataset_id: str, folder: str | os.PathLike | None, subset: str, split: str) -> tuple[Any, str]:
+    """One subset's split as a datasets.Dataset, from the local folder when given, else from the hub; and where it
+    came from (the file, for errors). Every row must hold its columns (no nulls)."""
     try:
         from datasets import load_dataset
     except ImportError as error:
         raise ImportError("NanoBEIREvaluator needs the datasets package: pip install 'sentembed[train]'") from error
     if folder is not None:
         kind, files = local_files(Path(folder), subset, split)
-        dataset = load_dataset(kind, data_files=files, split="train")
-        where = f"{folder}/{subset}/{split}"
+        where = files[0] if len(files) == 1 else f"{Path(folder) / subset / split}* ({len(files)} files)"
+        try:
+            empty = local_row_count(kind, files) == 0
+            dataset = None if empty else load_dataset(kind, data_files=files, split="train")
+        except Exception as error:  # datasets and pyarrow raise many kinds for a damaged file
+            raise OSError(f"{where} could not be read as {kind} ({type(error).__name__}: {error})") from error
+        if empty:
+            raise ValueError(f"{where} has no rows")
     else:
         try:
             dataset = load_dataset(dataset_id, subset, split=split)
@@ -94,14 +114,30 @@ def load_subset(dataset_id: str, folder: str | os.PathLike | None, subset: str, 
     missing = [column for column in SUBSET_COLUMNS[subset] if column not in dataset.column_names]
     if missing:
         raise ValueError(f"{where} lacks the columns {missing}; it has {dataset.column_names}")
-    return dataset
+    if len(dataset) == 0:
+        raise ValueError(f"{where} has no rows")
+    for column in SUBSET_COLUMNS[subset]:
+        for row, value in enumerate(dataset[column]):
+            if value is None or isinstance(value, list) and None in value:
+                raise ValueError(f"{where} row {row}: {column} is null")
+    return dataset, where
 
 
-def relevant_documents(qrels: Any) -> dict[str, set[str]]:
-    """query id -> relevant corpus ids; a qrels row may name one corpus id or a list of them."""
+def relevant_documents(
+    qrels: tuple[Any, str], query_ids: set[str], corpus_ids: set[str], sources: tuple[str, str]
+) -> dict[str, set[str]]:
+    """query id -> relevant corpus ids; a qrels row may name one corpus id or a list of them. Each id must be one
+    the queries and the corpus hold (`sources` names their files)."""
+    table, where = qrels
     relevant: dict[str, set[str]] = {}
-    for query_id, corpus_ids in zip(qrels["query-id"], qrels["corpus-id"]):
-        relevant.setdefault(query_id, set()).update(corpus_ids if isinstance(corpus_ids, list) else [corpus_ids])
+    for row, (query_id, named) in enumerate(zip(table["query-id"], table["corpus-id"])):
+        if query_id not in query_ids:
+            raise ValueError(f"{where} row {row}: query-id {query_id!r} is not in {sources[0]}")
+        documents = named if isinstance(named, list) else [named]
+        for corpus_id in documents:
+            if corpus_id not in corpus_ids:
+                raise ValueError(f"{where} row {row}: corpus-id {corpus_id!r} is not in {sources[1]}")
+        relevant.setdefault(query_id, set()).update(documents)
     return relevant
 
 
@@ -165,13 +201,14 @@ class NanoBEIREvaluator(SentenceEvaluator):
 
     def load_evaluator(self, dataset_name: str, options: dict[str, Any]) -> InformationRetrievalEvaluator:
         split = f"Nano{DATASET_NAMES[dataset_name.lower()]}"
-        corpus, queries, qrels = (
+        (corpus, corpus_file), (queries, queries_file), qrels = (
             load_subset(self.dataset_id, self.dataset_folder, subset, split) for subset in SUBSET_COLUMNS
         )
+        relevant = relevant_documents(qrels, set(queries["_id"]), set(corpus["_id"]), (queries_file, corpus_file))
         return InformationRetrievalEvaluator(
             queries={qid: text for qid, text in zip(queries["_id"], queries["text"]) if text},
             corpus={cid: text for cid, text in zip(corpus["_id"], corpus["text"]) if text},
-            relevant_docs=relevant_documents(qrels),
+            relevant_docs=relevant,
             name=self.set_name(dataset_name),
             query_prompt=(self.query_prompts or {}).get(dataset_name),
             corpus_prompt=(self.corpus_prompts or {}).get(dataset_name),
