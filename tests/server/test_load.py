@@ -4,8 +4,10 @@ connections' header deadline and bound with pipelined requests."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
+import threading
 import time
 
 import httpx
@@ -131,3 +133,52 @@ def test_a_large_body_before_pipelined_headers_is_not_counted_as_headers(embeddi
             connection.sendall(post("/tokenize", body) + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             received = read_responses(connection, 2, 120)
     assert received.count(b"HTTP/1.1 200") == 2 and b"HTTP/1.1 400" not in received
+
+
+RUN_S = 0.5
+
+
+def test_batching_adapts_a_lone_request_runs_at_once_and_under_load_runs_wait_for_company():
+    """A fake model taking RUN_S per run. Two jobs run together; a third queues while they run, so the server
+    is loaded: the next run waits for a fourth that comes 50 ms later. A job that then finds the model idle
+    runs at once. Lingering is up to half the last run's time (here capped at 2 s, to be seen)."""
+    from sentembed.server.batcher import Batcher, Job
+    from sentembed.server.metrics import Metrics
+
+    runs: list[list[str]] = []
+    started: list[float] = []
+    first_run_over = threading.Event()
+
+    def runner(key, jobs):
+        started.append(time.monotonic())
+        time.sleep(RUN_S)
+        names = [chr(job.rows[0]["input_ids"][0]) for job in jobs]
+        runs.append(names)
+        if len(runs) == 1:
+            first_run_over.set()
+        return names
+
+    batcher = Batcher(runner, max_batch_tokens=1_000, metrics=Metrics(), max_linger_s=2.0)
+
+    def job(name: str) -> Job:
+        return Job(("embed", None), [{"input_ids": [ord(name)]}], 1)
+
+    async def scenario() -> float:
+        together = [asyncio.ensure_future(batcher.run(job(name))) for name in ("a", "b")]
+        await asyncio.sleep(RUN_S / 5)
+        late = [asyncio.ensure_future(batcher.run(job("c")))]
+        await asyncio.to_thread(first_run_over.wait, 30)
+        await asyncio.sleep(0.05)
+        late.append(asyncio.ensure_future(batcher.run(job("d"))))
+        await asyncio.wait_for(asyncio.gather(*together, *late), 30)
+        submitted = time.monotonic()
+        assert await asyncio.wait_for(batcher.run(job("e")), 30) == "e"
+        return submitted
+
+    batcher.start()
+    try:
+        submitted = asyncio.run(scenario())
+    finally:
+        batcher.stop()
+    assert runs == [["a", "b"], ["c", "d"], ["e"]]
+    assert started[2] - submitted < RUN_S / 2, "a lone request on an idle model should not wait"

@@ -1,10 +1,15 @@
 """Dynamic batching: requests queue their token rows, and one inference thread runs the rows of many
-requests together, up to a token budget, so that concurrent clients share model calls."""
+requests together, up to a token budget, so that concurrent clients share model calls.
+
+The batching adapts to the load. A request that finds the model idle runs at once, alone. When requests
+queued up while the model ran (the server is loaded), the next run waits a little for more to join: up to
+a share of the last run's time (and at most `max_linger_s`), or until the queue holds the token budget."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -16,6 +21,10 @@ from sentembed.server.metrics import Metrics
 
 # Runs the rows of several jobs with one key through a model; returns one result per job, in order.
 Runner = Callable[[Hashable, list["Job"]], list[Any]]
+# Under load, a run waits for more requests for up to this share of the previous run's time ...
+LINGER_SHARE = 0.5
+# ... and never longer than this (seconds).
+MAX_LINGER_S = 0.01
 
 
 @dataclass(eq=False)
@@ -34,14 +43,26 @@ class Job:
 class Batcher:
     """A queue of jobs and the one thread that runs them, oldest first, `max_batch_tokens` per run."""
 
-    def __init__(self, runner: Runner, max_batch_tokens: int, metrics: Metrics) -> None:
+    def __init__(
+        self, runner: Runner, max_batch_tokens: int, metrics: Metrics, max_linger_s: float = MAX_LINGER_S
+    ) -> None:
+        """
+        Args:
+            runner: runs the rows of jobs with one key through the model (see `Runner`).
+            max_batch_tokens: the most tokens one run collects.
+            metrics: the server's metrics (queue depth, batch sizes, dropped inputs).
+            max_linger_s: the longest a run waits for more requests under load (0: never waits).
+        """
         self._runner = runner
         self._max_batch_tokens = max_batch_tokens
         self._metrics = metrics
+        self._max_linger_s = max_linger_s
         self._queue: deque[Job] = deque()
         self._condition = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._loaded = False  # whether requests queued up while the last run ran
+        self._last_run_s = 0.0
 
     @property
     def alive(self) -> bool:
@@ -88,8 +109,29 @@ class Batcher:
                     self._condition.wait()
                 if not self._queue:
                     return
+                if self._loaded:
+                    self._linger()
+                if not self._queue:  # every queued client left while it waited
+                    continue
                 jobs = self._take()
+            started = time.perf_counter()
             self._run(jobs)
+            self._last_run_s = time.perf_counter() - started
+            with self._condition:
+                self._loaded = bool(self._queue)
+
+    def _linger(self) -> None:
+        """Wait (holding the condition) for more jobs to join the next run: until the oldest job's key has the
+        token budget queued, or a share of the last run's time passes."""
+        deadline = time.monotonic() + min(self._last_run_s * LINGER_SHARE, self._max_linger_s)
+        while self._queue and not self._stopping and self._queued_tokens(self._queue[0].key) < self._max_batch_tokens:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._condition.wait(left)
+
+    def _queued_tokens(self, key: Hashable) -> int:
+        return sum(job.tokens for job in self._queue if job.key == key)
 
     def _take(self) -> list[Job]:
         """The oldest job and the queued jobs with its key that fit the token budget beside it."""
