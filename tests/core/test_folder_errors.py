@@ -118,3 +118,14 @@ def test_non_finite_model2vec_arrays_are_refused_at_load(tmp_path, array):
     save_file(arrays, folder / "model.safetensors")
     with pytest.raises(OSError, match=rf"model\.safetensors: '{array}' holds NaN or inf"):
         StaticEmbedding.from_model2vec(folder)
+
+
+@pytest.mark.parametrize("name", ["wordembedding_config.json", "whitespacetokenizer_config.json"])
+def test_a_word_embeddings_config_holding_a_json_list_is_named(tmp_path, name):
+    from sentembed.models import WhitespaceTokenizer, WordEmbeddings
+
+    tokenizer = WhitespaceTokenizer(["a", "cat"])
+    WordEmbeddings(tokenizer, torch.zeros(2, 4)).save(str(tmp_path / "words"))
+    (tmp_path / "words" / name).write_text("[1]")
+    with pytest.raises(OSError, match=rf"{name.replace('.', '[.]')} must hold a JSON object"):
+        WordEmbeddings.load(str(tmp_path / "words"))

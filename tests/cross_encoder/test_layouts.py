@@ -158,3 +158,12 @@ def test_max_length_cuts_the_longer_text_first_like_the_reference(sample_pairs, 
     first, second = sample_pairs[0]
     row = model.classifier.tokenize_pairs_unpadded([(first, second * 5)])[0][0]["input_ids"]
     assert len(row) == 24 and row.count(model.tokenizer.sep_token_id) == 2
+
+
+@pytest.mark.parametrize("name", ["config_sentence_transformers.json", "config.json"])
+def test_a_config_holding_a_json_list_is_named(tmp_path, modular_folder, name):
+    folder = tmp_path / "modular"
+    shutil.copytree(modular_folder, folder)
+    (folder / name).write_text("[1, 2]")
+    with pytest.raises(OSError, match=rf"{name.replace('.', '[.]')} must hold a JSON object, got a JSON list"):
+        CrossEncoder(str(folder), device="cpu")

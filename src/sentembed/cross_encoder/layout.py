@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import nn
 
-from sentembed.common.files import path_inside, read_json, write_json
+from sentembed.common.files import path_inside, read_json, read_json_object, write_json
 from sentembed.loading.folder import MODEL_CONFIG_FILE, MODULES_FILE
 from sentembed.loading.registry import names_known_module
 from sentembed.models.dense import activation_from_name, activation_name
@@ -58,7 +58,7 @@ def read_folder(folder: str | os.PathLike) -> CrossEncoderFolder:
 def _activation_in_checkpoint_config(checkpoint: Path) -> tuple[str | None, str | None]:
     """The activation named in a checkpoint's config.json, under the current key or the legacy one."""
     config_path = checkpoint / CONFIG_FILE
-    config = read_json(config_path)
+    config = read_json_object(config_path)
     section = config.get(CONFIG_ACTIVATION_SECTION)
     if isinstance(section, dict) and section.get("activation_fn") is not None:
         return f"{config_path} ({CONFIG_ACTIVATION_SECTION}.activation_fn)", section["activation_fn"]
@@ -84,7 +84,7 @@ def _read_modular(folder: Path) -> CrossEncoderFolder:
 
 def _read_model_config(folder: Path) -> dict[str, Any]:
     path = folder / MODEL_CONFIG_FILE
-    model_config = read_json(path) if path.exists() else {}
+    model_config = read_json_object(path) if path.exists() else {}
     model_type = model_config.get("model_type", "CrossEncoder")
     if model_type != "CrossEncoder":
         raise OSError(

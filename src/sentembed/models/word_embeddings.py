@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from sentembed.common.checks import check_positive_int
-from sentembed.common.files import read_json, write_json
+from sentembed.common.files import read_json_object, write_json
 from sentembed.common.types import KNOWN_MODULE_PREFIXES, Features, Row
 from sentembed.models.base import load_state_dict, save_state_dict
 from sentembed.models.input_module import InputModule
@@ -147,7 +147,7 @@ class WordEmbeddings(InputModule):
         config_path = Path(input_path) / cls.config_file_name
         if not config_path.is_file():
             raise OSError(f"{config_path} is missing: a WordEmbeddings folder holds its settings there")
-        config = read_json(config_path)
+        config = read_json_object(config_path)
         tokenizer = _tokenizer_class(config.get("tokenizer_class", WHITESPACE_TOKENIZER_CLASS)).load(input_path)
         weights = load_state_dict(input_path)
         if "emb_layer.weight" not in weights:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sentembed.common.files import read_json, write_json
+from sentembed.common.files import read_json_object, write_json
 
 TOKENIZER_CONFIG_FILE = "whitespacetokenizer_config.json"
 
@@ -89,5 +89,5 @@ class WhitespaceTokenizer:
         path = Path(input_path) / TOKENIZER_CONFIG_FILE
         if not path.is_file():
             raise OSError(f"{path} is missing: a WordEmbeddings folder holds its tokenizer's vocabulary there")
-        config = read_json(path)
+        config = read_json_object(path)
         return cls(config.get("vocab", []), config.get("stop_words", ()), config.get("do_lower_case", False))
