@@ -149,3 +149,18 @@ def test_angle_similarity_scores_sparse_inputs_like_dense_ones(sparse_side):
     x = x.to_sparse() if sparse_side in (0, 2) else x
     y = y.to_sparse() if sparse_side in (1, 2) else y
     torch.testing.assert_close(pairwise_angle_sim(x, y), expected)
+
+
+def test_gist_cross_entropy_is_replaceable():
+    from sentembed.losses import GISTEmbedLoss
+
+    loss = GISTEmbedLoss.__new__(GISTEmbedLoss)  # scored from fixed embeddings: no model or guide needed
+    torch.nn.Module.__init__(loss)
+    loss.temperature, loss.margin_strategy, loss.margin = 0.05, "absolute", 0.0
+    loss.contrast_anchors = loss.contrast_positives = loss.gather_across_devices = False
+    loss.cross_entropy_loss = torch.nn.CrossEntropyLoss()
+    embeddings = candidate_embeddings(2, rows=4)
+    plain = loss.guided_loss(embeddings, embeddings)
+    loss.cross_entropy_loss = torch.nn.CrossEntropyLoss(reduction="sum")
+    summed = loss.guided_loss(embeddings, embeddings)
+    assert torch.isfinite(plain) and summed.item() == pytest.approx(4 * plain.item())

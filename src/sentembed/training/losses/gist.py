@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from sentembed.common.checks import check_choice
 from sentembed.similarity import cos_sim
@@ -58,6 +57,7 @@ class GISTEmbedLoss(EmbeddingLoss):
         self.contrast_positives = contrast_positives
         self.gather_across_devices = gather_across_devices
         self.must_retokenize = not same_tokenization(model, guide)
+        self.cross_entropy_loss = torch.nn.CrossEntropyLoss()  # replaceable (reduction, class weights)
 
     def guide_embeddings(self, sentence_features: list[dict[str, torch.Tensor]]) -> list[torch.Tensor]:
         """The guide's embeddings of the same texts, without gradients: from the model's features when the guide
@@ -116,7 +116,7 @@ class GISTEmbedLoss(EmbeddingLoss):
                 false_negative |= own_column
             logits.append(scores.masked_fill(false_negative, float("-inf")))
         logits = torch.cat(logits, dim=1) / self.temperature
-        return F.cross_entropy(logits, own)
+        return self.cross_entropy_loss(logits, own)
 
     def get_config_dict(self) -> dict[str, Any]:
         return {
