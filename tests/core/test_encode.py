@@ -240,3 +240,12 @@ def test_batches_follow_the_token_budget_of_their_device():
     for batches in (on_cpu, on_gpu):
         assert sorted(index for batch in batches for index in batch) == list(range(len(lengths)))
     assert plan_batches([500, 400], 1, CPU_BUDGET) == [[0], [1]]
+
+
+def test_keyword_arguments_declared_on_standard_modules_are_accepted():
+    model = SentenceTransformer(str(MINILM_L3), device="cpu")
+    plain = model.encode(TEXTS)
+    model[0].forward_kwargs = {"foo"}
+    model[1].forward_kwargs = {"bar"}
+    assert model.get_model_kwargs() == ["bar", "foo"]
+    np.testing.assert_allclose(model.encode(TEXTS, foo=True, bar=1), plain, atol=1e-6)  # taken, not used

@@ -149,6 +149,35 @@ def test_training_arguments_parse_from_a_command_line(tmp_path):
         parser.parse_args_into_dataclasses(args=["--output_dir", str(tmp_path), "--router_mapping", "not json"])
 
 
+@pytest.mark.parametrize(
+    ("start_method", "options", "warned"),
+    [
+        ("spawn", {"dataloader_num_workers": 2}, True),
+        ("spawn", {"dataloader_num_workers": 2, "dataloader_persistent_workers": True}, False),
+        ("spawn", {"dataloader_num_workers": 0}, False),
+        ("fork", {"dataloader_num_workers": 2}, False),
+    ],
+)
+def test_spawned_workers_that_restart_each_epoch_are_warned_about(
+    tmp_path, monkeypatch, caplog, start_method, options, warned
+):
+    import multiprocessing
+
+    from sentembed import SentenceTransformerTrainingArguments
+
+    asked = []
+
+    def current_method(allow_none=False):
+        asked.append(allow_none)
+        return None  # not fixed yet: the platform default decides, and must stay unfixed
+
+    monkeypatch.setattr(multiprocessing, "get_start_method", current_method)
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: [start_method, "spawn"])
+    SentenceTransformerTrainingArguments(output_dir=str(tmp_path), report_to="none", **options)
+    assert ("dataloader_persistent_workers=True" in caplog.text) is warned
+    assert all(asked)
+
+
 def test_no_duplicates_hashed_batches_as_no_duplicates(minilm_l3, tmp_path):
     from sentembed import SentenceTransformerTrainer
     from sentembed.losses import MultipleNegativesRankingLoss
@@ -360,7 +389,7 @@ def test_warmup_ratio_is_accepted_as_in_the_reference(tmp_path):
     from sentembed import SentenceTransformerTrainingArguments
 
     args = SentenceTransformerTrainingArguments(output_dir=str(tmp_path), warmup_ratio=0.1, report_to="none")
-    assert args.warmup_ratio == 0.1
+    assert (args.warmup_steps, args.warmup_ratio) == (0.1, None)  # transformers 5 reads a fraction of steps
     assert args.get_warmup_steps(200) == 20
     with pytest.raises(ValueError, match="not both"):
         SentenceTransformerTrainingArguments(

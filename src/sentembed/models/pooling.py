@@ -112,8 +112,9 @@ class Pooling(Module):
     def get_pooling_mode_str(self) -> str:
         return "+".join(self.modes)
 
-    def forward(self, features: Features) -> Features:
-        """Pool `token_embeddings` into `sentence_embedding`. The tokens may be padded (batch, length, dim) with
+    def forward(self, features: Features, **kwargs: Any) -> Features:
+        """Pool `token_embeddings` into `sentence_embedding` (keyword arguments `encode` passes on are accepted and
+        not used). The tokens may be padded (batch, length, dim) with
         an `attention_mask` (all tokens count when there is none), or flattened (1, total, dim) as transformers'
         `DataCollatorWithFlattening` lays them out, with `cu_seq_lens_q` / `cu_seq_lens_k` or `position_ids`
         marking where each text starts. `features` is not changed apart from the added embedding."""

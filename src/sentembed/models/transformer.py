@@ -408,7 +408,9 @@ class Transformer(InputModule):
             batch[name] = torch.tensor(padded, dtype=torch.long)
         return batch
 
-    def forward(self, features: Features) -> Features:
+    def forward(self, features: Features, **kwargs: Any) -> Features:
+        """Token embeddings of the batch. Keyword arguments (those a model declares in `forward_kwargs` and
+        `encode` passes on) are accepted and not used here."""
         inputs = {
             name: features[name]
             for name in ("input_ids", "attention_mask", "token_type_ids", "inputs_embeds")

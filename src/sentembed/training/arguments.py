@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -10,6 +12,8 @@ from typing import Any
 from transformers import TrainingArguments
 
 from sentembed.training.samplers import BatchSamplers, MultiDatasetBatchSamplers
+
+logger = logging.getLogger(__name__)
 
 # transformers 5 dropped `warmup_ratio` (a float `warmup_steps` is the ratio now); we keep accepting it.
 _NATIVE_WARMUP_RATIO = "warmup_ratio" in {argument.name for argument in fields(TrainingArguments)}
@@ -64,6 +68,7 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
         if not _NATIVE_WARMUP_RATIO and self.warmup_ratio is not None:
             self._warmup_ratio_as_steps()
         super().__post_init__()
+        warn_about_spawned_workers(self.dataloader_num_workers, self.dataloader_persistent_workers)
         self.batch_sampler = _parse(BatchSamplers, self.batch_sampler, "batch_sampler")
         self.multi_dataset_batch_sampler = _parse(
             MultiDatasetBatchSamplers, self.multi_dataset_batch_sampler, "multi_dataset_batch_sampler"
@@ -87,6 +92,7 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
         if self.warmup_steps:
             raise ValueError("give warmup_ratio or warmup_steps, not both")
         self.warmup_steps = float(self.warmup_ratio)
+        self.warmup_ratio = None  # carried by warmup_steps now, as transformers 5 reads it
 
     def sync_warmup_ratio(self) -> None:
         """Carry a `warmup_ratio` set after construction (a hyperparameter search trial sets it) into `warmup_steps`."""
@@ -94,6 +100,25 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
             if isinstance(self.warmup_ratio, bool) or not 0 <= self.warmup_ratio < 1:
                 raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
             self.warmup_steps = float(self.warmup_ratio)
+
+
+def workers_are_spawned() -> bool:
+    """Whether DataLoader worker processes start with "spawn" (fresh interpreters that import everything again),
+    without fixing the start method: the one set, else the platform's default."""
+    method = multiprocessing.get_start_method(allow_none=True)
+    if method is None:
+        method = multiprocessing.get_all_start_methods()[0]
+    return method == "spawn"
+
+
+def warn_about_spawned_workers(num_workers: int, persistent: bool) -> None:
+    """Spawned DataLoader workers that are not persistent start (and import torch) again every epoch."""
+    if num_workers > 0 and not persistent and workers_are_spawned():
+        logger.warning(
+            "dataloader_num_workers=%d with spawned worker processes: each epoch starts them again, importing "
+            "everything anew. Set dataloader_persistent_workers=True to keep them.",
+            num_workers,
+        )
 
 
 def _parse(kind: type, value: Any, name: str) -> Any:

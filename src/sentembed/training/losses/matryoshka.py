@@ -41,13 +41,14 @@ class MatryoshkaLoss(EmbeddingLoss):
         n_dims_per_step: int = -1,
     ) -> None:
         super().__init__(model)
-        self.matryoshka_dims = check_dims(model, matryoshka_dims)
-        weights = list(matryoshka_weights) if matryoshka_weights is not None else [1.0] * len(self.matryoshka_dims)
-        if len(weights) != len(self.matryoshka_dims):
+        dims = check_dims(matryoshka_dims)
+        weights = list(matryoshka_weights) if matryoshka_weights is not None else [1.0] * len(dims)
+        if len(weights) != len(dims):
             raise ValueError(
                 "matryoshka_weights must be the same length as matryoshka_dims. "
-                f"Got {len(weights)} weights for {len(self.matryoshka_dims)} dimensions."
+                f"Got {len(weights)} weights for {len(dims)} dimensions."
             )
+        self.matryoshka_dims = check_dims_fit(model, dims)
         self.loss = loss
         self.matryoshka_weights = weights
         self.n_dims_per_step = n_dims_per_step
@@ -98,14 +99,19 @@ class MatryoshkaLoss(EmbeddingLoss):
         }
 
 
-def check_dims(model: Any, dims: Sequence[int]) -> list[int]:
-    """The dimensions as ints: at least one, each positive and at most the model's embedding dimension (a warning
-    when the model's own dimension is not among them)."""
+def check_dims(dims: Sequence[int]) -> list[int]:
+    """The dimensions as ints: at least one, each a positive integer."""
     dims = list(dims or [])
     if not dims:
         raise ValueError("You must provide at least one dimension in matryoshka_dims.")
     if any(isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0 for dim in dims):
         raise ValueError(f"All dimensions passed to a matryoshka loss must be > 0. Got {dims}.")
+    return [int(dim) for dim in dims]
+
+
+def check_dims_fit(model: Any, dims: list[int]) -> list[int]:
+    """`dims`, when none exceeds the model's embedding dimension (a warning when the model's own dimension is
+    not among them)."""
     dimension_of = getattr(model, "get_embedding_dimension", None)
     full = dimension_of() if callable(dimension_of) else None
     if full:
@@ -115,11 +121,11 @@ def check_dims(model: Any, dims: Sequence[int]) -> list[int]:
             )
         if full not in dims:
             logger.warning(
-                "The model's embedding dimension %d is not among matryoshka_dims %s: the full embedding is not trained.",
+                "The model's embedding dimension %d is not among matryoshka_dims %s: the full embedding is untrained.",
                 full,
                 dims,
             )
-    return [int(dim) for dim in dims]
+    return dims
 
 
 def summed_over_dims(
