@@ -94,20 +94,31 @@ def row_shape(
 def check_entries(cache: EmbeddingCache, rows: list[torch.Tensor], shape: tuple[torch.dtype, int, int]) -> None:
     """Refuse cached rows that this model cannot have given: another dtype, rank or width, or NaN or inf (encode
     never writes those, so the file was changed outside sentembed): an OSError naming the cache file."""
-    dtype, rank, width = shape
-    for row in rows:
-        if row.dtype != dtype:
-            problem = f"holds {_dtype_name(row.dtype)} values where this model gives {_dtype_name(dtype)}"
-        elif row.ndim != rank or row.shape[-1] != width:
-            problem = f"has shape {list(row.shape)} where this model gives rows of width {width}"
-        elif not bool(torch.isfinite(row).all()):
-            problem = "holds NaN or inf"
-        else:
-            continue
+    problem = next(filter(None, (_shape_problem(row, shape) for row in rows)), None)
+    if problem is None and not _all_finite(rows, shape[1]):
+        problem = "holds NaN or inf"
+    if problem is not None:
         raise OSError(
             f"{cache.path}: an entry {problem}; the file was changed outside sentembed: clear the cache "
             "(EmbeddingCache.clear) or delete the file"
         )
+
+
+def _shape_problem(row: torch.Tensor, shape: tuple[torch.dtype, int, int]) -> str | None:
+    """What is wrong with a cached row's dtype or shape for this model, or None."""
+    dtype, rank, width = shape
+    if row.dtype != dtype:
+        return f"holds {_dtype_name(row.dtype)} values where this model gives {_dtype_name(dtype)}"
+    if row.ndim != rank or row.shape[-1] != width:
+        return f"has shape {list(row.shape)} where this model gives rows of width {width}"
+    return None
+
+
+def _all_finite(rows: list[torch.Tensor], rank: int) -> bool:
+    """Whether no row holds NaN or inf: one check over the stacked rows of sentence embeddings."""
+    if rank == 1:
+        return bool(torch.isfinite(torch.stack(rows)).all())
+    return all(bool(torch.isfinite(row).all()) for row in rows)
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
