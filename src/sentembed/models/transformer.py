@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,12 +157,12 @@ def folder_loading_options(settings: dict[str, Any], source: str | os.PathLike) 
                     allowed[kind][key] = value
                 else:
                     logger.warning(
-                        "%s: ignoring %s[%r] = %r: a model folder may set only %s; pass it yourself as %s_kwargs "
+                        "%s: ignoring %s[%s] = %s: a model folder may set only %s; pass it yourself as %s_kwargs "
                         "if you trust this folder",
                         source,
                         name,
-                        key,
-                        value,
+                        reprlib.repr(key),
+                        reprlib.repr(value),
                         sorted(FOLDER_OPTIONS[kind]),
                         kind,
                     )
