@@ -149,6 +149,28 @@ def test_a_router_after_a_shared_transformer_round_trips(texts, tmp_path):
     assert_outputs_close(router_outputs(reference, texts), router_outputs(ours, texts))
 
 
+class Scale(torch.nn.Module):
+    """A route module reading an `encode` keyword argument: it scales the sentence embedding."""
+
+    forward_kwargs = ("scale",)
+
+    def forward(self, features, scale: float = 1.0):
+        return {**features, "sentence_embedding": features["sentence_embedding"] * scale}
+
+
+def test_a_router_passes_encode_keywords_to_its_routes_modules(texts):
+    base = SentenceTransformer(str(MINILM_L3), device="cpu")
+    router = Router.for_query_document([Scale()], [Normalize()])
+    model = SentenceTransformer(modules=[base[0], base[1], router], device="cpu")
+    assert model.get_model_kwargs() == ["modality", "scale", "task"]
+    plain = base.encode(texts[:3])
+    np.testing.assert_allclose(model.encode_query(texts[:3], scale=3.0), 3 * plain, rtol=1e-5)
+    np.testing.assert_allclose(model.encode_query(texts[:3]), plain, rtol=1e-5)
+    np.testing.assert_allclose(
+        model.encode_document(texts[:3], scale=3.0), plain / np.linalg.norm(plain, axis=1, keepdims=True), rtol=1e-5
+    )
+
+
 def test_unknown_tasks_and_untokenizable_routes_are_named(tokenizer):
     model = named_routes_model(tokenizer)
     with pytest.raises(ValueError, match="no route for task 'summary'.*'short', 'long'"):
@@ -180,7 +202,7 @@ def test_asym_is_the_old_name_of_router(reference_router_folder, texts, tmp_path
     entries[0]["type"] = "sentence_transformers.models.Asym"
     (folder / "modules.json").write_text(json.dumps(entries))
     model = SentenceTransformer(str(folder), device="cpu")
-    assert model.get_model_kwargs() == ["task"]
+    assert model.get_model_kwargs() == ["modality", "task"]  # as the reference lists them
     np.testing.assert_allclose(
         model.encode_query(texts), SentenceTransformer(str(reference_router_folder)).encode_query(texts), atol=1e-6
     )

@@ -177,10 +177,17 @@ class Router(InputModule):
     def forward_kwargs(self) -> tuple[str, ...]:
         """ "task", and the keyword arguments the routes' modules read (passed on to them)."""
         inner = {name for module in self.sub_modules.modules() for name in getattr(module, "forward_kwargs", ())}
-        return ("task", *sorted(inner - {"task"}))
+        return ("task", "modality", *sorted(inner - {"task", "modality"}))
 
-    def forward(self, features: Features, task: str | None = None, **kwargs: Any) -> Features:
-        route = self.resolve_route(task if task is not None else features.get("task"))
+    def forward(
+        self, features: Features, task: str | None = None, modality: str | None = None, **kwargs: Any
+    ) -> Features:
+        """Run the features through the route `task` (else the features' "task") picks for `modality` (else the
+        features' "modality", else text); other keyword arguments go on to the route's modules that read them."""
+        route = self.resolve_route(
+            task if task is not None else features.get("task"),
+            modality if modality is not None else features.get("modality", "text"),
+        )
         return run_modules(list(self.sub_modules[route]), features, kwargs)
 
     # ----- folders ------------------------------------------------------------------------------------
