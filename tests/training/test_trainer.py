@@ -94,6 +94,17 @@ def test_a_dict_of_losses_needs_dicts_of_datasets_and_no_streamed_one(minilm_l3,
         SentenceTransformerTrainer(
             model=minilm_l3, args=args_for(tmp_path), train_dataset={"sts": single}, eval_dataset=single, loss=losses
         )
+    with pytest.raises(ValueError, match=r"Currently, \['extra'\] occur in `eval_dataset` but not in `loss`"):
+        SentenceTransformerTrainer(
+            model=minilm_l3,
+            args=args_for(tmp_path),
+            train_dataset={"sts": single},
+            eval_dataset={"sts": single, "extra": single},
+            loss=losses,
+        )
+    trainer = SentenceTransformerTrainer(model=minilm_l3, args=args_for(tmp_path), train_dataset=single)
+    with pytest.raises(ValueError, match=r"invalid in your eval dataset: \['return_loss'\]"):
+        trainer.evaluate(eval_dataset=single.rename_column("sentence1", "return_loss"))
     streamed = {"sts": single.to_iterable_dataset(), "more": single}
     with pytest.raises(ValueError, match="not compatible with a DatasetDict containing an IterableDataset"):
         SentenceTransformerTrainer(model=minilm_l3, args=args_for(tmp_path), train_dataset=streamed)

@@ -74,6 +74,16 @@ def check_evaluation_source(strategy: Any, eval_dataset: Any, evaluator: Any, tr
         )
 
 
+def check_losses_cover(eval_datasets: dict[str | None, Any], loss: Any) -> None:
+    """A dict of losses must name every evaluation dataset too (its eval loss needs one)."""
+    missing = [name for name in eval_datasets if isinstance(loss, dict) and name not in loss]
+    if missing:
+        raise ValueError(
+            "If the provided `loss` is a dict, then all keys from the `eval_dataset` dictionary must occur in "
+            f"`loss` also. Currently, {missing} occur in `eval_dataset` but not in `loss`."
+        )
+
+
 def check_loss_dict_datasets(loss: Any, train_dataset: Any, eval_dataset: Any) -> None:
     """A dict of losses (one per dataset) needs dicts of datasets; a dict of datasets cannot hold a streamed one
     (the datasets are batched side by side, which needs their lengths)."""
@@ -197,6 +207,7 @@ class SentenceTransformerTrainer(Trainer):
             logger.warning("No loss given; using CoSENTLoss.")
             loss = self.default_loss
         self.loss_specs = losses_for(self.train_datasets or self.eval_datasets, loss)
+        check_losses_cover(self.eval_datasets, loss)
         self.losses = self.build_losses(self.loss_specs, model, rebind=model_init is not None)
         self.check_datasets()
         self.evaluator = combined_evaluator(evaluator)
@@ -491,6 +502,8 @@ class SentenceTransformerTrainer(Trainer):
     def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval") -> dict:
         if isinstance(eval_dataset, str):
             return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        if eval_dataset is not None:
+            check_reserved_columns(as_named(eval_dataset), "eval")
         if eval_dataset is None and self.eval_dataset is None:
             metrics = self.run_evaluator(metric_key_prefix)
             self.log(metrics)
