@@ -114,12 +114,14 @@ def test_rank_ignores_the_old_conversion_keywords_with_a_warning(cross_encoder, 
 
 def test_predict_runs_the_model_through_call_so_hooks_fire(cross_encoder, scores):
     calls = []
-    handle = cross_encoder.register_forward_hook(lambda module, args, output: calls.append(output.shape))
+    handle = cross_encoder.register_forward_hook(lambda module, args, output: calls.append(output["scores"].shape))
     try:
         np.testing.assert_allclose(cross_encoder.predict(PAIRS), scores, atol=1e-6)
     finally:
         handle.remove()
     assert calls and sum(shape[0] for shape in calls) == len(PAIRS)
+    features = cross_encoder.preprocess(PAIRS)
     with torch.inference_mode():
-        logits = cross_encoder(cross_encoder.preprocess(PAIRS))
-    np.testing.assert_allclose(cross_encoder.activation_fn(logits).view(-1).numpy(), scores, atol=1e-6)
+        output = cross_encoder(features)
+    assert set(features) < set(output) and "scores" not in features  # the caller's features are kept as given
+    np.testing.assert_allclose(cross_encoder.activation_fn(output["scores"]).view(-1).numpy(), scores, atol=1e-6)

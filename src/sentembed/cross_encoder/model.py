@@ -98,7 +98,9 @@ class CrossEncoder(PushToHubMixin, nn.Module):
             config_kwargs=config_kwargs,
             backend=backend,
         )
-        self.classifier = backends.use_backend([self.classifier], backend, backend_options, cache_folder)[0]
+        [self.classifier], self.backend, self.backend_choice = backends.apply_backend(
+            [self.classifier], backend, backend_options, cache_folder
+        )  # backend_choice: what backend="auto" chose (a BackendChoice), else None
         if max_length is not None:
             self.max_length = max_length
         self.activation_fn = self._initial_activation(activation_fn, folder)
@@ -272,13 +274,17 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         self.eval()
         classifier = self.classifier
         return run_in_sorted_batches(
-            rows, batch_size, classifier.pad, self.device, self, show_progress_bar, desc="Scoring pairs"
+            rows, batch_size, classifier.pad, self.device, self.logits, show_progress_bar, desc="Scoring pairs"
         )
 
-    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The logits (pairs, num_labels) of a padded batch from `preprocess`. `predict` calls the model through
-        `__call__`, so forward hooks and `torch.compile` apply to it."""
-        return self.classifier.logits(features)
+    def forward(self, features: dict[str, Any]) -> dict[str, Any]:
+        """The features of a padded batch from `preprocess`, with its logits (pairs, num_labels) as "scores"."""
+        return {**features, "scores": self.classifier.logits(features)}
+
+    def logits(self, features: dict[str, Any]) -> torch.Tensor:
+        """The logits of a padded batch, through the model's `__call__` (so forward hooks and `torch.compile`
+        apply, as `predict` uses it)."""
+        return self(features)["scores"]
 
     def tokenize_pairs(self, pairs: list[Pair]) -> list[Row]:
         """Token rows for (first, second) pairs, warning when pairs were cut at `max_length`."""
