@@ -67,12 +67,14 @@ def layered_model(model: Any) -> nn.Module:
 
 
 def mean_kl_divergence(prior: list[torch.Tensor], final: list[torch.Tensor], temperature: float) -> torch.Tensor:
-    """KL(final || prior) of the embeddings' softmax over dimensions at `temperature`, averaged over columns."""
-    divergences = [
-        F.kl_div(F.log_softmax(p / temperature, dim=-1), F.softmax(f / temperature, dim=-1), reduction="batchmean")
-        for p, f in zip(prior, final)
-    ]
-    return torch.stack(divergences).mean()
+    """KL(final || prior) of the embeddings' softmax over dimensions at `temperature`, averaged over every row
+    the model embedded (however the columns were batched into forward passes)."""
+    prior_rows, final_rows = torch.cat(prior), torch.cat(final)
+    return F.kl_div(
+        F.log_softmax(prior_rows / temperature, dim=-1),
+        F.softmax(final_rows / temperature, dim=-1),
+        reduction="batchmean",
+    )
 
 
 class AdaptiveLayerLoss(EmbeddingLoss):

@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from sentembed.training.losses.merged_forward import embed_columns
+
 LABEL_KINDS = ("float", "int", "binary", "vector")
 
 
@@ -44,7 +46,9 @@ class EmbeddingLoss(nn.Module):
         self.model = model
 
     def embed(self, sentence_features: list[dict[str, torch.Tensor]]) -> list[torch.Tensor]:
-        return [self.model(dict(features))["sentence_embedding"] for features in sentence_features]
+        """Each column's embeddings: the first column alone, the others in one forward pass when they can share
+        it (see `merged_forward`)."""
+        return embed_columns(self.model, sentence_features)
 
     def forward(self, sentence_features: list[dict[str, torch.Tensor]], labels: torch.Tensor | None) -> torch.Tensor:
         return self.prepare_loss(sentence_features, labels)(self.embed(sentence_features))
