@@ -202,7 +202,10 @@ def test_no_duplicates_hashed_batches_as_no_duplicates(minilm_l3, tmp_path):
         train_dataset=train,
         loss=MultipleNegativesRankingLoss(minilm_l3),
     )
-    sampler = trainer.get_batch_sampler(train, batch_size=4, drop_last=False, seed=3)
+    assert trainer.data_collator.valid_label_columns == ("label", "score")
+    sampler = trainer.get_batch_sampler(
+        train, batch_size=4, drop_last=False, valid_label_columns=trainer.data_collator.valid_label_columns, seed=3
+    )
     assert isinstance(sampler, NoDuplicatesBatchSampler)
     assert list(sampler) == list(NoDuplicatesBatchSampler(train, 4, False, seed=3))
 

@@ -69,6 +69,9 @@ class SentenceCollator:
     """Tokenize every text column into `{column}_input_ids` etc.; the 'label' or 'score' column becomes 'label'.
     With a `router_mapping`, each column is tokenized for its route, which the Router reads back in `forward`."""
 
+    # The columns read as labels, not texts (the reference's collator attribute; batch samplers take it too).
+    valid_label_columns: tuple[str, ...] = LABEL_COLUMNS
+
     def __init__(
         self,
         tokenize: Callable[[list[str]], dict[str, torch.Tensor]],

@@ -27,6 +27,9 @@ class TextCollator:
     each query (the first column), or a dict per column and/or per dataset.
     """
 
+    # The columns read as labels, not texts (the reference's collator attribute; batch samplers take it too).
+    valid_label_columns: tuple[str, ...] = LABEL_COLUMNS
+
     def __init__(self, dataset_name: str | None = None, prompts: Any = None) -> None:
         self.dataset_name = dataset_name
         self.prompts = prompts
