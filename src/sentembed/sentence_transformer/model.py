@@ -123,10 +123,11 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
             raise ValueError(
                 "An empty modules list was passed: SentenceTransformer needs model_name_or_path or at least one module"
             )
-        modules = backends.use_backend(list(modules), backend, backend_options, cache_folder)
+        modules, backend, backend_choice = backends.apply_backend(list(modules), backend, backend_options, cache_folder)
         super().__init__(OrderedDict((str(index), module) for index, module in enumerate(modules)))
         self.model_path = model_path
         self.backend = backend
+        self.backend_choice = backend_choice  # what backend="auto" chose (a BackendChoice), else None
         self.truncate_dim = check_positive_int(
             truncate_dim if truncate_dim is not None else config.truncate_dim, "truncate_dim", optional=True
         )
@@ -364,8 +365,9 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         kind = None if value is None else SimilarityFunction.parse(value)
         if kind is not None and kind.value not in self.SUPPORTED_SIMILARITY_FN_NAMES:
             raise ValueError(
-                f"similarity_fn_name {kind.value!r} scores token embeddings (multi-vector models); a "
-                f"SentenceTransformer uses one of {list(self.SUPPORTED_SIMILARITY_FN_NAMES)}"
+                f"similarity_fn_name {kind.value!r} scores token embeddings (multi-vector models, the reference's "
+                f"MultiVectorEncoder); a SentenceTransformer uses one of {list(self.SUPPORTED_SIMILARITY_FN_NAMES)}. "
+                "For late interaction, encode with output_value='token_embeddings' and score with util.maxsim"
             )
         self._similarity_fn_name = kind
 
