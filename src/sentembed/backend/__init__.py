@@ -2,6 +2,7 @@
 
 `SentenceTransformer(..., backend="onnx" | "openvino")` swaps the Transformer module for an `OnnxTransformer`;
 the functions here write optimised or quantized ONNX files that `model_kwargs={"file_name": ...}` loads.
+`backend="auto"` picks one of these paths for this CPU under a quality bar (`sentembed.backend.auto`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from sentembed.backend.auto import QUALITY_BARS, BackendChoice, choose_backend, split_auto_options
+from sentembed.backend.cpu import CpuFeatures, detect_cpu, emulation_environment
 from sentembed.backend.export import save_stamped
 from sentembed.backend.onnx_classifier import OnnxSequenceClassifier
 from sentembed.backend.onnx_transformer import (
@@ -39,11 +42,16 @@ from sentembed.common.checks import check_choice
 from sentembed.common.runtime import available_cores, default_num_threads
 from sentembed.models import SequenceClassifier, Transformer
 
-BACKENDS = ("torch", "onnx", "openvino")
+# The runtimes a model can be put on by name, and "auto", which picks one of them (with a file and precision).
+RUNTIME_BACKENDS = ("torch", "onnx", "openvino")
+BACKENDS = (*RUNTIME_BACKENDS, "auto")
 
 __all__ = [
     "BACKENDS",
     "BACKEND_OPTIONS",
+    "QUALITY_BARS",
+    "BackendChoice",
+    "CpuFeatures",
     "OPTIMIZATION_LEVELS",
     "QUANTIZATION_CONFIGS",
     "OnnxGraph",
@@ -51,8 +59,11 @@ __all__ = [
     "OnnxSettings",
     "OnnxTransformer",
     "OVQuantizationConfig",
+    "apply_backend",
     "available_cores",
     "default_num_threads",
+    "detect_cpu",
+    "emulation_environment",
     "export_dynamic_quantized_onnx_model",
     "export_optimized_onnx_model",
     "export_static_quantized_openvino_model",
@@ -66,17 +77,43 @@ def check_backend(backend: str) -> str:
 
 
 def split_model_kwargs(model_kwargs: dict[str, Any] | None, backend: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(keyword arguments for the torch model, options for the backend); torch keeps them all."""
-    if check_backend(backend) == "torch":
-        return dict(model_kwargs or {}), {}
-    return split_backend_options(model_kwargs)
+    """(keyword arguments for the torch model, options for the backend); torch keeps them all but the auto_* keys,
+    which are refused with any backend but "auto"."""
+    model_kwargs = dict(model_kwargs or {})
+    auto_options = split_auto_options(model_kwargs, check_backend(backend))
+    if backend == "torch":
+        return model_kwargs, {}
+    model_kwargs, options = split_backend_options(model_kwargs)
+    return model_kwargs, {**options, **auto_options}
+
+
+def apply_backend(
+    modules: list[Any], backend: str, options: dict[str, Any], cache_folder: str | None = None
+) -> tuple[list[Any], str, BackendChoice | None]:
+    """(the modules on their backend, the backend's name, what backend="auto" chose or None for a named backend).
+
+    With "auto" the backend and its options come from `choose_backend` (cached per model and CPU); the
+    caller's num_threads still applies.
+    """
+    if check_backend(backend) != "auto":
+        return use_backend(modules, backend, options, cache_folder), backend, None
+    if not isinstance(modules[0], Transformer) or isinstance(modules[0], OnnxGraph):
+        raise ValueError(
+            f"backend='auto' needs a Transformer as the first module, got {type(modules[0]).__name__}; "
+            "use backend='torch'"
+        )
+    choice, measured = choose_backend(modules, options, cache_folder, use_backend)
+    if measured is None:
+        threads = {"num_threads": options["num_threads"]} if options.get("num_threads") else {}
+        measured = use_backend(modules, choice.backend, {**choice.options, **threads}, cache_folder)
+    return measured, choice.backend, choice
 
 
 def use_backend(
     modules: list[Any], backend: str, options: dict[str, Any], cache_folder: str | None = None
 ) -> list[Any]:
     """Replace the leading Transformer with its `backend` counterpart; the other modules stay as they are."""
-    if check_backend(backend) == "torch":
+    if check_choice(backend, RUNTIME_BACKENDS, "backend") == "torch":
         return modules
     first = modules[0]
     if not isinstance(first, Transformer):

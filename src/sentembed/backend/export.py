@@ -191,11 +191,15 @@ def folder_is_writable(folder: str | os.PathLike) -> bool:
         return False
 
 
+def cache_root(cache_folder: str | None) -> Path:
+    """sentembed's cache folder: `cache_folder`, else SENTENCE_TRANSFORMERS_HOME, else ~/.cache/sentembed."""
+    return Path(default_cache_folder(cache_folder) or Path.home() / ".cache" / "sentembed")
+
+
 def fallback_folder(checkpoint_folder: str | os.PathLike | None, cache_folder: str | None) -> Path:
     """A writable folder for the exports of a model whose own folder is read-only."""
-    root = default_cache_folder(cache_folder) or Path.home() / ".cache" / "sentembed"
     key = hashlib.sha256(str(Path(checkpoint_folder or "unknown").resolve()).encode()).hexdigest()[:16]
-    return Path(root) / "onnx-exports" / key
+    return cache_root(cache_folder) / "onnx-exports" / key
 
 
 def export_folder(checkpoint_folder: str | os.PathLike | None, cache_folder: str | None) -> Path:

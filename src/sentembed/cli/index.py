@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from sentembed.cli.common import add_model_options, open_cache, read_lines
+from sentembed.cli.common import add_model_options, backend_arguments, load_model, open_cache, read_lines
 from sentembed.store.manifest import STORE_PRECISIONS
 
 # Options that mean something only with --ray, by flag and argument name.
@@ -129,7 +129,8 @@ def build_here(args: argparse.Namespace, texts: list[str], options: dict):
     ray_only = [flag for flag, value in RAY_ONLY.items() if getattr(args, value) is not None]
     if ray_only:
         raise ValueError(f"{ray_only[0]} needs --ray")
-    return EmbeddingStore.build(args.store, args.model, texts, cache=open_cache(args.cache), **options)
+    model = args.model if args.backend == "torch" else load_model(args)
+    return EmbeddingStore.build(args.store, model, texts, cache=open_cache(args.cache), **options)
 
 
 def build_on_ray(args: argparse.Namespace, texts: list[str], options: dict):
@@ -145,5 +146,6 @@ def build_on_ray(args: argparse.Namespace, texts: list[str], options: dict):
         raise ValueError("--cache works without --ray only: Ray workers on other machines cannot share the file")
     return build_store(
         args.store, args.model, texts, workers=args.workers, gpus_per_worker=args.gpus_per_worker or 0,
-        device=args.device, address=args.address, shard_dir=args.shard_dir, **options,
+        device=args.device, address=args.address, shard_dir=args.shard_dir, model_options=backend_arguments(args),
+        **options,
     )  # fmt: skip

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from sentembed.cli.common import DEFAULT_MODEL
+from sentembed.cli.common import DEFAULT_MODEL, add_backend_options, backend_arguments
 from sentembed.common.checks import check_port
 
 API_KEY_VARIABLE = "SENTEMBED_API_KEY"
@@ -18,7 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--reranker", default=None, help="a cross-encoder for /rerank and /v1/rerank")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=port_number, default=8000, help="TCP port, 0 to 65535 (default: 8000)")
-    parser.add_argument("--backend", default="torch", choices=["torch", "onnx", "openvino"], help="inference backend")
+    add_backend_options(parser)
     parser.add_argument("--model-kwargs", type=json.loads, default=None, help="JSON, e.g. '{\"file_name\": ...}'")
     parser.add_argument("--device", default=None, help="cpu, cuda, mps ... (default: the best available)")
     parser.add_argument("--batch-size", type=int, default=32, help="texts per model batch (default: 32)")
@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         served_model_names=tuple(args.served_model_name),
         cache_path=args.cache,
     )
+    args.model_kwargs = backend_arguments(args)["model_kwargs"]  # with --auto-quality
     serve(args.model, args.reranker, args.host, args.port, settings, args.backend, args.model_kwargs, args.device,
           args.log_level)  # fmt: skip
     return 0
