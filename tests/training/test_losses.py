@@ -268,3 +268,16 @@ def test_gist_guide_reads_the_model_features_when_it_tokenizes_alike(minilm_l3, 
         expected = model(dict(features[0]))["sentence_embedding"]
     torch.testing.assert_close(guides[0], expected)
     assert not guides[0].requires_grad
+
+
+def test_a_gradient_cached_loss_that_ignores_a_column_names_it(minilm_l3):
+    from sentembed.training.losses.cached import CachedMultipleNegativesRankingLoss
+
+    class FirstColumnOnly(CachedMultipleNegativesRankingLoss):
+        def compute_loss_from_embeddings(self, embeddings, labels):
+            return embeddings[0].pow(2).mean()
+
+    loss = FirstColumnOnly(minilm_l3, mini_batch_size=2)
+    features = [dict(minilm_l3.tokenize(["a", "b", "c"])), dict(minilm_l3.tokenize(["d", "e", "f"]))]
+    with pytest.raises(ValueError, match=r"does not use the embeddings of input column\(s\) \[1\]"):
+        loss(features, None)

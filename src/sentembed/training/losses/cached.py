@@ -158,7 +158,13 @@ class GradientCacheMixin:
         embeddings, states = self._embed_without_grad(sentence_features)
         leaves = [embedding.detach().requires_grad_() for embedding in embeddings]
         loss = loss_of(leaves)
-        gradients = torch.autograd.grad(loss, leaves)
+        gradients = torch.autograd.grad(loss, leaves, allow_unused=True)
+        unused = [index for index, gradient in enumerate(gradients) if gradient is None]
+        if unused:
+            raise ValueError(
+                f"{type(self).__name__}: the loss does not use the embeddings of input column(s) {unused}; gradient "
+                "caching needs every column it embeds to reach the loss (remove the column from the dataset)"
+            )
         surrogate = loss.detach().requires_grad_()
         surrogate.register_hook(
             lambda scale: self._backward_through_model(sentence_features, states, list(gradients), scale)
