@@ -52,3 +52,24 @@ def test_index_reports_bad_jsonl(tmp_path, capsys, content, message):
 def test_search_reports_a_missing_store(tmp_path, capsys):
     assert main(["search", "--store", str(tmp_path / "nowhere"), "query"]) == 2
     assert "not an embedding store" in capsys.readouterr().err
+
+
+def test_index_with_lexical_and_hnsw_then_search_by_mode_and_filter(tmp_path, sts_sentences, capsys):
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [{"id": f"doc-{i}", "text": text, "group": i % 4} for i, text in enumerate(sts_sentences[:40])]
+    corpus.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    store = tmp_path / "store"
+    arguments = ["index", str(corpus), "--store", str(store), "-m", str(MINILM_L3), "--lexical", "--index", "hnsw"]
+    assert main([*arguments, "--no-progress"]) == 0
+    manifest = EmbeddingStore.open(store).manifest
+    assert manifest.lexical["rows"] == manifest.index["rows"] == 40
+    for mode in ("dense", "lexical", "hybrid"):
+        capsys.readouterr()
+        search = ["search", "--store", str(store), sts_sentences[9], "-k", "3", "--json", "--mode", mode]
+        assert main([*search, "--filter", '{"group": {"$in": [1, 2]}}']) == 0
+        hits = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert hits[0]["corpus_id"] == "doc-9" and all(int(hit["corpus_id"][4:]) % 4 in (1, 2) for hit in hits)
+    with pytest.raises(SystemExit):
+        main(["search", "--store", str(store), "query", "--filter", "[1, 2]"])
+    assert main(["search", "--store", str(store), "query", "--filter", '{"group": {"$near": 1}}']) == 2
+    assert "unknown operator '$near'" in capsys.readouterr().err

@@ -35,6 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--chunk-overlap", type=int, default=0, help="with --chunk-tokens: tokens shared by neighbours")
     parser.add_argument("--cache", metavar="FILE", help="an embedding cache file: texts seen before are not encoded")
     parser.add_argument("--segment-size", type=int, default=4096, help="rows per store segment (with --ray: per shard)")
+    parser.add_argument("--lexical", action="store_true", help="also a BM25 index, for search --mode lexical/hybrid")
+    parser.add_argument("--index", choices=["hnsw"], help="also an approximate nearest-neighbour index (usearch HNSW)")
     add_ray_options(parser)
     parser.set_defaults(run=run)
 
@@ -118,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
         "segment_size": args.segment_size,
     }
     store = build_on_ray(args, texts, options) if args.ray else build_here(args, texts, options)
+    if args.lexical and store.manifest.lexical is None:
+        store.build_lexical_index()
+    if args.index is not None and store.manifest.index is None:
+        store.build_index(args.index)
     print(f"{args.store}: {store.count} embeddings of dimension {store.dim} ({store.precision})", file=sys.stderr)
     return 0
 

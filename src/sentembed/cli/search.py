@@ -13,6 +13,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-k", "--top-k", type=int, default=10, help="number of results (default: 10)")
     parser.add_argument("--no-rescore", action="store_true", help="quantized stores: keep the quantized scores")
     parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    parser.add_argument(
+        "--mode", default="dense", choices=["dense", "lexical", "hybrid"], help="lexical, hybrid: needs index --lexical"
+    )
+    parser.add_argument(
+        "--filter", type=json_filter, help='metadata filter as JSON, such as \'{"year": {"$gte": 2010}}\''
+    )
     parser.add_argument("--rerank", metavar="MODEL", help="re-rank the hits with this cross-encoder (name or folder)")
     parser.add_argument(
         "--rerank-top-n", type=int, default=100, help="with --rerank: candidates to re-rank (default: 100)"
@@ -29,8 +35,22 @@ def search(args: argparse.Namespace) -> list[dict]:
 
     store = EmbeddingStore.open(args.store)
     if args.rerank:
+        if args.mode != "dense" or args.filter is not None:
+            raise ValueError("--rerank re-ranks a dense search: it takes neither --mode nor --filter")
         return rerank_search(args, store)
-    return store.search(args.query, top_k=args.top_k, rescore=not args.no_rescore, return_texts=True)[0]
+    options = {"mode": args.mode, "filter": args.filter}
+    return store.search(args.query, top_k=args.top_k, rescore=not args.no_rescore, return_texts=True, **options)[0]
+
+
+def json_filter(text: str) -> dict:
+    """--filter's JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object of metadata conditions")
+    return value
 
 
 def rerank_search(args: argparse.Namespace, store) -> list[dict]:

@@ -68,6 +68,7 @@ class BuildOptions:
     chunk_overlap: int = 0
     cache: Any = None
     lexical: bool = False
+    index: str | None = None
 
 
 @dataclass
@@ -147,6 +148,8 @@ def build_store(store_class: type, path: Path, model: Any, texts: Sequence[str],
             commit_rows(store, rows, start, np.concatenate(vectors))
     if options.lexical and store.manifest.lexical is None:
         store.build_lexical_index()
+    if options.index is not None and store.manifest.index is None:
+        store.build_index(options.index)
     return store
 
 

@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from sentembed.common.files import read_lines
+from sentembed.store.ann import index_file
 from sentembed.store.lexical import index_files
 from sentembed.store.manifest import Manifest, Segment
 from sentembed.store.segments import MappedSegments, write_segment
 
 STORE_FILE = re.compile(
-    r"(?P<segment>[0-9]{6,})\.[a-z0-9.]+|deleted-[0-9]{6,}\.npy|lexical-[0-9]{6,}\.[a-z.]+|\..+\.tmp"
+    r"(?P<segment>[0-9]{6,})\.[a-z0-9.]+|deleted-[0-9]{6,}\.npy|lexical-[0-9]{6,}\.[a-z.]+|hnsw-[0-9]{6,}\.usearch|\..+\.tmp"
 )
 
 
@@ -59,7 +60,7 @@ def unreferenced_files(folder: Path, manifest: Manifest) -> list[str]:
     """Store files that the manifest does not name: segments and tombstones it replaced, and temporary files
     of writers that crashed (call with the store's lock held, when no writer is at work)."""
     segment_names = {segment.name for segment in manifest.segments}
-    named = set(index_files(manifest.lexical))
+    named = set(index_files(manifest.lexical)) | set(index_file(manifest.index))
     if manifest.deleted is not None:
         named.add(manifest.deleted["file"])
     unreferenced = []

@@ -97,6 +97,8 @@ class Manifest:
     # The tombstone file of deleted rows (see `deletes`), and the lexical index (see `lexical`), when there are.
     deleted: dict[str, Any] | None = None
     lexical: dict[str, Any] | None = None
+    # The approximate nearest-neighbour index (see `ann`), when there is one.
+    index: dict[str, Any] | None = None
 
     @property
     def count(self) -> int:

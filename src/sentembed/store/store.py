@@ -16,12 +16,14 @@ import numpy as np
 import torch
 
 from sentembed.common.checks import array_matrix, check_choice, check_positive_int, check_text_list
-from sentembed.common.files import file_lock
+from sentembed.common.files import file_lock, load_array
 from sentembed.common.hits import hits_from_top_k
 from sentembed.common.types import Hit
 from sentembed.quantization.quantize import quantize_embeddings, scalar_ranges
 from sentembed.store import build as building
 from sentembed.store import hybrid, upserts
+from sentembed.store.ann import AnnIndex, ann_top_rows, check_settings, damaged_index, index_file
+from sentembed.store.ann import write_index as write_ann
 from sentembed.store.compaction import compact_segments, next_segment_name, unreferenced_files
 from sentembed.store.deletes import damaged_tombstones, live_mask, read_tombstones, remove_replaced, write_tombstones
 from sentembed.store.filters import MetadataColumns, parse_filter
@@ -81,6 +83,7 @@ class EmbeddingStore:
         self._spans: list[tuple[Any, int, int]] | None = None
         self._metadata = MetadataColumns(self.path, chunked=manifest.chunking is not None)
         self._lexical: LexicalIndex | None = None
+        self._ann: AnnIndex | None = None
 
     # ----- creating and opening ---------------------------------------------------------------
 
@@ -98,9 +101,11 @@ class EmbeddingStore:
         prompt: str | None = None,
         calibration_embeddings: Any = None,
         lexical: bool = False,
+        index: str | None = None,
     ) -> EmbeddingStore:
         """Write a new store at `path` from embeddings already computed; `model` (object or name) is recorded.
-        With `lexical=True` the texts also get a BM25 index, for `search(mode="lexical"|"hybrid")`."""
+        With `lexical=True` the texts also get a BM25 index, for `search(mode="lexical"|"hybrid")`; with
+        `index="hnsw"` the rows get an approximate nearest-neighbour graph (see `build_index`)."""
         embeddings = array_matrix(embeddings, "embeddings")
         if normalized is None:
             squared_norms = np.einsum("ij,ij->i", embeddings, embeddings)  # no (n, dim) temporary
@@ -114,6 +119,8 @@ class EmbeddingStore:
             store.add(embeddings, ids=ids, texts=texts, metadata=metadata)
             if lexical:
                 store.build_lexical_index()
+            if index is not None:
+                store.build_index(index)
         except BaseException:
             store._discard_if_empty()
             raise
@@ -138,6 +145,7 @@ class EmbeddingStore:
         chunk_overlap: int = 0,
         cache: Any = None,
         lexical: bool = False,
+        index: str | None = None,
     ) -> EmbeddingStore:
         """Encode `texts` with `model` and store them, one committed segment at a time.
 
@@ -145,11 +153,12 @@ class EmbeddingStore:
         store are checked against `ids` and their texts and never encoded again. With `chunk_tokens`, each
         text is stored as chunks of at most that many tokens (`chunk_overlap` shared by neighbours), and
         `search` returns documents. `cache` (an `EmbeddingCache`) skips texts encoded before. `lexical=True`
-        builds a BM25 index of the stored texts (chunks included) once every row is stored.
+        builds a BM25 index of the stored texts (chunks included) once every row is stored, and `index="hnsw"`
+        an approximate nearest-neighbour graph of the rows (see `build_index`).
         """
         options = building.BuildOptions(
             precision, batch_size, normalize_embeddings, prompt, prompt_name, segment_size, show_progress_bar,
-            chunk_tokens, chunk_overlap, cache, lexical,
+            chunk_tokens, chunk_overlap, cache, lexical, index,
         )  # fmt: skip
         return building.build_store(cls, Path(path), model, texts, ids, metadata, options)
 
@@ -339,7 +348,35 @@ class EmbeddingStore:
             self._catch_up()
             self._commit(self.manifest.segments, self._deleted, reindex=True)
 
-    def _commit(self, segments: list[Segment], deleted: np.ndarray, reindex: bool = False) -> None:
+    def build_index(
+        self,
+        kind: str = "hnsw",
+        connectivity: int | None = None,
+        expansion_add: int | None = None,
+        expansion_search: int | None = None,
+    ) -> None:
+        """Build (or rebuild with new settings, or after damage) the approximate nearest-neighbour index of every
+        stored row and commit it; later writes keep it up to date, and dense searches use it. Needs usearch.
+
+        Args:
+            kind: "hnsw" (usearch's HNSW graph, cosine, float32 rows).
+            connectivity: edges per node (default 16): more gives better recall for more memory.
+            expansion_add: candidates kept while inserting (default 128): more gives a better graph, slower.
+            expansion_search: candidates kept while searching (default 64): more gives better recall, slower.
+        """
+        check_choice(kind, ("hnsw",), "index kind")
+        settings = check_settings(connectivity, expansion_add, expansion_search)
+        with self._lock():
+            self._catch_up()
+            self._commit(self.manifest.segments, self._deleted, ann_settings=settings)
+
+    def _commit(
+        self,
+        segments: list[Segment],
+        deleted: np.ndarray,
+        reindex: bool = False,
+        ann_settings: dict[str, int] | None = None,
+    ) -> None:
         """Write the tombstones if they changed, and the lexical index if the rows changed (or `reindex`), then
         commit a manifest that names `segments` and them (call with the lock held, the segments' files written);
         the tombstone and index files it replaces are removed after."""
@@ -350,13 +387,28 @@ class EmbeddingStore:
         lexical = previous.lexical
         if reindex or (lexical is not None and segments != previous.segments):
             lexical = write_index(self.path, segment_texts(self.path, segments), previous.lexical)
-        manifest = dataclasses.replace(previous, segments=segments, deleted=entry, lexical=lexical)
+        ann = self._write_ann(previous, segments, ann_settings)
+        manifest = dataclasses.replace(previous, segments=segments, deleted=entry, lexical=lexical, index=ann)
         manifest.save(self.path)
         self._take(manifest)
         replaced = index_files(previous.lexical) if lexical != previous.lexical else []
+        replaced += index_file(previous.index) if ann != previous.index else []
         if previous.deleted is not None and entry != previous.deleted:
             replaced.append(previous.deleted["file"])
         remove_replaced(self.path, replaced)
+
+    def _write_ann(
+        self, previous: Manifest, segments: list[Segment], settings: dict[str, int] | None
+    ) -> dict[str, Any] | None:
+        """The approximate index for `segments`: built with new `settings`, extended with appended segments,
+        built afresh when segments were replaced, or the previous one when the rows did not change."""
+        ann = previous.index
+        if settings is None and (ann is None or segments == previous.segments):
+            return ann
+        extend = settings is None and segments[: len(previous.segments)] == previous.segments
+        settings = settings or {name: ann[name] for name in ("connectivity", "expansion_add", "expansion_search")}
+        floats = [load_array(self.path / f"{segment.name}.float32.npy") for segment in segments]
+        return write_ann(self.path, floats, settings, previous.index, extend)
 
     def _catch_up(self) -> None:
         """Take in what other writers committed since this store last looked (call with the lock held)."""
@@ -383,6 +435,8 @@ class EmbeddingStore:
             self._deleted = read_tombstones(self.path, latest.deleted, latest.count)
         if latest.lexical != self.manifest.lexical:
             self._lexical = None
+        if latest.index != self.manifest.index:
+            self._ann = None
         self.manifest = latest
 
     def _id_values(self, ids: IdList) -> np.ndarray:
@@ -447,8 +501,8 @@ class EmbeddingStore:
         Raises OSError naming the damaged files (version-1 stores recorded no sums)."""
         checked, damaged = 0, damaged_tombstones(self.path, self.manifest.deleted)
         checked += self.manifest.deleted is not None
-        damaged += damaged_index_files(self.path, self.manifest.lexical)
-        checked += len(index_files(self.manifest.lexical))
+        damaged += damaged_index_files(self.path, self.manifest.lexical) + damaged_index(self.path, self.manifest.index)
+        checked += len(index_files(self.manifest.lexical)) + len(index_file(self.manifest.index))
         for segment in self.manifest.segments:
             damaged += damaged_files(self.path, segment)
             checked += len(segment.files)
@@ -488,6 +542,7 @@ class EmbeddingStore:
         rrf_k: float = 60,
         fusion: str = "rrf",
         weights: Sequence[float] | None = None,
+        exact: bool = False,
     ) -> list[list[Hit]]:
         """Per query, up to `top_k` hits `{"corpus_id": stored id, "score": cosine}`, best first.
 
@@ -516,6 +571,8 @@ class EmbeddingStore:
             fusion: hybrid: "rrf" (reciprocal rank fusion) or "weighted" (weights times each ranking's scores
                 scaled to [0, 1] over its hits).
             weights: hybrid: (dense weight, lexical weight), default (1, 1).
+            exact: a store with an approximate index (`build_index`): scan every row instead of asking the graph.
+                The graph's candidates are re-scored on the float32 rows either way.
         """
         top_k = check_positive_int(top_k, "top_k")
         rescore_multiplier = check_positive_int(rescore_multiplier, "rescore_multiplier")
@@ -532,8 +589,8 @@ class EmbeddingStore:
         if self.count == 0 or len(queries) == 0:
             return [[] for _ in range(len(queries))]
         if self.manifest.chunking is not None and not return_chunks:
-            return self._document_hits(queries, top_k, rescore, rescore_multiplier, return_texts, allowed)
-        values, positions = self._top_rows(queries, top_k, rescore, rescore_multiplier, allowed)
+            return self._document_hits(queries, top_k, rescore, rescore_multiplier, return_texts, allowed, exact)
+        values, positions = self._top_rows(queries, top_k, rescore, rescore_multiplier, allowed, exact)
         return self._hits(values, positions, return_texts)
 
     def _text_search(self, queries, mode, top_k, model, return_texts, return_chunks, conditions, options):
@@ -567,6 +624,11 @@ class EmbeddingStore:
         if not isinstance(queries, (list, tuple)) or not all(isinstance(query, str) for query in queries):
             raise ValueError(f"mode={mode!r} searches with query texts (a string or a list of strings)")
         return check_text_list(list(queries), "queries")
+
+    def _ann_index(self) -> AnnIndex:
+        if self._ann is None:
+            self._ann = AnnIndex(self.path, self.manifest.index, self.manifest.count)
+        return self._ann
 
     def _lexical_index(self) -> LexicalIndex:
         if self.manifest.lexical is None:
@@ -602,7 +664,15 @@ class EmbeddingStore:
                 hit["_row"] = position
         return hits
 
-    def _top_rows(self, queries: np.ndarray, k: int, rescore: bool, multiplier: int, allowed: np.ndarray | None):
+    def _top_rows(
+        self, queries: np.ndarray, k: int, rescore: bool, multiplier: int, allowed: np.ndarray | None, exact=False
+    ):
+        """Scores and positions of the best allowed rows: from the approximate index's candidates when the store
+        has one (and not `exact`), else by scanning the rows."""
+        if self.manifest.index is not None and not exact:
+            found = ann_top_rows(self._ann_index(), self.segments, queries, k, multiplier, allowed)
+            if found is not None:
+                return found
         ranges = self._ranges()
         return search_segments(self.segments, queries, self.precision, ranges, k, rescore, multiplier, allowed)
 
@@ -614,6 +684,7 @@ class EmbeddingStore:
         multiplier: int,
         return_texts: bool,
         allowed: np.ndarray | None,
+        exact: bool = False,
     ) -> list[list[Hit]]:
         """The best chunk of each of the `top_k` best documents, widening the chunk search until it has found
         `top_k` documents per query (or every allowed row)."""
@@ -621,7 +692,7 @@ class EmbeddingStore:
         available = self.manifest.count if allowed is None else int(allowed.sum())
         width = min(available, top_k * CHUNK_CANDIDATES_PER_HIT)
         while True:
-            values, positions = self._top_rows(queries, width, rescore, multiplier, allowed)
+            values, positions = self._top_rows(queries, width, rescore, multiplier, allowed, exact)
             results = [
                 self._best_chunks(row_values, row_positions, spans, top_k, return_texts)
                 for row_values, row_positions in zip(values.tolist(), positions.tolist())
