@@ -7,6 +7,8 @@ measured matrix-multiply throughput (with the share of that peak the model's FLO
 
 Run: .venv/bin/python benchmarks/encode_speed.py [--repeats 3] [--scifact 400] [--backends torch onnx openvino]
 Runs alternate between the reference and ours; the best of the repeats is reported.
+`auto-exact` and `auto-int8` are backend="auto" under each quality bar (their choice is printed first).
+`--emulate avx2` re-runs the script with the runtimes capped at that CPU class (see docs/backends.md).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import json
 import os
 import random
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +38,8 @@ BACKENDS = (
     "openvino-bf16",
     "openvino-int8-static",
     "openvino-int8-static-bf16",
+    "auto-exact",
+    "auto-int8",
 )
 STATIC_INT8_FILE = "openvino/openvino_model_qint8_quantized.xml"
 CALIBRATION_TEXTS = 300
@@ -118,6 +124,12 @@ def load_ours(backend: str, folder: Path):
     from sentembed import SentenceTransformer
     from sentembed.backend import export_dynamic_quantized_onnx_model, export_static_quantized_openvino_model
 
+    if backend.startswith("auto-"):
+        options = {"auto_quality": backend.removeprefix("auto-")}
+        cache = str(folder.parent / "cache")
+        model = SentenceTransformer(str(folder), device="cpu", backend="auto", cache_folder=cache, model_kwargs=options)
+        print(f"{backend} chose {model.backend_choice}")
+        return model
     bf16 = {"inference_precision": "bf16"} if backend.endswith("bf16") else {}
     if backend in ("torch", "openvino", "openvino-bf16"):
         runtime = "torch" if backend == "torch" else "openvino"
@@ -145,13 +157,36 @@ def spearman_on_sts(embeddings: dict[str, np.ndarray]) -> float:
     return float(spearmanr(cosine, gold).statistic)
 
 
+def rerun_emulating(isa: str) -> None:
+    """Run this script again in a process whose runtimes are capped at `isa` (the caps act only at import)."""
+    from sentembed.backend import emulation_environment
+
+    environment = {**os.environ, **emulation_environment(isa)}
+    raise SystemExit(subprocess.run([sys.executable, *sys.argv], env=environment).returncode)
+
+
+def describe_cpu() -> None:
+    from sentembed.backend import detect_cpu
+
+    caps = {name: os.environ[name] for name in ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS") if name in os.environ}
+    print(f"CPU: {detect_cpu()}; torch CPU capability {torch.backends.cpu.get_cpu_capability()}; caps {caps or 'none'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scifact", type=int, default=400, help="how many SciFact abstracts")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
+    parser.add_argument(
+        "--emulate",
+        choices=["avx2", "avx512", "avx512_vnni", "avx512_bf16"],
+        help="run as on a CPU of this class: oneDNN (torch, OpenVINO), MKL and torch capped; onnxruntime is not",
+    )
     args = parser.parse_args()
+    if args.emulate and os.environ.get("SENTEMBED_CPU_ISA") != args.emulate:
+        rerun_emulating(args.emulate)
+    describe_cpu()
 
     from sentence_transformers import SentenceTransformer as Reference
 
