@@ -281,3 +281,36 @@ def test_a_gradient_cached_loss_that_ignores_a_column_names_it(minilm_l3):
     features = [dict(minilm_l3.tokenize(["a", "b", "c"])), dict(minilm_l3.tokenize(["d", "e", "f"]))]
     with pytest.raises(ValueError, match=r"does not use the embeddings of input column\(s\) \[1\]"):
         loss(features, None)
+
+
+@pytest.mark.parametrize("mini_batching", [{"mini_batch_size": 2}, {"mini_batch_num_tokens": 12}])
+def test_gradient_caching_re_embeds_each_mini_batch_with_the_same_dropout(minilm_l3, mini_batching):
+    from sentembed.training.losses.cached import CachedMultipleNegativesRankingLoss
+
+    class Recording(CachedMultipleNegativesRankingLoss):
+        passes: list = []
+
+        def embed_minibatch(self, **kwargs):
+            embeddings, state = super().embed_minibatch(**kwargs)
+            self.passes.append((kwargs["with_grad"], embeddings.detach().clone()))
+            return embeddings, state
+
+    texts = read_sts("train")[0][:5], read_sts("train")[1][:5]
+    features = [dict(minilm_l3.tokenize(list(column))) for column in texts]
+    minilm_l3.train()
+    try:
+        loss = Recording(minilm_l3, **mini_batching)
+        loss(features, None).backward()
+    finally:
+        minilm_l3.eval()
+        minilm_l3.zero_grad()
+    first = [embedding for with_grad, embedding in loss.passes if not with_grad]
+    second = [embedding for with_grad, embedding in loss.passes if with_grad]
+    assert len(first) == len(second) >= 4
+    for forward, replayed in zip(first, second):
+        assert torch.equal(forward, replayed), "dropout replayed bit for bit"
+    assert not torch.equal(first[0], minilm_l3(dict(take_first(features[0], len(first[0]))))["sentence_embedding"])
+
+
+def take_first(features, rows):
+    return {name: value[:rows] for name, value in features.items()}

@@ -8,7 +8,7 @@ is computed once; then, when the trainer calls backward, each mini-batch is embe
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from typing import Any
 
 import torch
@@ -55,17 +55,15 @@ def cuda_index(device: torch.device) -> int:
     return device.index if device.index is not None else torch.cuda.current_device()
 
 
-def split_features(features: Features, size: int, num_tokens: int | None = None) -> list[Features]:
-    """Cut a tokenized batch into mini-batches of consecutive rows: at most `size` rows each, or, with
-    `num_tokens`, as many rows as fit in that many non-padding tokens (at least one), padding trimmed."""
+def mini_batch_bounds(features: Features, size: int, num_tokens: int | None = None) -> list[tuple[int, int]]:
+    """(begin, end) of the mini-batches of consecutive rows a tokenized batch is cut into: at most `size` rows
+    each, or, with `num_tokens`, as many rows as fit in that many non-padding tokens (at least one)."""
     if "offsets" in features or features["input_ids"].dim() != 2:
         raise ValueError("gradient caching needs a batch of token rows; this model's input module packs its rows")
     rows = len(features["input_ids"])
     if num_tokens is None:
-        bounds = [(start, min(start + size, rows)) for start in range(0, rows, size)]
-    else:
-        bounds = token_budget_bounds(row_lengths(features), num_tokens)
-    return [trim_padding(take_rows(features, start, stop)) for start, stop in bounds]
+        return [(start, min(start + size, rows)) for start in range(0, rows, size)]
+    return token_budget_bounds(row_lengths(features), num_tokens)
 
 
 def row_lengths(features: Features) -> list[int]:
@@ -113,17 +111,48 @@ class GradientCacheMixin:
     show_progress_bar: bool
     model: torch.nn.Module
 
-    def mini_batches(self, features: Features) -> list[Features]:
-        return split_features(features, self.mini_batch_size, self.mini_batch_num_tokens)
+    def mini_batch_bounds(self, features: Features) -> list[tuple[int, int]]:
+        return mini_batch_bounds(features, self.mini_batch_size, self.mini_batch_num_tokens)
+
+    def embed_minibatch(
+        self,
+        sentence_feature: Features,
+        begin: int,
+        end: int,
+        with_grad: bool,
+        copy_random_state: bool,
+        random_state: RandContext | None = None,
+    ) -> tuple[torch.Tensor, RandContext | None]:
+        """The embeddings of rows `begin:end` of one column (trailing padding trimmed), as the reference's cached
+        losses compute them; override it to change how a mini-batch is embedded.
+
+        Args:
+            sentence_feature: the column's tokenized batch (not modified).
+            begin: the first row.
+            end: the row after the last.
+            with_grad: whether to build the autograd graph.
+            copy_random_state: capture the random state first, to replay the same dropout later.
+            random_state: a captured state to replay (the backward pass's second embedding).
+
+        Returns:
+            The embeddings, and the captured state (None unless `copy_random_state`).
+        """
+        features = trim_padding(take_rows(sentence_feature, begin, end))
+        captured = RandContext(features["input_ids"]) if copy_random_state else None
+        with random_state if random_state is not None else nullcontext(), torch.set_grad_enabled(with_grad):
+            embeddings = self.model(dict(features))["sentence_embedding"]
+        return embeddings, captured
 
     def _embed_without_grad(self, sentence_features: list[Features]) -> tuple[list[torch.Tensor], list[list]]:
         embeddings, states = [], []
         for features in tqdm(sentence_features, desc="Embed mini-batches", disable=not self.show_progress_bar):
             column_parts, column_states = [], []
-            for mini_batch in self.mini_batches(features):
-                column_states.append(RandContext(mini_batch["input_ids"]))
-                with torch.no_grad():
-                    column_parts.append(self.model(dict(mini_batch))["sentence_embedding"])
+            for begin, end in self.mini_batch_bounds(features):
+                part, state = self.embed_minibatch(
+                    sentence_feature=features, begin=begin, end=end, with_grad=False, copy_random_state=True
+                )
+                column_parts.append(part)
+                column_states.append(state)
             embeddings.append(torch.cat(column_parts))
             states.append(column_states)
         return embeddings, states
@@ -132,14 +161,18 @@ class GradientCacheMixin:
         self, sentence_features: list[Features], states: list[list], gradients: list[torch.Tensor], scale: torch.Tensor
     ) -> None:
         for features, column_states, gradient in zip(sentence_features, states, gradients):
-            start = 0
-            for mini_batch, state in zip(self.mini_batches(features), column_states):
+            for (begin, end), state in zip(self.mini_batch_bounds(features), column_states):
                 # Backward hooks run with gradients off: turn them on for the forward and the surrogate product.
-                with state, torch.enable_grad():
-                    embedding = self.model(dict(mini_batch))["sentence_embedding"]
-                    stop = start + len(embedding)
-                    (embedding * (gradient[start:stop] * scale)).sum().backward()
-                start = stop
+                with torch.enable_grad():
+                    embedding, _ = self.embed_minibatch(
+                        sentence_feature=features,
+                        begin=begin,
+                        end=end,
+                        with_grad=True,
+                        copy_random_state=False,
+                        random_state=state,
+                    )
+                    (embedding * (gradient[begin:end] * scale)).sum().backward()
 
     def caches_gradients(self) -> bool:
         """Whether this loss embeds in mini-batches with cached gradients (a loss may offer it as an option)."""
