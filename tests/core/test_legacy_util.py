@@ -89,3 +89,18 @@ def test_smart_batching_collate_tokenizes_each_text_position(minilm_l3):
     torch.testing.assert_close(labels, torch.tensor([0.9, 0.1]))
     vectors = [InputExample(texts=["x"], label=np.ones(3, dtype=np.float32))]
     assert minilm_l3.smart_batching_collate(vectors)[1].shape == (1, 3)
+
+
+def test_encode_reads_text_pairs_as_one_sequence_each(minilm_l3):
+    import numpy as np
+    from sentence_transformers import SentenceTransformer as Reference
+
+    from tests.conftest import MINILM_L3
+
+    pairs = [["what is AI?", "AI is artificial intelligence."], ["what is ML?", "ML is machine learning."]]
+    embeddings = minilm_l3.encode(pairs)
+    np.testing.assert_allclose(embeddings, minilm_l3.encode(np.array(pairs)), atol=1e-6)
+    np.testing.assert_allclose(embeddings, Reference(str(MINILM_L3), device="cpu").encode(pairs), atol=1e-5)
+    assert not np.allclose(embeddings[0], minilm_l3.encode(pairs[0][0]), atol=1e-3)
+    prompted = minilm_l3.encode(pairs, prompt="query: ")
+    np.testing.assert_allclose(prompted[1], minilm_l3.encode([("query: " + pairs[1][0], pairs[1][1])])[0], atol=1e-6)

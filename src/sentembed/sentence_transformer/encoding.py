@@ -42,6 +42,10 @@ def check_encode_options(output_value: str | None, precision: str, truncate_dim:
 def check_inputs(inputs: Any, modalities: list[str]) -> tuple[list[Any], bool]:
     """The inputs as a list, and whether a single one was given: texts, and PIL images too when the model reads
     images; a TypeError names the first item that is neither."""
+    if isinstance(inputs, np.ndarray) and inputs.ndim == 2 and inputs.dtype.kind in "UO":
+        inputs = inputs.tolist()
+    if is_pair_list(inputs):
+        return [(first, second) for first, second in inputs], False
     if "image" not in modalities or isinstance(inputs, str):
         return check_texts(inputs, "inputs")
     if isinstance(inputs, np.ndarray):
@@ -51,11 +55,26 @@ def check_inputs(inputs: Any, modalities: list[str]) -> tuple[list[Any], bool]:
     return [check_text_or_image(item, f"inputs[{index}]") for index, item in enumerate(inputs)], False
 
 
+def is_pair_list(inputs: Any) -> bool:
+    """A non-empty list of (text, text) pairs, which are encoded as one sequence each."""
+    return (
+        isinstance(inputs, list)
+        and bool(inputs)
+        and all(
+            isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(part, str) for part in item)
+            for item in inputs
+        )
+    )
+
+
 def with_prompt(prompt: str | None, inputs: list[Any]) -> list[Any]:
-    """The prompt before every text; images stay as they are."""
+    """The prompt before every text (before the first text of a pair); images stay as they are."""
     if not prompt:
         return inputs
-    return [prompt + item if isinstance(item, str) else item for item in inputs]
+    return [
+        prompt + item if isinstance(item, str) else (prompt + item[0], item[1]) if isinstance(item, tuple) else item
+        for item in inputs
+    ]
 
 
 def deduplicate_inputs(inputs: list[Any]) -> tuple[list[Any], list[int]]:

@@ -280,7 +280,7 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         route = self.route_for(task)
         input_module = self.input_module_for(route)
         if texts and all(isinstance(text, (list, tuple)) for text in texts):
-            features = dict(input_module.pad(self.tokenize_pair_rows(input_module, texts)))
+            features = dict(input_module.pad(self.tokenize_pair_rows(input_module, texts)[0]))
         else:
             features = dict(input_module.tokenize(texts))
         if route is not None:
@@ -288,13 +288,13 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         return features
 
     @staticmethod
-    def tokenize_pair_rows(input_module: InputModule, pairs: list) -> list[Row]:
-        """Token rows of (text, text) pairs, one sequence each; TypeError for an item that is not a pair of str,
-        or an input module that cannot read pairs."""
+    def tokenize_pair_rows(input_module: InputModule, pairs: list) -> tuple[list[Row], int]:
+        """Token rows of (text, text) pairs, one sequence each, and how many were cut at `max_seq_length`;
+        TypeError for an item that is not a pair of str, or an input module that cannot read pairs."""
         checked = [check_pair(pair, f"texts[{index}]") for index, pair in enumerate(pairs)]
         if not hasattr(input_module, "tokenize_pairs_unpadded"):
             raise TypeError(f"{type(input_module).__name__} tokenizes single texts only, not (text, text) pairs")
-        return input_module.tokenize_pairs_unpadded(checked)[0]
+        return input_module.tokenize_pairs_unpadded(checked)
 
     def smart_batching_collate(self, batch: list[Any]) -> tuple[list[dict[str, Any]], torch.Tensor]:
         """The legacy `fit` collate function: a batch of InputExamples as one tokenized batch per text position
@@ -501,7 +501,10 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         item per text for the other output values. Batches are length-sorted under the device's token budget."""
         self.eval()
         input_module = self.input_module_for(request.extra_features.get("task"))
-        rows, truncated = input_module.tokenize_unpadded(request.texts)
+        if request.texts and all(isinstance(item, tuple) for item in request.texts):
+            rows, truncated = self.tokenize_pair_rows(input_module, request.texts)
+        else:
+            rows, truncated = input_module.tokenize_unpadded(request.texts)
         if truncated:
             logger.warning(
                 "%d of %d texts were longer than max_seq_length=%s tokens and were truncated.",
