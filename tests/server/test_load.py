@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import signal
 import socket
 import threading
 import time
@@ -16,7 +19,16 @@ import pytest
 
 from sentembed.cache import EmbeddingCache
 from tests.conftest import read_sts
-from tests.server.conftest import MODEL_NAME, live_server, metric
+from tests.server.conftest import (
+    MODEL_NAME,
+    PROCESS_START_TIMEOUT_S,
+    free_port,
+    live_server,
+    metric,
+    start_server,
+    wait_for_health,
+    wait_until,
+)
 from tests.training.readers import read_beir
 
 openai = pytest.importorskip("openai")
@@ -136,6 +148,7 @@ def test_a_large_body_before_pipelined_headers_is_not_counted_as_headers(embeddi
 
 
 RUN_S = 0.5
+WORKER_METRIC = r'^sentembed_worker\{index="(\d+)",pid="(\d+)"\} 1'
 
 
 def test_batching_adapts_a_lone_request_runs_at_once_and_under_load_runs_wait_for_company():
@@ -182,3 +195,56 @@ def test_batching_adapts_a_lone_request_runs_at_once_and_under_load_runs_wait_fo
         batcher.stop()
     assert runs == [["a", "b"], ["c", "d"], ["e"]]
     assert started[2] - submitted < RUN_S / 2, "a lone request on an idle model should not wait"
+
+
+def worker_pids(url: str, process) -> dict[str, int]:
+    """Each worker index that answered a fresh connection to /metrics, with its pid, until both have
+    (the second may still be loading its model when the first answers /health)."""
+    seen: dict[str, int] = {}
+    deadline = time.monotonic() + PROCESS_START_TIMEOUT_S
+    while len(seen) < 2 and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()
+        text = httpx.get(f"{url}/metrics", timeout=30).text
+        seen.update((index, int(pid)) for index, pid in re.findall(WORKER_METRIC, text, re.MULTILINE))
+        time.sleep(0.05)
+    return seen
+
+
+def test_two_workers_answer_on_one_port_and_drain_on_sigterm(minilm_l6, stopping):
+    port = free_port()
+    process = start_server(port, "--workers", "2")
+    stopping(process)
+    url = f"http://127.0.0.1:{port}"
+    wait_for_health(url, process)
+    pids = worker_pids(url, process)
+    assert sorted(pids) == ["0", "1"] and len(set(pids.values())) == 2 and process.pid not in pids.values()
+
+    _, corpus, _ = read_beir("scifact_1k")
+    texts = list(corpus.values())[:32]
+    outcome: dict = {}
+    caller = threading.Thread(
+        target=lambda: outcome.update(response=httpx.post(f"{url}/embed", json={"inputs": texts}, timeout=120))
+    )
+    caller.start()
+    wait_until(lambda: metric(httpx.get(f"{url}/metrics").text, "sentembed_batch_inputs_count") >= 1)
+    assert "response" not in outcome, "the request should be in flight"
+    process.send_signal(signal.SIGTERM)
+    caller.join(120)
+    assert process.wait(120) in (0, -signal.SIGTERM)
+    assert "Traceback" not in process.stderr.read()
+    assert outcome["response"].status_code == 200
+    np.testing.assert_allclose(
+        outcome["response"].json(), minilm_l6.encode(texts, normalize_embeddings=True), atol=1e-6
+    )
+    for pid in pids.values():
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_workers_need_models_by_name(embedding_model):
+    from sentembed.server import serve
+
+    with pytest.raises(ValueError, match="names or folders"):
+        serve(embedding_model, workers=2)
+    with pytest.raises(ValueError, match="workers"):
+        serve("all-MiniLM-L6-v2", workers=0)

@@ -49,6 +49,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--cache", default=None, metavar="DB", help="an embedding cache file: repeated texts skip the model"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes on the one port, each with its model and cores // N threads (default: 1)",
+    )
     parser.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     parser.set_defaults(run=run)
@@ -82,5 +88,5 @@ def run(args: argparse.Namespace) -> int:
     )
     args.model_kwargs = backend_arguments(args)["model_kwargs"]  # with --auto-quality
     serve(args.model, args.reranker, args.host, args.port, settings, args.backend, args.model_kwargs, args.device,
-          args.log_level)  # fmt: skip
+          args.log_level, args.workers)  # fmt: skip
     return 0

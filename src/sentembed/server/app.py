@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
+import signal
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,6 +28,7 @@ from sentembed.server.middleware import ApiKeyCheck, ConcurrencyLimit, PanicGuar
 from sentembed.server.routes import router
 from sentembed.server.settings import ServeSettings, is_loopback_host
 from sentembed.server.state import CLIENT_CLOSED, ClientGone, ServerState
+from sentembed.server.workers import WorkerPlan, check_worker_models, run_workers, worker_threads
 from sentembed.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -124,19 +127,39 @@ def serve(
     model_kwargs: dict[str, Any] | None = None,
     device: str | None = None,
     log_level: str = "info",
+    workers: int = 1,
 ) -> None:
-    """Load the models and serve them on uvicorn until SIGINT/SIGTERM, which drains in-flight requests first."""
+    """Load the models and serve them on uvicorn until SIGINT/SIGTERM, which drains in-flight requests first.
+
+    Args:
+        model: the embedding model (name, folder or loaded), or None for a reranker alone.
+        reranker: a cross-encoder with one output (name, folder or loaded), or None.
+        host: the address to bind (127.0.0.1: this machine only).
+        port: the TCP port (0: the system picks one).
+        settings: the server's limits, names and cache (`ServeSettings`).
+        backend: `torch`, `onnx` or `openvino`, for models given by name.
+        model_kwargs: loading options for models given by name.
+        device: where the models run (None: the best available).
+        log_level: uvicorn's log level.
+        workers: server processes on the one port, each with its models, batcher and `cores // workers`
+            threads (see `sentembed.server.workers`); above 1, models must be given by name or folder.
+    """
     import uvicorn
 
     settings = settings or ServeSettings()
     check_port(port)
+    check_worker_models(workers, model, reranker)
     names = {"model_name": model if isinstance(model, str) else settings.model_name}
     if isinstance(reranker, str):
         names["reranker_name"] = reranker
     settings = dataclasses.replace(settings, **names)
     if not is_loopback_host(host) and settings.api_key is None:
         logger.warning("serving on %s without --api-key: anyone who can reach this address may use it", host)
+    if workers > 1:
+        plan = WorkerPlan(model, reranker, backend, model_kwargs, device, settings, log_level, worker_threads(workers))
+        return run_workers(workers, plan, host, port, worker_main)
     app = create_app(*load_models(model, reranker, backend, model_kwargs, device), settings=settings)
+    app.state.server.metrics.mark_worker(0)
     uvicorn.Server(uvicorn_config(app, host, port, settings, log_level)).run()
 
 
@@ -163,3 +186,24 @@ def uvicorn_config(app: FastAPI, host: str, port: int, settings: ServeSettings, 
         timeout_graceful_shutdown=DRAIN_TIMEOUT_S,
         http=header_deadline_protocol(settings.header_timeout),
     )
+
+
+def worker_main(index: int, plan: WorkerPlan, listener: socket.socket) -> None:
+    """One of `serve(workers=N)`'s processes: its share of the cores, its models and app, and uvicorn on the
+    socket the parent bound."""
+    import torch
+    import uvicorn
+
+    torch.set_num_threads(plan.threads)
+    # uvicorn re-raises the SIGTERM it drained for; exiting through SystemExit lets the process clean up
+    # (multiprocessing's semaphores, the cache) instead of dying of the signal.
+    signal.signal(signal.SIGTERM, exit_quietly)
+    models = load_models(plan.model, plan.reranker, plan.backend, plan.model_kwargs, plan.device)
+    app = create_app(*models, settings=plan.settings)
+    app.state.server.metrics.mark_worker(index)
+    host, port = listener.getsockname()[:2]
+    uvicorn.Server(uvicorn_config(app, host, port, plan.settings, plan.log_level)).run(sockets=[listener])
+
+
+def exit_quietly(signum: int, frame: Any) -> None:
+    raise SystemExit(0)

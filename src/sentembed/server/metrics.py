@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -29,9 +31,15 @@ class Metrics:
         )
         self.cache_hits = Counter("sentembed_cache_hits", "Inputs answered from the cache", registry=registry)
         self.cache_misses = Counter("sentembed_cache_misses", "Inputs the cache lacked", registry=registry)
+        self.worker = Gauge("sentembed_worker", "The server process that answered", ["index", "pid"], registry=registry)
         self.batch_requests = Histogram(
             "sentembed_batch_requests", "Requests sharing one model run", buckets=SIZE_BUCKETS, registry=registry
         )
+
+    def mark_worker(self, index: int) -> None:
+        """Say which server process answers: `sentembed_worker{index, pid} 1` (with `--workers`, each has its own
+        metrics, and a scrape reaches one of them)."""
+        self.worker.labels(str(index), str(os.getpid())).set(1)
 
     def count(self, route: str, inputs: int, tokens: int) -> None:
         """Count a request's inputs and tokens under its route (one of the app's fixed paths)."""

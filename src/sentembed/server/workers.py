@@ -1,0 +1,126 @@
+"""`serve(workers=N)`: N server processes answering on one listening socket, for machines with many cores.
+
+The parent binds the socket and starts N processes (spawned, so none inherits a half-initialised torch);
+each loads its own models, runs its own batcher and inference thread with `cores // N` threads (so N
+workers never oversubscribe the cores), and accepts connections from the shared socket. The parent forwards
+SIGTERM and SIGINT to every worker, each of which drains its in-flight requests, and returns once all have
+exited. If a worker dies on its own (it failed to load its model, say), the others are stopped too.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from typing import Any
+
+from sentembed.common.checks import check_positive_int
+from sentembed.common.runtime import available_cores
+from sentembed.server.settings import ServeSettings
+
+# How long the parent waits for its workers to drain after SIGTERM: uvicorn's own drain (60 s), and some.
+STOP_TIMEOUT_S = 90
+# How often the parent looks at its workers while they run.
+WATCH_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """What every worker loads and how it serves: the same for all, and picklable (models by name)."""
+
+    model: str | None
+    reranker: str | None
+    backend: str
+    model_kwargs: dict[str, Any] | None
+    device: str | None
+    settings: ServeSettings
+    log_level: str
+    threads: int
+
+
+def worker_threads(workers: int) -> int:
+    """Each worker's share of the cores this process may use (at least one thread)."""
+    return max(1, available_cores() // workers)
+
+
+def check_worker_models(workers: int, model: Any, reranker: Any) -> None:
+    """Several workers each load their models, so the models must be names or folders, not loaded objects."""
+    check_positive_int(workers, "workers")
+    if workers > 1 and not all(item is None or isinstance(item, str) for item in (model, reranker)):
+        raise ValueError("workers > 1 loads the models in each worker: give their names or folders, not loaded models")
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on `host`:`port` (IPv6 for an IPv6 address) that the workers share."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host.strip("[]"), port))
+    except OSError as error:
+        listener.close()
+        raise OSError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    return listener
+
+
+# A worker's body: (its index, the plan, the shared listening socket); an importable function, as spawn needs.
+WorkerMain = Callable[[int, WorkerPlan, socket.socket], None]
+
+
+def run_workers(workers: int, plan: WorkerPlan, host: str, port: int, worker_main: WorkerMain) -> None:
+    """Serve with `workers` processes, each running `worker_main`, on `host`:`port` until SIGTERM or SIGINT,
+    which every worker drains."""
+    listener = bind_socket(host, port)
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=worker_main, args=(index, plan, listener), name=f"sentembed-worker-{index}")
+        for index in range(workers)
+    ]
+    stopping: dict[str, float | None] = {"deadline": None}
+
+    def stop(signum: int, frame: Any) -> None:
+        if stopping["deadline"] is None:
+            stopping["deadline"] = time.monotonic() + STOP_TIMEOUT_S
+        for process in processes:
+            if process.pid is not None and process.exitcode is None:
+                os.kill(process.pid, signal.SIGTERM)
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for process in processes:
+            process.start()
+        failed = watch(processes, stopping, stop)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        listener.close()
+    if failed is not None:
+        raise RuntimeError(f"server worker {failed.name} exited with status {failed.exitcode}; the others were stopped")
+
+
+def watch(processes: list[Any], stopping: dict[str, float | None], stop: Any) -> Any:
+    """Wait for the workers to exit; the first that exits unasked stops the others and is returned. Workers
+    still running `STOP_TIMEOUT_S` after the stop was asked are killed."""
+    failed = None
+    running = list(processes)
+    while running:
+        wait([process.sentinel for process in running], timeout=WATCH_INTERVAL_S)
+        for process in [process for process in running if process.exitcode is not None]:
+            running.remove(process)
+            if stopping["deadline"] is None:
+                failed = process
+                stop(signal.SIGTERM, None)
+        deadline = stopping["deadline"]
+        if deadline is not None and time.monotonic() > deadline:
+            for process in running:
+                process.kill()
+    for process in processes:
+        process.join()
+    return failed
