@@ -249,3 +249,26 @@ def test_a_writer_killed_at_any_point_leaves_the_store_before_or_after(scifact_1
     survivor.compact()
     assert store_state(EmbeddingStore.open(tmp_path / "s"), queries)[:3] == after[:3]
     assert not [path for path in survivor.path.iterdir() if path.name.endswith(".tmp")]
+
+
+def test_tombstone_and_index_files_linked_out_of_the_store_are_refused(scifact_1k, tmp_path):
+    pytest.importorskip("bm25s")
+    pytest.importorskip("usearch")
+    store = EmbeddingStore.create(
+        tmp_path / "s", scifact_1k.docs[:200], texts=scifact_1k.doc_texts[:200], lexical=True, index="hnsw"
+    )
+    store.delete([1])
+    names = [store.manifest.deleted["file"], f"{store.manifest.lexical['name']}.data.npy", store.manifest.index["file"]]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name in names:
+        (store.path / name).rename(outside / name)
+        (store.path / name).symlink_to(outside / name)
+        with pytest.raises(OSError, match=r"store file .* leaves the folder"):
+            reopened = EmbeddingStore.open(store.path)  # reads the tombstones; the indexes are read when used
+            if name.startswith("lexical"):
+                reopened.search(scifact_1k.doc_texts[0], mode="lexical")
+            reopened.search(scifact_1k.docs[:1])
+        (store.path / name).unlink()
+        (outside / name).rename(store.path / name)
+    assert EmbeddingStore.open(store.path).verify() > 0

@@ -19,6 +19,7 @@ import torch
 
 from sentembed.common.files import atomic_write, file_digest
 from sentembed.store import scoring
+from sentembed.store.manifest import store_file
 
 HNSW_NAME = re.compile(r"hnsw-([0-9]{6,})\.usearch")
 INDEX_KINDS = ("hnsw",)
@@ -100,7 +101,7 @@ class AnnIndex:
             or not HNSW_NAME.fullmatch(str(entry.get("file")))
         ):
             raise OSError(f"{folder / 'manifest.json'} is damaged: its index entry is not an hnsw-<n>.usearch file")
-        path = folder / entry["file"]
+        path = store_file(folder, entry["file"])
         if not path.is_file() or path.stat().st_size != entry.get("size"):
             raise OSError(f"store file {path} is missing or of another size than committed; rebuild the index")
         if entry.get("rows") != rows:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from sentembed.common.files import file_digest, load_array, save_array
+from sentembed.store.manifest import store_file
 
 TOMBSTONE_NAME = re.compile(r"deleted-([0-9]{6,})\.npy")
 ENTRY_KEYS = {"file", "count", "size", "sha256"}
@@ -39,7 +40,7 @@ def read_tombstones(folder: Path, entry: dict[str, Any] | None, rows: int) -> np
     check_entry(entry, folder)
     if entry is None:
         return np.empty(0, dtype=np.int64)
-    path = folder / entry["file"]
+    path = store_file(folder, entry["file"])
     if not path.is_file() or path.stat().st_size != entry["size"]:
         raise OSError(f"store file {path} is missing or of another size than committed; the store is damaged")
     positions = np.asarray(load_array(path))

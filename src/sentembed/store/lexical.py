@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from sentembed.common.files import file_digest, load_array, read_json, read_lines, save_array, write_json
-from sentembed.store.manifest import Segment
+from sentembed.store.manifest import Segment, store_file
 
 LEXICAL_NAME = re.compile(r"lexical-([0-9]{6,})")
 ARRAY_KINDS = ("data.npy", "indices.npy", "indptr.npy")
@@ -124,7 +124,7 @@ def _checked_entry(folder: Path, entry: Any, rows: int) -> dict[str, Any]:
             "rebuild it with build_lexical_index()"
         )
     for kind, recorded in entry["files"].items():
-        path = folder / f"{entry['name']}.{kind}"
+        path = store_file(folder, f"{entry['name']}.{kind}")
         if not path.is_file() or not isinstance(recorded, dict) or path.stat().st_size != recorded.get("size"):
             raise OSError(
                 f"store file {path} is missing or of another size than committed; the lexical index is damaged"
