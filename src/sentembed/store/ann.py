@@ -1,7 +1,8 @@
 """The store's approximate nearest-neighbour index: an HNSW graph (usearch, the `usearch` extra) over the float32
 rows, keyed by store position.
 
-One file, `hnsw-<n>.usearch`, named in the manifest with its size, SHA-256, row count and settings. `add` and
+One file, `hnsw-<n>.usearch`, named in the manifest with its size, SHA-256, row count and settings; the graph keeps
+its own copy of the vectors in float16 (half the float32 rows' size: its candidates are re-scored on float32). `add` and
 `upsert` extend a copy of the graph with the new rows and save it under the next number in the same commit;
 `compact` (which moves rows) builds it afresh. Candidates from the graph are re-scored on the float32 rows.
 usearch's Python binding has no filter predicate, so deleted and filtered-out rows are skipped by widening the
@@ -65,7 +66,7 @@ def write_index(
     else:
         dim = floats[0].shape[1] if floats else 1
         graph = Index(
-            ndim=dim, metric="cos", dtype="f32", **{k: settings[k] for k in ("connectivity", "expansion_add")}
+            ndim=dim, metric="cos", dtype="f16", **{k: settings[k] for k in ("connectivity", "expansion_add")}
         )
         done = 0
     offset = 0
