@@ -184,6 +184,21 @@ def test_cli_encode_with_backend_auto(folders, monkeypatch, capsys, torch_l6):
     assert "--auto-quality needs --backend auto" in capsys.readouterr().err
 
 
+def test_cli_index_with_backend_auto(folders, monkeypatch, tmp_path, sts_sentences, torch_l6):
+    from sentembed.store import EmbeddingStore
+
+    monkeypatch.setenv("SENTENCE_TRANSFORMERS_HOME", str(folders["cache"]))
+    monkeypatch.setenv(ISA_VARIABLE, "avx2")
+    corpus, store = tmp_path / "corpus.txt", tmp_path / "store"
+    corpus.write_text("\n".join(sts_sentences[:40]))
+    argv = ["index", str(corpus), "--store", str(store), "-m", str(folders["l6"]), "--no-progress"]
+    assert main([*argv, "--backend", "auto", "--auto-quality", "int8"]) == 0
+    opened = EmbeddingStore.open(str(store))
+    assert opened.count == 40
+    hits = opened.search(torch_l6.encode(sts_sentences[:1], normalize_embeddings=True), top_k=1)
+    assert hits[0][0]["corpus_id"] == 0  # int8 embeddings still find the sentence itself
+
+
 @pytest.mark.parametrize(
     ("backend", "options", "error", "message"),
     [

@@ -344,6 +344,8 @@ class Probe:
                 return first.logits(features).float().numpy()
             for module in modules:
                 features = module(features)
+            if "sentence_embedding" not in features:  # a pipeline without pooling: compare mean token vectors
+                return features["token_embeddings"].mean(dim=1).float().numpy()
             return features["sentence_embedding"].float().numpy()
 
 
