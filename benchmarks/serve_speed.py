@@ -12,6 +12,11 @@ being wrong.
 infinity (`infinity-emb[server,torch]`) pins sentence-transformers below 4 and numpy below 2, so it gets a
 venv of its own, made by this script under .cache/bench/infinity (pass --no-infinity to leave it out).
 
+Opt-in cells (named with --servers and --workloads): "sentembed torch, 2 workers" (`--workers 2`),
+"sentembed torch, cache" (`--cache` on a fresh file), and the workload "1 STSb sentence, half repeated":
+every other request repeats one of 64 sentences, the others are sentences never sent before (numbered, so
+that no round or warm-up repeats them). Servers with a cache print their hits and misses at the end.
+
 Run: .venv/bin/python benchmarks/serve_speed.py [--seconds 15] [--concurrency 1 8 64]
 """
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import shutil
@@ -38,6 +44,12 @@ from encode_speed import minilm_l6_folder, read_scifact, read_sts_test  # noqa: 
 INFINITY_VENV = REPO / ".cache" / "bench" / "infinity"
 INFINITY_REQUIREMENTS = ["torch==2.13.0", "infinity-emb[server,torch]==0.0.78"]
 START_TIMEOUT_S = 300
+# Servers and workloads that run only when named (--servers, --workloads).
+OPT_IN_SERVERS = ("sentembed torch, 2 workers", "sentembed torch, cache")
+OPT_IN_WORKLOADS = ("1 STSb sentence, half repeated",)
+REPEATED_SENTENCES = 64
+# Every request of a run takes the next payload index, so payloads that must be new stay new across cells.
+NEXT_PAYLOAD = itertools.count()
 QUIET = {"HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "INFINITY_ANONYMOUS_USAGE_STATS": "0"}
 
 
@@ -80,7 +92,9 @@ def naive_app(folder: str, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
-def server_commands(folder: Path, int8_file: str, with_infinity: bool) -> dict[str, tuple[list[str], str]]:
+def server_commands(
+    folder: Path, int8_file: str, with_infinity: bool, cache_file: Path
+) -> dict[str, tuple[list[str], str]]:
     """Each server: (command with {port}, embeddings route)."""
     ours = [sys.executable, "-m", "sentembed.cli.main", "serve", "--model", str(folder), "--port", "{port}",
             "--log-level", "warning", "--max-client-batch-size", "64"]  # fmt: skip
@@ -91,6 +105,8 @@ def server_commands(folder: Path, int8_file: str, with_infinity: bool) -> dict[s
             [*ours, "--backend", "onnx", "--model-kwargs", json.dumps({"file_name": int8_file})],
             "/v1/embeddings",
         ),
+        "sentembed torch, 2 workers": ([*ours, "--workers", "2"], "/v1/embeddings"),
+        "sentembed torch, cache": ([*ours, "--cache", str(cache_file)], "/v1/embeddings"),
         "naive FastAPI + reference": (
             [sys.executable, __file__, "--naive-app", str(folder), "--port", "{port}"],
             "/v1/embeddings",
@@ -158,10 +174,10 @@ async def load(
 
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal texts
-        for index in counter:
+        for _ in counter:
             if time.monotonic() > stop_at:
                 return
-            payload = payloads[index % len(payloads)]
+            payload = payloads[next(NEXT_PAYLOAD) % len(payloads)]
             started = time.perf_counter()
             response = await client.post(url, json={"input": payload, "model": model})
             response.raise_for_status()
@@ -185,8 +201,14 @@ def workloads() -> dict[str, list[list[str]]]:
     first, second, _ = read_sts_test()
     sentences = list(dict.fromkeys(first + second))
     abstracts = read_scifact(640)
+    repeated, fresh = sentences[:REPEATED_SENTENCES], sentences[REPEATED_SENTENCES:]
+    half_repeated = [
+        [repeated[index % REPEATED_SENTENCES]] if index % 2 == 0 else [f"{fresh[index % len(fresh)]} (#{index})"]
+        for index in range(200_000)
+    ]
     return {
         "1 STSb sentence": [[text] for text in sentences],
+        "1 STSb sentence, half repeated": half_repeated,
         "32 STSb sentences": [sentences[i : i + 32] for i in range(0, len(sentences) - 32, 32)],
         "32 SciFact abstracts": [abstracts[i : i + 32] for i in range(0, len(abstracts), 32)],
     }
@@ -234,8 +256,12 @@ def main() -> None:
     check_texts = loads["32 SciFact abstracts"][0]
     expected = reference.encode(check_texts, normalize_embeddings=True)
     del reference
-    commands = server_commands(folder, int8_file, not args.no_infinity)
-    chosen = {name: entry for name, entry in commands.items() if not args.servers or name in args.servers}
+    commands = server_commands(folder, int8_file, not args.no_infinity, folder.parent / "serve-cache.db")
+    chosen = {
+        name: entry
+        for name, entry in commands.items()
+        if (name in args.servers if args.servers else name not in OPT_IN_SERVERS)
+    }
     servers: dict[str, tuple[subprocess.Popen, str]] = {}
     results: dict[str, dict] = {}
     try:
@@ -246,7 +272,7 @@ def main() -> None:
             delta = max_delta(servers[name][1], str(folder), check_texts, expected)
             print(f"{name}: max |delta| to the reference on 32 SciFact abstracts = {delta:.2e}", flush=True)
         for workload, payloads in loads.items():
-            if args.workloads and workload not in args.workloads:
+            if (workload not in args.workloads) if args.workloads else (workload in OPT_IN_WORKLOADS):
                 continue
             for concurrency in args.concurrency:
                 for _ in range(args.rounds):
@@ -258,11 +284,27 @@ def main() -> None:
                             results[name][(workload, concurrency)] = cell
                         figures = "  ".join(f"{key} {value:8.1f}" for key, value in cell.items())
                         print(f"  {name:26s} {workload:22s} c={concurrency:<3d} {figures}", flush=True)
+        print_cache_counts(servers)
     finally:
         for process, _ in servers.values():
             process.terminate()
-            process.wait(60)
+            process.wait(120)
     print_table(results)
+
+
+def print_cache_counts(servers: dict[str, tuple[subprocess.Popen, str]]) -> None:
+    """Cache hits and misses of the servers that have a cache, from their /metrics."""
+    import httpx
+
+    for name, (_, url) in servers.items():
+        if "cache" not in name:
+            continue
+        text = httpx.get(url.rsplit("/v1/", 1)[0] + "/metrics", timeout=30).text
+        counts = {
+            line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line.startswith("sentembed_cache_")
+        }
+        print(f"{name}: cache hits {counts.get('sentembed_cache_hits_total', 0):.0f}, "
+              f"misses {counts.get('sentembed_cache_misses_total', 0):.0f}")  # fmt: skip
 
 
 def print_table(results: dict[str, dict]) -> None:
