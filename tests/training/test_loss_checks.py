@@ -164,3 +164,26 @@ def test_gist_cross_entropy_is_replaceable():
     loss.cross_entropy_loss = torch.nn.CrossEntropyLoss(reduction="sum")
     summed = loss.guided_loss(embeddings, embeddings)
     assert torch.isfinite(plain) and summed.item() == pytest.approx(4 * plain.item())
+
+
+@pytest.mark.parametrize(
+    "loss_name",
+    ["CoSENTLoss", "AnglELoss", "CosineSimilarityLoss", "ContrastiveLoss", "OnlineContrastiveLoss"],
+)
+def test_pair_losses_need_exactly_one_label_per_pair(loss_name):
+    import sentembed.losses as losses
+
+    loss = getattr(losses, loss_name)(None)
+    embeddings = candidate_embeddings(2, rows=4)
+    with pytest.raises(ValueError, match=rf"{loss_name} expects 4 labels \(one per example\), but got 8"):
+        loss.compute_loss_from_embeddings(embeddings, torch.ones(4, 2))
+    column = torch.tensor([[1.0], [0.0], [1.0], [0.0]])  # (rows, 1) is one label per row too
+    assert torch.isfinite(loss.compute_loss_from_embeddings(embeddings, column))
+
+
+def test_batch_triplet_losses_need_one_class_per_text():
+    from sentembed.losses import BatchHardTripletLoss
+
+    embeddings = candidate_embeddings(1, rows=4)
+    with pytest.raises(ValueError, match=r"BatchHardTripletLoss expects 4 labels"):
+        BatchHardTripletLoss(None).compute_loss_from_embeddings(embeddings, torch.tensor([0, 1]))

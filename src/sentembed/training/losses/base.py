@@ -69,6 +69,21 @@ class EmbeddingLoss(nn.Module):
         return {}
 
 
+def one_label_per_row(labels: torch.Tensor | None, rows: int, loss_name: str) -> torch.Tensor:
+    """The labels as a (rows,) vector; a ValueError naming the loss when there is not exactly one per row (a
+    label tensor of another size would broadcast and train toward the wrong targets)."""
+    if labels is None:
+        raise ValueError(
+            f"{loss_name} needs a label per row; the batch has none (is the dataset's label column there?)"
+        )
+    if labels.numel() != rows:
+        raise ValueError(
+            f"{loss_name} expects {rows} labels (one per example), but got {labels.numel()} labels with shape "
+            f"{tuple(labels.shape)}."
+        )
+    return labels.reshape(-1)
+
+
 def distance_metric_name(metric: Any, namespace: type) -> str:
     """How a loss's config names its distance metric: "Namespace.NAME" for one of `namespace`'s, else its name."""
     for name, value in vars(namespace).items():

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, distance_metric_name
+from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, distance_metric_name, one_label_per_row
 
 
 def cosine_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -69,6 +69,7 @@ class ContrastiveLoss(EmbeddingLoss):
             warn_unless_binary(labels, type(self).__name__)
 
     def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
+        labels = one_label_per_row(labels, len(embeddings[0]), type(self).__name__)
         self.check_labels_once(labels)
         distances = self.distance_metric(embeddings[0], embeddings[1])
         labels = labels.to(distances.dtype)
@@ -89,6 +90,7 @@ class OnlineContrastiveLoss(ContrastiveLoss):
         super().__init__(model, distance_metric, margin)
 
     def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
+        labels = one_label_per_row(labels, len(embeddings[0]), type(self).__name__)
         self.check_labels_once(labels)
         distances = self.distance_metric(embeddings[0], embeddings[1])
         positives, negatives = distances[labels == 1], distances[labels == 0]

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from sentembed.similarity import pairwise_cos_sim
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, function_name
+from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, function_name, one_label_per_row
 
 # Stateless default modules, shared (as the reference's signature defaults are).
 MEAN_SQUARED_ERROR = torch.nn.MSELoss()
@@ -49,6 +49,7 @@ class CoSENTLoss(EmbeddingLoss):
         self.similarity_fct = similarity_fct
 
     def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
+        labels = one_label_per_row(labels, len(embeddings[0]), type(self).__name__)
         scores = self.similarity_fct(embeddings[0], embeddings[1]) * self.scale
         return ranked_pair_loss(scores, labels.to(scores.dtype))
 
@@ -79,8 +80,9 @@ class CosineSimilarityLoss(EmbeddingLoss):
         self.cos_score_transformation = cos_score_transformation
 
     def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
+        labels = one_label_per_row(labels, len(embeddings[0]), type(self).__name__)
         scores = self.cos_score_transformation(pairwise_cos_sim(embeddings[0], embeddings[1]))
-        return self.loss_fct(scores, labels.to(scores.dtype).view(-1))
+        return self.loss_fct(scores, labels.to(scores.dtype))
 
     def get_config_dict(self) -> dict[str, Any]:
         return {"loss_fct": type(self.loss_fct).__name__}

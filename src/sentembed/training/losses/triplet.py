@@ -10,7 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from sentembed.similarity import pairwise_cos_sim, pairwise_euclidean_sim, pairwise_manhattan_sim
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, distance_metric_name, function_name
+from sentembed.training.losses.base import (
+    ColumnSpec,
+    EmbeddingLoss,
+    distance_metric_name,
+    function_name,
+    one_label_per_row,
+)
 
 
 def pairwise_euclidean_distances(embeddings: torch.Tensor) -> torch.Tensor:
@@ -87,9 +93,7 @@ class _BatchTripletLoss(EmbeddingLoss):
         self.triplet_margin = margin
 
     def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
-        labels = labels.view(-1)
-        if labels.numel() != len(embeddings[0]):
-            raise ValueError(f"expected one label per text ({len(embeddings[0])}), got {labels.numel()}")
+        labels = one_label_per_row(labels, len(embeddings[0]), type(self).__name__)
         return self.mined_loss(self.distance_metric(embeddings[0]), labels)
 
     def mined_loss(self, distances: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
