@@ -208,6 +208,8 @@ def test_cli_index_with_backend_auto(folders, monkeypatch, tmp_path, sts_sentenc
         ("auto", {"file_name": "onnx/model.onnx"}, ValueError, "file_name cannot be given"),
         ("auto", {"auto_calibrate": "yes"}, TypeError, "auto_calibrate must be True or False"),
         ("auto", {"auto_pairs": [("a", "b", 1.0)]}, ValueError, "at least 10"),
+        ("auto", {"auto_pairs": [("a", "b", "high")] * 10}, TypeError, "not a number"),
+        ("auto", {"num_threads": 0}, ValueError, "num_threads"),
     ],
 )
 def test_bad_auto_options_are_refused(folders, backend, options, error, message):

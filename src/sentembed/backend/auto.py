@@ -35,7 +35,7 @@ from sentembed.backend.cpu import ARM64, CpuFeatures, detect_cpu
 from sentembed.backend.onnx_transformer import BACKEND_OPTIONS, checkpoint_folder, ensure_export
 from sentembed.backend.optimize import quantize_dynamic_int8
 from sentembed.backend.static_int8 import OVQuantizationConfig, quantize_static_int8
-from sentembed.common.checks import check_choice
+from sentembed.common.checks import check_choice, check_positive_int
 from sentembed.common.runtime import default_num_threads
 from sentembed.version import __version__
 
@@ -194,7 +194,8 @@ class AutoSettings:
         calibrate = options.get("auto_calibrate", True)
         if not isinstance(calibrate, bool):
             raise TypeError(f"auto_calibrate must be True or False, got {calibrate!r}")
-        return cls(quality, check_pairs(options.get("auto_pairs")), calibrate, options.get("num_threads"))
+        threads = check_positive_int(options.get("num_threads"), "num_threads", optional=True)
+        return cls(quality, check_pairs(options.get("auto_pairs")), calibrate, threads)
 
 
 def check_pairs(pairs: Any) -> tuple[tuple[str, str, float], ...] | None:
