@@ -208,9 +208,15 @@ def run_operation(store: EmbeddingStore, operation: str, rows: np.ndarray) -> No
 
 
 def store_state(store: EmbeddingStore, queries: np.ndarray) -> tuple:
-    """What a reader sees: live rows, ids, hits with their texts, and the segments (which compaction replaces)."""
-    hits = store.search(queries, top_k=10, return_texts=True)
+    """What a reader sees: live rows, ids, hits with their texts (by the exact scan, and by BM25 and the rows the
+    graph holds when the store has those indexes), and the segments (which compaction replaces)."""
+    hits = store.search(queries, top_k=10, return_texts=True, exact=True)
     answers = [[(h["corpus_id"], h["text"]) for h in row] for row in hits]
+    if store.manifest.lexical is not None:
+        answers.append([h["corpus_id"] for h in store.search("t5 t150 u3 u40 new", mode="lexical", top_k=20)[0]])
+    if store.manifest.index is not None:
+        answers.append(store.manifest.index["rows"] == store.manifest.count)
+        answers.append(store.search(queries[:1], top_k=1)[0][0]["corpus_id"] == hits[0][0]["corpus_id"])
     return store.count, list(store.ids), answers, [segment.name for segment in store.manifest.segments]
 
 
@@ -228,8 +234,32 @@ def store_state(store: EmbeddingStore, queries: np.ndarray) -> tuple:
     ],
 )
 def test_a_writer_killed_at_any_point_leaves_the_store_before_or_after(scifact_1k, tmp_path, operation, pattern, nth):
-    docs = scifact_1k.docs
+    check_killed_writer(scifact_1k.docs, tmp_path, operation, pattern, nth, indexed=False)
+
+
+@pytest.mark.parametrize(
+    ("operation", "pattern", "nth"),
+    [
+        ("upsert", r"lexical-.*", 2),  # in the middle of the new BM25 index's files
+        ("upsert", r"hnsw-.*", 1),  # the new graph not yet in place
+        ("compact", r"hnsw-.*", 2),  # committed; removing the replaced graph
+    ],
+)
+def test_a_writer_killed_while_writing_the_indexes_leaves_them_before_or_after(
+    scifact_1k, tmp_path, operation, pattern, nth
+):
+    pytest.importorskip("bm25s")
+    pytest.importorskip("usearch")
+    check_killed_writer(scifact_1k.docs, tmp_path, operation, pattern, nth, indexed=True)
+
+
+def check_killed_writer(docs, tmp_path, operation: str, pattern: str, nth: int, indexed: bool) -> None:
+    """Kill a second process making `operation` at the `nth` file named by `pattern`; the store must open,
+    verify and answer as before or after it, and the write made again must complete."""
     store = make_store(tmp_path / "s", docs[:300], "ubinary")
+    if indexed:
+        store.build_lexical_index()
+        store.build_index("hnsw")
     store.delete(["d1", "d2", "d200"])  # so that there is a tombstone file to replace, and rows to compact
     np.save(tmp_path / "rows.npy", docs[400:500])
     shutil.copytree(tmp_path / "s", tmp_path / "after")
