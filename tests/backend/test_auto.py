@@ -149,6 +149,37 @@ def test_choice_is_cached_per_cpu_class_and_reused(folders, monkeypatch):
         load_auto(folders, monkeypatch, isa="avx512", auto_quality="int8")
 
 
+def test_processes_take_turns_on_a_model_folder(tmp_path):
+    import threading
+
+    pytest.importorskip("fcntl")
+
+    release, order = threading.Event(), []
+
+    def hold() -> None:
+        with auto.exclusive(tmp_path):
+            order.append("first in")
+            release.wait(10)
+            order.append("first out")
+
+    def wait_for_it() -> None:
+        with auto.exclusive(tmp_path):
+            order.append("second in")
+
+    first = threading.Thread(target=hold)
+    first.start()
+    while not order:
+        threading.Event().wait(0.01)
+    second = threading.Thread(target=wait_for_it)
+    second.start()
+    second.join(0.3)
+    assert second.is_alive() and order == ["first in"]  # flock: each open of the lock file is its own holder
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert order == ["first in", "first out", "second in"]
+
+
 def test_exact_bar_is_fp32_within_1e5_of_torch(folders, monkeypatch, torch_l6, sts_sentences):
     model = load_auto(folders, monkeypatch, auto_quality="exact")
     choice = model.backend_choice

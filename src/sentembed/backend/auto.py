@@ -22,7 +22,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -467,15 +468,33 @@ def choose_backend(
     transformer = modules[0]
     folder = model_cache_folder(transformer, cache_folder)
     decision = choice_file(folder, cpu, settings)
-    cached = read_choice(decision)
-    if cached is not None:
-        logger.info("backend='auto' (%s bar) reuses its choice for this CPU: %s", settings.quality, cached)
-        return cached, None
-    candidates, rule = shortlist(cpu, settings.quality, nncf_installed())
-    choice, runnable = measure_candidates(modules, candidates, rule, settings, cpu, folder, cache_folder, build)
-    write_choice(decision, choice)
+    with exclusive(folder):  # processes loading the same model at once (server workers) measure it once
+        cached = read_choice(decision)
+        if cached is not None:
+            logger.info("backend='auto' (%s bar) reuses its choice for this CPU: %s", settings.quality, cached)
+            return cached, None
+        candidates, rule = shortlist(cpu, settings.quality, nncf_installed())
+        choice, runnable = measure_candidates(modules, candidates, rule, settings, cpu, folder, cache_folder, build)
+        write_choice(decision, choice)
     logger.info("backend='auto' (%s bar) chose %s", settings.quality, choice)
     return choice, runnable
+
+
+@contextmanager
+def exclusive(folder: Path) -> Iterator[None]:
+    """Hold an advisory lock on `folder` (POSIX; elsewhere no lock), so one process makes its files at a time."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(folder / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def measure_candidates(
