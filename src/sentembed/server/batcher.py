@@ -82,8 +82,9 @@ class Batcher:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    async def run(self, job: Job) -> Any:
-        """Queue `job` and wait for its result."""
+    def submit(self, job: Job) -> asyncio.Future:
+        """Queue `job`; the future (of the running event loop) gets its result. A plain future, not a task,
+        so that waiting for it costs the request no task of its own."""
         job.future = asyncio.get_running_loop().create_future()
         with self._condition:
             if self._stopping:
@@ -91,7 +92,11 @@ class Batcher:
             self._queue.append(job)
             self._metrics.queue_depth.inc(len(job.rows))
             self._condition.notify()
-        return await job.future
+        return job.future
+
+    async def run(self, job: Job) -> Any:
+        """Queue `job` and wait for its result."""
+        return await self.submit(job)
 
     def drop(self, job: Job) -> None:
         """Forget a job whose client has gone; it is skipped if it has not run yet."""

@@ -138,7 +138,7 @@ class ServerState:
         """Queue a job and wait for it; if the client disconnects first, drop the job."""
         if not self.batcher.alive:
             raise ApiError(503, "the server is shutting down", code="unavailable")
-        result = asyncio.ensure_future(self.batcher.run(job))
+        result = self.batcher.submit(job)
         gone = asyncio.ensure_future(wait_for_disconnect(request))
         try:
             done, _ = await asyncio.wait({result, gone}, return_when=asyncio.FIRST_COMPLETED)
