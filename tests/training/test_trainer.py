@@ -399,11 +399,13 @@ def test_legacy_fit_refuses_what_is_not_input_examples(minilm_l3):
         InputExample(texts="just one string")
 
 
-def test_warmup_ratio_is_accepted_as_in_the_reference(tmp_path):
+def test_warmup_ratio_is_accepted_as_in_the_reference(tmp_path, caplog):
     from sentembed import SentenceTransformerTrainingArguments
 
-    args = SentenceTransformerTrainingArguments(output_dir=str(tmp_path), warmup_ratio=0.1, report_to="none")
+    with caplog.at_level("WARNING", logger="sentembed"):
+        args = SentenceTransformerTrainingArguments(output_dir=str(tmp_path), warmup_ratio=0.1, report_to="none")
     assert (args.warmup_steps, args.warmup_ratio) == (0.1, None)  # transformers 5 reads a fraction of steps
+    assert "The `warmup_ratio` argument is deprecated in transformers 5" in caplog.text
     assert args.get_warmup_steps(200) == 20
     with pytest.raises(ValueError, match="not both"):
         SentenceTransformerTrainingArguments(

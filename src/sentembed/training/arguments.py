@@ -91,6 +91,11 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
         if self.warmup_steps:
             raise ValueError("give warmup_ratio or warmup_steps, not both")
+        logger.warning(
+            "The `warmup_ratio` argument is deprecated in transformers 5, which reads a fraction in `warmup_steps`; "
+            "using warmup_steps=%s.",
+            self.warmup_ratio,
+        )
         self.warmup_steps = float(self.warmup_ratio)
         self.warmup_ratio = None  # carried by warmup_steps now, as transformers 5 reads it
 
