@@ -149,6 +149,15 @@ def test_choice_is_cached_per_cpu_class_and_reused(folders, monkeypatch):
         load_auto(folders, monkeypatch, isa="avx512", auto_quality="int8")
 
 
+def test_on_a_gpu_auto_keeps_torch(folders, monkeypatch):
+    import sentembed.backend
+
+    monkeypatch.setattr(sentembed.backend, "default_device", lambda: "cuda")  # as on a machine with a GPU
+    model = SentenceTransformer(str(folders["l6"]), backend="auto", model_kwargs={"auto_quality": "int8"})
+    assert model.backend == "torch" and model.backend_choice.candidate == "torch"
+    assert "runs on cuda" in model.backend_choice.reason and not model.backend_choice.measurements
+
+
 def test_processes_take_turns_on_a_model_folder(tmp_path):
     import threading
 

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sentembed.backend.auto import QUALITY_BARS, BackendChoice, choose_backend, split_auto_options
+from sentembed.backend.auto import QUALITY_BARS, BackendChoice, choice_off_cpu, choose_backend, split_auto_options
 from sentembed.backend.cpu import CpuFeatures, detect_cpu, emulation_environment
 from sentembed.backend.export import save_stamped
 from sentembed.backend.onnx_classifier import OnnxSequenceClassifier
@@ -39,7 +39,7 @@ from sentembed.backend.static_int8 import (
     quantize_static_int8,
 )
 from sentembed.common.checks import check_choice
-from sentembed.common.runtime import available_cores, default_num_threads
+from sentembed.common.runtime import available_cores, default_device, default_num_threads
 from sentembed.models import SequenceClassifier, Transformer
 
 # The runtimes a model can be put on by name, and "auto", which picks one of them (with a file and precision).
@@ -88,15 +88,23 @@ def split_model_kwargs(model_kwargs: dict[str, Any] | None, backend: str) -> tup
 
 
 def apply_backend(
-    modules: list[Any], backend: str, options: dict[str, Any], cache_folder: str | None = None
+    modules: list[Any],
+    backend: str,
+    options: dict[str, Any],
+    cache_folder: str | None = None,
+    device: str | None = None,
 ) -> tuple[list[Any], str, BackendChoice | None]:
     """(the modules on their backend, the backend's name, what backend="auto" chose or None for a named backend).
 
     With "auto" the backend and its options come from `choose_backend` (cached per model and CPU); the
-    caller's num_threads still applies.
+    caller's num_threads still applies. `device` is where the model will run (None: the default device); "auto"
+    chooses among CPU paths, so on any other device it keeps torch.
     """
     if check_backend(backend) != "auto":
         return use_backend(modules, backend, options, cache_folder), backend, None
+    target = str(device) if device is not None else default_device()
+    if not target.startswith("cpu"):
+        return modules, "torch", choice_off_cpu(target, options)
     if not isinstance(modules[0], Transformer) or isinstance(modules[0], OnnxGraph):
         raise ValueError(
             f"backend='auto' needs a Transformer as the first module, got {type(modules[0]).__name__}; "

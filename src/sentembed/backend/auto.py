@@ -451,6 +451,14 @@ def candidate_options(
 
 # ----- the choice --------------------------------------------------------------------------------------------
 
+
+def choice_off_cpu(device: str, options: dict[str, Any]) -> BackendChoice:
+    """torch, unmeasured, for a model that will run on `device` (a GPU): the other paths run on the CPU."""
+    settings = AutoSettings.of(options)
+    reason = f"the model runs on {device}; backend='auto' chooses among CPU paths, so torch runs it there"
+    return BackendChoice("torch", "as loaded", "torch", reason, settings.quality, cpu=device)
+
+
 Builder = Callable[[list[Any], str, dict[str, Any], "str | None"], list[Any]]
 
 

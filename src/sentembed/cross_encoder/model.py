@@ -99,7 +99,7 @@ class CrossEncoder(PushToHubMixin, nn.Module):
             backend=backend,
         )
         [self.classifier], self.backend, self.backend_choice = backends.apply_backend(
-            [self.classifier], backend, backend_options, cache_folder
+            [self.classifier], backend, backend_options, cache_folder, device
         )  # backend_choice: what backend="auto" chose (a BackendChoice), else None
         if max_length is not None:
             self.max_length = max_length

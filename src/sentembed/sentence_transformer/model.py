@@ -123,7 +123,9 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
             raise ValueError(
                 "An empty modules list was passed: SentenceTransformer needs model_name_or_path or at least one module"
             )
-        modules, backend, backend_choice = backends.apply_backend(list(modules), backend, backend_options, cache_folder)
+        modules, backend, backend_choice = backends.apply_backend(
+            list(modules), backend, backend_options, cache_folder, device
+        )
         super().__init__(OrderedDict((str(index), module) for index, module in enumerate(modules)))
         self.model_path = model_path
         self.backend = backend
