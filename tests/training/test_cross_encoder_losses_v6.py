@@ -250,6 +250,38 @@ def test_cached_loss_equals_the_plain_one_in_training_mode():
         torch.testing.assert_close(cached, plain, atol=1e-5, rtol=0)
 
 
+def test_cached_loss_replays_each_mini_batch_and_takes_a_prompt():
+    """predict_minibatch scores each mini-batch in both passes (the backward pass bit for bit, dropout on), and
+    prompt= reaches the queries in both passes: the prompted loss equals the loss of prompted query texts."""
+    from sentembed.cross_encoder.losses import CachedMultipleNegativesRankingLoss
+
+    class Recording(CachedMultipleNegativesRankingLoss):
+        def predict_minibatch(self, **kwargs):
+            logits, state = super().predict_minibatch(**kwargs)
+            self.passes.append((kwargs["with_grad"], kwargs["pairs"], logits.detach().clone()))
+            return logits, state
+
+    model = our_cross_encoder(CROSS_ENCODER).train()
+    loss = Recording(model, None, mini_batch_size=3)
+    loss.passes = []
+    torch.manual_seed(0)
+    loss([list(column) for column in PAIRS], None, prompt="Rank: ").backward()
+    first = [(pairs, logits) for with_grad, pairs, logits in loss.passes if not with_grad]
+    second = [(pairs, logits) for with_grad, pairs, logits in loss.passes if with_grad]
+    assert len(first) == len(second) >= 2
+    for (pairs, logits), (replayed_pairs, replayed) in zip(first, second):
+        assert pairs == replayed_pairs and all(pair[0].startswith("Rank: ") for pair in pairs)
+        assert torch.equal(logits, replayed)
+    model.eval()
+    with torch.no_grad():
+        torch.manual_seed(0)
+        prompted = loss([list(column) for column in PAIRS], None, prompt="Rank: ")
+        torch.manual_seed(0)
+        by_hand = loss([["Rank: " + query for query in PAIRS[0]], list(PAIRS[1])], None)
+    assert prompted.item() == pytest.approx(by_hand.item())
+    model.zero_grad()
+
+
 # ----- bad input ------------------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -15,6 +16,13 @@ from sentembed.training.losses.base import ColumnSpec
 from sentembed.training.losses.cached import RandContext
 
 SIGMOID = nn.Sigmoid()
+
+
+def prompted_queries(columns: list[list[str]], prompt: str | None) -> list[list[str]]:
+    """The columns with `prompt` before each query (the first column), as the cross-encoder places prompts."""
+    if not prompt:
+        return columns
+    return [[prompt + query for query in columns[0]], *columns[1:]]
 
 
 class MultipleNegativesRankingLoss(CrossEncoderLoss):
@@ -65,8 +73,9 @@ class MultipleNegativesRankingLoss(CrossEncoderLoss):
         slots = self.candidate_columns(columns)
         return [query for _ in slots for query in queries], [text for slot in slots for text in slot]
 
-    def forward(self, columns: list[list[str]], labels: Any = None) -> torch.Tensor:
-        firsts, seconds = self.pairs(columns)
+    def forward(self, columns: list[list[str]], labels: Any = None, prompt: str | None = None) -> torch.Tensor:
+        """The loss of a batch of (query, positive[, negatives...]) text columns; `prompt` goes before each query."""
+        firsts, seconds = self.pairs(prompted_queries(columns, prompt))
         return self.loss_from_scores(self.logits(firsts, seconds).view(-1), len(columns[0]))
 
     def get_config_dict(self) -> dict[str, Any]:
@@ -94,16 +103,42 @@ class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
     def mini_batches(self, count: int) -> list[slice]:
         return [slice(start, start + self.mini_batch_size) for start in range(0, count, self.mini_batch_size)]
 
-    def forward(self, columns: list[list[str]], labels: Any = None) -> torch.Tensor:
-        firsts, seconds = self.pairs(columns)
+    def predict_minibatch(
+        self,
+        pairs: list[list[str]],
+        with_grad: bool,
+        copy_random_state: bool,
+        random_state: RandContext | None = None,
+    ) -> tuple[torch.Tensor, RandContext | None]:
+        """The logits of one mini-batch of (query, document) pairs, flat; override it to change how they are scored.
+
+        Args:
+            pairs: the mini-batch's pairs.
+            with_grad: whether to build the autograd graph.
+            copy_random_state: capture the random state first (of the model's device too), to replay the dropout.
+            random_state: a captured state to replay (the backward pass's second scoring).
+
+        Returns:
+            The logits, and the captured state (None unless `copy_random_state`).
+        """
+        captured = RandContext(self.model.device) if copy_random_state else None
+        firsts, seconds = [pair[0] for pair in pairs], [pair[1] for pair in pairs]
+        with random_state if random_state is not None else nullcontext(), torch.set_grad_enabled(with_grad):
+            logits = self.logits(firsts, seconds).view(-1)
+        return logits, captured
+
+    def forward(self, columns: list[list[str]], labels: Any = None, prompt: str | None = None) -> torch.Tensor:
+        """The loss of a batch of (query, positive[, negatives...]) text columns; `prompt` goes before each query."""
+        firsts, seconds = self.pairs(prompted_queries(columns, prompt))
         size = len(columns[0])
         if not torch.is_grad_enabled():
             return self.loss_from_scores(self.logits(firsts, seconds, self.mini_batch_size).view(-1), size)
         parts, states = [], []
         for part in tqdm(self.mini_batches(len(firsts)), desc="Score mini-batches", disable=not self.show_progress_bar):
-            states.append(RandContext(self.model.device))
-            with torch.no_grad():
-                parts.append(self.logits(firsts[part], seconds[part]).view(-1))
+            pairs = [list(pair) for pair in zip(firsts[part], seconds[part])]
+            logits, state = self.predict_minibatch(pairs=pairs, with_grad=False, copy_random_state=True)
+            parts.append(logits)
+            states.append(state)
         leaf = torch.cat(parts).requires_grad_()
         loss = self.loss_from_scores(leaf, size)
         (gradient,) = torch.autograd.grad(loss, leaf)
@@ -116,8 +151,11 @@ class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
     ) -> None:
         """Score each mini-batch again with gradients, replaying its dropout, and push the cached gradient in."""
         for part, state in zip(self.mini_batches(len(firsts)), states):
-            with state, torch.enable_grad():
-                logits = self.logits(firsts[part], seconds[part]).view(-1)
+            pairs = [list(pair) for pair in zip(firsts[part], seconds[part])]
+            with torch.enable_grad():
+                logits, _ = self.predict_minibatch(
+                    pairs=pairs, with_grad=True, copy_random_state=False, random_state=state
+                )
                 (logits * gradient[part]).sum().backward()
 
     def get_config_dict(self) -> dict[str, Any]:
