@@ -3,6 +3,7 @@ brute-force search over the live rows, and surviving a real process killed (SIGK
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -150,6 +151,17 @@ def test_default_ids_never_repeat_a_stored_id_after_deletes(scifact_1k, tmp_path
     store.compact()
     store.add(scifact_1k.docs[10:12])
     assert list(store.ids) == [0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11]
+
+
+def test_a_store_with_deletes_is_a_version_older_readers_refuse(scifact_1k, tmp_path):
+    store = EmbeddingStore.create(tmp_path / "s", scifact_1k.docs[:10])
+    manifest = tmp_path / "s" / "manifest.json"
+    assert json.loads(manifest.read_text())["version"] == 2  # a plain store stays readable by older releases
+    store.delete([3])
+    assert json.loads(manifest.read_text())["version"] == 3  # releases that read only 1 and 2 refuse it
+    assert EmbeddingStore.open(tmp_path / "s").count == 9
+    store.compact()
+    assert json.loads(manifest.read_text())["version"] == 2
 
 
 def test_a_build_does_not_resume_a_store_with_deleted_rows(minilm_l3, sts_sentences, tmp_path):

@@ -14,8 +14,11 @@ from sentembed.common.files import path_inside, read_json, write_json
 
 FORMAT = "sentembed-embedding-store"
 VERSION = 2
-# Version 1 stores (no file sizes, checksums or text hashes) still open; every write makes a version-2 manifest.
-READABLE_VERSIONS = (1, 2)
+# A store with deleted rows, a lexical or an ANN index is written as version 3, so that a sentembed too old to
+# honour them refuses the store instead of returning deleted rows. Version 1 stores (no file sizes, checksums or
+# text hashes) still open; every other write makes a version-2 manifest.
+VERSION_WITH_DELETES_AND_INDEXES = 3
+READABLE_VERSIONS = (1, 2, 3)
 MANIFEST_FILE = "manifest.json"
 SEGMENT_NAME = re.compile(r"[0-9]{6,}")
 STORE_PRECISIONS = ("float32", "int8", "ubinary")
@@ -107,7 +110,15 @@ class Manifest:
 
     def save(self, folder: Path) -> None:
         """Write atomically: the manifest is the commit point of every change to the store."""
-        write_json(folder / MANIFEST_FILE, {"format": FORMAT, "version": VERSION, "count": self.count, **asdict(self)})
+        write_json(
+            folder / MANIFEST_FILE, {"format": FORMAT, "version": self.version, "count": self.count, **asdict(self)}
+        )
+
+    @property
+    def version(self) -> int:
+        """The format version this manifest needs: 3 once it records deletes, a lexical or an ANN index."""
+        needs_three = self.deleted is not None or self.lexical is not None or self.index is not None
+        return VERSION_WITH_DELETES_AND_INDEXES if needs_three else VERSION
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
