@@ -20,7 +20,7 @@ import pytest
 
 from sentembed.cli.main import main
 from sentembed.distributed import build_store
-from sentembed.distributed.indexing import SHARD_FOLDER, Committer
+from sentembed.distributed.indexing import SHARD_FOLDER, SHARD_SUFFIX, Committer
 from sentembed.store import EmbeddingStore
 from tests.conftest import MINILM_L3, REPO
 
@@ -182,6 +182,17 @@ def test_bad_build_arguments_are_named_before_the_store_is_made(tmp_path, argume
     with pytest.raises(error, match=name):
         build_store(tmp_path / "store", texts=["a", "b"], **arguments)
     assert not (tmp_path / "store").exists()
+
+
+def test_a_shard_folder_linked_out_of_the_store_is_refused(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / f"000000000000-stale{SHARD_SUFFIX}").write_bytes(b"not ours")
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / SHARD_FOLDER).symlink_to(outside, target_is_directory=True)
+    with pytest.raises(OSError, match="shard folder"):
+        build_store(tmp_path / "store", str(MINILM_L3), ["a", "b"], show_progress_bar=False)
+    assert (outside / f"000000000000-stale{SHARD_SUFFIX}").exists()  # the clean-up never reached it
 
 
 def test_index_refuses_ray_options_without_ray(tmp_path, capsys):

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sentembed.common.checks import check_positive_int
-from sentembed.common.files import load_array
+from sentembed.common.files import load_array, path_inside
 from sentembed.distributed.actors import ShardEncoder, check_model_options, check_model_source, raise_worker_error
 from sentembed.distributed.cluster import actor_pool, check_pool, connect, require_ray
 from sentembed.sentence_transformer import SentenceTransformer
@@ -97,7 +97,8 @@ def build_store(
     )  # fmt: skip
     driver_model = SentenceTransformer(source, device="cpu", **loading)
     build = prepare_build(EmbeddingStore, Path(path), driver_model, texts, ids, metadata, options)
-    staging = Path(shard_dir) if shard_dir is not None else Path(path) / SHARD_FOLDER
+    # The default staging folder is the store's: a link out of it would let the clean-up delete files elsewhere.
+    staging = Path(shard_dir) if shard_dir is not None else path_inside(path, SHARD_FOLDER, f"shard folder of {path}")
     staging.mkdir(parents=True, exist_ok=True)
     shards = plan_shards(build, segment_size)
     remove_stale_shards(staging, shards)
