@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import warnings
 
 import numpy as np
@@ -14,6 +15,7 @@ from sentence_transformers import SentenceTransformer as Reference
 
 from sentembed import CrossEncoder, SentenceTransformer
 from sentembed.common import checks
+from sentembed.sentence_transformer import encoding
 from tests.conftest import CROSS_ENCODER, MINILM_L3
 
 TEXTS = ["A man is eating food.", "A man is riding a horse.", "A woman is playing violin."]
@@ -381,3 +383,38 @@ def test_a_conversation_is_one_input(model):
     assert model.is_singular_input(conversation) is True
     assert model.is_singular_input([{"role": "user", "content": "hi"}]) is True
     assert model.is_singular_input(["a", "b"]) is False and model.is_singular_input([]) is False
+
+
+AN_IMAGE = np.zeros((8, 8, 3), dtype=np.uint8)
+A_SOUND = np.zeros(1600, dtype=np.float32)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "said"),
+    [
+        ([{"role": "user", "content": "hi"}], "does not support chat-style 'message' inputs"),
+        ([{"role": "user", "content": "hi"}, "text"], "mixes with other modalities"),
+        ([AN_IMAGE], "Modality 'image' is not supported by this model. Supported modalities: text."),
+        ([{"text": "a cat", "image": AN_IMAGE}], "Modality 'image+text' is not supported"),
+        (["a text", A_SOUND, AN_IMAGE], "mixes multiple modalities (audio, image, text), and this model does not "
+         "support audio, image"),
+    ],
+)  # fmt: skip
+def test_preprocess_names_the_modalities_a_text_model_cannot_take(model, reference_minilm_l3, inputs, said):
+    with pytest.raises(ValueError, match=re.escape(said)):
+        model.preprocess(inputs)
+    with pytest.raises(ValueError):  # the reference refuses the same batches
+        reference_minilm_l3.preprocess(inputs)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "said"),
+    [
+        ([{"text": "a cat", "image": AN_IMAGE}], "supports image and text individually but cannot combine them"),
+        (["a text", AN_IMAGE], "mixes multiple modalities (image, text); one batch holds one"),
+    ],
+)
+def test_a_batch_of_readable_modalities_that_cannot_go_together_says_to_encode_them_apart(inputs, said):
+    with pytest.raises(ValueError, match=re.escape(said)):
+        encoding.check_batch_modalities(inputs, ["text", "image"])
+    encoding.check_batch_modalities(inputs[:1], ["text", "image", "message"])  # a model reading messages takes both

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from sentembed.common.batching import deduplicate
 from sentembed.common.checks import check_choice, check_positive_int, check_texts
-from sentembed.common.types import PRECISIONS
+from sentembed.common.types import PRECISIONS, supports_modality
 from sentembed.models.clip import check_text_or_image
 from sentembed.quantization import quantize_embeddings
 
@@ -53,6 +53,63 @@ def check_inputs(inputs: Any, modalities: list[str]) -> tuple[list[Any], bool]:
     if not isinstance(inputs, (list, tuple)):
         return [check_text_or_image(inputs, "inputs")], True
     return [check_text_or_image(item, f"inputs[{index}]") for index, item in enumerate(inputs)], False
+
+
+# The keys of a dict input that combines modalities in one input, e.g. {"text": ..., "image": ...}.
+MODALITY_KEYS = ("text", "image", "audio", "video")
+
+
+def input_modality(item: Any) -> str | None:
+    """The modality of one input: "text", "image" (a PIL image or a 3-D array), "audio" (a 1-D array),
+    "message" (a chat message: a dict with "role" and "content"), modalities joined by "+" for a dict that
+    combines them ("image+text"), or None for anything else."""
+    if isinstance(item, str):
+        return "text"
+    if isinstance(item, dict):
+        if "role" in item and "content" in item:
+            return "message"
+        keys = sorted(key for key in item if key in MODALITY_KEYS)
+        return "+".join(keys) if keys and len(keys) == len(item) else None
+    if isinstance(item, (np.ndarray, torch.Tensor)):
+        return {1: "audio", 3: "image"}.get(item.ndim)
+    return "image" if type(item).__module__.startswith("PIL.") else None
+
+
+def check_batch_modalities(inputs: list[Any], supported: list[str]) -> None:
+    """Refuse a batch the model cannot preprocess as one: chat messages on a model without "message" support,
+    a modality (or a combination) it does not read, or several modalities in one batch. The ValueError says
+    which modalities were found, which the model lacks, and what to do instead."""
+    found = {modality for modality in map(input_modality, inputs) if modality is not None}
+    listed_supported = ", ".join(supported)
+    if "message" in found and "message" not in supported:
+        mixing = " and mixes with other modalities in this batch" if len(found) > 1 else ""
+        raise ValueError(
+            "This model does not support chat-style 'message' inputs (dicts with 'role' and 'content')"
+            f"{mixing}. Supported modalities: {listed_supported}."
+        )
+    unsupported = sorted({part for modality in found for part in modality.split("+") if part not in supported})
+    if len(found) > 1:
+        mixed = f"This batch mixes multiple modalities ({', '.join(sorted(found))})"
+        if unsupported:
+            raise ValueError(
+                f"{mixed}, and this model does not support {', '.join(unsupported)}. "
+                f"Supported modalities: {listed_supported}."
+            )
+        raise ValueError(f"{mixed}; one batch holds one. Encode each modality separately.")
+    if not found:
+        return
+    (modality,) = found
+    parts = tuple(modality.split("+"))
+    if supports_modality(supported, parts[0] if len(parts) == 1 else parts):
+        return
+    if unsupported:
+        raise ValueError(
+            f"Modality '{modality}' is not supported by this model. Supported modalities: {listed_supported}."
+        )
+    raise ValueError(
+        f"This model supports {' and '.join(parts)} individually but cannot combine them in a single input (it "
+        "reads no 'message' inputs). Encode each modality separately."
+    )
 
 
 def is_pair_list(inputs: Any) -> bool:

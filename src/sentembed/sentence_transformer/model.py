@@ -326,7 +326,16 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
 
     def preprocess(self, inputs: list[str], prompt: str | None = None) -> dict[str, Any]:
         """The padded features of a batch of texts, with `prompt` prepended: tensors, `modality` ("text") and,
-        with a prompt, `prompt_length` (its token count); {} for no texts."""
+        with a prompt, `prompt_length` (its token count); {} for no texts. A batch of inputs the model cannot
+        take together (chat messages, a modality it does not read, several modalities) is a ValueError saying
+        which modalities it found and what to do instead.
+
+        Args:
+            inputs: the texts.
+            prompt: a prompt to put before every text.
+        """
+        if isinstance(inputs, list):
+            encoding.check_batch_modalities(inputs, self.modalities)
         texts = check_text_list(inputs, "inputs")
         if not texts:
             return {}
