@@ -6,11 +6,13 @@ import inspect
 import logging
 import os
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 import transformers
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from sentembed.common.files import path_inside, read_json, read_json_object, write_json
 from sentembed.loading.registry import module_class, module_type_name
@@ -39,6 +41,7 @@ class ModelConfig:
         if not path.exists():
             return cls()
         data = read_json_object(path)
+        check_requirements(data.get("requirements"), path)
         return cls(
             prompts=dict(data.get("prompts") or {}),
             default_prompt_name=data.get("default_prompt_name"),
@@ -62,6 +65,29 @@ class ModelConfig:
         if self.truncate_dim is not None:
             data["truncate_dim"] = self.truncate_dim
         write_json(Path(folder) / MODEL_CONFIG_FILE, data)
+
+
+def check_requirements(requirements: Any, path: Path) -> None:
+    """Refuse to load a model whose config names packages (with version ranges, such as {"transformers": ">=5"})
+    that are missing or of another version: an ImportError names each unmet one as `name>=version`."""
+    if requirements is None:
+        return
+    if not isinstance(requirements, dict):
+        raise OSError(f"{path}: requirements must map package names to version ranges, got {requirements!r}")
+    unmet = [f"{name}{wanted}" for name, wanted in requirements.items() if not _installed(name, wanted, path)]
+    if unmet:
+        raise ImportError(f"{path.parent} needs {', '.join(unmet)}; install it (pip install {' '.join(unmet)!r})")
+
+
+def _installed(name: Any, wanted: Any, path: Path) -> bool:
+    try:
+        specifier = SpecifierSet(wanted or "")
+        version = metadata.version(name)
+    except (InvalidSpecifier, TypeError) as error:
+        raise OSError(f"{path}: requirement {name!r}: {wanted!r} is not a version range") from error
+    except metadata.PackageNotFoundError:
+        return False
+    return specifier.contains(version, prereleases=True)
 
 
 def _known_similarity(name: Any, path: Path) -> str | None:
@@ -135,7 +161,10 @@ def _modules_for_plain_checkpoint(folder: Path, **transformer_kwargs: Any) -> li
     transformer = Transformer.load(str(folder), **transformer_kwargs)
     mode = "lasttoken" if _is_causal_lm(transformer) else "mean"
     logger.warning(
-        "%s has no modules.json: loading it as a plain transformers checkpoint with %s pooling.", folder, mode
+        "No modules.json found for %s: initializing a new SentenceTransformer model from its transformers "
+        "checkpoint with %s pooling.",
+        folder,
+        mode,
     )
     return [transformer, Pooling(transformer.get_word_embedding_dimension(), pooling_mode=mode)]
 

@@ -128,6 +128,7 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         )
         super().__init__(OrderedDict((str(index), module) for index, module in enumerate(modules)))
         self.model_path = model_path
+        self.trust_remote_code = trust_remote_code  # the caller's choice, reused when a checkpoint is reloaded
         self.backend = backend
         self.backend_choice = backend_choice  # what backend="auto" chose (a BackendChoice), else None
         self.truncate_dim = check_positive_int(
@@ -212,6 +213,30 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         """Whether the model reads `modality` ("text", "image", ..., or a tuple such as ("image", "text") for
         inputs that combine them)."""
         return supports_modality(self.modalities, modality)
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict[str, Any] | None = None) -> None:
+        """Recompute activations in the backward pass instead of keeping them (less memory, more time), for
+        every transformers network in the pipeline; the trainer calls this for `gradient_checkpointing=True`.
+
+        Args:
+            gradient_checkpointing_kwargs: passed to each network's `gradient_checkpointing_enable`
+                (e.g. {"use_reentrant": False}).
+
+        Raises:
+            ValueError: when no module of the pipeline runs a transformers network that supports it.
+        """
+        networks = [
+            network
+            for module in self.modules()
+            if callable(getattr(network := getattr(module, "auto_model", None), "gradient_checkpointing_enable", None))
+        ]
+        if not networks:
+            raise ValueError("gradient checkpointing needs a transformers network in the pipeline; this model has none")
+        for network in networks:
+            if callable(getattr(network, "activation_checkpointing_enable", None)):  # its name from transformers 5.x
+                network.activation_checkpointing_enable(activation_checkpointing_kwargs=gradient_checkpointing_kwargs)
+            else:
+                network.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
 
     def get_model_kwargs(self) -> list[str]:
         """The extra keyword arguments the model's modules (a Router's routes included) read in `encode`
