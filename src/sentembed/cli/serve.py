@@ -50,6 +50,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--cache", default=None, metavar="DB", help="an embedding cache file: repeated texts skip the model"
     )
     parser.add_argument(
+        "--store",
+        default=None,
+        metavar="DIR",
+        help="an embedding store (built with --model) that POST /search searches",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -85,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         cors_origins=tuple(args.cors_origin),
         served_model_names=tuple(args.served_model_name),
         cache_path=args.cache,
+        store_path=args.store,
     )
     args.model_kwargs = backend_arguments(args)["model_kwargs"]  # with --auto-quality
     serve(args.model, args.reranker, args.host, args.port, settings, args.backend, args.model_kwargs, args.device,

@@ -26,6 +26,7 @@ from sentembed.server.errors import ApiError, on_api_error, on_http_error, on_un
 from sentembed.server.metrics import Metrics
 from sentembed.server.middleware import ApiKeyCheck, ConcurrencyLimit, PanicGuard, PayloadLimit, RequestMetrics
 from sentembed.server.routes import router
+from sentembed.server.searching import StoreSearcher
 from sentembed.server.settings import ServeSettings, is_loopback_host
 from sentembed.server.state import CLIENT_CLOSED, ClientGone, ServerState
 from sentembed.server.workers import WorkerPlan, check_worker_models, run_workers, worker_threads
@@ -55,7 +56,10 @@ def create_app(
     cache = ServerCache(settings.cache_path, model, metrics) if settings.cache_path and model is not None else None
     embedder = Embedder(model, settings.batch_size, cache) if model is not None else None
     ranker = Reranker(reranker, settings.batch_size) if reranker is not None else None
-    state = ServerState(embedder, ranker, settings, metrics)
+    if settings.store_path is not None and model is None:
+        raise ValueError("a store to search (store_path) needs the embedding model it was built with")
+    searcher = StoreSearcher(settings.store_path, model) if settings.store_path is not None else None
+    state = ServerState(embedder, ranker, settings, metrics, searcher)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

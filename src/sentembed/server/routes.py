@@ -13,15 +13,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from sentembed.sentence_transformer.encoding import postprocess
+from sentembed.server.errors import ApiError
 from sentembed.server.schemas import (
     CohereRerankRequest,
     EmbeddingsRequest,
     EmbedRequest,
     RerankRequest,
+    SearchRequest,
     SimilarityRequest,
     TokenizeRequest,
 )
 from sentembed.server.state import ServerState, check_inputs, json_response, truncation_headers
+from sentembed.store.filters import parse_filter
 from sentembed.version import __version__
 
 router = APIRouter()
@@ -119,6 +122,25 @@ async def cohere_rerank(body: CohereRerankRequest, request: Request) -> Response
         "usage": {"total_tokens": tokenized.tokens},
     }
     return json_response(content, truncation_headers(tokenized))
+
+
+@router.post("/search", summary="The served store's hits for each query (ours)")
+async def search(body: SearchRequest, request: Request) -> Response:
+    state = state_of(request)
+    searcher = state.need_searcher()
+    queries = check_inputs(body.query, "query", state.settings.max_client_batch_size)
+    state.count("/search", len(queries), 0)
+    if body.filter is not None:
+        try:
+            parse_filter(body.filter)
+        except (ValueError, TypeError) as error:
+            raise ApiError(422, str(error), "filter", "invalid_filter") from None
+    options = (body.top_k, body.mode, body.filter, body.return_texts)
+    try:
+        hits = await run_in_threadpool(searcher.search, queries, *options)
+    except ValueError as error:  # e.g. mode="lexical" on a store without a lexical index
+        raise ApiError(422, str(error), "mode", "invalid_search") from None
+    return json_response(hits[0] if isinstance(body.query, str) else hits)
 
 
 @router.post("/tokenize", summary="Token ids with character offsets (TEI)")

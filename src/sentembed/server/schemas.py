@@ -3,7 +3,7 @@ is never read as a text nor a text as a number; fields a client adds beyond thes
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
@@ -77,3 +77,17 @@ class TokenizeRequest(Body):
     add_special_tokens: StrictBool = True
     truncate: StrictBool = True
     prompt_name: StrictStr | None = None
+
+
+# The most hits one /search query may ask for.
+MAX_SEARCH_HITS = 1000
+
+
+class SearchRequest(Body):
+    """`POST /search` (ours): the served store's hits for each query, as `EmbeddingStore.search` gives them."""
+
+    query: Union[StrictStr, list[StrictStr]]
+    top_k: StrictInt = Field(default=10, ge=1, le=MAX_SEARCH_HITS)
+    mode: Literal["dense", "lexical", "hybrid"] = "dense"
+    filter: dict[str, Any] | None = None
+    return_texts: StrictBool = False

@@ -23,6 +23,7 @@ class ServeSettings:
     `served_model_names` are more names a request's `model` may give for the embedding model (besides
     `model_name`); the first of them is the name answers and `/v1/models` give. `cache_path` is an
     `EmbeddingCache` file the server reads and writes, so that texts it has embedded before skip the model.
+    `store_path` is an `EmbeddingStore` folder that `POST /search` searches (made with the served model).
     """
 
     max_concurrent_requests: int = 512
@@ -38,6 +39,7 @@ class ServeSettings:
     reranker_name: str = "sentembed-reranker"
     served_model_names: tuple[str, ...] = ()
     cache_path: str | None = None
+    store_path: str | None = None
 
     def __post_init__(self) -> None:
         limits = ("max_concurrent_requests", "max_batch_tokens", "max_client_batch_size", "payload_limit", "batch_size")
@@ -54,6 +56,8 @@ class ServeSettings:
             raise TypeError("served_model_names must be a sequence of non-empty name strings, e.g. ('text-embedding',)")
         if self.cache_path is not None and (not isinstance(self.cache_path, str) or not self.cache_path):
             raise TypeError("cache_path must be a file path string, or None for no cache")
+        if self.store_path is not None and (not isinstance(self.store_path, str) or not self.store_path):
+            raise TypeError("store_path must be a store folder path string, or None for no /search")
 
     @property
     def model_names(self) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from sentembed.server.batcher import Batcher, Job
 from sentembed.server.engine import Embedder, Reranker, TextModel, Tokenized
 from sentembed.server.errors import ApiError
 from sentembed.server.metrics import Metrics
+from sentembed.server.searching import StoreSearcher
 from sentembed.server.settings import ServeSettings
 
 TRUNCATED_HEADER = "X-Sentembed-Truncated"
@@ -98,9 +99,15 @@ def _served(engine: Any, kind: str, option: str, names: tuple[str, ...], asked: 
 
 class ServerState:
     def __init__(
-        self, embedder: Embedder | None, reranker: Reranker | None, settings: ServeSettings, metrics: Metrics
+        self,
+        embedder: Embedder | None,
+        reranker: Reranker | None,
+        settings: ServeSettings,
+        metrics: Metrics,
+        searcher: StoreSearcher | None = None,
     ) -> None:
         self.embedder = embedder
+        self.searcher = searcher
         self.reranker = reranker
         self.settings = settings
         self.metrics = metrics
@@ -113,6 +120,12 @@ class ServerState:
     def need_embedder(self, model: str | None = None) -> Embedder:
         names = self.settings.model_names
         return _served(self.embedder, "embedding model", "--model", names, model, "no_model")
+
+    def need_searcher(self) -> StoreSearcher:
+        """The served store, or a 404 saying the server was started without one."""
+        if self.searcher is None:
+            raise ApiError(404, "this server has no store to search; start it with --store DIR", code="no_store")
+        return self.searcher
 
     def need_reranker(self, model: str | None = None) -> Reranker:
         names = (self.settings.reranker_name,)
