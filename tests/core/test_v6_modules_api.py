@@ -213,3 +213,20 @@ def test_pooling_legacy_flags_warn_but_old_folders_load_silently(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert Pooling.load(str(tmp_path)).pooling_mode == "max"
+
+
+def test_transformer_takes_the_v6_option_names():
+    from sentembed.models import Transformer
+    from tests.conftest import MINILM_L3
+
+    module = Transformer(
+        str(MINILM_L3),
+        model_kwargs={"attn_implementation": "eager"},
+        processor_kwargs={"model_max_length": 64},
+        config_kwargs={"output_hidden_states": True},
+    )
+    assert module.auto_model.config._attn_implementation == "eager"
+    assert module.tokenizer.model_max_length == 64
+    assert module.auto_model.config.output_hidden_states is True
+    old_names = Transformer(str(MINILM_L3), model_args={"attn_implementation": "eager"})
+    assert old_names.auto_model.config._attn_implementation == "eager"

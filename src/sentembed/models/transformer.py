@@ -228,7 +228,22 @@ ENCODER_ONLY_CLASSES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5"
 
 
 class Transformer(InputModule):
-    """Wraps `AutoModel` and `AutoTokenizer`; adds `token_embeddings` to the features."""
+    """Wraps `AutoModel` and `AutoTokenizer`; adds `token_embeddings` to the features.
+
+    Args:
+        model_name_or_path: a hub id or a checkpoint folder.
+        max_seq_length: the most tokens a text keeps (default: the tokenizer's and model's limit).
+        model_args: options for the model's `from_pretrained` (v6 name: `model_kwargs`).
+        tokenizer_args: options for the tokenizer's `from_pretrained` (v6 name: `processor_kwargs`).
+        config_args: options for `AutoConfig.from_pretrained` (v6 name: `config_kwargs`).
+        cache_dir: where hub downloads go.
+        do_lower_case: lower-case texts before tokenizing.
+        tokenizer_name_or_path: a tokenizer from elsewhere than `model_name_or_path`.
+        backend: "torch", "onnx" or "openvino".
+        model_kwargs: `model_args` under sentence-transformers 6's name (wins on a key given in both).
+        processor_kwargs: `tokenizer_args` under sentence-transformers 6's name.
+        config_kwargs: `config_args` under sentence-transformers 6's name.
+    """
 
     config_file_name = "sentence_bert_config.json"
     save_in_root = True
@@ -248,11 +263,19 @@ class Transformer(InputModule):
         do_lower_case: bool = False,
         tokenizer_name_or_path: str | None = None,
         backend: str = "torch",
+        *,
+        model_kwargs: dict[str, Any] | None = None,
+        processor_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.do_lower_case = do_lower_case
         self.backend = backend
-        model_args, tokenizer_args, config_args = dict(model_args or {}), dict(tokenizer_args or {}), config_args or {}
+        # sentence-transformers 6 names the three option dicts model_kwargs / processor_kwargs / config_kwargs;
+        # either spelling works, and the new one wins on a key given in both.
+        model_args = {**(model_args or {}), **(model_kwargs or {})}
+        tokenizer_args = {**(tokenizer_args or {}), **(processor_kwargs or {})}
+        config_args = {**(config_args or {}), **(config_kwargs or {})}
         adapter_folder, base = model_name_or_path, adapter_base_model(model_name_or_path)
         if base is not None:  # an adapter folder: the base model's network, then the adapter on it
             if backend != "torch":
@@ -464,9 +487,9 @@ class Transformer(InputModule):
                 settings.get("max_seq_length"), f"{source}: max_seq_length", optional=True
             ),
             do_lower_case=_folder_flag(settings, "do_lower_case", source),
-            model_args={**folder_options["model"], **hub, **(model_kwargs or {})},
-            tokenizer_args={**folder_options["tokenizer"], **hub, **(tokenizer_kwargs or {})},
-            config_args={**folder_options["config"], **hub, **(config_kwargs or {})},
+            model_kwargs={**folder_options["model"], **hub, **(model_kwargs or {})},
+            processor_kwargs={**folder_options["tokenizer"], **hub, **(tokenizer_kwargs or {})},
+            config_kwargs={**folder_options["config"], **hub, **(config_kwargs or {})},
             cache_dir=cache_folder,
             backend=backend,
         )
