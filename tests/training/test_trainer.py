@@ -413,3 +413,38 @@ def test_warmup_ratio_is_accepted_as_in_the_reference(tmp_path, caplog):
         )
     with pytest.raises(ValueError, match="warmup_ratio"):
         SentenceTransformerTrainingArguments(output_dir=str(tmp_path), warmup_ratio=1.5, report_to="none")
+
+
+def test_a_streamed_dataset_without_features_is_refused_with_features_to_paste(minilm_l3, tmp_path):
+    from datasets import Dataset, Features, List, Value
+
+    from sentembed import SentenceTransformerTrainer
+    from sentembed.losses import CosineSimilarityLoss
+
+    rows = {"sentence1": ["a cat", "a dog"], "sentence2": ["a kitten", "a puppy"], "score": [0.9, 0.8]}
+    streamed = Dataset.from_dict(rows).to_iterable_dataset().map(lambda batch: batch, batched=True)
+    assert streamed.column_names is None  # map() without features= forgets the columns
+    with pytest.raises(ValueError, match="must have Features") as raised:
+        SentenceTransformerTrainer(
+            model=minilm_l3, args=args_for(tmp_path), train_dataset=streamed, loss=CosineSimilarityLoss(minilm_l3)
+        )
+    hint = str(raised.value).split("dataset.cast(Features(")[1].split(")) or")[0]
+    assert hint == "{'sentence1': Value('string'), 'sentence2': Value('string'), 'score': Value('float32')}"
+    declared = streamed.cast(Features(eval(hint, {"Value": Value, "List": List})))  # the hint is valid code
+    SentenceTransformerTrainer(
+        model=minilm_l3,
+        args=args_for(tmp_path, max_steps=1),
+        train_dataset=declared,
+        loss=CosineSimilarityLoss(minilm_l3),
+    )
+
+
+def test_the_features_hint_writes_lists_of_numbers_as_lists():
+    from sentembed.training.columns import features_hint
+
+    rows = [{"query": "q", "scores": [1.0, 0.5], "ids": [[1, 2]], "ok": True}]
+    assert features_hint(rows) == (
+        "{'query': Value('string'), 'scores': List(Value('float32')), 'ids': List(List(Value('int64'))), "
+        "'ok': Value('bool')}"
+    )
+    assert features_hint([]) == "{...}"

@@ -69,6 +69,27 @@ def is_streaming(dataset: Any) -> bool:
     return not hasattr(dataset, "__len__")
 
 
+def features_hint(dataset: Any) -> str:
+    """The `datasets.Features` of a streamed dataset's first row, as code to paste (texts as strings, numbers as
+    float32 or int64, lists as List); "{...}" when there is no first row."""
+    first = next(iter(dataset), None)
+    if not isinstance(first, dict):
+        return "{...}"
+    return "{" + ", ".join(f"{name!r}: {_feature_code(value)}" for name, value in first.items()) + "}"
+
+
+def _feature_code(value: Any) -> str:
+    if isinstance(value, bool):
+        return "Value('bool')"
+    if isinstance(value, int):
+        return "Value('int64')"
+    if isinstance(value, float):
+        return "Value('float32')"
+    if isinstance(value, (list, tuple)) and value:
+        return f"List({_feature_code(value[0])})"
+    return "Value('string')"
+
+
 def check_dataset_fits_loss(
     dataset: Any, spec: ColumnSpec | None, loss_name: str, dataset_name: str | None = None
 ) -> None:
@@ -80,8 +101,9 @@ def check_dataset_fits_loss(
     if is_streaming(dataset):
         if dataset.column_names is None or dataset.features is None:
             raise ValueError(
-                f"the streamed dataset{where.replace(' of', '')} declares no columns; give it features "
-                "(e.g. Dataset.to_iterable_dataset(), or load_dataset(..., streaming=True) with known features)"
+                f"the streamed dataset{where.replace(' of', '')} must have Features: it declares no columns (a map() "
+                "without features= drops them), so they cannot be checked against the loss. Declare them, e.g. "
+                f"dataset.cast(Features({features_hint(dataset)})) or map(..., features=Features(...))"
             )
     elif len(dataset) == 0:
         raise ValueError(f"the training dataset{where.replace(' of', '')} is empty")
