@@ -57,6 +57,12 @@ def processor_or_tokenizer_kwargs(
     return processor_kwargs if processor_kwargs is not None else tokenizer_kwargs
 
 
+def is_integer(value: Any) -> bool:
+    """Whether `value` is a whole number (a Python or numpy integer), never a bool: for checks that need a
+    yes/no rather than an error."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
 def check_positive_int(value: Any, name: str, optional: bool = False) -> int | None:
     """`value` as an int when it is a positive integer (numpy integers too, bools never); None when optional."""
     if value is None and optional:

@@ -16,7 +16,7 @@ import transformers
 from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 
-from sentembed.common.checks import check_positive_int
+from sentembed.common.checks import check_positive_int, is_integer
 from sentembed.common.files import read_json_object, write_json
 from sentembed.common.types import Features, Pair, Row
 from sentembed.models.adapters import adapter_base_model, adapter_names, load_adapter, save_adapter
@@ -55,7 +55,7 @@ def _is_fraction(value: Any) -> bool:
 
 
 def _is_positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return is_integer(value) and value > 0
 
 
 def _one_of(*choices: str) -> Callable[[Any], bool]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from sentembed.common.checks import is_integer
 from sentembed.common.files import path_inside, read_json, write_json
 
 FORMAT = "sentembed-embedding-store"
@@ -77,7 +78,7 @@ def check_file_entries(name: str, files: Any) -> None:
 
 
 def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return is_integer(value) and value >= 0
 
 
 def store_file(folder: Path, name: str) -> Path:
