@@ -30,7 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import DATA, minilm_l6_folder  # noqa: E402
+from tests.support.paths import DATA, minilm_l6_folder  # noqa: E402
 
 from sentembed import SentenceTransformer  # noqa: E402
 from sentembed.store import EmbeddingStore  # noqa: E402

@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
-from tests.conftest import minilm_l6_folder, sts_test_sentences  # noqa: E402
+from tests.support.data import sts_test_sentences  # noqa: E402
+from tests.support.paths import minilm_l6_folder  # noqa: E402
 
 from sentembed import SentenceTransformer  # noqa: E402
 from sentembed.cache import EmbeddingCache  # noqa: E402

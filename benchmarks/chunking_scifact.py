@@ -20,7 +20,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.search.conftest import SCIFACT, ndcg_at_10, read_beir  # noqa: E402
+from tests.support.data import read_beir_lists  # noqa: E402
+from tests.support.retrieval import SCIFACT, ndcg_at_10  # noqa: E402
 
 from sentembed import SentenceTransformer  # noqa: E402
 from sentembed.cache import EmbeddingCache  # noqa: E402
@@ -71,7 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     args = parser.parse_args()
-    doc_ids, doc_texts, query_ids, query_texts, qrels = read_beir(SCIFACT)
+    doc_ids, doc_texts, query_ids, query_texts, qrels = read_beir_lists(SCIFACT)
     model = SentenceTransformer("all-MiniLM-L6-v2", device="cpu")
     rows, truncated = model[0].tokenize_unpadded(doc_texts)
     print(

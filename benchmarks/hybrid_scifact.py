@@ -18,8 +18,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import minilm_l6_folder  # noqa: E402
-from tests.search.conftest import SCIFACT, ndcg_at_10, read_beir  # noqa: E402
+from tests.support.data import read_beir_lists  # noqa: E402
+from tests.support.paths import minilm_l6_folder  # noqa: E402
+from tests.support.retrieval import SCIFACT, ndcg_at_10  # noqa: E402
 
 from sentembed import SentenceTransformer  # noqa: E402
 from sentembed.cache import EmbeddingCache  # noqa: E402
@@ -46,7 +47,7 @@ def main() -> None:
     parser.add_argument("--chunked", action="store_true", help="also a store of 128-token chunks, overlap 32")
     parser.add_argument("--cache", help="an EmbeddingCache file for the document and query embeddings")
     args = parser.parse_args()
-    doc_ids, doc_texts, query_ids, query_texts, qrels = read_beir(SCIFACT)
+    doc_ids, doc_texts, query_ids, query_texts, qrels = read_beir_lists(SCIFACT)
     model = SentenceTransformer(str(minilm_l6_folder()), device="cpu")
     cache = EmbeddingCache(args.cache) if args.cache else None
     configs = {"one row per document": {}}

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import ray  # noqa: E402
 import torch  # noqa: E402
-from tests.conftest import DATA, minilm_l6_folder  # noqa: E402
+from tests.support.paths import DATA, minilm_l6_folder  # noqa: E402
 
 from sentembed import SentenceTransformer  # noqa: E402
 from sentembed.common.runtime import available_cores  # noqa: E402

@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from scipy.stats import spearmanr  # noqa: E402
-from tests.conftest import minilm_l6_folder, read_sts  # noqa: E402
+from tests.support.data import read_sts  # noqa: E402
+from tests.support.paths import minilm_l6_folder  # noqa: E402
 
 from sentembed import SentenceTransformer  # noqa: E402
 from sentembed.models import Normalize, StaticEmbedding  # noqa: E402

@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import DATA, MINILM_L3, minilm_l6_folder  # noqa: E402
+from tests.support.paths import DATA, MINILM_L3, minilm_l6_folder  # noqa: E402
 
 LANGUAGES = ("deu", "fra", "spa", "ita", "nld", "por")
 HELD_OUT = 200

@@ -16,7 +16,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import minilm_l6_folder, read_sts  # noqa: E402
+from tests.support.data import read_sts  # noqa: E402
+from tests.support.paths import minilm_l6_folder  # noqa: E402
 
 from sentembed import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments  # noqa: E402
 from sentembed.evaluation import EmbeddingSimilarityEvaluator  # noqa: E402

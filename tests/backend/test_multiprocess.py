@@ -115,7 +115,7 @@ def test_a_worker_killed_mid_chunk_leaves_the_rest_to_finish(minilm_l3, texts):
 def test_onnx_model_runs_in_a_pool(tmp_path, minilm_l3):
     import shutil
 
-    from tests.conftest import MINILM_L3
+    from tests.support.paths import MINILM_L3
 
     shutil.copytree(MINILM_L3, tmp_path / "l3")
     model = SentenceTransformer(str(tmp_path / "l3"), device="cpu", backend="onnx")

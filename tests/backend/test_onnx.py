@@ -13,8 +13,9 @@ from sentembed import SentenceTransformer
 from sentembed.backend import OnnxTransformer, export_dynamic_quantized_onnx_model, export_optimized_onnx_model
 from sentembed.backend import export as exporting
 from sentembed.backend.optimize import FUSION_RECIPE
-from tests.backend.conftest import copy_without_exports
-from tests.conftest import MINILM_L3, read_sts
+from tests.support.data import read_sts
+from tests.support.models import copy_without_exports
+from tests.support.paths import MINILM_L3
 
 pytest.importorskip("onnxruntime")
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from sentembed import CrossEncoder, SentenceTransformer
-from tests.backend.conftest import copy_without_exports
-from tests.conftest import CROSS_ENCODER, MINILM_L3
+from tests.support.models import copy_without_exports
+from tests.support.paths import CROSS_ENCODER, MINILM_L3
 
 pytest.importorskip("openvino")
 pytest.importorskip("onnx")

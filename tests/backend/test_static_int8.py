@@ -10,8 +10,9 @@ from scipy.stats import pearsonr, spearmanr
 
 from sentembed import CrossEncoder, SentenceTransformer
 from sentembed.backend import OVQuantizationConfig, export_static_quantized_openvino_model
-from tests.backend.conftest import copy_without_exports
-from tests.conftest import CROSS_ENCODER, MINILM_L3, minilm_l6_folder, read_sts
+from tests.support.data import read_sts
+from tests.support.models import copy_without_exports
+from tests.support.paths import CROSS_ENCODER, MINILM_L3, minilm_l6_folder
 
 pytest.importorskip("openvino")
 pytest.importorskip("nncf")

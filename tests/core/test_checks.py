@@ -8,7 +8,7 @@ import pytest
 from sentembed import CrossEncoder
 from sentembed.common.checks import check_positive_int
 from sentembed.util import semantic_search
-from tests.conftest import CROSS_ENCODER
+from tests.support.paths import CROSS_ENCODER
 
 
 @pytest.fixture(scope="module")

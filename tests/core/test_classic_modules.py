@@ -30,7 +30,7 @@ from sentembed.models import (
     WordEmbeddings,
     WordWeights,
 )
-from tests.conftest import MINILM_L3
+from tests.support.paths import MINILM_L3
 
 DIMENSION = 12
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sentembed.cli.main import main
-from tests.conftest import MINILM_L3
+from tests.support.paths import MINILM_L3
 
 MODEL = ["--model", str(MINILM_L3)]
 

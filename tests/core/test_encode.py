@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sentembed import SentenceTransformer, SimilarityFunction
-from tests.conftest import MINILM_L3
+from tests.support.paths import MINILM_L3
 
 TEXTS = ["A man is eating food.", "A man is riding a horse.", "A woman is playing violin."]
 

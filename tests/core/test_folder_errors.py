@@ -14,7 +14,7 @@ from tokenizers import Tokenizer
 
 from sentembed import SentenceTransformer
 from sentembed.models import StaticEmbedding
-from tests.conftest import MINILM_L3
+from tests.support.paths import MINILM_L3
 
 
 def copy_model(target: Path) -> Path:

@@ -17,20 +17,12 @@ from tokenizers import Tokenizer
 from sentembed import SentenceTransformer
 from sentembed.cli.main import main
 from sentembed.models import InputModule, Normalize, StaticEmbedding
-from tests.conftest import MINILM_L3, minilm_l6_folder
+from tests.support.paths import MINILM_L3, minilm_l6_folder
 
 
 @pytest.fixture(scope="module")
 def tokenizer() -> Tokenizer:
     return Tokenizer.from_file(str(minilm_l6_folder() / "tokenizer.json"))
-
-
-@pytest.fixture(scope="module")
-def random_static(tokenizer) -> SentenceTransformer:
-    """A static model with seeded random 64-dimensional token vectors, normalised."""
-    weights = torch.Generator().manual_seed(0)
-    table = torch.randn(tokenizer.get_vocab_size(), 64, generator=weights)
-    return SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_weights=table), Normalize()], device="cpu")
 
 
 def expected_static(model: SentenceTransformer, tokenizer: Tokenizer, text: str) -> np.ndarray:
@@ -201,7 +193,7 @@ def test_distilled_minilm_l6_keeps_stsb_quality(minilm_l6):
     """The model2vec recipe on all-MiniLM-L6-v2: PCA 256 and SIF weights by rank (1e-5 measured best)."""
     from scipy.stats import spearmanr
 
-    from tests.conftest import read_sts
+    from tests.support.data import read_sts
 
     static = SentenceTransformer(
         modules=[StaticEmbedding.from_distillation(minilm_l6, sif_coefficient=1e-5), Normalize()], device="cpu"

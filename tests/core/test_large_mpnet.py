@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import MPNET, read_sts, sts_test_sentences
 from tests.core.test_sts_benchmark import sts_spearman
+from tests.support.data import read_sts, sts_test_sentences
+from tests.support.paths import MPNET
 
 pytestmark = pytest.mark.large
 

@@ -65,7 +65,7 @@ def test_cross_encoder_trainer_imports_from_the_cross_encoder_package():
 def test_tokenize_reads_text_pairs_as_one_sequence_each(minilm_l3):
     from sentence_transformers import SentenceTransformer as Reference
 
-    from tests.conftest import MINILM_L3
+    from tests.support.paths import MINILM_L3
 
     pairs = [("How many people live in Berlin?", "Berlin has 3.5 million inhabitants."), ("Hi", "Hello there")]
     features = minilm_l3.tokenize(pairs)
@@ -95,7 +95,7 @@ def test_encode_reads_text_pairs_as_one_sequence_each(minilm_l3):
     import numpy as np
     from sentence_transformers import SentenceTransformer as Reference
 
-    from tests.conftest import MINILM_L3
+    from tests.support.paths import MINILM_L3
 
     pairs = [["what is AI?", "AI is artificial intelligence."], ["what is ML?", "ML is machine learning."]]
     embeddings = minilm_l3.encode(pairs)

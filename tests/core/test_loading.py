@@ -14,7 +14,7 @@ import pytest
 from sentembed import SentenceTransformer
 from sentembed.loading import resolve
 from sentembed.models import Pooling, Transformer
-from tests.conftest import CROSS_ENCODER, MINILM_L3, minilm_l6_folder
+from tests.support.paths import CROSS_ENCODER, MINILM_L3, minilm_l6_folder
 
 TEXTS = ["A man is eating food.", "Someone is playing a guitar."]
 

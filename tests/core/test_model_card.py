@@ -12,7 +12,8 @@ import transformers
 
 from sentembed import CrossEncoder, SentenceTransformer
 from sentembed.model_card import BaseModelCardData, generate_model_card
-from tests.conftest import CROSS_ENCODER, MINILM_L3, read_sts
+from tests.support.data import read_sts
+from tests.support.paths import CROSS_ENCODER, MINILM_L3
 
 datasets = pytest.importorskip("datasets")
 

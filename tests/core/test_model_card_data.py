@@ -7,8 +7,9 @@ from huggingface_hub import ModelCard
 
 from sentembed import CrossEncoder, SentenceTransformer, SentenceTransformerModelCardData
 from sentembed.cross_encoder import CrossEncoderModelCardData
-from tests.conftest import CROSS_ENCODER, MINILM_L3, read_sts
 from tests.core.test_loading import fake_hub_cache
+from tests.support.data import read_sts
+from tests.support.paths import CROSS_ENCODER, MINILM_L3
 
 
 def card_of(folder) -> dict:

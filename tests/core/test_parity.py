@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import sts_test_sentences
+from tests.support.data import sts_test_sentences
 
 TOLERANCE = 1e-5
 

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from sentembed import SentenceTransformer
-from tests.conftest import MINILM_L3, read_sts
+from tests.support.data import read_sts
+from tests.support.paths import MINILM_L3
 
 peft = pytest.importorskip("peft")
 

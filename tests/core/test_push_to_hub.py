@@ -10,7 +10,7 @@ import pytest
 from huggingface_hub import CommitInfo, HfApi, RepoUrl
 
 from sentembed import CrossEncoder, SentenceTransformer
-from tests.conftest import CROSS_ENCODER, MINILM_L3
+from tests.support.paths import CROSS_ENCODER, MINILM_L3
 
 
 @pytest.fixture()

@@ -12,7 +12,8 @@ from sentence_transformers import SentenceTransformer as Reference
 from sentence_transformers import models as reference_models
 
 from sentembed import SentenceTransformer, models
-from tests.conftest import MINILM_L3, sts_test_sentences
+from tests.support.data import sts_test_sentences
+from tests.support.paths import MINILM_L3
 
 TEXTS = sts_test_sentences()[:200] + ["word " * 300]
 

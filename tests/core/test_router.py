@@ -26,8 +26,8 @@ from sentembed.models import (
     WhitespaceTokenizer,
     WordEmbeddings,
 )
-from tests.conftest import MINILM_L3, minilm_l6_folder
-from tests.training.readers import read_wikiqa
+from tests.support.data import read_wikiqa
+from tests.support.paths import MINILM_L3, minilm_l6_folder
 
 
 @pytest.fixture(scope="module")

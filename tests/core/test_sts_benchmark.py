@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import spearmanr
 
-from tests.conftest import read_sts
+from tests.support.data import read_sts
 
 
 def sts_spearman(model, **encode_options) -> float:

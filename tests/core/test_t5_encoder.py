@@ -13,7 +13,7 @@ import torch
 from transformers import T5Config, T5EncoderModel, T5Model
 
 from sentembed import SentenceTransformer
-from tests.conftest import MINILM_L3
+from tests.support.paths import MINILM_L3
 
 TEXTS = ["A man is eating food.", "A woman is playing violin.", "Two dogs run across a field of snow."]
 

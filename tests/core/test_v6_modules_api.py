@@ -157,7 +157,7 @@ def test_encode_calls_modules_through_call_so_forward_hooks_fire(minilm_l3):
 
 def test_processor_kwargs_and_the_old_token_name():
     from sentembed import SentenceTransformer
-    from tests.conftest import MINILM_L3
+    from tests.support.paths import MINILM_L3
 
     model = SentenceTransformer(str(MINILM_L3), device="cpu", processor_kwargs={"model_max_length": 64})
     assert model.tokenizer.model_max_length == 64
@@ -217,7 +217,7 @@ def test_pooling_legacy_flags_warn_but_old_folders_load_silently(tmp_path):
 
 def test_transformer_takes_the_v6_option_names():
     from sentembed.models import Transformer
-    from tests.conftest import MINILM_L3
+    from tests.support.paths import MINILM_L3
 
     module = Transformer(
         str(MINILM_L3),

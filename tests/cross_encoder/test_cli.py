@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sentembed.cli.main import main
-from tests.conftest import CROSS_ENCODER, MINILM_L3
+from tests.support.paths import CROSS_ENCODER, MINILM_L3
 
 
 @pytest.fixture(scope="module")

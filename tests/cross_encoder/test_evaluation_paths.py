@@ -9,7 +9,7 @@ import pytest
 
 from sentembed import CrossEncoder
 from sentembed.cross_encoder import evaluation
-from tests.conftest import CROSS_ENCODER
+from tests.support.paths import CROSS_ENCODER
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

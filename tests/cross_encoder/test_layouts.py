@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from sentembed import CrossEncoder
-from tests.conftest import CROSS_ENCODER, MINILM_L3
-from tests.cross_encoder.conftest import copy_checkpoint
+from tests.support.models import copy_checkpoint
+from tests.support.paths import CROSS_ENCODER, MINILM_L3
 
 TOLERANCE = 1e-5
 IDENTITY = "torch.nn.modules.linear.Identity"

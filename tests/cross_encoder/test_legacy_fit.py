@@ -14,8 +14,8 @@ from sentence_transformers import CrossEncoder as ReferenceCrossEncoder
 from sentembed import CrossEncoder, InputExample
 from sentembed.cross_encoder.evaluation import CEBinaryClassificationEvaluator, CECorrelationEvaluator
 from sentembed.evaluation import TripletEvaluator
-from tests.conftest import CROSS_ENCODER
-from tests.cross_encoder.conftest import read_wikiqa
+from tests.support.data import read_wikiqa
+from tests.support.paths import CROSS_ENCODER
 
 datasets = pytest.importorskip("datasets")
 

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from tests.cross_encoder.conftest import group_by_question, mean_average_precision
+from tests.support.data import group_by_question
+from tests.support.retrieval import mean_average_precision
 
 TOLERANCE = 1e-5
 # rank() parity in the default tier covers the first 30 questions; --runslow covers all 243.

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from sentembed.cross_encoder import RetrieveAndRerank
-from tests.conftest import MINILM_L3
-from tests.cross_encoder.conftest import group_by_question
+from tests.support.data import group_by_question
+from tests.support.paths import MINILM_L3
 
 TOLERANCE = 1e-5
 QUESTIONS = 40

@@ -10,7 +10,7 @@ import pytest
 from torch import nn
 
 from sentembed import CrossEncoder
-from tests.conftest import CROSS_ENCODER
+from tests.support.paths import CROSS_ENCODER
 
 TOLERANCE = 1e-5
 

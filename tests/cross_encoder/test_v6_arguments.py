@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sentembed import CrossEncoder
-from tests.conftest import CROSS_ENCODER
+from tests.support.paths import CROSS_ENCODER
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

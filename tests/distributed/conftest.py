@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import DATA
+from tests.support.paths import DATA
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")

@@ -16,8 +16,8 @@ import pytest
 from sentembed import CrossEncoder
 from sentembed.distributed import Embedder, build_store, encode_dataset, predict_dataset
 from sentembed.distributed.cluster import pool_size
-from tests.conftest import CROSS_ENCODER, MINILM_L3, REPO
-from tests.cross_encoder.conftest import read_wikiqa
+from tests.support.data import read_wikiqa
+from tests.support.paths import CROSS_ENCODER, MINILM_L3, REPO
 
 TIMEOUT_S = 180
 

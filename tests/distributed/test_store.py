@@ -22,7 +22,7 @@ from sentembed.cli.main import main
 from sentembed.distributed import build_store
 from sentembed.distributed.indexing import SHARD_FOLDER, SHARD_SUFFIX, Committer
 from sentembed.store import EmbeddingStore
-from tests.conftest import MINILM_L3, REPO
+from tests.support.paths import MINILM_L3, REPO
 
 DOCS = 240
 SEGMENT = 40

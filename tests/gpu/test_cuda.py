@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import MINILM_L3, read_sts, sts_test_sentences
+from tests.support.data import read_sts, sts_test_sentences
+from tests.support.paths import MINILM_L3
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

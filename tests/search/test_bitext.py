@@ -8,7 +8,7 @@ import torch
 
 from sentembed.search.bitext import mine_translations
 from sentembed.util import mine_translations as util_mine_translations
-from tests.conftest import DATA, MINILM_L3, minilm_l6_folder
+from tests.support.paths import DATA, MINILM_L3, minilm_l6_folder
 
 TATOEBA = DATA / "tatoeba"
 LANGUAGES = ("deu", "fra", "spa", "ita", "nld", "por")

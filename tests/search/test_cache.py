@@ -15,7 +15,7 @@ from sentembed import SentenceTransformer
 from sentembed.cache import EmbeddingCache, model_fingerprint
 from sentembed.cli.main import main
 from sentembed.store import EmbeddingStore
-from tests.conftest import MINILM_L3, REPO
+from tests.support.paths import MINILM_L3, REPO
 
 ENTRY_BYTES = 384 * 4
 
@@ -108,7 +108,7 @@ import sys
 from sentembed import SentenceTransformer
 from sentembed.cache import EmbeddingCache
 sys.path.insert(0, ".")
-from tests.conftest import sts_test_sentences
+from tests.support.data import sts_test_sentences
 model = SentenceTransformer(sys.argv[1], device="cpu")
 texts = sts_test_sentences()
 cache = EmbeddingCache(sys.argv[2])

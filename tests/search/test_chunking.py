@@ -13,7 +13,7 @@ from sentembed.chunking import Chunking, chunk_text, chunk_texts
 from sentembed.cli.main import main
 from sentembed.store import EmbeddingStore
 from sentembed.util import cos_sim
-from tests.conftest import MINILM_L3
+from tests.support.paths import MINILM_L3
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 from sentembed.cli.main import main
 from sentembed.store import EmbeddingStore
-from tests.conftest import MINILM_L3
+from tests.support.paths import MINILM_L3
 
 
 def test_index_then_search_a_text_file(tmp_path, sts_sentences, capsys):

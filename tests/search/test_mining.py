@@ -10,7 +10,7 @@ import torch
 from sentence_transformers import util as reference
 
 from sentembed import util
-from tests.conftest import DATA
+from tests.support.paths import DATA
 
 
 def ordered(rows):

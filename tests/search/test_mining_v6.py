@@ -11,7 +11,7 @@ import pytest
 from sentence_transformers import util as reference
 
 from sentembed import util
-from tests.conftest import DATA
+from tests.support.paths import DATA
 
 datasets = pytest.importorskip("datasets")
 

@@ -13,7 +13,7 @@ import pytest
 
 from sentembed.store import EmbeddingStore
 from sentembed.util import semantic_search
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 DOC_IDS = [f"d{i}" for i in range(300)]
 

@@ -12,7 +12,7 @@ import torch
 from sentembed import SentenceTransformer
 from sentembed.cache import EmbeddingCache
 from sentembed.models import Normalize, Pooling
-from tests.conftest import MINILM_L3
+from tests.support.paths import MINILM_L3
 
 
 @pytest.fixture()

@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 from sentembed import CrossEncoder, SentenceTransformer
 from sentembed.cli.main import main
 from sentembed.store import EmbeddingStore
-from tests.conftest import CROSS_ENCODER, MINILM_L3
+from tests.support.paths import CROSS_ENCODER, MINILM_L3
 
 EVIL_CODE = """
 from pathlib import Path

@@ -15,7 +15,7 @@ import torch
 from sentembed import CrossEncoder, SentenceTransformer
 from sentembed.cli.main import main
 from sentembed.util import cos_sim
-from tests.conftest import CROSS_ENCODER, MINILM_L3, REPO
+from tests.support.paths import CROSS_ENCODER, MINILM_L3, REPO
 
 
 def test_a_stopped_worker_does_not_hang_the_pool(minilm_l3, sts_sentences):

@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("uvicorn")
 
-from tests.server.conftest import free_port, live_server, start_server, wait_for_health  # noqa: E402
+from tests.support.server import free_port, live_server, start_server, wait_for_health  # noqa: E402
 
 HEADER_TIMEOUT_S = 1
 BODY_TIMEOUT_S = 2

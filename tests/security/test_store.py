@@ -16,7 +16,7 @@ import pytest
 from sentembed.cli.main import main
 from sentembed.quantization import quantize_embeddings
 from sentembed.store import EmbeddingStore
-from tests.conftest import MINILM_L3, REPO
+from tests.support.paths import MINILM_L3, REPO
 
 WRITER = """
 import sys, time, zlib

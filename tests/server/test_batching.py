@@ -11,9 +11,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import read_sts
-from tests.server.conftest import live_server, metric, wait_until
-from tests.training.readers import read_beir
+from tests.support.data import read_beir, read_sts
+from tests.support.server import live_server, metric, wait_until
 
 WAIT_S = 60
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.server.conftest import live_server
+from tests.support.server import live_server
 
 
 def error_of(response: httpx.Response) -> dict:

@@ -8,7 +8,7 @@ import pytest
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
-from tests.server.conftest import live_server  # noqa: E402
+from tests.support.server import live_server  # noqa: E402
 
 EXAMPLES_PER_ROUTE = 25
 ROUTES = [

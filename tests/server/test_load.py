@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from sentembed.cache import EmbeddingCache
-from tests.conftest import read_sts
-from tests.server.conftest import (
+from tests.support.data import read_beir, read_sts
+from tests.support.server import (
     MODEL_NAME,
     PROCESS_START_TIMEOUT_S,
     free_port,
@@ -29,7 +29,6 @@ from tests.server.conftest import (
     wait_for_health,
     wait_until,
 )
-from tests.training.readers import read_beir
 
 openai = pytest.importorskip("openai")
 ALIASES = ("text-embedding-3-small", "local-minilm")

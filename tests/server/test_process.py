@@ -12,8 +12,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.server.conftest import free_port, metric, start_server, wait_for_health, wait_until
-from tests.training.readers import read_beir
+from tests.support.data import read_beir
+from tests.support.server import free_port, metric, start_server, wait_for_health, wait_until
 
 START_TIMEOUT_S = 120
 

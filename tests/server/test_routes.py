@@ -7,9 +7,8 @@ import base64
 import numpy as np
 import pytest
 
-from tests.conftest import read_sts
-from tests.server.conftest import MODEL_NAME, RERANKER_NAME
-from tests.training.readers import read_beir
+from tests.support.data import read_beir, read_sts
+from tests.support.server import MODEL_NAME, RERANKER_NAME
 
 openai = pytest.importorskip("openai")
 
@@ -102,7 +101,7 @@ def test_truncated_inputs_are_counted_in_a_header(client, minilm_l6, mixed_texts
 
 
 def test_prompts_are_applied_by_name(embedding_model, minilm_l6):
-    from tests.server.conftest import live_server
+    from tests.support.server import live_server
 
     embedding_model.prompts = {"query": "query: ", "document": ""}
     try:
@@ -183,8 +182,8 @@ def test_tokenize_on_a_fresh_server_adds_no_padding():
     import httpx
 
     from sentembed import SentenceTransformer
-    from tests.conftest import minilm_l6_folder
-    from tests.server.conftest import live_server
+    from tests.support.paths import minilm_l6_folder
+    from tests.support.server import live_server
 
     fresh = SentenceTransformer(str(minilm_l6_folder()))  # its tokenizer.json asks for padding to 128
     with live_server(fresh) as url:
@@ -221,8 +220,8 @@ def test_the_onnx_backend_serves_what_it_encodes(tmp_path):
     import httpx
 
     from sentembed.server import load_models
-    from tests.conftest import MINILM_L3
-    from tests.server.conftest import live_server
+    from tests.support.paths import MINILM_L3
+    from tests.support.server import live_server
 
     folder = shutil.copytree(MINILM_L3, tmp_path / "model", ignore=shutil.ignore_patterns("onnx"))
     model, _ = load_models(str(folder), backend="onnx", device="cpu")

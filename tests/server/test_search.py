@@ -8,8 +8,8 @@ import pytest
 
 from sentembed.server import ServeSettings, create_app
 from sentembed.store import EmbeddingStore
-from tests.conftest import MINILM_L3
-from tests.server.conftest import live_server
+from tests.support.paths import MINILM_L3
+from tests.support.server import live_server
 
 pytest.importorskip("bm25s")
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tests.conftest import CROSS_ENCODER, MINILM_L3
-from tests.training.readers import read_wikiqa, wikiqa_samples
+from tests.support.data import read_wikiqa, wikiqa_samples
+from tests.support.paths import CROSS_ENCODER, MINILM_L3
 
 
 class CachedPredictor:

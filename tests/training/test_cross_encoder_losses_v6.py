@@ -8,7 +8,7 @@ import inspect
 import pytest
 import torch
 
-from tests.conftest import CROSS_ENCODER
+from tests.support.paths import CROSS_ENCODER
 
 REFERENCE_LOSSES = pytest.importorskip("sentence_transformers.cross_encoder.losses")
 TOLERANCE = 1e-5

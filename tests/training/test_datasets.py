@@ -18,7 +18,7 @@ from sentembed.datasets import (
     SentenceLabelDataset,
 )
 from sentembed.training.input_example import InputExample
-from tests.conftest import read_sts
+from tests.support.data import read_sts
 
 reference_datasets = pytest.importorskip("sentence_transformers.sentence_transformer.datasets")
 
@@ -156,7 +156,7 @@ def changed(model, before) -> bool:
 def test_fit_with_a_no_duplicates_loader(tmp_path):
     from sentembed import SentenceTransformer
     from sentembed.losses import MultipleNegativesRankingLoss
-    from tests.conftest import MINILM_L3
+    from tests.support.paths import MINILM_L3
 
     model = SentenceTransformer(str(MINILM_L3), device="cpu")
     before = [tensor.clone() for tensor in model.state_dict().values()]
@@ -173,7 +173,7 @@ def test_fit_with_parallel_sentences_and_sentence_label_datasets(minilm_l6):
 
     from sentembed import SentenceTransformer
     from sentembed.losses import BatchHardTripletLoss, MSELoss
-    from tests.conftest import MINILM_L3
+    from tests.support.paths import MINILM_L3
 
     student = SentenceTransformer(str(MINILM_L3), device="cpu")
     parallel = ParallelSentencesDataset(student, minilm_l6, batch_size=8)

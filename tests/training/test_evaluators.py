@@ -16,8 +16,7 @@ from sentembed.training.evaluation import (
     SequentialEvaluator,
     TripletEvaluator,
 )
-from tests.conftest import read_sts
-from tests.training.readers import read_beir, read_mrpc
+from tests.support.data import read_beir, read_mrpc, read_sts
 
 TOLERANCE = 1e-4
 

@@ -11,8 +11,8 @@ from torch.utils.data import DataLoader
 
 from sentembed.evaluation import LabelAccuracyEvaluator, MSEEvaluatorFromDataFrame, NanoBEIREvaluator
 from sentembed.training.input_example import InputExample
-from tests.conftest import DATA
-from tests.training.readers import read_beir, read_mrpc
+from tests.support.data import read_beir, read_mrpc
+from tests.support.paths import DATA
 from tests.training.test_evaluators import CachedEncoder
 
 TOLERANCE = 1e-6
@@ -135,7 +135,7 @@ def test_label_accuracy_matches_reference_with_the_same_classifier(minilm_l3, tm
     from sentence_transformers.sentence_transformer.evaluation import LabelAccuracyEvaluator as Reference
 
     from sentembed.losses import SoftmaxLoss
-    from tests.conftest import MINILM_L3
+    from tests.support.paths import MINILM_L3
 
     torch.manual_seed(0)
     ours_loss = SoftmaxLoss(minilm_l3, minilm_l3.get_embedding_dimension(), num_labels=2)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import MINILM_L3, read_sts
-from tests.training.readers import read_beir
+from tests.support.data import read_beir, read_sts
+from tests.support.paths import MINILM_L3
 
 pytestmark = pytest.mark.slow
 

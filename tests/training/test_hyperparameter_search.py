@@ -7,7 +7,8 @@ import importlib.util
 import pytest
 import torch
 
-from tests.conftest import MINILM_L3, read_sts
+from tests.support.data import read_sts
+from tests.support.paths import MINILM_L3
 
 datasets = pytest.importorskip("datasets")
 
@@ -111,7 +112,7 @@ def test_each_train_call_trains_a_fresh_model_through_its_own_loss(tmp_path):
 
 def test_cross_encoder_trainer_takes_model_init(tmp_path):
     from sentembed import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
-    from tests.conftest import CROSS_ENCODER
+    from tests.support.paths import CROSS_ENCODER
 
     pairs = {"query": ["a cat", "a dog"], "answer": ["a cat sits", "it rains"], "label": [1, 0]}
     rows = datasets.Dataset.from_dict(pairs)

@@ -19,7 +19,8 @@ from sentembed.readers import (
     STSDataReader,
     TripletReader,
 )
-from tests.conftest import DATA, read_sts
+from tests.support.data import read_sts
+from tests.support.paths import DATA
 
 
 def as_tuples(examples) -> list[tuple]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.conftest import read_sts
+from tests.support.data import read_sts
 
 BATCH = 12
 

@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from tests.conftest import read_sts
+from tests.support.data import read_sts
 
 BATCH = 8
 VALUE_TOLERANCE = 1e-5
@@ -308,7 +308,7 @@ def static_model():
 
     from sentembed import SentenceTransformer
     from sentembed.models import StaticEmbedding
-    from tests.conftest import MINILM_L3
+    from tests.support.paths import MINILM_L3
 
     static = StaticEmbedding(Tokenizer.from_file(str(MINILM_L3 / "tokenizer.json")), embedding_dim=16)
     return SentenceTransformer(modules=[static], device="cpu")

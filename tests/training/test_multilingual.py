@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import DATA, MINILM_L3, minilm_l6_folder
+from tests.support.paths import DATA, MINILM_L3, minilm_l6_folder
 
 datasets = pytest.importorskip("datasets")
 

@@ -8,7 +8,7 @@ import warnings
 import pytest
 import torch
 
-from tests.conftest import read_sts
+from tests.support.data import read_sts
 
 datasets = pytest.importorskip("datasets")
 
@@ -140,7 +140,7 @@ def test_a_callable_batch_sampler_is_used_by_the_trainer(tmp_path, minilm_l3):
 def test_a_streamed_dataset_trains_in_order_and_is_checked_by_its_columns(tmp_path):
     from sentembed import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentembed.losses import CoSENTLoss, MultipleNegativesRankingLoss
-    from tests.conftest import MINILM_L3
+    from tests.support.paths import MINILM_L3
 
     first, second, _ = read_sts("train")
     streamed = datasets.Dataset.from_dict({"anchor": first[:48], "positive": second[:48]}).to_iterable_dataset()

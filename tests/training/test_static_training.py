@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tokenizers import Tokenizer
 
 from sentembed import SentenceTransformer
 from sentembed.models import Normalize, StaticEmbedding
-from tests.conftest import minilm_l6_folder, read_sts
+from tests.support.data import read_sts
 
 datasets = pytest.importorskip("datasets")
 
@@ -45,13 +44,6 @@ def train(model: SentenceTransformer, loss_name: str, tmp_path, learning_rate: f
     SentenceTransformerTrainer(
         model=model, args=args, train_dataset=datasets.Dataset.from_dict(rows), loss=loss
     ).train()
-
-
-@pytest.fixture
-def random_static() -> SentenceTransformer:
-    tokenizer = Tokenizer.from_file(str(minilm_l6_folder() / "tokenizer.json"))
-    table = torch.randn(tokenizer.get_vocab_size(), 64, generator=torch.Generator().manual_seed(0))
-    return SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_weights=table), Normalize()], device="cpu")
 
 
 @pytest.mark.parametrize("loss_name", ["CoSENTLoss", "MultipleNegativesRankingLoss"])

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import MINILM_L3, read_sts
+from tests.support.data import read_sts
+from tests.support.paths import MINILM_L3
 
 datasets = pytest.importorskip("datasets")
 
