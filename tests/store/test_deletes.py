@@ -203,7 +203,7 @@ def unlink(path, *args, **kwargs):
 
 os.replace, os.unlink = replace, unlink
 sys.path.insert(0, ".")
-from tests.search.test_store_deletes import run_operation
+from tests.store.test_deletes import run_operation
 
 run_operation(EmbeddingStore.open(store_path), operation, np.load(rows_path))
 """
