@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.core.test_sts_benchmark import sts_spearman
+from tests.sentence_transformer.test_sts_benchmark import sts_spearman
 from tests.support.data import read_sts, sts_test_sentences
 from tests.support.paths import MPNET
 
