@@ -13,7 +13,7 @@ from sentembed.evaluation import LabelAccuracyEvaluator, MSEEvaluatorFromDataFra
 from sentembed.training.input_example import InputExample
 from tests.support.data import read_beir, read_mrpc
 from tests.support.paths import DATA
-from tests.training.test_evaluators import CachedEncoder
+from tests.training.evaluation.test_evaluators import CachedEncoder
 
 TOLERANCE = 1e-6
 NANO_SPLIT = "NanoSciFact"
