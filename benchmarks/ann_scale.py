@@ -105,27 +105,47 @@ def one_at_a_time(store: EmbeddingStore, queries: np.ndarray, **options) -> tupl
 
 
 def recall(found: list[list], exact: list[list]) -> float:
-    return float(np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(found, exact)]))
+    return float(np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(found, exact, strict=True)]))
 
 
-def run(rows: int, real: np.ndarray, queries: np.ndarray, args, folder: Path) -> None:
+def corpus_rows(rows: int, real: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+    """The corpus of `rows` rows (the real rows, then mixtures) and one `bucket` in 0..99 per row, the same on
+    every run."""
     rng = np.random.default_rng(rows)
     corpus = np.concatenate([real, mixtures(real, max(rows - len(real), 0), rng)])[:rows]
-    metadata = [{"bucket": int(bucket)} for bucket in rng.integers(0, 100, rows)]
+    return corpus, [{"bucket": int(bucket)} for bucket in rng.integers(0, 100, rows)]
+
+
+def open_or_build(path: Path, corpus: np.ndarray, metadata: list[dict], args) -> EmbeddingStore:
+    """The store at `path` with its HNSW graph: opened when an earlier run kept it (`--keep`), else written and
+    indexed here, with the time and memory each step took."""
+    if (path / "manifest.json").is_file():
+        print(f"\n{len(corpus):,} rows: store and HNSW graph kept from an earlier run at {path}")
+        return EmbeddingStore.open(path)
     start = time.perf_counter()
-    store = EmbeddingStore.create(folder / f"store-{rows}", corpus, metadata=metadata)
-    created = time.perf_counter() - start
-    print(f"\n{rows:,} rows: store written in {created:.1f} s, peak RSS {peak_rss_gb():.2f} GB")
+    store = EmbeddingStore.create(path, corpus, metadata=metadata)
+    print(
+        f"\n{len(corpus):,} rows: store written in {time.perf_counter() - start:.1f} s, peak RSS {peak_rss_gb():.2f} GB"
+    )
     start = time.perf_counter()
-    store.build_index("hnsw", connectivity=args.connectivity, expansion_search=args.expansion_search)
+    store.build_index("hnsw", connectivity=args.connectivity)
     built = time.perf_counter() - start
     size = (store.path / store.manifest.index["file"]).stat().st_size / 2**30
     print(f"  HNSW (connectivity {args.connectivity}) built in {built:.1f} s, {size:.2f} GB on disk, "
           f"peak RSS {peak_rss_gb():.2f} GB")  # fmt: skip
+    return store
+
+
+def run(rows: int, real: np.ndarray, queries: np.ndarray, args, folder: Path) -> None:
+    corpus, metadata = corpus_rows(rows, real)
+    store = open_or_build(folder / f"store-{rows}", corpus, metadata, args)
+    queries = queries[: args.exact_queries]
     exact, exact_ms = one_at_a_time(store, queries, exact=True)
-    found, ann_ms = one_at_a_time(store, queries)
-    print(f"  exact scan: {exact_ms:.2f} ms/query; HNSW: {ann_ms:.3f} ms/query ({exact_ms / ann_ms:.1f}x faster); "
-          f"recall@10 {recall(found, exact):.4f}")  # fmt: skip
+    print(f"  exact scan (today's store search, float32): {exact_ms:.2f} ms/query over {len(queries)} queries")
+    for expansion in args.expansion_search:
+        found, ann_ms = one_at_a_time(store, queries, expansion_search=expansion)
+        print(f"  HNSW expansion_search {expansion}: {ann_ms:.3f} ms/query ({exact_ms / ann_ms:.1f}x faster), "
+              f"recall@10 {recall(found, exact):.4f}")  # fmt: skip
     conditions = {"bucket": 7}  # 1% of the rows
     matching = np.flatnonzero([meta["bucket"] == 7 for meta in metadata])
     filtered, filter_ms = one_at_a_time(store, queries[:100], filter=conditions)
@@ -141,7 +161,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--connectivity", type=int, default=16)
-    parser.add_argument("--expansion-search", type=int, default=64)
+    parser.add_argument("--expansion-search", type=int, nargs="+", default=[64, 128, 256],
+                        help="search-time graph widths to compare on the same graph")  # fmt: skip
+    parser.add_argument("--exact-queries", type=int, default=None, help="how many queries to time (default all)")
+    parser.add_argument("--keep", help="a folder to keep the stores in, and to reuse them from on the next run")
     parser.add_argument("--cache", help="a .npy file for the real embeddings (encoded once)")
     args = parser.parse_args()
     real = real_embeddings(args.cache)
@@ -150,6 +173,11 @@ def main() -> None:
     queries = mixtures(real[held_out[: args.queries]], args.queries, rng)
     real = real[held_out[args.queries :]]
     print(f"{len(real):,} real rows, {args.queries} queries")
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
+        for rows in args.rows:
+            run(rows, real, queries, args, Path(args.keep))
+        return
     with tempfile.TemporaryDirectory() as folder:
         for rows in args.rows:
             run(rows, real, queries, args, Path(folder))

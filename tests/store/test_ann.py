@@ -19,7 +19,7 @@ def ids_of(hits) -> list[list]:
 
 
 def recall(found: list[list], expected: list[list]) -> float:
-    return float(np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(found, expected)]))
+    return float(np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(found, expected, strict=True)]))
 
 
 @pytest.fixture()
@@ -80,3 +80,15 @@ def test_a_damaged_graph_is_found_and_rebuilt_with_new_settings(scifact_1k, ann_
         ann_store.build_index(connectivity=0)
     with pytest.raises(ValueError, match="index kind"):
         ann_store.build_index("ivf")
+
+
+def test_expansion_search_widens_one_search_and_only_that_one(scifact_1k, ann_store):
+    exact = ids_of(semantic_search(scifact_1k.queries, scifact_1k.docs, top_k=10))
+    default = ids_of(ann_store.search(scifact_1k.queries, top_k=10))
+    narrow = ids_of(ann_store.search(scifact_1k.queries, top_k=10, rescore_multiplier=1, expansion_search=1))
+    wide = ids_of(ann_store.search(scifact_1k.queries, top_k=10, expansion_search=1000))
+    assert recall(narrow, exact) < recall(default, exact) <= recall(wide, exact)
+    assert recall(wide, exact) >= 0.995
+    assert ids_of(ann_store.search(scifact_1k.queries, top_k=10)) == default
+    with pytest.raises(ValueError, match="expansion_search must be a positive integer"):
+        ann_store.search(scifact_1k.queries[:1], expansion_search=0)

@@ -24,7 +24,7 @@ from sentembed.store.manifest import store_file
 
 HNSW_NAME = re.compile(r"hnsw-([0-9]{6,})\.usearch")
 INDEX_KINDS = ("hnsw",)
-DEFAULT_SETTINGS = {"connectivity": 16, "expansion_add": 128, "expansion_search": 64}
+DEFAULT_SETTINGS = {"connectivity": 16, "expansion_add": 128, "expansion_search": 128}
 ADD_BLOCK_ROWS = 65536
 # Below this share of allowed rows (a selective filter), the allowed rows are scanned exactly instead.
 MIN_ALLOWED_SHARE = 0.02
@@ -113,8 +113,13 @@ class AnnIndex:
             raise OSError(f"{path} is not a usearch index ({error}); rebuild it with build_index()") from error
         if self.graph is None:
             raise OSError(f"{path} is not a usearch index; rebuild it with build_index()")
-        self.graph.expansion_search = entry["expansion_search"]
+        self.default_expansion = entry["expansion_search"]
+        self.graph.expansion_search = self.default_expansion
         self.rows = rows
+
+    def expansion(self, width: int | None) -> None:
+        """Search with `width` candidates kept in the graph (None: the committed `expansion_search`)."""
+        self.graph.expansion_search = self.default_expansion if width is None else width
 
     def candidates(self, queries: np.ndarray, count: int) -> list[np.ndarray]:
         """Per query, the store positions of up to `count` approximate nearest rows, nearest first."""

@@ -84,6 +84,7 @@ class EmbeddingStore:
         self._metadata = MetadataColumns(self.path, chunked=manifest.chunking is not None)
         self._lexical: LexicalIndex | None = None
         self._ann: AnnIndex | None = None
+        self._expansion: int | None = None  # the current search's expansion_search
 
     # ----- creating and opening ---------------------------------------------------------------
 
@@ -362,7 +363,7 @@ class EmbeddingStore:
             kind: "hnsw" (usearch's HNSW graph, cosine, float32 rows).
             connectivity: edges per node (default 16): more gives better recall for more memory.
             expansion_add: candidates kept while inserting (default 128): more gives a better graph, slower.
-            expansion_search: candidates kept while searching (default 64): more gives better recall, slower.
+            expansion_search: candidates kept while searching (default 128): more gives better recall, slower.
         """
         check_choice(kind, ("hnsw",), "index kind")
         settings = check_settings(connectivity, expansion_add, expansion_search)
@@ -543,6 +544,7 @@ class EmbeddingStore:
         fusion: str = "rrf",
         weights: Sequence[float] | None = None,
         exact: bool = False,
+        expansion_search: int | None = None,
     ) -> list[list[Hit]]:
         """Per query, up to `top_k` hits `{"corpus_id": stored id, "score": cosine}`, best first.
 
@@ -573,8 +575,11 @@ class EmbeddingStore:
             weights: hybrid: (dense weight, lexical weight), default (1, 1).
             exact: a store with an approximate index (`build_index`): scan every row instead of asking the graph.
                 The graph's candidates are re-scored on the float32 rows either way.
+            expansion_search: a store with an approximate index: candidates the graph keeps while searching, for
+                this call (default: the index's `expansion_search`); more gives better recall, slower.
         """
         top_k = check_positive_int(top_k, "top_k")
+        self._expansion = None if expansion_search is None else check_positive_int(expansion_search, "expansion_search")
         rescore_multiplier = check_positive_int(rescore_multiplier, "rescore_multiplier")
         conditions = None if filter is None else parse_filter(filter)
         check_choice(mode, SEARCH_MODES, "search mode")
@@ -670,7 +675,9 @@ class EmbeddingStore:
         """Scores and positions of the best allowed rows: from the approximate index's candidates when the store
         has one (and not `exact`), else by scanning the rows."""
         if self.manifest.index is not None and not exact:
-            found = ann_top_rows(self._ann_index(), self.segments, queries, k, multiplier, allowed)
+            index = self._ann_index()
+            index.expansion(self._expansion)
+            found = ann_top_rows(index, self.segments, queries, k, multiplier, allowed)
             if found is not None:
                 return found
         ranges = self._ranges()
