@@ -10,8 +10,10 @@ Queries: --queries real rows left out of the corpus, mixed the same way.
 
 Exact search is the float32 store's scan (`search(..., exact=True)`); recall@10 is against it. Latency is one
 query at a time (the serving case), median over the queries. Memory is the process's peak RSS after each phase.
-Not run in the session that wrote it (the cores were shared); run on an idle machine:
-  OMP_NUM_THREADS=<cores> .venv/bin/python benchmarks/ann_scale.py --rows 100000 1000000 --cache ann-real.npy
+Results (2026-12-07, 2 idle cores) are in docs/performance.md. Command (`--keep` keeps the stores and their graphs
+to time them again without rebuilding; `--exact-queries` times fewer queries):
+  OMP_NUM_THREADS=<cores> .venv/bin/python benchmarks/ann_scale.py --rows 100000 1000000 --cache ann-real.npy \
+      --keep ann-stores --exact-queries 300
 """
 
 from __future__ import annotations
