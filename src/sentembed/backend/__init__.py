@@ -29,6 +29,8 @@ from sentembed.backend.optimize import (
     FUSION_RECIPE,
     OPTIMIZATION_LEVELS,
     QUANTIZATION_CONFIGS,
+    OptimizationLevel,
+    QuantizationConfigName,
     fuse,
     quantize_dynamic_int8,
 )
@@ -161,7 +163,7 @@ def _push(path: Path, model_name_or_path: str | os.PathLike, create_pr: bool, fo
 
 def export_optimized_onnx_model(
     model: Any,
-    optimization_config: str,
+    optimization_config: OptimizationLevel,
     model_name_or_path: str | os.PathLike,
     push_to_hub: bool = False,
     create_pr: bool = False,
@@ -186,7 +188,7 @@ def export_optimized_onnx_model(
 
 def export_dynamic_quantized_onnx_model(
     model: Any,
-    quantization_config: str,
+    quantization_config: QuantizationConfigName,
     model_name_or_path: str | os.PathLike,
     push_to_hub: bool = False,
     create_pr: bool = False,

@@ -7,13 +7,14 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sentembed.common.checks import check_choice
 
 logger = logging.getLogger(__name__)
 
-OPTIMIZATION_LEVELS = ("O1", "O2", "O3", "O4")
+OptimizationLevel = Literal["O1", "O2", "O3", "O4"]
+OPTIMIZATION_LEVELS: tuple[str, ...] = get_args(OptimizationLevel)
 # Stamped into fused files; cached fused graphs made by another recipe are made again.
 # Recipe 2 keeps SkipLayerNormalization and BiasGelu out of CPU graphs (see session.SLOW_CPU_FUSIONS).
 FUSION_RECIPE = "2"
@@ -38,6 +39,8 @@ QUANTIZATION_CONFIGS = {
     "avx512": DynamicQuantization(signed_weights=True, per_channel=True, reduce_range=True),
     "avx512_vnni": DynamicQuantization(signed_weights=True, per_channel=True, reduce_range=False),
 }
+# The keys of QUANTIZATION_CONFIGS, as a type for the arguments that name one.
+QuantizationConfigName = Literal["arm64", "avx2", "avx512", "avx512_vnni"]
 QUANTIZED_OPERATORS = ["MatMul", "Attention"]
 
 

@@ -7,14 +7,16 @@ import math
 import numbers
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from sentembed.common.checks import check_choice, check_positive_int, check_text
+from sentembed.common.protocols import EncoderModel
 
 MIN_CHUNK_TOKENS = 8
-POOLINGS = ("mean", "max")
+ChunkPooling = Literal["mean", "max"]
+POOLINGS: tuple[str, ...] = get_args(ChunkPooling)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -37,7 +39,7 @@ class Chunking:
     chunk_tokens: int | None = None
     overlap: int = 0
     by_sentence: bool = False
-    pooling: str = "mean"
+    pooling: ChunkPooling = "mean"
 
     @classmethod
     def coerce(cls, value: Any) -> Chunking:
@@ -56,7 +58,7 @@ class Chunking:
         """The chunks of each text, with these settings as they are (resolve them with `for_model` first)."""
         return [chunk_text(text, tokenizer, self.chunk_tokens, self.overlap, self.by_sentence) for text in texts]
 
-    def for_model(self, model: Any, prompt: str | None = None) -> Chunking:
+    def for_model(self, model: EncoderModel, prompt: str | None = None) -> Chunking:
         """These settings with `chunk_tokens` resolved for `model` (and the prompt put before each chunk),
         refusing windows it cannot read."""
         limit = model_window(model, prompt)
@@ -79,7 +81,7 @@ class Chunking:
         return Chunking(chunk_tokens, self.overlap, bool(self.by_sentence), self.pooling)
 
 
-def model_window(model: Any, prompt: str | None = None) -> int:
+def model_window(model: EncoderModel, prompt: str | None = None) -> int:
     """How many text tokens one window of `model` holds: `max_seq_length` less the special tokens it adds and
     the prompt's tokens."""
     if model.max_seq_length is None or model.max_seq_length == math.inf:
@@ -165,7 +167,7 @@ def chunk_text(
 
 
 def chunk_texts(
-    texts: list[str], model: Any, chunking: Chunking | Any = True, prompt: str | None = None
+    texts: list[str], model: EncoderModel, chunking: Chunking | Any = True, prompt: str | None = None
 ) -> list[list[Chunk]]:
     """The chunks of each text, with the settings resolved for `model` (its tokenizer and window)."""
     return Chunking.coerce(chunking).for_model(model, prompt).split(texts, model.tokenizer)

@@ -36,6 +36,10 @@ class BatchBudget:
 
     On GPUs the budget only lets short texts share a batch beyond `batch_size`. On CPUs it also
     splits long texts into smaller batches, whose activations stay in the CPU cache.
+
+    Attributes:
+        tokens_per_item: Padded tokens a batch may hold per item of the requested batch size.
+        caps_long_batches: Whether long texts are split into batches smaller than the batch size.
     """
 
     tokens_per_item: int
@@ -49,12 +53,26 @@ GPU_BUDGET = BatchBudget(tokens_per_item=128, caps_long_batches=False)
 
 
 def batch_budget(device: torch.device) -> BatchBudget:
-    """The padded-token budget for batches run on `device`."""
+    """The padded-token budget for batches run on `device`.
+
+    Args:
+        device: Where the batches run.
+
+    Returns:
+        CPU_BUDGET on a CPU, GPU_BUDGET elsewhere.
+    """
     return CPU_BUDGET if device.type == "cpu" else GPU_BUDGET
 
 
 def deduplicate(texts: list[str]) -> tuple[list[str], list[int]]:
-    """The distinct texts in first-seen order, and for each input the index of its distinct text."""
+    """Drop repeated texts, remembering where each input went.
+
+    Args:
+        texts: The texts, possibly repeated.
+
+    Returns:
+        (the distinct texts in first-seen order, for each input the index of its distinct text).
+    """
     positions: dict[str, int] = {}
     inverse = [positions.setdefault(text, len(positions)) for text in texts]
     return list(positions), inverse
@@ -66,6 +84,14 @@ def plan_batches(lengths: Sequence[int], batch_size: int, budget: BatchBudget) -
     Short texts fill a batch beyond `batch_size` while they fit the budget. Long texts fill it up to
     `batch_size`, or only up to the budget (at least one text) where the budget caps long batches.
     Sorting by length keeps padding small.
+
+    Args:
+        lengths: Each item's length in tokens.
+        batch_size: The requested batch size.
+        budget: The padded-token budget (see `batch_budget`).
+
+    Returns:
+        The batches, each a list of indices into `lengths`.
     """
     order = sorted(range(len(lengths)), key=lambda index: -lengths[index])
     limit = batch_size * budget.tokens_per_item
@@ -84,7 +110,15 @@ def plan_batches(lengths: Sequence[int], batch_size: int, budget: BatchBudget) -
 
 
 def batch_to_device(batch: dict[str, Any], device: str | torch.device) -> dict[str, Any]:
-    """Move the batch's tensors to `device`, in place (other values stay as they are); returns the batch."""
+    """Move the batch's tensors to `device`, in place (other values stay as they are).
+
+    Args:
+        batch: Feature name -> value, e.g. a tokenizer's output.
+        device: Where to move the tensors, e.g. "cuda".
+
+    Returns:
+        The same dict.
+    """
     for name, value in batch.items():
         if isinstance(value, torch.Tensor):
             batch[name] = value.to(device)
@@ -92,7 +126,16 @@ def batch_to_device(batch: dict[str, Any], device: str | torch.device) -> dict[s
 
 
 def padded_batch(rows: list[Row], pad: Pad, device: torch.device) -> dict[str, torch.Tensor]:
-    """Pad token rows into one batch of tensors on `device`."""
+    """Pad token rows into one batch of tensors on `device`.
+
+    Args:
+        rows: Token rows (column name -> token ids), unpadded.
+        pad: The input module's padding function.
+        device: Where the batch goes.
+
+    Returns:
+        Feature name -> padded tensor.
+    """
     return batch_to_device(pad(rows), device)
 
 
@@ -104,7 +147,19 @@ def sorted_batches(
     show_progress_bar: bool | None = None,
     desc: str = "Batches",
 ) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
-    """Yield (row indices, padded features on `device`) for length-sorted batches under the device's budget."""
+    """Length-sorted, padded batches of `rows` under the device's token budget.
+
+    Args:
+        rows: Token rows (column name -> token ids), each with "input_ids".
+        batch_size: The requested batch size.
+        pad: The input module's padding function.
+        device: Where the batches go (and whose budget applies).
+        show_progress_bar: Show progress over the rows; None decides from logging.
+        desc: The progress bar's label. Default "Batches".
+
+    Yields:
+        (the batch's indices into `rows`, its padded features on `device`).
+    """
     batches = plan_batches([len(row["input_ids"]) for row in rows], batch_size, batch_budget(device))
     with tqdm(total=len(rows), desc=desc, disable=not progress_bar_wanted(show_progress_bar)) as bar:
         for batch in batches:
@@ -113,7 +168,15 @@ def sorted_batches(
 
 
 def in_input_order(parts: list[torch.Tensor], batches: list[list[int]]) -> torch.Tensor:
-    """Stack per-batch outputs (first dimension = rows) back into the order of the rows they came from."""
+    """Stack per-batch outputs back into the order of the rows they came from.
+
+    Args:
+        parts: One tensor per batch, with one row per batch item.
+        batches: Each batch's row indices, as `plan_batches` gave them.
+
+    Returns:
+        One tensor, row i being the output for row i.
+    """
     stacked = torch.cat(parts)
     order = torch.tensor([index for batch in batches for index in batch], device=stacked.device)
     return torch.empty_like(stacked).index_copy_(0, order, stacked)
@@ -128,7 +191,20 @@ def run_in_sorted_batches(
     show_progress_bar: bool | None = None,
     desc: str = "Batches",
 ) -> torch.Tensor:
-    """`run` over length-sorted batches of `rows`; its outputs (one row each) come back in input order."""
+    """Run a model step over length-sorted batches of `rows`, and return its outputs in input order.
+
+    Args:
+        rows: Token rows (column name -> token ids), each with "input_ids".
+        batch_size: The requested batch size.
+        pad: The input module's padding function.
+        device: Where the batches run.
+        run: Padded features -> a tensor with one row per batch item.
+        show_progress_bar: Show progress over the rows; None decides from logging.
+        desc: The progress bar's label. Default "Batches".
+
+    Returns:
+        The outputs of every row, in the order of `rows`.
+    """
     batches, parts = [], []
     for batch, features in sorted_batches(rows, batch_size, pad, device, show_progress_bar, desc):
         batches.append(batch)

@@ -35,7 +35,21 @@ _WARNED_RENAMES: set[tuple[str, str]] = set()
 
 
 def renamed_argument(value: Any, kwargs: dict[str, Any], old: str, new: str, caller: str) -> Any:
-    """The argument `new`, taken from `kwargs[old]` when the caller used its deprecated name (logged once)."""
+    """The argument `new`, taken from `kwargs[old]` when the caller used its deprecated name (logged once).
+
+    Args:
+        value: What the caller passed as `new` (None when not given).
+        kwargs: The caller's other keyword arguments; `old` is popped from them.
+        old: The deprecated name.
+        new: The current name.
+        caller: The function's name, for the error messages.
+
+    Returns:
+        The argument's value.
+
+    Raises:
+        TypeError: Neither name given, or both.
+    """
     if old not in kwargs:
         if value is None:
             raise TypeError(f"{caller} missing required argument {new!r}")
@@ -64,7 +78,19 @@ def is_integer(value: Any) -> bool:
 
 
 def check_positive_int(value: Any, name: str, optional: bool = False) -> int | None:
-    """`value` as an int when it is a positive integer (numpy integers too, bools never); None when optional."""
+    """Check a count or size argument.
+
+    Args:
+        value: The value to check: a positive integer (numpy integers too, bools never).
+        name: The argument's name, for the error message.
+        optional: Whether None is allowed. Default False.
+
+    Returns:
+        The value as an int, or None when it is None and optional.
+
+    Raises:
+        ValueError: Anything else.
+    """
     if value is None and optional:
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value <= 0:
@@ -74,7 +100,19 @@ def check_positive_int(value: Any, name: str, optional: bool = False) -> int | N
 
 
 def check_positive_float(value: Any, name: str, optional: bool = False) -> float | None:
-    """`value` as a float when it is a positive finite real number (bools never); None when optional."""
+    """Check a positive real argument (a timeout, a rate).
+
+    Args:
+        value: The value to check: a positive finite real number (bools never).
+        name: The argument's name, for the error message.
+        optional: Whether None is allowed. Default False.
+
+    Returns:
+        The value as a float, or None when it is None and optional.
+
+    Raises:
+        ValueError: Anything else.
+    """
     if value is None and optional:
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not 0 < value < float("inf"):
@@ -83,20 +121,56 @@ def check_positive_float(value: Any, name: str, optional: bool = False) -> float
 
 
 def check_port(value: Any, name: str = "port") -> int:
-    """A TCP port number, 0 to 65535 (0 lets the system choose); a ValueError otherwise."""
+    """Check a TCP port number.
+
+    Args:
+        value: The value to check: an integer from 0 to 65535 (0 lets the system choose).
+        name: The argument's name, for the error message. Default "port".
+
+    Returns:
+        The port as an int.
+
+    Raises:
+        ValueError: Anything else.
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not 0 <= value <= 65535:
         raise ValueError(f"{name} must be an integer from 0 to 65535, got {value!r}")
     return int(value)
 
 
 def check_choice(value: Any, choices: Collection[Any], name: str) -> Any:
-    """Refuse a value outside `choices`, listing them."""
+    """Refuse a value outside `choices`, listing them.
+
+    Args:
+        value: The value to check.
+        choices: The allowed values.
+        name: What the value is, for the error message.
+
+    Returns:
+        The value.
+
+    Raises:
+        ValueError: A value outside `choices`.
+    """
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; expected one of {list(choices)}")
     return value
 
 
 def check_text(value: Any, name: str) -> str:
+    """Check one text argument.
+
+    Args:
+        value: The value to check: a str of valid Unicode.
+        name: The argument's name, for the error message.
+
+    Returns:
+        The text.
+
+    Raises:
+        TypeError: A value that is not a str.
+        ValueError: A str holding a lone surrogate, which no tokenizer can read.
+    """
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
     if not value.isascii():
@@ -105,7 +179,19 @@ def check_text(value: Any, name: str) -> str:
 
 
 def check_text_list(texts: Any, name: str) -> list[str]:
-    """A sequence (list, tuple, numpy array, ...) of strings as a list; a TypeError names the first non-str item."""
+    """Check a list of texts.
+
+    Args:
+        texts: A sequence (list, tuple, numpy array, ...) of strings.
+        name: The argument's name, for the error message.
+
+    Returns:
+        The texts as a list.
+
+    Raises:
+        TypeError: A value that is not a sequence, or an item that is not a str (naming the first).
+        ValueError: A text holding a lone surrogate.
+    """
     if isinstance(texts, np.ndarray):
         texts = texts.tolist()
     if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
@@ -130,7 +216,19 @@ def _check_unicode(text: str, name: str) -> None:
 
 
 def check_texts(texts: Any, name: str = "sentences") -> tuple[list[str], bool]:
-    """The texts as a list, and whether a single string was given."""
+    """Check an argument that is one text or a list of them.
+
+    Args:
+        texts: A str, or a sequence of strings.
+        name: The argument's name, for the error message. Default "sentences".
+
+    Returns:
+        (the texts as a list, whether a single string was given).
+
+    Raises:
+        TypeError: Anything else, naming the first item that is not a str.
+        ValueError: A text holding a lone surrogate.
+    """
     if isinstance(texts, str):
         return [check_text(texts, name)], True
     if not isinstance(texts, (Sequence, np.ndarray)):
@@ -147,7 +245,17 @@ def numpy_viewable(array: np.ndarray) -> np.ndarray:
 
 
 def to_tensor(embeddings: Any) -> torch.Tensor:
-    """A list, numpy array or tensor as a floating-point tensor, without copying where possible."""
+    """Embeddings as a floating-point tensor, without copying where possible.
+
+    Args:
+        embeddings: A tensor, a numpy array, a list of numbers (or of lists), or a list of tensors (stacked).
+
+    Returns:
+        A float tensor (integers become float32) on the input's device.
+
+    Raises:
+        TypeError: Anything else.
+    """
     if isinstance(embeddings, torch.Tensor):
         tensor = embeddings
     elif isinstance(embeddings, np.ndarray):
@@ -165,7 +273,17 @@ def to_tensor(embeddings: Any) -> torch.Tensor:
 
 
 def to_matrix(embeddings: Any) -> torch.Tensor:
-    """Like `to_tensor`, and a single 1-D vector becomes a (1, dim) matrix."""
+    """Like `to_tensor`, and a single 1-D vector becomes a (1, dim) matrix.
+
+    Args:
+        embeddings: A tensor, a numpy array or a list.
+
+    Returns:
+        A float tensor with at least 2 dimensions.
+
+    Raises:
+        TypeError: Anything else.
+    """
     tensor = to_tensor(embeddings)
     return tensor.unsqueeze(0) if tensor.dim() == 1 else tensor
 
@@ -176,18 +294,49 @@ def _check_rank(shape: tuple[int, ...], name: str) -> None:
 
 
 def tensor_matrix(embeddings: Any, name: str) -> torch.Tensor:
-    """A 2-D float tensor on the input's device (a single vector becomes one row), refusing any other rank."""
+    """Embeddings as a 2-D float tensor on the input's device (a single vector becomes one row).
+
+    Args:
+        embeddings: A tensor, a numpy array or a list.
+        name: The argument's name, for the error message.
+
+    Returns:
+        A (n, dim) float tensor.
+
+    Raises:
+        TypeError: Anything but a tensor, an array or a list.
+        ValueError: Embeddings of more than 2 dimensions.
+    """
     matrix = to_matrix(embeddings)
     _check_rank(tuple(matrix.shape), name)
     return matrix
 
 
 def is_quantized(array: np.ndarray) -> bool:
+    """Whether embeddings are quantized (see `quantize_embeddings`).
+
+    Args:
+        array: The embeddings.
+
+    Returns:
+        True for int8 or uint8 arrays.
+    """
     return array.dtype in (np.int8, np.uint8)
 
 
 def as_array(embeddings: Any) -> np.ndarray:
-    """A numpy array of a tensor (on any device; bfloat16 becomes float32), an array, or a list of numbers."""
+    """Embeddings as a numpy array.
+
+    Args:
+        embeddings: A tensor (on any device; bfloat16 becomes float32), a numpy array (returned as it is), or a
+            list.
+
+    Returns:
+        The numpy array.
+
+    Raises:
+        TypeError: Anything else.
+    """
     if isinstance(embeddings, np.ndarray):
         return embeddings
     tensor = to_tensor(embeddings).detach().cpu()
@@ -195,7 +344,21 @@ def as_array(embeddings: Any) -> np.ndarray:
 
 
 def array_matrix(embeddings: Any, name: str, allow_quantized: bool = False) -> np.ndarray:
-    """A finite 2-D numpy array (1-D becomes one row): float32, or int8/uint8 as they are when allowed."""
+    """Embeddings as a finite 2-D numpy array (1-D becomes one row).
+
+    Args:
+        embeddings: A tensor, a numpy array or a list.
+        name: The argument's name, for the error messages.
+        allow_quantized: Return int8/uint8 embeddings as they are instead of refusing them. Default False.
+
+    Returns:
+        A float32 (n, dim) array, or the int8/uint8 one when allowed.
+
+    Raises:
+        TypeError: Anything but a tensor, an array or a list.
+        ValueError: Embeddings of more than 2 dimensions, of a non-numeric dtype, quantized when not allowed,
+            or holding NaN or inf.
+    """
     if isinstance(embeddings, torch.Tensor) and not embeddings.is_floating_point():
         embeddings = embeddings.cpu().numpy()
     array = np.atleast_2d(as_array(embeddings))
@@ -212,7 +375,16 @@ def array_matrix(embeddings: Any, name: str, allow_quantized: bool = False) -> n
 
 
 def check_finite(embeddings: torch.Tensor | np.ndarray, name: str, offset: int = 0) -> None:
-    """Refuse NaN or inf, naming the first offending row; one cheap reduction in the common case."""
+    """Refuse NaN or inf, naming the first offending row; one cheap reduction in the common case.
+
+    Args:
+        embeddings: A tensor or a numpy array, rows first.
+        name: The argument's name, for the error message.
+        offset: Added to the row number in the message (for a chunk of a larger set). Default 0.
+
+    Raises:
+        ValueError: A row holding NaN or inf, or values whose sum overflows.
+    """
     if isinstance(embeddings, np.ndarray):
         if embeddings.size == 0 or np.isfinite(embeddings.sum()):
             return
@@ -239,7 +411,20 @@ def resolve_prompt(
     prompts: dict[str, str], prompt: str | None, prompt_name: str | None, default_prompt_name: str | None = None
 ) -> str | None:
     """The prompt text to use: `prompt` beats `prompt_name` (a warning says so when both are given), which beats
-    `default_prompt_name`. A `prompt_name` missing from `prompts` is a ValueError listing them."""
+    `default_prompt_name`.
+
+    Args:
+        prompts: The model's prompts, name -> text.
+        prompt: A prompt text given by the caller, or None.
+        prompt_name: The name of one of `prompts`, or None.
+        default_prompt_name: The model's default prompt name (one of `prompts`), or None.
+
+    Returns:
+        The prompt text, or None for no prompt.
+
+    Raises:
+        ValueError: A `prompt_name` missing from `prompts`, listing them.
+    """
     if prompt is not None:
         if prompt_name is not None:
             logger.warning(

@@ -44,7 +44,17 @@ __all__ = [
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file, turning a parse failure into an OSError that names the file."""
+    """Read a JSON file.
+
+    Args:
+        path: The file.
+
+    Returns:
+        Its parsed value.
+
+    Raises:
+        OSError: A missing or unreadable file, or one that is not valid JSON (naming it).
+    """
     try:
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
@@ -53,7 +63,17 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def read_json_object(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a JSON file that must hold an object (settings, a config); anything else is an OSError naming it."""
+    """Read a JSON file that must hold an object (settings, a config).
+
+    Args:
+        path: The file.
+
+    Returns:
+        The object, as a dict.
+
+    Raises:
+        OSError: A missing or invalid file, or one holding anything but an object (naming it).
+    """
     data = read_json(path)
     if not isinstance(data, dict):
         raise OSError(f"{path} must hold a JSON object, got a JSON {type(data).__name__}")
@@ -61,13 +81,30 @@ def read_json_object(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write a JSON file (indented, newline at the end) atomically."""
+    """Write a JSON file (indented, newline at the end) atomically.
+
+    Args:
+        path: The file to write or replace.
+        data: What to write (anything `json.dumps` takes).
+    """
     atomic_write(Path(path), lambda stream: stream.write((json.dumps(data, indent=2) + "\n").encode("utf-8")))
 
 
 def path_inside(folder: str | os.PathLike, relative: Any, what: str) -> Path:
-    """`folder / relative`, refusing a path that is absolute, climbs out with '..', or resolves outside `folder`
-    (through a symbolic link, say); `what` names where the path came from in the error."""
+    """A path read from a file (a config, a manifest), checked to stay inside its folder.
+
+    Args:
+        folder: The folder the path is relative to.
+        relative: The path, as read.
+        what: Where the path came from, for the error message.
+
+    Returns:
+        `folder / relative`.
+
+    Raises:
+        OSError: A path that is not a string, is absolute, climbs out with "..", or resolves outside `folder`
+            (through a symbolic link, say).
+    """
     if not isinstance(relative, str):
         raise OSError(f"{what}: a path must be a string, got {type(relative).__name__}")
     candidate = Path(relative)
@@ -78,7 +115,14 @@ def path_inside(folder: str | os.PathLike, relative: Any, what: str) -> Path:
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Run `write` on a temporary file in the same folder, flush it to disk, then rename it over `path`."""
+    """Write a file so that it appears complete or not at all.
+
+    Runs `write` on a temporary file in the same folder, flushes it to disk, then renames it over `path`.
+
+    Args:
+        path: The file to write or replace.
+        write: Writes the content to the binary stream it is given.
+    """
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
@@ -92,14 +136,26 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
 
 def save_array(path: Path, array: np.ndarray) -> None:
-    """Write a .npy file atomically, never with pickled objects."""
+    """Write a .npy file atomically, never with pickled objects.
+
+    Args:
+        path: The file to write or replace.
+        array: The array (of a numeric dtype).
+    """
     atomic_write(path, lambda stream: np.save(stream, array, allow_pickle=False))
 
 
 def load_array(path: Path) -> np.ndarray:
     """Memory-map a .npy file (copy-on-write, so torch can wrap it without copying); never unpickles.
 
-    A missing, truncated or foreign file is an OSError that names it.
+    Args:
+        path: The .npy file.
+
+    Returns:
+        The array, memory-mapped copy-on-write.
+
+    Raises:
+        OSError: A missing, truncated or foreign file (naming it).
     """
     if not path.is_file():
         raise OSError(f"file {path} is missing")
@@ -110,7 +166,14 @@ def load_array(path: Path) -> np.ndarray:
 
 
 def file_digest(path: Path) -> str:
-    """The SHA-256 of a file's bytes, read in blocks."""
+    """The SHA-256 of a file's bytes, read in blocks.
+
+    Args:
+        path: The file.
+
+    Returns:
+        The digest in hex.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(DIGEST_BLOCK_BYTES), b""):
@@ -120,8 +183,19 @@ def file_digest(path: Path) -> str:
 
 @contextmanager
 def file_lock(path: Path, timeout: float, what: str) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (created if missing) for the block: other processes and threads that
-    ask for it wait up to `timeout` seconds, then get an OSError naming `what`."""
+    """Hold an exclusive lock on `path` (created if missing) for the `with` block.
+
+    Args:
+        path: The lock file.
+        timeout: Seconds to wait for another holder to let go.
+        what: What the lock guards, for the error message.
+
+    Yields:
+        Nothing; the lock is held until the block ends.
+
+    Raises:
+        OSError: The lock still held by another process or thread after `timeout` seconds.
+    """
     with open(path, "a+b") as handle:
         deadline = time.monotonic() + timeout
         while not _try_lock(handle):
@@ -154,7 +228,15 @@ def _unlock(handle: IO[bytes]) -> None:
 
 
 def save_lines(path: Path, records: list[Any]) -> np.ndarray:
-    """Write one JSON record per line atomically; returns the byte offset where each line starts."""
+    """Write one JSON record per line atomically.
+
+    Args:
+        path: The file to write or replace.
+        records: The records (anything `json.dumps` takes).
+
+    Returns:
+        The byte offset where each line starts, as int64.
+    """
     lines = [(json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8") for record in records]
     offsets = np.cumsum([0] + [len(line) for line in lines])[:-1].astype(np.int64)
     atomic_write(path, lambda stream: stream.write(b"".join(lines)))
@@ -162,7 +244,17 @@ def save_lines(path: Path, records: list[Any]) -> np.ndarray:
 
 
 def read_lines(path: Path) -> Iterator[Any]:
-    """Every JSON record of a JSON-lines file, in order; a damaged line is an OSError naming the file."""
+    """Read a JSON-lines file.
+
+    Args:
+        path: The file.
+
+    Yields:
+        Every record, in order.
+
+    Raises:
+        OSError: A damaged line (naming the file and line).
+    """
     with open(path, "rb") as stream:
         for number, line in enumerate(stream, start=1):
             try:
@@ -172,7 +264,18 @@ def read_lines(path: Path) -> Iterator[Any]:
 
 
 def read_line(path: Path, offset: int) -> Any:
-    """The JSON record on the line starting at byte `offset`; a damaged line is an OSError naming the file."""
+    """Read one record of a JSON-lines file.
+
+    Args:
+        path: The file.
+        offset: The byte where the record's line starts (see `save_lines`).
+
+    Returns:
+        The record.
+
+    Raises:
+        OSError: No valid record there (naming the file).
+    """
     with open(path, "rb") as stream:
         stream.seek(offset)
         line = stream.readline()
@@ -190,8 +293,9 @@ def http_get(url: str, path: str | os.PathLike, timeout: float = 60.0) -> None:
         path: where the file goes; its folder is created when missing.
         timeout: seconds to wait for the server to answer or send more data.
 
-    Raises an OSError naming the address on an HTTP error or a failed connection, and a ValueError for an
-    address that is not http(s).
+    Raises:
+        OSError: An HTTP error or a failed connection, naming the address.
+        ValueError: An address that is not http(s).
     """
     from tqdm.auto import tqdm
 

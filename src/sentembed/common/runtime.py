@@ -25,7 +25,11 @@ logger = logging.getLogger("sentembed")
 
 
 def default_device() -> str:
-    """The best device available: cuda, then mps, then cpu."""
+    """The best device available: cuda, then mps, then cpu.
+
+    Returns:
+        "cuda", "mps" or "cpu".
+    """
     if torch.cuda.is_available():
         return "cuda"
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -34,8 +38,19 @@ def default_device() -> str:
 
 
 def check_device(device: Any, name: str = "device") -> str:
-    """A device name torch knows and this machine has (such as "cpu", "cuda", "cuda:1", "mps"), as a str;
-    anything else is a ValueError that says what is available."""
+    """Check that a device exists here before anything is moved to it.
+
+    Args:
+        device: A device name such as "cpu", "cuda", "cuda:1" or "mps", or a `torch.device`.
+        name: What the caller calls the argument, for the error message. Default "device".
+
+    Returns:
+        The device's name, as a str.
+
+    Raises:
+        TypeError: A device that is neither a str nor a `torch.device`.
+        ValueError: A name torch does not know, or a device this machine lacks (saying what is available).
+    """
     if isinstance(device, torch.device):
         device = str(device)
     if not isinstance(device, str):
@@ -56,36 +71,67 @@ def check_device(device: Any, name: str = "device") -> str:
 
 
 def available_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    """The CPU cores this process may run on (its affinity mask where the OS has one).
+
+    Returns:
+        At least 1.
+    """
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
 
 
 def default_num_threads() -> int:
-    """torch's intra-op thread count, which a multi-process pool lowers per worker; else every core."""
+    """The threads one process should compute with.
+
+    Returns:
+        torch's intra-op thread count (which a multi-process pool lowers per worker), at most the available
+        cores, at least 1.
+    """
     return max(1, min(torch.get_num_threads(), available_cores()))
 
 
 def default_cache_folder(cache_folder: str | None = None) -> str | None:
-    """The cache folder to use: the argument, else `SENTENCE_TRANSFORMERS_HOME`, else None (the hub's own)."""
+    """The folder hub downloads go to.
+
+    Args:
+        cache_folder: The caller's choice, if any. Default None.
+
+    Returns:
+        `cache_folder`, else the SENTENCE_TRANSFORMERS_HOME environment variable, else None (the hub's own cache).
+    """
     return cache_folder or os.environ.get("SENTENCE_TRANSFORMERS_HOME") or None
 
 
 def progress_bar_wanted(show_progress_bar: bool | None) -> bool:
-    """An explicit choice wins; otherwise show progress when logging is at INFO or more detailed."""
+    """Whether to show a progress bar.
+
+    Args:
+        show_progress_bar: The caller's choice; None to decide from logging.
+
+    Returns:
+        The caller's choice, else True when sentembed's logging is at INFO or more detailed.
+    """
     if show_progress_bar is not None:
         return show_progress_bar
     return logger.getEffectiveLevel() <= logging.INFO
 
 
 def is_datasets_available() -> bool:
-    """Whether Hugging Face `datasets` can be imported."""
+    """Whether Hugging Face `datasets` can be imported.
+
+    Returns:
+        True when it is installed.
+    """
     return importlib.util.find_spec("datasets") is not None
 
 
 def is_training_available() -> bool:
-    """Whether the `train` extra is installed: `datasets` and `accelerate`, which the trainers need."""
+    """Whether the `train` extra is installed: `datasets` and `accelerate`, which the trainers need.
+
+    Returns:
+        True when both are installed.
+    """
     return is_datasets_available() and importlib.util.find_spec("accelerate") is not None
 
 
@@ -100,6 +146,11 @@ class LoggingHandler(logging.Handler):
         super().__init__(level)
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Print one record above the progress bars.
+
+        Args:
+            record: The record, formatted by this handler's formatter.
+        """
         from tqdm.auto import tqdm
 
         try:

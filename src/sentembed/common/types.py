@@ -37,7 +37,14 @@ KNOWN_MODULE_PREFIXES = ("sentence_transformers.", "sentembed.")
 
 
 def fullname(obj: Any) -> str:
-    """The dotted path of a class, or of an object's class ("torch.nn.modules.activation.Tanh"); builtins bare."""
+    """The dotted path of a class, as model folders record module and activation classes.
+
+    Args:
+        obj: A class, or an object whose class to name.
+
+    Returns:
+        The module and class name, e.g. "torch.nn.modules.activation.Tanh"; a builtin's bare name ("int").
+    """
     cls = obj if isinstance(obj, type) else type(obj)
     if cls.__module__ in (None, "builtins"):
         return cls.__name__
@@ -45,8 +52,16 @@ def fullname(obj: Any) -> str:
 
 
 def supports_modality(modalities: list[Any], modality: str | tuple[str, ...]) -> bool:
-    """Whether a model reading `modalities` takes `modality`: one it lists (a listed tuple too), or a tuple of
-    modalities it lists one by one when it also reads "message" inputs, which combine several in one input."""
+    """Whether a model reading `modalities` takes `modality`.
+
+    Args:
+        modalities: What the model reads, e.g. ["text", "image", "message"].
+        modality: One modality ("text") or a combination of them in one input (("image", "text")).
+
+    Returns:
+        True for a modality it lists (a listed tuple too), or a tuple of modalities it lists one by one when it
+        also reads "message" inputs, which combine several in one input.
+    """
     if modality in modalities:
         return True
     if isinstance(modality, tuple) and "message" in modalities:

@@ -18,7 +18,14 @@ MIN_RANGE_ROWS = 2
 
 
 def check_precision(precision: str) -> None:
-    """Refuse a precision name we do not know, listing the valid ones."""
+    """Refuse a precision name we do not know, listing the valid ones.
+
+    Args:
+        precision: The name to check: one of PRECISIONS ("float32", "int8", "uint8", "binary", "ubinary").
+
+    Raises:
+        ValueError: Any other name, with the valid ones listed.
+    """
     check_choice(precision, PRECISIONS, "precision")
 
 
@@ -66,10 +73,28 @@ def quantize_embeddings(
     ranges: np.ndarray | None = None,
     calibration_embeddings: np.ndarray | None = None,
 ) -> np.ndarray | list:
-    """Quantize float embeddings to `precision`, returning a numpy array (an empty list gives []).
+    """Quantize float embeddings to `precision`, to store and search them in less memory.
 
     int8/uint8 split each dimension's [min, max] into 256 steps; values outside the range are
     clipped to the end buckets. binary/ubinary pack the bits of `x > 0` into bytes.
+
+    Args:
+        embeddings: Float embeddings, shape (n, dim) or (dim,): a numpy array, a tensor or a list; or a list
+            of (tokens, dim) matrices (multi-vector embeddings), each quantized with shared ranges.
+        precision: "float32" (a float32 copy), "int8", "uint8", "binary" (packed bits as int8, shifted by
+            -128) or "ubinary" (packed bits as uint8).
+        ranges: int8/uint8: the (2, dim) per-dimension [min; max] to use. Default None: from
+            `calibration_embeddings`, else from `embeddings` themselves.
+        calibration_embeddings: int8/uint8: embeddings to take the ranges from (a representative sample of the
+            corpus, so that the ranges do not depend on each batch). Default None.
+
+    Returns:
+        A numpy array: shape (n, dim) for float32, int8 and uint8, (n, ceil(dim / 8)) for the binary ones
+        (a list of such arrays for a list of matrices; an empty list gives []).
+
+    Raises:
+        ValueError: An unknown precision, embeddings that are already quantized or not finite, `ranges` of
+            the wrong shape, or int8/uint8 ranges that cannot be computed from a single embedding.
     """
     check_precision(precision)
     if isinstance(embeddings, list) and not embeddings:

@@ -38,6 +38,34 @@ def semantic_search_usearch(
 
     Scores are always "higher is closer": cosine for float32, inner product for int8, and negative
     Hamming distance for binary corpora unless re-scored against the float queries.
+
+    Args:
+        query_embeddings: The queries, shape (q, dim) or (dim,): float (quantized like the corpus here) or
+            already quantized in the corpus's precision.
+        corpus_embeddings: The corpus, shape (n, dim), in `corpus_precision` (see `quantize_embeddings`), to
+            index for this search. Give this or `corpus_index`.
+        corpus_index: A usearch index returned by an earlier call with `output_index=True`, to search again
+            without rebuilding it. Give this or `corpus_embeddings`.
+        corpus_precision: The corpus's precision: "float32", "int8", "binary" or "ubinary". Default "float32".
+        top_k: Hits per query (a positive int). Default 10.
+        ranges: int8/uint8: the (2, dim) per-dimension [min; max] the corpus was quantized with. Default None:
+            from `calibration_embeddings`, else from the queries.
+        calibration_embeddings: int8/uint8: embeddings to take the ranges from. Default None.
+        rescore: Re-score the candidates against the float queries (float queries and a quantized corpus
+            only). Default True.
+        rescore_multiplier: Candidates fetched per hit when re-scoring (a positive int). Default 2.
+        exact: Compare the queries with every row; False searches the HNSW graph (faster, approximate). Default True.
+        output_index: Also return the index, to pass as `corpus_index` next time. Default False.
+
+    Returns:
+        (hits, seconds) or, with `output_index`, (hits, seconds, index): per query a list of up to `top_k`
+        dicts {"corpus_id", "score"}, best first, and the seconds the search itself took.
+
+    Raises:
+        ImportError: usearch is not installed.
+        ValueError: Both or neither of `corpus_embeddings` and `corpus_index`, an unsupported
+            `corpus_precision`, a `top_k` or `rescore_multiplier` that is not a positive int, or queries that
+            do not fit the index's dimension.
     """
     index_module = require("usearch.index", "usearch")
     check_search_arguments(

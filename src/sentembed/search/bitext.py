@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from sentembed.common.checks import check_choice, check_finite, check_positive_int, check_text_list, tensor_matrix
+from sentembed.common.protocols import EncoderModel
 from sentembed.search.topk import check_same_dim, corpus_block_rows
 
 MARGINS = ("ratio", "distance")
@@ -31,7 +32,7 @@ EXACT_BLOCK_ROWS = 1024
 def mine_translations(
     source: Any,
     target: Any,
-    model: Any = None,
+    model: EncoderModel | None = None,
     k: int = 4,
     margin: Literal["ratio", "distance"] = "ratio",
     candidates: Literal["both", "forward", "backward", "mutual"] = "both",
@@ -76,7 +77,9 @@ def mine_translations(
     return list(zip(scores.tolist(), sources.tolist(), targets.tolist()))
 
 
-def _as_embeddings(items: Any, model: Any, name: str, batch_size: int, show_progress_bar: bool) -> torch.Tensor:
+def _as_embeddings(
+    items: Any, model: EncoderModel | None, name: str, batch_size: int, show_progress_bar: bool
+) -> torch.Tensor:
     """Sentences encoded by `model`, or embeddings as a finite 2-D tensor."""
     if _is_text_list(items):
         sentences = check_text_list(items, name)

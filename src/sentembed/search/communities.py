@@ -18,9 +18,27 @@ def community_detection(
     batch_size: int = 1024,
     show_progress_bar: bool = False,
 ) -> list[list[int]]:
-    """Non-overlapping communities of at least `min_community_size` points whose cosine to the centre is >= threshold.
+    """Group embeddings into communities: points whose cosine similarity to a central point reaches `threshold`.
 
-    The largest community comes first; each lists its central point first, then members by decreasing score.
+    Communities do not overlap: the largest is taken first, and a later one keeps only points not yet taken
+    (and is dropped if fewer than `min_community_size` remain).
+
+    Args:
+        embeddings: The points, shape (n, dim): a tensor, a numpy array or a list.
+        threshold: The cosine similarity (in [-1, 1]) a member needs to the community's centre. Default 0.75.
+        min_community_size: The fewest points a community may have, centre included (a positive int).
+            Default 10.
+        batch_size: Rows of the similarity matrix computed at once (a positive int). Default 1024.
+        show_progress_bar: Show progress over those batches. Default False.
+
+    Returns:
+        The communities, largest first, each a list of row indices: its central point first, then the
+        members by decreasing similarity to it.
+
+    Raises:
+        TypeError: Embeddings that are not a tensor, an array or a list.
+        ValueError: A `min_community_size` or `batch_size` that is not a positive int, or embeddings that are
+            not finite or not 2-D.
     """
     check_positive_int(min_community_size, "min_community_size")
     check_positive_int(batch_size, "batch_size")

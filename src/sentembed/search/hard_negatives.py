@@ -15,6 +15,7 @@ import torch
 
 from sentembed.common.checks import check_positive_int
 from sentembed.common.files import load_array, save_array
+from sentembed.common.protocols import EncoderModel
 from sentembed.quantization.rescoring import require
 from sentembed.quantization.search_faiss import build_faiss_index
 from sentembed.search.topk import chunked_top_k
@@ -40,7 +41,7 @@ class MiningProblem:
 
 def mine_hard_negatives(
     dataset: Any,
-    model: Any,
+    model: EncoderModel,
     anchor_column_name: str | None = None,
     positive_column_name: str | None = None,
     corpus: list[str] | None = None,
@@ -149,7 +150,7 @@ class EmbeddingJob:
     multi-process pool for both kinds, started when first needed, when asked) and saved."""
 
     def __init__(
-        self, model: Any, batch_size: int, verbose: bool, cache_folder: str | None, use_multi_process: bool
+        self, model: EncoderModel, batch_size: int, verbose: bool, cache_folder: str | None, use_multi_process: bool
     ) -> None:
         self.model, self.batch_size, self.verbose = model, batch_size, verbose
         self.cache_folder = None if cache_folder is None else Path(cache_folder)
@@ -294,7 +295,9 @@ def _group_sizes(problem: MiningProblem) -> list[int]:
     return [len(group) for group in problem.positives]
 
 
-def _positive_scores(model, query_embeddings, corpus_embeddings, positives: list[list[int]]) -> torch.Tensor:
+def _positive_scores(
+    model: EncoderModel, query_embeddings, corpus_embeddings, positives: list[list[int]]
+) -> torch.Tensor:
     """The model's score of each (query, positive) pair, grouped by query."""
     query_rows = [query for query, group in enumerate(positives) for _ in group]
     document_rows = [document for group in positives for document in group]

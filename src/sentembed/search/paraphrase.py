@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
 from sentembed.common.checks import check_finite, check_positive_int, tensor_matrix
+from sentembed.common.protocols import EncoderModel
 from sentembed.common.types import ArrayLike
 from sentembed.search.topk import ScoreFunction, chunked_top_k
 from sentembed.similarity.functions import cos_sim
 
 
 def paraphrase_mining(
-    model: Any,
+    model: EncoderModel,
     sentences: list[str],
     show_progress_bar: bool = False,
     batch_size: int = 32,

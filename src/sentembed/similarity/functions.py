@@ -47,12 +47,31 @@ def _dense(scores: torch.Tensor) -> torch.Tensor:
 
 
 def normalize_embeddings(embeddings: ArrayLike) -> torch.Tensor:
-    """L2-normalise each row (a sparse tensor stays sparse)."""
+    """L2-normalise each row (a sparse tensor stays sparse).
+
+    Args:
+        embeddings: Embeddings of shape (n, dim), or one of shape (dim,): a tensor, a numpy array or a list.
+
+    Returns:
+        A float tensor of shape (n, dim) whose rows have length 1 (all-zero rows stay zero).
+
+    Raises:
+        TypeError: Embeddings that are not a tensor, an array or a list.
+        ValueError: Embeddings of more than 2 dimensions.
+    """
     return _normalize_rows(tensor_matrix(embeddings, "embeddings"))
 
 
 def truncate_embeddings(embeddings: ArrayLike, truncate_dim: int | None) -> ArrayLike:
-    """Keep the first `truncate_dim` dimensions (Matryoshka truncation); None keeps all."""
+    """Keep the first `truncate_dim` dimensions (Matryoshka truncation).
+
+    Args:
+        embeddings: One embedding or a batch of them: a tensor, a numpy array or a list (made a tensor).
+        truncate_dim: How many leading dimensions to keep; None keeps all.
+
+    Returns:
+        A view of the embeddings' first `truncate_dim` dimensions (the embeddings themselves for None).
+    """
     if truncate_dim is None:
         return embeddings
     if isinstance(embeddings, list):
@@ -81,19 +100,58 @@ def select_max_active_dims(embeddings: ArrayLike, max_active_dims: int | None) -
 
 
 def cos_sim(a: ArrayLike, b: ArrayLike) -> torch.Tensor:
-    """Cosine similarity of every row of `a` with every row of `b`: shape (n, m)."""
+    """Cosine similarity of every row of `a` with every row of `b`: shape (n, m).
+
+    Args:
+        a: Embeddings of shape (n, dim), or one of shape (dim,): a tensor (dense or sparse COO), a numpy array
+            or a list.
+        b: Embeddings of shape (m, dim), or one of shape (dim,), in the same forms.
+
+    Returns:
+        A float tensor of shape (n, m), at least float32: entry (i, j) is cos(a[i], b[j]), in [-1, 1].
+
+    Raises:
+        TypeError: Embeddings that are not a tensor, an array or a list.
+        ValueError: Embeddings of more than 2 dimensions, or `a` and `b` of different dimensions.
+    """
     a, b = _pair(a, b)
     return _dense(torch.mm(_normalize_rows(a), _normalize_rows(b).t()))
 
 
 def dot_score(a: ArrayLike, b: ArrayLike) -> torch.Tensor:
-    """Dot product of every row of `a` with every row of `b`: shape (n, m)."""
+    """Dot product of every row of `a` with every row of `b`: shape (n, m).
+
+    Args:
+        a: Embeddings of shape (n, dim), or one of shape (dim,): a tensor (dense or sparse COO), a numpy array
+            or a list.
+        b: Embeddings of shape (m, dim), or one of shape (dim,), in the same forms.
+
+    Returns:
+        A float tensor of shape (n, m), at least float32: entry (i, j) is a[i] . b[j].
+
+    Raises:
+        TypeError: Embeddings that are not a tensor, an array or a list.
+        ValueError: Embeddings of more than 2 dimensions, or `a` and `b` of different dimensions.
+    """
     a, b = _pair(a, b)
     return _dense(torch.mm(a, b.t()))
 
 
 def euclidean_sim(a: ArrayLike, b: ArrayLike) -> torch.Tensor:
-    """Negative Euclidean distance between every pair of rows: shape (n, m)."""
+    """Negative Euclidean distance between every pair of rows: shape (n, m).
+
+    Args:
+        a: Embeddings of shape (n, dim), or one of shape (dim,): a tensor (dense or sparse COO), a numpy array
+            or a list.
+        b: Embeddings of shape (m, dim), or one of shape (dim,), in the same forms.
+
+    Returns:
+        A float tensor of shape (n, m), at least float32: entry (i, j) is -||a[i] - b[j]||, so higher means closer.
+
+    Raises:
+        TypeError: Embeddings that are not a tensor, an array or a list.
+        ValueError: Embeddings of more than 2 dimensions, or `a` and `b` of different dimensions.
+    """
     a, b = _pair(a, b)
     if a.is_sparse:
         squares_a = _dense(torch.sparse.sum(a * a, dim=1)).unsqueeze(1)
@@ -103,7 +161,20 @@ def euclidean_sim(a: ArrayLike, b: ArrayLike) -> torch.Tensor:
 
 
 def manhattan_sim(a: ArrayLike, b: ArrayLike) -> torch.Tensor:
-    """Negative Manhattan distance between every pair of rows: shape (n, m)."""
+    """Negative Manhattan distance between every pair of rows: shape (n, m).
+
+    Args:
+        a: Embeddings of shape (n, dim), or one of shape (dim,): a tensor (dense or sparse COO), a numpy array
+            or a list.
+        b: Embeddings of shape (m, dim), or one of shape (dim,), in the same forms.
+
+    Returns:
+        A float tensor of shape (n, m), at least float32: entry (i, j) is -|a[i] - b[j]|_1, so higher means closer.
+
+    Raises:
+        TypeError: Embeddings that are not a tensor, an array or a list.
+        ValueError: Embeddings of more than 2 dimensions, or `a` and `b` of different dimensions.
+    """
     a, b = _pair(a, b)
     if a.is_sparse:
         return -_sparse_manhattan_distances(a.coalesce(), b.coalesce())
@@ -131,24 +202,72 @@ def _rowwise(a: ArrayLike, b: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def pairwise_cos_sim(a: ArrayLike, b: ArrayLike) -> torch.Tensor:
-    """Cosine similarity of row i of `a` with row i of `b`: shape (n,)."""
+    """Cosine similarity of row i of `a` with row i of `b`: shape (n,).
+
+    Args:
+        a: Embeddings of shape (n, dim): a tensor (dense or sparse COO), a numpy array or a list.
+        b: Embeddings of the same shape as `a`.
+
+    Returns:
+        A float tensor of shape (n,), at least float32: entry i is cos(a[i], b[i]), in [-1, 1].
+
+    Raises:
+        TypeError: Embeddings that are not a tensor, an array or a list.
+        ValueError: `a` and `b` of different shapes.
+    """
     a, b = _rowwise(a, b)
     return _dense((_normalize_rows(a) * _normalize_rows(b)).sum(dim=-1))
 
 
 def pairwise_dot_score(a: ArrayLike, b: ArrayLike) -> torch.Tensor:
-    """Dot product of row i of `a` with row i of `b`: shape (n,)."""
+    """Dot product of row i of `a` with row i of `b`: shape (n,).
+
+    Args:
+        a: Embeddings of shape (n, dim): a tensor (dense or sparse COO), a numpy array or a list.
+        b: Embeddings of the same shape as `a`.
+
+    Returns:
+        A float tensor of shape (n,), at least float32: entry i is a[i] . b[i].
+
+    Raises:
+        TypeError: Embeddings that are not a tensor, an array or a list.
+        ValueError: `a` and `b` of different shapes.
+    """
     a, b = _rowwise(a, b)
     return _dense((a * b).sum(dim=-1))
 
 
 def pairwise_euclidean_sim(a: ArrayLike, b: ArrayLike) -> torch.Tensor:
-    """Negative Euclidean distance of row i of `a` to row i of `b`: shape (n,)."""
+    """Negative Euclidean distance of row i of `a` to row i of `b`: shape (n,).
+
+    Args:
+        a: Embeddings of shape (n, dim): a tensor (dense or sparse COO), a numpy array or a list.
+        b: Embeddings of the same shape as `a`.
+
+    Returns:
+        A float tensor of shape (n,), at least float32: entry i is -||a[i] - b[i]||.
+
+    Raises:
+        TypeError: Embeddings that are not a tensor, an array or a list.
+        ValueError: `a` and `b` of different shapes.
+    """
     a, b = _rowwise(a, b)
     return -_dense(((a - b) ** 2).sum(dim=-1)).sqrt()
 
 
 def pairwise_manhattan_sim(a: ArrayLike, b: ArrayLike) -> torch.Tensor:
-    """Negative Manhattan distance of row i of `a` to row i of `b`: shape (n,)."""
+    """Negative Manhattan distance of row i of `a` to row i of `b`: shape (n,).
+
+    Args:
+        a: Embeddings of shape (n, dim): a tensor (dense or sparse COO), a numpy array or a list.
+        b: Embeddings of the same shape as `a`.
+
+    Returns:
+        A float tensor of shape (n,), at least float32: entry i is -|a[i] - b[i]|_1.
+
+    Raises:
+        TypeError: Embeddings that are not a tensor, an array or a list.
+        ValueError: `a` and `b` of different shapes.
+    """
     a, b = _rowwise(a, b)
     return -_dense((a - b).abs().sum(dim=-1))

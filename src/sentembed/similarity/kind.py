@@ -27,7 +27,17 @@ class SimilarityFunction(str, Enum):
 
     @classmethod
     def parse(cls, value: str | SimilarityFunction) -> SimilarityFunction:
-        """Accept an enum member or its name; refuse anything else with the valid names."""
+        """The member a name stands for.
+
+        Args:
+            value: A member, or its value: "cosine", "dot", "euclidean", "manhattan", "maxsim" or "meanmaxsim".
+
+        Returns:
+            The member.
+
+        Raises:
+            ValueError: Any other value, with the valid ones listed.
+        """
         try:
             return cls(value)
         except ValueError:
@@ -35,16 +45,42 @@ class SimilarityFunction(str, Enum):
 
     @staticmethod
     def possible_values() -> list[str]:
+        """The valid names.
+
+        Returns:
+            Every member's value, once each (the DOT alias is DOT_PRODUCT's "dot").
+        """
         return [member.value for member in SimilarityFunction]  # iteration skips the DOT alias
 
     @staticmethod
     def to_similarity_fn(value: str | SimilarityFunction) -> ScoreFn:
-        """The all-pairs score function, shape (n, m)."""
+        """The function that scores every pair of two sets of embeddings with this similarity.
+
+        Args:
+            value: A member or its value (see `parse`).
+
+        Returns:
+            A function of (a, b) giving a tensor of shape (len(a), len(b)), higher meaning more similar, such as
+            `cos_sim` for "cosine".
+
+        Raises:
+            ValueError: An unknown value.
+        """
         return _ALL_PAIRS[SimilarityFunction.parse(value)]
 
     @staticmethod
     def to_similarity_pairwise_fn(value: str | SimilarityFunction) -> ScoreFn:
-        """The in-order pairs score function, shape (n,)."""
+        """The function that scores row i of one set of embeddings with row i of another.
+
+        Args:
+            value: A member or its value (see `parse`).
+
+        Returns:
+            A function of (a, b) giving a tensor of shape (n,), such as `pairwise_cos_sim` for "cosine".
+
+        Raises:
+            ValueError: An unknown value.
+        """
         return _PAIRWISE[SimilarityFunction.parse(value)]
 
 

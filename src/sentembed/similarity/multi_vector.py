@@ -33,7 +33,29 @@ def maxsim(
     device: str | torch.device | None = None,
 ) -> torch.Tensor:
     """MaxSim of every query in `a` with every document in `b`: the sum over query tokens of their best dot
-    product with a document token, shape (len(a), len(b)); `length_normalize` divides by the query's tokens."""
+    product with a document token.
+
+    Args:
+        a: The queries' token vectors: a padded (batch, tokens, dim) tensor or array, a list of (tokens_i, dim)
+            items, or one (tokens, dim) item.
+        b: The documents, in the same forms.
+        a_mask: The queries' real tokens: a bool (batch, tokens) tensor or array, or a list of 1-D masks.
+            Default None: list items' lengths, or a padded tensor's non-zero rows.
+        b_mask: The documents' real tokens, in the same forms. Default None, as for `a_mask`.
+        chunk_elements: How many elements of the token-by-token products to compute at once (a positive int),
+            bounding memory. Default None: 100,000,000.
+        length_normalize: Divide each score by the query's number of real tokens. Default False.
+        device: Where to compute the products, e.g. "cuda". Default None: the documents' device.
+
+    Returns:
+        A float32 tensor of shape (len(a), len(b)) on the documents' device (a document without a real token
+        scores -1e9).
+
+    Raises:
+        TypeError: Embeddings or masks in a form not listed above.
+        ValueError: Queries and documents of different dimensions, masks that do not fit, or a
+            `chunk_elements` that is not a positive int.
+    """
     queries, query_mask = _side(a, a_mask, "a", "a_mask")
     documents, document_mask = _side(b, b_mask, "b", "b_mask")
     result_device = _result_device(b, a)
@@ -67,7 +89,28 @@ def maxsim_pairwise(
     length_normalize: bool = False,
     device: str | torch.device | None = None,
 ) -> torch.Tensor:
-    """MaxSim of query i of `a` with document i of `b`, shape (n,); `length_normalize` as in `maxsim`."""
+    """MaxSim of query i of `a` with document i of `b` only (see `maxsim`).
+
+    Args:
+        a: The queries' token vectors: a padded (batch, tokens, dim) tensor or array, a list of (tokens_i, dim)
+            items, or one (tokens, dim) item.
+        b: The documents, as many as queries, in the same forms.
+        a_mask: The queries' real tokens: a bool (batch, tokens) tensor or array, or a list of 1-D masks.
+            Default None: list items' lengths, or a padded tensor's non-zero rows.
+        b_mask: The documents' real tokens, in the same forms. Default None, as for `a_mask`.
+        chunk_elements: How many elements of the token-by-token products to compute at once (a positive int),
+            bounding memory. Default None: 100,000,000.
+        length_normalize: Divide each score by the query's number of real tokens. Default False.
+        device: Where to compute the products, e.g. "cuda". Default None: the documents' device.
+
+    Returns:
+        A float32 tensor of shape (n,) on the documents' device.
+
+    Raises:
+        TypeError: Embeddings or masks in a form not listed above.
+        ValueError: Queries and documents of different dimensions, masks that do not fit, or a
+            `chunk_elements` that is not a positive int, or `a` and `b` of different lengths.
+    """
     queries, query_mask = _side(a, a_mask, "a", "a_mask")
     documents, document_mask = _side(b, b_mask, "b", "b_mask")
     if len(queries) != len(documents):
@@ -99,7 +142,28 @@ def mean_maxsim(
     length_normalize: bool = True,
     device: str | torch.device | None = None,
 ) -> torch.Tensor:
-    """`maxsim` divided by each query's number of real tokens (MeanMaxSim), shape (len(a), len(b))."""
+    """`maxsim` divided by each query's number of real tokens (MeanMaxSim), so long queries do not score higher.
+
+    Args:
+        a: The queries' token vectors: a padded (batch, tokens, dim) tensor or array, a list of (tokens_i, dim)
+            items, or one (tokens, dim) item.
+        b: The documents, in the same forms.
+        a_mask: The queries' real tokens: a bool (batch, tokens) tensor or array, or a list of 1-D masks.
+            Default None: list items' lengths, or a padded tensor's non-zero rows.
+        b_mask: The documents' real tokens, in the same forms. Default None, as for `a_mask`.
+        chunk_elements: How many elements of the token-by-token products to compute at once (a positive int),
+            bounding memory. Default None: 100,000,000.
+        length_normalize: Divide each score by the query's number of real tokens. Default True.
+        device: Where to compute the products, e.g. "cuda". Default None: the documents' device.
+
+    Returns:
+        A float32 tensor of shape (len(a), len(b)) on the documents' device.
+
+    Raises:
+        TypeError: Embeddings or masks in a form not listed above.
+        ValueError: Queries and documents of different dimensions, masks that do not fit, or a
+            `chunk_elements` that is not a positive int.
+    """
     return maxsim(a, b, a_mask, b_mask, chunk_elements, length_normalize, device)
 
 
@@ -112,7 +176,28 @@ def mean_maxsim_pairwise(
     length_normalize: bool = True,
     device: str | torch.device | None = None,
 ) -> torch.Tensor:
-    """`maxsim_pairwise` divided by each query's number of real tokens, shape (n,)."""
+    """`maxsim_pairwise` divided by each query's number of real tokens (MeanMaxSim of aligned pairs).
+
+    Args:
+        a: The queries' token vectors: a padded (batch, tokens, dim) tensor or array, a list of (tokens_i, dim)
+            items, or one (tokens, dim) item.
+        b: The documents, as many as queries, in the same forms.
+        a_mask: The queries' real tokens: a bool (batch, tokens) tensor or array, or a list of 1-D masks.
+            Default None: list items' lengths, or a padded tensor's non-zero rows.
+        b_mask: The documents' real tokens, in the same forms. Default None, as for `a_mask`.
+        chunk_elements: How many elements of the token-by-token products to compute at once (a positive int),
+            bounding memory. Default None: 100,000,000.
+        length_normalize: Divide each score by the query's number of real tokens. Default True.
+        device: Where to compute the products, e.g. "cuda". Default None: the documents' device.
+
+    Returns:
+        A float32 tensor of shape (n,) on the documents' device.
+
+    Raises:
+        TypeError: Embeddings or masks in a form not listed above.
+        ValueError: Queries and documents of different dimensions, masks that do not fit, or a
+            `chunk_elements` that is not a positive int, or `a` and `b` of different lengths.
+    """
     return maxsim_pairwise(a, b, a_mask, b_mask, chunk_elements, length_normalize, device)
 
 

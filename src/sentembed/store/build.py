@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from sentembed.chunking import Chunking
 from sentembed.common.checks import check_positive_int, check_text_list, resolve_prompt
+from sentembed.common.protocols import EncoderModel
 from sentembed.sentence_transformer import SentenceTransformer
 from sentembed.store.manifest import MANIFEST_FILE, Manifest, model_fingerprint, model_name, same_fingerprint
 from sentembed.store.segments import check_ids, text_hashes
@@ -20,7 +21,7 @@ from sentembed.store.segments import check_ids, text_hashes
 logger = logging.getLogger(__name__)
 
 
-def load_model(model: Any) -> Any:
+def load_model(model: str | EncoderModel) -> EncoderModel:
     """A model object: loaded when given by name, checked to have `encode` when given as an object."""
     if isinstance(model, str):
         return SentenceTransformer(model)
@@ -30,7 +31,7 @@ def load_model(model: Any) -> Any:
 
 
 def encode_for_store(
-    model: Any, manifest: Manifest, texts: list[str], batch_size: int = 32, cache: Any = None
+    model: EncoderModel, manifest: Manifest, texts: list[str], batch_size: int = 32, cache: Any = None
 ) -> np.ndarray:
     """Float32 embeddings of texts, with the prompt and normalisation the store was built with."""
     options = {"cache": cache} if cache is not None else {}
@@ -41,7 +42,7 @@ def encode_for_store(
     return np.asarray(embeddings, dtype=np.float32)
 
 
-def check_model(manifest: Manifest, model: Any) -> None:
+def check_model(manifest: Manifest, model: EncoderModel | None) -> None:
     """Refuse a model whose embeddings differ from the ones the store was built with."""
     if model is None or manifest.fingerprint is None:
         return
@@ -82,7 +83,7 @@ class CorpusRows:
     chunking: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, texts, ids, metadata, model: Any, options: BuildOptions, prompt: str | None) -> CorpusRows:
+    def of(cls, texts, ids, metadata, model: EncoderModel, options: BuildOptions, prompt: str | None) -> CorpusRows:
         if options.chunk_tokens is None:
             return cls(texts, ids, None if metadata is None else list(metadata))
         settings = Chunking(options.chunk_tokens, options.chunk_overlap).for_model(model, prompt)
@@ -106,12 +107,12 @@ class PreparedBuild:
     object, and the rows to store; rows from `store.count` on are still to be encoded."""
 
     store: Any
-    model: Any
+    model: EncoderModel
     rows: CorpusRows
 
 
 def prepare_build(
-    store_class: type, path: Path, model: Any, texts: Sequence[str], ids, metadata, options
+    store_class: type, path: Path, model: str | EncoderModel, texts: Sequence[str], ids, metadata, options
 ) -> PreparedBuild:
     """Check the input, load the model, and open the store to resume (refusing one built from other rows or
     settings) or create an empty one."""
@@ -128,7 +129,9 @@ def prepare_build(
     return PreparedBuild(store, model_object, rows)
 
 
-def build_store(store_class: type, path: Path, model: Any, texts: Sequence[str], ids, metadata, options) -> Any:
+def build_store(
+    store_class: type, path: Path, model: str | EncoderModel, texts: Sequence[str], ids, metadata, options
+) -> Any:
     """Encode `texts` and add them one committed segment at a time, after the rows a previous run stored."""
     build = prepare_build(store_class, path, model, texts, ids, metadata, options)
     store, model_object, rows, segment_size = build.store, build.model, build.rows, options.segment_size

@@ -11,6 +11,7 @@ import torch
 from transformers import TrainerCallback
 
 from sentembed.common.checks import check_choice
+from sentembed.common.protocols import TrainableEncoderModel, TrainableModel
 from sentembed.training.input_example import InputExample
 from sentembed.training.samplers import (
     BatchSamplers,
@@ -138,7 +139,9 @@ def _scheduler(name: str) -> str:
 class LegacyFitCallback(TrainerCallback):
     """After each evaluation: call the user's `callback(score, epoch, steps)`, and save the best model."""
 
-    def __init__(self, model: Any, evaluator: Any, output_path: str | None, save_best: bool, callback: Callable | None):
+    def __init__(
+        self, model: TrainableModel, evaluator: Any, output_path: str | None, save_best: bool, callback: Callable | None
+    ):
         self.model, self.evaluator = model, evaluator
         self.output_path, self.save_best, self.callback = output_path, save_best, callback
         self.best: float | None = None
@@ -158,7 +161,7 @@ class LegacyFitCallback(TrainerCallback):
 
 
 def fit(
-    model: Any,
+    model: TrainableEncoderModel,
     train_objectives: list[tuple[Any, torch.nn.Module]],
     evaluator: Any = None,
     epochs: int = 1,
@@ -280,7 +283,7 @@ def legacy_arguments(
 
 
 def legacy_callbacks(
-    model: Any, evaluator: Any, output_path: str | None, save_best_model: bool, callback: Callable | None
+    model: TrainableModel, evaluator: Any, output_path: str | None, save_best_model: bool, callback: Callable | None
 ) -> list[TrainerCallback] | None:
     """The callback that reports each evaluation to `callback` and saves the best model, when there is an evaluator."""
     if evaluator is None:
@@ -289,7 +292,7 @@ def legacy_callbacks(
 
 
 def run_legacy_training(
-    trainer: Any, model: Any, evaluator: Any, output_path: str | None, save_best_model: bool
+    trainer: Any, model: TrainableModel, evaluator: Any, output_path: str | None, save_best_model: bool
 ) -> None:
     """Train, then save to `output_path` unless the best model was already saved there during training."""
     trainer.train()

@@ -18,6 +18,7 @@ import numpy as np
 from torch.utils.data import Dataset, IterableDataset
 
 from sentembed.common.checks import check_positive_int
+from sentembed.common.protocols import EncoderModel
 from sentembed.training.input_example import InputExample
 from sentembed.training.losses.denoising import delete_words
 
@@ -177,7 +178,7 @@ class ParallelSentencesDataset(Dataset):
     embeddings are computed batch-wise and, with `use_embedding_cache`, once per sentence."""
 
     def __init__(
-        self, student_model: Any, teacher_model: Any, batch_size: int = 8, use_embedding_cache: bool = True
+        self, student_model: Any, teacher_model: EncoderModel, batch_size: int = 8, use_embedding_cache: bool = True
     ) -> None:
         self.student_model, self.teacher_model = student_model, teacher_model
         self.batch_size = check_positive_int(batch_size, "batch_size")

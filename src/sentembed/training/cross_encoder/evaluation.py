@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from sentembed.common.protocols import PairModel
 from sentembed.training.evaluation.base import SentenceEvaluator, check_same_length
 from sentembed.training.evaluation.metrics import (
     average_precision,
@@ -18,7 +19,7 @@ from sentembed.training.evaluation.metrics import (
 )
 
 
-def _scores(model: Any, pairs: list, batch_size: int, show_progress_bar: bool, **kwargs: Any) -> np.ndarray:
+def _scores(model: PairModel, pairs: list, batch_size: int, show_progress_bar: bool, **kwargs: Any) -> np.ndarray:
     pairs = [tuple(pair) for pair in pairs]
     return np.asarray(
         model.predict(
@@ -59,7 +60,7 @@ class CrossEncoderCorrelationEvaluator(SentenceEvaluator):
         pairs, scores = pairs_and_labels(examples, f"{cls.__name__}.from_input_examples")
         return cls(pairs, scores, **kwargs)
 
-    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
+    def __call__(self, model: PairModel, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
         predicted = _scores(model, self.sentence_pairs, self.batch_size, self.show_progress_bar)
         metrics = {"pearson": pearson(self.scores, predicted), "spearman": spearman(self.scores, predicted)}
         self.save_csv(output_path, epoch, steps, metrics)
@@ -90,7 +91,7 @@ class CrossEncoderClassificationEvaluator(SentenceEvaluator):
         pairs, labels = pairs_and_labels(examples, f"{cls.__name__}.from_input_examples")
         return cls(pairs, labels, **kwargs)
 
-    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
+    def __call__(self, model: PairModel, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
         predicted = _scores(model, self.sentence_pairs, self.batch_size, self.show_progress_bar)
         metrics = self._binary(predicted) if predicted.ndim == 1 else self._multiclass(predicted.argmax(axis=1))
         self.save_csv(output_path, epoch, steps, metrics)
@@ -177,7 +178,7 @@ class CrossEncoderRerankingEvaluator(SentenceEvaluator):
         relevant = np.array(found + [1] * (len(positive) - sum(found)))
         return rerank_metrics(relevant, np.arange(len(relevant), 0, -1, dtype=np.float64), self.at_k)
 
-    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
+    def __call__(self, model: PairModel, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
         plans = [self._candidates(sample) for sample in self.samples]
         pairs = [(s["query"], doc) for s, (docs, relevant) in zip(self.samples, plans) if any(relevant) for doc in docs]
         scores = _scores(model, pairs, self.batch_size, self.show_progress_bar) if pairs else np.array([])

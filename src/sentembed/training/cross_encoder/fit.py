@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sentembed.common.protocols import TrainablePairModel
 from sentembed.training.cross_encoder.losses.base import CrossEncoderLoss
 from sentembed.training.cross_encoder.losses.pointwise import BinaryCrossEntropyLoss, CrossEntropyLoss
 from sentembed.training.fit import (
@@ -33,7 +34,7 @@ class LogitsLoss(CrossEncoderLoss):
 
     columns = ColumnSpec(2, 2, "float")
 
-    def __init__(self, model: Any, loss_fct: Callable, activation_fn: nn.Module | None = None) -> None:
+    def __init__(self, model: TrainablePairModel, loss_fct: Callable, activation_fn: nn.Module | None = None) -> None:
         super().__init__(model, activation_fn)
         if not callable(loss_fct):
             raise TypeError(f"loss_fct must be a callable (logits, labels) -> loss, got {type(loss_fct).__name__}")
@@ -47,7 +48,7 @@ class LogitsLoss(CrossEncoderLoss):
         return self.loss_fct(logits, labels.long().view(-1))
 
 
-def fit_loss(model: Any, loss_fct: Callable | None, activation_fct: nn.Module | None) -> nn.Module:
+def fit_loss(model: TrainablePairModel, loss_fct: Callable | None, activation_fct: nn.Module | None) -> nn.Module:
     """The loss `fit` trains with: BinaryCrossEntropyLoss for one label, else CrossEntropyLoss, when `loss_fct` is
     None; one of our cross-encoder losses as given; any other callable on the logits."""
     if loss_fct is None:
@@ -59,7 +60,7 @@ def fit_loss(model: Any, loss_fct: Callable | None, activation_fct: nn.Module | 
 
 
 def fit_cross_encoder(
-    model: Any,
+    model: TrainablePairModel,
     train_dataloader: Any,
     evaluator: Any = None,
     epochs: int = 1,

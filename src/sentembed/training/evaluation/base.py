@@ -77,6 +77,8 @@ class SentenceEvaluator:
         self.write_csv = write_csv
         self.primary_metric: str | None = None
 
+    # `model: Any`: an EncoderModel for the embedding evaluators, a PairModel for the cross-encoder ones; each
+    # subclass names its kind (a narrower type than the base's would break the override rule).
     def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
         raise NotImplementedError
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from sentembed.common.protocols import EncoderModel
 from sentembed.similarity import SimilarityFunction
 from sentembed.training.evaluation.base import SentenceEvaluator, check_same_length
 from sentembed.training.evaluation.metrics import (
@@ -84,7 +85,7 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
         first, second = [e.texts[0] for e in examples], [e.texts[1] for e in examples]
         return cls(first, second, [e.label for e in examples], **kwargs)
 
-    def _embed_pairs(self, model: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _embed_pairs(self, model: EncoderModel) -> tuple[np.ndarray, np.ndarray]:
         unique = list(dict.fromkeys(self.sentences1 + self.sentences2))
         embeddings = model.encode(
             unique,
@@ -98,7 +99,7 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
         second = embeddings[[row[text] for text in self.sentences2]]
         return first, second
 
-    def compute_metrics(self, model: Any) -> dict[str, dict[str, float]]:
+    def compute_metrics(self, model: EncoderModel) -> dict[str, dict[str, float]]:
         first, second = self._embed_pairs(model)
         labels = np.asarray(self.labels)
         results = {}
@@ -119,7 +120,7 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
             }
         return results
 
-    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
+    def __call__(self, model: EncoderModel, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
         per_function = self.compute_metrics(model)
         metrics = {f"{fn}_{metric}": value for fn, values in per_function.items() for metric, value in values.items()}
         self.save_csv(output_path, epoch, steps, metrics)

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from sentembed.common.protocols import EncoderModel
+from sentembed.common.types import Precision
 from sentembed.similarity import SimilarityFunction
 from sentembed.training.evaluation.base import (
     SentenceEvaluator,
@@ -30,7 +32,7 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
         name: str = "",
         show_progress_bar: bool = False,
         write_csv: bool = True,
-        precision: str | None = None,
+        precision: Precision | None = None,
         truncate_dim: int | None = None,
     ) -> None:
         super().__init__(name, write_csv)
@@ -49,7 +51,7 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
         first, second = [e.texts[0] for e in examples], [e.texts[1] for e in examples]
         return cls(first, second, [e.label for e in examples], **kwargs)
 
-    def _embed_pairs(self, model: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _embed_pairs(self, model: EncoderModel) -> tuple[np.ndarray, np.ndarray]:
         options = dict(
             batch_size=self.batch_size,
             show_progress_bar=self.show_progress_bar,
@@ -65,7 +67,7 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
             first, second = model.encode(self.sentences1, **options), model.encode(self.sentences2, **options)
         return quantized_as_float(first, self.precision), quantized_as_float(second, self.precision)
 
-    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
+    def __call__(self, model: EncoderModel, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
         first, second = self._embed_pairs(model)
         fn_names = self.similarity_fn_names or [model.similarity_fn_name or "cosine"]
         metrics: dict[str, float] = {}

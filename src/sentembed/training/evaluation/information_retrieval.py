@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from tqdm.auto import trange
 
+from sentembed.common.protocols import EncoderModel
 from sentembed.similarity import SimilarityFunction
 from sentembed.training.evaluation.base import SentenceEvaluator
 from sentembed.training.evaluation.metrics import ranking_metrics
@@ -74,13 +74,15 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
     def max_k(self) -> int:
         return max(max(values) for values in self.cutoffs.values())
 
-    def _score_functions(self, model: Any) -> dict[str, ScoreFunction]:
+    def _score_functions(self, model: EncoderModel) -> dict[str, ScoreFunction]:
         if self.score_functions:
             return self.score_functions
         name = model.similarity_fn_name or "cosine"
         return {name: SimilarityFunction.to_similarity_fn(name)}
 
-    def _encode(self, model: Any, texts: list[str], prompt: str | None, prompt_name: str | None) -> torch.Tensor:
+    def _encode(
+        self, model: EncoderModel, texts: list[str], prompt: str | None, prompt_name: str | None
+    ) -> torch.Tensor:
         return model.encode(
             texts,
             prompt=prompt,
@@ -91,7 +93,9 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
             truncate_dim=self.truncate_dim,
         )
 
-    def rank_corpus(self, model: Any, corpus_embeddings: torch.Tensor | None = None) -> dict[str, list[list[str]]]:
+    def rank_corpus(
+        self, model: EncoderModel, corpus_embeddings: torch.Tensor | None = None
+    ) -> dict[str, list[list[str]]]:
         """For each score function, each query's best `max_k` corpus ids, best first."""
         functions = self._score_functions(model)
         query_embeddings = self._encode(model, self.queries, self.query_prompt, self.query_prompt_name)
@@ -119,7 +123,7 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
             hits.sort(key=lambda hit: (-hit[0], hit[1]))
             candidates[query] = hits[: self.max_k]
 
-    def compute_metrics(self, model: Any, corpus_embeddings: torch.Tensor | None = None) -> dict[str, dict]:
+    def compute_metrics(self, model: EncoderModel, corpus_embeddings: torch.Tensor | None = None) -> dict[str, dict]:
         """Metrics per score function, e.g. {"cosine": {"ndcg@10": ...}}."""
         relevant = [self.relevant_docs[qid] for qid in self.queries_ids]
         return {
@@ -135,7 +139,7 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
             for name, ranked in self.rank_corpus(model, corpus_embeddings).items()
         }
 
-    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
+    def __call__(self, model: EncoderModel, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
         per_function = self.compute_metrics(model)
         metrics = {f"{fn}_{metric}": value for fn, values in per_function.items() for metric, value in values.items()}
         self.save_csv(output_path, epoch, steps, metrics)

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from sentembed.common.batching import batch_to_device
+from sentembed.common.protocols import TrainableEncoderModel
 from sentembed.training.evaluation.base import SentenceEvaluator
 from sentembed.training.input_example import InputExample
 
@@ -14,7 +15,7 @@ from sentembed.training.input_example import InputExample
 class ExampleCollator:
     """InputExamples to ([tokenized features per text column], labels), as the legacy DataLoaders gave them."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: TrainableEncoderModel) -> None:
         self.model = model
 
     def __call__(self, examples: list[InputExample]) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor]:
@@ -44,7 +45,7 @@ class LabelAccuracyEvaluator(SentenceEvaluator):
     def csv_file(self) -> str:
         return f"accuracy_evaluation{'_' + self.name if self.name else ''}_results.csv"
 
-    def predict_labels(self, model: Any, columns: list[dict[str, torch.Tensor]]) -> torch.Tensor:
+    def predict_labels(self, model: TrainableEncoderModel, columns: list[dict[str, torch.Tensor]]) -> torch.Tensor:
         """The classifier's label for each pair, from the pair's two embeddings."""
         embeddings = [
             model(batch_to_device(dict(features), model.device))["sentence_embedding"] for features in columns
@@ -52,7 +53,9 @@ class LabelAccuracyEvaluator(SentenceEvaluator):
         logits = self.softmax_model.classifier(self.softmax_model.features(embeddings[0], embeddings[1]))
         return logits.argmax(dim=1)
 
-    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
+    def __call__(
+        self, model: TrainableEncoderModel, output_path: str | None = None, epoch: int = -1, steps: int = -1
+    ) -> dict:
         model.eval()
         self.dataloader.collate_fn = ExampleCollator(model)
         correct = total = 0

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
+from sentembed.common.protocols import EncoderModel
 from sentembed.training.evaluation.base import SentenceEvaluator
 
 
@@ -16,7 +15,7 @@ class MSEEvaluator(SentenceEvaluator):
         self,
         source_sentences: list[str],
         target_sentences: list[str],
-        teacher_model: Any = None,
+        teacher_model: EncoderModel | None = None,
         show_progress_bar: bool = False,
         batch_size: int = 32,
         name: str = "",
@@ -37,7 +36,7 @@ class MSEEvaluator(SentenceEvaluator):
         )
         self.primary_metric = "negative_mse"
 
-    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
+    def __call__(self, model: EncoderModel, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
         target = model.encode(
             self.target_sentences,
             batch_size=self.batch_size,

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from sentembed.common.protocols import EncoderModel
 from sentembed.training.evaluation.base import SentenceEvaluator
 
 Rows = list[dict[str, str]]
@@ -37,7 +38,7 @@ class MSEEvaluatorFromDataFrame(SentenceEvaluator):
     def __init__(
         self,
         dataframe: Rows | Any,
-        teacher_model: Any,
+        teacher_model: EncoderModel,
         combinations: list[tuple[str, str]],
         batch_size: int = 8,
         name: str = "",
@@ -59,7 +60,7 @@ class MSEEvaluatorFromDataFrame(SentenceEvaluator):
         kept = [row for row in rows if str(row[source]).strip() and str(row[target]).strip()]
         return [row[source] for row in kept], [row[target] for row in kept]
 
-    def embed(self, model: Any, sentences: list[str]) -> np.ndarray:
+    def embed(self, model: EncoderModel, sentences: list[str]) -> np.ndarray:
         return model.encode(
             sentences, batch_size=self.batch_size, convert_to_numpy=True, truncate_dim=self.truncate_dim
         )
@@ -68,7 +69,7 @@ class MSEEvaluatorFromDataFrame(SentenceEvaluator):
     def csv_file(self) -> str:
         return f"mse_evaluation{'_' + self.name if self.name else ''}_results.csv"
 
-    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
+    def __call__(self, model: EncoderModel, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
         per_pair = {}
         for (source, target), (sources, targets) in self.data.items():
             teacher = np.asarray([self.teacher_embeddings[text] for text in sources])

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sentembed.common.protocols import EncoderModel
 from sentembed.similarity import SimilarityFunction
 from sentembed.training.evaluation.base import SentenceEvaluator
 from sentembed.training.evaluation.information_retrieval import InformationRetrievalEvaluator
@@ -215,7 +216,7 @@ class NanoBEIREvaluator(SentenceEvaluator):
             **options,
         )
 
-    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
+    def __call__(self, model: EncoderModel, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
         per_set: dict[str, float] = {}
         per_metric: dict[str, list[float]] = {}
         for evaluator in self.evaluators:

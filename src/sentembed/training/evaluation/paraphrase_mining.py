@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 import torch
 
+from sentembed.common.protocols import EncoderModel
 from sentembed.similarity import cos_sim
 from sentembed.training.evaluation.base import SentenceEvaluator
 
@@ -95,7 +95,7 @@ class ParaphraseMiningEvaluator(SentenceEvaluator):
                     duplicates[second].add(first)
         return duplicates
 
-    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
+    def __call__(self, model: EncoderModel, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
         embeddings = model.encode(
             self.sentences,
             batch_size=self.batch_size,

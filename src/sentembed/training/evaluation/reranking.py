@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sentembed.common.protocols import EncoderModel
 from sentembed.similarity import cos_sim
 from sentembed.training.evaluation.base import SentenceEvaluator
 from sentembed.training.evaluation.metrics import rerank_metrics
@@ -46,7 +47,7 @@ class RerankingEvaluator(SentenceEvaluator):
         self.truncate_dim = truncate_dim
         self.primary_metric = f"ndcg@{at_k}"
 
-    def _encode(self, model: Any, texts: list[str]) -> torch.Tensor:
+    def _encode(self, model: EncoderModel, texts: list[str]) -> torch.Tensor:
         return model.encode(
             texts,
             batch_size=self.batch_size,
@@ -55,7 +56,7 @@ class RerankingEvaluator(SentenceEvaluator):
             truncate_dim=self.truncate_dim,
         )
 
-    def compute_metrics(self, model: Any) -> dict[str, float]:
+    def compute_metrics(self, model: EncoderModel) -> dict[str, float]:
         queries = self._encode(model, [sample["query"] for sample in self.samples])
         documents = self._encode(model, [doc for s in self.samples for doc in [*s["positive"], *s["negative"]]])
         per_query, offset = [], 0
@@ -68,7 +69,7 @@ class RerankingEvaluator(SentenceEvaluator):
         mean_ap, mean_mrr, mean_ndcg = np.mean(per_query, axis=0)
         return {"map": mean_ap, f"mrr@{self.at_k}": mean_mrr, f"ndcg@{self.at_k}": mean_ndcg}
 
-    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
+    def __call__(self, model: EncoderModel, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
         metrics = self.compute_metrics(model)
         self.save_csv(output_path, epoch, steps, metrics)
         self.primary_metric = f"ndcg@{self.at_k}"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
+from sentembed.common.protocols import EncoderModel
 from sentembed.similarity import cos_sim
 from sentembed.training.evaluation.base import SentenceEvaluator, check_same_length
 
@@ -32,7 +31,7 @@ class TranslationEvaluator(SentenceEvaluator):
         self.truncate_dim = truncate_dim
         self.primary_metric = "mean_accuracy"
 
-    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
+    def __call__(self, model: EncoderModel, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
         options = dict(batch_size=self.batch_size, show_progress_bar=self.show_progress_bar, convert_to_tensor=True)
         source = model.encode(self.source_sentences, truncate_dim=self.truncate_dim, **options)
         target = model.encode(self.target_sentences, truncate_dim=self.truncate_dim, **options)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from sentembed.common.protocols import EncoderModel
 from sentembed.similarity import SimilarityFunction
 from sentembed.training.evaluation.base import SentenceEvaluator, check_same_length
 
@@ -56,7 +57,7 @@ class TripletEvaluator(SentenceEvaluator):
             return float(self.margin.get(fn_name, 0.0))
         return float(self.margin or 0.0)
 
-    def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
+    def __call__(self, model: EncoderModel, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
         options = dict(batch_size=self.batch_size, show_progress_bar=self.show_progress_bar, convert_to_numpy=True)
         options["truncate_dim"] = self.truncate_dim
         anchors = model.encode(self.anchors, **options)

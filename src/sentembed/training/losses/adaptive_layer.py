@@ -7,7 +7,7 @@ import math
 import random
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +18,8 @@ from sentembed.training.losses.base import EmbeddingLoss, unwrap_model
 from sentembed.training.losses.cached import GradientCacheMixin
 from sentembed.training.losses.matryoshka import MatryoshkaLoss
 
-LAYER_WEIGHTINGS = ("uniform", "log", "linear")
+LayerWeighting = Literal["uniform", "log", "linear"]
+LAYER_WEIGHTINGS: tuple[str, ...] = get_args(LayerWeighting)
 
 
 def find_layer_list(model: nn.Module) -> tuple[nn.Module, str]:
@@ -90,7 +91,7 @@ class AdaptiveLayerLoss(EmbeddingLoss):
         prior_layers_weight: float = 1.0,
         kl_div_weight: float = 1.0,
         kl_temperature: float = 0.3,
-        layer_weighting: str | Callable[[int], float] = "uniform",
+        layer_weighting: LayerWeighting | Callable[[int], float] = "uniform",
     ) -> None:
         super().__init__(model)
         if isinstance(loss, GradientCacheMixin) and getattr(loss, "use_mini_batched_version", True):
@@ -177,7 +178,7 @@ class Matryoshka2dLoss(AdaptiveLayerLoss):
         prior_layers_weight: float = 1.0,
         kl_div_weight: float = 1.0,
         kl_temperature: float = 0.3,
-        layer_weighting: str | Callable[[int], float] = "uniform",
+        layer_weighting: LayerWeighting | Callable[[int], float] = "uniform",
     ) -> None:
         matryoshka = MatryoshkaLoss(model, loss, matryoshka_dims, matryoshka_weights, n_dims_per_step)
         super().__init__(

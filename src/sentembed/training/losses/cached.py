@@ -16,8 +16,8 @@ from tqdm.auto import tqdm
 
 from sentembed.common.checks import check_positive_int
 from sentembed.similarity import cos_sim
-from sentembed.training.losses.gist import GISTEmbedLoss
-from sentembed.training.losses.ranking import MultipleNegativesRankingLoss
+from sentembed.training.losses.gist import GISTEmbedLoss, MarginStrategy
+from sentembed.training.losses.ranking import Direction, HardnessMode, MultipleNegativesRankingLoss, PartitionMode
 
 Features = dict[str, torch.Tensor]
 
@@ -227,10 +227,10 @@ class CachedMultipleNegativesRankingLoss(GradientCacheMixin, MultipleNegativesRa
         mini_batch_size: int = 32,
         mini_batch_num_tokens: int | None = None,
         gather_across_devices: bool = False,
-        directions: Sequence[str] = ("query_to_doc",),
-        partition_mode: str = "joint",
+        directions: Sequence[Direction] = ("query_to_doc",),
+        partition_mode: PartitionMode = "joint",
         show_progress_bar: bool = False,
-        hardness_mode: str | None = None,
+        hardness_mode: HardnessMode | None = None,
         hardness_strength: float = 0.0,
     ) -> None:
         super().__init__(
@@ -273,7 +273,7 @@ class CachedGISTEmbedLoss(GradientCacheMixin, GISTEmbedLoss):
         mini_batch_size: int = 32,
         mini_batch_num_tokens: int | None = None,
         show_progress_bar: bool = False,
-        margin_strategy: str = "absolute",
+        margin_strategy: MarginStrategy = "absolute",
         margin: float = 0.0,
         contrast_anchors: bool = True,
         contrast_positives: bool = True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +14,8 @@ from sentembed.common.checks import check_choice, check_positive_float, check_po
 from sentembed.similarity import pairwise_dot_score
 from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, function_name
 
-EMBED_DISTANCES = ("cosine", "l2", "mse")
+EmbedDistance = Literal["cosine", "l2", "mse"]
+EMBED_DISTANCES: tuple[str, ...] = get_args(EmbedDistance)
 logger = logging.getLogger(__name__)
 
 
@@ -36,7 +37,9 @@ class EmbedDistillLoss(EmbeddingLoss):
 
     columns = ColumnSpec(1, None, "vector")
 
-    def __init__(self, model: torch.nn.Module, distance_metric: str = "cosine", projection_dim: int | None = None):
+    def __init__(
+        self, model: torch.nn.Module, distance_metric: EmbedDistance = "cosine", projection_dim: int | None = None
+    ):
         super().__init__(model)
         self.distance_metric = check_choice(distance_metric, EMBED_DISTANCES, "distance_metric")
         self.projection_dim = check_positive_int(projection_dim, "projection_dim", optional=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 
@@ -12,7 +12,8 @@ from sentembed.similarity import cos_sim
 from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
 from sentembed.training.losses.gathering import gather_with_grad, gather_without_grad, local_offset
 
-MARGIN_STRATEGIES = ("absolute", "relative")
+MarginStrategy = Literal["absolute", "relative"]
+MARGIN_STRATEGIES: tuple[str, ...] = get_args(MarginStrategy)
 
 
 def same_tokenization(model: Any, guide: Any) -> bool:
@@ -40,7 +41,7 @@ class GISTEmbedLoss(EmbeddingLoss):
         model: torch.nn.Module,
         guide: Any,
         temperature: float = 0.01,
-        margin_strategy: str = "absolute",
+        margin_strategy: MarginStrategy = "absolute",
         margin: float = 0.0,
         contrast_anchors: bool = True,
         contrast_positives: bool = True,

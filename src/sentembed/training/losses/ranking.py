@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -13,9 +13,12 @@ from sentembed.similarity import cos_sim
 from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, function_name
 from sentembed.training.losses.gathering import gather_with_grad, local_offset
 
-DIRECTIONS = ("query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc")
-PARTITION_MODES = ("joint", "per_direction")
-HARDNESS_MODES = ("in_batch_negatives", "hard_negatives", "all_negatives")
+Direction = Literal["query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"]
+PartitionMode = Literal["joint", "per_direction"]
+HardnessMode = Literal["in_batch_negatives", "hard_negatives", "all_negatives"]
+DIRECTIONS: tuple[str, ...] = get_args(Direction)
+PARTITION_MODES: tuple[str, ...] = get_args(PartitionMode)
+HARDNESS_MODES: tuple[str, ...] = get_args(HardnessMode)
 
 
 def check_directions(directions: Sequence[str], partition_mode: str) -> tuple[str, ...]:
@@ -64,9 +67,9 @@ class MultipleNegativesRankingLoss(EmbeddingLoss):
         scale: float = 20.0,
         similarity_fct: Callable = cos_sim,
         gather_across_devices: bool = False,
-        directions: Sequence[str] = ("query_to_doc",),
-        partition_mode: str = "joint",
-        hardness_mode: str | None = None,
+        directions: Sequence[Direction] = ("query_to_doc",),
+        partition_mode: PartitionMode = "joint",
+        hardness_mode: HardnessMode | None = None,
         hardness_strength: float = 0.0,
     ) -> None:
         super().__init__(model)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +25,7 @@ class GlobalOrthogonalRegularizationLoss(EmbeddingLoss):
         similarity_fct: Callable = cos_sim,
         mean_weight: float | None = 1.0,
         second_moment_weight: float | None = 1.0,
-        aggregation: str = "mean",
+        aggregation: Literal["mean", "sum"] = "mean",
     ) -> None:
         super().__init__(model)
         self.similarity_fct = similarity_fct

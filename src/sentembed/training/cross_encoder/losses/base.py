@@ -8,11 +8,12 @@ import torch
 from torch import nn
 
 from sentembed.common.batching import run_in_sorted_batches
+from sentembed.common.protocols import PairModel, TrainablePairModel
 from sentembed.common.types import fullname
 from sentembed.training.losses.base import ColumnSpec
 
 
-def require_one_label(model: Any, loss_name: str) -> None:
+def require_one_label(model: PairModel, loss_name: str) -> None:
     """Raise ValueError unless the cross-encoder gives one score per pair (num_labels=1)."""
     if model.num_labels != 1:
         raise ValueError(f"{loss_name} needs a cross-encoder with num_labels=1, got num_labels={model.num_labels}")
@@ -28,7 +29,7 @@ class CrossEncoderLoss(nn.Module):
 
     columns = ColumnSpec(2, 2, "float")
 
-    def __init__(self, model: Any, activation_fn: nn.Module | None = None) -> None:
+    def __init__(self, model: TrainablePairModel, activation_fn: nn.Module | None = None) -> None:
         super().__init__()
         self.model = model
         self.activation_fn = activation_fn

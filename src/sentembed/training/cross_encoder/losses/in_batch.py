@@ -11,6 +11,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sentembed.common.checks import check_positive_int
+from sentembed.common.protocols import TrainablePairModel
 from sentembed.training.cross_encoder.losses.base import CrossEncoderLoss, require_one_label
 from sentembed.training.losses.base import ColumnSpec
 from sentembed.training.losses.cached import RandContext
@@ -34,7 +35,7 @@ class MultipleNegativesRankingLoss(CrossEncoderLoss):
 
     def __init__(
         self,
-        model: Any,
+        model: TrainablePairModel,
         num_negatives: int | None = 4,
         scale: float = 10.0,
         activation_fn: nn.Module | None = SIGMOID,
@@ -89,7 +90,7 @@ class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
 
     def __init__(
         self,
-        model: Any,
+        model: TrainablePairModel,
         num_negatives: int | None = 4,
         scale: float = 10.0,
         activation_fn: nn.Module | None = SIGMOID,

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from sentembed.common.checks import check_choice
+from sentembed.common.protocols import TrainablePairModel
 from sentembed.common.types import fullname
 from sentembed.training.cross_encoder.losses.listwise import IDENTITY, ListwiseLoss
 
@@ -91,7 +92,7 @@ class LambdaLoss(ListwiseLoss):
 
     def __init__(
         self,
-        model: Any,
+        model: TrainablePairModel,
         weighting_scheme: BaseWeightingScheme | None = DEFAULT_SCHEME,
         k: int | None = None,
         sigma: float = 1.0,
@@ -154,7 +155,7 @@ class RankNetLoss(LambdaLoss):
 
     def __init__(
         self,
-        model: Any,
+        model: TrainablePairModel,
         k: int | None = None,
         sigma: float = 1.0,
         eps: float = 1e-10,

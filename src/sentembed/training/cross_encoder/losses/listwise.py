@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sentembed.common.protocols import TrainablePairModel
 from sentembed.common.types import fullname
 from sentembed.training.cross_encoder.losses.base import CrossEncoderLoss, require_one_label
 from sentembed.training.losses.base import ColumnSpec
@@ -61,7 +62,9 @@ class ListwiseLoss(CrossEncoderLoss):
 
     columns = ColumnSpec(2, 2, "float-list")
 
-    def __init__(self, model: Any, activation_fn: nn.Module | None = IDENTITY, mini_batch_size: int | None = None):
+    def __init__(
+        self, model: TrainablePairModel, activation_fn: nn.Module | None = IDENTITY, mini_batch_size: int | None = None
+    ):
         super().__init__(model, activation_fn)
         require_one_label(model, type(self).__name__)
         self.mini_batch_size = mini_batch_size
@@ -125,7 +128,7 @@ class PListMLELoss(ListwiseLoss):
 
     def __init__(
         self,
-        model: Any,
+        model: TrainablePairModel,
         lambda_weight: PListMLELambdaWeight | None = DEFAULT_LAMBDA_WEIGHT,
         activation_fn: nn.Module | None = IDENTITY,
         mini_batch_size: int | None = None,
@@ -164,7 +167,7 @@ class ListMLELoss(PListMLELoss):
 
     def __init__(
         self,
-        model: Any,
+        model: TrainablePairModel,
         activation_fn: nn.Module | None = IDENTITY,
         mini_batch_size: int | None = None,
         respect_input_order: bool = True,
@@ -184,7 +187,7 @@ class ADRMSELoss(ListwiseLoss):
 
     def __init__(
         self,
-        model: Any,
+        model: TrainablePairModel,
         alpha: float = 1.0,
         activation_fn: nn.Module | None = IDENTITY,
         mini_batch_size: int | None = None,

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sentembed.common.protocols import TrainablePairModel
 from sentembed.training.cross_encoder.losses.base import (
     CrossEncoderLoss,
     check_pair_labels,
@@ -33,7 +34,7 @@ class BinaryCrossEntropyLoss(CrossEncoderLoss):
 
     def __init__(
         self,
-        model: Any,
+        model: TrainablePairModel,
         activation_fn: nn.Module = IDENTITY,
         pos_weight: torch.Tensor | float | None = None,
         **kwargs: Any,
@@ -59,7 +60,7 @@ class CrossEntropyLoss(CrossEncoderLoss):
 
     columns = ColumnSpec(2, 2, "int")
 
-    def __init__(self, model: Any, activation_fn: nn.Module = IDENTITY, **kwargs: Any) -> None:
+    def __init__(self, model: TrainablePairModel, activation_fn: nn.Module = IDENTITY, **kwargs: Any) -> None:
         super().__init__(model, activation_fn)
         self.cross_entropy_loss = nn.CrossEntropyLoss(**kwargs)
 
@@ -73,7 +74,7 @@ class CrossEntropyLoss(CrossEncoderLoss):
 class MSELoss(CrossEncoderLoss):
     """Pairs with a teacher score: mean squared error of the (activated) logit, for distilling a teacher."""
 
-    def __init__(self, model: Any, activation_fn: nn.Module = IDENTITY, **kwargs: Any) -> None:
+    def __init__(self, model: TrainablePairModel, activation_fn: nn.Module = IDENTITY, **kwargs: Any) -> None:
         super().__init__(model, activation_fn)
         require_one_label(model, type(self).__name__)
         self.loss_fct = nn.MSELoss(**kwargs)
@@ -110,7 +111,7 @@ class MarginMSELoss(CrossEncoderLoss):
 
     columns = ColumnSpec(3, None, "float-or-vector")
 
-    def __init__(self, model: Any, activation_fn: nn.Module = IDENTITY, **kwargs: Any) -> None:
+    def __init__(self, model: TrainablePairModel, activation_fn: nn.Module = IDENTITY, **kwargs: Any) -> None:
         super().__init__(model, activation_fn)
         require_one_label(model, type(self).__name__)
         self.loss_fct = nn.MSELoss(**kwargs)
