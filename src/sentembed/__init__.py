@@ -5,6 +5,15 @@ from sentembed.backend import (
     export_optimized_onnx_model,
     export_static_quantized_openvino_model,
 )
+from sentembed.common.errors import (
+    CacheDamagedError,
+    CacheError,
+    SentembedError,
+    ServerError,
+    StoreDamagedError,
+    StoreError,
+    WorkerError,
+)
 from sentembed.common.runtime import LoggingHandler
 from sentembed.cross_encoder import CrossEncoder
 from sentembed.loading.card_data import SentenceTransformerModelCardData
@@ -33,16 +42,23 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "CacheDamagedError",
+    "CacheError",
     "CrossEncoder",
     "CrossEncoderTrainer",
     "CrossEncoderTrainingArguments",
     "InputExample",
     "LoggingHandler",
+    "SentembedError",
     "SentenceTransformer",
     "SentenceTransformerModelCardData",
     "SentenceTransformerTrainer",
     "SentenceTransformerTrainingArguments",
+    "ServerError",
     "SimilarityFunction",
+    "StoreDamagedError",
+    "StoreError",
+    "WorkerError",
     "__version__",
     "export_dynamic_quantized_onnx_model",
     "export_optimized_onnx_model",

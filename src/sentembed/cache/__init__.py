@@ -2,5 +2,6 @@
 
 from sentembed.cache.fingerprint import model_fingerprint
 from sentembed.cache.sqlite import EmbeddingCache
+from sentembed.common.errors import CacheDamagedError, CacheError
 
-__all__ = ["EmbeddingCache", "model_fingerprint"]
+__all__ = ["CacheDamagedError", "CacheError", "EmbeddingCache", "model_fingerprint"]

@@ -21,6 +21,7 @@ import torch
 
 from sentembed.cache.fingerprint import model_fingerprint
 from sentembed.common.checks import check_positive_int
+from sentembed.common.errors import CacheDamagedError, CacheError
 
 FORMAT = "sentembed-embedding-cache"
 VERSION = 1
@@ -61,7 +62,9 @@ def _to_bytes(tensor: torch.Tensor) -> tuple[str, str, bytes]:
 def _from_bytes(dtype: str, shape: str, data: bytes, path: Path) -> torch.Tensor:
     dims = json.loads(shape)
     if dtype not in DTYPES or np.dtype(DTYPES[dtype]).itemsize * int(np.prod(dims)) != len(data):
-        raise OSError(f"{path} holds a damaged entry ({dtype}, shape {dims}, {len(data)} bytes); clear the cache")
+        raise CacheDamagedError(
+            f"{path} holds a damaged entry ({dtype}, shape {dims}, {len(data)} bytes); clear the cache"
+        )
     tensor = torch.from_numpy(np.frombuffer(data, dtype=DTYPES[dtype]).reshape(dims).copy())
     return tensor.view(torch.bfloat16) if dtype == "bfloat16" else tensor
 
@@ -103,11 +106,11 @@ class EmbeddingCache:
 
     def _check_path(self) -> None:
         if self.path.is_dir():
-            raise OSError(f"cache path {self.path} is a folder; give a file name such as {self.path / 'cache.db'}")
+            raise CacheError(f"cache path {self.path} is a folder; give a file name such as {self.path / 'cache.db'}")
         if self.path.exists() and not os.access(self.path, os.W_OK):
-            raise OSError(f"cache file {self.path} is read-only; the cache needs to write to it")
+            raise CacheError(f"cache file {self.path} is read-only; the cache needs to write to it")
         if not self.path.parent.is_dir():
-            raise OSError(f"the folder of cache file {self.path} does not exist")
+            raise CacheError(f"the folder of cache file {self.path} does not exist")
 
     def _open(self) -> sqlite3.Connection:
         """Connect, check (or write) the format marker, and run SQLite's quick integrity check."""
@@ -120,7 +123,9 @@ class EmbeddingCache:
                 raise sqlite3.DatabaseError("PRAGMA quick_check failed")
         except sqlite3.DatabaseError as error:
             connection.close()
-            raise OSError(f"{self.path} is damaged or is not a sentembed embedding cache ({error})") from error
+            raise CacheDamagedError(
+                f"{self.path} is damaged or is not a sentembed embedding cache ({error})"
+            ) from error
         return connection
 
     def _check_format(self, connection: sqlite3.Connection) -> None:
@@ -243,7 +248,8 @@ class EmbeddingCache:
         try:
             yield
         except sqlite3.DatabaseError as error:
-            raise OSError(f"embedding cache {self.path}: {error}") from error
+            kind = CacheError if isinstance(error, sqlite3.OperationalError) else CacheDamagedError
+            raise kind(f"embedding cache {self.path}: {error}") from error
 
     # ----- housekeeping -------------------------------------------------------------------------------
 

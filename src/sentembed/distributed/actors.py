@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from sentembed.common.checks import check_choice, check_positive_int, resolve_prompt
+from sentembed.common.errors import WorkerError
 from sentembed.common.files import save_array
 from sentembed.common.types import PRECISIONS
 from sentembed.cross_encoder import CrossEncoder
@@ -204,12 +205,12 @@ def describe_error(error: BaseException) -> str:
 
 def raise_worker_error(description: str) -> None:
     """Raise an error described by a worker with its own type (a built-in exception; any other is a
-    RuntimeError naming its type) and message, noting that it came from a Ray worker."""
+    WorkerError, a RuntimeError, naming its type) and message, noting that it came from a Ray worker."""
     error = json.loads(description)
     kind = getattr(builtins, error["type"], None)
     if isinstance(kind, type) and issubclass(kind, Exception):
         raised = kind(error["message"])
     else:
-        raised = RuntimeError(f"{error['type']}: {error['message']}")
+        raised = WorkerError(f"{error['type']}: {error['message']}")
     raised.add_note("(raised in a Ray worker)")
     raise raised

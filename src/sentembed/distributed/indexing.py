@@ -20,6 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sentembed.common.checks import check_positive_int
+from sentembed.common.errors import StoreError, WorkerError
 from sentembed.common.files import load_array, path_inside
 from sentembed.distributed.actors import ShardEncoder, check_model_options, check_model_source, raise_worker_error
 from sentembed.distributed.cluster import actor_pool, check_pool, connect, require_ray
@@ -116,7 +117,7 @@ def build_store(
         for index in encode_shards(build, shards, pending, staging, source, batch_size, ray_options):
             committer.finished(index)
     if committer.next != len(shards):
-        raise RuntimeError(f"Ray returned {committer.next} of {len(shards)} shards; run the build again to resume")
+        raise WorkerError(f"Ray returned {committer.next} of {len(shards)} shards; run the build again to resume")
     if shard_dir is None and not any(staging.iterdir()):
         staging.rmdir()
     return build.store
@@ -163,14 +164,14 @@ class Committer:
         """Add a staged shard to the store as one segment, then delete its file."""
         file = self.staging / shard.name
         if not file.is_file():
-            raise OSError(
+            raise StoreError(
                 f"a worker staged shard {shard.name}, but {file} is not here; on a cluster, shard_dir (--shard-dir) "
                 "must be a folder that every node writes and this driver reads (a shared file system)"
             )
         embeddings = np.array(load_array(file))
         expected = (shard.stop - shard.start, self.build.store.dim)
         if embeddings.shape != expected:
-            raise OSError(f"staged shard {file} has shape {embeddings.shape}, expected {expected}; delete it")
+            raise StoreError(f"staged shard {file} has shape {embeddings.shape}, expected {expected}; delete it")
         commit_rows(self.build.store, self.build.rows, shard.start, embeddings)
         file.unlink()
         self.progress.update(len(embeddings))

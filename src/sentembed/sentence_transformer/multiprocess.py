@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from sentembed.common.checks import check_positive_int
+from sentembed.common.errors import WorkerError
 from sentembed.common.runtime import available_cores, check_device
 from sentembed.sentence_transformer.encoding import EncodeRequest
 
@@ -120,10 +121,6 @@ def _send_quietly(connection: Connection, message: Any) -> None:
     pipe shows up as the worker's death."""
     with contextlib.suppress(OSError, ValueError):
         connection.send(message)
-
-
-class WorkerError(RuntimeError):
-    """A worker raised an exception while encoding; its traceback is in the message."""
 
 
 class MultiProcessPool:
@@ -243,7 +240,7 @@ class _ChunkRun:
         while len(self.results) < len(self.chunks):
             self._dispatch()
             if not self.busy:
-                raise RuntimeError(
+                raise WorkerError(
                     "every worker of the multi-process pool has died; "
                     f"{len(self.chunks) - len(self.results)} chunks were not encoded ({'; '.join(self.deaths)})"
                 )
@@ -324,7 +321,7 @@ def check_pool(pool: Any, model: torch.nn.Module) -> MultiProcessPool:
     if pool.model_id != id(model):
         raise ValueError("this pool was started by another model; start one with this model's start_multi_process_pool")
     if not pool.live_workers():
-        raise RuntimeError("the multi-process pool has no live workers (was it stopped?)")
+        raise WorkerError("the multi-process pool has no live workers (was it stopped?)")
     return pool
 
 

@@ -15,6 +15,7 @@ import torch
 
 from sentembed.cache import EmbeddingCache
 from sentembed.cache.sqlite import entry_keys
+from sentembed.common.errors import CacheDamagedError
 from sentembed.common.types import Row
 from sentembed.cross_encoder import CrossEncoder
 from sentembed.models.transformer import CHARACTERS_PER_TOKEN, bounded_prefix
@@ -214,7 +215,9 @@ class ServerCache:
         found = self._opened().get_many(keys)
         for row in found.values():
             if row.ndim != 1 or (width is not None and row.shape[0] != width) or not bool(torch.isfinite(row).all()):
-                raise OSError(f"{self.path}: an entry is not a finite vector of {width} values; clear the cache")
+                raise CacheDamagedError(
+                    f"{self.path}: an entry is not a finite vector of {width} values; clear the cache"
+                )
         self.metrics.cache_hits.inc(len(found))
         self.metrics.cache_misses.inc(len(keys) - len(found))
         return found

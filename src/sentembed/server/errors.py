@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
+from sentembed.common.errors import SentembedError
+
 logger = logging.getLogger(__name__)
 
 # Statuses with an error type of their own; any other 4xx is an invalid request, any 5xx a server error.
@@ -33,8 +35,16 @@ def is_panic(error: BaseException) -> bool:
     return not isinstance(error, (Exception, KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError))
 
 
-class ApiError(Exception):
-    """A request the server refuses, with the status, message and parameter the client is told."""
+class ApiError(SentembedError):
+    """A request the server refuses, with the status, message and parameter the client is told.
+
+    Args:
+        status: The HTTP status, e.g. 422.
+        message: What the client is told.
+        param: The request field at fault, if any.
+        code: A machine-readable error code, if any.
+        headers: Extra response headers (e.g. Retry-After), if any.
+    """
 
     def __init__(
         self,

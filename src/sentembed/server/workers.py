@@ -20,6 +20,7 @@ from multiprocessing.connection import wait
 from typing import Any
 
 from sentembed.common.checks import check_positive_int
+from sentembed.common.errors import ServerError, WorkerError
 from sentembed.common.runtime import available_cores
 from sentembed.server.settings import ServeSettings
 
@@ -64,7 +65,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
         listener.bind((host.strip("[]"), port))
     except OSError as error:
         listener.close()
-        raise OSError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+        raise ServerError(f"cannot listen on {host}:{port}: {error.strerror}") from None
     listener.listen(2048)
     listener.set_inheritable(True)
     return listener
@@ -102,7 +103,7 @@ def run_workers(workers: int, plan: WorkerPlan, host: str, port: int, worker_mai
             signal.signal(signum, handler)
         listener.close()
     if failed is not None:
-        raise RuntimeError(f"server worker {failed.name} exited with status {failed.exitcode}; the others were stopped")
+        raise WorkerError(f"server worker {failed.name} exited with status {failed.exitcode}; the others were stopped")
 
 
 def watch(processes: list[Any], stopping: dict[str, float | None], stop: Any) -> Any:

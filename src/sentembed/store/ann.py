@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sentembed.common.errors import StoreDamagedError
 from sentembed.common.files import atomic_write, file_digest
 from sentembed.store import scoring
 from sentembed.store.manifest import store_file
@@ -61,7 +62,9 @@ def write_index(
     if extend and previous is not None and previous["rows"] <= rows:
         graph = Index.restore(str(folder / previous["file"]))
         if graph is None:
-            raise OSError(f"{folder / previous['file']} is not a usearch index; rebuild it with build_index()")
+            raise StoreDamagedError(
+                f"{folder / previous['file']} is not a usearch index; rebuild it with build_index()"
+            )
         done = previous["rows"]
     else:
         dim = floats[0].shape[1] if floats else 1
@@ -101,18 +104,26 @@ class AnnIndex:
             or entry.get("kind") not in INDEX_KINDS
             or not HNSW_NAME.fullmatch(str(entry.get("file")))
         ):
-            raise OSError(f"{folder / 'manifest.json'} is damaged: its index entry is not an hnsw-<n>.usearch file")
+            raise StoreDamagedError(
+                f"{folder / 'manifest.json'} is damaged: its index entry is not an hnsw-<n>.usearch file"
+            )
         path = store_file(folder, entry["file"])
         if not path.is_file() or path.stat().st_size != entry.get("size"):
-            raise OSError(f"store file {path} is missing or of another size than committed; rebuild the index")
+            raise StoreDamagedError(
+                f"store file {path} is missing or of another size than committed; rebuild the index"
+            )
         if entry.get("rows") != rows:
-            raise OSError(f"the hnsw index holds {entry.get('rows')} rows but the store holds {rows}; rebuild it")
+            raise StoreDamagedError(
+                f"the hnsw index holds {entry.get('rows')} rows but the store holds {rows}; rebuild it"
+            )
         try:
             self.graph = _usearch().restore(str(path), view=True)
         except ValueError as error:
-            raise OSError(f"{path} is not a usearch index ({error}); rebuild it with build_index()") from error
+            raise StoreDamagedError(
+                f"{path} is not a usearch index ({error}); rebuild it with build_index()"
+            ) from error
         if self.graph is None:
-            raise OSError(f"{path} is not a usearch index; rebuild it with build_index()")
+            raise StoreDamagedError(f"{path} is not a usearch index; rebuild it with build_index()")
         self.default_expansion = entry["expansion_search"]
         self.graph.expansion_search = self.default_expansion
         self.rows = rows

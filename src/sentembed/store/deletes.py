@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from sentembed.common.errors import StoreDamagedError
 from sentembed.common.files import file_digest, load_array, save_array
 from sentembed.store.manifest import store_file
 
@@ -26,12 +27,18 @@ def check_entry(entry: Any, folder: Path) -> None:
     if entry is None:
         return
     if not isinstance(entry, dict) or set(entry) != ENTRY_KEYS:
-        raise OSError(f"{folder / 'manifest.json'} is damaged: deleted must be a dict of {sorted(ENTRY_KEYS)}")
+        raise StoreDamagedError(
+            f"{folder / 'manifest.json'} is damaged: deleted must be a dict of {sorted(ENTRY_KEYS)}"
+        )
     if not isinstance(entry["file"], str) or not TOMBSTONE_NAME.fullmatch(entry["file"]):
-        raise OSError(f"{folder / 'manifest.json'} is damaged: deleted file {entry['file']!r} is not deleted-<n>.npy")
+        raise StoreDamagedError(
+            f"{folder / 'manifest.json'} is damaged: deleted file {entry['file']!r} is not deleted-<n>.npy"
+        )
     for key in ("count", "size"):
         if isinstance(entry[key], bool) or not isinstance(entry[key], int) or entry[key] < 0:
-            raise OSError(f"{folder / 'manifest.json'} is damaged: deleted {key} {entry[key]!r} is not a count")
+            raise StoreDamagedError(
+                f"{folder / 'manifest.json'} is damaged: deleted {key} {entry[key]!r} is not a count"
+            )
 
 
 def read_tombstones(folder: Path, entry: dict[str, Any] | None, rows: int) -> np.ndarray:
@@ -42,11 +49,13 @@ def read_tombstones(folder: Path, entry: dict[str, Any] | None, rows: int) -> np
         return np.empty(0, dtype=np.int64)
     path = store_file(folder, entry["file"])
     if not path.is_file() or path.stat().st_size != entry["size"]:
-        raise OSError(f"store file {path} is missing or of another size than committed; the store is damaged")
+        raise StoreDamagedError(f"store file {path} is missing or of another size than committed; the store is damaged")
     positions = np.asarray(load_array(path))
     valid = positions.dtype == np.int64 and positions.ndim == 1 and len(positions) == entry["count"]
     if not valid or (len(positions) and (positions[0] < 0 or positions[-1] >= rows or (np.diff(positions) <= 0).any())):
-        raise OSError(f"{path} does not hold {entry['count']} increasing positions below {rows}; it is damaged")
+        raise StoreDamagedError(
+            f"{path} does not hold {entry['count']} increasing positions below {rows}; it is damaged"
+        )
     return positions
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from sentembed.common.errors import StoreDamagedError, StoreError
 from sentembed.common.files import file_digest, load_array, read_json, read_lines, save_array, write_json
 from sentembed.store.manifest import Segment, store_file
 
@@ -96,7 +97,9 @@ class LexicalIndex:
         self.rows = rows
         # bm25s's vocabulary may end with an empty token that has no column
         if not 0 <= len(self.vocab) - (len(self.indptr) - 1) <= 1 or len(self.data) != len(self.indices):
-            raise OSError(f"the lexical index {folder / name} is damaged; rebuild it with build_lexical_index()")
+            raise StoreDamagedError(
+                f"the lexical index {folder / name} is damaged; rebuild it with build_lexical_index()"
+            )
 
     def scores(self, text: str) -> np.ndarray:
         """The BM25 score of every stored row for `text` (float32; 0 where no query term occurs)."""
@@ -117,18 +120,18 @@ def _checked_entry(folder: Path, entry: Any, rows: int) -> dict[str, Any]:
     where = folder / "manifest.json"
     valid = isinstance(entry, dict) and isinstance(entry.get("name"), str) and LEXICAL_NAME.fullmatch(entry["name"])
     if not valid or not isinstance(entry.get("files"), dict) or set(entry["files"]) != set(FILE_KINDS):
-        raise OSError(f"{where} is damaged: its lexical entry is not an index of files {list(FILE_KINDS)}")
+        raise StoreDamagedError(f"{where} is damaged: its lexical entry is not an index of files {list(FILE_KINDS)}")
     if entry.get("rows") != rows:
-        raise OSError(
+        raise StoreDamagedError(
             f"the lexical index covers {entry.get('rows')} rows but the store holds {rows}; "
             "rebuild it with build_lexical_index()"
         )
     for kind, recorded in entry["files"].items():
         path = store_file(folder, f"{entry['name']}.{kind}")
         if not path.is_file() or not isinstance(recorded, dict) or path.stat().st_size != recorded.get("size"):
-            raise OSError(
+            raise StoreDamagedError(
                 f"store file {path} is missing or of another size than committed; the lexical index is damaged"
             )
     if entry.get("settings") != SETTINGS:
-        raise OSError(f"{where}: lexical settings {entry.get('settings')!r} are not ones this version reads")
+        raise StoreError(f"{where}: lexical settings {entry.get('settings')!r} are not ones this version reads")
     return entry["settings"]

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from sentembed.common.checks import is_integer
+from sentembed.common.errors import StoreDamagedError, StoreError
 from sentembed.common.files import path_inside, read_json, write_json
 
 FORMAT = "sentembed-embedding-store"
@@ -126,10 +127,13 @@ class Manifest:
         """The manifest of the store at `folder`, every value checked (an OSError names the first bad one)."""
         path = store_file(folder, MANIFEST_FILE)
         if not path.is_file():
-            raise OSError(f"{folder} is not an embedding store: it has no {MANIFEST_FILE}")
-        data = read_json(path)
+            raise StoreError(f"{folder} is not an embedding store: it has no {MANIFEST_FILE}")
+        try:
+            data = read_json(path)
+        except OSError as error:  # not JSON: the manifest is damaged
+            raise StoreDamagedError(str(error)) from error
         if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") not in READABLE_VERSIONS:
-            raise OSError(f"{path} is not a sentembed embedding store manifest (versions {list(READABLE_VERSIONS)})")
+            raise StoreError(f"{path} is not a sentembed embedding store manifest (versions {list(READABLE_VERSIONS)})")
         try:
             segments = data.pop("segments")
             if not isinstance(segments, list):
@@ -138,7 +142,7 @@ class Manifest:
             manifest = cls(**fields, segments=[Segment(**segment) for segment in segments])
             manifest.check()
         except (TypeError, KeyError, OSError) as error:
-            raise OSError(f"{path} is damaged: {error}") from error
+            raise StoreDamagedError(f"{path} is damaged: {error}") from error
         return manifest
 
     def check(self) -> None:

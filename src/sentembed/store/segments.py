@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from sentembed.common.checks import check_text_list
+from sentembed.common.errors import StoreDamagedError
 from sentembed.common.files import file_digest, load_array, read_line, read_lines, save_array, save_lines
 from sentembed.store.manifest import Segment, store_file
 
@@ -111,10 +112,12 @@ def check_sizes(folder: Path, segment: Segment) -> None:
     for kind, recorded in segment.files.items():
         path = _file(folder, segment, kind)
         if not path.is_file():
-            raise OSError(f"store file {path} is missing; the store at {folder} is incomplete")
+            raise StoreDamagedError(f"store file {path} is missing; the store at {folder} is incomplete")
         size = path.stat().st_size
         if size != recorded["size"]:
-            raise OSError(f"store file {path} has {size} bytes, but {recorded['size']} were committed; it is damaged")
+            raise StoreDamagedError(
+                f"store file {path} has {size} bytes, but {recorded['size']} were committed; it is damaged"
+            )
 
 
 def damaged_files(folder: Path, segment: Segment) -> list[str]:
@@ -129,11 +132,13 @@ def damaged_files(folder: Path, segment: Segment) -> list[str]:
 def _check_array(path: Path, array: np.ndarray, count: int, dtype: str, width: int | None, rows: str) -> None:
     """Refuse an array of another dtype, shape or row count than a segment's file must have."""
     if not (array.dtype.kind == "U" if dtype == "str" else array.dtype == np.dtype(dtype)):
-        raise OSError(f"{path} holds {array.dtype} values; a store keeps {'strings' if dtype == 'str' else dtype}")
+        raise StoreDamagedError(
+            f"{path} holds {array.dtype} values; a store keeps {'strings' if dtype == 'str' else dtype}"
+        )
     if array.ndim != (1 if width is None else 2) or (width is not None and array.shape[1] != width):
-        raise OSError(f"{path} has shape {array.shape}; {rows}")
+        raise StoreDamagedError(f"{path} has shape {array.shape}; {rows}")
     if len(array) != count:
-        raise OSError(f"{path} holds {len(array)} rows but the manifest says {count}")
+        raise StoreDamagedError(f"{path} holds {len(array)} rows but the manifest says {count}")
 
 
 def _line_starts(path: Path) -> np.ndarray:
@@ -156,7 +161,7 @@ def _chunk_span(record: Any, path: Path, row: int) -> tuple[Any, int, int]:
         or "document" not in meta
         or not all(isinstance(value, int) and not isinstance(value, bool) for value in offsets)
     ):
-        raise OSError(f"{path}: row {row} is not a chunk record (metadata with document, start and end)")
+        raise StoreDamagedError(f"{path}: row {row} is not a chunk record (metadata with document, start and end)")
     return meta["document"], meta["start"], meta["end"]
 
 
@@ -182,7 +187,7 @@ class MappedSegments:
             try:
                 arrays[kind] = load_array(path)
             except OSError as error:
-                raise OSError(f"{error}; the store at {self.folder} is incomplete or damaged") from error
+                raise StoreDamagedError(f"{error}; the store at {self.folder} is incomplete or damaged") from error
             _check_array(path, arrays[kind], segment.count, *layout)
         self.floats.append(arrays["float32.npy"])
         if self.precision != "float32":
@@ -220,7 +225,7 @@ class MappedSegments:
                 for segment, ids in zip(self.segments, self.ids)
                 if (ids == repeated).any()
             ]
-            raise OSError(
+            raise StoreDamagedError(
                 f"id {repeated.item()!r} appears in more than one row ({', '.join(files)}); ids must be unique"
             )
         for segment in self.segments:
@@ -231,9 +236,11 @@ class MappedSegments:
         path = _file(self.folder, segment, "texts.jsonl")
         starts = _line_starts(path)
         if len(starts) != segment.count:
-            raise OSError(f"{path} holds {len(starts)} lines but the manifest says {segment.count} rows")
+            raise StoreDamagedError(f"{path} holds {len(starts)} lines but the manifest says {segment.count} rows")
         if not np.array_equal(load_array(_file(self.folder, segment, "offsets.npy")), starts):
-            raise OSError(f"{_file(self.folder, segment, 'offsets.npy')} does not hold where the lines of {path} start")
+            raise StoreDamagedError(
+                f"{_file(self.folder, segment, 'offsets.npy')} does not hold where the lines of {path} start"
+            )
 
     def all_ids(self, kind: str) -> np.ndarray:
         if not self.ids:
@@ -284,10 +291,10 @@ class MappedSegments:
         for segment in self.segments:
             path = _file(self.folder, segment, "texts.jsonl")
             if not segment.has_texts:
-                raise OSError(f"segment {segment.name} of a chunked store has no texts; the store is damaged")
+                raise StoreDamagedError(f"segment {segment.name} of a chunked store has no texts; the store is damaged")
             found = [_chunk_span(record, path, row) for row, record in enumerate(read_lines(path))]
             if len(found) != segment.count:
-                raise OSError(f"{path} holds {len(found)} records but the manifest says {segment.count} rows")
+                raise StoreDamagedError(f"{path} holds {len(found)} records but the manifest says {segment.count} rows")
             spans += found
         return spans
 

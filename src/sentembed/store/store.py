@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from sentembed.common.checks import array_matrix, check_choice, check_positive_int, check_text_list
+from sentembed.common.errors import StoreDamagedError, StoreError
 from sentembed.common.files import file_lock, load_array
 from sentembed.common.hits import hits_from_top_k
 from sentembed.common.types import Hit
@@ -191,7 +192,9 @@ class EmbeddingStore:
         manifest = Manifest(dim, precision, name, fingerprint, normalized, prompt, id_kind(ids), chunking=chunking)
         with file_lock(store_file(path, LOCK_FILE), LOCK_TIMEOUT_S, f"the store at {path}"):
             if (path / MANIFEST_FILE).exists() and Manifest.read(path).segments:
-                raise OSError(f"{path} already holds an embedding store; open it and add(), or choose another folder")
+                raise StoreError(
+                    f"{path} already holds an embedding store; open it and add(), or choose another folder"
+                )
             manifest.save(path)
         return cls(path, manifest)
 
@@ -508,7 +511,7 @@ class EmbeddingStore:
             damaged += damaged_files(self.path, segment)
             checked += len(segment.files)
         if damaged:
-            raise OSError(f"{len(damaged)} store files differ from what was committed: {', '.join(damaged)}")
+            raise StoreDamagedError(f"{len(damaged)} store files differ from what was committed: {', '.join(damaged)}")
         self.segments.check_contents(self.ids)
         return checked
 
