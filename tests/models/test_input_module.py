@@ -22,7 +22,11 @@ from tests.support.paths import MINILM_L3, minilm_l6_folder
 
 @pytest.fixture(scope="module")
 def tokenizer() -> Tokenizer:
-    return Tokenizer.from_file(str(minilm_l6_folder() / "tokenizer.json"))
+    """all-MiniLM-L6-v2's tokenizer as a static model reads texts: without padding or truncation."""
+    tokenizer = Tokenizer.from_file(str(minilm_l6_folder() / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
 
 
 def expected_static(model: SentenceTransformer, tokenizer: Tokenizer, text: str) -> np.ndarray:
