@@ -36,6 +36,12 @@ class CpuFeatures:
 
     `isa` is one of ISA_CLASSES on x86, "arm64" on 64-bit ARM, else "other". `avx_vnni` marks AVX2-class CPUs
     with the 256-bit VNNI instructions (Alder Lake and later), which OpenVINO's int8 kernels use as well.
+
+    Attributes:
+        name: The CPU's model name.
+        isa: Its instruction-set class.
+        avx_vnni: Whether it has AVX-VNNI.
+        emulated: Whether the class was capped below the CPU's own.
     """
 
     name: str
@@ -54,11 +60,22 @@ class CpuFeatures:
         return self.at_least("avx512_bf16")
 
     def at_least(self, isa: str) -> bool:
-        """Whether this CPU's class includes `isa` (one of ISA_CLASSES)."""
+        """Whether this CPU's class includes `isa`.
+
+        Args:
+            isa: One of ISA_CLASSES.
+
+        Returns:
+            True when this CPU's class is that one or above (never for ARM or other CPUs).
+        """
         return self.isa in ISA_CLASSES and ISA_CLASSES.index(self.isa) >= ISA_CLASSES.index(isa)
 
     def signature(self) -> str:
-        """What a cached choice depends on: the CPU's name and its (possibly capped) class."""
+        """What a cached choice depends on: the CPU's name and its (possibly capped) class.
+
+        Returns:
+            "name|isa[+avx_vnni][|emulated]".
+        """
         vnni = "+avx_vnni" if self.avx_vnni else ""
         return f"{self.name}|{self.isa}{vnni}{'|emulated' if self.emulated else ''}"
 
@@ -114,6 +131,12 @@ def detect_cpu(cap: str | None = None) -> CpuFeatures:
     """This CPU's features, capped at `cap` or else at the SENTEMBED_CPU_ISA variable when it is set.
 
     A cap above what the CPU has changes nothing (a CPU cannot be emulated upwards).
+
+    Args:
+        cap: An instruction-set class to cap at (one of ISA_CLASSES). Default None: SENTEMBED_CPU_ISA, if set.
+
+    Returns:
+        The CPU's features.
     """
     flags = cpu_flags()
     isa = isa_from_flags(flags, platform.machine())
@@ -132,6 +155,15 @@ def emulation_environment(isa: str) -> dict[str, str]:
     They cap oneDNN (torch and OpenVINO's CPU plugin: ONEDNN_MAX_CPU_ISA), MKL (MKL_ENABLE_INSTRUCTIONS) and
     torch's own kernels (ATEN_CPU_CAPABILITY); they take effect only in a process that sets them before it
     imports torch or OpenVINO. onnxruntime has no such cap: its kernels (MLAS) read the CPU's own flags.
+
+    Args:
+        isa: The class to emulate, one of ISA_CLASSES.
+
+    Returns:
+        Variable name -> value.
+
+    Raises:
+        ValueError: A class that cannot be emulated.
     """
     if isa not in _EMULATION:
         raise ValueError(f"cannot emulate {isa!r}; use one of {', '.join(ISA_CLASSES)}")

@@ -17,6 +17,11 @@ class OnnxSequenceClassifier(OnnxGraph, SequenceClassifier):
         return self.run_graph(features)
 
     def save_checkpoint(self, output_path: str | os.PathLike, safe_serialization: bool = True) -> None:
-        """Write the transformers checkpoint as usual, plus the ONNX file being run."""
+        """Write the transformers checkpoint as usual, plus the ONNX file being run.
+
+        Args:
+            output_path: The folder.
+            safe_serialization: Write the torch weights as safetensors. Default True.
+        """
         super().save_checkpoint(output_path, safe_serialization=safe_serialization)
         self.copy_onnx_file(output_path)

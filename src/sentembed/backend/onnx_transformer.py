@@ -35,7 +35,25 @@ RUNTIMES = ("onnx", "openvino")
 @dataclass
 class OnnxSettings:
     """Which file to run and how: the `model_kwargs` keys named in BACKEND_OPTIONS, the runtime
-    that runs it (onnxruntime or OpenVINO), and the cache folder."""
+    that runs it (onnxruntime or OpenVINO), and the cache folder.
+
+    Attributes:
+        file_name: The ONNX (or OpenVINO .xml) file to run, relative to the model. Default None: the plain
+            export, made when missing.
+        provider: onnxruntime's execution provider. Default "CPUExecutionProvider".
+        num_threads: Threads the runtime computes with. Default None: the runtime's choice.
+        ov_config: OpenVINO properties (backend "openvino" only). Default None.
+        inference_precision: OpenVINO's float precision: "f32" (default) or "bf16".
+        runtime: "onnx" (default) or "openvino".
+        cache_folder: Where exports of hub models go. Default None.
+        export_kwargs: Options for the ONNX export. Default {}.
+
+    Raises:
+        TypeError: A file_name that is not a path, or an ov_config that is not a dict.
+        ValueError: An unknown runtime, an option of the other runtime, or a num_threads that is not a positive
+            int.
+        ImportError: The runtime is not installed.
+    """
 
     file_name: str | None = None
     provider: str = DEFAULT_PROVIDER
@@ -77,7 +95,11 @@ class OnnxSettings:
             )
 
     def openvino_config(self) -> dict[str, Any]:
-        """The OpenVINO properties: the precision asked for, then the caller's own ov_config."""
+        """The OpenVINO properties to compile with.
+
+        Returns:
+            The precision asked for, then the caller's own ov_config.
+        """
         return {"INFERENCE_PRECISION_HINT": self.inference_precision, **(self.ov_config or {})}
 
 
@@ -147,7 +169,19 @@ class OnnxGraph:
 
     @classmethod
     def from_transformer(cls, transformer: Transformer, settings: OnnxSettings | None = None) -> Any:
-        """The backend counterpart of a loaded Transformer (sharing its tokenizer and weights), session open."""
+        """The backend counterpart of a loaded Transformer (sharing its tokenizer and weights), session open.
+
+        Args:
+            transformer: The loaded Transformer (or SequenceClassifier).
+            settings: The file and runtime to use. Default None: `OnnxSettings()`.
+
+        Returns:
+            The backend module.
+
+        Raises:
+            TypeError: A module that is not a Transformer.
+            OSError: A file_name that is not there.
+        """
         if not isinstance(transformer, Transformer):
             raise TypeError(
                 f"the {cls.__name__} backend runs Transformer modules, got {type(transformer).__name__}; "
@@ -197,13 +231,24 @@ class OnnxGraph:
         return inputs
 
     def run_graph(self, features: Features) -> torch.Tensor:
-        """The graph's first output for a padded batch, on the batch's device."""
+        """Run the graph on a padded batch.
+
+        Args:
+            features: The batch's features (input_ids, attention_mask, ...).
+
+        Returns:
+            The graph's first output, on the batch's device.
+        """
         output = self.session.run(None, self._session_inputs(features))[0]
         return torch.from_numpy(output).to(features["input_ids"].device)
 
     def copy_onnx_file(self, output_path: str | os.PathLike) -> None:
         """Put the model file being run under `output_path`/onnx/ (an OpenVINO IR, with its weights, under
-        openvino/), marked as made from the checkpoint there."""
+        openvino/), marked as made from the checkpoint there.
+
+        Args:
+            output_path: The model folder being saved.
+        """
         is_openvino_ir = self.onnx_path.suffix == ".xml"
         folder = exporting.OPENVINO_FOLDER if is_openvino_ir else exporting.ONNX_FOLDER
         target = Path(output_path) / folder / self.onnx_path.name
@@ -230,10 +275,23 @@ class OnnxTransformer(OnnxGraph, Transformer):
     """A Transformer whose `token_embeddings` come from an ONNX export run in onnxruntime."""
 
     def forward(self, features: Features) -> Features:
+        """Token embeddings of the batch, from the graph.
+
+        Args:
+            features: The padded batch (input_ids, attention_mask, ...).
+
+        Returns:
+            The features, with "token_embeddings" set.
+        """
         features["token_embeddings"] = self.run_graph(features)
         return features
 
     def save(self, output_path: str, safe_serialization: bool = True) -> None:
-        """Save the torch checkpoint as usual, plus the ONNX file being run, under onnx/ with its own name."""
+        """Save the torch checkpoint as usual, plus the ONNX file being run, under onnx/ with its own name.
+
+        Args:
+            output_path: The module's folder.
+            safe_serialization: Write the torch weights as safetensors. Default True.
+        """
         super().save(output_path, safe_serialization=safe_serialization)
         self.copy_onnx_file(output_path)

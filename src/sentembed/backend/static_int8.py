@@ -22,6 +22,17 @@ class OVQuantizationConfig:
     `num_samples` calibration texts set the activation ranges; `model_type="transformer"` turns on the
     transformer preset (SmoothQuant with `smooth_quant_alpha`, mixed-precision attention); `ignored_scope`
     keeps named operations, name patterns or operation types in float.
+
+    Attributes:
+        num_samples: Calibration texts to use. Default 300.
+        model_type: "transformer" (default) for the transformer preset, or None.
+        sym: Symmetric quantization of activations. Default False.
+        fast_bias_correction: NNCF's fast bias correction (else its slower, finer one). Default True.
+        smooth_quant_alpha: SmoothQuant's alpha. Default None: NNCF's.
+        ignored_scope: {"names" / "patterns" / "types": [...]} kept in float. Default {}.
+
+    Raises:
+        ValueError: A num_samples that is not a positive int, an unknown model_type or ignored_scope key.
     """
 
     num_samples: int = 300
@@ -41,6 +52,17 @@ class OVQuantizationConfig:
 
     @classmethod
     def of(cls, value: OVQuantizationConfig | dict | None) -> OVQuantizationConfig:
+        """The config an export's `quantization_config` argument stands for.
+
+        Args:
+            value: A config, a dict of its fields, or None for the defaults.
+
+        Returns:
+            The config.
+
+        Raises:
+            TypeError: Anything else.
+        """
         if value is None:
             return cls()
         if isinstance(value, dict):

@@ -227,22 +227,50 @@ class BaseModelCardData:
         self.model = model
 
     def set_base_model(self, model_id: str, revision: str | None = None) -> None:
-        """Args:
-        model_id: The Hub id the model was loaded from (what training fine-tunes).
-        revision: The revision it was loaded at.
+        """Record the model the card's model was loaded from (what training fine-tunes).
+
+        Args:
+            model_id: Its Hub id.
+            revision: The revision it was loaded at. Default None.
         """
         self.base_model, self.base_model_revision = model_id, revision
 
     def set_language(self, language: str | list[str]) -> None:
+        """Set the model's languages.
+
+        Args:
+            language: A language code or a list of them, e.g. "en".
+
+        Raises:
+            TypeError: Anything but a string or a list of strings.
+        """
         self.language = as_list(language, "language")
 
     def set_license(self, license: str) -> None:
+        """Set the model's licence.
+
+        Args:
+            license: E.g. "apache-2.0".
+        """
         self.license = license
 
     def set_model_id(self, model_id: str) -> None:
+        """Set the model's Hub id (push_to_hub sets it).
+
+        Args:
+            model_id: E.g. "user/my-model".
+        """
         self.model_id = model_id
 
     def add_tags(self, tags: str | list[str]) -> None:
+        """Add tags to the card's front matter (each once).
+
+        Args:
+            tags: A tag or a list of them.
+
+        Raises:
+            TypeError: Anything but a string or a list of strings.
+        """
         self.tags = list(dict.fromkeys([*self.tags, *as_list(tags, "tags")]))
 
     def set_losses(self, losses: list[Any]) -> None:
@@ -258,25 +286,36 @@ class BaseModelCardData:
                 self.citations[type(loss).__name__] = citation.strip()
 
     def set_hyperparameters(self, non_default: dict[str, Any], all_hyperparameters: dict[str, Any]) -> None:
-        """Args:
-        non_default: The training arguments changed from their defaults.
-        all_hyperparameters: Every training argument.
+        """Record the training arguments.
+
+        Args:
+            non_default: The training arguments changed from their defaults.
+            all_hyperparameters: Every training argument.
         """
         self.non_default_hyperparameters = dict(non_default)
         self.all_hyperparameters = dict(all_hyperparameters)
 
     def set_training_time(self, seconds: float) -> None:
-        """Args:
-        seconds: How long the training run took.
+        """Record how long the training run took.
+
+        Args:
+            seconds: The duration.
         """
         self.training_seconds = float(seconds)
 
     def set_best_model_step(self, step: int) -> None:
+        """Record the step of the best checkpoint (marked in the training logs).
+
+        Args:
+            step: The training step.
+        """
         self.best_model_step = step
 
     def set_training_logs(self, logs: list[dict[str, Any]]) -> None:
-        """Args:
-        logs: One dict per logged step: "epoch", "step", and the training loss and evaluation metrics then.
+        """Record the training logs, shown as a table.
+
+        Args:
+            logs: One dict per logged step: "epoch", "step", and the training loss and evaluation metrics then.
         """
         self.training_logs = [dict(row) for row in logs]
 
@@ -326,12 +365,23 @@ class BaseModelCardData:
         self._set_multimodal_usage_examples(dataset)
 
     def use_examples(self, examples: list | None) -> None:
-        """New usage examples; what was derived from the old ones (saved files, similarities) is dropped."""
+        """New usage examples; what was derived from the old ones (saved files, similarities) is dropped.
+
+        Args:
+            examples: The examples (texts, pairs or media), or None.
+        """
         self.usage_examples = examples
         self.usage_examples_display, self.similarities = None, None
 
     def widget_from_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Sentence-similarity widgets: each row's first text against its other texts (or the next rows')."""
+        """Sentence-similarity widgets: each row's first text against its other texts (or the next rows').
+
+        Args:
+            rows: Dataset rows.
+
+        Returns:
+            The widget entries.
+        """
         widget = []
         for index, row in enumerate(rows):
             texts = texts_of(row)
@@ -341,6 +391,15 @@ class BaseModelCardData:
         return widget
 
     def usage_from_texts(self, rows: list[dict[str, Any]], texts: list[str]) -> list:
+        """The usage examples taken from the widget rows.
+
+        Args:
+            rows: The rows.
+            texts: Their texts.
+
+        Returns:
+            The first few distinct texts.
+        """
         return list(dict.fromkeys(texts))[:USAGE_EXAMPLES]
 
     def _set_multimodal_usage_examples(self, dataset: Any) -> None:
@@ -372,7 +431,14 @@ class BaseModelCardData:
 
     @staticmethod
     def distinct(values: list[Any]) -> list[Any]:
-        """The first few values with different media."""
+        """The first few values with different media.
+
+        Args:
+            values: Candidate examples.
+
+        Returns:
+            Up to a few of them, each with different media.
+        """
         seen, picked = set(), []
         for value in values:
             parts = list(value.values()) if isinstance(value, dict) else [value]
@@ -394,6 +460,9 @@ class BaseModelCardData:
             dataset: A `datasets.Dataset` (or DatasetDict, IterableDataset, list of row dicts).
             dataset_info: The card's entry for it so far ({"name": ..., "id": ...}).
             loss: The loss trained on it (its class and `get_config_dict()` are shown).
+
+        Returns:
+            The completed entry.
         """
         dataset = first_split(dataset)
         rows = sample_rows(dataset, STATS_ROWS)
@@ -415,7 +484,15 @@ class BaseModelCardData:
         return info
 
     def column_stats_or_type(self, column: str, values: list[Any]) -> dict[str, Any]:
-        """A column's statistics; only its type when they cannot be computed (mixed values, say)."""
+        """A column's statistics; only its type when they cannot be computed (mixed values, say).
+
+        Args:
+            column: The column's name, for the warning.
+            values: Its values.
+
+        Returns:
+            The statistics.
+        """
         try:
             return column_stats(values, self.token_counter(), self.model_modalities())
         except Exception as error:
@@ -423,12 +500,21 @@ class BaseModelCardData:
             return {"dtype": qualified_class_name(values[0]), "modality": "", "data": {}}
 
     def model_modalities(self) -> list[str]:
+        """The single modalities the model reads.
+
+        Returns:
+            E.g. ["text"] or ["text", "image"].
+        """
         modalities = getattr(self.model, "modalities", None) or ["text"]
         return [modality for modality in modalities if isinstance(modality, str)]
 
     def token_counter(self) -> Callable[[list[str]], list[int]] | None:
         """A function from texts to their token counts with the model's tokenizer, cut at the model's maximum
-        length: a transformers tokenizer or a `tokenizers.Tokenizer` (StaticEmbedding's); None without one."""
+        length: a transformers tokenizer or a `tokenizers.Tokenizer` (StaticEmbedding's); None without one.
+
+        Returns:
+            The function, or None.
+        """
         tokenizer = getattr(self.model, "tokenizer", None) if self.model is not None else None
         limit = getattr(self.model, "max_seq_length", None) or getattr(self.model, "max_length", None)
         limit = limit if isinstance(limit, int) else None
@@ -447,6 +533,14 @@ class BaseModelCardData:
 
     @staticmethod
     def describe_loss(loss: Any) -> dict[str, Any]:
+        """What the card says about a loss.
+
+        Args:
+            loss: The loss module.
+
+        Returns:
+            Its class path, and its settings as a JSON block.
+        """
         described = {"fullname": qualified_class_name(loss)}
         config = loss.get_config_dict() if callable(getattr(loss, "get_config_dict", None)) else None
         if config:
@@ -454,6 +548,14 @@ class BaseModelCardData:
         return described
 
     def render_examples_table(self, info: dict[str, Any]) -> str:
+        """A dataset's examples as a Markdown table (media saved when the card has a folder).
+
+        Args:
+            info: The dataset's card entry, with its examples.
+
+        Returns:
+            The table, or "" without examples.
+        """
         columns = info.get("_example_columns") or list(info.get("examples", {}))
         examples = info.get("examples") or {}
         count = max((len(examples.get(column, [])) for column in columns), default=0)
@@ -485,6 +587,15 @@ class BaseModelCardData:
 
     @staticmethod
     def media_html(path: str, description: str) -> str:
+        """HTML that shows a saved media file in a table cell.
+
+        Args:
+            path: The file's path in the model folder.
+            description: Its description (an image's alt text).
+
+        Returns:
+            An img, audio or video element.
+        """
         if path.endswith(card_media.MEDIA_EXTENSIONS["video"]):
             return f'<video src="{path}" controls width="200"></video> {description}'
         if path.endswith(card_media.MEDIA_EXTENSIONS["audio"]):
@@ -505,11 +616,28 @@ class BaseModelCardData:
 
     @staticmethod
     def has_media(example: Any) -> bool:
+        """Whether a usage example holds media (an image, audio, video).
+
+        Args:
+            example: The example, or a dict of them.
+
+        Returns:
+            True when it does.
+        """
         if isinstance(example, dict) and not card_media.is_typed_media_dict(example):
             return any(card_media.is_media(value) for value in example.values())
         return card_media.is_media(example)
 
     def saved_example(self, value: Any, counts: dict[str, int]) -> Any:
+        """A usage example with its media saved under `save_dir/assets` (each distinct file once).
+
+        Args:
+            value: The example, or a dict of them.
+            counts: Files saved so far per modality (updated).
+
+        Returns:
+            The example with media replaced by their paths (or descriptions when saving fails).
+        """
         if isinstance(value, dict) and not card_media.is_typed_media_dict(value):
             return {key: self.saved_example(item, counts) for key, item in value.items()}
         if not card_media.is_media(value):
@@ -530,7 +658,11 @@ class BaseModelCardData:
         return path
 
     def hub_model_id(self) -> str | None:
-        """The model id when it names a Hub repository (not a local folder)."""
+        """The model id when it names a Hub repository (not a local folder).
+
+        Returns:
+            The id, or None.
+        """
         return self.model_id if self.model_id and not Path(self.model_id).is_dir() else None
 
     def _asset_path_to_url(self, relative_path: str) -> str:
@@ -551,7 +683,14 @@ class BaseModelCardData:
         return repr(value)
 
     def snippet_input(self, value: Any) -> str:
-        """An input of the non-text snippet as Python source: saved images opened with its `load_image`."""
+        """An input of the non-text snippet as Python source: saved images opened with its `load_image`.
+
+        Args:
+            value: The input.
+
+        Returns:
+            Python source.
+        """
         if (
             isinstance(value, str)
             and value.startswith("assets/")
@@ -563,13 +702,28 @@ class BaseModelCardData:
         return self._format_snippet_value(value)
 
     def snippet_model_id(self) -> str:
+        """The model id the snippet loads.
+
+        Returns:
+            The model id, else a placeholder.
+        """
         return self.model_id or "sentence_transformers_model_id"
 
     def snippet_dimension(self) -> Any:
+        """The embedding dimension the snippet prints.
+
+        Returns:
+            The model's dimension, else a placeholder.
+        """
         dimension = getattr(self.model, "get_embedding_dimension", None)
         return (dimension() if callable(dimension) else None) or "embedding_dimension"
 
     def snippet_header(self) -> list[str]:
+        """The snippet's import and loading lines.
+
+        Returns:
+            The lines.
+        """
         return [
             f"from sentembed import {self.model_class}  # or: from sentence_transformers import {self.model_class}",
             "",
@@ -578,10 +732,23 @@ class BaseModelCardData:
         ]
 
     def python_list(self, name: str, values: list[Any]) -> list[str]:
+        """Lines assigning a list to a name.
+
+        Args:
+            name: The variable's name.
+            values: The values.
+
+        Returns:
+            The lines.
+        """
         return [f"{name} = [", *(f"    {self._format_snippet_value(value)}," for value in values), "]"]
 
     def generate_usage_snippet(self) -> str:
-        """The card's Python example, for the usage examples (or their saved-file stand-ins)."""
+        """The card's Python example, for the usage examples (or their saved-file stand-ins).
+
+        Returns:
+            The snippet, as a fenced Markdown code block.
+        """
         display = self.usage_examples_display or self.usage_examples or self.default_examples()
         if any(self.has_media(example) for example in self.usage_examples or []) or any(
             isinstance(example, dict) for example in display
@@ -590,6 +757,11 @@ class BaseModelCardData:
         return self._generate_text_snippet(display)
 
     def default_examples(self) -> list:
+        """The usage examples when the data gave none.
+
+        Returns:
+            A few example inputs.
+        """
         return list(DEFAULT_TEXTS)
 
     def _generate_text_snippet(self, texts: list[str]) -> str:
@@ -602,6 +774,15 @@ class BaseModelCardData:
         return self.fenced(lines)
 
     def retrieval_snippet(self, queries: list[str], documents: list[str]) -> str:
+        """The snippet of a retrieval model: encode_query, encode_document, similarity.
+
+        Args:
+            queries: The example queries.
+            documents: The example documents.
+
+        Returns:
+            The snippet, as a fenced Markdown code block.
+        """
         dimension = self.snippet_dimension()
         lines = [
             *self.snippet_header(),
@@ -630,6 +811,16 @@ class BaseModelCardData:
         return self.fenced(lines)
 
     def similarity_lines(self, arguments: str, rows: int, columns: int) -> list[str]:
+        """The snippet's similarity lines, with the computed scores when there are any.
+
+        Args:
+            arguments: The call's arguments, as source.
+            rows: The scores' rows.
+            columns: The scores' columns.
+
+        Returns:
+            The lines.
+        """
         lines = ["# Similarity of every pair of embeddings", f"similarities = model.similarity({arguments})"]
         if self.similarities:
             return [*lines, "print(similarities)", self.similarities]
@@ -637,6 +828,14 @@ class BaseModelCardData:
 
     @staticmethod
     def fenced(lines: list[str]) -> str:
+        """Lines as a fenced Python code block.
+
+        Args:
+            lines: The lines.
+
+        Returns:
+            The Markdown block.
+        """
         return "```python\n" + "\n".join(lines) + "\n```"
 
     def run_usage_snippet(self) -> None:
@@ -667,15 +866,28 @@ class BaseModelCardData:
     # ----- everything the card shows ---------------------------------------------------------------------------
 
     def get_default_model_name(self) -> str:
+        """The card's title when no model_name is set.
+
+        Returns:
+            E.g. "SentenceTransformer based on bert-base-uncased".
+        """
         base = f" based on {self.base_model}" if self.base_model else ""
         return f"{self.model_class}{base}"
 
     def model_facts(self) -> dict[str, Any]:
-        """The model's own facts for the card's details list (dimension, lengths, similarity, ...)."""
+        """The model's own facts for the card's details list (dimension, lengths, similarity, ...).
+
+        Returns:
+            Fact name -> value.
+        """
         return {}
 
     def evaluation_sections(self) -> list[dict[str, Any]]:
-        """One entry per evaluator: its description, dataset, class, settings and metrics table."""
+        """One entry per evaluator: its description, dataset, class, settings and metrics table.
+
+        Returns:
+            The entries.
+        """
         sections = []
         for evaluator, metrics in self.eval_results_dict.items():
             primary = (getattr(evaluator, "primary_metric", None) or "").removeprefix(
@@ -704,7 +916,11 @@ class BaseModelCardData:
                 entry["examples_table"] = self.render_examples_table(entry)
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything the card shows, usage snippet included (saving example media when the card has a folder)."""
+        """Everything the card shows, usage snippet included (saving example media when the card has a folder).
+
+        Returns:
+            The template's values.
+        """
         if self.ir_model is None:
             self.try_to_set_ir_model_from_evaluators()
         if self.ir_model is None:
@@ -739,6 +955,11 @@ class BaseModelCardData:
     # ----- front matter ---------------------------------------------------------------------------------------
 
     def eval_result_entries(self) -> list[EvalResult]:
+        """The model-index results of the front matter.
+
+        Returns:
+            One huggingface_hub EvalResult per metric.
+        """
         results = [
             EvalResult(
                 task_type=task_type(evaluator),
@@ -766,10 +987,19 @@ class BaseModelCardData:
         return results
 
     def widget_entries(self) -> list[dict[str, Any]]:
+        """The front matter's widget.
+
+        Returns:
+            The widget entries.
+        """
         return self.widget
 
     def card_data(self) -> ModelCardData:
-        """The front matter as huggingface_hub's ModelCardData."""
+        """The front matter as huggingface_hub's ModelCardData.
+
+        Returns:
+            The ModelCardData.
+        """
         datasets = [entry["id"] for entry in [*self.train_datasets, *self.eval_datasets] if entry.get("id")]
         results = self.eval_result_entries()
         return ModelCardData(
@@ -786,20 +1016,38 @@ class BaseModelCardData:
         )
 
     def training_tags(self) -> list[str]:
-        """Tags a training run implies: the number of training samples and each loss."""
+        """Tags a training run implies: the number of training samples and each loss.
+
+        Returns:
+            The tags.
+        """
         sizes = [entry["size"] for entry in self.train_datasets if isinstance(entry.get("size"), int)]
         return ([f"dataset_size:{sum(sizes)}"] if sizes else []) + [f"loss:{name}" for name in self.losses]
 
     def current_pipeline_tag(self) -> str:
+        """The Hub pipeline tag for this model.
+
+        Returns:
+            The tag.
+        """
         return self.pipeline_tag
 
     def to_yaml(self) -> str:
+        """The front matter.
+
+        Returns:
+            The YAML text.
+        """
         return self.card_data().to_yaml()
 
     # ----- keeping the card a model was loaded with -----------------------------------------------------------
 
     def fingerprint(self) -> str:
-        """A digest of everything the card would say (fields that are working state are left out)."""
+        """A digest of everything the card would say (fields that are working state are left out).
+
+        Returns:
+            The digest.
+        """
         return repr([(item.name, getattr(self, item.name)) for item in fields(self) if item.compare])
 
     def remember_loaded_state(self) -> None:
@@ -813,6 +1061,9 @@ class BaseModelCardData:
 
         Args:
             model_id: The Hub id to show in the usage snippet instead of the placeholder.
+
+        Returns:
+            The README text, or None.
         """
         if self.loaded_card_text is None or self.loaded_fingerprint != self.fingerprint():
             return None
@@ -824,7 +1075,14 @@ class BaseModelCardData:
 
     @classmethod
     def from_readme(cls, path: str | Path) -> BaseModelCardData:
-        """The card data a saved README.md declares in its front matter (an empty one when it has none)."""
+        """The card data a saved README.md declares in its front matter (an empty one when it has none).
+
+        Args:
+            path: The README.md.
+
+        Returns:
+            The card data.
+        """
         data = cls()
         path = Path(path)
         if not path.is_file():
@@ -839,7 +1097,11 @@ class BaseModelCardData:
         return data
 
     def read_meta(self, meta: dict[str, Any]) -> None:
-        """Fill the fields from parsed front matter, leaving out the tags every card of this kind has."""
+        """Fill the fields from parsed front matter, leaving out the tags every card of this kind has.
+
+        Args:
+            meta: The parsed front matter.
+        """
         self.language = as_list(meta.get("language"), "language")
         self.license = meta.get("license")
         self.model_name = meta.get("model_name")
@@ -905,7 +1167,11 @@ class CrossEncoderModelCardData(BaseModelCardData):
     model_class = "CrossEncoder"
 
     def current_pipeline_tag(self) -> str:
-        """text-ranking for one score per pair, text-classification for several labels."""
+        """text-ranking for one score per pair, text-classification for several labels.
+
+        Returns:
+            The tag.
+        """
         labels = getattr(self.model, "num_labels", 1)
         return "text-ranking" if labels == 1 else "text-classification"
 
@@ -913,7 +1179,15 @@ class CrossEncoderModelCardData(BaseModelCardData):
         return []
 
     def usage_from_texts(self, rows: list[dict[str, Any]], texts: list[str]) -> list:
-        """Pairs of the first row's first text with the texts of the first rows' second columns."""
+        """Pairs of the first row's first text with the texts of the first rows' second columns.
+
+        Args:
+            rows: The rows.
+            texts: Their texts.
+
+        Returns:
+            The pairs, or None.
+        """
         query = texts_of(rows[0])[0]
         candidates = [texts_of(row)[1] for row in rows if len(texts_of(row)) > 1][:USAGE_EXAMPLES]
         return [[query, candidate] for candidate in candidates] or None

@@ -14,7 +14,14 @@ class PushToHubMixin:
     train_datasets=..., safe_serialization=...)` writes a complete model folder."""
 
     def hub_usage_example(self, repo_id: str) -> str:
-        """Python lines that load the model from `repo_id` and use it, for a pull request's description."""
+        """Python lines that load the model from `repo_id` and use it, for a pull request's description.
+
+        Args:
+            repo_id: The hub repository, "user-or-organization/name".
+
+        Returns:
+            The lines, joined by newlines.
+        """
         name = type(self).__name__
         return "\n".join(
             [
@@ -27,13 +34,24 @@ class PushToHubMixin:
         )
 
     def hub_commit_message(self) -> str:
-        """The default commit message: the class, and the backend when it is not torch."""
+        """The default commit message of `push_to_hub`.
+
+        Returns:
+            "Add new <class> model", naming the backend when it is not torch.
+        """
         backend = getattr(self, "backend", "torch")
         suffix = "" if backend == "torch" else f" with an {backend} backend"
         return f"Add new {type(self).__name__} model{suffix}"
 
     def hub_pr_description(self, repo_id: str) -> str:
-        """The description of a pull request that adds this model: its architecture and how to use it."""
+        """The description of a pull request that adds this model: its architecture and how to use it.
+
+        Args:
+            repo_id: The hub repository, "user-or-organization/name".
+
+        Returns:
+            The description, in Markdown.
+        """
         return (
             f"Hello!\n\nThis pull request has been automatically generated to add {type(self).__name__} "
             f"compatibility.\n\n## Full Model Architecture:\n```\n{self}\n```\n\n"
@@ -69,6 +87,12 @@ class PushToHubMixin:
             train_datasets: dataset names for the model card.
             revision: the branch to push to, created when missing.
             create_pr: open a pull request (with a description of the model) instead of committing.
+
+        Returns:
+            The commit's URL, or the pull request's.
+
+        Raises:
+            OSError: The hub refuses the upload or cannot be reached (huggingface_hub's HTTP errors).
         """
         from huggingface_hub import HfApi
 

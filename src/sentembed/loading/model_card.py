@@ -203,7 +203,14 @@ def body(data: BaseModelCardData) -> str:
 
 
 def generate_model_card(model: Any) -> str:
-    """The README.md text for `model` (a SentenceTransformer or CrossEncoder) from its `model_card_data`."""
+    """The README.md text for `model` from its `model_card_data`.
+
+    Args:
+        model: A SentenceTransformer or CrossEncoder.
+
+    Returns:
+        The model card: YAML front matter, then Markdown.
+    """
     data: BaseModelCardData = model.model_card_data
     if data.model is None:
         data.register_model(model)

@@ -316,43 +316,112 @@ class AdapterMethods:
         return model
 
     def has_peft_compatible_model(self) -> bool:
-        """True when the model holds a transformers network that adapters can be inserted into."""
+        """Whether adapters (peft) can be added to this model.
+
+        Returns:
+            True when the model holds a transformers network that adapters can be inserted into.
+        """
         return self.transformers_model is not None
 
     def add_adapter(self, adapter_config: Any, adapter_name: str | None = None) -> None:
-        """Add a fresh adapter (a `peft.PeftConfig`, such as `LoraConfig`) and make it active, for training."""
+        """Add a fresh adapter and make it active, for training (needs the `peft` extra).
+
+        Args:
+            adapter_config: A `peft.PeftConfig`, such as `LoraConfig(r=8, target_modules=[...])`.
+            adapter_name: Its name. Default None: "default".
+
+        Raises:
+            TypeError: A config that is not a `peft.PeftConfig`.
+            ValueError: A model without a transformers network inside.
+        """
         add_adapter(self._adapter_model(), adapter_config, adapter_name)
 
     def load_adapter(
         self, peft_model_id: str | os.PathLike, adapter_name: str | None = None, is_trainable: bool = False
     ) -> None:
-        """Load an adapter folder (`adapter_config.json` and its weights) and make it active."""
+        """Load an adapter folder (`adapter_config.json` and its weights) and make it active.
+
+        Args:
+            peft_model_id: The adapter's folder or hub repository id.
+            adapter_name: The name to load it under. Default None: "default".
+            is_trainable: Keep its weights trainable (to train it further). Default False.
+
+        Raises:
+            OSError: A folder without `adapter_config.json`.
+            ValueError: A model without a transformers network inside.
+        """
         load_adapter(self._adapter_model(), peft_model_id, adapter_name, is_trainable)
 
     def set_adapter(self, adapter_name: str | list[str]) -> None:
-        """Use only this adapter (or these adapters)."""
+        """Use only this adapter (or these adapters).
+
+        Args:
+            adapter_name: The name of a loaded adapter, or a list of names.
+
+        Raises:
+            ValueError: A model without a transformers network inside.
+        """
         set_adapter(self._adapter_model(), adapter_name)
 
     def enable_adapters(self) -> None:
-        """Run with the active adapters again after `disable_adapters`."""
+        """Run with the active adapters again after `disable_adapters`.
+
+        Raises:
+            ValueError: A model without a transformers network inside.
+        """
         enable_adapters(self._adapter_model(), True)
 
     def disable_adapters(self) -> None:
-        """Run the base model alone, keeping the adapters for later."""
+        """Run the base model alone, keeping the adapters for later.
+
+        Raises:
+            ValueError: A model without a transformers network inside.
+        """
         enable_adapters(self._adapter_model(), False)
 
     def active_adapters(self) -> list[str]:
-        """The names of the adapters in use."""
+        """The adapters in use.
+
+        Returns:
+            Their names.
+
+        Raises:
+            ValueError: A model without a transformers network inside.
+        """
         return active_adapters(self._adapter_model())
 
     def active_adapter(self) -> str:
-        """The first adapter in use."""
+        """The first adapter in use.
+
+        Returns:
+            Its name.
+
+        Raises:
+            ValueError: A model without a transformers network inside.
+        """
         return self.active_adapters()[0]
 
     def get_adapter_state_dict(self, adapter_name: str | None = None) -> dict[str, torch.Tensor]:
-        """The weights of one adapter, the active one by default."""
+        """The weights of one adapter.
+
+        Args:
+            adapter_name: The adapter. Default None: the active one.
+
+        Returns:
+            Its weights, parameter name -> tensor.
+
+        Raises:
+            ValueError: A model without a transformers network inside.
+        """
         return adapter_state_dict(self._adapter_model(), adapter_name)
 
     def delete_adapter(self, adapter_names: str | list[str]) -> None:
-        """Remove adapters from the model."""
+        """Remove adapters from the model.
+
+        Args:
+            adapter_names: The name of an adapter, or a list of names.
+
+        Raises:
+            ValueError: A model without a transformers network inside.
+        """
         delete_adapter(self._adapter_model(), adapter_names)

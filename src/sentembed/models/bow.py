@@ -14,7 +14,14 @@ from sentembed.models.word_weights import weight_table
 
 class BoW(InputModule):
     """One dimension per vocabulary word: its weight times how often it occurs (or once, without
-    `cumulative_term_frequency`). Words are matched by `WhitespaceTokenizer`, with no stop words."""
+    `cumulative_term_frequency`). Words are matched by `WhitespaceTokenizer`, with no stop words.
+
+    Args:
+        vocab: The vocabulary, one dimension per word.
+        word_weights: Word -> weight (e.g. IDF). Default None: none.
+        unknown_word_weight: The weight of vocabulary words missing from `word_weights`. Default 1.
+        cumulative_term_frequency: Count repeated words (True, default) rather than mark presence.
+    """
 
     config_keys = ("vocab", "word_weights", "unknown_word_weight", "cumulative_term_frequency")
 
@@ -38,6 +45,11 @@ class BoW(InputModule):
         return float("inf")
 
     def get_sentence_embedding_dimension(self) -> int:
+        """The vocabulary's size.
+
+        Returns:
+            The dimension.
+        """
         return len(self.vocab)
 
     get_embedding_dimension = get_sentence_embedding_dimension
@@ -46,7 +58,14 @@ class BoW(InputModule):
         return [{"input_ids": self.tokenizer.tokenize(text)} for text in texts], 0
 
     def pad(self, rows: list[Row]) -> dict[str, torch.Tensor]:
-        """The batch's sentence vectors themselves: the bag of words needs no model."""
+        """The batch's sentence vectors themselves: the bag of words needs no model.
+
+        Args:
+            rows: Token rows from `tokenize_unpadded`.
+
+        Returns:
+            {"sentence_embedding": (batch, vocabulary size) tensor}.
+        """
         vectors = torch.zeros(len(rows), len(self.vocab))
         for position, row in enumerate(rows):
             for index in row["input_ids"]:
@@ -61,6 +80,14 @@ class BoW(InputModule):
         return len(self.tokenize_unpadded([prompt])[0][0]["input_ids"])
 
     def forward(self, features: Features) -> Features:
+        """Nothing to compute: `pad` made the vectors.
+
+        Args:
+            features: The batch's features, from the modules before.
+
+        Returns:
+            The features, unchanged.
+        """
         return features
 
     def save(self, output_path: str, safe_serialization: bool = True) -> None:

@@ -9,7 +9,14 @@ from sentembed.models.base import Module
 
 
 class Dropout(Module):
-    """Zero a share `dropout` of the sentence embedding's values in training mode."""
+    """Zero a share `dropout` of the sentence embedding's values in training mode.
+
+    Args:
+        dropout: The share, from 0 to 1. Default 0.2.
+
+    Raises:
+        ValueError: A share outside [0, 1].
+    """
 
     config_keys = ("dropout",)
 
@@ -21,5 +28,13 @@ class Dropout(Module):
         self.dropout_layer = nn.Dropout(dropout)
 
     def forward(self, features: Features) -> Features:
+        """Apply dropout to the sentence embedding (nothing in eval mode).
+
+        Args:
+            features: The batch's features, from the modules before.
+
+        Returns:
+            The features, "sentence_embedding" replaced.
+        """
         features["sentence_embedding"] = self.dropout_layer(features["sentence_embedding"])
         return features

@@ -11,7 +11,15 @@ from sentembed.models.base import WeightedModule
 
 class LSTM(WeightedModule):
     """Replace token embeddings by the LSTM's outputs (`hidden_dim`, doubled when bidirectional); padding is
-    skipped through each row's `sentence_lengths`."""
+    skipped through each row's `sentence_lengths`.
+
+    Args:
+        embedding_dimension: The token embeddings' size.
+        hidden_dim: The LSTM's hidden size.
+        num_layers: Stacked LSTM layers. Default 1.
+        dropout: Dropout between layers. Default 0.
+        bidirectional: Run both directions and concatenate them. Default True.
+    """
 
     config_file_name = "lstm_config.json"
     config_keys = ("embedding_dimension", "hidden_dim", "num_layers", "dropout", "bidirectional")
@@ -41,11 +49,24 @@ class LSTM(WeightedModule):
         self.embeddings_dimension = hidden_dim * (2 if bidirectional else 1)
 
     def get_word_embedding_dimension(self) -> int:
+        """The output token embeddings' size.
+
+        Returns:
+            The dimension.
+        """
         return self.embeddings_dimension
 
     get_embedding_dimension = get_word_embedding_dimension
 
     def forward(self, features: Features) -> Features:
+        """Run the LSTM over the token embeddings.
+
+        Args:
+            features: The batch's features, from the modules before.
+
+        Returns:
+            The features, "token_embeddings" replaced.
+        """
         tokens = features["token_embeddings"]
         lengths = features["sentence_lengths"].clamp(min=1).cpu()
         packed = pack_padded_sequence(tokens, lengths, batch_first=True, enforce_sorted=False)

@@ -48,6 +48,23 @@ class Pooling(Module):
     Several modes' outputs are concatenated: in the order given by a `pooling_mode` list, or in the
     order of `POOLING_MODES` when chosen by the legacy boolean flags.
     With `include_prompt=False`, the prompt's tokens are left out of the pooled vector.
+
+    Args:
+        embedding_dimension: The token embeddings' size (`word_embedding_dimension` before v6).
+        pooling_mode: A mode ("cls", "mean", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken") or a
+            list of them. Default None: "mean" (unless the flags below choose).
+        pooling_mode_cls_token: Legacy flag for "cls". Default None.
+        pooling_mode_max_tokens: Legacy flag for "max". Default None.
+        pooling_mode_mean_tokens: Legacy flag for "mean". Default None.
+        pooling_mode_mean_sqrt_len_tokens: Legacy flag for "mean_sqrt_len_tokens". Default None.
+        pooling_mode_weightedmean_tokens: Legacy flag for "weightedmean". Default None.
+        pooling_mode_lasttoken: Legacy flag for "lasttoken". Default None.
+        include_prompt: Pool over the prompt's tokens too. Default True.
+        **kwargs: Only `word_embedding_dimension`, the older name of `embedding_dimension`.
+
+    Raises:
+        ValueError: A missing or non-positive dimension, an unknown mode, or both `pooling_mode` and flags.
+        TypeError: Unknown keyword arguments.
     """
 
     POOLING_MODES = POOLING_MODES
@@ -105,11 +122,21 @@ class Pooling(Module):
         return self.modes[0] if len(self.modes) == 1 else tuple(self.modes)
 
     def get_sentence_embedding_dimension(self) -> int:
+        """The pooled vector's size: the token size times the number of modes.
+
+        Returns:
+            The dimension.
+        """
         return self.pooling_output_dimension
 
     get_embedding_dimension = get_sentence_embedding_dimension
 
     def get_pooling_mode_str(self) -> str:
+        """The modes' names, for display.
+
+        Returns:
+            The names joined by "+", e.g. "mean" or "cls+mean".
+        """
         return "+".join(self.modes)
 
     def forward(self, features: Features, **kwargs: Any) -> Features:
@@ -117,7 +144,16 @@ class Pooling(Module):
         not used). The tokens may be padded (batch, length, dim) with
         an `attention_mask` (all tokens count when there is none), or flattened (1, total, dim) as transformers'
         `DataCollatorWithFlattening` lays them out, with `cu_seq_lens_q` / `cu_seq_lens_k` or `position_ids`
-        marking where each text starts. `features` is not changed apart from the added embedding."""
+        marking where each text starts. `features` is not changed apart from the added embedding.
+
+        Args:
+            features: The batch's features: "token_embeddings", and "attention_mask", "prompt_length",
+                "token_weights_sum" where present.
+            **kwargs: Ignored.
+
+        Returns:
+            The features, with "sentence_embedding" set.
+        """
         tokens, mask = padded_tokens(features)
         mask = self._pooling_mask(mask, features.get("prompt_length"))
         weights_sum = features.get("token_weights_sum")  # set by WordWeights: the mean modes divide by it
@@ -143,7 +179,11 @@ class Pooling(Module):
         return mask.masked_fill((positions >= start) & (positions < start + int(prompt_length)), 0)
 
     def get_config_dict(self) -> dict[str, Any]:
-        """The legacy form, which every reference version reads, unless only the new form keeps the mode order."""
+        """The legacy form, which every reference version reads, unless only the new form keeps the mode order.
+
+        Returns:
+            Setting name -> value.
+        """
         if self.modes != [mode for mode in POOLING_MODES if mode in self.modes]:
             return {
                 "embedding_dimension": self.word_embedding_dimension,

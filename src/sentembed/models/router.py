@@ -49,6 +49,15 @@ class Router(InputModule):
     With no task, `default_route` is used (the first route when it is None and `allow_empty_key` is True).
     `route_mappings` maps (task, modality) pairs to route names, as the reference's v6 Router does. As module 0,
     every route must start with an input module; after a shared Transformer, routes can hold any modules.
+
+    Args:
+        sub_modules: Route name -> its modules.
+        default_route: The route used without a task. Default None: the first route when `allow_empty_key`.
+        allow_empty_key: Allow calls without a task (using the default route). Default True.
+        route_mappings: (task, modality) -> route name, as the reference's v6 Router takes them. Default None.
+
+    Raises:
+        ValueError: No routes, an unnamed or empty route, or a default or mapped route that does not exist.
     """
 
     config_file_name = ROUTER_CONFIG_FILE
@@ -85,7 +94,17 @@ class Router(InputModule):
         default_route: str | None = "document",
         allow_empty_key: bool = True,
     ) -> Router:
-        """A Router with a "query" and a "document" route, for `encode_query` and `encode_document`."""
+        """A Router with a "query" and a "document" route, for `encode_query` and `encode_document`.
+
+        Args:
+            query_modules: The query route's modules.
+            document_modules: The document route's modules.
+            default_route: The route used without a task. Default "document".
+            allow_empty_key: Allow calls without a task. Default True.
+
+        Returns:
+            The Router.
+        """
         return cls({"query": query_modules, "document": document_modules}, default_route, allow_empty_key)
 
     # ----- choosing a route -------------------------------------------------------------------------
@@ -95,7 +114,19 @@ class Router(InputModule):
         return list(self.sub_modules)
 
     def resolve_route(self, task: str | None = None, modality: str = "text") -> str:
-        """The route for a task: the route of that name, else a route mapping, else (with no task) the default."""
+        """The route for a task: the route of that name, else a route mapping, else (with no task) the default.
+
+        Args:
+            task: A task such as "query", or None.
+            modality: The input's modality. Default "text".
+
+        Returns:
+            The route's name.
+
+        Raises:
+            TypeError: A task that is not a string.
+            ValueError: A task without a route, or no task and no default route.
+        """
         if task is not None and not isinstance(task, str):
             raise TypeError(f"task must be a string or None, got {type(task).__name__}")
         if task in self.sub_modules:
@@ -117,7 +148,18 @@ class Router(InputModule):
         return self.default_route
 
     def route_input(self, task: str | None = None) -> InputModule:
-        """The input module that tokenizes texts for a task's route."""
+        """The input module that tokenizes texts for a task's route.
+
+        Args:
+            task: A task such as "query", or None for the default route.
+
+        Returns:
+            The route's first module.
+
+        Raises:
+            TypeError: A route that does not start with an input module.
+            ValueError: A task without a route.
+        """
         return self._route_input(self.resolve_route(task))
 
     @property
@@ -158,7 +200,16 @@ class Router(InputModule):
         return self._route_input(self.main_route).pad(rows)
 
     def tokenize(self, texts: list[str], padding: str | bool = True, task: str | None = None) -> dict[str, Any]:
-        """Texts to one padded batch for a task's route, with the task recorded for `forward`."""
+        """Texts to one padded batch for a task's route, with the task recorded for `forward`.
+
+        Args:
+            texts: The texts.
+            padding: Kept for the reference's signature.
+            task: A task such as "query", or None for the default route.
+
+        Returns:
+            The padded features (and "task").
+        """
         features = dict(self.route_input(task).tokenize(texts))
         if task is not None:
             features["task"] = task
@@ -168,7 +219,11 @@ class Router(InputModule):
         return self._route_input(self.main_route).prompt_length(prompt)
 
     def get_sentence_embedding_dimension(self) -> int | None:
-        """The output dimension of the main route."""
+        """The output dimension of the main route.
+
+        Returns:
+            The dimension, or None when unknown.
+        """
         return _dimension(self.sub_modules[self.main_route])
 
     get_embedding_dimension = get_sentence_embedding_dimension
@@ -183,7 +238,17 @@ class Router(InputModule):
         self, features: Features, task: str | None = None, modality: str | None = None, **kwargs: Any
     ) -> Features:
         """Run the features through the route `task` (else the features' "task") picks for `modality` (else the
-        features' "modality", else text); other keyword arguments go on to the route's modules that read them."""
+        features' "modality", else text); other keyword arguments go on to the route's modules that read them.
+
+        Args:
+            features: The batch's features.
+            task: The task. Default None: the features' "task".
+            modality: The modality. Default None: the features' "modality", else "text".
+            **kwargs: Arguments for the route's modules that read them.
+
+        Returns:
+            The features after the route's modules.
+        """
         route = self.resolve_route(
             task if task is not None else features.get("task"),
             modality if modality is not None else features.get("modality", "text"),
@@ -206,7 +271,16 @@ class Router(InputModule):
         type_name: Callable[[nn.Module], str] | None = None,
     ) -> None:
         """Write each module once into `{route}_{index}_{Class}` and `router_config.json` with its types, each
-        route's folders and the parameters; `type_name` gives the modules.json type of a module."""
+        route's folders and the parameters.
+
+        Args:
+            output_path: The Router's folder (created when missing).
+            safe_serialization: Write weights as safetensors. Default True.
+            type_name: Gives the modules.json type of a module (SentenceTransformer.save passes it).
+
+        Raises:
+            TypeError: No type_name.
+        """
         if type_name is None:
             raise TypeError("Router.save needs type_name (the module type namer); SentenceTransformer.save passes it")
         os.makedirs(output_path, exist_ok=True)
@@ -227,7 +301,20 @@ class Router(InputModule):
     @classmethod
     def load(cls, input_path: str, load_module: Callable[[str, str], nn.Module] | None = None, **kwargs: Any) -> Router:
         """Read `router_config.json` (or an older Asym's `config.json`); `load_module(type_name, folder)` builds
-        each listed module once, so that routes sharing a folder share the module."""
+        each listed module once, so that routes sharing a folder share the module.
+
+        Args:
+            input_path: The Router's folder.
+            load_module: (type name, folder) -> module (SentenceTransformer passes it).
+            **kwargs: Ignored.
+
+        Returns:
+            The Router.
+
+        Raises:
+            TypeError: No load_module.
+            OSError: A config without "types" and "structure".
+        """
         if load_module is None:
             raise TypeError("Router.load needs load_module (the module loader); SentenceTransformer passes it")
         path = Path(input_path) / ROUTER_CONFIG_FILE

@@ -27,6 +27,17 @@ class StaticEmbedding(InputModule):
 
     `tokenizer` is a fast tokenizer (`tokenizers.Tokenizer` or a transformers fast tokenizer); give
     `embedding_weights` (vocabulary size x dimension) or `embedding_dim` for randomly initialised vectors.
+
+    Args:
+        tokenizer: A `tokenizers.Tokenizer` or a transformers fast tokenizer.
+        embedding_weights: The (vocabulary size, dim) table. Default None.
+        embedding_dim: The dimension of a random table, when no weights are given. Default None.
+        **kwargs: `base_model`, the name recorded for the model card; other keys are ignored.
+
+    Raises:
+        TypeError: A tokenizer that is not a fast one.
+        ValueError: Neither weights nor a dimension, or a table that is not 2-D, holds NaN or inf, or lacks rows
+            for some token ids.
     """
 
     def __init__(
@@ -68,6 +79,11 @@ class StaticEmbedding(InputModule):
         return self.embedding.embedding_dim
 
     def get_sentence_embedding_dimension(self) -> int:
+        """The embeddings' size.
+
+        Returns:
+            The dimension.
+        """
         return self.embedding_dim
 
     get_embedding_dimension = get_sentence_embedding_dimension
@@ -77,22 +93,49 @@ class StaticEmbedding(InputModule):
         return [{"input_ids": encoding.ids} for encoding in encodings], 0
 
     def pad(self, rows: list[Row]) -> dict[str, torch.Tensor]:
-        """The bag input: every row's ids end to end, and the offset where each row starts."""
+        """The bag input: every row's ids end to end, and the offset where each row starts.
+
+        Args:
+            rows: Token rows from `tokenize_unpadded`.
+
+        Returns:
+            {"input_ids": flat ids, "offsets": where each row starts}.
+        """
         lengths = [len(row["input_ids"]) for row in rows]
         offsets = torch.tensor([0, *np.cumsum(lengths[:-1]).tolist()] if rows else [], dtype=torch.long)
         input_ids = torch.tensor([token for row in rows for token in row["input_ids"]], dtype=torch.long)
         return {"input_ids": input_ids, "offsets": offsets}
 
     def prompt_length(self, prompt: str) -> int:
-        """No special tokens are added, so every token of the prompt is the prompt's."""
+        """No special tokens are added, so every token of the prompt is the prompt's.
+
+        Args:
+            prompt: The prompt text.
+
+        Returns:
+            Its token count.
+        """
         return len(self.tokenize_unpadded([prompt])[0][0]["input_ids"])
 
     def forward(self, features: Features) -> Features:
+        """Average each text's token vectors.
+
+        Args:
+            features: The batch from `pad`.
+
+        Returns:
+            The features, with "sentence_embedding" set.
+        """
         features["sentence_embedding"] = self.embedding(features["input_ids"], features["offsets"])
         return features
 
     def save(self, output_path: str, safe_serialization: bool = True) -> None:
-        """Write `model.safetensors` (the `embedding.weight` table) and `tokenizer.json`, as the reference does."""
+        """Write `model.safetensors` (the `embedding.weight` table) and `tokenizer.json`, as the reference does.
+
+        Args:
+            output_path: The module's folder (created when missing).
+            safe_serialization: Write the table as safetensors. Default True.
+        """
         os.makedirs(output_path, exist_ok=True)
         save_state_dict(self, output_path, safe_serialization=safe_serialization)
         self.tokenizer.save(str(Path(output_path) / TOKENIZER_FILE))
@@ -102,7 +145,18 @@ class StaticEmbedding(InputModule):
         """Read a model2vec folder: `tokenizer.json`, and `model.safetensors` with `embeddings` and, for
         vocabulary-quantized models, `mapping` (token id -> row) and `weights` (one per token), which are folded
         in so that token t's vector is `embeddings[mapping[t]] * weights[t]`. Normalise with a Normalize module
-        after it when the folder's config.json says `"normalize": true`."""
+        after it when the folder's config.json says `"normalize": true`.
+
+        Args:
+            path: The model2vec folder.
+            **kwargs: Ignored (the reference's loading options).
+
+        Returns:
+            The module.
+
+        Raises:
+            OSError: A missing file, or arrays that do not fit the tokenizer.
+        """
         folder = Path(path)
         tokenizer_path = folder / TOKENIZER_FILE
         weights_path = folder / "model.safetensors"
@@ -120,7 +174,18 @@ class StaticEmbedding(InputModule):
 
     @classmethod
     def load_teacher(cls, name_or_path: str, device: str | None) -> Any:
-        """The SentenceTransformer `name_or_path` names, loaded through `teacher_loader`."""
+        """The SentenceTransformer `name_or_path` names, loaded through `teacher_loader`.
+
+        Args:
+            name_or_path: A model name or folder.
+            device: Where it runs; None for the best available.
+
+        Returns:
+            The loaded model.
+
+        Raises:
+            RuntimeError: `teacher_loader` was never set (sentembed was not imported).
+        """
         if cls.teacher_loader is None:
             raise RuntimeError("import sentembed (it sets StaticEmbedding.teacher_loader) to distil a model by name")
         return cls.teacher_loader(name_or_path, device=device)
@@ -152,6 +217,13 @@ class StaticEmbedding(InputModule):
             show_progress_bar: show a progress bar (None: when logging is at INFO or below).
             device: where a model given by name runs (a loaded model stays where it is).
             kwargs: the reference's other options (vocabulary, quantize_to), which are ignored.
+
+        Returns:
+            The distilled module.
+
+        Raises:
+            TypeError: A model without a fast tokenizer.
+            ValueError: Options out of range.
         """
         if isinstance(model, (str, os.PathLike)):
             check_distill_options(pca_dims, sif_coefficient, token_remove_pattern, batch_size)
@@ -170,7 +242,18 @@ class StaticEmbedding(InputModule):
 
     @classmethod
     def load(cls, input_path: str, **kwargs: Any) -> StaticEmbedding:
-        """Read `tokenizer.json` and the `embedding.weight` table from a module folder (or model2vec's arrays)."""
+        """Read `tokenizer.json` and the `embedding.weight` table from a module folder (or model2vec's arrays).
+
+        Args:
+            input_path: The module's folder.
+            **kwargs: Ignored (loading options other modules take).
+
+        Returns:
+            The module.
+
+        Raises:
+            OSError: A missing or damaged tokenizer or weights file.
+        """
         tokenizer_path = Path(input_path) / TOKENIZER_FILE
         if not tokenizer_path.is_file():
             raise OSError(f"{tokenizer_path} is missing: a StaticEmbedding folder holds its tokenizer.json")

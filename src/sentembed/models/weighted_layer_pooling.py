@@ -14,6 +14,15 @@ class WeightedLayerPooling(WeightedModule):
 
     Reads `all_layer_embeddings`, which a Transformer adds when its config has `output_hidden_states=True`
     (e.g. `Transformer(path, config_args={"output_hidden_states": True})`).
+
+    Args:
+        embedding_dimension: The token embeddings' size.
+        num_hidden_layers: The transformer's layer count. Default 12.
+        layer_start: The first layer averaged (0 is the embedding layer). Default 4.
+        layer_weights: The starting weight of each averaged layer. Default None: 1 each.
+
+    Raises:
+        ValueError: A layer_start outside [0, num_hidden_layers], or weights of another count.
     """
 
     config_keys = ("embedding_dimension", "layer_start", "num_hidden_layers")
@@ -38,11 +47,27 @@ class WeightedLayerPooling(WeightedModule):
         self.layer_weights = nn.Parameter(initial.clone())
 
     def get_word_embedding_dimension(self) -> int:
+        """The token embeddings' size.
+
+        Returns:
+            The dimension.
+        """
         return self.embedding_dimension
 
     get_embedding_dimension = get_word_embedding_dimension
 
     def forward(self, features: Features) -> Features:
+        """Average the hidden layers into the token embeddings.
+
+        Args:
+            features: The batch's features, from the modules before.
+
+        Returns:
+            The features, "token_embeddings" replaced.
+
+        Raises:
+            ValueError: No "all_layer_embeddings" in the features.
+        """
         if "all_layer_embeddings" not in features:
             raise ValueError(
                 "WeightedLayerPooling needs all_layer_embeddings: load the Transformer with "

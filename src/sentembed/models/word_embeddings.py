@@ -65,7 +65,18 @@ def _vector(values: list[str], word: str, path: Path) -> np.ndarray:
 
 
 class WordEmbeddings(InputModule):
-    """Token embeddings from a word-vector table, with a `WhitespaceTokenizer`; row 0 is the padding vector."""
+    """Token embeddings from a word-vector table, with a `WhitespaceTokenizer`; row 0 is the padding vector.
+
+    Args:
+        tokenizer: The tokenizer, whose vocabulary matches the table's rows.
+        embedding_weights: The (vocabulary size, dim) table.
+        update_embeddings: Train the table too. Default False.
+        max_seq_length: The most tokens a text keeps. Default 1000000.
+
+    Raises:
+        ValueError: A table that is not 2-D or does not match the vocabulary, or a max_seq_length that is not a
+            positive int.
+    """
 
     config_file_name = "wordembedding_config.json"
     save_in_root = True
@@ -99,6 +110,11 @@ class WordEmbeddings(InputModule):
         self._max_seq_length = check_positive_int(value, "max_seq_length")
 
     def get_word_embedding_dimension(self) -> int:
+        """The word vectors' size.
+
+        Returns:
+            The dimension.
+        """
         return self.emb_layer.embedding_dim
 
     get_embedding_dimension = get_word_embedding_dimension
@@ -109,7 +125,14 @@ class WordEmbeddings(InputModule):
         return [{"input_ids": row[: self.max_seq_length]} for row in ids], cut
 
     def pad(self, rows: list[Row]) -> dict[str, torch.Tensor]:
-        """Pad with id 0 to the longest row (at least one position), with each row's length."""
+        """Pad with id 0 to the longest row (at least one position), with each row's length.
+
+        Args:
+            rows: Token rows from `tokenize_unpadded`.
+
+        Returns:
+            "input_ids", "attention_mask" and "sentence_lengths" tensors.
+        """
         lengths = [len(row["input_ids"]) for row in rows]
         width = max([1, *lengths])
         input_ids = [row["input_ids"] + [0] * (width - len(row["input_ids"])) for row in rows]
@@ -121,10 +144,25 @@ class WordEmbeddings(InputModule):
         }
 
     def prompt_length(self, prompt: str) -> int:
-        """No special tokens are added, so every word of the prompt is the prompt's."""
+        """No special tokens are added, so every word of the prompt is the prompt's.
+
+        Args:
+            prompt: The prompt text.
+
+        Returns:
+            Its token count.
+        """
         return len(self.tokenize_unpadded([prompt])[0][0]["input_ids"])
 
     def forward(self, features: Features) -> Features:
+        """Look up each token's vector.
+
+        Args:
+            features: The batch's features, from the modules before.
+
+        Returns:
+            The features, with "token_embeddings" set.
+        """
         features["token_embeddings"] = self.emb_layer(features["input_ids"])
         return features
 
@@ -136,7 +174,12 @@ class WordEmbeddings(InputModule):
         }
 
     def save(self, output_path: str, safe_serialization: bool = True) -> None:
-        """Write `wordembedding_config.json`, `whitespacetokenizer_config.json` and the `emb_layer.weight` table."""
+        """Write `wordembedding_config.json`, `whitespacetokenizer_config.json` and the `emb_layer.weight` table.
+
+        Args:
+            output_path: The module's folder (created when missing).
+            safe_serialization: Write the table as safetensors. Default True.
+        """
         os.makedirs(output_path, exist_ok=True)
         write_json(Path(output_path) / self.config_file_name, self.get_config_dict())
         save_state_dict(self, output_path, safe_serialization)
@@ -169,7 +212,22 @@ class WordEmbeddings(InputModule):
         max_vocab_size: int | None = None,
     ) -> WordEmbeddings:
         """Read a GloVe-style text file (`word v1 v2 ...` per line, optionally gzipped); a line whose vector has
-        another dimension than the first one's is skipped with an error logged."""
+        another dimension than the first one's is skipped with an error logged.
+
+        Args:
+            embeddings_file_path: The file.
+            update_embeddings: Train the table too. Default False.
+            item_separator: What separates a line's items. Default " ".
+            tokenizer: The tokenizer to give the file's vocabulary to. Default None: a new WhitespaceTokenizer.
+            max_vocab_size: Read at most this many words. Default None: all.
+
+        Returns:
+            The module.
+
+        Raises:
+            OSError: A missing file.
+            ValueError: A file without word vectors, or a max_vocab_size that is not a positive int.
+        """
         path = Path(embeddings_file_path)
         if not path.is_file():
             raise OSError(f"embeddings file {path} does not exist")

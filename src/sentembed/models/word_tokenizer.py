@@ -40,7 +40,13 @@ ENGLISH_STOP_WORDS: frozenset[str] = frozenset([*_STOP_WORD_TEXT.split(), *strin
 
 class WhitespaceTokenizer:
     """Word ids of a text: split at whitespace; each word, else it without surrounding punctuation, else that
-    lowercased, is looked up; stop words and words outside the vocabulary are dropped."""
+    lowercased, is looked up; stop words and words outside the vocabulary are dropped.
+
+    Args:
+        vocab: The vocabulary, in id order. Default: empty.
+        stop_words: Words to drop. Default: English stop words.
+        do_lower_case: Lowercase every text first. Default False.
+    """
 
     def __init__(
         self,
@@ -53,13 +59,32 @@ class WhitespaceTokenizer:
         self.set_vocab(vocab)
 
     def get_vocab(self) -> list[str]:
+        """The vocabulary.
+
+        Returns:
+            The words, in id order.
+        """
         return self.vocab
 
     def set_vocab(self, vocab: Iterable[str]) -> None:
+        """Replace the vocabulary.
+
+        Args:
+            vocab: The words, in id order.
+        """
         self.vocab = list(vocab)
         self.word2idx = {word: index for index, word in enumerate(self.vocab)}
 
     def tokenize(self, text: str, **kwargs: Any) -> list[int]:
+        """The ids of a text's words.
+
+        Args:
+            text: The text.
+            **kwargs: Ignored (tokenizer options other tokenizers take).
+
+        Returns:
+            The ids, in order; unknown words and stop words are left out.
+        """
         if self.do_lower_case:
             text = text.lower()
         ids = []
@@ -80,12 +105,27 @@ class WhitespaceTokenizer:
         return None
 
     def save(self, output_path: str | os.PathLike) -> None:
-        """Write `whitespacetokenizer_config.json` (vocab, stop words, do_lower_case), as the reference does."""
+        """Write `whitespacetokenizer_config.json` (vocab, stop words, do_lower_case), as the reference does.
+
+        Args:
+            output_path: The folder.
+        """
         config = {"vocab": self.vocab, "stop_words": sorted(self.stop_words), "do_lower_case": self.do_lower_case}
         write_json(Path(output_path) / TOKENIZER_CONFIG_FILE, config)
 
     @classmethod
     def load(cls, input_path: str | os.PathLike) -> WhitespaceTokenizer:
+        """Read a tokenizer written by `save`.
+
+        Args:
+            input_path: The folder.
+
+        Returns:
+            The tokenizer.
+
+        Raises:
+            OSError: A missing or invalid config file.
+        """
         path = Path(input_path) / TOKENIZER_CONFIG_FILE
         if not path.is_file():
             raise OSError(f"{path} is missing: a WordEmbeddings folder holds its tokenizer's vocabulary there")

@@ -17,7 +17,13 @@ def weight_table(vocab: list[str], word_weights: dict[str, float], unknown_word_
 
 class WordWeights(WeightedModule):
     """Multiply token embeddings by per-word weights and record their sum (`token_weights_sum`), which mean
-    pooling then divides by, so that a weighted mean comes out."""
+    pooling then divides by, so that a weighted mean comes out.
+
+    Args:
+        vocab: The vocabulary of the input module's tokenizer, in id order.
+        word_weights: Word -> weight (e.g. IDF).
+        unknown_word_weight: The weight of vocabulary words missing from `word_weights`. Default 1.
+    """
 
     config_keys = ("vocab", "word_weights", "unknown_word_weight")
 
@@ -30,6 +36,14 @@ class WordWeights(WeightedModule):
         self.emb_layer = nn.Embedding.from_pretrained(table.unsqueeze(1), freeze=False)
 
     def forward(self, features: Features) -> Features:
+        """Weigh each token embedding by its word's weight.
+
+        Args:
+            features: The batch's features, from the modules before.
+
+        Returns:
+            The features, "token_embeddings" weighted and "token_weights_sum" set.
+        """
         mask = features["attention_mask"]
         weights = self.emb_layer(features["input_ids"]).squeeze(-1) * mask.to(self.emb_layer.weight.dtype)
         features["token_embeddings"] = features["token_embeddings"] * weights.unsqueeze(-1)
