@@ -105,6 +105,12 @@ def model_fingerprint(model: torch.nn.Module) -> str:
 
     Args:
         model: a SentenceTransformer (any torch module whose children are the pipeline's modules).
+
+    Returns:
+        The fingerprint, a hex string.
+
+    Raises:
+        ValueError: A module whose state the fingerprint cannot follow.
     """
     check_followable(model)
     state = _state_key(model)

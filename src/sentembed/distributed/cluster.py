@@ -22,7 +22,15 @@ def require_ray() -> Any:
 
 
 def connect(address: str | None = None) -> None:
-    """Join the Ray cluster at `address`, or start a local one on this machine's cores; nothing if Ray is up."""
+    """Join the Ray cluster at `address`, or start a local one on this machine's cores; nothing if Ray is up.
+
+    Args:
+        address: A Ray cluster address such as "ray://head:10001", or "auto". Default None: a local cluster.
+
+    Raises:
+        ImportError: Ray is not installed (the `ray` extra).
+        ValueError: An address that is not a non-empty string.
+    """
     ray = require_ray()
     if ray.is_initialized():
         return

@@ -45,6 +45,30 @@ def encode_dataset(
     precision, normalize_embeddings, truncate_dim and chunking; precision "int8"/"uint8" fixes its ranges per
     batch, as `encode` does per call (store float32 and quantize once for ranges over the whole corpus).
     Killed actors are restarted and their batches run again. Rows come back in no fixed order: keep an id column.
+
+    Args:
+        ds: A `ray.data.Dataset`.
+        model: The model's name or folder.
+        text_column: The column holding the texts. Default "text".
+        output_column: The column to add (must not exist yet). Default "embedding".
+        batch_size: Rows sent to an actor at a time. Default 256.
+        workers: How many actors. Default None: as many as the cluster holds now.
+        gpus_per_worker: GPUs each actor reserves (fractions allowed). Default 0.
+        cpus_per_worker: CPUs each actor reserves (fractions allowed). Default 1.
+        device: Where each actor's model runs, e.g. "cuda". Default None: the best available there.
+        model_options: Keyword arguments for the SentenceTransformer. Default None.
+        model_batch_size: Texts per `encode` batch. Default 32.
+        **encode_kwargs: `encode`'s prompt_name, prompt, precision, normalize_embeddings, truncate_dim and
+            chunking.
+
+    Returns:
+        The dataset with the embeddings added (lazy, as Ray Data datasets are).
+
+    Raises:
+        ImportError: Ray is not installed.
+        TypeError: `ds` that is not a Ray dataset, or a model that is not a string.
+        ValueError: Missing columns, an existing output column, unknown options, or pool settings the cluster
+            cannot hold.
     """
     check_dataset(ds)
     check_columns(ds, {"text_column": text_column}, output_column)
@@ -78,8 +102,32 @@ def predict_dataset(
     **predict_kwargs: Any,
 ) -> Any:
     """`ds` with `output_column` added: the CrossEncoder's score of each row's (`first_column`, `second_column`)
-    pair, as `CrossEncoder.predict` gives it (`predict_kwargs`: activation_fn, apply_softmax). The pool is set
-    up as in `encode_dataset`."""
+    pair, as `CrossEncoder.predict` gives it. The pool is set up as in `encode_dataset`.
+
+    Args:
+        ds: A `ray.data.Dataset`.
+        model: The cross-encoder's name or folder.
+        first_column: The column of the pairs' first texts. Default "query".
+        second_column: The column of the pairs' second texts. Default "document".
+        output_column: The column to add (must not exist yet). Default "score".
+        batch_size: Rows sent to an actor at a time. Default 256.
+        workers: How many actors. Default None: as many as the cluster holds now.
+        gpus_per_worker: GPUs each actor reserves (fractions allowed). Default 0.
+        cpus_per_worker: CPUs each actor reserves (fractions allowed). Default 1.
+        device: Where each actor's model runs, e.g. "cuda". Default None: the best available there.
+        model_options: Keyword arguments for the CrossEncoder. Default None.
+        model_batch_size: Pairs per `predict` batch. Default 32.
+        **predict_kwargs: `predict`'s activation_fn and apply_softmax.
+
+    Returns:
+        The dataset with the scores added.
+
+    Raises:
+        ImportError: Ray is not installed.
+        TypeError: `ds` that is not a Ray dataset, or a model that is not a string.
+        ValueError: Missing columns, an existing output column, unknown options, or pool settings the cluster
+            cannot hold.
+    """
     check_dataset(ds)
     check_columns(ds, {"first_column": first_column, "second_column": second_column}, output_column)
     check_keywords(predict_kwargs, ("activation_fn", "apply_softmax"), "predict_dataset()")

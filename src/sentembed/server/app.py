@@ -44,7 +44,20 @@ async def on_client_gone(request: Request, error: ClientGone) -> Response:
 def create_app(
     model: SentenceTransformer | None, reranker: CrossEncoder | None = None, settings: ServeSettings | None = None
 ) -> FastAPI:
-    """The server's ASGI app around loaded models; mount it, or run it with `serve` or any ASGI server."""
+    """The server's ASGI app around loaded models; mount it, or run it with `serve` or any ASGI server.
+
+    Args:
+        model: The embedding model, or None for a reranker alone.
+        reranker: A cross-encoder with one output, or None.
+        settings: The server's limits, names, cache and store. Default None: `ServeSettings()`.
+
+    Returns:
+        The FastAPI app.
+
+    Raises:
+        TypeError: A model that is not a SentenceTransformer, or a reranker that is not a CrossEncoder.
+        ValueError: Neither model nor reranker, or a store without the embedding model.
+    """
     settings = settings or ServeSettings()
     if model is None and reranker is None:
         raise ValueError("create_app needs a model, a reranker, or both")
@@ -112,7 +125,18 @@ def load_models(
     model_kwargs: dict[str, Any] | None = None,
     device: str | None = None,
 ) -> tuple[SentenceTransformer | None, CrossEncoder | None]:
-    """Models from names or folders (already loaded ones pass through), on one backend and device."""
+    """Models from names or folders (already loaded ones pass through), on one backend and device.
+
+    Args:
+        model: The embedding model's name, folder or object, or None.
+        reranker: The cross-encoder's name, folder or object, or None. Default None.
+        backend: "torch" (default), "onnx", "openvino" or "auto", for models given by name.
+        model_kwargs: Loading options for models given by name. Default None.
+        device: Where the models run. Default None: the best available.
+
+    Returns:
+        (the SentenceTransformer or None, the CrossEncoder or None).
+    """
     options: dict[str, Any] = {"backend": backend, "model_kwargs": model_kwargs, "device": device}
     if isinstance(model, str):
         model = SentenceTransformer(model, **options)
@@ -147,6 +171,10 @@ def serve(
         log_level: uvicorn's log level.
         workers: server processes on the one port, each with its models, batcher and `cores // workers`
             threads (see `sentembed.server.workers`); above 1, models must be given by name or folder.
+
+    Raises:
+        ImportError: The `serve` extra is not installed.
+        ValueError: A port out of range, model objects with several workers, or what `create_app` refuses.
     """
     import uvicorn
 

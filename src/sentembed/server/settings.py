@@ -24,6 +24,27 @@ class ServeSettings:
     `model_name`); the first of them is the name answers and `/v1/models` give. `cache_path` is an
     `EmbeddingCache` file the server reads and writes, so that texts it has embedded before skip the model.
     `store_path` is an `EmbeddingStore` folder that `POST /search` searches (made with the served model).
+
+    Attributes:
+        max_concurrent_requests: Requests handled at once; more get 429. Default 512.
+        max_batch_tokens: The most tokens one model run collects across requests (and /tokenize returns).
+            Default 16384.
+        max_client_batch_size: The most inputs of one TEI-style request. Default 32.
+        payload_limit: The largest request body, in bytes; larger gets 413. Default 2,000,000.
+        batch_size: Inputs per model batch, across requests. Default 32.
+        header_timeout: Seconds to wait for a request's headers. Default 10.
+        body_timeout: Seconds to wait for a request's body after its headers. Default 30.
+        api_key: The bearer token every route but /health needs. Default None: none.
+        cors_origins: Origins browsers may call from. Default (): none.
+        model_name: The embedding model's name in requests and answers. Default "sentembed".
+        reranker_name: The reranker's name. Default "sentembed-reranker".
+        served_model_names: More names for the embedding model. Default ().
+        cache_path: An `EmbeddingCache` file to read and write. Default None.
+        store_path: An `EmbeddingStore` folder for POST /search. Default None.
+
+    Raises:
+        ValueError: A limit or timeout that is not positive, or an empty api_key.
+        TypeError: Origins, names or paths that are not strings.
     """
 
     max_concurrent_requests: int = 512

@@ -21,19 +21,30 @@ _NATIVE_WARMUP_RATIO = "warmup_ratio" in {argument.name for argument in fields(T
 
 @dataclass
 class SentenceTransformerTrainingArguments(TrainingArguments):
-    """Everything `TrainingArguments` takes, and:
+    """Everything `TrainingArguments` takes (see transformers' documentation), and the arguments below.
 
-    - `batch_sampler`: "batch_sampler" (shuffled), "no_duplicates" (for in-batch negatives), "no_duplicates_hashed"
-      (the same batches, the reference's memory-saving variant), "group_by_label", or a callable
-      `(dataset, batch_size=, drop_last=, valid_label_columns=, generator=, seed=)` -> batch sampler;
-    - `multi_dataset_batch_sampler`: "proportional" or "round_robin", for a dict of datasets, or a callable
-      `(dataset, batch_samplers=, generator=, seed=)` -> batch sampler;
-    - `prompts`: one string, or a dict per column, per dataset, or per dataset then column;
-    - `warmup_ratio`: the share of steps to warm up over, also on transformers 5, which dropped it;
-    - `router_mapping`: column -> Router route ("query", "document", ...), or dataset -> column -> route;
-    - `learning_rate_mapping`: parameter-name regular expression -> learning rate (the last matching one wins).
     The prompts and both mappings may also be given as JSON object strings, as on a command line
     (`transformers.HfArgumentParser` reads them so).
+
+    Args:
+        batch_sampler: "batch_sampler" (shuffled, default), "no_duplicates" (for in-batch negatives),
+            "no_duplicates_hashed" (the same batches, the reference's memory-saving variant), "group_by_label",
+            or a callable `(dataset, batch_size=, drop_last=, valid_label_columns=, generator=, seed=)` -> batch
+            sampler.
+        multi_dataset_batch_sampler: "proportional" (default) or "round_robin", for a dict of datasets, or a
+            callable `(dataset, batch_samplers=, generator=, seed=)` -> batch sampler.
+        prompts: One prompt string, or a dict per column, per dataset, or per dataset then column. Default
+            None.
+        router_mapping: Column -> Router route ("query", "document", ...), or dataset -> column -> route.
+            Default {}.
+        learning_rate_mapping: Parameter-name regular expression -> learning rate (the last matching one
+            wins). Default {}.
+        warmup_ratio: The share of steps to warm up over, also on transformers 5, which dropped it. Default
+            None.
+
+    Raises:
+        ValueError: An unknown sampler name, malformed prompts or mappings, or both warmup_ratio and
+            warmup_steps.
     """
 
     # The annotations put `str` first and None second where a JSON string is accepted: transformers'
@@ -78,7 +89,11 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
         self.learning_rate_mapping = _mapping(self.learning_rate_mapping, "learning_rate_mapping", (int, float))
 
     def to_dict(self) -> dict[str, Any]:
-        """transformers' dict of the arguments, with a callable sampler written as its name (JSON and logs)."""
+        """The arguments as a dict (for JSON and logs).
+
+        Returns:
+            transformers' dict of the arguments, with a callable sampler written as its name.
+        """
         values = super().to_dict()
         for key in ("batch_sampler", "multi_dataset_batch_sampler"):
             if callable(values.get(key)):
@@ -100,7 +115,11 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
         self.warmup_ratio = None  # carried by warmup_steps now, as transformers 5 reads it
 
     def sync_warmup_ratio(self) -> None:
-        """Carry a `warmup_ratio` set after construction (a hyperparameter search trial sets it) into `warmup_steps`."""
+        """Carry a `warmup_ratio` set after construction (a hyperparameter search trial sets it) into `warmup_steps`.
+
+        Raises:
+            ValueError: A ratio outside [0, 1).
+        """
         if not _NATIVE_WARMUP_RATIO and self.warmup_ratio is not None:
             if isinstance(self.warmup_ratio, bool) or not 0 <= self.warmup_ratio < 1:
                 raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")

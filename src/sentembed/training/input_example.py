@@ -8,7 +8,16 @@ from typing import Any
 
 @dataclass
 class InputExample:
-    """A row of texts (anchor, positive, ...) with an optional label; `guid` is an optional identifier."""
+    """A row of texts (anchor, positive, ...) with an optional label; `guid` is an optional identifier.
+
+    Attributes:
+        guid: An identifier. Default "".
+        texts: The row's texts.
+        label: Its label (a number, or an array for distillation). Default 0.
+
+    Raises:
+        TypeError: Texts that are not a list of strings.
+    """
 
     guid: str = ""
     texts: list[str] = field(default_factory=list)

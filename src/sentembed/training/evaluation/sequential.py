@@ -10,7 +10,12 @@ from sentembed.training.evaluation.base import SentenceEvaluator
 
 class SequentialEvaluator(SentenceEvaluator):
     """All evaluators' metrics in one dict; the primary metric is the last evaluator's unless
-    `main_score_function` combines the primary scores (e.g. `lambda scores: sum(scores) / len(scores)`)."""
+    `main_score_function` combines the primary scores (e.g. `lambda scores: sum(scores) / len(scores)`).
+
+    Args:
+        evaluators: The evaluators, run in order.
+        main_score_function: Combines the evaluators' primary scores into one. Default None: the last one's.
+    """
 
     records_in_model_card = False  # each evaluator inside records its own metrics
 

@@ -20,6 +20,11 @@ class ColumnSpec:
     """The text columns (at least `min_texts`, at most `max_texts`; None is unbounded) and label a loss takes.
 
     `label` is None (no label column allowed) or one of "float", "int", "binary" (0/1) and "vector".
+
+    Attributes:
+        min_texts: The fewest text columns.
+        max_texts: The most text columns; None for no limit.
+        label: The label column's kind, or None for none.
     """
 
     min_texts: int
@@ -27,6 +32,11 @@ class ColumnSpec:
     label: str | None = None
 
     def describe(self) -> str:
+        """What a dataset for the loss must hold, for error messages.
+
+        Returns:
+            E.g. "2 text columns and a float label column ('label' or 'score')".
+        """
         if self.max_texts == self.min_texts:
             texts = f"{self.min_texts} text column{'s' if self.min_texts != 1 else ''}"
         elif self.max_texts is None:
@@ -37,7 +47,11 @@ class ColumnSpec:
 
 
 class EmbeddingLoss(nn.Module):
-    """Base for bi-encoder losses: embed every text column, then score the list of embeddings."""
+    """Base for bi-encoder losses: embed every text column, then score the list of embeddings.
+
+    Args:
+        model: The SentenceTransformer being trained.
+    """
 
     columns = ColumnSpec(2, 2, "float")
 
@@ -47,10 +61,26 @@ class EmbeddingLoss(nn.Module):
 
     def embed(self, sentence_features: list[dict[str, torch.Tensor]]) -> list[torch.Tensor]:
         """Each column's embeddings: the first column alone, the others in one forward pass when they can share
-        it (see `merged_forward`)."""
+        it (see `merged_forward`).
+
+        Args:
+            sentence_features: One tokenized batch per text column.
+
+        Returns:
+            One (batch, dim) tensor of sentence embeddings per column.
+        """
         return embed_columns(self.model, sentence_features)
 
     def forward(self, sentence_features: list[dict[str, torch.Tensor]], labels: torch.Tensor | None) -> torch.Tensor:
+        """The loss of one training batch (the trainer calls this).
+
+        Args:
+            sentence_features: One tokenized batch per text column of the dataset.
+            labels: The label column's values, or None for a dataset without labels.
+
+        Returns:
+            The loss, a scalar tensor.
+        """
         return self.prepare_loss(sentence_features, labels)(self.embed(sentence_features))
 
     def prepare_loss(
@@ -58,14 +88,35 @@ class EmbeddingLoss(nn.Module):
     ) -> Callable[[list[torch.Tensor]], torch.Tensor]:
         """The loss as a function of the model's embeddings of `sentence_features` alone; anything else it needs
         (a guide model's embeddings, say) is computed here, once. Wrappers such as MatryoshkaLoss call it on
-        changed embeddings."""
+        changed embeddings.
+
+        Args:
+            sentence_features: One tokenized batch per text column.
+            labels: The labels, or None.
+
+        Returns:
+            A function of the list of column embeddings giving the loss.
+        """
         return lambda embeddings: self.compute_loss_from_embeddings(embeddings, labels)
 
     def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
+        """The loss of already computed embeddings (each loss defines it).
+
+        Args:
+            embeddings: One (batch, dim) tensor per text column.
+            labels: The labels, or None.
+
+        Returns:
+            The loss, a scalar tensor.
+        """
         raise NotImplementedError
 
     def get_config_dict(self) -> dict[str, Any]:
-        """The settings recorded in the model card."""
+        """The settings recorded in the model card.
+
+        Returns:
+            Setting name -> value (empty for a loss without settings).
+        """
         return {}
 
 

@@ -14,14 +14,41 @@ from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, distance_m
 
 
 def cosine_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """1 - the cosine similarity of each row pair.
+
+    Args:
+        x: One batch of embeddings, (batch, dim).
+        y: Another, of the same shape.
+
+    Returns:
+        The distances, shape (batch,).
+    """
     return 1 - F.cosine_similarity(x, y)
 
 
 def euclidean_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The Euclidean distance of each row pair.
+
+    Args:
+        x: One batch of embeddings, (batch, dim).
+        y: Another, of the same shape.
+
+    Returns:
+        The distances, shape (batch,).
+    """
     return F.pairwise_distance(x, y, p=2)
 
 
 def manhattan_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The Manhattan distance of each row pair.
+
+    Args:
+        x: One batch of embeddings, (batch, dim).
+        y: Another, of the same shape.
+
+    Returns:
+        The distances, shape (batch,).
+    """
     return F.pairwise_distance(x, y, p=1)
 
 
@@ -45,7 +72,15 @@ class SiameseDistanceMetric(Enum):
 
 
 class ContrastiveLoss(EmbeddingLoss):
-    """Pull similar pairs together; push dissimilar pairs at least `margin` apart."""
+    """Pull similar pairs together; push dissimilar pairs at least `margin` apart.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        distance_metric: The distance of row i of one embedding batch to row i of another (see
+            SiameseDistanceMetric). Default: cosine distance.
+        margin: How far apart dissimilar pairs must be. Default 0.5.
+        size_average: Average the loss over the batch (True, default) rather than sum it.
+    """
 
     columns = ColumnSpec(2, 2, "binary")
 
@@ -63,7 +98,11 @@ class ContrastiveLoss(EmbeddingLoss):
         self.labels_checked = False
 
     def check_labels_once(self, labels: torch.Tensor | None) -> None:
-        """Warn when the first batch's labels are not all 0 or 1 (later batches are not read: a device sync each)."""
+        """Warn when the first batch's labels are not all 0 or 1 (later batches are not read: a device sync each).
+
+        Args:
+            labels: The batch's labels, or None.
+        """
         if not self.labels_checked:
             self.labels_checked = True
             warn_unless_binary(labels, type(self).__name__)
@@ -84,7 +123,14 @@ class ContrastiveLoss(EmbeddingLoss):
 
 
 class OnlineContrastiveLoss(ContrastiveLoss):
-    """ContrastiveLoss on the hard cases only: positives farther than the closest negative, and the reverse."""
+    """ContrastiveLoss on the hard cases only: positives farther than the closest negative, and the reverse.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        distance_metric: The distance of row i of one embedding batch to row i of another. Default: cosine
+            distance.
+        margin: How far apart dissimilar pairs must be. Default 0.5.
+    """
 
     def __init__(self, model: torch.nn.Module, distance_metric: Callable = cosine_distance, margin: float = 0.5):
         super().__init__(model, distance_metric, margin)

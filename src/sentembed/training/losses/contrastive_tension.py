@@ -22,7 +22,11 @@ from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, function_n
 
 class ContrastiveTensionLoss(EmbeddingLoss):
     """(text, text) pairs labelled 1 (the same sentence twice) or 0 (two different ones): binary cross-entropy
-    on the dot product of the copy's embedding of the first and the model's of the second, summed."""
+    on the dot product of the copy's embedding of the first and the model's of the second, summed.
+
+    Args:
+        model: The SentenceTransformer being trained; a frozen-at-start copy of it embeds the first texts.
+    """
 
     columns = ColumnSpec(2, 2, "binary")
 
@@ -43,7 +47,13 @@ class ContrastiveTensionLoss(EmbeddingLoss):
 
 class ContrastiveTensionLossInBatchNegatives(EmbeddingLoss):
     """One text column: each sentence's copy embedding must pick the model's embedding of the same sentence
-    among the batch's, and the other way round; the scale is learned, starting at `scale`."""
+    among the batch's, and the other way round; the scale is learned, starting at `scale`.
+
+    Args:
+        model: The SentenceTransformer being trained; a copy of it embeds the sentences a second time.
+        scale: The similarities' starting scale (the inverse temperature). Default 20.
+        similarity_fct: Scores every pair of rows of two embedding batches. Default `cos_sim`.
+    """
 
     columns = ColumnSpec(1, 1)
 
@@ -71,7 +81,16 @@ class ContrastiveTensionLossInBatchNegatives(EmbeddingLoss):
 
 class ContrastiveTensionDataLoader:
     """Batches of InputExample pairs for ContrastiveTensionLoss from plain sentences, reshuffled each pass:
-    one pair in `pos_neg_ratio` is a sentence with itself (label 1), the others two different sentences (0)."""
+    one pair in `pos_neg_ratio` is a sentence with itself (label 1), the others two different sentences (0).
+
+    Args:
+        sentences: Plain sentences, at least two different ones.
+        batch_size: Pairs per batch.
+        pos_neg_ratio: One pair in this many is a positive. Default 8.
+
+    Raises:
+        ValueError: Fewer than two different sentences.
+    """
 
     def __init__(self, sentences: Sequence[str], batch_size: int, pos_neg_ratio: int = 8) -> None:
         if len(set(sentences)) < 2:

@@ -36,7 +36,16 @@ def tie_shared_parameters(encoder: torch.nn.Module, decoder_base: torch.nn.Modul
 
 
 class DenoisingAutoEncoderLoss(EmbeddingLoss):
-    """(damaged sentence, original sentence) rows: a decoder reads only the embedding of the damaged one."""
+    """(damaged sentence, original sentence) rows: a decoder reads only the embedding of the damaged one.
+
+    Args:
+        model: The SentenceTransformer being trained (its first module a Transformer).
+        decoder_name_or_path: The decoder's checkpoint. Default None: the encoder's own.
+        tie_encoder_decoder: Share the encoder's parameters with the decoder where they match. Default True.
+
+    Raises:
+        ValueError: Tying with a decoder other than the encoder's checkpoint.
+    """
 
     columns = ColumnSpec(2, 2)
 
@@ -61,7 +70,15 @@ class DenoisingAutoEncoderLoss(EmbeddingLoss):
 
     def tie_decoder_to(self, encoder: torch.nn.Module, name: str) -> None:
         """Share the encoder's parameters with the decoder, keeping a language-model head that was tied to the
-        decoder's input embeddings tied to them (now the encoder's)."""
+        decoder's input embeddings tied to them (now the encoder's).
+
+        Args:
+            encoder: The encoder network.
+            name: The decoder's checkpoint, for the error message.
+
+        Raises:
+            ValueError: No parameter could be tied.
+        """
         head = self.decoder.get_output_embeddings()
         head_was_tied = head is not None and head.weight is self.decoder.get_input_embeddings().weight
         if not tie_shared_parameters(encoder, getattr(self.decoder, self.decoder.base_model_prefix)):

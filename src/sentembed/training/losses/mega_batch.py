@@ -27,7 +27,22 @@ def hardest_other_positives(anchors: torch.Tensor, positives: torch.Tensor, chun
 
 class MegaBatchMarginLoss(GradientCacheMixin, EmbeddingLoss):
     """(anchor, positive) pairs: cos(anchor, positive) above `positive_margin` and cos(anchor, hardest other
-    positive) below `negative_margin`. The mini-batched version caches gradients: same loss, bounded memory."""
+    positive) below `negative_margin`. The mini-batched version caches gradients: same loss, bounded memory.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        positive_margin: The cosine similarity an anchor must reach with its positive. Default 0.8.
+        negative_margin: The cosine similarity an anchor must stay under with the hardest other positive.
+            Default 0.3.
+        use_mini_batched_version: Embed in mini-batches with cached gradients. Default True.
+        mini_batch_size: Rows embedded at once. Default 50.
+        mini_batch_num_tokens: Cut mini-batches by this many tokens instead of rows. Default None.
+        show_progress_bar: Show progress over the mini-batches. Default False.
+
+    Raises:
+        ValueError: Mini-batch sizes that are not positive ints, or the mini-batched version with a
+            StaticEmbedding model.
+    """
 
     columns = ColumnSpec(2, 2)
 

@@ -18,7 +18,15 @@ IDENTITY = torch.nn.Identity()
 
 def pairwise_angle_sim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """AnglE's similarity: |cos + sin| of the angle between the two halves seen as complex numbers (torch sparse
-    inputs are scored densely: each row is read once either way)."""
+    inputs are scored densely: each row is read once either way).
+
+    Args:
+        x: One batch of embeddings, (batch, dim).
+        y: Another, of the same shape.
+
+    Returns:
+        The similarity of row i of `x` with row i of `y`, shape (batch,).
+    """
     x, y = (side.to_dense() if side.is_sparse else side for side in (x, y))
     if x.shape[1] % 2:
         x, y = F.pad(x, (0, 1)), F.pad(y, (0, 1))
@@ -39,7 +47,13 @@ def ranked_pair_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
 
 
 class CoSENTLoss(EmbeddingLoss):
-    """Pairs with a float score: any pair with a higher gold score must get a higher cosine similarity."""
+    """Pairs with a float score: any pair with a higher gold score must get a higher cosine similarity.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        scale: Multiplies the similarities before the ranking loss (the inverse temperature). Default 20.
+        similarity_fct: Scores row i of one embedding batch with row i of another. Default `pairwise_cos_sim`.
+    """
 
     columns = ColumnSpec(2, 2, "float")
 
@@ -58,14 +72,25 @@ class CoSENTLoss(EmbeddingLoss):
 
 
 class AnglELoss(CoSENTLoss):
-    """CoSENTLoss on the angle similarity, which keeps gradients alive where cosine saturates."""
+    """CoSENTLoss on the angle similarity, which keeps gradients alive where cosine saturates.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        scale: Multiplies the similarities before the ranking loss (the inverse temperature). Default 20.
+    """
 
     def __init__(self, model: torch.nn.Module, scale: float = 20.0) -> None:
         super().__init__(model, scale, similarity_fct=pairwise_angle_sim)
 
 
 class CosineSimilarityLoss(EmbeddingLoss):
-    """Pairs with a float score: regress the cosine similarity onto the score (MSE by default)."""
+    """Pairs with a float score: regress the cosine similarity onto the score (MSE by default).
+
+    Args:
+        model: The SentenceTransformer being trained.
+        loss_fct: Compares the (transformed) similarities with the scores. Default `torch.nn.MSELoss()`.
+        cos_score_transformation: Applied to the cosine similarities first. Default `torch.nn.Identity()`.
+    """
 
     columns = ColumnSpec(2, 2, "float")
 

@@ -13,7 +13,17 @@ CROSS_ENTROPY = torch.nn.CrossEntropyLoss()  # stateless, so one default instanc
 
 
 class SoftmaxLoss(EmbeddingLoss):
-    """Pairs with a class label; trains a linear classifier (owned by the loss) together with the model."""
+    """Pairs with a class label; trains a linear classifier (owned by the loss) together with the model.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        embedding_dimension: The model's embedding dimension.
+        num_labels: How many classes the labels (0 to num_labels - 1) name.
+        concatenation_sent_rep: Feed u and v to the classifier. Default True.
+        concatenation_sent_difference: Feed |u - v|. Default True.
+        concatenation_sent_multiplication: Feed u * v. Default False.
+        loss_fct: Compares the logits with the labels. Default `torch.nn.CrossEntropyLoss()`.
+    """
 
     columns = ColumnSpec(2, 2, "int")
 
@@ -36,6 +46,15 @@ class SoftmaxLoss(EmbeddingLoss):
         self.classifier.to(next(model.parameters()).device)
 
     def features(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The classifier's input: the chosen concatenation of u, v, |u - v| and u * v.
+
+        Args:
+            u: The first texts' embeddings, (batch, dim).
+            v: The second texts' embeddings, (batch, dim).
+
+        Returns:
+            (batch, width) features.
+        """
         pieces = []
         if self.parts[0]:
             pieces += [u, v]

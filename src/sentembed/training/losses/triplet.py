@@ -20,7 +20,14 @@ from sentembed.training.losses.base import (
 
 
 def pairwise_euclidean_distances(embeddings: torch.Tensor) -> torch.Tensor:
-    """All-pairs Euclidean distance matrix, with an exact zero diagonal and a gradient-safe square root."""
+    """All-pairs Euclidean distance matrix, with an exact zero diagonal and a gradient-safe square root.
+
+    Args:
+        embeddings: A batch of embeddings, (batch, dim).
+
+    Returns:
+        The (batch, batch) distances.
+    """
     squared = torch.cdist(embeddings, embeddings).pow(2)
     zero = squared <= 0
     distances = torch.sqrt(squared.clamp(min=1e-16))
@@ -28,19 +35,54 @@ def pairwise_euclidean_distances(embeddings: torch.Tensor) -> torch.Tensor:
 
 
 def pairwise_cosine_distances(embeddings: torch.Tensor) -> torch.Tensor:
+    """All-pairs cosine distance matrix (1 - cosine similarity).
+
+    Args:
+        embeddings: A batch of embeddings, (batch, dim).
+
+    Returns:
+        The (batch, batch) distances.
+    """
     normalized = F.normalize(embeddings, dim=1)
     return 1 - normalized @ normalized.t()
 
 
 def triplet_cosine_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """1 - the cosine similarity of each row pair.
+
+    Args:
+        x: One batch of embeddings, (batch, dim).
+        y: Another, of the same shape.
+
+    Returns:
+        The distances, shape (batch,).
+    """
     return 1 - pairwise_cos_sim(x, y)
 
 
 def triplet_euclidean_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The Euclidean distance of each row pair.
+
+    Args:
+        x: One batch of embeddings, (batch, dim).
+        y: Another, of the same shape.
+
+    Returns:
+        The distances, shape (batch,).
+    """
     return -pairwise_euclidean_sim(x, y)
 
 
 def triplet_manhattan_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The Manhattan distance of each row pair.
+
+    Args:
+        x: One batch of embeddings, (batch, dim).
+        y: Another, of the same shape.
+
+    Returns:
+        The distances, shape (batch,).
+    """
     return -pairwise_manhattan_sim(x, y)
 
 
@@ -53,7 +95,14 @@ class TripletDistanceMetric(Enum):
 
 
 class TripletLoss(EmbeddingLoss):
-    """The anchor must be closer to the positive than to the negative by at least `triplet_margin`."""
+    """The anchor must be closer to the positive than to the negative by at least `triplet_margin`.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        distance_metric: The distance of row i of one embedding batch to row i of another (see
+            TripletDistanceMetric). Default: Euclidean.
+        triplet_margin: How much closer the positive must be. Default 5.
+    """
 
     columns = ColumnSpec(3, 3)
 
@@ -81,7 +130,14 @@ class TripletLoss(EmbeddingLoss):
 
 
 class _BatchTripletLoss(EmbeddingLoss):
-    """One text column with a class label; triplets are mined within the batch."""
+    """One text column with a class label; triplets are mined within the batch.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        distance_metric: The all-pairs distance matrix of one embedding batch (see
+            BatchHardTripletLossDistanceFunction). Default: Euclidean.
+        margin: How much closer a same-label text must be than an other-label one. Default 5.
+    """
 
     columns = ColumnSpec(1, 1, "int")
 
@@ -97,6 +153,15 @@ class _BatchTripletLoss(EmbeddingLoss):
         return self.mined_loss(self.distance_metric(embeddings[0]), labels)
 
     def mined_loss(self, distances: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The loss of the triplets this loss mines from the batch (each batch triplet loss defines it).
+
+        Args:
+            distances: The (batch, batch) distances between the batch's embeddings.
+            labels: The (batch,) class labels.
+
+        Returns:
+            The loss, a scalar tensor.
+        """
         raise NotImplementedError
 
     def get_config_dict(self) -> dict[str, Any]:
@@ -157,7 +222,12 @@ class BatchSemiHardTripletLoss(_BatchTripletLoss):
 
 
 class BatchHardSoftMarginTripletLoss(BatchHardTripletLoss):
-    """BatchHardTripletLoss with a soft margin: log(1 + exp(hardest positive - hardest negative)), no margin."""
+    """BatchHardTripletLoss with a soft margin: log(1 + exp(hardest positive - hardest negative)), no margin.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        distance_metric: The all-pairs distance matrix of one embedding batch. Default: Euclidean.
+    """
 
     def __init__(self, model: torch.nn.Module, distance_metric: Callable = pairwise_euclidean_distances) -> None:
         super().__init__(model, distance_metric)
