@@ -79,8 +79,19 @@ def check_backend(backend: str) -> str:
 
 
 def split_model_kwargs(model_kwargs: dict[str, Any] | None, backend: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(keyword arguments for the torch model, options for the backend); torch keeps them all but the auto_* keys,
-    which are refused with any backend but "auto"."""
+    """Split a model's `model_kwargs` into what the torch model and what the backend reads.
+
+    Args:
+        model_kwargs: The caller's model_kwargs, or None.
+        backend: "torch", "onnx", "openvino" or "auto".
+
+    Returns:
+        (keyword arguments for the torch model, options for the backend: file_name, provider, num_threads,
+        ov_config, inference_precision and the auto_* keys); torch keeps them all but the auto_* keys.
+
+    Raises:
+        ValueError: An unknown backend, or auto_* keys with a backend other than "auto".
+    """
     model_kwargs = dict(model_kwargs or {})
     auto_options = split_auto_options(model_kwargs, check_backend(backend))
     if backend == "torch":
@@ -96,11 +107,24 @@ def apply_backend(
     cache_folder: str | None = None,
     device: str | None = None,
 ) -> tuple[list[Any], str, BackendChoice | None]:
-    """(the modules on their backend, the backend's name, what backend="auto" chose or None for a named backend).
+    """Put a loaded pipeline on its backend, choosing one for backend="auto".
 
     With "auto" the backend and its options come from `choose_backend` (cached per model and CPU); the
-    caller's num_threads still applies. `device` is where the model will run (None: the default device); "auto"
-    chooses among CPU paths, so on any other device it keeps torch.
+    caller's num_threads still applies. "auto" chooses among CPU paths, so on any other device it keeps torch.
+
+    Args:
+        modules: The pipeline's modules, a Transformer first.
+        backend: "torch", "onnx", "openvino" or "auto".
+        options: The backend's options (from `split_model_kwargs`).
+        cache_folder: Where exported files of hub models go. Default None.
+        device: Where the model will run. Default None: the default device.
+
+    Returns:
+        (the modules on their backend, the backend's name, what backend="auto" chose or None for a named
+        backend).
+
+    Raises:
+        ValueError: An unknown backend, or a pipeline whose first module is not a Transformer.
     """
     if check_backend(backend) != "auto":
         return use_backend(modules, backend, options, cache_folder), backend, None
@@ -122,7 +146,21 @@ def apply_backend(
 def use_backend(
     modules: list[Any], backend: str, options: dict[str, Any], cache_folder: str | None = None
 ) -> list[Any]:
-    """Replace the leading Transformer with its `backend` counterpart; the other modules stay as they are."""
+    """Replace the leading Transformer with its `backend` counterpart; the other modules stay as they are.
+
+    Args:
+        modules: The pipeline's modules.
+        backend: "torch" (nothing changes), "onnx" or "openvino".
+        options: The backend's options (file_name, provider, num_threads, ...).
+        cache_folder: Where exported files of hub models go. Default None.
+
+    Returns:
+        The modules, the first on the backend.
+
+    Raises:
+        ValueError: An unknown backend, or a first module that is not a Transformer.
+        ImportError: The backend's runtime is not installed.
+    """
     if check_choice(backend, RUNTIME_BACKENDS, "backend") == "torch":
         return modules
     first = modules[0]
@@ -172,7 +210,25 @@ def export_optimized_onnx_model(
     """Write `onnx/model_<O1..O4>.onnx` under `model_name_or_path` (a folder, or a hub repo with push_to_hub).
 
     O1: basic graph rewrites; O2: plus attention, GELU and LayerNorm fusions; O3: plus approximate
-    GELU; O4: plus float16 weights (meant for GPUs). Returns the path written.
+    GELU; O4: plus float16 weights (meant for GPUs).
+
+    Args:
+        model: The SentenceTransformer or CrossEncoder (or a bare Transformer) to export; a torch model, or one
+            already on the onnx backend.
+        optimization_config: "O1", "O2", "O3" or "O4".
+        model_name_or_path: The model's folder (the file goes to its `onnx/` folder), or a hub repository with
+            `push_to_hub`.
+        push_to_hub: Upload the file to the repository `model_name_or_path`. Default False.
+        create_pr: Upload as a pull request. Default False.
+        file_suffix: The file's suffix. Default None: the level, e.g. model_O3.onnx.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ImportError: onnxruntime is not installed.
+        ValueError: An unknown optimization_config.
+        TypeError: A model without a Transformer.
     """
     require_runtime("onnx")
     transformer = _transformer_of(model)
@@ -196,7 +252,25 @@ def export_dynamic_quantized_onnx_model(
 ) -> Path:
     """Write `onnx/model_qint8_<config>.onnx`: fused, with int8 weights tuned for arm64, avx2, avx512 or avx512_vnni.
 
-    Activations are quantized on the fly, so no calibration data is needed. Returns the path written.
+    Activations are quantized on the fly, so no calibration data is needed.
+
+    Args:
+        model: The SentenceTransformer or CrossEncoder (or a bare Transformer) to export; a torch model, or one
+            already on the onnx backend.
+        quantization_config: "arm64", "avx2", "avx512" or "avx512_vnni": the CPU the weights are tuned for.
+        model_name_or_path: The model's folder (the file goes to its `onnx/` folder), or a hub repository with
+            `push_to_hub`.
+        push_to_hub: Upload the file to the repository `model_name_or_path`. Default False.
+        create_pr: Upload as a pull request. Default False.
+        file_suffix: The file's suffix. Default None: "qint8_<config>".
+
+    Returns:
+        The path written.
+
+    Raises:
+        ImportError: onnxruntime is not installed.
+        ValueError: An unknown quantization_config.
+        TypeError: A model without a Transformer.
     """
     require_runtime("onnx")
     transformer = _transformer_of(model)
@@ -241,6 +315,29 @@ def export_static_quantized_openvino_model(
     (`dataset_name`, `dataset_config_name`, `dataset_split`, `column_name`; glue/sst2 by default, as in the
     reference). Load the result with
     `backend="openvino", model_kwargs={"file_name": "openvino/openvino_model_qint8_quantized.xml"}`.
+
+    Args:
+        model: The SentenceTransformer or CrossEncoder (or a bare Transformer) to export; a torch model, or one
+            already on the onnx backend.
+        quantization_config: An OVQuantizationConfig, a dict of its fields, or None for the defaults.
+        model_name_or_path: The model's folder (the files go to its `openvino/` folder), or a hub repository
+            with `push_to_hub`.
+        dataset_name: The hub dataset to calibrate on. Default None: glue.
+        dataset_config_name: Its configuration. Default None: sst2.
+        dataset_split: Its split. Default None: train.
+        column_name: Its text column. Default None: sentence.
+        push_to_hub: Upload the files to the repository `model_name_or_path`. Default False.
+        create_pr: Upload as a pull request. Default False.
+        file_suffix: The file's suffix. Default "qint8_quantized".
+        calibration_texts: Texts (or pairs) to calibrate on instead of a dataset. Default None.
+
+    Returns:
+        The path of the .xml file written.
+
+    Raises:
+        ImportError: OpenVINO or NNCF is not installed.
+        TypeError: A model without a Transformer.
+        ValueError: Empty calibration_texts, or a dataset_name without column_name.
     """
     require_runtime("openvino")
     try:

@@ -22,7 +22,14 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 @dataclass(frozen=True)
 class Chunk:
-    """A piece of a text: `text == source[start:end]`, and how many tokens it holds."""
+    """A piece of a text: `text == source[start:end]`, and how many tokens it holds.
+
+    Attributes:
+        text: The chunk's text.
+        start: Where it starts in the source text (a character offset).
+        end: Where it ends in the source text (exclusive).
+        tokens: How many tokens it holds (special tokens not counted).
+    """
 
     text: str
     start: int
@@ -34,7 +41,15 @@ class Chunk:
 class Chunking:
     """How to split long texts: windows of at most `chunk_tokens` tokens (default: as many as the model reads,
     less its special tokens), `overlap` tokens shared by neighbours, optionally packed by sentence; and how
-    `encode(..., chunking=...)` pools a text's chunk vectors into one ("mean" or "max")."""
+    `encode(..., chunking=...)` pools a text's chunk vectors into one ("mean" or "max").
+
+    Attributes:
+        chunk_tokens: The most tokens a chunk holds. Default None: as many as the model reads, less its special
+            tokens and the prompt's.
+        overlap: Tokens shared by neighbouring chunks, from 0 (default) to chunk_tokens - 1.
+        by_sentence: Pack whole sentences into chunks (a sentence longer than a chunk is split). Default False.
+        pooling: How `encode` pools a text's chunk vectors: "mean" (default) or "max".
+    """
 
     chunk_tokens: int | None = None
     overlap: int = 0
@@ -43,7 +58,17 @@ class Chunking:
 
     @classmethod
     def coerce(cls, value: Any) -> Chunking:
-        """A Chunking from itself, True (the defaults), an int (chunk_tokens) or a dict of its fields."""
+        """The settings an `encode(chunking=...)` argument stands for.
+
+        Args:
+            value: A Chunking, True (the defaults), an int (chunk_tokens) or a dict of its fields.
+
+        Returns:
+            The Chunking.
+
+        Raises:
+            TypeError: Anything else, or a dict with unknown fields.
+        """
         if isinstance(value, Chunking):
             return value
         if value is True:
@@ -55,12 +80,31 @@ class Chunking:
         raise TypeError(f"chunking must be True, a number of tokens, a dict or a Chunking, got {type(value).__name__}")
 
     def split(self, texts: list[str], tokenizer: Any) -> list[list[Chunk]]:
-        """The chunks of each text, with these settings as they are (resolve them with `for_model` first)."""
+        """The chunks of each text, with these settings as they are (resolve them with `for_model` first).
+
+        Args:
+            texts: The texts.
+            tokenizer: A transformers fast tokenizer (one that gives character offsets).
+
+        Returns:
+            Per text, its chunks in order (at least one).
+        """
         return [chunk_text(text, tokenizer, self.chunk_tokens, self.overlap, self.by_sentence) for text in texts]
 
     def for_model(self, model: EncoderModel, prompt: str | None = None) -> Chunking:
-        """These settings with `chunk_tokens` resolved for `model` (and the prompt put before each chunk),
-        refusing windows it cannot read."""
+        """These settings with `chunk_tokens` resolved for `model` (and the prompt put before each chunk).
+
+        Args:
+            model: The model that will encode the chunks (with `tokenizer` and `max_seq_length`).
+            prompt: The prompt put before each chunk, whose tokens the window must leave room for. Default None.
+
+        Returns:
+            A new Chunking with `chunk_tokens` set.
+
+        Raises:
+            ValueError: A model without a window, a prompt that leaves no room, or a `chunk_tokens`, `overlap`
+                or `pooling` out of range.
+        """
         limit = model_window(model, prompt)
         if prompt and limit < MIN_CHUNK_TOKENS:
             raise ValueError(
@@ -150,6 +194,19 @@ def chunk_text(
     `by_sentence` whole sentences packed into windows (a sentence longer than a window is split in windows).
 
     An empty text gives one empty chunk, so that every text has at least one.
+
+    Args:
+        text: The text.
+        tokenizer: A transformers fast tokenizer (one that gives character offsets).
+        chunk_tokens: The most tokens a chunk holds.
+        overlap: Tokens shared by neighbouring chunks. Default 0.
+        by_sentence: Pack whole sentences into chunks. Default False.
+
+    Returns:
+        The chunks, in order; windows end on a word boundary where one lies in their second half.
+
+    Raises:
+        TypeError: A text that is not a str.
     """
     check_text(text, "text")
     spans, words = _token_spans(text, tokenizer)
@@ -169,5 +226,20 @@ def chunk_text(
 def chunk_texts(
     texts: list[str], model: EncoderModel, chunking: Chunking | Any = True, prompt: str | None = None
 ) -> list[list[Chunk]]:
-    """The chunks of each text, with the settings resolved for `model` (its tokenizer and window)."""
+    """Split texts as `encode(..., chunking=...)` and `EmbeddingStore.build(chunk_tokens=...)` do.
+
+    Args:
+        texts: The texts.
+        model: The model the chunks are for: its tokenizer splits, and its window bounds the chunks.
+        chunking: A Chunking, True (the defaults), an int (chunk_tokens) or a dict of Chunking fields.
+            Default True.
+        prompt: The prompt put before each chunk when encoding. Default None.
+
+    Returns:
+        Per text, its chunks in order (at least one).
+
+    Raises:
+        TypeError: A `chunking` of another kind.
+        ValueError: Settings the model's window cannot hold.
+    """
     return Chunking.coerce(chunking).for_model(model, prompt).split(texts, model.tokenizer)

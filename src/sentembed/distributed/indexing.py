@@ -86,6 +86,37 @@ def build_store(
     (default: `ray-shards` inside the store; on a cluster it must be a folder every node can write and the
     driver read). Run it again after an interruption and it resumes without encoding committed or staged
     shards again.
+
+    Args:
+        path: The store's folder.
+        model: The model's name or folder (each worker loads its own copy).
+        texts: The texts to encode and store.
+        ids: One unique id per text. Default None: 0, 1, 2, ...
+        metadata: One dict per text. Default None.
+        precision: "float32" (default), "int8" or "ubinary".
+        batch_size: Texts per `encode` batch. Default 32.
+        normalize_embeddings: Store unit-length embeddings. Default True.
+        prompt: A prompt to put before every text. Default None.
+        prompt_name: The name of one of the model's prompts instead. Default None.
+        segment_size: Rows per shard (and store segment). Default 4096.
+        show_progress_bar: Show progress over the rows. Default True.
+        chunk_tokens: Store texts as chunks of at most this many tokens. Default None.
+        chunk_overlap: Tokens shared by neighbouring chunks. Default 0.
+        workers: How many Ray workers. Default None: as many as the cluster holds.
+        gpus_per_worker: GPUs each worker reserves. Default 0.
+        cpus_per_worker: CPUs each worker reserves. Default 1.
+        device: Where each worker's model runs. Default None: the best available there.
+        model_options: Keyword arguments for the SentenceTransformer. Default None.
+        address: The Ray cluster to join. Default None: a local one (or the one already joined).
+        shard_dir: Where workers write shards. Default None: "ray-shards" inside the store.
+
+    Returns:
+        The store, open, holding every text.
+
+    Raises:
+        ImportError: Ray is not installed.
+        ValueError: Arguments `EmbeddingStore.build` refuses, or pool settings the cluster cannot hold.
+        WorkerError: Workers that failed for good, or shards Ray did not return (run it again to resume).
     """
     source = check_model_source(model)
     loading = check_model_options(SentenceTransformer, model_options)

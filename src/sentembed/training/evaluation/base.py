@@ -56,6 +56,10 @@ class SentenceEvaluator:
     """Base class: `evaluator(model)` returns `{name}_{metric}` floats and sets `primary_metric`.
 
     Every subclass's metrics are also recorded in `model.model_card_data`, for the saved model card.
+
+    Args:
+        name: A name for the data, put before every metric and in the CSV file's name. Default "".
+        write_csv: Append the metrics to a CSV file in the `output_path` of each call. Default True.
     """
 
     greater_is_better: bool = True
@@ -67,7 +71,14 @@ class SentenceEvaluator:
             cls.__call__ = recording_metrics(cls.__dict__["__call__"])
 
     def store_metrics_in_model_card_data(self, model: Any, metrics: dict[str, Any], epoch: float = 0, step: int = 0):
-        """Hand the metrics to the model's card data, when the model has one."""
+        """Hand the metrics to the model's card data, when the model has one.
+
+        Args:
+            model: The evaluated model.
+            metrics: The metrics this evaluator returned.
+            epoch: The training epoch they were measured at. Default 0.
+            step: The training step they were measured at. Default 0.
+        """
         card_data = getattr(model, "model_card_data", None)
         if card_data is not None and isinstance(metrics, dict):
             card_data.set_evaluation_metrics(self, metrics, epoch, step)
@@ -88,7 +99,15 @@ class SentenceEvaluator:
         return f"{kind}_evaluation{'_' + self.name if self.name else ''}_results.csv"
 
     def prefix_name_to_metrics(self, metrics: dict[str, Any], name: str | None = None) -> dict[str, float]:
-        """Prefix every metric (and the primary metric) with the evaluator's name."""
+        """Prefix every metric (and the primary metric) with the evaluator's name.
+
+        Args:
+            metrics: Metric name -> value.
+            name: The prefix. Default None: the evaluator's `name` (nothing when it is empty).
+
+        Returns:
+            "{name}_{metric}" -> value as a float.
+        """
         name = self.name if name is None else name
         metrics = {key: float(value) for key, value in metrics.items()}
         if not name:
@@ -98,7 +117,16 @@ class SentenceEvaluator:
         return {f"{name}_{key}": value for key, value in metrics.items()}
 
     def save_csv(self, output_path: str | None, epoch: int, steps: int, metrics: dict[str, float]) -> None:
-        """Append one row (epoch, steps, metrics...) to this evaluator's CSV file, writing a header first."""
+        """Append one row (epoch, steps, metrics...) to this evaluator's CSV file, writing a header first.
+
+        Nothing is written without an `output_path` or with `write_csv=False`.
+
+        Args:
+            output_path: The folder of the CSV file (created when missing), or None.
+            epoch: The training epoch (-1 outside training).
+            steps: The training step (-1 outside training).
+            metrics: The row's metrics, in the header's order.
+        """
         if output_path is None or not self.write_csv:
             return
         os.makedirs(output_path, exist_ok=True)
@@ -111,7 +139,11 @@ class SentenceEvaluator:
             writer.writerow([epoch, steps, *metrics.values()])
 
     def get_config_dict(self) -> dict[str, Any]:
-        """Settings worth recording in a model card (truncate_dim, precision) when set."""
+        """Settings worth recording in a model card.
+
+        Returns:
+            truncate_dim and precision, those that are set.
+        """
         return {key: getattr(self, key) for key in ("truncate_dim", "precision") if getattr(self, key, None)}
 
     @property

@@ -32,7 +32,26 @@ def pair_distances(fn_name: str, first: np.ndarray, second: np.ndarray) -> tuple
 
 
 class BinaryClassificationEvaluator(SentenceEvaluator):
-    """Accuracy, F1, precision, recall, average precision and MCC of a best-threshold classifier."""
+    """Accuracy, F1, precision, recall, average precision and MCC of a best-threshold classifier.
+
+    Each pair's embeddings are scored with each similarity function, and the best cut-off on those scores
+    tells similar pairs (label 1) from dissimilar ones (label 0). The primary metric is the average precision.
+
+    Args:
+        sentences1: The pairs' first texts.
+        sentences2: The pairs' second texts.
+        labels: 1 (similar) or 0 per pair.
+        name: A name for the data, put before every metric and in the CSV file's name. Default "".
+        batch_size: Texts per `encode` batch. Default 32.
+        show_progress_bar: Show progress while encoding. Default False.
+        write_csv: Append the metrics to a CSV file in the `output_path` of each call. Default True.
+        truncate_dim: Evaluate embeddings cut to this many dimensions. Default None: the model's.
+        similarity_fn_names: The similarity functions to score with ("cosine", "dot", "euclidean",
+            "manhattan"). Default None: the model's `similarity_fn_name`.
+
+    Raises:
+        ValueError: Lists of different lengths, or labels other than 0 and 1.
+    """
 
     def __init__(
         self,
@@ -64,6 +83,9 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
             labels: 1 (similar) or 0 per pair.
             high_score_more_similar: True for similarities (pairs scoring at or above the cut-off are predicted
                 similar), False for distances (at or below it).
+
+        Returns:
+            (the accuracy, the cut-off).
         """
         return best_accuracy_threshold(np.asarray(scores), np.asarray(labels), high_score_more_similar)
 
@@ -77,11 +99,23 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
             scores: one score per pair.
             labels: 1 (similar) or 0 per pair.
             high_score_more_similar: True for similarities, False for distances.
+
+        Returns:
+            (F1, precision, recall, the cut-off).
         """
         return best_f1_threshold(np.asarray(scores), np.asarray(labels), high_score_more_similar)
 
     @classmethod
     def from_input_examples(cls, examples: list, **kwargs: Any) -> BinaryClassificationEvaluator:
+        """The evaluator of labelled InputExample pairs (the legacy way to give the data).
+
+        Args:
+            examples: InputExamples with two texts and a 0/1 label each.
+            **kwargs: The evaluator's other arguments.
+
+        Returns:
+            The evaluator.
+        """
         first, second = [e.texts[0] for e in examples], [e.texts[1] for e in examples]
         return cls(first, second, [e.label for e in examples], **kwargs)
 
@@ -100,6 +134,14 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
         return first, second
 
     def compute_metrics(self, model: EncoderModel) -> dict[str, dict[str, float]]:
+        """Every metric, per similarity function, without names or CSV.
+
+        Args:
+            model: The model to evaluate.
+
+        Returns:
+            Similarity function -> metric name -> value.
+        """
         first, second = self._embed_pairs(model)
         labels = np.asarray(self.labels)
         results = {}

@@ -19,7 +19,27 @@ from sentembed.training.evaluation.metrics import pearson, spearman
 
 
 class EmbeddingSimilarityEvaluator(SentenceEvaluator):
-    """Pearson and Spearman correlation between gold scores and each similarity function's scores."""
+    """Pearson and Spearman correlation between gold scores and each similarity function's scores.
+
+    Args:
+        sentences1: The pairs' first texts.
+        sentences2: The pairs' second texts.
+        scores: The gold similarity of each pair (any scale, e.g. 0 to 5).
+        batch_size: Texts per `encode` batch. Default 16.
+        main_similarity: The similarity function whose Spearman correlation is the primary metric. Default None:
+            the best of them.
+        similarity_fn_names: The similarity functions to score with ("cosine", "dot", "euclidean",
+            "manhattan"). Default None: the model's `similarity_fn_name`.
+        name: A name for the data, put before every metric and in the CSV file's name. Default "".
+        show_progress_bar: Show progress while encoding. Default False.
+        write_csv: Append the metrics to a CSV file in the `output_path` of each call. Default True.
+        precision: Quantize the (normalised) embeddings to "int8", "uint8", "binary" or "ubinary" before
+            scoring. Default None: float32.
+        truncate_dim: Evaluate embeddings cut to this many dimensions. Default None: the model's.
+
+    Raises:
+        ValueError: Lists of different lengths, or an unknown precision or similarity function.
+    """
 
     def __init__(
         self,
@@ -48,6 +68,15 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
 
     @classmethod
     def from_input_examples(cls, examples: list, **kwargs: Any) -> EmbeddingSimilarityEvaluator:
+        """The evaluator of scored InputExample pairs (the legacy way to give the data).
+
+        Args:
+            examples: InputExamples with two texts and a gold score each.
+            **kwargs: The evaluator's other arguments.
+
+        Returns:
+            The evaluator.
+        """
         first, second = [e.texts[0] for e in examples], [e.texts[1] for e in examples]
         return cls(first, second, [e.label for e in examples], **kwargs)
 

@@ -9,7 +9,21 @@ from sentembed.training.evaluation.base import SentenceEvaluator
 
 
 class MSEEvaluator(SentenceEvaluator):
-    """Negative mean squared error (times 100) between teacher and student embeddings of the same texts."""
+    """Negative mean squared error (times 100) between teacher and student embeddings of the same texts.
+
+    Args:
+        source_sentences: The texts the teacher embeds (once, here).
+        target_sentences: The texts the evaluated model embeds (e.g. their translations), one per source.
+        teacher_model: The teacher model.
+        show_progress_bar: Show progress while encoding. Default False.
+        batch_size: Texts per `encode` batch. Default 32.
+        name: A name for the data, put before every metric and in the CSV file's name. Default "".
+        write_csv: Append the metrics to a CSV file in the `output_path` of each call. Default True.
+        truncate_dim: Evaluate embeddings cut to this many dimensions. Default None: the model's.
+
+    Raises:
+        ValueError: No teacher model.
+    """
 
     def __init__(
         self,

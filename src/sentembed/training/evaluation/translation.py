@@ -10,7 +10,18 @@ from sentembed.training.evaluation.base import SentenceEvaluator, check_same_len
 
 
 class TranslationEvaluator(SentenceEvaluator):
-    """Accuracy of finding the parallel sentence by cosine similarity, source to target and back."""
+    """Accuracy of finding the parallel sentence by cosine similarity, source to target and back.
+
+    Args:
+        source_sentences: Sentences in one language.
+        target_sentences: Their translations, in the same order.
+        show_progress_bar: Show progress while encoding. Default False.
+        batch_size: Texts per `encode` batch. Default 16.
+        name: A name for the data, put before every metric and in the CSV file's name. Default "".
+        print_wrong_matches: Log each sentence whose nearest neighbour is not its translation. Default False.
+        write_csv: Append the metrics to a CSV file in the `output_path` of each call. Default True.
+        truncate_dim: Evaluate embeddings cut to this many dimensions. Default None: the model's.
+    """
 
     def __init__(
         self,

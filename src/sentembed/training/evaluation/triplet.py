@@ -12,7 +12,23 @@ from sentembed.training.evaluation.base import SentenceEvaluator, check_same_len
 
 
 class TripletEvaluator(SentenceEvaluator):
-    """Accuracy of sim(anchor, positive) > sim(anchor, negative) + margin, per similarity function."""
+    """Accuracy of sim(anchor, positive) > sim(anchor, negative) + margin, per similarity function.
+
+    Args:
+        anchors: The anchor texts.
+        positives: One text per anchor that should be closer to it.
+        negatives: One text per anchor that should be farther from it.
+        main_similarity_function: The function whose accuracy is the primary metric. Default None: the best.
+        margin: How much closer the positive must be: one number, or one per similarity function name.
+            Default None: 0.
+        name: A name for the data, put before every metric and in the CSV file's name. Default "".
+        batch_size: Texts per `encode` batch. Default 16.
+        show_progress_bar: Show progress while encoding. Default False.
+        write_csv: Append the metrics to a CSV file in the `output_path` of each call. Default True.
+        truncate_dim: Evaluate embeddings cut to this many dimensions. Default None: the model's.
+        similarity_fn_names: The similarity functions to score with ("cosine", "dot", "euclidean",
+            "manhattan"). Default None: the model's `similarity_fn_name`.
+    """
 
     def __init__(
         self,
@@ -42,7 +58,18 @@ class TripletEvaluator(SentenceEvaluator):
 
     @classmethod
     def from_input_examples(cls, examples: list, **kwargs: Any) -> TripletEvaluator:
-        """From InputExamples holding (anchor, positive, negative); `kwargs` as for the constructor."""
+        """The evaluator of InputExamples holding (anchor, positive, negative) (the legacy way to give the data).
+
+        Args:
+            examples: The InputExamples.
+            **kwargs: The evaluator's other arguments.
+
+        Returns:
+            The evaluator.
+
+        Raises:
+            ValueError: An example without exactly three texts.
+        """
         for index, example in enumerate(examples):
             if len(getattr(example, "texts", ())) != 3:
                 raise ValueError(

@@ -32,6 +32,20 @@ class GISTEmbedLoss(EmbeddingLoss):
 
     `margin_strategy` "absolute" keeps candidates under `positive - margin`, "relative" under
     `positive - |positive| * margin`; `contrast_anchors` / `contrast_positives` add the same-side blocks.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        guide: A SentenceTransformer whose similarities decide which candidates are false negatives.
+        temperature: Divides the similarities before the softmax. Default 0.01.
+        margin_strategy: "absolute" (default) or "relative" (see above).
+        margin: How far below the anchor's positive a candidate must score to stay. Default 0.
+        contrast_anchors: Also contrast each anchor with the other anchors. Default True.
+        contrast_positives: Also contrast each positive with the other positives. Default True.
+        gather_across_devices: In distributed training, use the other devices' candidates as negatives too.
+            Default False.
+
+    Raises:
+        ValueError: No guide, or an unknown margin_strategy.
     """
 
     columns = ColumnSpec(2, 3)
@@ -62,7 +76,14 @@ class GISTEmbedLoss(EmbeddingLoss):
 
     def guide_embeddings(self, sentence_features: list[dict[str, torch.Tensor]]) -> list[torch.Tensor]:
         """The guide's embeddings of the same texts, without gradients: from the model's features when the guide
-        tokenizes as the model does, else from the texts decoded and tokenized again by the guide."""
+        tokenizes as the model does, else from the texts decoded and tokenized again by the guide.
+
+        Args:
+            sentence_features: One tokenized batch per text column.
+
+        Returns:
+            One (batch, guide dim) tensor per column.
+        """
         with torch.no_grad():
             if not self.must_retokenize:
                 return [self.guide(dict(features))["sentence_embedding"] for features in sentence_features]
@@ -76,7 +97,15 @@ class GISTEmbedLoss(EmbeddingLoss):
         return self.guided_loss(self.embed(sentence_features), self.guide_embeddings(sentence_features))
 
     def prepare_loss(self, sentence_features: list[dict[str, torch.Tensor]], labels: torch.Tensor | None) -> Callable:
-        """The loss as a function of the model's embeddings, with the guide's computed once."""
+        """The loss as a function of the model's embeddings, with the guide's computed once.
+
+        Args:
+            sentence_features: One tokenized batch per text column.
+            labels: Unused (GIST needs none).
+
+        Returns:
+            A function of the list of column embeddings giving the loss.
+        """
         guides = self.guide_embeddings(sentence_features)
         return lambda embeddings: self.guided_loss(embeddings, guides)
 
@@ -86,7 +115,15 @@ class GISTEmbedLoss(EmbeddingLoss):
         return guide_positive_scores - guide_positive_scores.abs() * self.margin
 
     def guided_loss(self, embeddings: list[torch.Tensor], guides: list[torch.Tensor]) -> torch.Tensor:
-        """Cross-entropy of each anchor over the candidates its guide does not flag as false negatives."""
+        """Cross-entropy of each anchor over the candidates its guide does not flag as false negatives.
+
+        Args:
+            embeddings: The model's embeddings, one tensor per column.
+            guides: The guide's embeddings of the same texts.
+
+        Returns:
+            The loss, a scalar tensor.
+        """
         offset, rows = 0, len(embeddings[0])
         if self.gather_across_devices:
             offset = local_offset(rows)

@@ -57,6 +57,24 @@ class MultipleNegativesRankingLoss(EmbeddingLoss):
 
     `directions` adds the reverse and same-side terms (doc_to_query, query_to_query, doc_to_doc); `partition_mode`
     puts them in one softmax ("joint") or averages one cross-entropy per direction ("per_direction").
+
+    Args:
+        model: The SentenceTransformer being trained.
+        scale: Multiplies the similarities before the softmax (the inverse temperature), a positive number.
+            Default 20.
+        similarity_fct: Scores every (anchor, candidate) pair of two embedding batches. Default `cos_sim`.
+        gather_across_devices: In distributed training, use the other devices' candidates as negatives too.
+            Default False.
+        directions: Which similarities compete: "query_to_doc" (required) and any of "doc_to_query",
+            "query_to_query" and "doc_to_doc". Default ("query_to_doc",).
+        partition_mode: "joint" (one softmax over every direction's candidates, default) or "per_direction"
+            (one cross-entropy per direction, averaged; only the two cross directions).
+        hardness_mode: Which negatives get a bonus that makes them weigh more: "in_batch_negatives",
+            "hard_negatives" (the explicit negative columns), "all_negatives", or None (default).
+        hardness_strength: The bonus: this times the negative's (detached) similarity. Default 0.
+
+    Raises:
+        ValueError: A scale that is not positive, unknown directions or modes, or a negative hardness_strength.
     """
 
     columns = ColumnSpec(2, None)
@@ -152,7 +170,19 @@ class MultipleNegativesRankingLoss(EmbeddingLoss):
 
 
 class MultipleNegativesSymmetricRankingLoss(MultipleNegativesRankingLoss):
-    """MultipleNegativesRankingLoss with directions query_to_doc and doc_to_query, one softmax each, averaged."""
+    """MultipleNegativesRankingLoss with directions query_to_doc and doc_to_query, one softmax each, averaged.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        scale: Multiplies the similarities before the softmax (the inverse temperature), a positive number.
+            Default 20.
+        similarity_fct: Scores every (anchor, candidate) pair of two embedding batches. Default `cos_sim`.
+        gather_across_devices: In distributed training, use the other devices' candidates as negatives too.
+            Default False.
+
+    Raises:
+        ValueError: A scale that is not positive.
+    """
 
     def __init__(
         self,

@@ -15,7 +15,18 @@ from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, function_n
 
 class GlobalOrthogonalRegularizationLoss(EmbeddingLoss):
     """Per text column: the squared mean similarity of different rows, plus how far their second moment
-    exceeds 1/dim (that of random directions); the columns' terms are averaged or summed."""
+    exceeds 1/dim (that of random directions); the columns' terms are averaged or summed.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        similarity_fct: Scores every pair of rows of an embedding batch. Default `cos_sim`.
+        mean_weight: The weight of the squared mean similarity; None or 0 leaves it out. Default 1.
+        second_moment_weight: The weight of the second-moment term; None or 0 leaves it out. Default 1.
+        aggregation: "mean" (default) or "sum" over the columns.
+
+    Raises:
+        ValueError: Both weights zero or None, or an unknown aggregation.
+    """
 
     columns = ColumnSpec(1, None)
 
@@ -36,7 +47,14 @@ class GlobalOrthogonalRegularizationLoss(EmbeddingLoss):
             raise ValueError("GlobalOrthogonalRegularizationLoss needs a non-zero mean_weight or second_moment_weight")
 
     def compute_gor(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """The regulariser for one column's embeddings."""
+        """The regulariser for one column's embeddings.
+
+        Args:
+            embeddings: The column's (rows, dim) embeddings.
+
+        Returns:
+            The weighted terms, a scalar tensor.
+        """
         scores = self.similarity_fct(embeddings, embeddings)
         off_diagonal = scores[~torch.eye(len(scores), dtype=torch.bool, device=scores.device)]
         loss = scores.new_zeros(())

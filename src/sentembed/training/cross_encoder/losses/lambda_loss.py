@@ -23,6 +23,16 @@ class BaseWeightingScheme(nn.Module):
     """A LambdaLoss weighting: (normalized gains, position discounts, labels in score order) -> pair weights."""
 
     def forward(self, gain: torch.Tensor, discount: torch.Tensor, true_sorted: torch.Tensor) -> torch.Tensor:
+        """The weight of each (i, j) pair of positions (each scheme defines it).
+
+        Args:
+            gain: (queries, size) normalized gains, in score order.
+            discount: (1, size) position discounts, log2(2 + position).
+            true_sorted: (queries, size) labels in score order.
+
+        Returns:
+            (queries, size, size) pair weights.
+        """
         raise NotImplementedError
 
 
@@ -69,7 +79,11 @@ class LambdaRankScheme(BaseWeightingScheme):
 
 
 class NDCGLoss2PPScheme(BaseWeightingScheme):
-    """NDCG-Loss2++: `mu` times the NDCGLoss2 weight plus the LambdaRank weight (the paper's best)."""
+    """NDCG-Loss2++: `mu` times the NDCGLoss2 weight plus the LambdaRank weight (the paper's best).
+
+    Args:
+        mu: The NDCGLoss2 weight's factor. Default 10.
+    """
 
     def __init__(self, mu: float = 10.0) -> None:
         super().__init__()
@@ -88,7 +102,23 @@ DEFAULT_SCHEME = NDCGLoss2PPScheme()
 class LambdaLoss(ListwiseLoss):
     """LambdaLoss (Wang et al., 2018): pairwise logistic losses weighted by `weighting_scheme`, counting only pairs
     with at least one document in the top `k` by score (all when None). `reduction_log` "binary" divides by ln 2.
-    Labels may be binary or graded."""
+    Labels may be binary or graded.
+
+    Args:
+        model: The CrossEncoder being trained (one output: num_labels=1).
+        weighting_scheme: Weighs each pair (NoWeightingScheme, NDCGLoss1Scheme, NDCGLoss2Scheme,
+            LambdaRankScheme, NDCGLoss2PPScheme). Default NDCGLoss2PPScheme(); None for none.
+        k: Count only pairs with a document in the top k by score. Default None: all.
+        sigma: Multiplies the score gaps. Default 1.
+        eps: Keeps the ideal DCG away from zero. Default 1e-10.
+        reduction_log: "binary" (default, divide by ln 2) or "natural".
+        activation_fn: Applied to the logits before the loss. Default `torch.nn.Identity()`.
+        mini_batch_size: Pairs scored at once. Default None: as many as the batch has queries (all when 0 or
+            less).
+
+    Raises:
+        ValueError: A model with more than one output, or an unknown reduction_log.
+    """
 
     def __init__(
         self,
@@ -107,6 +137,18 @@ class LambdaLoss(ListwiseLoss):
         self.k, self.sigma, self.eps, self.reduction_log = k, sigma, eps, reduction_log
 
     def forward(self, columns: list, labels: Any) -> torch.Tensor:
+        """The loss of one training batch (the trainer calls this).
+
+        Args:
+            columns: [queries, document lists]: one query and one list of documents per row.
+            labels: One list of relevance labels per row, one per document.
+
+        Returns:
+            The loss, a scalar tensor.
+
+        Raises:
+            ValueError: Columns or labels of another shape.
+        """
         batch = self.list_batch(columns, labels)
         size, device = batch.scores.shape[1], batch.scores.device
         scores, order = batch.padded_scores(-1e16).sort(descending=True, dim=-1)
@@ -128,7 +170,17 @@ class LambdaLoss(ListwiseLoss):
         return -counted.sum() / max(counted.numel(), 1)
 
     def counted_pairs(self, true_by_score: torch.Tensor, size: int, device: torch.device) -> torch.Tensor:
-        """Pairs (i, j) of real documents, with i's label above j's (any real pair for NDCGLoss1), either in top k."""
+        """Which pairs count.
+
+        Args:
+            true_by_score: (queries, size) labels in score order, -inf in padding.
+            size: The longest list's length.
+            device: Where to build the mask.
+
+        Returns:
+            A (queries, size, size) mask: pairs (i, j) of real documents, with i's label above j's (any real pair
+            for NDCGLoss1), either in the top k.
+        """
         label_gaps = true_by_score.unsqueeze(2) - true_by_score.unsqueeze(1)
         pairs = torch.isfinite(label_gaps)
         if not isinstance(self.weighting_scheme, NDCGLoss1Scheme):
@@ -151,7 +203,18 @@ class LambdaLoss(ListwiseLoss):
 
 
 class RankNetLoss(LambdaLoss):
-    """RankNet: LambdaLoss with NoWeightingScheme, every mis-ordered pair weighing the same."""
+    """RankNet: LambdaLoss with NoWeightingScheme, every mis-ordered pair weighing the same.
+
+    Args:
+        model: The CrossEncoder being trained (one output: num_labels=1).
+        k: Count only pairs with a document in the top k by score. Default None: all.
+        sigma: Multiplies the score gaps. Default 1.
+        eps: Keeps the ideal DCG away from zero. Default 1e-10.
+        reduction_log: "binary" (default, divide by ln 2) or "natural".
+        activation_fn: Applied to the logits before the loss. Default `torch.nn.Identity()`.
+        mini_batch_size: Pairs scored at once. Default None: as many as the batch has queries (all when 0 or
+            less).
+    """
 
     def __init__(
         self,

@@ -28,6 +28,15 @@ class BinaryCrossEntropyLoss(CrossEncoderLoss):
     """Pairs labelled 0/1 (or with a 0-1 score): sigmoid cross-entropy on the single (activated) logit.
 
     `pos_weight` weighs the positive pairs; other keyword arguments go to `torch.nn.BCEWithLogitsLoss`.
+
+    Args:
+        model: The CrossEncoder being trained (one output: num_labels=1).
+        activation_fn: Applied to the logits before the loss. Default `torch.nn.Identity()`.
+        pos_weight: The positive pairs' weight (e.g. negatives / positives). Default None: 1.
+        **kwargs: More arguments of `torch.nn.BCEWithLogitsLoss`.
+
+    Raises:
+        ValueError: A model with more than one output.
     """
 
     columns = ColumnSpec(2, 2, "float")
@@ -45,6 +54,18 @@ class BinaryCrossEntropyLoss(CrossEncoderLoss):
         self.bce_with_logits_loss = nn.BCEWithLogitsLoss(pos_weight=self.pos_weight, **kwargs)
 
     def forward(self, columns: list[list[str]], labels: torch.Tensor) -> torch.Tensor:
+        """The loss of one training batch (the trainer calls this).
+
+        Args:
+            columns: [firsts, seconds]: the pairs' two text columns.
+            labels: One label per pair.
+
+        Returns:
+            The loss, a scalar tensor.
+
+        Raises:
+            ValueError: Other than two columns.
+        """
         check_two_columns(columns, type(self).__name__)
         scores = self.activated(self.logits(columns[0], columns[1]).view(-1))
         labels = check_pair_labels(labels, len(scores), type(self).__name__)
@@ -56,7 +77,13 @@ class BinaryCrossEntropyLoss(CrossEncoderLoss):
 
 
 class CrossEntropyLoss(CrossEncoderLoss):
-    """Pairs with a class label: softmax cross-entropy over the model's (activated) labels."""
+    """Pairs with a class label: softmax cross-entropy over the model's (activated) labels.
+
+    Args:
+        model: The CrossEncoder being trained.
+        activation_fn: Applied to the logits before the loss. Default `torch.nn.Identity()`.
+        **kwargs: Arguments of `torch.nn.CrossEntropyLoss` (weight, label_smoothing, ...).
+    """
 
     columns = ColumnSpec(2, 2, "int")
 
@@ -65,6 +92,18 @@ class CrossEntropyLoss(CrossEncoderLoss):
         self.cross_entropy_loss = nn.CrossEntropyLoss(**kwargs)
 
     def forward(self, columns: list[list[str]], labels: torch.Tensor) -> torch.Tensor:
+        """The loss of one training batch (the trainer calls this).
+
+        Args:
+            columns: [firsts, seconds]: the pairs' two text columns.
+            labels: One label per pair.
+
+        Returns:
+            The loss, a scalar tensor.
+
+        Raises:
+            ValueError: Other than two columns.
+        """
         check_two_columns(columns, type(self).__name__)
         scores = self.activated(self.logits(columns[0], columns[1]))
         labels = check_pair_labels(labels, len(scores), type(self).__name__)
@@ -72,7 +111,16 @@ class CrossEntropyLoss(CrossEncoderLoss):
 
 
 class MSELoss(CrossEncoderLoss):
-    """Pairs with a teacher score: mean squared error of the (activated) logit, for distilling a teacher."""
+    """Pairs with a teacher score: mean squared error of the (activated) logit, for distilling a teacher.
+
+    Args:
+        model: The CrossEncoder being trained (one output: num_labels=1).
+        activation_fn: Applied to the logits before the loss. Default `torch.nn.Identity()`.
+        **kwargs: Arguments of `torch.nn.MSELoss`.
+
+    Raises:
+        ValueError: A model with more than one output.
+    """
 
     def __init__(self, model: TrainablePairModel, activation_fn: nn.Module = IDENTITY, **kwargs: Any) -> None:
         super().__init__(model, activation_fn)
@@ -80,6 +128,18 @@ class MSELoss(CrossEncoderLoss):
         self.loss_fct = nn.MSELoss(**kwargs)
 
     def forward(self, columns: list[list[str]], labels: torch.Tensor) -> torch.Tensor:
+        """The loss of one training batch (the trainer calls this).
+
+        Args:
+            columns: [firsts, seconds]: the pairs' two text columns.
+            labels: One label per pair.
+
+        Returns:
+            The loss, a scalar tensor.
+
+        Raises:
+            ValueError: Other than two columns.
+        """
         check_two_columns(columns, type(self).__name__)
         scores = self.activated(self.logits(columns[0], columns[1]).view(-1))
         labels = check_pair_labels(labels, len(scores), type(self).__name__)
@@ -107,7 +167,16 @@ def margin_labels(labels: Any, rows: int, negatives: int) -> torch.Tensor:
 
 class MarginMSELoss(CrossEncoderLoss):
     """(query, positive, negative...) rows: the student's margin (positive minus each negative's score) must
-    match the teacher's, by mean squared error."""
+    match the teacher's, by mean squared error.
+
+    Args:
+        model: The CrossEncoder being trained (one output: num_labels=1).
+        activation_fn: Applied to the logits before the loss. Default `torch.nn.Identity()`.
+        **kwargs: Arguments of `torch.nn.MSELoss`.
+
+    Raises:
+        ValueError: A model with more than one output.
+    """
 
     columns = ColumnSpec(3, None, "float-or-vector")
 
@@ -117,6 +186,18 @@ class MarginMSELoss(CrossEncoderLoss):
         self.loss_fct = nn.MSELoss(**kwargs)
 
     def forward(self, columns: list[list[str]], labels: Any) -> torch.Tensor:
+        """The loss of one training batch (the trainer calls this).
+
+        Args:
+            columns: [queries, positives, negatives...].
+            labels: Per row, the teacher's margins (one per negative) or its scores [positive, negatives...].
+
+        Returns:
+            The loss, a scalar tensor.
+
+        Raises:
+            ValueError: Missing labels, or labels of another shape.
+        """
         queries, positives, negatives = columns[0], columns[1], columns[2:]
         if not negatives:
             raise ValueError("MarginMSELoss expects (query, positive, negative...) columns, got fewer than 3")
