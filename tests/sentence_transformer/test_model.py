@@ -418,3 +418,107 @@ def test_a_batch_of_readable_modalities_that_cannot_go_together_says_to_encode_t
     with pytest.raises(ValueError, match=re.escape(said)):
         encoding.check_batch_modalities(inputs, ["text", "image"])
     encoding.check_batch_modalities(inputs[:1], ["text", "image", "message"])  # a model reading messages takes both
+
+
+# ----- per-call processing_kwargs, preprocess, the deprecated tokenize ------------------------------------
+
+LONG_TEXT = "this sentence is much longer than four tokens for sure"
+
+
+def test_per_call_processing_kwargs_tokenize_as_a_shorter_max_seq_length_would(model):
+    cut = {"text": {"max_length": 4, "truncation": True}}
+    truncated = model.encode([LONG_TEXT], processing_kwargs=cut)
+    full = model.encode([LONG_TEXT])
+    model.max_seq_length, saved = 4, model.max_seq_length
+    try:
+        expected = model.encode([LONG_TEXT])
+    finally:
+        model.max_seq_length = saved
+    np.testing.assert_allclose(truncated, expected, atol=1e-6)
+    assert not np.allclose(truncated, full, atol=1e-3)
+    assert model.preprocess([LONG_TEXT], processing_kwargs=cut)["input_ids"].shape == (1, 4)
+    np.testing.assert_allclose(model.encode_query(LONG_TEXT, processing_kwargs=cut), truncated[0], atol=1e-6)
+    # "common" options apply to every modality; "text" ones win over them
+    common = {"common": {"max_length": 4}, "text": {"truncation": True}}
+    np.testing.assert_allclose(model.encode([LONG_TEXT], processing_kwargs=common), truncated, atol=1e-6)
+
+
+def test_processing_kwargs_are_checked_and_need_a_transformer(model, random_static):
+    with pytest.raises(ValueError, match="unknown processing_kwargs key 'txt'"):
+        model.encode(["a"], processing_kwargs={"txt": {"max_length": 4}})
+    with pytest.raises(TypeError, match=r"processing_kwargs\['text'\] must be a dict"):
+        model.encode(["a"], processing_kwargs={"text": 4})
+    with pytest.raises(TypeError, match="processing_kwargs must be a dict by modality"):
+        model.preprocess(["a"], processing_kwargs=[("text", {})])
+    with pytest.raises(TypeError, match="StaticEmbedding.tokenize_unpadded takes no processing_kwargs"):
+        random_static.encode(["a"], processing_kwargs={"text": {"max_length": 4}})
+    random_static.encode(["a"], processing_kwargs={})  # none given: nothing to refuse
+
+
+def test_processing_kwargs_are_part_of_the_cache_key(model, tmp_path):
+    from sentembed.cache import EmbeddingCache
+
+    cache = EmbeddingCache(str(tmp_path / "cache.sqlite"))
+    full = model.encode([LONG_TEXT], cache=cache)
+    cut = model.encode([LONG_TEXT], cache=cache, processing_kwargs={"text": {"max_length": 4}})
+    np.testing.assert_allclose(cut, model.encode([LONG_TEXT], processing_kwargs={"text": {"max_length": 4}}), atol=1e-6)
+    assert not np.allclose(cut, full, atol=1e-3)
+
+
+def test_tokenize_is_deprecated_for_preprocess_which_tokenizes_the_same(model, caplog):
+    from sentembed.readers import InputExample
+
+    with caplog.at_level(logging.WARNING, logger="sentembed"):
+        features = model.tokenize(TEXTS)
+    warned = [record.getMessage() for record in caplog.records if "deprecated" in record.getMessage()]
+    assert len(warned) == 1 and "tokenize()" in warned[0] and "preprocess()" in warned[0]
+    preprocessed = model.preprocess(TEXTS)
+    assert preprocessed.pop("modality") == "text"
+    assert features.keys() == preprocessed.keys()
+    for name, tensor in features.items():
+        torch.testing.assert_close(tensor, preprocessed[name])
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sentembed"):
+        model.preprocess(TEXTS)
+        model.encode(TEXTS)
+        model.smart_batching_collate([InputExample(texts=["a", "b"], label=1.0)])
+    assert not [record for record in caplog.records if "deprecated" in record.getMessage()]
+
+
+# ----- loading ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model_class", "folder", "kind"),
+    [(SentenceTransformer, MINILM_L3, "SentenceTransformer"), (CrossEncoder, CROSS_ENCODER, "CrossEncoder")],
+)
+@pytest.mark.parametrize("logger_name", ["sentembed", "sentence_transformers.base.model"])
+def test_loading_is_announced_on_ours_or_on_the_reference_logger(model_class, folder, kind, logger_name, caplog):
+    with caplog.at_level(logging.INFO, logger=logger_name):
+        model_class(str(folder), device="cpu")
+    announced = [record for record in caplog.records if record.getMessage() == f"Loading {kind} model from {folder}"]
+    assert len(announced) == 1 and announced[0].levelno == logging.INFO
+    caplog.clear()
+    model_class(str(folder), device="cpu")  # INFO not shown anywhere: nothing is logged
+    assert not [record for record in caplog.records if record.getMessage().startswith("Loading ")]
+
+
+def test_a_folder_saved_by_another_model_class_drops_its_prompts_and_similarity(model, tmp_path):
+    model.save(str(tmp_path))
+    config_path = tmp_path / "config_sentence_transformers.json"
+    config = json.loads(config_path.read_text())
+    config.update(
+        model_type="CrossEncoder", prompts={"query": "query: "}, default_prompt_name="query", similarity_fn_name="dot"
+    )
+    config_path.write_text(json.dumps(config))
+
+    converted = SentenceTransformer(str(tmp_path), device="cpu")
+    assert converted.prompts == {"query": "", "document": ""}
+    assert converted.default_prompt_name is None and converted.similarity_fn_name == "cosine"
+    assert SentenceTransformer(str(tmp_path), device="cpu", prompts={"query": "q: "}).prompts["query"] == "q: "
+
+    config["model_type"] = "SentenceTransformer"
+    config_path.write_text(json.dumps(config))
+    same_class = SentenceTransformer(str(tmp_path), device="cpu")
+    assert same_class.prompts["query"] == "query: " and same_class.default_prompt_name == "query"
+    assert same_class.similarity_fn_name == "dot"

@@ -218,9 +218,12 @@ def test_collator_applies_prompts_per_dataset_and_column(minilm_l3):
     from sentembed.training.data import SentenceCollator, unpack_batch
 
     prompts = {"queries": {"anchor": "query: "}, "anchor": "search: "}
-    collator = SentenceCollator(minilm_l3.tokenize, prompts, minilm_l3.prompt_length)
-    rows = [{"anchor": "cats", "positive": "dogs", "dataset_name": "queries"}]
-    features, labels = unpack_batch(collator(rows))
+    collator = SentenceCollator(minilm_l3.preprocess, prompts, minilm_l3.prompt_length)
+    rows = [{"dataset_name": "queries", "anchor": "cats", "positive": "dogs"}]
+    batch = collator(rows)
+    # transformers reads the batch size from the first value: a tensor, with the dataset's name last
+    assert isinstance(next(iter(batch.values())), torch.Tensor) and list(batch)[-1] == "dataset_name"
+    features, labels = unpack_batch(batch)
     decoded = minilm_l3.tokenizer.decode(features[0]["input_ids"][0], skip_special_tokens=True)
     assert decoded == "query : cats" and features[0]["prompt_length"] == 3
     assert "prompt_length" not in features[1] and labels is None

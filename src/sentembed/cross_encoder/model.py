@@ -33,7 +33,7 @@ from sentembed.cross_encoder.pairs import check_pairs, check_query_and_documents
 from sentembed.loading.card_data import CrossEncoderModelCardData, card_data_for
 from sentembed.loading.hub import PushToHubMixin
 from sentembed.loading.model_card import write_model_card
-from sentembed.loading.resolve import resolve_model_path
+from sentembed.loading.resolve import log_loading, resolve_model_path
 from sentembed.models import SequenceClassifier
 from sentembed.models.dense import activation_from_name
 
@@ -79,6 +79,7 @@ class CrossEncoder(PushToHubMixin, nn.Module):
         self.model_path = resolve_model_path(
             model_name_or_path, cache_folder, revision, token, local_files_only, organization=HUB_ORGANIZATION
         )
+        log_loading("CrossEncoder", model_name_or_path)
         folder = layout.read_folder(self.model_path)
         saved = folder.model_config or {}
         self.prompts = check_prompts(saved.get("prompts") if prompts is None else prompts)

@@ -34,6 +34,8 @@ class ModelConfig:
     default_prompt_name: str | None = None
     similarity_fn_name: str | None = None
     truncate_dim: int | None = None
+    # The model class that saved the folder ("SentenceTransformer", "CrossEncoder", ...); None when unrecorded.
+    model_type: str | None = None
 
     @classmethod
     def read(cls, folder: str | os.PathLike) -> ModelConfig:
@@ -47,7 +49,23 @@ class ModelConfig:
             default_prompt_name=data.get("default_prompt_name"),
             similarity_fn_name=_known_similarity(data.get("similarity_fn_name"), path),
             truncate_dim=data.get("truncate_dim"),
+            model_type=data.get("model_type"),
         )
+
+    def for_model_type(self, model_type: str) -> ModelConfig:
+        """These settings for loading the folder as a `model_type` model. A folder another model class saved (a
+        CrossEncoder's, say) is converted: its prompts, default prompt name and similarity function were chosen
+        for that class and are left out; `truncate_dim` is kept.
+
+        Args:
+            model_type: the class loading the folder, such as "SentenceTransformer".
+
+        Returns:
+            These settings, or the converted ones.
+        """
+        if self.model_type in (None, model_type):
+            return self
+        return ModelConfig(truncate_dim=self.truncate_dim, model_type=self.model_type)
 
     def write(self, folder: str | os.PathLike, model_type: str = "SentenceTransformer") -> None:
         """Write the file; `truncate_dim` only when one is set, as the reference does."""

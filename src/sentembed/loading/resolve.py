@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from pathlib import Path
 
@@ -11,7 +12,13 @@ from huggingface_hub import snapshot_download
 
 from sentembed.common.runtime import default_cache_folder
 
+logger = logging.getLogger(__name__)
+
 HUB_ORGANIZATION = "sentence-transformers"
+# The logger the reference's model classes announce loading on. Code written for the reference that shows its INFO
+# messages there (`logging.getLogger("sentence_transformers.base.model").setLevel(logging.INFO)`) keeps seeing
+# the announcement after changing its import.
+REFERENCE_MODEL_LOGGER = "sentence_transformers.base.model"
 
 # Pretrained models shipped as Python packages: hub repository -> (package, folder inside it).
 PACKAGED_MODELS: dict[str, tuple[str, str]] = {
@@ -120,3 +127,20 @@ def resolve_model_path(
             except Exception as error:
                 tried.append(f"hub {repo_id}@{revision or 'main'}: {_short(error)}")
     raise OSError(f"model {name!r} was not found. Places tried:\n- " + "\n- ".join(tried))
+
+
+def log_loading(model_kind: str, model_name_or_path: str | os.PathLike) -> None:
+    """Announce at INFO that a model is being loaded: "Loading <model_kind> model from <model_name_or_path>".
+
+    The message goes to sentembed's logger when it shows INFO, else to the reference's model logger
+    (`REFERENCE_MODEL_LOGGER`) when that one does, so it is logged once wherever the caller's logging
+    configuration asks for it.
+
+    Args:
+        model_kind: the model class family, "SentenceTransformer" or "CrossEncoder".
+        model_name_or_path: the name or folder the caller gave.
+    """
+    for candidate in (logger, logging.getLogger(REFERENCE_MODEL_LOGGER)):
+        if candidate.isEnabledFor(logging.INFO):
+            candidate.info("Loading %s model from %s", model_kind, model_name_or_path)
+            return

@@ -2,12 +2,56 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from sentembed.common.checks import check_choice
 from sentembed.common.types import Row
 from sentembed.models.base import Module
+
+# Per-call processing options (`encode(..., processing_kwargs=...)`): keyword arguments for the tokenizer or
+# processor call, by modality ("text", ...), "common" for every modality, "chat_template" for chat inputs.
+ProcessingKwargs = dict[str, dict[str, Any]]
+PROCESSING_KWARGS_KEYS = ("text", "image", "audio", "video", "common", "chat_template")
+
+
+def check_processing_kwargs(processing_kwargs: Any) -> ProcessingKwargs:
+    """Per-call `processing_kwargs` as a dict ({} for None): keys from `PROCESSING_KWARGS_KEYS`, each holding a
+    dict of keyword arguments. A ValueError names an unknown key, a TypeError a value that is not a dict."""
+    if processing_kwargs is None:
+        return {}
+    if not isinstance(processing_kwargs, dict):
+        raise TypeError(
+            "processing_kwargs must be a dict by modality, such as {'text': {'max_length': 128}}, got "
+            f"{type(processing_kwargs).__name__}"
+        )
+    for key, options in processing_kwargs.items():
+        check_choice(key, PROCESSING_KWARGS_KEYS, "processing_kwargs key")
+        if not isinstance(options, dict):
+            raise TypeError(
+                f"processing_kwargs[{key!r}] must be a dict of keyword arguments, got {type(options).__name__}"
+            )
+    return processing_kwargs
+
+
+def with_processing_kwargs(
+    method: Callable[..., Any], processing_kwargs: ProcessingKwargs | None
+) -> Callable[..., Any]:
+    """An input module's tokenizing `method` with per-call `processing_kwargs` bound (`method` itself when there
+    are none); a TypeError when the module's method takes no `processing_kwargs`."""
+    if not processing_kwargs:
+        return method
+    if "processing_kwargs" not in inspect.signature(method).parameters:
+        owner = type(getattr(method, "__self__", method)).__name__
+        raise TypeError(
+            f"{owner}.{method.__name__} takes no processing_kwargs: per-call processing options need an input "
+            "module that tokenizes with them, such as Transformer"
+        )
+    return functools.partial(method, processing_kwargs=processing_kwargs)
 
 
 class InputModule(Module):

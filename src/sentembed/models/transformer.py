@@ -21,7 +21,7 @@ from sentembed.common.files import read_json_object, write_json
 from sentembed.common.types import Features, Pair, Row
 from sentembed.models.adapters import adapter_base_model, adapter_names, load_adapter, save_adapter
 from sentembed.models.base import Module
-from sentembed.models.input_module import InputModule
+from sentembed.models.input_module import InputModule, ProcessingKwargs
 
 logger = logging.getLogger(__name__)
 
@@ -363,57 +363,110 @@ class Transformer(InputModule):
         texts = [text.strip() for text in texts]
         return [text.lower() for text in texts] if self.do_lower_case else texts
 
-    def tokenize(self, texts: list[str], padding: str | bool = True) -> dict[str, torch.Tensor]:
-        """Tokenize texts into padded tensors, truncating each to `max_seq_length` tokens."""
-        return self.tokenizer(
-            self._prepare(texts),
-            padding=padding,
-            truncation="longest_first",
-            return_tensors="pt",
-            max_length=self.max_seq_length,
-        )
+    def tokenizer_options(self, processing_kwargs: ProcessingKwargs | None = None) -> dict[str, Any]:
+        """The keyword arguments the tokenizer is called with: truncation at `max_seq_length`, overridden by the
+        "common" and then the "text" entries of per-call `processing_kwargs`.
 
-    def tokenize_unpadded(self, texts: list[str]) -> tuple[list[Row], int]:
-        """Tokenize texts without padding; also return how many were cut at `max_seq_length`."""
-        return self.encode_rows([self._prepare(texts)])
+        Args:
+            processing_kwargs: per-call options by modality, e.g. {"text": {"max_length": 64}}; None for none.
 
-    def tokenize_pairs_unpadded(self, pairs: list[Pair]) -> tuple[list[Row], int]:
+        Returns:
+            The tokenizer's keyword arguments.
+        """
+        options: dict[str, Any] = {"truncation": "longest_first", "max_length": self.max_seq_length}
+        for key in ("common", "text"):
+            options.update((processing_kwargs or {}).get(key) or {})
+        return options
+
+    def tokenize(
+        self, texts: list[str], padding: str | bool = True, processing_kwargs: ProcessingKwargs | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Tokenize texts into padded tensors, truncating each to `max_seq_length` tokens.
+
+        Args:
+            texts: the texts.
+            padding: the tokenizer's padding option (True: to the longest text).
+            processing_kwargs: per-call tokenizer options by modality, e.g. {"text": {"max_length": 64}}.
+
+        Returns:
+            The tokenizer's tensors (input_ids, attention_mask, ...).
+        """
+        options = {"padding": padding, **self.tokenizer_options(processing_kwargs)}
+        return self.tokenizer(self._prepare(texts), return_tensors="pt", **options)
+
+    def tokenize_unpadded(
+        self, texts: list[str], processing_kwargs: ProcessingKwargs | None = None
+    ) -> tuple[list[Row], int]:
+        """Tokenize texts without padding; also return how many were cut at `max_seq_length`.
+
+        Args:
+            texts: the texts.
+            processing_kwargs: per-call tokenizer options by modality, e.g. {"text": {"max_length": 64}}.
+
+        Returns:
+            (one token row per text, how many texts were cut).
+        """
+        return self.encode_rows([self._prepare(texts)], processing_kwargs)
+
+    def tokenize_pairs_unpadded(
+        self, pairs: list[Pair], processing_kwargs: ProcessingKwargs | None = None
+    ) -> tuple[list[Row], int]:
         """Tokenize each (first, second) pair as one sequence, cutting the longer side first at `max_seq_length`.
 
         Also returns how many pairs were cut.
-        """
-        return self.encode_rows([[first for first, _ in pairs], [second for _, second in pairs]])
 
-    def encode_rows(self, columns: list[list[str]]) -> tuple[list[Row], int]:
+        Args:
+            pairs: the (first, second) text pairs.
+            processing_kwargs: per-call tokenizer options by modality, e.g. {"text": {"max_length": 64}}.
+
+        Returns:
+            (one token row per pair, how many pairs were cut).
+        """
+        return self.encode_rows([[first for first, _ in pairs], [second for _, second in pairs]], processing_kwargs)
+
+    def encode_rows(
+        self, columns: list[list[str]], processing_kwargs: ProcessingKwargs | None = None
+    ) -> tuple[list[Row], int]:
         """Token rows for one column of texts, or two read as pairs (cut longest first), and how many rows
-        were cut at `max_seq_length`.
+        were cut at `max_seq_length` (or the per-call `max_length` of `processing_kwargs`).
 
         A text far longer than any `max_seq_length` tokens could span is cut to a bounded prefix first, so that
         a 20 MB string costs what its first tokens cost. Where the prefix turns out to hold no more than
         `max_seq_length` tokens (a text that is mostly whitespace), the whole text is tokenized instead, so the
         rows never differ from tokenizing the texts as they are.
+
+        Args:
+            columns: One list of texts, or two read as pairs.
+            processing_kwargs: per-call tokenizer options by modality, e.g. {"text": {"max_length": 64}}.
+
+        Returns:
+            (one token row per text or pair, how many were cut).
         """
-        limit = self.max_seq_length * CHARACTERS_PER_TOKEN
+        options = self.tokenizer_options(processing_kwargs)
+        limit = (options.get("max_length") or self.max_seq_length) * CHARACTERS_PER_TOKEN
         bounded = [[bounded_prefix(text, limit) for text in column] for column in columns]
-        rows, cut = self._rows([[text for text, _ in column] for column in bounded])
+        rows, cut = self._rows([[text for text, _ in column] for column in bounded], options)
         redo = [index for index in range(len(rows)) if not cut[index] and any(c[index][1] for c in bounded)]
         if redo:
-            full_rows, full_cut = self._rows([[column[index] for index in redo] for column in columns])
+            full_rows, full_cut = self._rows([[column[index] for index in redo] for column in columns], options)
             for position, index in enumerate(redo):
                 rows[index], cut[index] = full_rows[position], full_cut[position]
         return rows, sum(cut)
 
-    def _rows(self, columns: list[list[str]]) -> tuple[list[Row], list[bool]]:
-        """Token rows, and for each whether it was cut at `max_seq_length`."""
-        encoded = self.tokenizer(*columns, padding=False, truncation="longest_first", max_length=self.max_seq_length)
+    def _rows(self, columns: list[list[str]], options: dict[str, Any]) -> tuple[list[Row], list[bool]]:
+        """Token rows, and for each whether it was cut at the options' `max_length`."""
+        encoded = self.tokenizer(*columns, **{"padding": False, **options})
         names = [name for name in encoded if name in ("input_ids", "attention_mask", "token_type_ids")]
         count = len(columns[0])
         rows = [{name: encoded[name][index] for name in names} for index in range(count)]
         encodings = getattr(encoded, "encodings", None)
         if encodings:
             return rows, [bool(encoding.overflowing) for encoding in encodings]
+        if options.get("truncation") in (None, False, "do_not_truncate"):
+            return rows, [False] * count
+        limit = options.get("max_length") or self.max_seq_length
         full = self.tokenizer(*columns, truncation=False)["input_ids"]
-        return rows, [len(ids) > self.max_seq_length for ids in full]
+        return rows, [len(ids) > limit for ids in full]
 
     def pad(self, rows: list[Row]) -> dict[str, torch.Tensor]:
         """Pad a batch of token id rows to its longest row, on the tokenizer's padding side."""

@@ -28,6 +28,8 @@ class EncodeRequest:
     extra_features: dict[str, Any] = field(default_factory=dict)
     # Keyword arguments for the modules' forward passes, each given to the modules that name it in `forward_kwargs`.
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    # Per-call tokenizer options by modality (`encode(..., processing_kwargs=...)`), e.g. {"text": {"max_length": 8}}.
+    processing_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def check_encode_options(output_value: str | None, precision: str, truncate_dim: int | None, batch_size: int) -> int:

@@ -35,10 +35,11 @@ from sentembed.loading.card_data import SentenceTransformerModelCardData, card_d
 from sentembed.loading.folder import ModelConfig, load_modules, save_modules
 from sentembed.loading.hub import PushToHubMixin
 from sentembed.loading.model_card import write_model_card
-from sentembed.loading.resolve import resolve_model_path
+from sentembed.loading.resolve import log_loading, resolve_model_path
 from sentembed.models import InputModule, Pooling, Router, Transformer
 from sentembed.models.adapters import AdapterMethods
 from sentembed.models.base import run_modules
+from sentembed.models.input_module import ProcessingKwargs, check_processing_kwargs, with_processing_kwargs
 from sentembed.sentence_transformer import encoding, multiprocess, reuse
 from sentembed.sentence_transformer.encoding import EncodeRequest
 from sentembed.similarity import SimilarityFunction
@@ -106,7 +107,8 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
                     str(model_name_or_path),
                 )
             model_path = resolve_model_path(model_name_or_path, cache_folder, revision, token, local_files_only)
-            config = ModelConfig.read(model_path)
+            log_loading("SentenceTransformer", model_name_or_path)
+            config = ModelConfig.read(model_path).for_model_type("SentenceTransformer")
             modules = load_modules(
                 model_path,
                 trust_remote_code=trust_remote_code,
@@ -301,33 +303,61 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         logger.warning("This model has no Pooling module; include_prompt has no effect.")
 
     def tokenize(self, texts: list[str] | list[tuple[str, str]], task: str | None = None) -> dict[str, Any]:
-        """Tokenize texts into padded tensors, as the model sees them; with a Router, for the `task`'s route
-        (the task is then kept in the features, for the Router's forward). A list of (text, text) pairs is
-        tokenized pair by pair into one sequence each, as the reference does for pair inputs."""
+        """Deprecated (as in sentence-transformers 6): use `preprocess`, which tokenizes the same way.
+
+        Logs a warning, then tokenizes texts into padded tensors, as the model sees them; with a Router, for the
+        `task`'s route (the task is then kept in the features, for the Router's forward). A list of
+        (text, text) pairs is tokenized pair by pair into one sequence each.
+
+        Args:
+            texts: the texts, or (text, text) pairs.
+            task: the Router route to tokenize for; models without a Router ignore it.
+
+        Returns:
+            The padded features: tensor name -> tensor (and "task" with a Router).
+        """
+        logger.warning("SentenceTransformer.tokenize() is deprecated; use preprocess() instead.")
+        return self._tokenize(texts, task)
+
+    def _tokenize(
+        self, texts: list[str] | list[tuple[str, str]], task: str | None = None, processing_kwargs: Any = None
+    ) -> dict[str, Any]:
         route = self.route_for(task)
         input_module = self.input_module_for(route)
         if texts and all(isinstance(text, (list, tuple)) for text in texts):
-            features = dict(input_module.pad(self.tokenize_pair_rows(input_module, texts)[0]))
+            rows = self.tokenize_pair_rows(input_module, texts, processing_kwargs)[0]
+            features = dict(input_module.pad(rows))
         else:
-            features = dict(input_module.tokenize(texts))
+            features = dict(with_processing_kwargs(input_module.tokenize, processing_kwargs)(texts))
         if route is not None:
             features["task"] = route
         return features
 
     @staticmethod
-    def tokenize_pair_rows(input_module: InputModule, pairs: list) -> tuple[list[Row], int]:
+    def tokenize_pair_rows(
+        input_module: InputModule, pairs: list, processing_kwargs: ProcessingKwargs | None = None
+    ) -> tuple[list[Row], int]:
         """Token rows of (text, text) pairs, one sequence each, and how many were cut at `max_seq_length`;
-        TypeError for an item that is not a pair of str, or an input module that cannot read pairs."""
+        TypeError for an item that is not a pair of str, or an input module that cannot read pairs.
+
+        Args:
+            input_module: the module that tokenizes.
+            pairs: the (text, text) pairs.
+            processing_kwargs: per-call tokenizer options by modality, e.g. {"text": {"max_length": 64}}.
+
+        Returns:
+            (the token rows, how many pairs were cut).
+        """
         checked = [check_pair(pair, f"texts[{index}]") for index, pair in enumerate(pairs)]
         if not hasattr(input_module, "tokenize_pairs_unpadded"):
             raise TypeError(f"{type(input_module).__name__} tokenizes single texts only, not (text, text) pairs")
-        return input_module.tokenize_pairs_unpadded(checked)
+        return with_processing_kwargs(input_module.tokenize_pairs_unpadded, processing_kwargs)(checked)
 
     def smart_batching_collate(self, batch: list[Any]) -> tuple[list[dict[str, Any]], torch.Tensor]:
         """The legacy `fit` collate function: a batch of InputExamples as one tokenized batch per text position
         and a tensor of their labels."""
         texts = [example.texts for example in batch]
-        features = [self.tokenize(list(column)) for column in zip(*texts)]
+        features = [self._tokenize(list(column)) for column in zip(*texts, strict=True)]
         labels = [example.label for example in batch]
         if labels and isinstance(labels[0], np.ndarray):
             return features, torch.from_numpy(np.stack(labels))
@@ -349,25 +379,41 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         first = self.input_module
         return first.route_input(route) if isinstance(first, Router) else first
 
-    def preprocess(self, inputs: list[str], prompt: str | None = None) -> dict[str, Any]:
-        """The padded features of a batch of texts, with `prompt` prepended: tensors, `modality` ("text") and,
-        with a prompt, `prompt_length` (its token count); {} for no texts. A batch of inputs the model cannot
-        take together (chat messages, a modality it does not read, several modalities) is a ValueError saying
-        which modalities it found and what to do instead.
+    def preprocess(
+        self,
+        inputs: list[str],
+        prompt: str | None = None,
+        task: str | None = None,
+        processing_kwargs: ProcessingKwargs | None = None,
+    ) -> dict[str, Any]:
+        """The padded features of a batch of texts, with `prompt` prepended: tensors, `modality` ("text", or "image"
+        for a batch of images) and, with a prompt, `prompt_length` (its token count); with a Router, the `task` it
+        routes; {} for no inputs.
+        A batch of inputs the model cannot take together (chat messages, a modality it does not read, several
+        modalities) is a ValueError saying which modalities it found and what to do instead.
 
         Args:
-            inputs: the texts.
+            inputs: the texts (or, for a model that reads images, PIL images).
             prompt: a prompt to put before every text.
+            task: the Router route to tokenize for; models without a Router ignore it.
+            processing_kwargs: tokenizer options for this call, by modality, e.g. {"text": {"max_length": 64}}.
+
+        Returns:
+            The features, ready for `forward`.
         """
         if isinstance(inputs, list):
             encoding.check_batch_modalities(inputs, self.modalities)
-        texts = check_text_list(inputs, "inputs")
-        if not texts:
+        if "image" in self.modalities:  # texts or images, one modality per batch
+            items = encoding.check_inputs(inputs, self.modalities)[0]
+        else:
+            items = check_text_list(inputs, "inputs")
+        processing_kwargs = check_processing_kwargs(processing_kwargs)
+        if not items:
             return {}
-        features: dict[str, Any] = dict(self.tokenize([prompt + text for text in texts] if prompt else texts))
-        features["modality"] = "text"
+        features: dict[str, Any] = self._tokenize(encoding.with_prompt(prompt, items), task, processing_kwargs)
+        features["modality"] = encoding.input_modality(items[0]) or "text"
         if prompt:
-            features["prompt_length"] = self.prompt_length(prompt)
+            features["prompt_length"] = self.prompt_length(prompt, task)
         return features
 
     @contextmanager
@@ -449,20 +495,79 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         cache: EmbeddingCache | None = None,
         chunking: Chunking | bool | int | dict | None = None,
         task: str | None = None,
+        processing_kwargs: dict[str, dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> np.ndarray | torch.Tensor | list:
         """Embed one text (giving a 1-D result) or a list of texts (giving shape (n, dim)).
 
-        `inputs` was called `sentences` before sentence-transformers 6; that name still works, with a warning.
-        Post-processing runs in the order: truncate to `truncate_dim`, normalise, quantise to `precision`
-        (None means "float32"). sentembed's own keywords: `cache` (an `EmbeddingCache`: texts seen before are
-        read, not encoded) and `chunking` (long texts are split into token windows whose vectors are pooled
-        into one per text). `task` picks a Router's route ("query", "document", ...); models without a Router
-        ignore it.
+        Equal inputs are encoded once, and batches are sorted by length, so the order of `inputs` costs nothing;
+        results come back in the order given. Post-processing runs in the order: truncate to `truncate_dim`,
+        normalise, quantise to `precision`.
+
+        Args:
+            inputs: A text, a list of texts, a list of (text, text) pairs, or, for a model that reads images, PIL
+                images (alone or in a list). Called `sentences` before sentence-transformers 6; that name still
+                works, with a warning.
+            prompt_name: The name of one of the model's `prompts` (e.g. "query") to put before every input.
+                Ignored when `prompt` is given. Default None: the model's `default_prompt_name`, if any.
+            prompt: A prompt to put before every input, e.g. "query: ". Beats `prompt_name`. Default None.
+            batch_size: How many inputs go through the model at once (a positive int). Default 32.
+            show_progress_bar: Show a progress bar over the batches. Default None: shown when logging is at
+                INFO or more detailed.
+            output_value: "sentence_embedding" (default) for one vector per input; "token_embeddings" for one
+                tensor of shape (tokens, dim) per input, padding removed; None for one dict per input holding
+                every per-input output of the model. The latter two always come as lists of tensors, whatever
+                `convert_to_numpy` / `convert_to_tensor` say.
+            precision: "float32" (default; None means the same), "int8", "uint8", "binary" or "ubinary": the
+                embeddings quantised as by `sentembed.quantize_embeddings` (the binary ones pack 8 dimensions
+                into a byte).
+            convert_to_numpy: Return a numpy array (default True); False gives a list of 1-D tensors.
+            convert_to_tensor: Return one torch tensor on the model's device (default False); beats
+                `convert_to_numpy`.
+            device: Where to encode: a device name such as "cpu" or "cuda:0" (the model moves there), or a list
+                of them to encode in a pool of worker processes started for this call. Default None: the
+                model's current device.
+            normalize_embeddings: Scale each embedding to length 1, so that a dot product is the cosine
+                similarity. Default False.
+            truncate_dim: Keep only the first `truncate_dim` dimensions (for Matryoshka models), a positive
+                int. Default None: the model's own `truncate_dim`, else every dimension.
+            pool: A pool from `start_multi_process_pool()` to encode in. Default None: this process (or a pool
+                on `device` when it is a list).
+            chunk_size: With a pool, how many inputs each worker takes at a time (a positive int). Default None:
+                a few chunks per worker.
+            cache: An `EmbeddingCache`: inputs encoded before with the same model, prompt and settings are read
+                from it instead of encoded, and new ones are written to it. Texts only, with output_value
+                "sentence_embedding" or "token_embeddings". Default None.
+            chunking: Split texts longer than the model reads into token windows and pool each text's window
+                vectors into one: True (windows as long as the model reads, mean pooling), an int (tokens per
+                window), a dict of `Chunking` fields, or a `Chunking`. Needs output_value "sentence_embedding".
+                Default None (and False): the model truncates long texts.
+            task: The route of a `Router` model to encode with ("query", "document", ...). Default None: the
+                Router's default route; models without a Router ignore it.
+            processing_kwargs: Options for this call's tokenizer call, by modality: {"text": {...}} (and
+                {"common": {...}} for every modality), e.g. {"text": {"max_length": 64, "truncation": True}}.
+                They override the model's own settings (such as `max_seq_length`); only a Transformer input
+                module takes them. Default None.
+            **kwargs: Extra keyword arguments the model's modules read in their forward pass (the names
+                `get_model_kwargs()` lists); any other name is refused.
+
+        Returns:
+            For a single input, its embedding (1-D). For a list, a numpy array of shape (n, dim) (default), a
+            tensor with `convert_to_tensor=True`, or a list of 1-D tensors with `convert_to_numpy=False`; the
+            dtype follows `precision`. With output_value "token_embeddings" or None, a list with one tensor or
+            dict per input.
+
+        Raises:
+            TypeError: An input that is not a text (or image, for a model that reads images), or a `cache` that
+                is not an `EmbeddingCache`.
+            ValueError: An unknown `output_value`, `precision` or `prompt_name`; a `batch_size`, `truncate_dim`
+                or `chunk_size` that is not a positive int; a keyword argument the model does not read; `cache`
+                or `chunking` with inputs or an output_value they cannot handle.
         """
         inputs = renamed_argument(inputs, kwargs, "sentences", "inputs", "encode()")
         precision = "float32" if precision is None else precision
         model_kwargs = encoding.check_model_kwargs(kwargs, self.get_model_kwargs())
+        processing_kwargs = check_processing_kwargs(processing_kwargs)
         batch_size = encoding.check_encode_options(output_value, precision, truncate_dim, batch_size)
         cache = reuse.check_cache(cache, output_value)
         chunking = None if chunking is False else chunking
@@ -494,7 +599,7 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
             extra_features["task"] = route
 
         unique_texts, inverse = encoding.deduplicate_inputs(texts)
-        request = EncodeRequest(unique_texts, batch_size, output_value, extra_features, model_kwargs)
+        request = EncodeRequest(unique_texts, batch_size, output_value, extra_features, model_kwargs, processing_kwargs)
 
         def run(request: EncodeRequest) -> Any:
             if in_pool:
@@ -502,7 +607,7 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
             return self.encode_unique(request, show_progress_bar)
 
         if cache is not None:
-            parts = reuse.cache_key_parts(self, prompt, output_value, route)
+            parts = reuse.cache_key_parts(self, prompt, output_value, route, processing_kwargs)
             outputs = reuse.encode_through_cache(cache, parts, request, run)
         else:
             outputs = run(request)
@@ -538,9 +643,10 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         self.eval()
         input_module = self.input_module_for(request.extra_features.get("task"))
         if request.texts and all(isinstance(item, tuple) for item in request.texts):
-            rows, truncated = self.tokenize_pair_rows(input_module, request.texts)
+            rows, truncated = self.tokenize_pair_rows(input_module, request.texts, request.processing_kwargs)
         else:
-            rows, truncated = input_module.tokenize_unpadded(request.texts)
+            tokenize = with_processing_kwargs(input_module.tokenize_unpadded, request.processing_kwargs)
+            rows, truncated = tokenize(request.texts)
         if truncated:
             logger.warning(
                 "%d of %d texts were longer than max_seq_length=%s tokens and were truncated.",

@@ -28,11 +28,15 @@ def check_cache(cache: Any, output_value: str | None) -> EmbeddingCache | None:
 
 
 def cache_key_parts(
-    model: Any, prompt: str | None, output_value: str | None, route: str | None = None
+    model: Any,
+    prompt: str | None,
+    output_value: str | None,
+    route: str | None = None,
+    processing_kwargs: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Everything besides the text that changes the model's raw output for it (with a Router, the route too).
-    The options `encode` applies afterwards (truncate_dim, normalize_embeddings, precision) run on cached and
-    fresh vectors alike."""
+    """Everything besides the text that changes the model's raw output for it (with a Router, the route too;
+    per-call `processing_kwargs` too). The options `encode` applies afterwards (truncate_dim,
+    normalize_embeddings, precision) run on cached and fresh vectors alike."""
     parts = {
         "model": model_fingerprint(model),
         "prompt": prompt or "",
@@ -41,6 +45,8 @@ def cache_key_parts(
     }
     if route is not None:
         parts["route"] = route
+    if processing_kwargs:
+        parts["processing_kwargs"] = processing_kwargs
     return parts
 
 

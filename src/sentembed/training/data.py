@@ -88,7 +88,7 @@ class SentenceCollator:
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         name = rows[0].get("dataset_name", self.dataset_name)
-        batch: dict[str, Any] = {} if name is None else {"dataset_name": name}
+        batch: dict[str, Any] = {}
         for column in rows[0]:
             if column == "dataset_name":
                 continue
@@ -106,6 +106,8 @@ class SentenceCollator:
             if prompt and self.prompt_length is not None:
                 length = self.prompt_length(prompt, route) if route is not None else self.prompt_length(prompt)
                 batch[f"{column}_prompt_length"] = length
+        if name is not None:  # last: transformers reads the batch size from the first value, which must be a tensor
+            batch["dataset_name"] = name
         return batch
 
 

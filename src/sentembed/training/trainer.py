@@ -308,7 +308,17 @@ class SentenceTransformerTrainer(Trainer):
         return CoSENTLoss(model)
 
     def make_collator(self, model: Any, args: Any, dataset_name: str | None) -> Any:
-        return SentenceCollator(model.tokenize, args.prompts, model.prompt_length, dataset_name, args.router_mapping)
+        """The collator that tokenizes a dataset's batches.
+
+        Args:
+            model: The model to train.
+            args: The training arguments (for the prompts and router mapping).
+            dataset_name: The dataset's name, or None.
+
+        Returns:
+            The collator.
+        """
+        return SentenceCollator(model.preprocess, args.prompts, model.prompt_length, dataset_name, args.router_mapping)
 
     # ----- data ------------------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ class ExampleCollator:
                     f"LabelAccuracyEvaluator: item {index} is a {type(example).__name__}, not an InputExample"
                 )
         columns = [
-            self.model.tokenize([example.texts[i] for example in examples]) for i in range(len(examples[0].texts))
+            self.model.preprocess([example.texts[i] for example in examples]) for i in range(len(examples[0].texts))
         ]
         return columns, torch.tensor([int(example.label) for example in examples])
 
