@@ -9,15 +9,23 @@ Reported: requests/s, texts/s, p50 and p99 latency, and texts/s as a ratio to in
 of every server is checked against the reference's embeddings (max |delta|), so that no server is fast by
 being wrong.
 
-infinity (`infinity-emb[server,torch]`) pins sentence-transformers below 4 and numpy below 2, so it gets a
-venv of its own, made by this script under .cache/bench/infinity (pass --no-infinity to leave it out).
+infinity (`infinity-emb[server,torch]`) pins sentence-transformers below 4 and numpy below 2, so it runs from a
+venv of its own, never the project's: `--infinity-venv DIR` (or the variable SERVE_SPEED_INFINITY_VENV) names
+one that has `bin/infinity_emb`, e.g. /tmp/infinity-venv. Without either, the script makes one under
+.cache/bench/infinity on first use; it installs torch first (`torch==2.13.0`, which pip's find-links on our
+machines resolve to the CPU wheel; elsewhere install a CPU torch into the venv yourself first), then
+`infinity-emb[server,torch]==0.0.78`. Pass --no-infinity to leave infinity out; the venv is only made or
+used when infinity is among the servers run.
 
 Opt-in cells (named with --servers and --workloads): "sentembed torch, 2 workers" (`--workers 2`),
 "sentembed torch, cache" (`--cache` on a fresh file), and the workload "1 STSb sentence, half repeated":
 every other request repeats one of 64 sentences, the others are sentences never sent before (numbered, so
 that no round or warm-up repeats them). Servers with a cache print their hits and misses at the end.
 
-Run: .venv/bin/python benchmarks/serve_speed.py [--seconds 15] [--concurrency 1 8 64]
+Run: .venv/bin/python benchmarks/serve_speed.py [--seconds 15] [--concurrency 1 8 64] [--infinity-venv DIR]
+Smoke check that the servers start and answer (its figures mean nothing): .venv/bin/python
+benchmarks/serve_speed.py --seconds 1 --requests 10 --rounds 1 --concurrency 1 --workloads "1 STSb sentence"
+--servers "sentembed torch" "infinity (torch)"
 """
 
 from __future__ import annotations
@@ -41,9 +49,21 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from encode_speed import minilm_l6_folder, read_scifact, read_sts_test  # noqa: E402
 
-INFINITY_VENV = REPO / ".cache" / "bench" / "infinity"
+DEFAULT_INFINITY_VENV = REPO / ".cache" / "bench" / "infinity"
+INFINITY_VENV_VARIABLE = "SERVE_SPEED_INFINITY_VENV"
+INFINITY = "infinity (torch)"
+INT8 = "sentembed onnx int8"
 INFINITY_REQUIREMENTS = ["torch==2.13.0", "infinity-emb[server,torch]==0.0.78"]
 START_TIMEOUT_S = 300
+SERVERS = (  # the order they start in and each cell visits them in
+    "sentembed torch",
+    "sentembed onnx",
+    INT8,
+    "sentembed torch, 2 workers",
+    "sentembed torch, cache",
+    "naive FastAPI + reference",
+    INFINITY,
+)
 # Servers and workloads that run only when named (--servers, --workloads).
 OPT_IN_SERVERS = ("sentembed torch, 2 workers", "sentembed torch, cache")
 OPT_IN_WORKLOADS = ("1 STSb sentence, half repeated",)
@@ -53,20 +73,35 @@ NEXT_PAYLOAD = itertools.count()
 QUIET = {"HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "INFINITY_ANONYMOUS_USAGE_STATS": "0"}
 
 
+def pick_names(
+    parser: argparse.ArgumentParser, option: str, requested: list[str] | None, known: list[str], opt_in: tuple
+) -> list[str]:
+    """The known names that `option` asked for (in their known order), or all but the opt-in ones without it;
+    a name that is not known stops the script."""
+    if requested is None:
+        return [name for name in known if name not in opt_in]
+    unknown = [name for name in requested if name not in known]
+    if unknown:
+        parser.error(f"{option}: unknown {unknown}; the known names are {list(known)}")
+    return [name for name in known if name in requested]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def ensure_infinity_venv() -> Path:
-    """infinity's own venv (torch first, from the CPU wheel, so pip never pulls a CUDA build)."""
-    python = INFINITY_VENV / "bin" / "python"
-    if not (INFINITY_VENV / "bin" / "infinity_emb").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(INFINITY_VENV)], check=True)
+def ensure_infinity_venv(venv: Path) -> Path:
+    """The `infinity_emb` command of infinity's own venv at `venv`, made there first when it has none (torch
+    first, so that pip never pulls a CUDA build for infinity's torch requirement)."""
+    executable = venv / "bin" / "infinity_emb"
+    if not executable.exists():
+        print(f"making infinity's venv in {venv}", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         for requirement in INFINITY_REQUIREMENTS:
-            subprocess.run([str(python), "-m", "pip", "install", "-q", requirement], check=True)
-    return INFINITY_VENV / "bin" / "infinity_emb"
+            subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", requirement], check=True)
+    return executable
 
 
 def naive_app(folder: str, port: int) -> None:
@@ -93,33 +128,34 @@ def naive_app(folder: str, port: int) -> None:
 
 
 def server_commands(
-    folder: Path, int8_file: str, with_infinity: bool, cache_file: Path
+    folder: Path, int8_file: str | None, infinity: Path | None, cache_file: Path
 ) -> dict[str, tuple[list[str], str]]:
-    """Each server: (command with {port}, embeddings route)."""
+    """Each server: (command with {port}, embeddings route); the int8 server only with its file, infinity only
+    with its `infinity_emb` command."""
     ours = [sys.executable, "-m", "sentembed.cli.main", "serve", "--model", str(folder), "--port", "{port}",
             "--log-level", "warning", "--max-client-batch-size", "64"]  # fmt: skip
     commands = {
         "sentembed torch": (ours, "/v1/embeddings"),
         "sentembed onnx": ([*ours, "--backend", "onnx"], "/v1/embeddings"),
-        "sentembed onnx int8": (
-            [*ours, "--backend", "onnx", "--model-kwargs", json.dumps({"file_name": int8_file})],
-            "/v1/embeddings",
-        ),
-        "sentembed torch, 2 workers": ([*ours, "--workers", "2"], "/v1/embeddings"),
-        "sentembed torch, cache": ([*ours, "--cache", str(cache_file)], "/v1/embeddings"),
-        "naive FastAPI + reference": (
-            [sys.executable, __file__, "--naive-app", str(folder), "--port", "{port}"],
-            "/v1/embeddings",
-        ),
     }
-    if with_infinity:
-        infinity = ensure_infinity_venv()
-        commands["infinity (torch)"] = (
+    if int8_file is not None:
+        commands[INT8] = ([*ours, "--backend", "onnx", "--model-kwargs", json.dumps({"file_name": int8_file})],
+                          "/v1/embeddings")  # fmt: skip
+    commands["sentembed torch, 2 workers"] = ([*ours, "--workers", "2"], "/v1/embeddings")
+    commands["sentembed torch, cache"] = ([*ours, "--cache", str(cache_file)], "/v1/embeddings")
+    commands["naive FastAPI + reference"] = (
+        [sys.executable, __file__, "--naive-app", str(folder), "--port", "{port}"],
+        "/v1/embeddings",
+    )
+    if infinity is not None:
+        commands[INFINITY] = (
             [
                 str(infinity),
                 "v2",
                 "--model-id",
                 str(folder),
+                "--host",
+                "127.0.0.1",
                 "--port",
                 "{port}",
                 "--engine",
@@ -139,18 +175,20 @@ def server_commands(
     return commands
 
 
-def start(command: list[str], port: int) -> subprocess.Popen:
+def start(command: list[str], port: int, log: Path) -> subprocess.Popen:
+    """Start a server; its stderr goes to `log` (a pipe nobody reads would stall it once full)."""
     command = [part.replace("{port}", str(port)) for part in command]
-    return subprocess.Popen(command, env={**os.environ, **QUIET}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with open(log, "wb") as stderr:
+        return subprocess.Popen(command, env={**os.environ, **QUIET}, stdout=subprocess.DEVNULL, stderr=stderr)
 
 
-def wait_healthy(url: str, process: subprocess.Popen) -> None:
+def wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
     import httpx
 
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited: {process.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(f"the server exited: {log.read_text(errors='replace')[-2000:]}")
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                 return
@@ -236,44 +274,50 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="the most one cell runs")
     parser.add_argument("--requests", type=int, default=2000, help="the most requests one cell sends")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
-    parser.add_argument("--servers", nargs="+", default=None, help="a subset of the server names")
+    parser.add_argument("--servers", nargs="+", default=None, help=f"a subset of: {'; '.join(SERVERS)}")
     parser.add_argument("--workloads", nargs="+", default=None, help="a subset of the workload names")
     parser.add_argument("--rounds", type=int, default=2, help="each cell runs this often per server; best kept")
-    parser.add_argument("--no-infinity", action="store_true")
+    parser.add_argument("--no-infinity", action="store_true", help="leave infinity out")
+    parser.add_argument(
+        "--infinity-venv",
+        type=Path,
+        default=Path(os.environ.get(INFINITY_VENV_VARIABLE, DEFAULT_INFINITY_VENV)),
+        help=f"infinity's venv, made there if it lacks bin/infinity_emb (default: ${INFINITY_VENV_VARIABLE}, "
+        f"else {DEFAULT_INFINITY_VENV.relative_to(REPO)})",
+    )
     parser.add_argument("--naive-app", metavar="FOLDER", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_app:
         return naive_app(args.naive_app, args.port)
+    loads = workloads()
+    names = [name for name in pick_names(parser, "--servers", args.servers, list(SERVERS), OPT_IN_SERVERS)
+             if not (args.no_infinity and name == INFINITY)]  # fmt: skip
+    chosen_workloads = pick_names(parser, "--workloads", args.workloads, list(loads), OPT_IN_WORKLOADS)
 
     from sentence_transformers import SentenceTransformer as Reference
 
+    infinity = ensure_infinity_venv(args.infinity_venv) if INFINITY in names else None
     folder = Path(tempfile.mkdtemp(prefix="serve-speed-")) / "all-MiniLM-L6-v2"
     shutil.copytree(minilm_l6_folder(), folder)
-    int8_file = export_int8(folder)
+    int8_file = export_int8(folder) if INT8 in names else None
     reference = Reference(str(folder), device="cpu")
-    loads = workloads()
     check_texts = loads["32 SciFact abstracts"][0]
     expected = reference.encode(check_texts, normalize_embeddings=True)
     del reference
-    commands = server_commands(folder, int8_file, not args.no_infinity, folder.parent / "serve-cache.db")
-    chosen = {
-        name: entry
-        for name, entry in commands.items()
-        if (name in args.servers if args.servers else name not in OPT_IN_SERVERS)
-    }
+    commands = server_commands(folder, int8_file, infinity, folder.parent / "serve-cache.db")
     servers: dict[str, tuple[subprocess.Popen, str]] = {}
     results: dict[str, dict] = {}
     try:
-        for name, (command, route) in chosen.items():  # all up at once, so each cell runs them in turn
-            port = free_port()
-            servers[name] = (start(command, port), f"http://127.0.0.1:{port}{route}")
-            wait_healthy(f"http://127.0.0.1:{port}", servers[name][0])
+        for index, name in enumerate(names):  # all up at once, so each cell runs them in turn
+            command, route = commands[name]
+            port, log = free_port(), folder.parent / f"server-{index}.log"
+            servers[name] = (start(command, port, log), f"http://127.0.0.1:{port}{route}")
+            wait_healthy(f"http://127.0.0.1:{port}", servers[name][0], log)
             delta = max_delta(servers[name][1], str(folder), check_texts, expected)
             print(f"{name}: max |delta| to the reference on 32 SciFact abstracts = {delta:.2e}", flush=True)
-        for workload, payloads in loads.items():
-            if (workload not in args.workloads) if args.workloads else (workload in OPT_IN_WORKLOADS):
-                continue
+        for workload in chosen_workloads:
+            payloads = loads[workload]
             for concurrency in args.concurrency:
                 for _ in range(args.rounds):
                     for name, (_, url) in servers.items():
