@@ -527,7 +527,27 @@ class Transformer(InputModule):
         backend: str = "torch",
         **kwargs: Any,
     ) -> Transformer:
-        """Load from a checkpoint folder, merging stored settings with the caller's keyword arguments."""
+        """Load from a checkpoint folder, merging stored settings with the caller's keyword arguments.
+
+        Args:
+            input_path: The checkpoint folder (or hub id).
+            cache_folder: Where hub downloads go. Default None.
+            trust_remote_code: Allow the checkpoint's own model code. Default False.
+            revision: The hub revision. Default None.
+            local_files_only: Never download. Default False.
+            token: A hub token. Default None.
+            model_kwargs: Options for the model's `from_pretrained`. Default None.
+            tokenizer_kwargs: Options for the tokenizer's `from_pretrained`. Default None.
+            config_kwargs: Options for `AutoConfig.from_pretrained`. Default None.
+            backend: "torch" (default), "onnx" or "openvino".
+            **kwargs: Other loading options, ignored.
+
+        Returns:
+            The module.
+
+        Raises:
+            OSError: A checkpoint that cannot be found or read, or bad folder settings.
+        """
         source = sentence_config_path(input_path)
         settings = find_sentence_config(input_path)
         folder_options = folder_loading_options(settings, source) if source else {kind: {} for kind in FOLDER_OPTIONS}
