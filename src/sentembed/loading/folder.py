@@ -28,7 +28,15 @@ MODEL_CONFIG_FILE = "config_sentence_transformers.json"
 
 @dataclass
 class ModelConfig:
-    """The model-level settings kept in `config_sentence_transformers.json`."""
+    """The model-level settings kept in `config_sentence_transformers.json`.
+
+    Attributes:
+        prompts: Prompt name -> text.
+        default_prompt_name: The prompt used when a call names none, or None.
+        similarity_fn_name: The model's similarity function name, or None.
+        truncate_dim: The dimensions `encode` keeps, or None for all.
+        model_type: The model class that saved the folder, or None when unrecorded.
+    """
 
     prompts: dict[str, str] = field(default_factory=dict)
     default_prompt_name: str | None = None
@@ -39,6 +47,19 @@ class ModelConfig:
 
     @classmethod
     def read(cls, folder: str | os.PathLike) -> ModelConfig:
+        """The settings saved in a model folder.
+
+        Args:
+            folder: The model folder.
+
+        Returns:
+            The settings; the defaults when the folder has no such file.
+
+        Raises:
+            OSError: A file that is not a JSON object, or requirements that are not version ranges.
+            ImportError: Packages the file requires that are missing or of another version.
+            ValueError: An unknown similarity function name.
+        """
         path = Path(folder) / MODEL_CONFIG_FILE
         if not path.exists():
             return cls()
@@ -68,7 +89,12 @@ class ModelConfig:
         return ModelConfig(truncate_dim=self.truncate_dim, model_type=self.model_type)
 
     def write(self, folder: str | os.PathLike, model_type: str = "SentenceTransformer") -> None:
-        """Write the file; `truncate_dim` only when one is set, as the reference does."""
+        """Write the file; `truncate_dim` only when one is set, as the reference does.
+
+        Args:
+            folder: The model folder.
+            model_type: The model class saving it. Default "SentenceTransformer".
+        """
         data = {
             "__version__": {
                 "sentembed": __version__,
@@ -138,7 +164,23 @@ def _is_causal_lm(transformer: Transformer) -> bool:
 
 
 def load_modules(folder: Path, trust_remote_code: bool = False, **transformer_kwargs: Any) -> list[torch.nn.Module]:
-    """Build the module pipeline stored in `folder`; a plain checkpoint gets mean (or last-token) pooling."""
+    """Build the module pipeline stored in `folder`; a plain checkpoint gets mean (or last-token) pooling.
+
+    Args:
+        folder: The model folder.
+        trust_remote_code: Allow module classes outside sentembed and sentence-transformers, and custom model
+            code. Default False.
+        **transformer_kwargs: Loading options for the input modules (cache_folder, revision, token,
+            model_kwargs, tokenizer_kwargs, config_kwargs, backend, ...).
+
+    Returns:
+        The modules, in order.
+
+    Raises:
+        OSError: A malformed modules.json, a module path leaving the folder, missing or damaged files, or a
+            Pooling that does not fit the module before it.
+        ValueError: A module class that is not allowed without trust_remote_code.
+    """
     modules_path = folder / MODULES_FILE
     if not modules_path.exists():
         return _modules_for_plain_checkpoint(folder, trust_remote_code=trust_remote_code, **transformer_kwargs)
@@ -214,7 +256,13 @@ def save_module(module: torch.nn.Module, folder: Path, safe_serialization: bool)
 
 
 def save_modules(modules: list[torch.nn.Module], folder: Path, safe_serialization: bool = True) -> None:
-    """Write every module into its folder and list them in `modules.json`."""
+    """Write every module into its folder and list them in `modules.json`.
+
+    Args:
+        modules: The pipeline's modules.
+        folder: The model folder (created when missing).
+        safe_serialization: Write weights as safetensors. Default True.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     entries = []
     for index, module in enumerate(modules):

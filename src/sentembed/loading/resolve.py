@@ -85,7 +85,21 @@ def resolve_model_path(
 
     Order: an existing path; the cache folders; a model installed as a Python package; the hub.
     A bare name is looked up under `organization` first (cross-encoders use "cross-encoder").
-    Raises one OSError listing every place tried.
+
+    Args:
+        name_or_path: A folder, a hub repository id, or a bare model name.
+        cache_folder: A cache folder to look in (and download to) first. Default None.
+        revision: The hub revision. Default None: the default branch.
+        token: A hub token; True uses the saved login. Default None.
+        local_files_only: Never download. Default False.
+        organization: Where a bare name is looked up first. Default "sentence-transformers".
+
+    Returns:
+        The model's local folder.
+
+    Raises:
+        NotADirectoryError: A path that is a file.
+        OSError: No folder found, listing every place tried.
     """
     path = Path(name_or_path).expanduser()
     if path.is_dir():

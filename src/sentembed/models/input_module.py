@@ -72,18 +72,46 @@ class InputModule(Module):
         return None
 
     def tokenize_unpadded(self, texts: list[str]) -> tuple[list[Row], int]:
-        """Token rows, one per text (each with `input_ids`), and how many texts were cut at `max_seq_length`."""
+        """Tokenize texts without padding (batches are padded later, by length).
+
+        Args:
+            texts: The texts.
+
+        Returns:
+            (token rows, one per text, each with `input_ids`; how many texts were cut at `max_seq_length`).
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement tokenize_unpadded")
 
     def pad(self, rows: list[Row]) -> dict[str, torch.Tensor]:
-        """One batch of tensors from token rows, ready for `forward`."""
+        """One batch of tensors from token rows, ready for `forward`.
+
+        Args:
+            rows: Token rows from `tokenize_unpadded`.
+
+        Returns:
+            Feature name -> padded tensor.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement pad")
 
     def tokenize(self, texts: list[str], padding: str | bool = True) -> dict[str, torch.Tensor]:
-        """Texts straight to one padded batch."""
+        """Texts straight to one padded batch.
+
+        Args:
+            texts: The texts.
+            padding: Kept for the reference's signature; batches are always padded to their longest row.
+
+        Returns:
+            Feature name -> padded tensor.
+        """
         return self.pad(self.tokenize_unpadded(texts)[0])
 
     def prompt_length(self, prompt: str) -> int:
-        """How many leading tokens of a prompted text belong to the prompt (the start token counts; the end
-        token does not), so that pooling can leave them out."""
+        """How many leading tokens of a prompted text belong to the prompt, so that pooling can leave them out.
+
+        Args:
+            prompt: The prompt text.
+
+        Returns:
+            Its token count: the start token counts, the end token does not.
+        """
         return len(self.tokenize_unpadded([prompt])[0][0]["input_ids"]) - 1

@@ -296,13 +296,26 @@ class Transformer(InputModule):
         self._max_seq_length = min(max_seq_length or self.model_limit, self.model_limit)
 
     def parts(self) -> TransformerParts:
+        """What a backend counterpart shares with this module.
+
+        Returns:
+            The config, the network, the tokenizer and the length settings.
+        """
         return TransformerParts(
             self.config, self.auto_model, self.tokenizer, self.model_limit, self._max_seq_length, self.do_lower_case
         )
 
     @classmethod
     def from_parts(cls, parts: TransformerParts, backend: str = "torch") -> Transformer:
-        """A module of this class sharing the loaded model and tokenizer of another (a backend's counterpart)."""
+        """A module of this class sharing the loaded model and tokenizer of another (a backend's counterpart).
+
+        Args:
+            parts: What the other module shares (`parts()`).
+            backend: The new module's backend. Default "torch".
+
+        Returns:
+            The module.
+        """
         module = cls.__new__(cls)
         Module.__init__(module)
         module.config, module.auto_model, module.tokenizer = parts.config, parts.auto_model, parts.tokenizer
@@ -312,7 +325,14 @@ class Transformer(InputModule):
 
     def model_class_for(self, config: PretrainedConfig) -> type:
         """The transformers class that loads the checkpoint: the encoder alone for encoder-decoder families whose
-        sentence models read only the encoder (sentence-t5, gtr-t5, INSTRUCTOR), else `auto_model_class`."""
+        sentence models read only the encoder (sentence-t5, gtr-t5, INSTRUCTOR), else `auto_model_class`.
+
+        Args:
+            config: The checkpoint's config.
+
+        Returns:
+            The transformers class.
+        """
         if self.auto_model_class is AutoModel and config.model_type in ENCODER_ONLY_CLASSES:
             return getattr(transformers, ENCODER_ONLY_CLASSES[config.model_type])
         return self.auto_model_class
@@ -355,6 +375,11 @@ class Transformer(InputModule):
         self._max_seq_length = value
 
     def get_word_embedding_dimension(self) -> int:
+        """The token embeddings' size.
+
+        Returns:
+            The network's hidden size.
+        """
         return self.auto_model.config.hidden_size
 
     get_embedding_dimension = get_word_embedding_dimension
@@ -469,7 +494,14 @@ class Transformer(InputModule):
         return rows, [len(ids) > limit for ids in full]
 
     def pad(self, rows: list[Row]) -> dict[str, torch.Tensor]:
-        """Pad a batch of token id rows to its longest row, on the tokenizer's padding side."""
+        """Pad a batch of token id rows to its longest row, on the tokenizer's padding side.
+
+        Args:
+            rows: Token rows from `tokenize_unpadded`.
+
+        Returns:
+            Feature name -> (batch, longest) tensor.
+        """
         width = max(len(row["input_ids"]) for row in rows)
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         left = self.tokenizer.padding_side == "left"
@@ -486,8 +518,16 @@ class Transformer(InputModule):
         return batch
 
     def forward(self, features: Features, **kwargs: Any) -> Features:
-        """Token embeddings of the batch. Keyword arguments (those a model declares in `forward_kwargs` and
-        `encode` passes on) are accepted and not used here."""
+        """Token embeddings of the batch.
+
+        Args:
+            features: The padded batch (input_ids, attention_mask, ...).
+            **kwargs: Arguments a model declares in `forward_kwargs` and `encode` passes on; not used here.
+
+        Returns:
+            The features, with "token_embeddings" set (and "all_layer_embeddings" when the config asks for the
+            hidden states).
+        """
         inputs = {
             name: features[name]
             for name in ("input_ids", "attention_mask", "token_type_ids", "inputs_embeds")
@@ -503,7 +543,12 @@ class Transformer(InputModule):
         return {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case}
 
     def save(self, output_path: str, safe_serialization: bool = True) -> None:
-        """The checkpoint and tokenizer; with adapters, only the active adapter (it loads on its base model)."""
+        """The checkpoint and tokenizer; with adapters, only the active adapter (it loads on its base model).
+
+        Args:
+            output_path: The folder (created when missing).
+            safe_serialization: Write weights as safetensors. Default True.
+        """
         os.makedirs(output_path, exist_ok=True)
         if adapter_names(self.auto_model):
             save_adapter(self.auto_model, output_path, safe_serialization=safe_serialization)

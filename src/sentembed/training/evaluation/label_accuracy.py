@@ -31,7 +31,14 @@ class ExampleCollator:
 
 
 class LabelAccuracyEvaluator(SentenceEvaluator):
-    """Accuracy of `softmax_model` (a trained `SoftmaxLoss`) on a DataLoader of labelled InputExample pairs."""
+    """Accuracy of `softmax_model` (a trained `SoftmaxLoss`) on a DataLoader of labelled InputExample pairs.
+
+    Args:
+        dataloader: A DataLoader of InputExamples with two texts and an int label each.
+        name: A name for the data, put before every metric and in the CSV file's name. Default "".
+        softmax_model: The trained SoftmaxLoss whose classifier predicts the labels.
+        write_csv: Append the metrics to a CSV file in the `output_path` of each call. Default True.
+    """
 
     def __init__(self, dataloader: Any, name: str = "", softmax_model: Any = None, write_csv: bool = True) -> None:
         super().__init__(name, write_csv)
@@ -46,7 +53,15 @@ class LabelAccuracyEvaluator(SentenceEvaluator):
         return f"accuracy_evaluation{'_' + self.name if self.name else ''}_results.csv"
 
     def predict_labels(self, model: TrainableEncoderModel, columns: list[dict[str, torch.Tensor]]) -> torch.Tensor:
-        """The classifier's label for each pair, from the pair's two embeddings."""
+        """The classifier's label for each pair, from the pair's two embeddings.
+
+        Args:
+            model: The model being evaluated.
+            columns: The pairs' two tokenized columns.
+
+        Returns:
+            The predicted label of each pair.
+        """
         embeddings = [
             model(batch_to_device(dict(features), model.device))["sentence_embedding"] for features in columns
         ]
