@@ -10,10 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from sentembed import SentenceTransformer
+from sentembed.common.types import fullname
 from sentembed.loading import resolve
-from sentembed.models import Pooling, Transformer
+from sentembed.loading.registry import trusted_module_classes
+from sentembed.models import Dense, Normalize, Pooling, Transformer
+from sentembed.models.base import Module
 from tests.support.paths import CROSS_ENCODER, MINILM_L3, minilm_l6_folder
 
 TEXTS = ["A man is eating food.", "Someone is playing a guitar."]
@@ -283,8 +287,99 @@ def test_gradient_checkpointing_reaches_the_transformers_network(minilm_l3_fresh
     model.gradient_checkpointing_enable({"use_reentrant": False})
     assert model[0].auto_model.is_gradient_checkpointing
     model.train()
-    loss = model({**model.tokenize(["a text to check"])})["sentence_embedding"].sum()
+    loss = model(model.preprocess(["a text to check"]))["sentence_embedding"].sum()
     loss.backward()  # the recomputed forward gives gradients
     assert model[0].auto_model.embeddings.word_embeddings.weight.grad is not None
     with pytest.raises(ValueError, match="needs a transformers network"):
         SentenceTransformer(modules=[Pooling(8)]).gradient_checkpointing_enable()
+
+
+# ----- modules written outside sentembed ----------------------------------------------------------------
+
+
+class Scaler(Module):
+    """A third-party module as the reference's docs write one: a strict `load` signature (no **kwargs), its
+    config written by `save_config` and read by `load_config`."""
+
+    config_keys = ("scale",)
+
+    def __init__(self, scale: float = 1.0) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, features, **kwargs):
+        features["sentence_embedding"] = features["sentence_embedding"] * self.scale
+        return features
+
+    def save(self, output_path, *args, safe_serialization=True, **kwargs):
+        self.save_config(output_path)
+
+    @classmethod
+    def load(
+        cls, model_name_or_path, subfolder="", token=None, cache_folder=None, revision=None, local_files_only=False
+    ):
+        config = cls.load_config(
+            model_name_or_path,
+            subfolder=subfolder,
+            token=token,
+            cache_folder=cache_folder,
+            revision=revision,
+            local_files_only=local_files_only,
+        )
+        return cls(**config)
+
+
+class MyNormalize(Normalize):
+    """A user's subclass of a known module."""
+
+
+def test_a_third_party_module_round_trips_with_trust_remote_code_or_as_a_trusted_class(random_static, tmp_path):
+    model = SentenceTransformer(modules=[*random_static, Scaler(scale=2.0)], device="cpu")
+    model.save(str(tmp_path))
+    assert json.loads((tmp_path / "modules.json").read_text())[2]["type"] == fullname(Scaler)
+    assert json.loads((tmp_path / "2_Scaler" / "config.json").read_text()) == {"scale": 2.0}
+
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        SentenceTransformer(str(tmp_path), device="cpu")
+    reloaded = SentenceTransformer(str(tmp_path), device="cpu", trust_remote_code=True)
+    assert isinstance(reloaded[2], Scaler) and reloaded[2].scale == 2.0
+    np.testing.assert_allclose(reloaded.encode(TEXTS), 2 * random_static.encode(TEXTS), atol=1e-6)
+
+    with trusted_module_classes({"other_package.Thing": Scaler}), pytest.raises(ValueError, match="trust_remote_code"):
+        SentenceTransformer(str(tmp_path), device="cpu")  # only the names it maps are trusted
+    with trusted_module_classes({fullname(Scaler): Scaler}):
+        trusted = SentenceTransformer(str(tmp_path), device="cpu")
+    assert isinstance(trusted[2], Scaler) and trusted.trust_remote_code is False
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        SentenceTransformer(str(tmp_path), device="cpu")  # the block is over
+
+
+def test_a_subclass_of_a_known_module_is_saved_under_its_own_name(random_static, tmp_path):
+    SentenceTransformer(modules=[random_static[0], MyNormalize()], device="cpu").save(str(tmp_path / "mine"))
+    assert json.loads((tmp_path / "mine" / "modules.json").read_text())[1]["type"] == fullname(MyNormalize)
+    assert isinstance(SentenceTransformer(str(tmp_path / "mine"), trust_remote_code=True)[1], MyNormalize)
+    random_static.save(str(tmp_path / "standard"))  # sentembed's own classes keep the reference's names
+    types = [entry["type"] for entry in json.loads((tmp_path / "standard" / "modules.json").read_text())]
+    assert types == ["sentence_transformers.models.StaticEmbedding", "sentence_transformers.models.Normalize"]
+
+
+def test_module_file_helpers_read_and_write_a_modules_folder(tmp_path):
+    dense = Dense(4, 2, init_weight=torch.arange(8.0).reshape(2, 4), init_bias=torch.ones(2))
+    folder = tmp_path / "2_Dense"
+    dense.save_config(str(folder))
+    dense.save_torch_weights(str(folder))
+    assert Dense.load_config(str(tmp_path), subfolder="2_Dense")["out_features"] == 2
+    assert Dense.load_config(str(tmp_path), subfolder="2_Dense", config_filename="other.json") == {}
+    assert Dense.load_file_path(str(tmp_path), "config.json", subfolder="2_Dense") == str(folder / "config.json")
+    assert Dense.load_file_path(str(tmp_path), "missing.json") is None
+    assert Dense.load_dir_path(str(tmp_path), subfolder="2_Dense") == str(folder)
+    assert Dense.load_dir_path(str(tmp_path), subfolder="3_Normalize") is None
+    state = Dense.load_torch_weights(str(tmp_path), subfolder="2_Dense")
+    torch.testing.assert_close(state["linear.weight"], dense.linear.weight.detach())
+    fresh = Dense(4, 2)
+    assert Dense.load_torch_weights(str(tmp_path), subfolder="2_Dense", model=fresh) is fresh
+    torch.testing.assert_close(fresh.linear.bias.detach(), torch.ones(2))
+    dense.save_torch_weights(str(folder), safe_serialization=False)
+    assert (folder / "pytorch_model.bin").exists()
+    with pytest.raises(OSError, match="no weights file"):
+        Dense.load_torch_weights(str(tmp_path))

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+
 import numpy as np
 import pytest
 import torch
 
+from sentembed.models import Normalize
 from tests.support.data import read_sts
 from tests.support.paths import MINILM_L3
 
@@ -452,3 +457,64 @@ def test_the_features_hint_writes_lists_of_numbers_as_lists():
         "'ok': Value('bool')}"
     )
     assert features_hint([]) == "{...}"
+
+
+# ----- checkpoints: custom module classes, pushing the model folder ------------------------------------------
+
+
+class CustomNormalize(Normalize):
+    """A user's own module class (here a subclass of a known one): it loads only as a trusted class."""
+
+
+def test_a_checkpoint_with_a_custom_module_class_reloads_without_trust_remote_code(random_static, tmp_path):
+    from sentembed import SentenceTransformer, SentenceTransformerTrainer
+
+    model = SentenceTransformer(modules=[random_static[0], CustomNormalize()], device="cpu")
+    trainer = SentenceTransformerTrainer(model=model, args=args_for(tmp_path / "run"))
+    checkpoint = tmp_path / "run" / "checkpoint-1"
+    trainer.save_model(str(checkpoint))
+    assert json.loads((checkpoint / "modules.json").read_text())[1]["type"] == f"{__name__}.CustomNormalize"
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        SentenceTransformer(str(checkpoint), device="cpu")  # outside the trainer the class is refused
+
+    weights = model[0].embedding.weight
+    saved = weights.detach().clone()
+    with torch.no_grad():
+        weights.zero_()
+    trainer.load_weights_from_folder(str(checkpoint), model)
+    torch.testing.assert_close(weights.detach(), saved)
+    assert model.trust_remote_code is False
+
+
+def test_pushing_a_checkpoint_copies_the_model_folder_without_the_training_state(random_static, tmp_path, monkeypatch):
+    from transformers import Trainer
+
+    from sentembed import SentenceTransformerTrainer
+
+    output_dir = tmp_path / "run"
+    trainer = SentenceTransformerTrainer(model=random_static, args=args_for(output_dir))
+    checkpoint = output_dir / "checkpoint-3"
+    trainer.save_model(str(checkpoint))
+    model_files = set(os.listdir(checkpoint))
+    training_state = {"optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state.pth", "trainer_state.json"}
+    for name in training_state:
+        (checkpoint / name).write_text("state")
+    (checkpoint / "global_step3").mkdir()
+    shards = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+    index = {"metadata": {}, "weight_map": {"a": shards[0], "b": shards[1]}}
+    (checkpoint / "model.safetensors.index.json").write_text(json.dumps(index))
+    for shard in shards:
+        (checkpoint / shard).write_text("shard")
+    uploaded = []
+    monkeypatch.setattr(Trainer, "_push_from_checkpoint", lambda self, folder: uploaded.append(os.listdir(output_dir)))
+
+    trainer._push_from_checkpoint(str(checkpoint))
+    (contents,) = uploaded
+    assert {"modules.json", "config_sentence_transformers.json", "README.md"} <= model_files <= set(contents)
+    assert not (training_state | {"global_step3", *shards}) & set(contents)  # shards: transformers copies those
+    assert (output_dir / "0_StaticEmbedding" / "tokenizer.json").exists()
+
+    trainer.args.hub_strategy = "end"  # the checkpoint is not pushed, so nothing is copied
+    shutil.rmtree(output_dir / "0_StaticEmbedding")
+    trainer._push_from_checkpoint(str(checkpoint))
+    assert not (output_dir / "0_StaticEmbedding").exists()

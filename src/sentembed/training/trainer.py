@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import inspect
 import logging
 import os
 import re
+import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +16,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from transformers import Trainer, set_seed
+from transformers.trainer_utils import HubStrategy
 
+from sentembed.common.files import read_json_object
+from sentembed.loading.registry import module_type_name, trusted_module_classes
 from sentembed.models import Router
 from sentembed.training.arguments import SentenceTransformerTrainingArguments
 from sentembed.training.columns import LABEL_COLUMNS, check_dataset_fits_loss, is_streaming
@@ -34,6 +39,10 @@ from sentembed.training.samplers import (
 )
 
 logger = logging.getLogger(__name__)
+
+# What a checkpoint holds beside the model (optimizer, scheduler and scaler states, the trainer state, random
+# states, DeepSpeed's shards): never pushed as part of the model.
+TRAINING_STATE_PATTERNS = ("optimizer*", "scheduler*", "scaler*", "trainer_state.json", "rng_state*", "global_step*")
 
 
 def as_named(datasets: Any) -> dict[str | None, Any]:
@@ -558,7 +567,68 @@ class SentenceTransformerTrainer(Trainer):
         self.load_weights_from_folder(self.state.best_model_checkpoint, self.model)
 
     def load_weights_from_folder(self, folder: str, model: nn.Module) -> None:
-        """Copy the weights of a saved model folder (a checkpoint) into `model`."""
+        """Copy the weights of a saved model folder (a checkpoint) into `model`. The model's own module classes
+        load as they are, without trust_remote_code: a custom module's class is the one being trained.
+
+        Args:
+            folder: the saved model folder.
+            model: the model to load the weights into.
+        """
         logger.info("Loading weights from %s", folder)
-        loaded = type(model)(folder, device=str(model.device))
+        own_classes = {module_type_name(module): type(module) for module in model.modules()}
+        with trusted_module_classes(own_classes):
+            loaded = type(model)(
+                folder, device=str(model.device), trust_remote_code=getattr(model, "trust_remote_code", False)
+            )
         model.load_state_dict(loaded.state_dict())
+
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        """Push a checkpoint to the hub. transformers copies only its own files (weights, config) from the
+        checkpoint into `output_dir` before uploading it; the rest of the model folder (modules.json, the module
+        folders, the model card, the tokenizer) is copied here first, without the training state."""
+        if self.pushes_checkpoint():
+            copy_model_folder(checkpoint_folder, self.args.output_dir)
+        super()._push_from_checkpoint(checkpoint_folder)
+
+    def pushes_checkpoint(self) -> bool:
+        """Whether transformers' `_push_from_checkpoint` uploads now: on the main process, with a hub strategy that
+        pushes checkpoints, and no earlier push still running (unless `hub_always_push`).
+
+        Returns:
+            True when it uploads.
+        """
+        if not self.is_world_process_zero() or self.args.hub_strategy == HubStrategy.END:
+            return False
+        push = getattr(self, "push_in_progress", None)  # set by transformers once a hub repository is made
+        running = push is not None and not push.is_done()
+        return self.args.hub_always_push or not running
+
+
+def copy_model_folder(checkpoint_folder: str, output_dir: str) -> None:
+    """Copy a checkpoint's model files and folders into `output_dir`: everything but the training state
+    (`TRAINING_STATE_PATTERNS`) and the weight shards transformers' own push copies.
+
+    Args:
+        checkpoint_folder: the checkpoint, as the trainer saved it.
+        output_dir: the folder that is pushed to the hub.
+    """
+    copied_by_transformers = set(sharded_weight_files(checkpoint_folder))
+    for name in os.listdir(checkpoint_folder):
+        if name in copied_by_transformers or any(fnmatch.fnmatch(name, pattern) for pattern in TRAINING_STATE_PATTERNS):
+            continue
+        source, target = os.path.join(checkpoint_folder, name), os.path.join(output_dir, name)
+        if os.path.isdir(source):
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            shutil.copy(source, target)
+
+
+def sharded_weight_files(folder: str) -> list[str]:
+    """The weight index files of a sharded checkpoint in `folder` and the shards they list; [] when unsharded."""
+    files: list[str] = []
+    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        path = os.path.join(folder, index_name)
+        if os.path.isfile(path):
+            files.append(index_name)
+            files.extend(set(read_json_object(path).get("weight_map", {}).values()))
+    return files
