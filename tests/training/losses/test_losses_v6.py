@@ -4,6 +4,7 @@ reference on the same weights and batch (paraphrase-MiniLM-L3-v2, eval mode, STS
 from __future__ import annotations
 
 import random
+import warnings
 
 import pytest
 import torch
@@ -326,15 +327,27 @@ def test_layer_losses_refuse_a_model_without_transformer_layers(static_model):
     assert ours.MegaBatchMarginLoss(static_model, use_mini_batched_version=False).columns.min_texts == 2
 
 
-def test_layer_losses_refuse_losses_that_backpropagate_from_a_hook(models):
+def test_layer_losses_run_a_gradient_cached_loss_in_its_plain_form_with_a_warning(models, batch):
     import sentembed.losses as ours
 
     model = models[0]
-    for inner in (ours.CachedMultipleNegativesRankingLoss(model), ours.MegaBatchMarginLoss(model)):
-        with pytest.raises(ValueError, match=f"cannot wrap {type(inner).__name__}"):
-            ours.AdaptiveLayerLoss(model, inner)
-    plain = ours.MegaBatchMarginLoss(model, use_mini_batched_version=False)
-    assert ours.AdaptiveLayerLoss(model, plain).loss is plain
+    cached_inner = ours.CachedMultipleNegativesRankingLoss(model, mini_batch_size=2)
+    with pytest.warns(UserWarning, match="AdaptiveLayerLoss is not compatible with CachedMultipleNegativesRankingLoss"):
+        cached = ours.AdaptiveLayerLoss(model, cached_inner, n_layers_per_step=-1)
+    plain = ours.AdaptiveLayerLoss(model, ours.MultipleNegativesRankingLoss(model), n_layers_per_step=-1)
+    value, gradients = loss_and_gradients(cached, model, batch, THREE, None)
+    expected, expected_gradients = loss_and_gradients(plain, model, batch, THREE, None)
+    assert value == pytest.approx(expected, rel=1e-6)  # as the non-cached loss: each layer count's own gradients
+    for gradient, expected_gradient in zip(gradients, expected_gradients, strict=True):
+        torch.testing.assert_close(gradient, expected_gradient, **GRADIENT_TOLERANCE)
+    with pytest.warns(UserWarning, match="AdaptiveLayerLoss is not compatible with MegaBatchMarginLoss"):
+        ours.AdaptiveLayerLoss(model, ours.MegaBatchMarginLoss(model))
+    with pytest.warns(UserWarning, match="Matryoshka2dLoss is not compatible with CachedMultipleNegativesRankingLoss"):
+        ours.Matryoshka2dLoss(model, ours.CachedMultipleNegativesRankingLoss(model), [384, 128])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain_mega = ours.MegaBatchMarginLoss(model, use_mini_batched_version=False)
+        assert ours.AdaptiveLayerLoss(model, plain_mega).loss is plain_mega
     with pytest.raises(ValueError, match="layer_weighting"):
         ours.AdaptiveLayerLoss(model, ours.CoSENTLoss(model), layer_weighting="cubic")
     with pytest.raises(ValueError, match="n_layers_per_step"):

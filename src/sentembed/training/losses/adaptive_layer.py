@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, get_args
@@ -62,6 +63,13 @@ def recorded_embeddings(model: nn.Module) -> Iterator[list[torch.Tensor]]:
         handle.remove()
 
 
+def gradient_cached_loss(loss: nn.Module) -> GradientCacheMixin | None:
+    """The loss that back-propagates through a gradient cache: `loss` itself, or the loss a MatryoshkaLoss wraps;
+    None when neither does."""
+    inner = loss.loss if isinstance(loss, MatryoshkaLoss) else loss
+    return inner if isinstance(inner, GradientCacheMixin) and inner.caches_gradients() else None
+
+
 def layered_model(model: Any) -> nn.Module:
     """The pipeline (an nn.Sequential) inside `model`, unwrapping DistributedDataParallel and torch.compile."""
     return unwrap_model(model, lambda candidate: isinstance(candidate, nn.Sequential), "AdaptiveLayerLoss")
@@ -94,10 +102,16 @@ class AdaptiveLayerLoss(EmbeddingLoss):
         layer_weighting: LayerWeighting | Callable[[int], float] = "uniform",
     ) -> None:
         super().__init__(model)
-        if isinstance(loss, GradientCacheMixin) and getattr(loss, "use_mini_batched_version", True):
-            raise ValueError(
-                f"{type(self).__name__} cannot wrap {type(loss).__name__}, which back-propagates from a hook; "
-                "use its non-cached form"
+        # A gradient-cached loss back-propagates from a hook after the whole step, when the removed layers are
+        # back: it runs here in its plain form instead (every column embedded with its graph).
+        cached = gradient_cached_loss(loss)
+        self.runs_uncached = cached is not None
+        if cached is not None:
+            warnings.warn(
+                f"{type(self).__name__} is not compatible with {type(cached).__name__}'s gradient caching: it is "
+                "computed without mini-batches here, so it needs the memory of the non-cached loss",
+                UserWarning,
+                stacklevel=2,
             )
         if not callable(layer_weighting):
             check_choice(layer_weighting, LAYER_WEIGHTINGS, "layer_weighting")
@@ -112,6 +126,22 @@ class AdaptiveLayerLoss(EmbeddingLoss):
         self.kl_temperature = kl_temperature
         self.layer_weighting = layer_weighting
         self.columns = getattr(loss, "columns", EmbeddingLoss.columns)
+
+    def wrapped_loss(
+        self, sentence_features: list[dict[str, torch.Tensor]], labels: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The wrapped loss on the batch; a gradient-cached one in its plain form (see `runs_uncached`).
+
+        Args:
+            sentence_features: the tokenized columns.
+            labels: the labels, or None.
+
+        Returns:
+            The wrapped loss, a scalar tensor.
+        """
+        if self.runs_uncached:
+            return self.loss.prepare_loss(sentence_features, labels)(self.loss.embed(sentence_features))
+        return self.loss(sentence_features, labels)
 
     def get_layer_weight(self, index: int) -> float:
         return layer_weight(self.layer_weighting, index)
@@ -138,12 +168,12 @@ class AdaptiveLayerLoss(EmbeddingLoss):
         model = layered_model(self.model)  # the trainer may have put it inside DDP or torch.compile
         layer_list = find_layer_list(model)
         with recorded_embeddings(model) as final_embeddings:
-            total = self.last_layer_weight * self.loss(sentence_features, labels)
+            total = self.last_layer_weight * self.wrapped_loss(sentence_features, labels)
         chosen = self.chosen_layers(len(getattr(*layer_list)))
         prior_total, divergence = 0.0, 0.0
         for count in chosen:
             with self.kept_layers(layer_list, count), recorded_embeddings(model) as embeddings:
-                prior_total = prior_total + self.get_layer_weight(count) * self.loss(sentence_features, labels)
+                prior_total = prior_total + self.get_layer_weight(count) * self.wrapped_loss(sentence_features, labels)
             if self.kl_temperature > 0:
                 targets = [embedding.detach() for embedding in final_embeddings]
                 divergence = divergence + mean_kl_divergence(embeddings, targets, self.kl_temperature)
