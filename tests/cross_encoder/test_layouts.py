@@ -14,7 +14,7 @@ from torch import nn
 
 from sentembed import CrossEncoder
 from tests.support.models import copy_checkpoint
-from tests.support.paths import CROSS_ENCODER, MINILM_L3
+from tests.support.paths import CROSS_ENCODER
 
 TOLERANCE = 1e-5
 IDENTITY = "torch.nn.modules.linear.Identity"
@@ -113,11 +113,6 @@ def test_modular_folder_of_a_causal_lm_reranker_is_refused(tmp_path, modular_fol
     )
     with pytest.raises(OSError, match="transformer_task 'text-generation' is not supported"):
         CrossEncoder(str(folder), device="cpu")
-
-
-def test_bi_encoder_folder_is_refused():
-    with pytest.raises(OSError, match="is a bi-encoder .* load it with SentenceTransformer"):
-        CrossEncoder(str(MINILM_L3), device="cpu")
 
 
 def test_missing_model_is_an_oserror(tmp_path):

@@ -27,13 +27,17 @@ def saved_by_us(tmp_path_factory, cross_encoder):
     return folder
 
 
-def test_save_writes_the_classic_layout(saved_by_us):
-    assert not (saved_by_us / "modules.json").exists()
+def test_save_writes_the_classic_checkpoint_and_the_modular_files(saved_by_us):
     config = json.loads((saved_by_us / "config.json").read_text())
     assert config["sentence_transformers"]["activation_fn"] == "torch.nn.modules.activation.Sigmoid"
     assert config["architectures"] == ["BertForSequenceClassification"]
     assert (saved_by_us / "model.safetensors").exists()
     assert "CrossEncoder" in (saved_by_us / "README.md").read_text()
+    modules = json.loads((saved_by_us / "modules.json").read_text())
+    assert [(entry["path"], entry["type"].rsplit(".", 1)[1]) for entry in modules] == [("", "Transformer")]
+    model_config = json.loads((saved_by_us / "config_sentence_transformers.json").read_text())
+    assert model_config["model_type"] == "CrossEncoder"
+    assert model_config["activation_fn"] == "torch.nn.modules.activation.Sigmoid"
 
 
 def test_reference_loads_our_folder_with_the_same_scores(saved_by_us, pairs, our_scores):

@@ -163,3 +163,16 @@ def test_predict_reads_a_datasets_column():
     model = CrossEncoder(str(CROSS_ENCODER), device="cpu")
     column = Dataset.from_dict({"pair": [list(pair) for pair in PAIRS]})["pair"]
     np.testing.assert_allclose(model.predict(column), model.predict(PAIRS), atol=1e-6)
+
+
+def test_per_call_processing_kwargs_cut_the_pairs_for_that_call_only(prompted):
+    ours, theirs = prompted
+    options = {"text": {"max_length": 8, "truncation": True}}
+    short = ours.predict(PAIRS, processing_kwargs=options)
+    np.testing.assert_allclose(short, theirs.predict(PAIRS, processing_kwargs=options), atol=TOLERANCE)
+    np.testing.assert_allclose(short, CrossEncoder(str(CROSS_ENCODER), max_length=8).predict(PAIRS), atol=TOLERANCE)
+    assert not np.allclose(short, ours.predict(PAIRS), atol=1e-3)
+    assert ours.preprocess(PAIRS, processing_kwargs=options)["input_ids"].shape[1] == 8
+    assert ours.max_length == theirs.max_length
+    with pytest.raises(ValueError, match="processing_kwargs key"):
+        ours.predict(PAIRS, processing_kwargs={"txt": {"max_length": 8}})

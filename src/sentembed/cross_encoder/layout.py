@@ -1,7 +1,9 @@
-"""The cross-encoder folder layouts: the classic plain checkpoint and the newer modular folder."""
+"""The cross-encoder folder layouts: the classic plain checkpoint, the newer modular folder, and the folders
+that convert into a cross-encoder with a new head (a bi-encoder, a plain transformers encoder)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,33 +28,87 @@ MODULAR_TRANSFORMER_TYPE = "sentence_transformers.base.modules.transformer.Trans
 
 @dataclass
 class CrossEncoderFolder:
-    """What a cross-encoder folder says: where the checkpoint is, and which activation it names."""
+    """What a cross-encoder folder says: where the checkpoint is, which activation it names, and whether the
+    checkpoint has a trained classification head (a bi-encoder's or a plain encoder's has none)."""
 
     checkpoint: Path
     layout: str
     activation_source: str | None = None
     activation_path: str | None = None
     model_config: dict[str, Any] | None = None
+    has_head: bool = True
 
-    def activation(self) -> nn.Module | None:
-        """The activation the folder names, built through the allowlist; None when it names none."""
+    def activation(self, trust_remote_code: bool = False) -> nn.Module | None:
+        """The activation the folder names, built through the allowlist (or, with `trust_remote_code`, imported
+        from its class path); None when it names none."""
         if self.activation_path is None:
             return None
         try:
             return activation_from_name(self.activation_path)
         except ValueError as error:
-            raise ValueError(f"{self.activation_source}: {error}") from error
+            if trust_remote_code:
+                return imported_activation(self.activation_path)
+            raise ValueError(
+                f"{self.activation_source}: {error}. Pass trust_remote_code=True to import it from its own code."
+            ) from error
+
+
+def imported_activation(class_path: str) -> nn.Module:
+    """An instance of the activation class at `class_path` ("package.module.Class"), imported: only for
+    `trust_remote_code=True`. A missing module is a ModuleNotFoundError, a missing class an AttributeError."""
+    module_path, _, class_name = class_path.rpartition(".")
+    if not module_path:
+        raise ValueError(f"activation {class_path!r} is not a class path such as 'package.module.Class'")
+    return getattr(importlib.import_module(module_path), class_name)()
 
 
 def read_folder(folder: str | os.PathLike) -> CrossEncoderFolder:
-    """Read either layout; the modular folder's `config_sentence_transformers.json` wins over config.json."""
+    """Read either layout; the modular folder's `config_sentence_transformers.json` wins over config.json.
+
+    A bi-encoder folder, or a plain transformers checkpoint without a sequence-classification head, is read as
+    a checkpoint that needs a new head (`has_head=False`); a bi-encoder's prompts are not taken over.
+    """
     folder = Path(folder)
     if (folder / MODULES_FILE).exists():
+        if is_bi_encoder_folder(folder):
+            return _read_bi_encoder(folder)
         return _read_modular(folder)
     if not (folder / CONFIG_FILE).exists():
         raise OSError(f"{folder} is not a cross-encoder folder: it has neither {MODULES_FILE} nor {CONFIG_FILE}")
     source, path = _activation_in_checkpoint_config(folder)
-    return CrossEncoderFolder(folder, "classic", source, path)
+    return CrossEncoderFolder(folder, "classic", source, path, has_head=has_classification_head(folder))
+
+
+def has_classification_head(checkpoint: Path) -> bool:
+    """Whether config.json's `architectures` name a sequence-classification model (a checkpoint that names no
+    architecture is taken to have one)."""
+    architectures = read_json_object(checkpoint / CONFIG_FILE).get("architectures")
+    if not isinstance(architectures, list):
+        return True
+    return any(str(name).endswith("ForSequenceClassification") for name in architectures)
+
+
+def is_bi_encoder_folder(folder: Path) -> bool:
+    """A SentenceTransformer folder: its model config says so, or (naming no model type) its modules pool token
+    embeddings."""
+    config_path = folder / MODEL_CONFIG_FILE
+    model_type = read_json_object(config_path).get("model_type") if config_path.exists() else None
+    if model_type is not None:
+        return model_type == "SentenceTransformer"
+    return any(names_known_module(kind, "Pooling") for kind in _module_types(folder))
+
+
+def _read_bi_encoder(folder: Path) -> CrossEncoderFolder:
+    """A bi-encoder's Transformer checkpoint, to load with a new classification head."""
+    entries = _module_entries(folder)
+    first_type = str(entries[0].get("type"))
+    if not names_known_module(first_type, "Transformer"):
+        raise OSError(
+            f"{folder} is a bi-encoder whose first module is {first_type}; a CrossEncoder can be made from a "
+            "bi-encoder whose first module is a Transformer"
+        )
+    checkpoint = path_inside(folder, entries[0].get("path", ""), str(folder / MODULES_FILE))
+    return CrossEncoderFolder(checkpoint, "bi-encoder", has_head=has_classification_head(checkpoint))
 
 
 def _activation_in_checkpoint_config(checkpoint: Path) -> tuple[str | None, str | None]:
@@ -69,6 +125,8 @@ def _activation_in_checkpoint_config(checkpoint: Path) -> tuple[str | None, str 
 
 def _read_modular(folder: Path) -> CrossEncoderFolder:
     model_config = _read_model_config(folder)
+    if len(_module_entries(folder)) > 1 and not _starts_with_a_classifier(folder):
+        return _read_pipeline(folder, model_config)
     checkpoint = path_inside(folder, _single_transformer_path(folder), str(folder / MODULES_FILE))
     task = find_sentence_config(checkpoint).get("transformer_task")
     if task not in SEQUENCE_CLASSIFICATION_TASKS:
@@ -82,6 +140,27 @@ def _read_modular(folder: Path) -> CrossEncoderFolder:
     return CrossEncoderFolder(checkpoint, "modular", source, path, model_config)
 
 
+def _starts_with_a_classifier(folder: Path) -> bool:
+    """Whether the first module is a Transformer that does sequence classification (its task says so, or its
+    checkpoint has the head)."""
+    first = _module_entries(folder)[0]
+    if not names_known_module(str(first.get("type")), "Transformer"):
+        return False
+    checkpoint = path_inside(folder, first.get("path", ""), str(folder / MODULES_FILE))
+    task = find_sentence_config(checkpoint).get("transformer_task")
+    if task is not None:
+        return task == "sequence-classification"
+    return (checkpoint / CONFIG_FILE).exists() and has_classification_head(checkpoint)
+
+
+def _read_pipeline(folder: Path, model_config: dict[str, Any]) -> CrossEncoderFolder:
+    """A modular cross-encoder of several modules (a Transformer, pooling, a scoring Dense, ...), loaded module
+    by module; its activation is the one its model config names."""
+    activation_path = model_config.get("activation_fn")
+    source = f"{folder / MODEL_CONFIG_FILE} (activation_fn)" if activation_path is not None else None
+    return CrossEncoderFolder(folder, "pipeline", source, activation_path, model_config)
+
+
 def _read_model_config(folder: Path) -> dict[str, Any]:
     path = folder / MODEL_CONFIG_FILE
     model_config = read_json_object(path) if path.exists() else {}
@@ -93,18 +172,23 @@ def _read_model_config(folder: Path) -> dict[str, Any]:
     return model_config
 
 
+def _module_entries(folder: Path) -> list[dict[str, Any]]:
+    """The entries of `modules.json`: a non-empty list of objects, else an OSError naming the file."""
+    entries = read_json(folder / MODULES_FILE)
+    if not isinstance(entries, list) or not entries or not all(isinstance(entry, dict) for entry in entries):
+        raise OSError(f"{folder / MODULES_FILE} must hold a non-empty list of module objects")
+    return entries
+
+
+def _module_types(folder: Path) -> list[str]:
+    return [str(entry.get("type")) for entry in _module_entries(folder)]
+
+
 def _single_transformer_path(folder: Path) -> str:
     """The module path of the one Transformer a modular cross-encoder may hold."""
-    entries = read_json(folder / MODULES_FILE)
-    if not isinstance(entries, list) or not entries:
-        raise OSError(f"{folder / MODULES_FILE} must hold a non-empty list of modules")
-    types = [str(entry.get("type")) for entry in entries if isinstance(entry, dict)]
-    is_transformer = bool(types) and names_known_module(types[0], "Transformer")
-    if any(names_known_module(kind, "Pooling") for kind in types):
-        raise OSError(
-            f"{folder} is a bi-encoder (its {MODULES_FILE} pools token embeddings into sentence embeddings): "
-            "load it with SentenceTransformer, not CrossEncoder"
-        )
+    entries = _module_entries(folder)
+    types = _module_types(folder)
+    is_transformer = names_known_module(types[0], "Transformer")
     if len(entries) != 1 or not is_transformer:
         raise OSError(
             f"{folder / MODULES_FILE} lists modules {types}; sentembed loads modular cross-encoders made of "
@@ -133,18 +217,25 @@ def write_activation(checkpoint: str | os.PathLike, activation: nn.Module | None
     write_json(config_path, config)
 
 
-def write_prompts(
+def write_modular_files(
     folder: str | os.PathLike, activation: nn.Module | None, prompts: dict[str, str], default: str | None
 ) -> None:
-    """Add the modular files the reference reads prompts from (the checkpoint stays at the root, so readers
-    of the classic layout still load the folder)."""
+    """Add the modular files sentence-transformers 6 reads the activation and prompts from, naming the
+    checkpoint at the root as the one Transformer (so readers of the classic layout still load the folder)."""
     folder = Path(folder)
     write_json(folder / MODULES_FILE, [{"idx": 0, "name": "0", "path": "", "type": MODULAR_TRANSFORMER_TYPE}])
     write_json(folder / SENTENCE_CONFIG_FILE, {"transformer_task": "sequence-classification"})
+    write_model_config(folder, activation, prompts, default)
+
+
+def write_model_config(
+    folder: str | os.PathLike, activation: nn.Module | None, prompts: dict[str, str], default: str | None
+) -> None:
+    """`config_sentence_transformers.json`: the model type, prompts, default prompt name and activation."""
     model_config: dict[str, Any] = {"model_type": "CrossEncoder", "prompts": prompts, "default_prompt_name": default}
     if activation is not None:
         model_config["activation_fn"] = activation_name(activation)
-    write_json(folder / MODEL_CONFIG_FILE, model_config)
+    write_json(Path(folder) / MODEL_CONFIG_FILE, model_config)
 
 
 def is_saveable_activation(activation: Any) -> bool:

@@ -34,6 +34,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "torch.nn.modules.activation.LeakyReLU": nn.LeakyReLU,
     "torch.nn.modules.activation.ELU": nn.ELU,
     "torch.nn.modules.activation.Softplus": nn.Softplus,
+    "torch.nn.modules.activation.Softmax": nn.Softmax,
 }
 
 
