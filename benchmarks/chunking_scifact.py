@@ -52,7 +52,7 @@ def late_chunk_hits(model, doc_texts, doc_ids, queries, chunk_tokens: int) -> li
     finally:
         transformer.max_seq_length = saved
     vectors, vector_docs = [], []
-    for owner, rows in zip(owners, tokens):
+    for owner, rows in zip(owners, tokens, strict=True):
         body = rows[1:-1]  # without [CLS] and [SEP]
         for start in range(0, len(body), chunk_tokens):
             vectors.append(body[start : start + chunk_tokens].mean(dim=0))
@@ -63,8 +63,8 @@ def late_chunk_hits(model, doc_texts, doc_ids, queries, chunk_tokens: int) -> li
     )
     values, indices = best.topk(10, dim=1)
     return [
-        [{"corpus_id": doc_ids[index], "score": value} for index, value in zip(row_indices, row_values)]
-        for row_indices, row_values in zip(indices.tolist(), values.tolist())
+        [{"corpus_id": doc_ids[index], "score": value} for index, value in zip(row_indices, row_values, strict=True)]
+        for row_indices, row_values in zip(indices.tolist(), values.tolist(), strict=True)
     ]
 
 

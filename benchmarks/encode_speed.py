@@ -215,7 +215,7 @@ def main() -> None:
             rate = tokens / best[name]
             spearman = ""
             if corpus_name.startswith("short"):
-                spearman = f"{spearman_on_sts(dict(zip(texts, outputs[name]))):.4f}"
+                spearman = f"{spearman_on_sts(dict(zip(texts, outputs[name], strict=True))):.4f}"
             print(
                 f"| {corpus_name} | {name} | {len(texts)} | {len(texts) / best[name]:.1f} | {rate:.0f} | "
                 f"{best['reference'] / best[name]:.2f}x | {np.abs(outputs[name] - outputs['reference']).max():.1e} | "

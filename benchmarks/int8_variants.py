@@ -158,12 +158,12 @@ def main() -> None:
     reference_seconds["long"] = best_seconds(reference, long, args.repeats)
     print("| variant | STSb Spearman | short: ratio to reference | long: ratio to reference |")
     print("|---|---|---|---|")
-    reference_spearman = spearman_on_sts(dict(zip(short, reference.encode(short))))
+    reference_spearman = spearman_on_sts(dict(zip(short, reference.encode(short), strict=True)))
     print(f"| reference (fp32) | {reference_spearman:.4f} | 1.00x | 1.00x |")
     for name, model in variants.items():
         if args.only not in name:
             continue
-        spearman = spearman_on_sts(dict(zip(short, model.encode(short))))
+        spearman = spearman_on_sts(dict(zip(short, model.encode(short), strict=True)))
         ratios = [
             reference_seconds[corpus] / best_seconds(model, corpus_texts, args.repeats)
             for corpus, corpus_texts in (("short", short), ("long", long))

@@ -34,7 +34,7 @@ from sentembed.distributed import Embedder, encode_dataset  # noqa: E402
 
 def read_scifact(limit: int) -> list[str]:
     with open(DATA / "scifact" / "corpus.jsonl", encoding="utf-8") as handle:
-        rows = [json.loads(line) for _, line in zip(range(limit), handle)]
+        rows = [json.loads(line) for _, line in zip(range(limit), handle, strict=False)]
     return [f"{row['title']} {row['text']}" for row in rows]
 
 

@@ -38,7 +38,7 @@ def read_pairs(limit: int) -> list[tuple[str, str]]:
 def mean_average_precision(rows: list[tuple[str, str, int]], scores: np.ndarray) -> float:
     """MAP over the questions with at least one right answer, candidates ranked by score."""
     by_question: dict[str, list[tuple[float, int]]] = {}
-    for (question, _, label), score in zip(rows, scores):
+    for (question, _, label), score in zip(rows, scores, strict=True):
         by_question.setdefault(question, []).append((float(score), label))
     precisions = []
     for candidates in by_question.values():

@@ -51,7 +51,7 @@ def main() -> None:
     print("top_n  MRR@10 retrieval  MRR@10 re-ranked")
     for top_n in TOP_NS:
         retrieved, reranked = [], []
-        for hits, (_, right) in zip(results, questions):
+        for hits, (_, right) in zip(results, questions, strict=True):
             candidates = [hit for hit in hits if hit["retrieval_rank"] < top_n]
             retrieved.append(
                 reciprocal_rank(

@@ -54,8 +54,8 @@ def test_map(model) -> float:
     samples = [
         {
             "query": question,
-            "positive": [doc for doc, label in zip(docs, labels) if label],
-            "negative": [doc for doc, label in zip(docs, labels) if not label],
+            "positive": [doc for doc, label in zip(docs, labels, strict=True) if label],
+            "negative": [doc for doc, label in zip(docs, labels, strict=True) if not label],
         }
         for question, (docs, labels) in read_questions("test").items()
         if any(labels)

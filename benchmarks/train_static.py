@@ -41,7 +41,7 @@ def training_data(loss_name: str):
     if loss_name == "cosent":
         rows = {"sentence1": first, "sentence2": second, "score": [score / 5 for score in scores]}
         return datasets.Dataset.from_dict(rows), CoSENTLoss
-    pairs = [(a, b) for a, b, score in zip(first, second, scores) if score >= HIGH_SCORE]
+    pairs = [(a, b) for a, b, score in zip(first, second, scores, strict=True) if score >= HIGH_SCORE]
     rows = {"anchor": [a for a, _ in pairs], "positive": [b for _, b in pairs]}
     return datasets.Dataset.from_dict(rows), MultipleNegativesRankingLoss
 

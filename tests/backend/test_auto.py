@@ -126,7 +126,7 @@ def test_emulated_avx2_int8_bar_picks_dynamic_int8_within_the_rank_bar(folders, 
 
 def test_labelled_pairs_set_the_int8_bar(folders, monkeypatch, sts_dev):
     first, second, gold = sts_dev
-    pairs = list(zip(first, second, gold.tolist()))
+    pairs = list(zip(first, second, gold.tolist(), strict=True))
     model = load_auto(folders, monkeypatch, isa="avx2", auto_quality="int8", auto_pairs=pairs)
     measured = model.backend_choice.measurements["onnx-int8"]
     assert measured["measure"] == "Spearman with the labels"

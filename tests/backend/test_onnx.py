@@ -130,7 +130,7 @@ def test_token_embeddings_match_the_torch_backend(onnx_l6, minilm_l6, sts_senten
     ours = onnx_l6.encode(sts_sentences[:20], output_value="token_embeddings")
     torch_side = minilm_l6.encode(sts_sentences[:20], output_value="token_embeddings")
     assert [tokens.shape for tokens in ours] == [tokens.shape for tokens in torch_side]
-    assert max((a - b).abs().max().item() for a, b in zip(ours, torch_side)) <= PARITY
+    assert max((a - b).abs().max().item() for a, b in zip(ours, torch_side, strict=True)) <= PARITY
 
 
 def test_num_threads_and_provider_are_honoured(l6_folder, onnx_l6):

@@ -48,7 +48,7 @@ def test_encode_options_match_the_torch_backend(openvino_l3, minilm_l3, sts_sent
     ours = openvino_l3.encode(sts_sentences[:32], **options)
     torch_side = minilm_l3.encode(sts_sentences[:32], **options)
     if options.get("output_value") == "token_embeddings":
-        assert max((a - b).abs().max().item() for a, b in zip(ours, torch_side)) <= PARITY
+        assert max((a - b).abs().max().item() for a, b in zip(ours, torch_side, strict=True)) <= PARITY
     elif options.get("precision") == "int8":
         assert np.abs(ours.astype(int) - torch_side.astype(int)).max() <= 1
     else:

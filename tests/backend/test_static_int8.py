@@ -53,11 +53,11 @@ def test_a_cross_encoder_quantizes_and_ranks_as_before(tmp_path):
     folder = copy_without_exports(CROSS_ENCODER, tmp_path / "ce")
     model = CrossEncoder(str(folder), device="cpu", backend="openvino")
     first, second, _ = read_sts("train")
-    calibration_pairs = list(zip(first[:32], second[:32]))
+    calibration_pairs = list(zip(first[:32], second[:32], strict=True))
     export_static_quantized_openvino_model(model, {"num_samples": 32}, str(folder), calibration_texts=calibration_pairs)
     quantized = CrossEncoder(str(folder), device="cpu", backend="openvino", model_kwargs={"file_name": INT8_FILE})
     first, second, _ = read_sts("test")
-    pairs = list(zip(first[:60], second[:60]))
+    pairs = list(zip(first[:60], second[:60], strict=True))
     assert pearsonr(quantized.predict(pairs), model.predict(pairs)).statistic > 0.97
 
 

@@ -71,7 +71,7 @@ def test_token_embeddings_are_cached_too(minilm_l3, sts_sentences, cache):
     expected = minilm_l3.encode(texts, output_value="token_embeddings")
     minilm_l3.encode(texts, output_value="token_embeddings", cache=cache)
     cached = minilm_l3.encode(texts, output_value="token_embeddings", cache=cache)
-    assert cache.stats()["hits"] == 20 and all(torch.equal(a, b) for a, b in zip(cached, expected))
+    assert cache.stats()["hits"] == 20 and all(torch.equal(a, b) for a, b in zip(cached, expected, strict=True))
     with pytest.raises(ValueError, match="the cache keeps"):
         minilm_l3.encode(texts, output_value=None, cache=cache)
 

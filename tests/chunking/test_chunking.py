@@ -32,7 +32,7 @@ def test_chunks_are_token_windows_with_offsets(minilm_l3, documents):
     assert (
         sum(chunk.tokens for chunk in chunks) - 10 * (len(chunks) - 1) <= len(tokens) <= sum(c.tokens for c in chunks)
     )
-    for previous, following in zip(chunks, chunks[1:]):
+    for previous, following in zip(chunks, chunks[1:], strict=False):
         assert following.start < previous.end  # they overlap
         assert len(minilm_l3.tokenizer(following.text, add_special_tokens=False)["input_ids"]) == following.tokens
 

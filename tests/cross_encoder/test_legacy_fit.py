@@ -26,7 +26,7 @@ def wikiqa_examples() -> list[InputExample]:
     rows = read_wikiqa("train")
     positives = [row for row in rows if row[2] == 1][:24]
     negatives = [row for row in rows if row[2] == 0][:24]
-    mixed = [row for pair in zip(positives, negatives) for row in pair]
+    mixed = [row for pair in zip(positives, negatives, strict=True) for row in pair]
     return [InputExample(texts=[question, answer], label=float(label)) for question, answer, label in mixed]
 
 

@@ -31,7 +31,7 @@ def rank_all_questions(model, wikiqa_rows, limit: int | None = None) -> list[lis
 
 def assert_same_rankings(ours: list[list[dict]], expected: list[list[dict]]) -> None:
     assert len(ours) == len(expected)
-    for our_hits, expected_hits in zip(ours, expected):
+    for our_hits, expected_hits in zip(ours, expected, strict=True):
         assert [hit["corpus_id"] for hit in our_hits] == [hit["corpus_id"] for hit in expected_hits]
         np.testing.assert_allclose(
             [hit["score"] for hit in our_hits], [hit["score"] for hit in expected_hits], atol=TOLERANCE, rtol=0

@@ -57,7 +57,11 @@ def expected(minilm_l3, reference_cross_encoder, corpus, corpus_embeddings, ques
 
     query_embeddings = minilm_l3.encode([question for question, _ in questions], convert_to_tensor=True)
     retrieved = util.semantic_search(query_embeddings, corpus_embeddings, top_k=TOP_N)
-    pairs = [(question, corpus[hit["corpus_id"]]) for (question, _), hits in zip(questions, retrieved) for hit in hits]
+    pairs = [
+        (question, corpus[hit["corpus_id"]])
+        for (question, _), hits in zip(questions, retrieved, strict=True)
+        for hit in hits
+    ]
     scores = reference_cross_encoder.predict(pairs).reshape(len(questions), TOP_N)
     return retrieved, scores
 
@@ -68,10 +72,10 @@ def reciprocal_rank(corpus_ids: list[int], right: set[int]) -> float:
 
 def test_hits_carry_both_scores_equal_to_the_references(results, expected, corpus):
     retrieved, scores = expected
-    for hits, reference_hits, reference_scores in zip(results, retrieved, scores):
+    for hits, reference_hits, reference_scores in zip(results, retrieved, scores, strict=True):
         by_id = {hit["corpus_id"]: hit for hit in hits}
         assert sorted(by_id) == sorted(hit["corpus_id"] for hit in reference_hits)
-        for rank, (reference_hit, score) in enumerate(zip(reference_hits, reference_scores)):
+        for rank, (reference_hit, score) in enumerate(zip(reference_hits, reference_scores, strict=True)):
             hit = by_id[reference_hit["corpus_id"]]
             assert hit["retrieval_rank"] == rank
             assert hit["retrieval_score"] == pytest.approx(reference_hit["score"], abs=TOLERANCE)
@@ -88,11 +92,15 @@ def test_mrr_equals_the_reference_pipeline(results, expected, questions):
     """
     retrieved, scores = expected
     right_sets = [right for _, right in questions]
-    ours = [reciprocal_rank([hit["corpus_id"] for hit in hits], right) for hits, right in zip(results, right_sets)]
-    reference_orders = [
-        [hits[index]["corpus_id"] for index in np.argsort(-row, kind="stable")] for hits, row in zip(retrieved, scores)
+    ours = [
+        reciprocal_rank([hit["corpus_id"] for hit in hits], right)
+        for hits, right in zip(results, right_sets, strict=True)
     ]
-    reference = [reciprocal_rank(order, right) for order, right in zip(reference_orders, right_sets)]
+    reference_orders = [
+        [hits[index]["corpus_id"] for index in np.argsort(-row, kind="stable")]
+        for hits, row in zip(retrieved, scores, strict=True)
+    ]
+    reference = [reciprocal_rank(order, right) for order, right in zip(reference_orders, right_sets, strict=True)]
     assert np.mean(ours) == pytest.approx(np.mean(reference), abs=1e-9)
     assert 0.3 < np.mean(ours) < 0.8
 

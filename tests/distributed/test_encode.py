@@ -35,17 +35,17 @@ def embeddings_in_order(rows: list[dict], ids: list[str]) -> np.ndarray:
 def test_encode_dataset_equals_encode_row_for_row(ray_cluster, minilm_l6, minilm_l6_path, scifact_docs):
     docs = scifact_docs[:1000]
     ids, titles = [doc["_id"] for doc in docs], [doc["title"] for doc in docs]
-    ds = ray_cluster.data.from_items([{"id": doc_id, "text": title} for doc_id, title in zip(ids, titles)])
+    ds = ray_cluster.data.from_items([{"id": doc_id, "text": title} for doc_id, title in zip(ids, titles, strict=True)])
     rows = encode_dataset(ds, minilm_l6_path, batch_size=128, workers=2).take_all()
     np.testing.assert_allclose(embeddings_in_order(rows, ids), minilm_l6.encode(titles), atol=1e-6, rtol=0)
-    assert by_id(rows, "text") == dict(zip(ids, titles))
+    assert by_id(rows, "text") == dict(zip(ids, titles, strict=True))
 
 
 @pytest.mark.slow
 def test_encode_dataset_equals_encode_on_all_of_scifact(ray_cluster, minilm_l6, minilm_l6_path, scifact_docs):
     ids = [doc["_id"] for doc in scifact_docs]
     texts = [doc["title"] + " " + doc["text"] for doc in scifact_docs]
-    ds = ray_cluster.data.from_items([{"id": doc_id, "text": text} for doc_id, text in zip(ids, texts)])
+    ds = ray_cluster.data.from_items([{"id": doc_id, "text": text} for doc_id, text in zip(ids, texts, strict=True)])
     rows = encode_dataset(ds, minilm_l6_path, workers=2, normalize_embeddings=True).take_all()
     expected = minilm_l6.encode(texts, normalize_embeddings=True)
     np.testing.assert_allclose(embeddings_in_order(rows, ids), expected, atol=1e-6, rtol=0)
@@ -87,7 +87,7 @@ def embedder_pids() -> list[int]:
 def test_a_killed_actor_is_restarted_and_its_batch_run_again(ray_cluster, minilm_l3, scifact_docs):
     docs = scifact_docs[:240]
     ids, texts = [doc["_id"] for doc in docs], [doc["title"] + " " + doc["text"] for doc in docs]
-    ds = ray_cluster.data.from_items([{"id": doc_id, "text": text} for doc_id, text in zip(ids, texts)])
+    ds = ray_cluster.data.from_items([{"id": doc_id, "text": text} for doc_id, text in zip(ids, texts, strict=True)])
     batches, killed, outstanding = [], None, 0
     deadline = time.monotonic() + TIMEOUT_S
     for batch in encode_dataset(ds, MINILM_L3, batch_size=10, workers=2).iter_batches(batch_size=None):
@@ -100,7 +100,9 @@ def test_a_killed_actor_is_restarted_and_its_batch_run_again(ray_cluster, minilm
     assert killed is not None and outstanding > 0, "the actor was not killed mid-run"
     assert not psutil.pid_exists(killed) or psutil.Process(killed).status() == psutil.STATUS_ZOMBIE
     rows = [
-        {"id": doc_id, "embedding": vector} for part in batches for doc_id, vector in zip(part["id"], part["embedding"])
+        {"id": doc_id, "embedding": vector}
+        for part in batches
+        for doc_id, vector in zip(part["id"], part["embedding"], strict=True)
     ]
     np.testing.assert_allclose(embeddings_in_order(rows, ids), minilm_l3.encode(texts), atol=1e-6, rtol=0)
 

@@ -66,7 +66,7 @@ def assert_same_store(store: EmbeddingStore, expected: EmbeddingStore) -> None:
 def write_jsonl(path: Path, corpus: dict) -> Path:
     lines = [
         json.dumps({"id": doc_id, "text": text, **meta})
-        for doc_id, text, meta in zip(corpus["ids"], corpus["texts"], corpus["metadata"])
+        for doc_id, text, meta in zip(corpus["ids"], corpus["texts"], corpus["metadata"], strict=True)
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

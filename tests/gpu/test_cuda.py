@@ -98,7 +98,7 @@ def test_cross_encoder_on_the_gpu_matches_the_cpu(tmp_path):
     torch.manual_seed(0)
     CrossEncoder(str(plain), num_labels=1, device="cpu").save(str(tmp_path / "random-head-cross-encoder"))
     first, second, _ = read_sts("test")
-    pairs = list(zip(first[:200], second[:200]))
+    pairs = list(zip(first[:200], second[:200], strict=True))
     on_cpu = CrossEncoder(str(tmp_path / "random-head-cross-encoder"), device="cpu").predict(pairs)
     on_gpu = CrossEncoder(str(tmp_path / "random-head-cross-encoder"), device="cuda").predict(pairs)
     assert np.abs(on_gpu - on_cpu).max() <= PARITY
@@ -128,5 +128,5 @@ def test_training_steps_run_on_the_gpu(tmp_path):
     )
     SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=CoSENTLoss(model)).train()
     assert model.device.type == "cuda"
-    assert any(not torch.equal(old, new.detach()) for old, new in zip(before, model.parameters()))
+    assert any(not torch.equal(old, new.detach()) for old, new in zip(before, model.parameters(), strict=True))
     assert np.isfinite(model.encode(["still encodes after training"])).all()

@@ -159,7 +159,7 @@ def test_image_search_with_semantic_search_matches_the_reference(ours, reference
         return [[hit["corpus_id"] for hit in row] for row in rows]
 
     assert ids(hits) == ids(expected)
-    for row, expected_row in zip(hits, expected):
+    for row, expected_row in zip(hits, expected, strict=True):
         np.testing.assert_allclose([hit["score"] for hit in row], [hit["score"] for hit in expected_row], atol=1e-5)
 
 

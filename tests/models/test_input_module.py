@@ -41,7 +41,7 @@ def test_a_static_model_encodes_the_mean_of_its_token_vectors(random_static, tok
     texts = sts_sentences[:50] + [sts_sentences[0]]  # a repeat, which encode deduplicates
     embeddings = random_static.encode(texts, batch_size=8)
     assert embeddings.shape == (51, 64)
-    for text, embedding in zip(texts, embeddings):
+    for text, embedding in zip(texts, embeddings, strict=True):
         np.testing.assert_allclose(embedding, expected_static(random_static, tokenizer, text), atol=1e-5)
     assert random_static.get_embedding_dimension() == 64
     assert random_static.max_seq_length == float("inf")

@@ -99,7 +99,7 @@ def test_binary_scores_without_rescoring_are_negative_hamming_distances(scifact_
 def test_approximate_search_finds_most_exact_neighbours(scifact_1k):
     exact, _ = semantic_search_usearch(scifact_1k.queries, scifact_1k.docs, top_k=10)
     approximate, _ = semantic_search_usearch(scifact_1k.queries, scifact_1k.docs, top_k=10, exact=False)
-    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids_of(exact), ids_of(approximate))])
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids_of(exact), ids_of(approximate), strict=True)])
     assert overlap >= 0.9
 
 

@@ -14,7 +14,7 @@ SCORE_TOLERANCE = 1e-6
 
 def assert_same_hits(ours, theirs) -> None:
     assert len(ours) == len(theirs)
-    for our_hits, their_hits in zip(ours, theirs):
+    for our_hits, their_hits in zip(ours, theirs, strict=True):
         assert [hit["corpus_id"] for hit in our_hits] == [hit["corpus_id"] for hit in their_hits]
         np.testing.assert_allclose(
             [hit["score"] for hit in our_hits], [hit["score"] for hit in their_hits], atol=SCORE_TOLERANCE

@@ -53,7 +53,7 @@ def test_two_processes_adding_to_one_store_lose_no_rows(tmp_path):
     assert [writer.wait(timeout=300) for writer in writers] == [0, 0]
     store = EmbeddingStore.open(tmp_path / "store")
     assert len(store) == 2001 and len(set(store.ids.tolist())) == 2001
-    for identifier, row in zip(store.ids.tolist(), store.embeddings()):
+    for identifier, row in zip(store.ids.tolist(), store.embeddings(), strict=True):
         np.testing.assert_array_equal(row, vector_of(identifier))
 
 

@@ -61,7 +61,7 @@ def test_every_output_option_works_in_the_pool(minilm_l3, pool, texts):
     tokens = minilm_l3.encode(texts[:10], pool=pool, output_value="token_embeddings")
     expected = minilm_l3.encode(texts[:10], output_value="token_embeddings")
     assert [t.shape for t in tokens] == [t.shape for t in expected]
-    assert max((a - b).abs().max().item() for a, b in zip(tokens, expected)) <= CLOSE
+    assert max((a - b).abs().max().item() for a, b in zip(tokens, expected, strict=True)) <= CLOSE
     one = minilm_l3.encode_multi_process(["just one"], pool)
     assert np.abs(one - minilm_l3.encode(["just one"])).max() <= CLOSE
 

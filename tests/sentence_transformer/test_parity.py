@@ -93,7 +93,7 @@ def test_token_embeddings_match_reference(pair):
     got = ours.encode(texts, output_value="token_embeddings")
     expected = reference.encode(texts, output_value="token_embeddings")
     assert len(got) == len(expected)
-    for mine, theirs in zip(got, expected):
+    for mine, theirs in zip(got, expected, strict=True):
         assert isinstance(mine, torch.Tensor)
         assert mine.shape == theirs.shape
         assert (mine - theirs).abs().max().item() < TOLERANCE

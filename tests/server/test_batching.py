@@ -41,7 +41,7 @@ def test_64_concurrent_clients_get_their_own_results_in_order(server_url, minilm
             return await asyncio.wait_for(asyncio.gather(*(call(client, texts) for texts in request_texts)), WAIT_S * 2)
 
     results = asyncio.run(everyone())
-    for got, want in zip(results, expected):
+    for got, want in zip(results, expected, strict=True):
         np.testing.assert_allclose(np.array(got), want, atol=1e-6)
     runs = metric(httpx.get(f"{server_url}/metrics").text, "sentembed_batch_requests_count") - before
     assert runs < len(request_texts), "concurrent requests should share model runs"

@@ -66,7 +66,7 @@ def test_select_max_active_dims_keeps_the_largest_magnitudes(embeddings, kind):
     assert isinstance(sparse, torch.Tensor) and sparse.shape == embeddings.shape
     assert ((sparse != 0).sum(dim=1) == 10).all()
     dense = torch.from_numpy(embeddings)
-    for row, kept in zip(dense, sparse):
+    for row, kept in zip(dense, sparse, strict=True):
         threshold = row.abs().topk(10).values[-1]
         assert torch.equal(kept[kept != 0], row[row.abs() >= threshold])  # same values, signs kept
     assert np.array_equal(np.asarray(original, dtype=np.float32), embeddings), "the input is not modified"

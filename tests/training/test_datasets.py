@@ -32,8 +32,11 @@ def reference_example(example):
 def sts_pairs(count: int) -> list[InputExample]:
     """STSb train pairs; many sentences recur, in other case too, which the loader must keep apart."""
     first, second, scores = read_sts("train")
-    examples = [InputExample(texts=[a, b], label=round(s)) for a, b, s in zip(first[:count], second[:count], scores)]
-    examples += [InputExample(texts=[a.upper(), b]) for a, b in zip(first[:10], second[10:20])]
+    examples = [
+        InputExample(texts=[a, b], label=round(s))
+        for a, b, s in zip(first[:count], second[:count], scores[:count], strict=True)
+    ]
+    examples += [InputExample(texts=[a.upper(), b]) for a, b in zip(first[:10], second[10:20], strict=True)]
     return examples
 
 
@@ -65,7 +68,9 @@ def test_no_duplicates_loader_refuses_a_batch_it_cannot_fill():
 def labelled_sentences() -> list[InputExample]:
     """STSb train sentences labelled by their pair's rounded score: six labels of very different sizes."""
     first, _, scores = read_sts("train")
-    return [InputExample(texts=[text], label=round(score)) for text, score in zip(first[:120], scores)]
+    return [
+        InputExample(texts=[text], label=round(score)) for text, score in zip(first[:120], scores[:120], strict=True)
+    ]
 
 
 @pytest.mark.parametrize(("samples_per_label", "with_replacement"), [(2, False), (3, True), (25, False)])
@@ -150,7 +155,7 @@ def test_denoising_dataset_pairs_a_damaged_copy_with_the_original():
 
 
 def changed(model, before) -> bool:
-    return any(not torch.equal(a, b) for a, b in zip(before, model.state_dict().values()))
+    return any(not torch.equal(a, b) for a, b in zip(before, model.state_dict().values(), strict=True))
 
 
 def test_fit_with_a_no_duplicates_loader(tmp_path):

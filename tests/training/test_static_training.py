@@ -33,7 +33,7 @@ def train(model: SentenceTransformer, loss_name: str, tmp_path, learning_rate: f
     if loss_name == "CoSENTLoss":
         rows = {"sentence1": first, "sentence2": second, "score": [score / 5 for score in scores]}
     else:  # in-batch negatives on the pairs that mean the same
-        high = [(a, b) for a, b, score in zip(first, second, scores) if score >= 4]
+        high = [(a, b) for a, b, score in zip(first, second, scores, strict=True) if score >= 4]
         rows = {"anchor": [a for a, _ in high], "positive": [b for _, b in high]}
     args = SentenceTransformerTrainingArguments(
         output_dir=str(tmp_path), num_train_epochs=epochs, per_device_train_batch_size=64,

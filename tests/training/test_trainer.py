@@ -313,9 +313,10 @@ def test_legacy_fit_with_input_examples(fresh_l3, tmp_path):
 
     rows = sts_rows("train", 16)
     scored = [
-        InputExample(texts=[a, b], label=s) for a, b, s in zip(rows["sentence1"], rows["sentence2"], rows["score"])
+        InputExample(texts=[a, b], label=s)
+        for a, b, s in zip(rows["sentence1"], rows["sentence2"], rows["score"], strict=True)
     ]
-    pairs = [InputExample(texts=[a, b]) for a, b in zip(rows["sentence1"], rows["sentence2"])]
+    pairs = [InputExample(texts=[a, b]) for a, b in zip(rows["sentence1"], rows["sentence2"], strict=True)]
     dev = sts_rows("dev", 40)
     evaluator = EmbeddingSimilarityEvaluator(dev["sentence1"], dev["sentence2"], dev["score"], name="dev")
     calls = []
@@ -375,9 +376,10 @@ def test_legacy_fit_keeps_each_loaders_batch_size_and_takes_a_plain_module_loss(
 
     rows = sts_rows("train", 24)
     scored = [
-        InputExample(texts=[a, b], label=s) for a, b, s in zip(rows["sentence1"], rows["sentence2"], rows["score"])
+        InputExample(texts=[a, b], label=s)
+        for a, b, s in zip(rows["sentence1"], rows["sentence2"], rows["score"], strict=True)
     ]
-    pairs = [InputExample(texts=[a, b]) for a, b in zip(rows["sentence1"], rows["sentence2"])]
+    pairs = [InputExample(texts=[a, b]) for a, b in zip(rows["sentence1"], rows["sentence2"], strict=True)]
     plain, ranking = PlainCosineLoss(fresh_l3), RecordingMNRL(fresh_l3)
     own_sampler = DataLoader(pairs, batch_sampler=BatchSampler(SequentialSampler(pairs), batch_size=6, drop_last=False))
     before = fresh_l3[0].auto_model.embeddings.word_embeddings.weight.detach().clone()

@@ -267,7 +267,7 @@ def builtin_pairs() -> list[tuple[str, str]]:
         pairs += [(group[i], group[j]) for i in range(len(group)) for j in range(i + 1, len(group))]
     for index, group in enumerate(SAMPLE_GROUPS):
         following = SAMPLE_GROUPS[(index + 1) % len(SAMPLE_GROUPS)]
-        pairs += list(zip(group, following))
+        pairs += list(zip(group, following, strict=True))
     return pairs
 
 
@@ -307,7 +307,9 @@ class Probe:
         texts = sorted({text for pair in self.pairs for text in pair})
         if self.is_classifier:
             self.score_rows = first.tokenize_pairs_unpadded(self.pairs)[0]
-            workload = first.tokenize_pairs_unpadded([*self.pairs[:64], *zip(long_texts(), long_texts()[1:])])[0]
+            workload = first.tokenize_pairs_unpadded(
+                [*self.pairs[:64], *zip(long_texts(), long_texts()[1:], strict=False)]
+            )[0]
         else:
             self.texts = texts
             self.score_rows = first.tokenize_unpadded(texts)[0]

@@ -47,7 +47,7 @@ class _Positional(torch.nn.Module):
         self.input_names = input_names
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.model(**dict(zip(self.input_names, inputs)), return_dict=True)[0]
+        return self.model(**dict(zip(self.input_names, inputs, strict=True)), return_dict=True)[0]
 
 
 def checkpoint_fingerprint(folder: str | os.PathLike | None) -> str:

@@ -212,7 +212,7 @@ class EmbeddingCache:
         """Store tensors under their keys in one transaction, then evict the least recently used past max_bytes."""
         now = time.time_ns()
         rows = []
-        for key, tensor in zip(keys, tensors):
+        for key, tensor in zip(keys, tensors, strict=True):
             dtype, shape, data = _to_bytes(tensor)
             rows.append((key, dtype, shape, data, len(data), now))
         with self._guarded(), self._transaction(self._connection):

@@ -73,6 +73,6 @@ def run(args: argparse.Namespace) -> int:
             f"wrote {embeddings.shape[0]} embeddings of dimension {embeddings.shape[1]} to {written}", file=sys.stderr
         )
         return 0
-    for text, vector in zip(texts, embeddings):
+    for text, vector in zip(texts, embeddings, strict=True):
         sys.stdout.write(json.dumps({"text": text, "embedding": vector.tolist()}) + "\n")
     return 0

@@ -23,7 +23,7 @@ def format_matrix(texts: list[str], scores) -> str:
     header = " " * (width + 5) + " ".join(f"{index:>6}" for index in range(len(texts)))
     rows = [
         f"{label:<{width}}  " + " ".join(f"{score:6.3f}" for score in row)
-        for label, row in zip(labels, scores.tolist())
+        for label, row in zip(labels, scores.tolist(), strict=True)
     ]
     return "\n".join([header, *[f"{index:>2} {row}" for index, row in enumerate(rows)]])
 

@@ -24,8 +24,8 @@ def hits_from_top_k(scores: Any, corpus_ids: Any, valid: Any = None) -> list[lis
     return [
         [
             {"corpus_id": corpus_id, "score": score}
-            for corpus_id, score, kept in zip(row_ids, row_scores, row_keep)
+            for corpus_id, score, kept in zip(row_ids, row_scores, row_keep, strict=True)
             if kept
         ]
-        for row_ids, row_scores, row_keep in zip(ids, values, keep)
+        for row_ids, row_scores, row_keep in zip(ids, values, keep, strict=True)
     ]

@@ -89,7 +89,7 @@ def keywords_from_positions(args: tuple, kwargs: dict[str, Any]) -> tuple[tuple,
     keywords (a warning each); a name also given by keyword is a TypeError."""
     if len(args) > 1 + len(INIT_POSITIONAL_ORDER):
         raise TypeError(f"CrossEncoder takes at most {1 + len(INIT_POSITIONAL_ORDER)} positional arguments")
-    for name, value in zip(INIT_POSITIONAL_ORDER, args[1:]):
+    for name, value in zip(INIT_POSITIONAL_ORDER, args[1:], strict=False):
         if name in kwargs:
             raise TypeError(f"CrossEncoder got {name!r} both positionally and by keyword")
         logger.warning("Passing `%s` positionally to CrossEncoder is deprecated; pass it by keyword.", name)

@@ -149,7 +149,7 @@ class RetrieveAndRerank:
             ]
             for query_candidates in candidates
         ]
-        pairs = [(query, hit["text"]) for query, query_hits in zip(queries, hits) for hit in query_hits]
+        pairs = [(query, hit["text"]) for query, query_hits in zip(queries, hits, strict=True) for hit in query_hits]
         scores = iter(
             self.cross_encoder.predict(
                 pairs, batch_size=batch_size, show_progress_bar=show_progress_bar, convert_to_tensor=True

@@ -141,7 +141,7 @@ class PairScorer:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The batch with its scores added."""
-        pairs = list(zip(*(column_texts(batch, column) for column in self.columns)))
+        pairs = list(zip(*(column_texts(batch, column) for column in self.columns), strict=True))
         scores = self.model.predict(
             pairs, batch_size=self.model_batch_size, show_progress_bar=False, convert_to_numpy=True,
             **self.predict_options,
@@ -180,7 +180,9 @@ class ShardEncoder:
         if self.error:
             return failed_shards(shards, self.error)
         try:
-            rows = [self.encode(name, texts) for name, texts in zip(batch["name"].tolist(), batch["texts"])]
+            rows = [
+                self.encode(name, texts) for name, texts in zip(batch["name"].tolist(), batch["texts"], strict=True)
+            ]
         except Exception as error:
             return failed_shards(shards, describe_error(error))
         return {"shard": shards, "rows": np.asarray(rows, dtype=np.int64), "error": np.full(len(shards), "")}

@@ -49,7 +49,9 @@ def sample_rows(dataset: Any, count: int) -> list[dict[str, Any]]:
         logger.warning("Could not read example rows for the model card (%s: %s)", type(error).__name__, error)
         return []
     columns = list(batch)
-    return [dict(zip(columns, values)) for values in zip(*(batch[column] for column in columns))]
+    return [
+        dict(zip(columns, values, strict=True)) for values in zip(*(batch[column] for column in columns), strict=True)
+    ]
 
 
 def hub_dataset_source(dataset: Any) -> dict[str, str]:

@@ -141,13 +141,13 @@ class CLIPModel(InputModule):
         saying which rows of the batch are images."""
         is_image = [("image" in row) for row in rows]
         batch: dict[str, torch.Tensor] = {"image_rows": torch.tensor(is_image, dtype=torch.bool)}
-        text_rows = [row["input_ids"] for row, image in zip(rows, is_image) if not image]
+        text_rows = [row["input_ids"] for row, image in zip(rows, is_image, strict=True) if not image]
         if text_rows:
             width = max(len(ids) for ids in text_rows)
             pad_id = self.tokenizer.pad_token_id or 0
             batch["input_ids"] = torch.tensor([ids + [pad_id] * (width - len(ids)) for ids in text_rows])
             batch["attention_mask"] = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in text_rows])
-        images = [row["image"] for row, image in zip(rows, is_image) if image]
+        images = [row["image"] for row, image in zip(rows, is_image, strict=True) if image]
         if images:
             processed = self.processor.image_processor(images=images, return_tensors="pt")
             batch["pixel_values"] = processed["pixel_values"]

@@ -34,7 +34,7 @@ class CNN(WeightedModule):
             )
         self.convs = nn.ModuleList(
             nn.Conv1d(in_embedding_dimension, out_channels, kernel, stride=stride, padding=(kernel - 1) // 2)
-            for kernel, stride in zip(self.kernel_sizes, self.stride_sizes)
+            for kernel, stride in zip(self.kernel_sizes, self.stride_sizes, strict=True)
         )
         self.embeddings_dimension = out_channels * len(self.kernel_sizes)
 

@@ -74,7 +74,7 @@ def mine_translations(
     if threshold is not None:
         keep = scores >= threshold
         scores, sources, targets = scores[keep], sources[keep], targets[keep]
-    return list(zip(scores.tolist(), sources.tolist(), targets.tolist()))
+    return list(zip(scores.tolist(), sources.tolist(), targets.tolist(), strict=True))
 
 
 def _as_embeddings(
@@ -228,7 +228,7 @@ def _candidate_pairs(
         pairs.append(_best_per_row(forward, forward_means, backward_means, margin, swap=False))
     if candidates in ("both", "backward", "mutual"):
         pairs.append(_best_per_row(backward, backward_means, forward_means, margin, swap=True))
-    scores, sources, targets = (np.concatenate(parts) for parts in zip(*pairs))
+    scores, sources, targets = (np.concatenate(parts) for parts in zip(*pairs, strict=True))
     keys = sources * (len(backward_means) + 1) + targets
     _, first, counts = np.unique(keys, return_index=True, return_counts=True)
     chosen = first[counts == 2] if candidates == "mutual" else first
@@ -254,7 +254,7 @@ def _best_per_row(
 def _one_to_one(sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Indices of the pairs kept when, best first, a pair is dropped if its source or target is already used."""
     used_sources, used_targets, keep = set(), set(), []
-    for index, (source, target) in enumerate(zip(sources.tolist(), targets.tolist())):
+    for index, (source, target) in enumerate(zip(sources.tolist(), targets.tolist(), strict=True)):
         if source not in used_sources and target not in used_targets:
             used_sources.add(source)
             used_targets.add(target)

@@ -237,7 +237,7 @@ def _read_problem(dataset: Any, anchor_name: str | None, positive_name: str | No
     query_index = {text: index for index, text in enumerate(queries)}
     grouped: list[list[int]] = [[] for _ in queries]
     rows_per_query = [0] * len(queries)
-    for anchor, positive in zip(anchors, positives):
+    for anchor, positive in zip(anchors, positives, strict=True):
         group = grouped[query_index[anchor]]
         rows_per_query[query_index[anchor]] += 1
         if document_index[positive] not in group:
@@ -320,7 +320,7 @@ def _cross_encoder_scores(cross_encoder, problem: MiningProblem, indices: torch.
 
 
 def _positive_mask(indices: torch.Tensor, positives: list[list[int]]) -> torch.Tensor:
-    return torch.stack([torch.isin(row, torch.tensor(group)) for row, group in zip(indices, positives)])
+    return torch.stack([torch.isin(row, torch.tensor(group)) for row, group in zip(indices, positives, strict=True)])
 
 
 def _apply_filters(scores, weakest, absolute_margin, relative_margin, max_score, min_score, verbose: bool) -> None:
@@ -363,7 +363,7 @@ def _build_columns(problem, negatives, negative_scores, positive_scores, output_
     for query, group in enumerate(problem.positives):
         valid = [
             (int(i), float(s))
-            for i, s in zip(negatives[query].tolist(), negative_scores[query].tolist())
+            for i, s in zip(negatives[query].tolist(), negative_scores[query].tolist(), strict=True)
             if s != NEG_INF
         ]
         text = problem.queries[query]
@@ -372,7 +372,7 @@ def _build_columns(problem, negatives, negative_scores, positive_scores, output_
         if output_format == "labeled-pair":
             _labeled_pairs(columns, anchor, positive, text, group, group_scores, valid, corpus, output_scores)
             continue
-        for document, score in zip(group, group_scores):
+        for document, score in zip(group, group_scores, strict=True):
             _add_rows(
                 columns,
                 anchor,
@@ -396,7 +396,7 @@ def _append(columns: dict[str, list], row: dict[str, Any]) -> None:
 
 def _labeled_pairs(columns, anchor, positive, text, group, group_scores, valid, corpus, output_scores: bool) -> None:
     label = "score" if output_scores else "label"
-    for document, score in zip(group, group_scores):
+    for document, score in zip(group, group_scores, strict=True):
         _append(columns, {anchor: text, positive: corpus[document], label: score if output_scores else 1})
     for document, score in valid:
         _append(columns, {anchor: text, positive: corpus[document], label: score if output_scores else 0})
@@ -431,4 +431,4 @@ def _as_output(dataset: Any, columns: dict[str, list]) -> Any:
         from datasets import Dataset
 
         return Dataset.from_dict(columns)
-    return list(zip(*columns.values()))
+    return list(zip(*columns.values(), strict=True))

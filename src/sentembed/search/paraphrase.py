@@ -76,7 +76,7 @@ def paraphrase_mining_embeddings(
         )
         candidates = _neighbour_pairs(values, indices, start, top_k)
         best = _keep_best_pairs(best, candidates, max_pairs, len(matrix))
-    return [[score, i, j] for score, i, j in zip(*_ordered(best))]
+    return [[score, i, j] for score, i, j in zip(*_ordered(best), strict=True)]
 
 
 def _empty_pairs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -98,7 +98,7 @@ def _neighbour_pairs(
 
 def _keep_best_pairs(best, candidates, max_pairs: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Append candidates, drop pairs already held (first score wins), keep the `max_pairs` best."""
-    scores, first, second = (np.concatenate([old, new]) for old, new in zip(best, candidates))
+    scores, first, second = (np.concatenate([old, new]) for old, new in zip(best, candidates, strict=True))
     _, first_seen = np.unique(first * n + second, return_index=True)
     first_seen.sort()
     scores, first, second = scores[first_seen], first[first_seen], second[first_seen]

@@ -148,7 +148,10 @@ def strip_padding(token_embeddings: torch.Tensor, attention_mask: torch.Tensor) 
     lengths = attention_mask.sum(dim=1).tolist()
     left_padded = bool((attention_mask[:, 0] == 0).any())
     width = attention_mask.shape[1]
-    return [rows[width - length :] if left_padded else rows[:length] for rows, length in zip(token_embeddings, lengths)]
+    return [
+        rows[width - length :] if left_padded else rows[:length]
+        for rows, length in zip(token_embeddings, lengths, strict=True)
+    ]
 
 
 def check_model_kwargs(kwargs: dict[str, Any], accepted: list[str]) -> dict[str, Any]:

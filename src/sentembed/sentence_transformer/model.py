@@ -681,7 +681,7 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
                     }
                     for position, index in enumerate(batch)
                 ]
-            for index, item in zip(batch, per_text):
+            for index, item in zip(batch, per_text, strict=True):
                 collected[index] = item
         return collected
 

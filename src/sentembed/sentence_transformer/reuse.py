@@ -64,7 +64,13 @@ def encode_through_cache(
     missing = [index for index in range(len(keys)) if index not in found]
     fresh: dict[int, torch.Tensor] = {}
     if missing:
-        fresh = dict(zip(missing, run(dataclasses.replace(request, texts=[request.texts[index] for index in missing]))))
+        fresh = dict(
+            zip(
+                missing,
+                run(dataclasses.replace(request, texts=[request.texts[index] for index in missing])),
+                strict=True,
+            )
+        )
         finite = [index for index in missing if bool(torch.isfinite(fresh[index]).all())]
         cache.put_many([keys[index] for index in finite], [fresh[index] for index in finite])
     if found:

@@ -164,7 +164,7 @@ class Batcher:
                 raise
             _settle([(job, None, error) for job in jobs])
             return
-        _settle([(job, result, None) for job, result in zip(jobs, results)])
+        _settle([(job, result, None) for job, result in zip(jobs, results, strict=True)])
 
 
 def _settle(outcomes: list[tuple[Job, Any, BaseException | None]]) -> None:

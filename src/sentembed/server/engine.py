@@ -99,7 +99,7 @@ def token_entries(encoding: Any) -> list[dict[str, Any]]:
             "stop": None if special else stop,
         }
         for token_id, token, special, (start, stop) in zip(
-            encoding.ids, encoding.tokens, encoding.special_tokens_mask, encoding.offsets
+            encoding.ids, encoding.tokens, encoding.special_tokens_mask, encoding.offsets, strict=True
         )
     ]
 
@@ -282,7 +282,7 @@ class Embedder(TextModel):
             fresh = self.model.embed_rows([rows[first[entry]] for entry in missing], self.batch_size, jobs[0].features)
             fresh = fresh.float().cpu()
             self.cache.put(missing, fresh)
-            by_key = dict(zip(missing, fresh))
+            by_key = dict(zip(missing, fresh, strict=True))
             found.update({index: by_key[entry] for index, entry in enumerate(keys) if index not in found})
         return split_rows(torch.stack([found[index] for index in range(len(keys))]), jobs)
 

@@ -89,7 +89,9 @@ class Column:
 
     @classmethod
     def of(cls, values: list[Any], present: list[bool]) -> Column:
-        kinds = np.array([_kind(value) if here else MISSING for value, here in zip(values, present)], dtype=np.uint8)
+        kinds = np.array(
+            [_kind(value) if here else MISSING for value, here in zip(values, present, strict=True)], dtype=np.uint8
+        )
         array = np.empty(len(values), dtype=object)
         array[:] = values
         numbers = np.full(len(values), np.nan)
@@ -146,7 +148,7 @@ class MetadataColumns:
             metadata = self._metadata(segment)
             for key in missing:
                 present = [isinstance(meta, dict) and key in meta for meta in metadata]
-                values = [meta[key] if here else None for meta, here in zip(metadata, present)]
+                values = [meta[key] if here else None for meta, here in zip(metadata, present, strict=True)]
                 self._columns[segment.name, key] = Column.of(values, present)
         return {key: self._columns[segment.name, key] for key in keys}
 

@@ -37,7 +37,7 @@ def fuse(
     shares = _reciprocal_ranks if fusion == "rrf" else _normalised
     fused: dict[Any, Hit] = {}
     for hits, weight, source in ((dense, weights[0], "dense_score"), (lexical, weights[1], "lexical_score")):
-        for hit, share in zip(hits, shares(hits, weight, rrf_k)):
+        for hit, share in zip(hits, shares(hits, weight, rrf_k), strict=True):
             blank = {**hit, "score": 0.0, "dense_score": None, "lexical_score": None}
             entry = fused.setdefault(hit["corpus_id"], blank)
             entry["score"] += share

@@ -62,7 +62,7 @@ def make_records(texts: Sequence[str] | None, metadata: Sequence[dict] | None, n
     for name, values in (("texts", texts), ("metadata", metadata)):
         if len(values) != n:
             raise ValueError(f"got {len(values)} {name} for {n} rows")
-    return [{"text": text, "metadata": meta} for text, meta in zip(texts, metadata)]
+    return [{"text": text, "metadata": meta} for text, meta in zip(texts, metadata, strict=True)]
 
 
 def text_hashes(texts: Sequence[str]) -> np.ndarray:
@@ -222,7 +222,7 @@ class MappedSegments:
             repeated = values[counts > 1][0]
             files = [
                 str(_file(self.folder, segment, "ids.npy"))
-                for segment, ids in zip(self.segments, self.ids)
+                for segment, ids in zip(self.segments, self.ids, strict=True)
                 if (ids == repeated).any()
             ]
             raise StoreDamagedError(

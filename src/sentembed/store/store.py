@@ -618,7 +618,7 @@ class EmbeddingStore:
             results = lexical
         else:
             dense = self._dense_hits(self._queries(texts, model), depth, rescore, multiplier, allowed, documents)
-            results = [hybrid.fuse(*pair, top_k, fusion, rrf_k, weights) for pair in zip(dense, lexical)]
+            results = [hybrid.fuse(*pair, top_k, fusion, rrf_k, weights) for pair in zip(dense, lexical, strict=True)]
         for hits in results:
             for hit in hits:
                 row = hit.pop("_row")
@@ -656,7 +656,9 @@ class EmbeddingStore:
         rows = rows[np.lexsort((rows, -scores[rows]))]
         if not documents:
             ids = self.segments.all_ids(self.manifest.id_kind)[rows[:k]].tolist()
-            return [{"corpus_id": i, "score": float(scores[r]), "_row": int(r)} for i, r in zip(ids, rows[:k])]
+            return [
+                {"corpus_id": i, "score": float(scores[r]), "_row": int(r)} for i, r in zip(ids, rows[:k], strict=True)
+            ]
         hits = self._best_chunks(scores[rows].tolist(), rows.tolist(), self._chunk_spans(), k, False)
         return [{**hit, "_row": hit["chunk"]["row"]} for hit in hits]
 
@@ -667,8 +669,8 @@ class EmbeddingStore:
             return [[{**hit, "_row": hit["chunk"]["row"]} for hit in hits] for hits in results]
         values, positions = self._top_rows(queries, k, rescore, multiplier, allowed)
         hits = self._hits(values, positions, False)
-        for row_hits, row_positions in zip(hits, positions.tolist()):
-            for hit, position in zip(row_hits, row_positions):
+        for row_hits, row_positions in zip(hits, positions.tolist(), strict=True):
+            for hit, position in zip(row_hits, row_positions, strict=True):
                 hit["_row"] = position
         return hits
 
@@ -705,7 +707,7 @@ class EmbeddingStore:
             values, positions = self._top_rows(queries, width, rescore, multiplier, allowed, exact)
             results = [
                 self._best_chunks(row_values, row_positions, spans, top_k, return_texts)
-                for row_values, row_positions in zip(values.tolist(), positions.tolist())
+                for row_values, row_positions in zip(values.tolist(), positions.tolist(), strict=True)
             ]
             if width >= available or all(len(hits) >= top_k for hits in results):
                 return results
@@ -713,7 +715,7 @@ class EmbeddingStore:
 
     def _best_chunks(self, values, positions, spans, top_k: int, return_texts: bool) -> list[Hit]:
         hits: dict[Any, Hit] = {}
-        for score, position in zip(values, positions):
+        for score, position in zip(values, positions, strict=True):
             document, start, end = spans[position]
             if document in hits:
                 continue
@@ -751,8 +753,8 @@ class EmbeddingStore:
     def _hits(self, values: torch.Tensor, positions: torch.Tensor, return_texts: bool) -> list[list[Hit]]:
         hits = hits_from_top_k(values, self.segments.all_ids(self.manifest.id_kind)[positions.numpy()])
         if return_texts:
-            for row_hits, row_positions in zip(hits, positions.tolist()):
-                for hit, position in zip(row_hits, row_positions):
+            for row_hits, row_positions in zip(hits, positions.tolist(), strict=True):
+                for hit, position in zip(row_hits, row_positions, strict=True):
                     hit["text"] = self.get_text(position)
         return hits
 

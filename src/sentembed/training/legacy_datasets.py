@@ -232,7 +232,7 @@ class ParallelSentencesDataset(Dataset):
         """Draw the next sources of every set by weight, embed them with the teacher, and shuffle the examples."""
         entries = [self.next_entry(index) for index in self.dataset_indices]
         embeddings = self.get_embeddings([source for source, _ in entries])
-        for embedding, (_, targets) in zip(embeddings, entries):
+        for embedding, (_, targets) in zip(embeddings, entries, strict=True):
             self.cache.extend(InputExample(texts=[target], label=embedding) for target in targets)
         random.shuffle(self.cache)
 
@@ -250,7 +250,7 @@ class ParallelSentencesDataset(Dataset):
             return list(self.encode(sentences))
         new = list(dict.fromkeys(sentence for sentence in sentences if sentence not in self.embedding_cache))
         if new:
-            self.embedding_cache.update(zip(new, self.encode(new)))
+            self.embedding_cache.update(zip(new, self.encode(new), strict=True))
         return [self.embedding_cache[sentence] for sentence in sentences]
 
     def encode(self, sentences: list[str]) -> np.ndarray:

@@ -135,7 +135,7 @@ class NLIDataReader:
             first, second, labels = (stack.enter_context(open_text(path)) for path in paths)
             rows = (
                 InputExample(guid=f"{filename}-{index}", texts=[a, b], label=self.map_label(label))
-                for index, (a, b, label) in enumerate(zip(first, second, labels))
+                for index, (a, b, label) in enumerate(zip(first, second, labels, strict=True))
             )
             return take(rows, max_examples)
 
@@ -239,7 +239,8 @@ class PairedFilesReader:
         """One example per line position, holding that line of every file (line endings kept)."""
         with ExitStack() as stack:
             handles = [stack.enter_context(open_text(path)) for path in self.filepaths]
-            rows = (
-                InputExample(guid=str(index), texts=list(lines), label=1) for index, lines in enumerate(zip(*handles))
+            rows = (  # not strict: as in the reference, the examples stop at the shortest file
+                InputExample(guid=str(index), texts=list(lines), label=1)
+                for index, lines in enumerate(zip(*handles, strict=False))
             )
             return take(rows, max_examples)

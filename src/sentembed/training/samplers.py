@@ -189,7 +189,7 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
         check_process_count(precompute_num_proc, "precompute_num_proc")
         compared = text_columns(dataset, valid_label_columns)
         columns = [column_values(dataset, column) for column in compared if column not in NOT_COMPARED_COLUMNS]
-        self.keys_per_row = [set(map(dedup_key, row)) for row in zip(*columns)] or [set()] * len(dataset)
+        self.keys_per_row = [set(map(dedup_key, row)) for row in zip(*columns, strict=True)] or [set()] * len(dataset)
 
     def __iter__(self) -> Iterator[list[int]]:
         remaining = self.shuffled()

@@ -67,7 +67,7 @@ def assert_same_loss_and_gradients(models, ours, reference, columns, labels):
     assert our_value == pytest.approx(reference_value, abs=TOLERANCE)
     assert len(our_grads) == len(reference_grads)
     compared = 0
-    for ours_grad, reference_grad in zip(our_grads, reference_grads):
+    for ours_grad, reference_grad in zip(our_grads, reference_grads, strict=True):
         assert (ours_grad is None) == (reference_grad is None)
         if ours_grad is not None:
             torch.testing.assert_close(ours_grad, reference_grad, atol=TOLERANCE, rtol=0)
@@ -151,13 +151,15 @@ def test_padding_does_not_change_a_query_s_loss(models):
     model = models[0]
     for loss in (ListNetLoss(model), ADRMSELoss(model)):
         with torch.no_grad():
-            alone = [loss([[q], [d]], [label]).item() for q, d, label in zip(QUERIES, DOCUMENTS, LABELS)]
+            alone = [loss([[q], [d]], [label]).item() for q, d, label in zip(QUERIES, DOCUMENTS, LABELS, strict=True)]
             together = loss([QUERIES, DOCUMENTS], LABELS).item()
         if isinstance(loss, ListNetLoss):
             assert together == pytest.approx(sum(alone) / len(alone), abs=1e-6)
         else:  # ADRMSE averages over documents, not queries
             counts = [len(d) for d in DOCUMENTS]
-            assert together == pytest.approx(sum(a * c for a, c in zip(alone, counts)) / sum(counts), abs=1e-6)
+            assert together == pytest.approx(
+                sum(a * c for a, c in zip(alone, counts, strict=True)) / sum(counts), abs=1e-6
+            )
 
 
 PAIRS = [QUERIES, ["A cat is a small feline.", "Everest is 8,849 m tall.", "Hamlet is a play by Shakespeare."]]
@@ -246,7 +248,7 @@ def test_cached_loss_equals_the_plain_one_in_training_mode():
     )
     plain_value, plain_grads = loss_and_gradients(model, MultipleNegativesRankingLoss(model, 2), columns, None)
     assert cached_value == pytest.approx(plain_value, abs=1e-5)
-    for cached, plain in zip(cached_grads, plain_grads):
+    for cached, plain in zip(cached_grads, plain_grads, strict=True):
         torch.testing.assert_close(cached, plain, atol=1e-5, rtol=0)
 
 
@@ -269,7 +271,7 @@ def test_cached_loss_replays_each_mini_batch_and_takes_a_prompt():
     first = [(pairs, logits) for with_grad, pairs, logits in loss.passes if not with_grad]
     second = [(pairs, logits) for with_grad, pairs, logits in loss.passes if with_grad]
     assert len(first) == len(second) >= 2
-    for (pairs, logits), (replayed_pairs, replayed) in zip(first, second):
+    for (pairs, logits), (replayed_pairs, replayed) in zip(first, second, strict=True):
         assert pairs == replayed_pairs and all(pair[0].startswith("Rank: ") for pair in pairs)
         assert torch.equal(logits, replayed)
     model.eval()
@@ -344,4 +346,4 @@ def test_trainer_runs_a_listwise_step(tmp_path):
     before = [parameter.detach().clone() for parameter in model.parameters()]
     dataset = Dataset.from_dict({"query": QUERIES, "docs": DOCUMENTS, "label": LABELS})
     trainer_for(model, dataset, LambdaLoss(model), tmp_path).train()
-    assert any(not torch.equal(a, b.detach()) for a, b in zip(before, model.parameters()))
+    assert any(not torch.equal(a, b.detach()) for a, b in zip(before, model.parameters(), strict=True))

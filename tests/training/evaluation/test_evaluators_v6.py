@@ -126,7 +126,9 @@ def test_nano_beir_offline_without_a_folder_is_an_os_error(monkeypatch):
 
 def mrpc_examples(count: int) -> list[InputExample]:
     first, second, labels = read_mrpc("test")
-    return [InputExample(texts=[a, b], label=label) for a, b, label in list(zip(first, second, labels))[:count]]
+    return [
+        InputExample(texts=[a, b], label=label) for a, b, label in list(zip(first, second, labels, strict=True))[:count]
+    ]
 
 
 def test_label_accuracy_matches_reference_with_the_same_classifier(minilm_l3, tmp_path):

@@ -215,7 +215,7 @@ def test_denoising_auto_encoder_loss_trains_the_encoder_through_a_tied_decoder(m
 
     sentences = read_sts("train")[0][:4]
     damaged = [delete_words(text, 0.6, random.Random(index)) for index, text in enumerate(sentences)]
-    assert all(len(d.split()) < len(s.split()) for d, s in zip(damaged, sentences))
+    assert all(len(d.split()) < len(s.split()) for d, s in zip(damaged, sentences, strict=True))
     loss = ours.DenoisingAutoEncoderLoss(minilm_l3)
     shared = minilm_l3[0].auto_model.embeddings.word_embeddings.weight
     assert loss.decoder.bert.embeddings.word_embeddings.weight is shared
@@ -307,7 +307,7 @@ def test_gradient_caching_re_embeds_each_mini_batch_with_the_same_dropout(minilm
     first = [embedding for with_grad, embedding in loss.passes if not with_grad]
     second = [embedding for with_grad, embedding in loss.passes if with_grad]
     assert len(first) == len(second) >= 4
-    for forward, replayed in zip(first, second):
+    for forward, replayed in zip(first, second, strict=True):
         assert torch.equal(forward, replayed), "dropout replayed bit for bit"
     assert not torch.equal(first[0], minilm_l3(dict(take_first(features[0], len(first[0]))))["sentence_embedding"])
 

@@ -78,7 +78,7 @@ def assert_parity(ours, theirs, models, batch, names, label, seed=0):
     assert value == pytest.approx(expected, abs=VALUE_TOLERANCE, rel=VALUE_TOLERANCE)
     assert len(gradients) == len(expected_gradients)
     assert any(gradient.abs().sum() > 0 for gradient in gradients), "the loss trained nothing"
-    for gradient, expected_gradient in zip(gradients, expected_gradients):
+    for gradient, expected_gradient in zip(gradients, expected_gradients, strict=True):
         torch.testing.assert_close(gradient, expected_gradient, **GRADIENT_TOLERANCE)
 
 

@@ -94,7 +94,7 @@ def test_candidates_share_one_forward_with_the_embeddings_of_separate_ones(model
         with column_merging_disabled():
             separate = embed_columns(model, columns(model))
         assert forward_sizes[3:] == [2, 2, 2]
-    for one, other, alone in zip(merged, everything, separate):
+    for one, other, alone in zip(merged, everything, separate, strict=True):
         torch.testing.assert_close(one, alone, atol=1e-5, rtol=1e-4)
         torch.testing.assert_close(other, alone, atol=1e-5, rtol=1e-4)
 

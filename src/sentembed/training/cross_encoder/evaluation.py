@@ -180,7 +180,12 @@ class CrossEncoderRerankingEvaluator(SentenceEvaluator):
 
     def __call__(self, model: PairModel, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
         plans = [self._candidates(sample) for sample in self.samples]
-        pairs = [(s["query"], doc) for s, (docs, relevant) in zip(self.samples, plans) if any(relevant) for doc in docs]
+        pairs = [
+            (s["query"], doc)
+            for s, (docs, relevant) in zip(self.samples, plans, strict=True)
+            if any(relevant)
+            for doc in docs
+        ]
         scores = _scores(model, pairs, self.batch_size, self.show_progress_bar) if pairs else np.array([])
         per_sample, offset = [], 0
         for docs, relevant in plans:

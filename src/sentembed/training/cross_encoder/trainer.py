@@ -66,7 +66,7 @@ def check_listwise_dataset(dataset: Any, loss_name: str, dataset_name: str | Non
     """Raise ValueError unless rows are (query text, list of documents) with one label per document."""
     where = f" of dataset {dataset_name!r}" if dataset_name else ""
     (query_column, documents_column), label_column = split_columns(dataset)
-    rows = zip(dataset[query_column], dataset[documents_column], dataset[label_column])
+    rows = zip(dataset[query_column], dataset[documents_column], dataset[label_column], strict=True)
     for index, (query, documents, labels) in enumerate(rows):
         if not isinstance(query, str) or not isinstance(documents, list):
             raise ValueError(

@@ -117,7 +117,7 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
         """Keep each query's best `max_k` (score, id) pairs, ordered by score and then by corpus id."""
         k = min(self.max_k, scores.shape[1])
         thresholds = torch.topk(scores, k, dim=1).values[:, -1:]
-        for query, (row, threshold) in enumerate(zip(scores, thresholds)):
+        for query, (row, threshold) in enumerate(zip(scores, thresholds, strict=True)):
             columns = torch.nonzero(row >= threshold).flatten().tolist()
             hits = candidates[query] + [(float(row[c]), self.corpus_ids[offset + c]) for c in columns]
             hits.sort(key=lambda hit: (-hit[0], hit[1]))

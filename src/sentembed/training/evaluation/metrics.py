@@ -133,7 +133,7 @@ def ranking_metrics(
     def add(name: str, value: float) -> None:
         totals[name] = totals.get(name, 0.0) + value
 
-    for hits_ids, gold in zip(ranked, relevant):
+    for hits_ids, gold in zip(ranked, relevant, strict=True):
         hits = [1 if doc_id in gold else 0 for doc_id in hits_ids]
         for k in accuracy_at_k:
             add(f"accuracy@{k}", float(any(hits[:k])))

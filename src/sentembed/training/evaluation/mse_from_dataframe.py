@@ -53,7 +53,7 @@ class MSEEvaluatorFromDataFrame(SentenceEvaluator):
         self.primary_metric = "negative_mse"
         self.data = {pair: self.pairs_of(rows, *pair) for pair in self.combinations}
         sources = list(dict.fromkeys(source for texts, _ in self.data.values() for source in texts))
-        self.teacher_embeddings = dict(zip(sources, self.embed(teacher_model, sources)))
+        self.teacher_embeddings = dict(zip(sources, self.embed(teacher_model, sources), strict=True))
 
     @staticmethod
     def pairs_of(rows: Rows, source: str, target: str) -> tuple[list[str], list[str]]:

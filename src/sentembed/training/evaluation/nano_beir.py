@@ -131,7 +131,7 @@ def relevant_documents(
     the queries and the corpus hold (`sources` names their files)."""
     table, where = qrels
     relevant: dict[str, set[str]] = {}
-    for row, (query_id, named) in enumerate(zip(table["query-id"], table["corpus-id"])):
+    for row, (query_id, named) in enumerate(zip(table["query-id"], table["corpus-id"], strict=True)):
         if query_id not in query_ids:
             raise ValueError(f"{where} row {row}: query-id {query_id!r} is not in {sources[0]}")
         documents = named if isinstance(named, list) else [named]
@@ -207,8 +207,8 @@ class NanoBEIREvaluator(SentenceEvaluator):
         )
         relevant = relevant_documents(qrels, set(queries["_id"]), set(corpus["_id"]), (queries_file, corpus_file))
         return InformationRetrievalEvaluator(
-            queries={qid: text for qid, text in zip(queries["_id"], queries["text"]) if text},
-            corpus={cid: text for cid, text in zip(corpus["_id"], corpus["text"]) if text},
+            queries={qid: text for qid, text in zip(queries["_id"], queries["text"], strict=True) if text},
+            corpus={cid: text for cid, text in zip(corpus["_id"], corpus["text"], strict=True) if text},
             relevant_docs=relevant,
             name=self.set_name(dataset_name),
             query_prompt=(self.query_prompts or {}).get(dataset_name),

@@ -20,9 +20,9 @@ def mine_pairs(
     for start in range(0, len(embeddings), query_chunk_size):
         scores = cos_sim(embeddings[start : start + query_chunk_size], embeddings)
         values, indices = torch.topk(scores, k, dim=1)
-        for row, (row_values, row_indices) in enumerate(zip(values.tolist(), indices.tolist())):
+        for row, (row_values, row_indices) in enumerate(zip(values.tolist(), indices.tolist(), strict=True)):
             i = start + row
-            for score, j in zip(row_values, row_indices):
+            for score, j in zip(row_values, row_indices, strict=True):
                 if i != j:
                     key = (min(i, j), max(i, j))
                     best[key] = max(score, best.get(key, float("-inf")))

@@ -60,7 +60,7 @@ class RerankingEvaluator(SentenceEvaluator):
         queries = self._encode(model, [sample["query"] for sample in self.samples])
         documents = self._encode(model, [doc for s in self.samples for doc in [*s["positive"], *s["negative"]]])
         per_query, offset = [], 0
-        for query, sample in zip(queries, self.samples):
+        for query, sample in zip(queries, self.samples, strict=True):
             count = len(sample["positive"]) + len(sample["negative"])
             scores = self.similarity_fct(query, documents[offset : offset + count]).flatten().cpu().numpy()
             offset += count

@@ -41,7 +41,7 @@ class RandContext:
         self.forked = ExitStack()
         self.forked.enter_context(torch.random.fork_rng(devices=self.cuda_devices))
         torch.set_rng_state(self.cpu_state)
-        for device, state in zip(self.cuda_devices, self.cuda_states):
+        for device, state in zip(self.cuda_devices, self.cuda_states, strict=True):
             torch.cuda.set_rng_state(state, device)
         return self
 
@@ -160,8 +160,8 @@ class GradientCacheMixin:
     def _backward_through_model(
         self, sentence_features: list[Features], states: list[list], gradients: list[torch.Tensor], scale: torch.Tensor
     ) -> None:
-        for features, column_states, gradient in zip(sentence_features, states, gradients):
-            for (begin, end), state in zip(self.mini_batch_bounds(features), column_states):
+        for features, column_states, gradient in zip(sentence_features, states, gradients, strict=True):
+            for (begin, end), state in zip(self.mini_batch_bounds(features), column_states, strict=True):
                 # Backward hooks run with gradients off: turn them on for the forward and the surrogate product.
                 with torch.enable_grad():
                     embedding, _ = self.embed_minibatch(

@@ -55,7 +55,7 @@ class EmbedDistillLoss(EmbeddingLoss):
         teachers = self.teachers_per_column(labels, embeddings)
         losses = [
             embedding_distance(student, teacher.to(student.dtype), self.distance_metric)
-            for student, teacher in zip(embeddings, teachers)
+            for student, teacher in zip(embeddings, teachers, strict=True)
         ]
         return torch.stack(losses).mean()
 

@@ -56,7 +56,7 @@ class MatryoshkaLoss(EmbeddingLoss):
 
     def chosen_dims(self) -> list[tuple[int, float]]:
         """The (dimension, weight) pairs this step trains: all, or `n_dims_per_step` picked at random."""
-        chosen = list(zip(self.matryoshka_dims, self.matryoshka_weights))
+        chosen = list(zip(self.matryoshka_dims, self.matryoshka_weights, strict=True))
         if 0 < self.n_dims_per_step < len(chosen):
             chosen = random.sample(chosen, self.n_dims_per_step)
         return chosen

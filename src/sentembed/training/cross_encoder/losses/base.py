@@ -38,7 +38,7 @@ class CrossEncoderLoss(nn.Module):
         """Raw logits of each pair, shape (pairs, num_labels), in length-sorted batches of about `batch_size`
         pairs (all at once when None) under the token budget."""
         classifier = self.model.classifier
-        rows, _ = classifier.tokenize_pairs_unpadded(list(zip(firsts, seconds)))
+        rows, _ = classifier.tokenize_pairs_unpadded(list(zip(firsts, seconds, strict=True)))
         size = batch_size if batch_size and batch_size > 0 else len(rows)
         return run_in_sorted_batches(rows, size, classifier.pad, self.model.device, classifier.logits, False)
 

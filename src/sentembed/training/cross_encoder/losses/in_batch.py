@@ -136,7 +136,7 @@ class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
             return self.loss_from_scores(self.logits(firsts, seconds, self.mini_batch_size).view(-1), size)
         parts, states = [], []
         for part in tqdm(self.mini_batches(len(firsts)), desc="Score mini-batches", disable=not self.show_progress_bar):
-            pairs = [list(pair) for pair in zip(firsts[part], seconds[part])]
+            pairs = [list(pair) for pair in zip(firsts[part], seconds[part], strict=True)]
             logits, state = self.predict_minibatch(pairs=pairs, with_grad=False, copy_random_state=True)
             parts.append(logits)
             states.append(state)
@@ -151,8 +151,8 @@ class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
         self, firsts: list[str], seconds: list[str], states: list[RandContext], gradient: torch.Tensor
     ) -> None:
         """Score each mini-batch again with gradients, replaying its dropout, and push the cached gradient in."""
-        for part, state in zip(self.mini_batches(len(firsts)), states):
-            pairs = [list(pair) for pair in zip(firsts[part], seconds[part])]
+        for part, state in zip(self.mini_batches(len(firsts)), states, strict=True):
+            pairs = [list(pair) for pair in zip(firsts[part], seconds[part], strict=True)]
             with torch.enable_grad():
                 logits, _ = self.predict_minibatch(
                     pairs=pairs, with_grad=True, copy_random_state=False, random_state=state

@@ -71,7 +71,7 @@ class ListwiseLoss(CrossEncoderLoss):
 
     def list_batch(self, columns: list, labels: Any) -> ListBatch:
         queries, documents, labels = check_lists(type(self).__name__, columns, labels)
-        firsts = [query for query, docs in zip(queries, documents) for _ in docs]
+        firsts = [query for query, docs in zip(queries, documents, strict=True) for _ in docs]
         seconds = [doc for docs in documents for doc in docs]
         # As the reference: mini-batches of `mini_batch_size` pairs, the number of queries when None, all if <= 0.
         size = self.mini_batch_size or len(queries)
