@@ -244,7 +244,8 @@ class EmbeddingCache:
 
     @contextmanager
     def _guarded(self) -> Iterator[None]:
-        """SQLite errors as OSError naming the file."""
+        """SQLite errors naming the file: a CacheError when SQLite could not do the work (the file is locked, the
+        disk full), a CacheDamagedError when the file is damaged (both OSErrors)."""
         try:
             yield
         except sqlite3.DatabaseError as error:
