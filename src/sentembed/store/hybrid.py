@@ -7,11 +7,12 @@ hit keeps the first ranking's other fields (its chunk, its row) and adds `dense_
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sentembed.common.types import Hit
 
-FUSIONS = ("rrf", "weighted")
+Fusion = Literal["rrf", "weighted"]
+FUSIONS: tuple[str, ...] = get_args(Fusion)
 
 
 def check_weights(weights: Any) -> tuple[float, float]:

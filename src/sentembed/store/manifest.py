@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -23,7 +23,8 @@ VERSION_WITH_DELETES_AND_INDEXES = 3
 READABLE_VERSIONS = (1, 2, 3)
 MANIFEST_FILE = "manifest.json"
 SEGMENT_NAME = re.compile(r"[0-9]{6,}")
-STORE_PRECISIONS = ("float32", "int8", "ubinary")
+StorePrecision = Literal["float32", "int8", "ubinary"]
+STORE_PRECISIONS: tuple[str, ...] = get_args(StorePrecision)
 ID_KINDS = ("int", "str")
 # The files a segment may have, by suffix (see `segments`): a kind is part of a file name, so no other is accepted.
 SEGMENT_FILE_KINDS = ("float32.npy", "int8.npy", "ubinary.npy", "ids.npy", "offsets.npy", "hashes.npy", "texts.jsonl")

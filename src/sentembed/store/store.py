@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from sentembed.store.manifest import (
     STORE_PRECISIONS,
     Manifest,
     Segment,
+    StorePrecision,
     model_fingerprint,
     model_name,
     store_file,
@@ -56,7 +57,8 @@ LOCK_TIMEOUT_S = 600.0
 MIN_CALIBRATION_ROWS = 100
 # A chunked store's document search starts from this many chunk candidates per wanted document.
 CHUNK_CANDIDATES_PER_HIT = 4
-SEARCH_MODES = ("dense", "lexical", "hybrid")
+SearchMode = Literal["dense", "lexical", "hybrid"]
+SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
 # Hybrid search fuses this many hits (or top_k, if more) of each ranking.
 HYBRID_DEPTH = 100
 
@@ -97,13 +99,13 @@ class EmbeddingStore:
         ids: IdList | None = None,
         texts: Sequence[str] | None = None,
         model: Any = None,
-        precision: str = "float32",
+        precision: StorePrecision = "float32",
         metadata: Sequence[dict] | None = None,
         normalized: bool | None = None,
         prompt: str | None = None,
         calibration_embeddings: Any = None,
         lexical: bool = False,
-        index: str | None = None,
+        index: Literal["hnsw"] | None = None,
     ) -> EmbeddingStore:
         """Write a new store at `path` from embeddings already computed; `model` (object or name) is recorded.
         With `lexical=True` the texts also get a BM25 index, for `search(mode="lexical"|"hybrid")`; with
@@ -136,7 +138,7 @@ class EmbeddingStore:
         texts: Sequence[str],
         ids: IdList | None = None,
         metadata: Sequence[dict] | None = None,
-        precision: str = "float32",
+        precision: StorePrecision = "float32",
         batch_size: int = 32,
         normalize_embeddings: bool = True,
         prompt: str | None = None,
@@ -147,7 +149,7 @@ class EmbeddingStore:
         chunk_overlap: int = 0,
         cache: Any = None,
         lexical: bool = False,
-        index: str | None = None,
+        index: Literal["hnsw"] | None = None,
     ) -> EmbeddingStore:
         """Encode `texts` with `model` and store them, one committed segment at a time.
 
@@ -354,7 +356,7 @@ class EmbeddingStore:
 
     def build_index(
         self,
-        kind: str = "hnsw",
+        kind: Literal["hnsw"] = "hnsw",
         connectivity: int | None = None,
         expansion_add: int | None = None,
         expansion_search: int | None = None,
@@ -542,9 +544,9 @@ class EmbeddingStore:
         return_texts: bool = False,
         return_chunks: bool = False,
         filter: dict[str, Any] | None = None,
-        mode: str = "dense",
+        mode: SearchMode = "dense",
         rrf_k: float = 60,
-        fusion: str = "rrf",
+        fusion: hybrid.Fusion = "rrf",
         weights: Sequence[float] | None = None,
         exact: bool = False,
         expansion_search: int | None = None,
