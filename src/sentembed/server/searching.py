@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Literal
 
 from sentembed.sentence_transformer import SentenceTransformer
 from sentembed.store import EmbeddingStore
@@ -24,7 +24,12 @@ class StoreSearcher:
         self._lock = threading.Lock()
 
     def search(
-        self, queries: list[str], top_k: int, mode: str, filter: dict[str, Any] | None, return_texts: bool
+        self,
+        queries: list[str],
+        top_k: int,
+        mode: Literal["dense", "lexical", "hybrid"],
+        filter: dict[str, Any] | None,
+        return_texts: bool,
     ) -> list[list[dict[str, Any]]]:
         """Per query, the store's hits (`EmbeddingStore.search` with these arguments; the store's own errors
         pass through). Searches take turns: each one reads the store's latest commit."""
