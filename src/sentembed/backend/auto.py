@@ -157,6 +157,17 @@ class BackendChoice:
     `options` are the backend options it runs with (a `file_name`, an `inference_precision`); `measurements`
     holds each candidate's quality and, when timed, its seconds; `cached` is True when the choice was read
     back from the cache instead of being measured in this process.
+
+    Attributes:
+        backend: The runtime: "torch", "onnx" or "openvino".
+        precision: "fp32", "int8", "bf16" or "int8+bf16".
+        candidate: The chosen candidate's name, e.g. "onnx-qint8".
+        reason: Why it was chosen.
+        quality: The quality bar it passed.
+        cpu: The CPU it was chosen for.
+        options: The backend options it runs with.
+        measurements: Each candidate's quality and, when timed, its seconds.
+        cached: Whether the choice was read back from the cache.
     """
 
     backend: str

@@ -72,9 +72,23 @@ def _from_bytes(dtype: str, shape: str, data: bytes, path: Path) -> torch.Tensor
 class EmbeddingCache:
     """Embeddings on disk, looked up by `entry_key`; `model.encode(texts, cache=cache)` uses it.
 
-    `path` is a file (created if missing). A file that is damaged, truncated or not a sentembed cache is an
-    OSError, unless `rebuild=True`, which replaces it with an empty cache. With `model`, the file is bound to
-    that model: opening it for another model, or encoding with another model through it, is a ValueError.
+    `path` is a file (created if missing). A file that is damaged, truncated or not a sentembed cache is a
+    CacheDamagedError (an OSError), unless `rebuild=True`, which replaces it with an empty cache. With `model`,
+    the file is bound to that model: opening it for another model, or encoding with another model through it,
+    is a ValueError.
+
+    Args:
+        path: The SQLite file (created if missing, its folder too).
+        max_bytes: The most bytes of vectors to keep; past it, the least recently used entries are evicted.
+            Default None: no limit.
+        rebuild: Replace a damaged or foreign file (or one bound to another `model`) with an empty cache.
+            Default False.
+        model: Bind the file to this model (a SentenceTransformer). Default None: unbound, any model may use
+            it, each under its own keys.
+
+    Raises:
+        ValueError: A `max_bytes` that is not a positive int, or a file bound to another model.
+        CacheDamagedError: A damaged file or one that is not a sentembed cache, without `rebuild` (an OSError).
     """
 
     def __init__(
@@ -163,7 +177,15 @@ class EmbeddingCache:
             self._connection.execute("DELETE FROM meta WHERE name = 'model'")
 
     def check_model(self, fingerprint: str, bound: str | None = None) -> None:
-        """Refuse a model other than the one this cache is bound to (any model when it is bound to none)."""
+        """Refuse a model other than the one this cache is bound to (any model when it is bound to none).
+
+        Args:
+            fingerprint: The model's `model_fingerprint`.
+            bound: The fingerprint to compare with. Default None: the one the file is bound to.
+
+        Raises:
+            ValueError: Another model than the bound one.
+        """
         bound = bound if bound is not None else getattr(self, "model_fingerprint", None)
         if bound is not None and fingerprint != bound:
             raise ValueError(
@@ -189,7 +211,17 @@ class EmbeddingCache:
     # ----- reading and writing ------------------------------------------------------------------------
 
     def get_many(self, keys: Sequence[bytes]) -> dict[int, torch.Tensor]:
-        """The cached tensors for `keys`, by position in `keys`; missing keys are absent."""
+        """Look up vectors (and count hits and misses).
+
+        Args:
+            keys: Entry keys from `entry_keys`.
+
+        Returns:
+            The cached tensors, by position in `keys`; missing keys are absent.
+
+        Raises:
+            CacheError: SQLite could not read the file (an OSError; CacheDamagedError when it is damaged).
+        """
         positions: dict[bytes, list[int]] = {}
         for position, key in enumerate(keys):
             positions.setdefault(key, []).append(position)
@@ -209,7 +241,15 @@ class EmbeddingCache:
         return found
 
     def put_many(self, keys: Sequence[bytes], tensors: Sequence[torch.Tensor]) -> None:
-        """Store tensors under their keys in one transaction, then evict the least recently used past max_bytes."""
+        """Store tensors under their keys in one transaction, then evict the least recently used past max_bytes.
+
+        Args:
+            keys: Entry keys from `entry_keys`.
+            tensors: One tensor per key.
+
+        Raises:
+            CacheError: SQLite could not write the file (an OSError; CacheDamagedError when it is damaged).
+        """
         now = time.time_ns()
         rows = []
         for key, tensor in zip(keys, tensors, strict=True):
@@ -255,7 +295,12 @@ class EmbeddingCache:
     # ----- housekeeping -------------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        """Entries and bytes on disk, and this object's hits and misses so far."""
+        """What the cache holds and how well it served.
+
+        Returns:
+            {"path", "entries", "bytes", "max_bytes", "hits", "misses"}: entries and bytes on disk, and this
+            object's hits and misses so far.
+        """
         entries, size = self._execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM entries")[0]
         return {
             "path": str(self.path),
@@ -272,6 +317,7 @@ class EmbeddingCache:
             self._connection.execute("DELETE FROM entries")
 
     def close(self) -> None:
+        """Close the SQLite connection (the object also works as a context manager that closes it)."""
         self._connection.close()
 
     def __enter__(self) -> EmbeddingCache:

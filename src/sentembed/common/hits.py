@@ -17,8 +17,19 @@ def _as_lists(values: Any) -> list:
 
 
 def hits_from_top_k(scores: Any, corpus_ids: Any, valid: Any = None) -> list[list[Hit]]:
-    """(n, k) scores and corpus ids (tensors or arrays) as hit lists, in the given order; entries whose
-    `valid` flag is False are left out."""
+    """Turn a top-k search's (n, k) scores and ids into hit lists, keeping their order.
+
+    Args:
+        scores: The (n, k) scores, a tensor or an array.
+        corpus_ids: The (n, k) ids of the hits, a tensor or an array.
+        valid: An (n, k) flag per entry; entries flagged False are left out. Default None: keep all.
+
+    Returns:
+        Per row, a list of {"corpus_id": id, "score": score} dicts.
+
+    Raises:
+        ValueError: Inputs whose shapes differ.
+    """
     ids, values = _as_lists(corpus_ids), _as_lists(scores)
     keep = _as_lists(valid) if valid is not None else [[True] * len(row) for row in ids]
     return [

@@ -100,7 +100,15 @@ def keywords_from_positions(args: tuple, kwargs: dict[str, Any]) -> tuple[tuple,
 def cross_encoder_init_args_decorator(init: F) -> F:
     """Translate CrossEncoder's old constructor keywords (`model_name`, `automodel_args`, `tokenizer_args`,
     `tokenizer_kwargs`, `config_args`, `cache_dir`, `default_activation_function`) to the current ones, and
-    `classifier_dropout` into `config_kwargs`, each with a warning."""
+    `classifier_dropout` into `config_kwargs`, each with a warning.
+
+    Args:
+        init: The `__init__` to wrap.
+
+    Returns:
+        The wrapped `__init__`, which also takes the options after `model_name_or_path` positionally (with a
+        warning), as older versions did.
+    """
 
     @functools.wraps(init)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -122,7 +130,14 @@ def cross_encoder_init_args_decorator(init: F) -> F:
 def cross_encoder_predict_rank_args_decorator(method: F) -> F:
     """Translate `predict` / `rank`'s old keywords (`sentences`, `activation_fct`) to the current ones, and drop
     the ones that no longer do anything (`num_workers`; on `rank` also `convert_to_numpy`, `convert_to_tensor`
-    and `apply_softmax`, whose scores are always Python floats), each with a warning."""
+    and `apply_softmax`, whose scores are always Python floats), each with a warning.
+
+    Args:
+        method: `predict` or `rank`, to wrap.
+
+    Returns:
+        The wrapped method.
+    """
     owner = f"CrossEncoder.{method.__name__}"
     parameters = inspect.signature(method).parameters
     no_ops = CALL_NO_OPS + tuple(name for name in RANK_NO_OPS if method.__name__ == "rank" and name not in parameters)

@@ -88,8 +88,25 @@ def column_texts(batch: dict[str, np.ndarray], column: str) -> list[str]:
 
 
 class Embedder:
-    """Adds `output_column` (one embedding row per text of `text_column`) to each batch, with a
-    SentenceTransformer loaded once per actor from `model` with `device` and `model_options`."""
+    """A Ray Data actor that adds `output_column` (one embedding row per text of `text_column`) to each batch,
+    with a SentenceTransformer loaded once per actor; `encode_dataset` runs a pool of them.
+
+    Args:
+        model: The model's name or folder (a string, so each actor loads its own copy).
+        text_column: The column holding the texts. Default "text".
+        output_column: The column to add. Default "embedding".
+        device: Where the model runs. Default None: the best available.
+        model_options: Keyword arguments for the SentenceTransformer (backend, truncate_dim, prompts,
+            model_kwargs, ...). Default None.
+        model_batch_size: Texts per `encode` batch. Default 32.
+        **encode_options: `encode`'s prompt_name, prompt, precision, normalize_embeddings, truncate_dim and
+            chunking.
+
+    Raises:
+        TypeError: A model that is not a string.
+        ValueError: Unknown model or encode options, an unknown prompt name, or a `model_batch_size` that is
+            not a positive int.
+    """
 
     def __init__(
         self,
@@ -118,8 +135,23 @@ class Embedder:
 
 
 class PairScorer:
-    """Adds `output_column` (the CrossEncoder's score of each (first, second) pair) to each batch, with the
-    model loaded once per actor."""
+    """A Ray Data actor that adds `output_column` (the CrossEncoder's score of each (first, second) pair) to
+    each batch, with the model loaded once per actor; `predict_dataset` runs a pool of them.
+
+    Args:
+        model: The cross-encoder's name or folder (a string, so each actor loads its own copy).
+        first_column: The column of the pairs' first texts. Default "query".
+        second_column: The column of the pairs' second texts. Default "document".
+        output_column: The column to add. Default "score".
+        device: Where the model runs. Default None: the best available.
+        model_options: Keyword arguments for the CrossEncoder. Default None.
+        model_batch_size: Pairs per `predict` batch. Default 32.
+        **predict_options: `predict`'s activation_fn and apply_softmax.
+
+    Raises:
+        TypeError: A model that is not a string.
+        ValueError: Unknown model or predict options, or a `model_batch_size` that is not a positive int.
+    """
 
     def __init__(
         self,

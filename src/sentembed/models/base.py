@@ -57,6 +57,11 @@ class Module(torch.nn.Module):
     config_keys: tuple[str, ...] = ()
 
     def get_config_dict(self) -> dict[str, Any]:
+        """The module's settings, as its config file records them.
+
+        Returns:
+            Setting name -> value (JSON-ready).
+        """
         return {key: getattr(self, key) for key in self.config_keys}
 
     def save(self, output_path: str, safe_serialization: bool = True) -> None:
@@ -89,6 +94,17 @@ class Module(torch.nn.Module):
 
     @classmethod
     def read_config(cls, input_path: str) -> dict[str, Any]:
+        """The settings saved in a module folder's config file.
+
+        Args:
+            input_path: The module's folder.
+
+        Returns:
+            The config's object, or {} when the folder has no config file.
+
+        Raises:
+            OSError: A config file that is not a JSON object.
+        """
         path = Path(input_path) / cls.config_file_name
         return read_json_object(path) if path.exists() else {}
 
@@ -237,6 +253,19 @@ class Module(torch.nn.Module):
 
     @classmethod
     def load(cls, input_path: str, **kwargs: Any) -> Module:
+        """Read a module saved by `save`.
+
+        Args:
+            input_path: The module's folder.
+            **kwargs: Loading options some modules take (trust_remote_code, cache_folder, ...); others ignore
+                them.
+
+        Returns:
+            The module.
+
+        Raises:
+            OSError: A folder whose files are missing or damaged.
+        """
         config = cls.read_config(input_path)
         return cls(**{key: value for key, value in config.items() if key in cls.config_keys})
 

@@ -58,6 +58,14 @@ class CLIPModel(InputModule):
 
     Saved at the model folder's root with the reference's `sentence_bert_config.json`; loads the reference's
     `0_CLIPModel` folders too.
+
+    Args:
+        model_name: The CLIP checkpoint (hub id or folder). Default "openai/clip-vit-base-patch32".
+        processor_name: The processor's checkpoint. Default None: `model_name`.
+        max_seq_length: The most tokens a text keeps. Default None: the text tower's limit.
+        model_args: Options for the model's `from_pretrained`. Default None.
+        processor_args: Options for the processor's `from_pretrained`. Default None.
+        cache_dir: Where hub downloads go. Default None.
     """
 
     save_in_root = True
@@ -106,6 +114,11 @@ class CLIPModel(InputModule):
         return (vision.image_size // vision.patch_size) ** 2 + 1
 
     def get_sentence_embedding_dimension(self) -> int:
+        """The projected embeddings' size.
+
+        Returns:
+            The model's projection_dim.
+        """
         return self.model.config.projection_dim
 
     get_embedding_dimension = get_sentence_embedding_dimension
@@ -116,6 +129,12 @@ class CLIPModel(InputModule):
         An image row keeps the image (it is resized and normalised in `pad`, one batch at a time) and, as
         `input_ids`, the image tower's position ids: their count is what the batch planner weighs, as it weighs a
         text's token count.
+
+        Args:
+            inputs: Texts and PIL images, in any mix.
+
+        Returns:
+            (one row per input, how many texts were cut at `max_seq_length`).
         """
         texts = [(index, item) for index, item in enumerate(inputs) if isinstance(item, str)]
         rows: list[Row] = [{}] * len(inputs)
@@ -138,7 +157,14 @@ class CLIPModel(InputModule):
 
     def pad(self, rows: list[Row]) -> dict[str, torch.Tensor]:
         """Texts padded to their longest (with an attention mask), images as `pixel_values`, and `image_rows`
-        saying which rows of the batch are images."""
+        saying which rows of the batch are images.
+
+        Args:
+            rows: Rows from `tokenize_unpadded`.
+
+        Returns:
+            "image_rows", and "input_ids"/"attention_mask" and "pixel_values" as the batch holds texts and images.
+        """
         is_image = [("image" in row) for row in rows]
         batch: dict[str, torch.Tensor] = {"image_rows": torch.tensor(is_image, dtype=torch.bool)}
         text_rows = [row["input_ids"] for row, image in zip(rows, is_image, strict=True) if not image]
@@ -154,7 +180,14 @@ class CLIPModel(InputModule):
         return batch
 
     def forward(self, features: Features) -> Features:
-        """`sentence_embedding`: the text tower's projection for text rows, the image tower's for image rows."""
+        """`sentence_embedding`: the text tower's projection for text rows, the image tower's for image rows.
+
+        Args:
+            features: The batch from `pad`.
+
+        Returns:
+            The features, with "sentence_embedding" set.
+        """
         is_image = features.get("image_rows")
         if is_image is None:  # a batch from `tokenize` outside encode: texts only
             is_image = torch.zeros(len(features["input_ids"]), dtype=torch.bool, device=features["input_ids"].device)
@@ -182,7 +215,12 @@ class CLIPModel(InputModule):
         }
 
     def save(self, output_path: str, safe_serialization: bool = True) -> None:
-        """The CLIP checkpoint, its processor files and `sentence_bert_config.json`, as the reference writes them."""
+        """The CLIP checkpoint, its processor files and `sentence_bert_config.json`, as the reference writes them.
+
+        Args:
+            output_path: The folder (created when missing).
+            safe_serialization: Write weights as safetensors. Default True.
+        """
         os.makedirs(output_path, exist_ok=True)
         self.model.save_pretrained(output_path, safe_serialization=safe_serialization)
         self.processor.save_pretrained(output_path)
@@ -199,7 +237,20 @@ class CLIPModel(InputModule):
         tokenizer_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> CLIPModel:
-        """Load from a CLIP checkpoint folder with its processor files; `tokenizer_kwargs` go to the processor."""
+        """Load from a CLIP checkpoint folder with its processor files.
+
+        Args:
+            input_path: The folder.
+            cache_folder: Where hub downloads go. Default None.
+            local_files_only: Never download. Default False.
+            token: A hub token. Default None.
+            model_kwargs: Options for the model's `from_pretrained`. Default None.
+            tokenizer_kwargs: Options for the processor's `from_pretrained`. Default None.
+            **kwargs: Other loading options, ignored.
+
+        Returns:
+            The module.
+        """
         hub: dict[str, Any] = {"local_files_only": local_files_only}
         if token is not None:
             hub["token"] = token

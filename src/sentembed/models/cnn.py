@@ -11,7 +11,14 @@ from sentembed.models.base import WeightedModule
 
 class CNN(WeightedModule):
     """Replace token embeddings by the concatenated outputs of `Conv1d`s (padded to keep the length for odd
-    kernels), giving `out_channels * len(kernel_sizes)` dimensions per token."""
+    kernels), giving `out_channels * len(kernel_sizes)` dimensions per token.
+
+    Args:
+        in_embedding_dimension: The token embeddings' size.
+        out_channels: Output channels per kernel size. Default 256.
+        kernel_sizes: The convolutions' kernel sizes. Default (1, 3, 5).
+        stride_sizes: One stride per kernel size. Default None: 1 each.
+    """
 
     config_file_name = "cnn_config.json"
     config_keys = ("in_embedding_dimension", "out_channels", "kernel_sizes", "stride_sizes")
@@ -39,11 +46,24 @@ class CNN(WeightedModule):
         self.embeddings_dimension = out_channels * len(self.kernel_sizes)
 
     def get_word_embedding_dimension(self) -> int:
+        """The output token embeddings' size.
+
+        Returns:
+            The dimension.
+        """
         return self.embeddings_dimension
 
     get_embedding_dimension = get_word_embedding_dimension
 
     def forward(self, features: Features) -> Features:
+        """Run the convolutions over the token embeddings.
+
+        Args:
+            features: The batch's features, from the modules before.
+
+        Returns:
+            The features, "token_embeddings" replaced.
+        """
         channels_first = features["token_embeddings"].transpose(1, -1)
         outputs = torch.cat([conv(channels_first) for conv in self.convs], dim=1)
         features["token_embeddings"] = outputs.transpose(1, -1)

@@ -57,6 +57,17 @@ class Dense(WeightedModule):
     """`activation(linear(x))` on one feature (the sentence embedding by default), to change its size or add a head.
 
     With `use_residual`, the input is added back, through a bias-free projection when the sizes differ.
+
+    Args:
+        in_features: The input's size.
+        out_features: The output's size.
+        bias: Give the linear layer a bias. Default True.
+        activation_function: A module, or the dotted name of a torch activation. Default None: Tanh.
+        init_weight: The linear layer's starting weight, (out_features, in_features). Default None: random.
+        init_bias: Its starting bias, (out_features,). Default None: random.
+        module_input_name: The feature to read. Default "sentence_embedding".
+        module_output_name: The feature to write. Default None: the one read.
+        use_residual: Add the input back to the output. Default False.
     """
 
     config_keys = ("in_features", "out_features", "bias")
@@ -94,6 +105,17 @@ class Dense(WeightedModule):
             self.residual = nn.Linear(in_features, out_features, bias=False)
 
     def forward(self, features: Features) -> Features:
+        """Apply the layer to `module_input_name`.
+
+        Args:
+            features: The batch's features, from the modules before.
+
+        Returns:
+            The features, with `module_output_name` set.
+
+        Raises:
+            ValueError: The input feature is missing.
+        """
         if self.module_input_name not in features:
             raise ValueError(f"Dense reads {self.module_input_name!r}, which the modules before it did not produce")
         inputs = features[self.module_input_name]
@@ -106,10 +128,19 @@ class Dense(WeightedModule):
         return features
 
     def get_sentence_embedding_dimension(self) -> int:
+        """The size of what the module writes (out_features).
+
+        Returns:
+            The dimension.
+        """
         return self.out_features
 
     def get_config_dict(self) -> dict[str, Any]:
-        """The v5 keys, plus the v6 ones only when set: sentence-transformers before v6 refuses unknown keys."""
+        """The v5 keys, plus the v6 ones only when set: sentence-transformers before v6 refuses unknown keys.
+
+        Returns:
+            Setting name -> value.
+        """
         config = {**super().get_config_dict(), "activation_function": activation_name(self.activation_function)}
         v6_options = {
             "module_input_name": (self.module_input_name, "sentence_embedding"),
@@ -123,7 +154,18 @@ class Dense(WeightedModule):
     @classmethod
     def load(cls, input_path: str, **kwargs: Any) -> Dense:
         """Read the config (keys this class does not know are dropped with a warning) and the weights, keeping
-        the precision they were saved in (float16, float64, ...)."""
+        the precision they were saved in (float16, float64, ...).
+
+        Args:
+            input_path: The module's folder.
+            **kwargs: Ignored (loading options other modules take).
+
+        Returns:
+            The module.
+
+        Raises:
+            OSError: A missing or damaged config or weights file.
+        """
         config = cls.read_config(input_path)
         unknown = sorted(set(config) - set(DENSE_CONFIG_KEYS))
         if unknown:

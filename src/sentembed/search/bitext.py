@@ -49,6 +49,29 @@ def mine_translations(
     (`"backward"`), the union (`"both"`) or the pairs found both ways (`"mutual"`). The score is the pair's cosine
     divided by (`"ratio"`) or minus (`"distance"`) the mean cosine of both sides to their `k` nearest neighbours.
     With `one_to_one`, each sentence is used once (greedily, best score first); pairs below `threshold` are dropped.
+
+    Args:
+        source: Sentences in one language (a list of strings), or their embeddings (n, dim).
+        target: Sentences in the other language, or their embeddings (m, dim).
+        model: The model to encode sentences with; needed only when sentences are given. Default None.
+        k: Nearest neighbours per sentence, for the candidates and the margin (a positive int). Default 4.
+        margin: "ratio" (default) or "distance": how the neighbourhoods' mean cosine corrects a pair's cosine.
+        candidates: "both" (default), "forward", "backward" or "mutual": which nearest-neighbour directions
+            propose pairs.
+        threshold: Drop pairs scoring below this. Default None: keep all.
+        one_to_one: Use each sentence in at most one pair. Default True.
+        chunk_size: Rows scored at once in the nearest-neighbour search (a positive int). Default 4096.
+        batch_size: Sentences per encoding batch (a positive int). Default 32.
+        show_progress_bar: Show progress while encoding and searching. Default False.
+
+    Returns:
+        (score, source index, target index) tuples, best first.
+
+    Raises:
+        TypeError: A `threshold` that is not a number, a `one_to_one` that is not a bool, or sentences given
+            without a model.
+        ValueError: An unknown `margin` or `candidates`, a `k`, `chunk_size` or `batch_size` that is not a
+            positive int, or embeddings of different dimensions or not finite.
     """
     check_positive_int(k, "k")
     check_choice(margin, MARGINS, "margin")

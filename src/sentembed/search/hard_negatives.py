@@ -78,6 +78,56 @@ def mine_hard_negatives(
     `use_faiss` ranks candidates with a faiss index, `use_multi_process` encodes in a pool on every device, and
     `cache_folder` keeps the embeddings as `.npy` files that a later run with the same texts reuses.
     `as_triplets`, `margin` and `output_format="n-tuple-scores"` are the reference's older spellings.
+
+    Args:
+        dataset: A `datasets.Dataset` with an anchor and a positive column, or a list of (anchor, positive)
+            pairs of strings.
+        model: The bi-encoder that ranks candidates (a SentenceTransformer), with its similarity function.
+        anchor_column_name: The dataset's anchor column. Default None: its first column.
+        positive_column_name: The dataset's positive column. Default None: its second column.
+        corpus: Extra documents to draw negatives from, besides the positives. Default None.
+        cross_encoder: A CrossEncoder that re-scores the candidates for the score and margin filters. Default
+            None: the bi-encoder's scores are used.
+        range_min: Skip this many best-ranked candidates (they may be unlabeled positives). Default 0.
+        range_max: Consider candidates ranked below this. Default None: enough for `num_negatives` (ten times
+            as many when a filter is set).
+        max_score: Reject candidates scoring above this (likely false negatives). Default None.
+        min_score: Reject candidates scoring below this (too easy). Default None.
+        absolute_margin: Reject candidates scoring within this of the anchor's weakest positive
+            (negative score + margin > positive score). Default None.
+        relative_margin: Reject candidates scoring above (1 - relative_margin) times the weakest positive's
+            score. Default None.
+        num_negatives: Negatives per anchor (a positive int). Default 3.
+        sampling_strategy: "top" (default): the best remaining candidates; "random": random ones among them.
+        query_prompt_name: The name of the model's prompt for anchors. Default None.
+        query_prompt: A prompt to put before anchors. Default None.
+        corpus_prompt_name: The name of the model's prompt for documents. Default None.
+        corpus_prompt: A prompt to put before documents. Default None.
+        include_positives: Keep the positives among the candidates (the output is then "n-tuple"). Default
+            False.
+        output_format: "triplet" (default): one (anchor, positive, negative) row per negative; "n-tuple": one
+            (anchor, positive, negative_1, ..., negative_n) row per pair, dropped when fewer negatives were
+            found; "labeled-pair": (anchor, text, label) rows, 1 for positives and 0 for negatives;
+            "labeled-list": (anchor, [texts], [labels]) per pair.
+        output_scores: Add the scores (a "scores" column, or the score instead of the label). Default False.
+        batch_size: Texts per encoding (and cross-encoder) batch. Default 32.
+        faiss_batch_size: Queries searched at once (a positive int). Default 16384.
+        use_faiss: Rank with a faiss index (needs faiss) instead of exact search. Default False.
+        use_multi_process: Encode in a pool of processes, one per device. Default False.
+        verbose: Log what the filters removed and show progress. Default True.
+        cache_folder: Keep the embeddings there as .npy files, reused by a later run on the same texts.
+            Default None.
+        as_triplets: The reference's older switch: True means "triplet", False "n-tuple". Default None.
+        margin: The reference's older name of `absolute_margin`. Default None.
+
+    Returns:
+        A `datasets.Dataset` when `dataset` is one, else a list of row tuples, in the `output_format`'s columns.
+
+    Raises:
+        TypeError: A dataset that is neither a Dataset nor a list of string pairs.
+        ValueError: An empty dataset, an unknown `sampling_strategy` or `output_format`, a `num_negatives` or
+            `faiss_batch_size` that is not a positive int, a range too small for the negatives, or both
+            `absolute_margin` and `margin`.
     """
     output_format, output_scores = _read_old_output_options(output_format, output_scores, as_triplets)
     absolute_margin = _read_old_margin(absolute_margin, margin)

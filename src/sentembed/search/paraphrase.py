@@ -26,7 +26,31 @@ def paraphrase_mining(
     prompt_name: str | None = None,
     prompt: str | None = None,
 ) -> list[list[float | int]]:
-    """Encode `sentences` with `model` and return `[score, i, j]` rows (i < j), best first."""
+    """Find the most similar pairs of texts within `sentences` (paraphrases, near-duplicates).
+
+    Encodes `sentences` with `model`, then mines the pairs as `paraphrase_mining_embeddings` does.
+
+    Args:
+        model: The model to encode with (anything with a SentenceTransformer's `encode`).
+        sentences: The texts.
+        show_progress_bar: Show progress while encoding. Default False.
+        batch_size: Texts per encoding batch. Default 32.
+        query_chunk_size: Texts whose neighbours are searched at once. Default 5000.
+        corpus_chunk_size: Texts scored against at once. Default 100000.
+        max_pairs: The most pairs returned. Default 500000.
+        top_k: The nearest other texts each text contributes as candidates. Default 100.
+        score_function: Scores every pair of two 2-D tensors, higher meaning closer. Default `cos_sim`.
+        truncate_dim: Encode with only this many leading dimensions. Default None: the model's.
+        prompt_name: The name of one of the model's prompts to encode with. Default None.
+        prompt: A prompt to put before every text. Default None.
+
+    Returns:
+        Up to `max_pairs` rows [score, i, j] with i < j (indices into `sentences`), best first.
+
+    Raises:
+        ValueError: A chunk size, `max_pairs` or `top_k` that is not a positive int, or embeddings that are
+            not finite.
+    """
     embeddings = model.encode(
         sentences,
         show_progress_bar=show_progress_bar,
@@ -54,9 +78,26 @@ def paraphrase_mining_embeddings(
     top_k: int = 100,
     score_function: ScoreFunction = cos_sim,
 ) -> list[list[float | int]]:
-    """Up to `max_pairs` rows `[score, i, j]` with i < j, no self-pairs and no duplicates, best first.
+    """Find the most similar pairs of rows within one set of embeddings.
 
-    Each text contributes its `top_k` nearest other texts as candidates; equal scores are ordered by (i, j).
+    Each row contributes its `top_k` nearest other rows as candidates; the pairs come without self-pairs or
+    duplicates, and equal scores are ordered by (i, j).
+
+    Args:
+        embeddings: The rows, shape (n, dim): a tensor, a numpy array or a list.
+        query_chunk_size: Rows whose neighbours are searched at once (a positive int). Default 5000.
+        corpus_chunk_size: Rows scored against at once (a positive int). Default 100000.
+        max_pairs: The most pairs returned (a positive int). Default 500000.
+        top_k: The nearest other rows each row contributes as candidates (a positive int). Default 100.
+        score_function: Scores every pair of two 2-D tensors, higher meaning closer. Default `cos_sim`.
+
+    Returns:
+        Up to `max_pairs` rows [score, i, j] with i < j, best first.
+
+    Raises:
+        TypeError: Embeddings that are not a tensor, an array or a list.
+        ValueError: A chunk size, `max_pairs` or `top_k` that is not a positive int, or embeddings that are
+            not finite or not 2-D.
     """
     for value, name in ((top_k, "top_k"), (max_pairs, "max_pairs")):
         check_positive_int(value, name)

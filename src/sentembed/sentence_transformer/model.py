@@ -56,8 +56,47 @@ DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
 class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
     """Load or build a bi-encoder and `encode()` texts into embeddings.
 
-    `model_name_or_path` may be a folder, a hub repository id, or a bare name such as
-    "all-MiniLM-L6-v2" (meaning sentence-transformers/all-MiniLM-L6-v2).
+    The model is a pipeline of modules (`model[0]` is the first, usually a `Transformer`, then `Pooling`, ...),
+    saved by `save()` as a folder that sentence-transformers loads too.
+
+    Args:
+        model_name_or_path: A folder, a hub repository id, or a bare name such as "all-MiniLM-L6-v2" (meaning
+            sentence-transformers/all-MiniLM-L6-v2). A plain transformers checkpoint gets mean pooling (last-token
+            pooling for a causal LM). Default None: build the model from `modules`.
+        modules: The pipeline of a new model, used only without `model_name_or_path`.
+        device: Where the model runs, e.g. "cpu", "cuda", "cuda:1", "mps". Default None: the best available.
+        prompts: Named prompts that `encode(prompt_name=...)` puts before the inputs, e.g.
+            {"query": "query: "}; they join (and beat) the ones the folder saved. Default None.
+        default_prompt_name: The prompt `encode` uses when a call names none; must be one of `prompts`.
+            Default None: the folder's, else no prompt.
+        similarity_fn_name: The function `similarity()` uses: "cosine", "dot", "euclidean" or "manhattan" (or
+            a `SimilarityFunction`). Default None: the folder's, else "cosine".
+        cache_folder: Where hub downloads are kept. Default None: the Hugging Face cache (or
+            SENTENCE_TRANSFORMERS_HOME).
+        trust_remote_code: Allow a folder to run its own model code (custom modules or transformers classes).
+            Default False.
+        revision: The hub branch, tag or commit to load. Default None: the default branch.
+        local_files_only: Never download; use only what is already cached or on disk. Default False.
+        token: A Hugging Face token for private repositories; True uses the saved login. Default None.
+        truncate_dim: Keep only the first `truncate_dim` dimensions of every embedding `encode` returns (for
+            Matryoshka models). Default None: the folder's, else all.
+        model_kwargs: Keyword arguments for the transformers model's `from_pretrained` (e.g. {"torch_dtype":
+            "bfloat16"}), and a backend's options: "file_name", "provider", "num_threads", "ov_config",
+            "inference_precision" (and "auto_*" ones with backend="auto"). Default None.
+        tokenizer_kwargs: Keyword arguments for the tokenizer's `from_pretrained`. Default None.
+        config_kwargs: Keyword arguments for `AutoConfig.from_pretrained`. Default None.
+        backend: What runs the network: "torch" (default), "onnx", "openvino", or "auto" (the fastest of them
+            that keeps the embeddings close to torch's, measured on this CPU).
+        model_card_data: What the model card written by `save()` says about the model. Default None: filled in
+            from the folder and from training.
+        processor_kwargs: The sentence-transformers 6 name of `tokenizer_kwargs`. Default None.
+        use_auth_token: The old name of `token` (deprecated). Default None.
+
+    Raises:
+        ValueError: No `model_name_or_path` and no modules, a `truncate_dim` that is not a positive int, a
+            `default_prompt_name` missing from the prompts, an unknown `similarity_fn_name` or `backend`, or
+            both `token` and `use_auth_token`.
+        OSError: A folder or hub repository that cannot be found or read.
     """
 
     # The single-vector similarity functions (a multi-vector "maxsim" would give wrong shapes on 2-D embeddings).
@@ -212,8 +251,14 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         return list(getattr(self[0], "modalities", ["text"]))
 
     def supports(self, modality: str | tuple[str, ...]) -> bool:
-        """Whether the model reads `modality` ("text", "image", ..., or a tuple such as ("image", "text") for
-        inputs that combine them)."""
+        """Whether the model reads `modality`.
+
+        Args:
+            modality: "text", "image", ..., or a tuple such as ("image", "text") for inputs that combine them.
+
+        Returns:
+            True when the model takes such inputs.
+        """
         return supports_modality(self.modalities, modality)
 
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict[str, Any] | None = None) -> None:
@@ -241,18 +286,34 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
                 network.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
 
     def get_model_kwargs(self) -> list[str]:
-        """The extra keyword arguments the model's modules (a Router's routes included) read in `encode`
-        (none for plain text models)."""
+        """The extra keyword arguments the model's modules (a Router's routes included) read in `encode`.
+
+        Returns:
+            Their names, sorted (empty for plain text models).
+        """
         return sorted({name for module in self.modules() for name in getattr(module, "forward_kwargs", ())})
 
     def forward(self, input: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        """Run the features through every module; each keyword argument goes to the modules that name it in
-        their `forward_kwargs`."""
+        """Run a batch's features through every module, as training does (`encode` calls it too).
+
+        Args:
+            input: The padded features of a batch (from `preprocess`): tensor name -> tensor, and more.
+            **kwargs: Extra arguments, each given to the modules that name it in their `forward_kwargs`.
+
+        Returns:
+            The features with what each module added, e.g. "token_embeddings" and "sentence_embedding".
+        """
         return run_modules(list(self), input, kwargs)
 
     def is_singular_input(self, inputs: Any) -> bool:
-        """True when `inputs` is one input (a string, or one conversation: a list of {"role", "content"} messages)
-        rather than a batch (a list, tuple or array of inputs)."""
+        """Whether `inputs` is one input rather than a batch (a list, tuple or array of inputs).
+
+        Args:
+            inputs: What a caller passed to `encode`.
+
+        Returns:
+            True for a string, or one conversation: a list of {"role", "content"} messages.
+        """
         if isinstance(inputs, (list, tuple)):
             return bool(inputs) and all(isinstance(item, dict) and "role" in item for item in inputs)
         return not (isinstance(inputs, np.ndarray) and inputs.ndim >= 1 and inputs.dtype.kind in "UO")
@@ -274,10 +335,19 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         self.input_module.max_seq_length = value
 
     def get_max_seq_length(self) -> int | None:
+        """The most tokens the model reads per input; longer inputs are truncated.
+
+        Returns:
+            The input module's `max_seq_length`, or None when it has none.
+        """
         return self.max_seq_length
 
     def get_embedding_dimension(self) -> int | None:
-        """The output dimension of `encode`, after `truncate_dim` when one is set; None when unknown."""
+        """The dimension of the embeddings `encode` returns.
+
+        Returns:
+            The last module's output dimension, cut to `truncate_dim` when one is set; None when unknown.
+        """
         dimension = None
         for module in reversed(self):
             dimension = _module_dimension(module)
@@ -288,14 +358,22 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         return self.truncate_dim if dimension is None else min(dimension, self.truncate_dim)
 
     def get_sentence_embedding_dimension(self) -> int | None:
-        """Deprecated name of `get_embedding_dimension`."""
+        """Deprecated name of `get_embedding_dimension` (with a FutureWarning).
+
+        Returns:
+            The dimension of the embeddings `encode` returns, or None when unknown.
+        """
         warnings.warn(
             "get_sentence_embedding_dimension() was renamed to get_embedding_dimension()", FutureWarning, stacklevel=2
         )
         return self.get_embedding_dimension()
 
     def set_pooling_include_prompt(self, include_prompt: bool) -> None:
-        """Choose whether the prompt's tokens count in the pooled embedding."""
+        """Choose whether the prompt's tokens count in the pooled embedding (a warning without a Pooling module).
+
+        Args:
+            include_prompt: True to pool over the prompt's tokens too, False to leave them out.
+        """
         for module in self:
             if isinstance(module, Pooling):
                 module.include_prompt = include_prompt
@@ -354,8 +432,14 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         return with_processing_kwargs(input_module.tokenize_pairs_unpadded, processing_kwargs)(checked)
 
     def smart_batching_collate(self, batch: list[Any]) -> tuple[list[dict[str, Any]], torch.Tensor]:
-        """The legacy `fit` collate function: a batch of InputExamples as one tokenized batch per text position
-        and a tensor of their labels."""
+        """The legacy `fit` collate function.
+
+        Args:
+            batch: InputExamples, each with the same number of texts.
+
+        Returns:
+            (one tokenized batch per text position, a tensor of the examples' labels).
+        """
         texts = [example.texts for example in batch]
         features = [self._tokenize(list(column)) for column in zip(*texts, strict=True)]
         labels = [example.label for example in batch]
@@ -369,13 +453,29 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         return next((module for module in self if isinstance(module, Router)), None)
 
     def route_for(self, task: str | None) -> str | None:
-        """The route `task` picks (an unknown task is a ValueError naming the routes); None for a model without
-        a Router, which ignores `task`, as the reference does."""
+        """The Router route a task picks.
+
+        Args:
+            task: A task such as "query" or "document", or None for the Router's default.
+
+        Returns:
+            The route's name; None for a model without a Router, which ignores `task`, as the reference does.
+
+        Raises:
+            ValueError: A task the Router does not know, naming its routes.
+        """
         router = self.router
         return None if router is None else router.resolve_route(task)
 
     def input_module_for(self, route: str | None) -> InputModule:
-        """The input module that tokenizes for a route: the route's first module when module 0 is a Router."""
+        """The input module that tokenizes for a route.
+
+        Args:
+            route: A route name from `route_for`, or None.
+
+        Returns:
+            The route's first module when module 0 is a Router, else module 0.
+        """
         first = self.input_module
         return first.route_input(route) if isinstance(first, Router) else first
 
@@ -418,7 +518,17 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
 
     @contextmanager
     def truncate_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
-        """Within the block, `encode()` returns embeddings truncated to `truncate_dim`."""
+        """Within the `with` block, `encode()` returns embeddings truncated to `truncate_dim`.
+
+        Args:
+            truncate_dim: The dimensions to keep (a positive int), or None for all.
+
+        Yields:
+            Nothing; the model's own `truncate_dim` comes back when the block ends.
+
+        Raises:
+            ValueError: A `truncate_dim` that is not a positive int.
+        """
         check_positive_int(truncate_dim, "truncate_dim", optional=True)
         previous, self.truncate_dim = self.truncate_dim, truncate_dim
         try:
@@ -428,7 +538,14 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
 
     @contextmanager
     def truncate_sentence_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
-        """Deprecated name of `truncate_embeddings`."""
+        """Deprecated name of `truncate_embeddings` (with a FutureWarning).
+
+        Args:
+            truncate_dim: The dimensions to keep (a positive int), or None for all.
+
+        Yields:
+            Nothing; the model's own `truncate_dim` comes back when the block ends.
+        """
         warnings.warn(
             "truncate_sentence_embeddings() was renamed to truncate_embeddings()", FutureWarning, stacklevel=3
         )
@@ -459,21 +576,58 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         return self._similarity_fn_name
 
     def similarity(self, embeddings1: ArrayLike, embeddings2: ArrayLike) -> torch.Tensor:
-        """Scores of every pair, shape (n, m), with the model's similarity function (cosine by default)."""
+        """Score every embedding of `embeddings1` against every one of `embeddings2` with `similarity_fn_name`.
+
+        Args:
+            embeddings1: Embeddings of shape (n, dim) or (dim,): a tensor, a numpy array or a list of lists.
+            embeddings2: Embeddings of shape (m, dim) or (dim,), in the same forms.
+
+        Returns:
+            A float tensor of shape (n, m): entry (i, j) scores row i of `embeddings1` with row j of
+            `embeddings2` by the model's similarity function ("cosine" unless the model or the caller set
+            another; for "euclidean" and "manhattan" the negated distance, so higher means closer).
+        """
         return SimilarityFunction.to_similarity_fn(self._similarity_kind())(embeddings1, embeddings2)
 
     def similarity_pairwise(self, embeddings1: ArrayLike, embeddings2: ArrayLike) -> torch.Tensor:
-        """Scores of row i with row i, shape (n,)."""
+        """Score row i of `embeddings1` with row i of `embeddings2` only, with `similarity_fn_name`.
+
+        Args:
+            embeddings1: Embeddings of shape (n, dim): a tensor, a numpy array or a list of lists.
+            embeddings2: Embeddings of the same shape.
+
+        Returns:
+            A float tensor of shape (n,), higher meaning more similar (as in `similarity`).
+        """
         return SimilarityFunction.to_similarity_pairwise_fn(self._similarity_kind())(embeddings1, embeddings2)
 
     # ----- encoding ------------------------------------------------------------------------------
 
     def resolve_prompt(self, prompt: str | None = None, prompt_name: str | None = None) -> str | None:
-        """The prompt `encode` applies: `prompt` beats `prompt_name`, which beats `default_prompt_name`."""
+        """The prompt `encode` applies: `prompt` beats `prompt_name`, which beats `default_prompt_name`.
+
+        Args:
+            prompt: A prompt text, or None.
+            prompt_name: The name of one of the model's `prompts`, or None.
+
+        Returns:
+            The prompt text, or None for no prompt.
+
+        Raises:
+            ValueError: A `prompt_name` the model does not have.
+        """
         return resolve_prompt(self.prompts, prompt, prompt_name, self.default_prompt_name)
 
     def prompt_length(self, prompt: str, task: str | None = None) -> int:
-        """How many leading tokens of a prompted text are the prompt's (pooling can leave them out)."""
+        """How many leading tokens of a prompted text are the prompt's (pooling can leave them out).
+
+        Args:
+            prompt: The prompt text.
+            task: The Router route to count for; models without a Router ignore it. Default None.
+
+        Returns:
+            The prompt's token count, special tokens included.
+        """
         return self.input_module_for(self.route_for(task)).prompt_length(prompt)
 
     def encode(
@@ -638,8 +792,18 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
 
     @torch.inference_mode()
     def encode_unique(self, request: EncodeRequest, show_progress_bar: bool | None = False) -> torch.Tensor | list:
-        """The raw model outputs for distinct texts, in their order: a tensor of sentence embeddings, or one
-        item per text for the other output values. Batches are length-sorted under the device's token budget."""
+        """The raw model outputs for distinct texts, in their order; `encode` does the rest.
+
+        Batches are length-sorted under the device's token budget.
+
+        Args:
+            request: The distinct texts and how to encode them (batch size, output value, extra features,
+                model and processing keyword arguments).
+            show_progress_bar: Show progress over the batches; None decides from logging. Default False.
+
+        Returns:
+            A tensor of sentence embeddings, or one item per text for the other output values.
+        """
         self.eval()
         input_module = self.input_module_for(request.extra_features.get("task"))
         if request.texts and all(isinstance(item, tuple) for item in request.texts):
@@ -697,7 +861,16 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         """Raw sentence embeddings of token rows from `input_module.tokenize_unpadded`, in their order.
 
         The server tokenizes each request as it arrives and runs the rows of many requests through one call.
-        `extra_features` join each batch's features; `model_kwargs` go to the modules that read them.
+
+        Args:
+            rows: Unpadded token rows (column name -> token ids).
+            batch_size: The requested batch size. Default 32.
+            extra_features: Features added to each batch's (e.g. "prompt_length", "task"). Default None.
+            show_progress_bar: Show progress over the batches; None decides from logging. Default False.
+            model_kwargs: Keyword arguments for the modules that read them. Default None.
+
+        Returns:
+            A (len(rows), dim) tensor of sentence embeddings, before truncation and normalisation.
         """
         self.eval()
         extra_features = extra_features or {}
@@ -712,29 +885,88 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
     def start_multi_process_pool(
         self, target_devices: list[str] | None = None, chunk_timeout: float = multiprocess.DEFAULT_CHUNK_TIMEOUT_S
     ) -> multiprocess.MultiProcessPool:
-        """Start worker processes with a copy of this model each, for `encode(..., pool=pool)`. A worker that
-        holds a chunk longer than `chunk_timeout` seconds is killed and the chunk encoded by another."""
+        """Start worker processes with a copy of this model each, for `encode(..., pool=pool)`.
+
+        Close the pool with `stop_multi_process_pool(pool)` (or use it as a context manager).
+
+        Args:
+            target_devices: One device per worker, e.g. ["cuda:0", "cuda:1"]. Default None: every CUDA GPU, else
+                a few CPU workers.
+            chunk_timeout: Seconds a worker may hold a chunk before it is killed and the chunk encoded by another.
+
+        Returns:
+            The pool.
+
+        Raises:
+            TypeError: `target_devices` that is not a list of names.
+            ValueError: An empty list, a device that does not exist here, or a `chunk_timeout` that is not positive.
+        """
         return multiprocess.MultiProcessPool(self, target_devices, chunk_timeout)
 
     @staticmethod
     def stop_multi_process_pool(pool: multiprocess.MultiProcessPool) -> None:
+        """Stop the pool's workers and release what they hold.
+
+        Args:
+            pool: A pool from `start_multi_process_pool`.
+        """
         pool.close()
 
     def encode_multi_process(
         self, sentences: list[str], pool: multiprocess.MultiProcessPool, **kwargs: Any
     ) -> np.ndarray | torch.Tensor | list:
-        """`encode` in a pool started by `start_multi_process_pool`."""
+        """`encode` in a pool started by `start_multi_process_pool` (the older way to say `encode(pool=pool)`).
+
+        Args:
+            sentences: The texts.
+            pool: The pool.
+            **kwargs: Any other argument of `encode`.
+
+        Returns:
+            The embeddings, shaped as `encode` returns them.
+        """
         return self.encode(sentences, pool=pool, **kwargs)
 
     def encode_query(self, inputs: str | list[str] | None = None, **kwargs: Any) -> np.ndarray | torch.Tensor | list:
-        """`encode` with the model's "query" prompt (by default "", which also overrides `default_prompt_name`),
-        when no other prompt is given."""
+        """Embed search queries: `encode` with the model's "query" prompt and task.
+
+        Use it for what you search with and `encode_document` for what you search in: a model trained with
+        query and document prompts (or a Router with "query" and "document" routes) embeds each side its own way.
+        Without a "query" prompt no prompt is used (not even `default_prompt_name`).
+
+        Args:
+            inputs: A text or a list of texts (as in `encode`; `sentences` still works, with a warning).
+            **kwargs: Any other argument of `encode` (`batch_size`, `convert_to_tensor`, `normalize_embeddings`,
+                ...). A `prompt` or `prompt_name` given here beats the "query" prompt; a `task` beats "query".
+
+        Returns:
+            The embeddings, shaped as `encode` returns them.
+
+        Raises:
+            TypeError: As `encode` does, for inputs that are not texts.
+            ValueError: As `encode` does, for arguments it refuses.
+        """
         inputs = renamed_argument(inputs, kwargs, "sentences", "inputs", "encode_query()")
         return self._encode_with_role(("query",), inputs, kwargs)
 
     def encode_document(self, inputs: str | list[str] | None = None, **kwargs: Any) -> np.ndarray | torch.Tensor | list:
-        """`encode` with the model's "document" prompt (else its "passage" or "corpus" one; by default ""),
-        when no other prompt is given."""
+        """Embed the documents searched in: `encode` with the model's document prompt and the "document" task.
+
+        The prompt is the model's "document" one, else its "passage" or "corpus" one; without any of them no
+        prompt is used (not even `default_prompt_name`). See `encode_query` for the other side.
+
+        Args:
+            inputs: A text or a list of texts (as in `encode`; `sentences` still works, with a warning).
+            **kwargs: Any other argument of `encode`. A `prompt` or `prompt_name` given here beats the document
+                prompt; a `task` beats "document".
+
+        Returns:
+            The embeddings, shaped as `encode` returns them.
+
+        Raises:
+            TypeError: As `encode` does, for inputs that are not texts.
+            ValueError: As `encode` does, for arguments it refuses.
+        """
         inputs = renamed_argument(inputs, kwargs, "sentences", "inputs", "encode_document()")
         return self._encode_with_role(DOCUMENT_PROMPT_NAMES, inputs, kwargs)
 
@@ -754,14 +986,27 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
     # ----- training ------------------------------------------------------------------------------
 
     def evaluate(self, evaluator: Any, output_path: str | None = None) -> dict[str, float]:
-        """Run an evaluator (see `sentembed.evaluation`) on this model and return its metrics; `output_path`, where
-        it writes its results, is created when missing."""
+        """Run an evaluator (see `sentembed.evaluation`) on this model.
+
+        Args:
+            evaluator: The evaluator, called with this model.
+            output_path: A folder where the evaluator writes its results (created when missing). Default None.
+
+        Returns:
+            The evaluator's metrics, name -> value.
+        """
         if output_path is not None:
             os.makedirs(output_path, exist_ok=True)
         return evaluator(self, output_path=output_path)
 
     def fit(self, train_objectives: list, **kwargs: Any) -> None:
-        """The legacy training API; see `sentembed.training.fit.fit` for the arguments."""
+        """Train with the legacy API (it runs the trainer underneath).
+
+        Args:
+            train_objectives: (DataLoader, loss) pairs, trained in turn.
+            **kwargs: The other arguments of the legacy `fit` (`epochs`, `warmup_steps`, `evaluator`,
+                `output_path`, ...); see `sentembed.training.fit.fit`.
+        """
         from sentembed.training.fit import fit
 
         fit(self, train_objectives, **kwargs)
@@ -776,8 +1021,15 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         train_datasets: list[str] | None = None,
         safe_serialization: bool = True,
     ) -> None:
-        """Write the model as a standard folder that both sentembed and sentence-transformers load (nothing for a
-        `path` of None, as the reference does)."""
+        """Write the model as a standard folder that both sentembed and sentence-transformers load.
+
+        Args:
+            path: The folder (created when missing); None writes nothing, as the reference does.
+            model_name: The name the model card uses. Default None: from the folder's name.
+            create_model_card: Write README.md, the model card. Default True.
+            train_datasets: Names of the datasets trained on, for the model card. Default None.
+            safe_serialization: Write weights as safetensors (True, default) rather than pickled torch files.
+        """
         if path is None:
             return
         folder = Path(path)

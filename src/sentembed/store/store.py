@@ -68,6 +68,12 @@ class EmbeddingStore:
 
     Writers (`add`, `build`, `create`) in any number of processes exclude each other through a lock file
     held across each commit; readers see the last committed state and never wait.
+
+    Make one with `create`, `build` or `empty`, or open one with `open`; the constructor is what they call.
+
+    Args:
+        path: The store's folder.
+        manifest: Its manifest, as read or just written.
     """
 
     def __init__(self, path: Path, manifest: Manifest) -> None:
@@ -107,9 +113,35 @@ class EmbeddingStore:
         lexical: bool = False,
         index: Literal["hnsw"] | None = None,
     ) -> EmbeddingStore:
-        """Write a new store at `path` from embeddings already computed; `model` (object or name) is recorded.
-        With `lexical=True` the texts also get a BM25 index, for `search(mode="lexical"|"hybrid")`; with
-        `index="hnsw"` the rows get an approximate nearest-neighbour graph (see `build_index`)."""
+        """Write a new store at `path` from embeddings already computed.
+
+        Args:
+            path: The folder to write (created when missing). One that already holds rows is refused.
+            embeddings: The rows, shape (n, dim): a numpy array, a tensor or a list of lists.
+            ids: One unique id per row, all ints or all strings. Default None: 0, 1, 2, ...
+            texts: One text per row, returned by `search(return_texts=True)` and `get_text`. Default None.
+            model: The model (a SentenceTransformer or its name) the embeddings came from; recorded, so that
+                `search` can encode query texts and refuse a different model. Default None.
+            precision: "float32" (default), "int8" or "ubinary": what searches scan (the float32 rows are kept
+                too, to re-score with).
+            metadata: One dict per row, which `search(filter=...)` selects on. Default None.
+            normalized: Whether the rows have length 1 (decides how queries are encoded). Default None: measured.
+            prompt: The prompt the rows were encoded with, put before query texts too. Default None.
+            calibration_embeddings: An int8 store: rows to fix the per-dimension ranges from (at least 100).
+                Default None: the first rows added.
+            lexical: Also build a BM25 index of `texts`, for `search(mode="lexical"|"hybrid")`. Default False.
+            index: "hnsw" to build an approximate nearest-neighbour graph of the rows (see `build_index`).
+                Default None.
+
+        Returns:
+            The new store, open.
+
+        Raises:
+            ValueError: Rows, ids, texts or metadata that do not match in number or kind, repeated ids, an
+                unknown precision, or too few rows to calibrate an int8 store.
+            TypeError: A `model` that is neither a model nor a name.
+            StoreError: A folder that already holds a store (an OSError).
+        """
         embeddings = array_matrix(embeddings, "embeddings")
         if normalized is None:
             squared_norms = np.einsum("ij,ij->i", embeddings, embeddings)  # no (n, dim) temporary
@@ -154,11 +186,37 @@ class EmbeddingStore:
         """Encode `texts` with `model` and store them, one committed segment at a time.
 
         Run it again with the same arguments after an interruption and it resumes: rows already in the
-        store are checked against `ids` and their texts and never encoded again. With `chunk_tokens`, each
-        text is stored as chunks of at most that many tokens (`chunk_overlap` shared by neighbours), and
-        `search` returns documents. `cache` (an `EmbeddingCache`) skips texts encoded before. `lexical=True`
-        builds a BM25 index of the stored texts (chunks included) once every row is stored, and `index="hnsw"`
-        an approximate nearest-neighbour graph of the rows (see `build_index`).
+        store are checked against `ids` and their texts and never encoded again.
+
+        Args:
+            path: The folder to build the store in (created when missing).
+            model: A SentenceTransformer, or a model name to load one from.
+            texts: The texts to encode and store.
+            ids: One unique id per text, all ints or all strings. Default None: 0, 1, 2, ...
+            metadata: One dict per text, which `search(filter=...)` selects on. Default None.
+            precision: "float32" (default), "int8" or "ubinary": what searches scan.
+            batch_size: Texts per `encode` batch. Default 32.
+            normalize_embeddings: Store unit-length embeddings (and encode queries so). Default True.
+            prompt: A prompt to put before every text (and query). Default None.
+            prompt_name: The name of one of the model's prompts instead. Default None.
+            segment_size: Rows per committed segment: what an interruption can lose. Default 4096.
+            show_progress_bar: Show progress over the texts. Default True.
+            chunk_tokens: Store each text as chunks of at most this many tokens; `search` then returns
+                documents. Default None: one row per text.
+            chunk_overlap: With `chunk_tokens`, tokens shared by neighbouring chunks. Default 0.
+            cache: An `EmbeddingCache`: texts encoded before are read from it. Default None.
+            lexical: Also build a BM25 index of the stored texts (chunks included) once every row is stored.
+                Default False.
+            index: "hnsw" to build an approximate nearest-neighbour graph of the rows (see `build_index`).
+                Default None.
+
+        Returns:
+            The store, open, holding every text.
+
+        Raises:
+            ValueError: Ids or metadata that do not match the texts, an unknown precision, or a resumed
+                store whose rows, ids or model differ from these.
+            TypeError: Texts that are not strings, or a `model` that is neither a model nor a name.
         """
         options = building.BuildOptions(
             precision, batch_size, normalize_embeddings, prompt, prompt_name, segment_size, show_progress_bar,
@@ -168,7 +226,18 @@ class EmbeddingStore:
 
     @classmethod
     def open(cls, path: str | Path) -> EmbeddingStore:
-        """Memory-map an existing store; nothing is read into memory until it is searched."""
+        """Memory-map an existing store; nothing is read into memory until it is searched.
+
+        Args:
+            path: The store's folder.
+
+        Returns:
+            The store.
+
+        Raises:
+            StoreError: A folder without a store, or a manifest of a version this one cannot read (an OSError).
+            StoreDamagedError: A manifest that cannot be parsed or holds bad values (an OSError).
+        """
         path = Path(path)
         return cls(path, Manifest.read(path))
 
@@ -185,8 +254,26 @@ class EmbeddingStore:
         ids: IdList | None,
         chunking: dict[str, Any] | None = None,
     ) -> EmbeddingStore:
-        """A new store with no rows yet, its manifest written; refuses a folder that already holds rows (a store
-        left empty by a failed attempt is replaced)."""
+        """A new store with no rows yet, its manifest written (a store left empty by a failed attempt is replaced).
+
+        Args:
+            path: The folder (created when missing).
+            dim: The embeddings' dimension.
+            name: The model's name, recorded to load it for query texts; None for none.
+            model: The model object, whose fingerprint is recorded; None for none.
+            precision: "float32", "int8" or "ubinary".
+            normalized: Whether the rows will have length 1.
+            prompt: The prompt put before texts and queries, or None.
+            ids: Example ids, for their kind (ints or strings); None for ints.
+            chunking: A chunked store's chunking settings, or None.
+
+        Returns:
+            The empty store, open.
+
+        Raises:
+            ValueError: An unknown precision.
+            StoreError: A folder that already holds rows (an OSError).
+        """
         check_choice(precision, STORE_PRECISIONS, "store precision")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
@@ -231,17 +318,36 @@ class EmbeddingStore:
         return np.delete(self.segments.all_ids(self.manifest.id_kind), self._deleted)
 
     def embeddings(self) -> np.ndarray:
-        """The live rows' float32 embeddings as one array (this reads them into memory)."""
+        """The live rows' float32 embeddings as one array (this reads them into memory).
+
+        Returns:
+            An array of shape (count, dim), rows in storage order.
+        """
         if not self.segments.floats:
             return np.empty((0, self.dim), dtype=np.float32)
         return np.delete(np.concatenate(self.segments.floats), self._deleted, axis=0)
 
     def get_text(self, position: int) -> str | None:
-        """The stored text of the row at `position`, or None when it was stored without text."""
+        """The stored text of one row.
+
+        Args:
+            position: The row's position in storage order.
+
+        Returns:
+            Its text, or None when it was stored without text.
+        """
         record = self.segments.record(position)
         return None if record is None else record["text"]
 
     def get_metadata(self, position: int) -> dict | None:
+        """The stored metadata of one row.
+
+        Args:
+            position: The row's position in storage order.
+
+        Returns:
+            Its metadata dict, or None when it was stored without.
+        """
         record = self.segments.record(position)
         return None if record is None else record.get("metadata")
 
@@ -258,6 +364,17 @@ class EmbeddingStore:
 
         Holds the store's lock from reading the latest manifest to committing the new one, so that writers in
         other processes neither lose nor overwrite each other's rows.
+
+        Args:
+            embeddings: The rows, shape (n, dim) with the store's dim.
+            ids: One unique id per row, of the store's kind (ints or strings), none already stored. Default
+                None: ints continuing after the largest stored one (a store of string ids needs ids).
+            texts: One text per row. Default None.
+            metadata: One dict per row. Default None.
+
+        Raises:
+            ValueError: Rows of another dimension, ids of the wrong kind or number, or ids already stored.
+            OSError: The lock not obtained within 10 minutes.
         """
         embeddings = array_matrix(embeddings, "embeddings")
         if embeddings.shape[1] != self.dim:
@@ -278,6 +395,12 @@ class EmbeddingStore:
 
         Args:
             ids: ids of the rows (chunked store: of the documents) to delete, all ints or all strings.
+
+        Returns:
+            How many of the ids were found.
+
+        Raises:
+            TypeError: A single id instead of a list, or ids of the other kind than the store's.
         """
         wanted = self._id_values(ids)
         with self._lock():
@@ -304,6 +427,11 @@ class EmbeddingStore:
             embeddings: the rows' embeddings, when already computed (not for a chunked store, which splits texts).
             metadata: one dict per row, or None.
             model: the model to encode `texts` with, checked against the store's; default: the store's model.
+
+        Raises:
+            TypeError: A single id instead of a list.
+            ValueError: Repeated ids, ids of the other kind, rows that do not match `ids` in number, or a model
+                that differs from the store's.
         """
         if isinstance(ids, (str, int)):
             raise TypeError(f"ids must be a list of ids, got {type(ids).__name__}")
@@ -321,7 +449,11 @@ class EmbeddingStore:
     def compact(self) -> int:
         """Rewrite the segments that hold deleted rows without them, and remove the files that no longer serve
         (replaced segments and tombstones, and files left by writers that crashed). Ids and results stay the
-        same; rows' positions change. Returns how many deleted rows were reclaimed."""
+        same; rows' positions change.
+
+        Returns:
+            How many deleted rows were reclaimed.
+        """
         with self._lock():
             self._catch_up()
             reclaimed = len(self._deleted)
@@ -349,7 +481,11 @@ class EmbeddingStore:
 
     def build_lexical_index(self) -> None:
         """Build (or rebuild, say after damage) the BM25 index of every stored row's text, and commit it; later
-        writes keep it up to date. Needs the `lexical` extra (bm25s, PyStemmer)."""
+        writes keep it up to date. Needs the `lexical` extra (bm25s, PyStemmer).
+
+        Raises:
+            ImportError: bm25s or PyStemmer is not installed.
+        """
         with self._lock():
             self._catch_up()
             self._commit(self.manifest.segments, self._deleted, reindex=True)
@@ -369,6 +505,10 @@ class EmbeddingStore:
             connectivity: edges per node (default 16): more gives better recall for more memory.
             expansion_add: candidates kept while inserting (default 128): more gives a better graph, slower.
             expansion_search: candidates kept while searching (default 128): more gives better recall, slower.
+
+        Raises:
+            ValueError: A kind other than "hnsw", or settings that are not positive ints.
+            ImportError: usearch is not installed.
         """
         check_choice(kind, ("hnsw",), "index kind")
         settings = check_settings(connectivity, expansion_add, expansion_search)
@@ -503,8 +643,14 @@ class EmbeddingStore:
 
     def verify(self) -> int:
         """Check every committed file against the size and SHA-256 recorded at commit, then what sums cannot
-        show (ids repeated, texts files out of step with their offsets); returns how many files were checked.
-        Raises OSError naming the damaged files (version-1 stores recorded no sums)."""
+        show (ids repeated, texts files out of step with their offsets). Version-1 stores recorded no sums.
+
+        Returns:
+            How many files were checked.
+
+        Raises:
+            StoreDamagedError: Naming the damaged files (an OSError).
+        """
         checked, damaged = 0, damaged_tombstones(self.path, self.manifest.deleted)
         checked += self.manifest.deleted is not None
         damaged += damaged_index_files(self.path, self.manifest.lexical) + damaged_index(self.path, self.manifest.index)
@@ -520,11 +666,25 @@ class EmbeddingStore:
     # ----- models ------------------------------------------------------------------------------
 
     def check_model(self, model: Any) -> None:
-        """Refuse a model whose embeddings differ from the ones this store was built with."""
+        """Refuse a model whose embeddings differ from the ones this store was built with.
+
+        Args:
+            model: The model to check (its fingerprint against the one recorded); None passes.
+
+        Raises:
+            ValueError: The model's embeddings differ from the store's.
+        """
         building.check_model(self.manifest, model)
 
     def model(self) -> Any:
-        """The store's model, loaded once from the name in the manifest."""
+        """The store's model, loaded once from the name in the manifest.
+
+        Returns:
+            The SentenceTransformer the store was built with.
+
+        Raises:
+            ValueError: The store records no model name, or the loaded model differs from the recorded one.
+        """
         if self._model is None:
             if self.manifest.model is None:
                 raise ValueError("this store records no model name; pass model= to search with texts")
@@ -582,6 +742,15 @@ class EmbeddingStore:
                 The graph's candidates are re-scored on the float32 rows either way.
             expansion_search: a store with an approximate index: candidates the graph keeps while searching, for
                 this call (default: the index's `expansion_search`); more gives better recall, slower.
+
+        Returns:
+            One list of hits per query, best first: dicts with "corpus_id" (the stored id) and "score", plus
+            "text", "chunk", "dense_score" and "lexical_score" as the arguments above say.
+
+        Raises:
+            ValueError: A `top_k` or `rescore_multiplier` that is not a positive int, an unknown mode or fusion,
+                a malformed filter, query embeddings of another dimension, query texts with no model to encode
+                them, or a lexical search on a store without a lexical index.
         """
         top_k = check_positive_int(top_k, "top_k")
         self._expansion = None if expansion_search is None else check_positive_int(expansion_search, "expansion_search")

@@ -26,7 +26,12 @@ logger = logging.getLogger(__name__)
 
 
 class SentencesDataset(Dataset):
-    """A list of InputExamples as a Dataset (kept for old scripts; `model` is unused)."""
+    """A list of InputExamples as a Dataset (kept for old scripts; `model` is unused).
+
+    Args:
+        examples: The examples.
+        model: Unused (the reference tokenized with it).
+    """
 
     def __init__(self, examples: list[InputExample], model: Any) -> None:
         self.examples = examples
@@ -42,6 +47,10 @@ class DenoisingAutoEncoderDataset(Dataset):
     """Sentences as (damaged copy, original) InputExamples for DenoisingAutoEncoderLoss (TSDAE).
 
     `noise_fn` makes the damaged copy; the default deletes 60% of the words (at least one word is kept).
+
+    Args:
+        sentences: The sentences.
+        noise_fn: Damages a sentence. Default None: `delete`.
     """
 
     def __init__(self, sentences: list[str], noise_fn: Callable[[str], str] | None = None) -> None:
@@ -57,7 +66,15 @@ class DenoisingAutoEncoderDataset(Dataset):
 
     @staticmethod
     def delete(text: str, del_ratio: float = 0.6) -> str:
-        """Drop each word with probability `del_ratio`, keeping at least one."""
+        """Drop each word with probability `del_ratio`, keeping at least one.
+
+        Args:
+            text: The sentence.
+            del_ratio: The probability. Default 0.6.
+
+        Returns:
+            The damaged sentence.
+        """
         return delete_words(text, del_ratio)
 
 
@@ -68,7 +85,12 @@ def text_key(text: Any) -> str:
 
 class NoDuplicatesDataLoader:
     """Batches of InputExamples in which no text appears twice (case and surrounding spaces ignored), so that
-    in-batch negatives are never copies of the positive. Examples are shuffled, and reshuffled when used up."""
+    in-batch negatives are never copies of the positive. Examples are shuffled, and reshuffled when used up.
+
+    Args:
+        train_examples: The examples.
+        batch_size: Examples per batch.
+    """
 
     fit_batch_sampler = "no_duplicates"
 
@@ -85,6 +107,11 @@ class NoDuplicatesDataLoader:
         return self.train_examples
 
     def next_example(self) -> InputExample:
+        """The next example, reshuffling when all were used.
+
+        Returns:
+            The example.
+        """
         example = self.train_examples[self.data_pointer]
         self.data_pointer += 1
         if self.data_pointer >= len(self.train_examples):
@@ -117,7 +144,13 @@ class NoDuplicatesDataLoader:
 class SentenceLabelDataset(IterableDataset):
     """Labelled InputExamples in groups of `samples_per_label` of one label, labels in a random order (for the
     batch triplet losses, which need several examples of a label in each batch). Labels with fewer examples are
-    left out; without replacement, an example comes back only once every label has been visited."""
+    left out; without replacement, an example comes back only once every label has been visited.
+
+    Args:
+        examples: InputExamples with an int label each.
+        samples_per_label: Examples of one label drawn together. Default 2.
+        with_replacement: Draw an example again before every label was visited. Default False.
+    """
 
     fit_batch_sampler = "group_by_label"
 
@@ -145,6 +178,14 @@ class SentenceLabelDataset(IterableDataset):
         )
 
     def group(self, label: int) -> np.ndarray:
+        """The positions of one label's examples.
+
+        Args:
+            label: The label's index in `label_range`.
+
+        Returns:
+            The positions in `grouped_inputs`.
+        """
         start = 0 if label == 0 else self.groups_right_border[label - 1]
         return np.arange(start, self.groups_right_border[label])
 
@@ -175,7 +216,14 @@ class SentenceLabelDataset(IterableDataset):
 class ParallelSentencesDataset(Dataset):
     """Parallel sentences (a source sentence and its translations) as (sentence, teacher embedding of the source)
     InputExamples, for training a multilingual student with MSELoss. Several sets mix by `weight`; teacher
-    embeddings are computed batch-wise and, with `use_embedding_cache`, once per sentence."""
+    embeddings are computed batch-wise and, with `use_embedding_cache`, once per sentence.
+
+    Args:
+        student_model: The model being trained (kept for the reference's signature).
+        teacher_model: The model whose embeddings of the sources are the targets.
+        batch_size: Sources the teacher embeds at once. Default 8.
+        use_embedding_cache: Embed each source once. Default True.
+    """
 
     def __init__(
         self, student_model: Any, teacher_model: EncoderModel, batch_size: int = 8, use_embedding_cache: bool = True
@@ -193,7 +241,15 @@ class ParallelSentencesDataset(Dataset):
     def load_data(
         self, filepath: str, weight: int = 100, max_sentences: int | None = None, max_sentence_length: int = 128
     ) -> None:
-        """Read a tab-separated file (optionally .gz): a source sentence, then its translations, per line."""
+        """Read a tab-separated file (optionally .gz): a source sentence, then its translations, per line.
+
+        Args:
+            filepath: The file.
+            weight: Sources drawn from this set per data generation. Default 100.
+            max_sentences: Read at most this many lines. Default None: all.
+            max_sentence_length: Skip lines with a sentence longer than this many characters (0: keep all).
+                Default 128.
+        """
         opener = gzip.open if str(filepath).endswith(".gz") else open
         rows = []
         with opener(filepath, "rt", encoding="utf8") as handle:
@@ -213,7 +269,15 @@ class ParallelSentencesDataset(Dataset):
         max_sentences: int | None = None,
         max_sentence_length: int = 128,
     ) -> None:
-        """Add a set of [source, translation...] rows; each data generation draws `weight` sources from it."""
+        """Add a set of [source, translation...] rows; each data generation draws `weight` sources from it.
+
+        Args:
+            parallel_sentences: The rows.
+            weight: Sources drawn from this set per data generation. Default 100.
+            max_sentences: Keep at most this many rows. Default None: all.
+            max_sentence_length: Skip rows with a sentence longer than this many characters (0: keep all).
+                Default 128.
+        """
         translations: dict[str, set[str]] = {}
         for sentences in parallel_sentences:
             if too_long(sentences, max_sentence_length):
@@ -237,6 +301,14 @@ class ParallelSentencesDataset(Dataset):
         random.shuffle(self.cache)
 
     def next_entry(self, data_idx: int) -> tuple[str, set[str]]:
+        """The next source of one set, reshuffling the set when all were used.
+
+        Args:
+            data_idx: The set's index.
+
+        Returns:
+            (the source, its sentences: itself and its translations).
+        """
         entries = self.datasets[data_idx]
         entry = entries[self.datasets_iterator[data_idx]]
         self.datasets_iterator[data_idx] += 1
@@ -246,6 +318,14 @@ class ParallelSentencesDataset(Dataset):
         return entry
 
     def get_embeddings(self, sentences: list[str]) -> list[np.ndarray]:
+        """The teacher's embeddings of sources, from the cache where it has them.
+
+        Args:
+            sentences: The sources.
+
+        Returns:
+            One embedding per source.
+        """
         if not self.use_embedding_cache:
             return list(self.encode(sentences))
         new = list(dict.fromkeys(sentence for sentence in sentences if sentence not in self.embedding_cache))
@@ -254,6 +334,14 @@ class ParallelSentencesDataset(Dataset):
         return [self.embedding_cache[sentence] for sentence in sentences]
 
     def encode(self, sentences: list[str]) -> np.ndarray:
+        """Embed sources with the teacher.
+
+        Args:
+            sentences: The sources.
+
+        Returns:
+            A (len(sentences), dim) array.
+        """
         return self.teacher_model.encode(
             sentences, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
         )

@@ -77,7 +77,18 @@ class STSDataReader:
         self.normalize_scores, self.min_score, self.max_score = normalize_scores, min_score, max_score
 
     def get_examples(self, filename: str, max_examples: int = 0) -> list[InputExample]:
-        """The pairs of `filename` (inside `dataset_folder`), labelled with their (normalised) score."""
+        """The pairs of `filename` (inside `dataset_folder`), labelled with their (normalised) score.
+
+        Args:
+            filename: The file, inside the dataset folder.
+            max_examples: Read at most this many (0: all). Default 0.
+
+        Returns:
+            One InputExample per line.
+
+        Raises:
+            ValueError: A line with too few columns or a bad value, naming the file and line.
+        """
         path = os.path.join(self.dataset_folder, filename)
         with open_text(path) as handle:
             rows = csv.reader(handle, delimiter=self.delimiter, quoting=self.quoting)
@@ -97,7 +108,19 @@ class STSDataReader:
 
 class STSBenchmarkDataReader(STSDataReader):
     """The STS benchmark files (sts-train.csv, ...): sentences in columns 5 and 6, the 0-5 score in column 4,
-    normalised to [0, 1]. Arguments as for `STSDataReader`, with the benchmark's columns as defaults."""
+    normalised to [0, 1].
+
+    Args:
+        dataset_folder: the folder holding the split files.
+        s1_col_idx: column of the first sentence. Default 5.
+        s2_col_idx: column of the second sentence. Default 6.
+        score_col_idx: column of the score. Default 4.
+        delimiter: the column separator. Default a tab.
+        quoting: the `csv` quoting mode. Default `csv.QUOTE_NONE`.
+        normalize_scores: map scores from [min_score, max_score] to [0, 1]. Default True.
+        min_score: the lowest score of the scale. Default 0.
+        max_score: the highest score of the scale. Default 5.
+    """
 
     def __init__(
         self,
@@ -129,7 +152,18 @@ class NLIDataReader:
         self.dataset_folder = dataset_folder
 
     def get_examples(self, filename: str, max_examples: int = 0) -> list[InputExample]:
-        """The pairs of split `filename` (e.g. "train.gz" reads s1.train.gz, s2.train.gz and labels.train.gz)."""
+        """The pairs of split `filename` (e.g. "train.gz" reads s1.train.gz, s2.train.gz and labels.train.gz).
+
+        Args:
+            filename: The split's file suffix.
+            max_examples: Read at most this many (0: all). Default 0.
+
+        Returns:
+            One InputExample per line, labelled with the label's number.
+
+        Raises:
+            ValueError: An unknown label.
+        """
         paths = [os.path.join(self.dataset_folder, f"{part}.{filename}") for part in ("s1", "s2", "labels")]
         with ExitStack() as stack:
             first, second, labels = (stack.enter_context(open_text(path)) for path in paths)
@@ -141,13 +175,33 @@ class NLIDataReader:
 
     @staticmethod
     def get_labels() -> dict[str, int]:
+        """The label names and their numbers.
+
+        Returns:
+            {"contradiction": 0, "entailment": 1, "neutral": 2}.
+        """
         return {"contradiction": 0, "entailment": 1, "neutral": 2}
 
     def get_num_labels(self) -> int:
+        """How many labels there are.
+
+        Returns:
+            3.
+        """
         return len(self.get_labels())
 
     def map_label(self, label: str) -> int:
-        """The label's number; ValueError naming an unknown label."""
+        """The label's number.
+
+        Args:
+            label: A label name (case and surrounding spaces ignored).
+
+        Returns:
+            Its number.
+
+        Raises:
+            ValueError: An unknown label.
+        """
         name = label.strip().lower()
         if name not in self.get_labels():
             raise ValueError(f"unknown NLI label {label.strip()!r}; expected one of {list(self.get_labels())}")
@@ -182,7 +236,18 @@ class TripletReader:
         self.has_header, self.delimiter, self.quoting = has_header, delimiter, quoting
 
     def get_examples(self, filename: str, max_examples: int = 0) -> list[InputExample]:
-        """The triplets of `filename` (inside `dataset_folder`)."""
+        """The triplets of `filename` (inside `dataset_folder`).
+
+        Args:
+            filename: The file, inside the dataset folder.
+            max_examples: Read at most this many (0: all). Default 0.
+
+        Returns:
+            One InputExample per line.
+
+        Raises:
+            ValueError: A line with too few columns or a bad value, naming the file and line.
+        """
         path = os.path.join(self.dataset_folder, filename)
         with open_text(path) as handle:
             rows = csv.reader(handle, delimiter=self.delimiter, quoting=self.quoting)
@@ -211,7 +276,18 @@ class LabelSentenceReader:
         self.label_col_idx, self.sentence_col_idx, self.separator = label_col_idx, sentence_col_idx, separator
 
     def get_examples(self, filename: str, max_examples: int = 0) -> list[InputExample]:
-        """One single-text example per line of `filename`, labelled with its label's number."""
+        """One single-text example per line of `filename`, labelled with its label's number.
+
+        Args:
+            filename: The file, inside the dataset folder.
+            max_examples: Read at most this many (0: all). Default 0.
+
+        Returns:
+            One InputExample per line.
+
+        Raises:
+            ValueError: A line with too few columns or a bad value, naming the file and line.
+        """
         path = os.path.join(self.folder, filename)
         with open_text(path) as handle:
             return take((self._example(filename, path, line, text) for line, text in enumerate(handle)), max_examples)
@@ -236,7 +312,14 @@ class PairedFilesReader:
         self.filepaths = list(filepaths)
 
     def get_examples(self, max_examples: int = 0) -> list[InputExample]:
-        """One example per line position, holding that line of every file (line endings kept)."""
+        """One example per line position, holding that line of every file (line endings kept).
+
+        Args:
+            max_examples: Read at most this many (0: all). Default 0.
+
+        Returns:
+            The InputExamples.
+        """
         with ExitStack() as stack:
             handles = [stack.enter_context(open_text(path)) for path in self.filepaths]
             rows = (  # not strict: as in the reference, the examples stop at the shortest file

@@ -60,6 +60,11 @@ class SetEpochMixin:
     seed: int = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Set the epoch whose order the next pass follows.
+
+        Args:
+            epoch: The epoch number.
+        """
         self.epoch = epoch
 
     def reseed(self) -> None:
@@ -99,7 +104,19 @@ def label_column(dataset: Any, valid_label_columns: list[str] | None) -> str:
 
 
 class DefaultBatchSampler(SetEpochMixin, BatchSampler):
-    """Shuffled rows in consecutive batches."""
+    """Shuffled rows in consecutive batches.
+
+    Args:
+        dataset: The training dataset (a `datasets.Dataset`).
+        batch_size: Rows per batch.
+        drop_last: Drop a last batch that is not full.
+        valid_label_columns: The names label columns may have (they are not compared). Default None.
+        generator: The random generator to shuffle with. Default None: a new one.
+        seed: The seed of the first epoch's order (epoch e uses seed + e). Default 0.
+
+    Raises:
+        ValueError: A batch_size that is not a positive int.
+    """
 
     def __init__(
         self,
@@ -116,15 +133,35 @@ class DefaultBatchSampler(SetEpochMixin, BatchSampler):
         super().__init__(SubsetRandomSampler(range(len(dataset)), generator=self.generator), batch_size, drop_last)
 
     def shuffled(self) -> list[int]:
+        """This epoch's order of the rows.
+
+        Returns:
+            Every row index, shuffled.
+        """
         self.reseed()
         return torch.randperm(len(self.dataset), generator=self.generator).tolist()
 
     def cut(self, order: Sequence[int]) -> list[list[int]]:
+        """Cut an order of rows into batches.
+
+        Args:
+            order: The row indices, in order.
+
+        Returns:
+            The batches.
+        """
         batches = [list(order[start : start + self.batch_size]) for start in range(0, len(order), self.batch_size)]
         return self.without_short_last(batches)
 
     def without_short_last(self, batches: list[list[int]]) -> list[list[int]]:
-        """The batches, less a short last one when `drop_last` asks for that."""
+        """The batches, less a short last one when `drop_last` asks for that.
+
+        Args:
+            batches: The batches.
+
+        Returns:
+            The batches kept.
+        """
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
         return batches
@@ -170,6 +207,17 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
     columns and `dataset_name` are not compared. With `drop_last`, every batch that cannot be filled is dropped.
     `precompute_*` are accepted for the reference's signature (precompute_num_proc: 0 or more processes, None
     for the default): the values of every row are read once, up front, in this process.
+
+    Args:
+        dataset: The training dataset (a `datasets.Dataset`).
+        batch_size: Rows per batch.
+        drop_last: Drop a last batch that is not full.
+        valid_label_columns: The names label columns may have (they are not compared). Default None.
+        generator: The random generator to shuffle with. Default None: a new one.
+        seed: The seed of the first epoch's order (epoch e uses seed + e). Default 0.
+        precompute_hashes: Accepted for the reference's signature. Default False.
+        precompute_num_proc: Accepted for the reference's signature (0 or more, or None). Default None.
+        precompute_batch_size: Accepted for the reference's signature (a positive int). Default 1000.
     """
 
     def __init__(
@@ -218,6 +266,17 @@ class GroupByLabelBatchSampler(DefaultBatchSampler):
     The turns stop when fewer than two labels have rows left: a dominant label's surplus (and a label's odd row
     out) waits for another epoch's shuffle. The batch size must be at least 4 (an odd one is rounded down);
     without `drop_last`, a short last batch is kept when it holds 4 rows or more.
+
+    Args:
+        dataset: The training dataset (a `datasets.Dataset`).
+        batch_size: Rows per batch.
+        drop_last: Drop a last batch that is not full.
+        valid_label_columns: The names label columns may have (they are not compared). Default None.
+        generator: The random generator to shuffle with. Default None: a new one.
+        seed: The seed of the first epoch's order (epoch e uses seed + e). Default 0.
+
+    Raises:
+        ValueError: A batch size under 4, or a dataset without a label column.
     """
 
     def __init__(
@@ -255,7 +314,11 @@ class GroupByLabelBatchSampler(DefaultBatchSampler):
         yield from batches
 
     def shuffled_pairs(self) -> dict[Any, deque[int]]:
-        """Each label's rows in a new random order, cut to an even count."""
+        """Each label's rows in a new random order, cut to an even count.
+
+        Returns:
+            Label -> its rows.
+        """
         queues = {}
         for label, rows in self.by_label.items():
             order = torch.randperm(len(rows), generator=self.generator).tolist()
@@ -263,7 +326,14 @@ class GroupByLabelBatchSampler(DefaultBatchSampler):
         return queues
 
     def dealt_in_turns(self, queues: dict[Any, deque[int]]) -> list[int]:
-        """Two rows of each label in turn, until fewer than two labels have rows left."""
+        """Two rows of each label in turn, until fewer than two labels have rows left.
+
+        Args:
+            queues: Label -> its rows (consumed).
+
+        Returns:
+            The rows, in batch order.
+        """
         stream: list[int] = []
         labels, previous = list(queues), None
         while len(labels) >= 2:
@@ -288,6 +358,12 @@ class MultiDatasetDefaultBatchSampler(SetEpochMixin, BatchSampler):
 
     Each sampler gives indices within its own dataset; this one shifts them by the dataset's start in the
     concatenation (`dataset.cumulative_sizes`, as a torch `ConcatDataset` has it).
+
+    Args:
+        dataset: The concatenated datasets (a `ConcatDataset`).
+        batch_samplers: One batch sampler per dataset.
+        generator: The random generator to order the datasets with. Default None: a new one.
+        seed: The seed of the first epoch's order. Default 0.
     """
 
     def __init__(
@@ -317,7 +393,11 @@ class MultiDatasetDefaultBatchSampler(SetEpochMixin, BatchSampler):
                 sampler.set_epoch(epoch)
 
     def schedule(self) -> list[int]:
-        """The dataset each batch comes from, in order."""
+        """The dataset each batch comes from, in order (each multi-dataset sampler defines it).
+
+        Returns:
+            One dataset index per batch.
+        """
         raise NotImplementedError
 
     def __iter__(self) -> Iterator[list[int]]:

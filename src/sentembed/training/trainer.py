@@ -173,6 +173,26 @@ class SentenceTransformerTrainer(Trainer):
     With `model_init` instead of `model`, each `train()` (each trial of `hyperparameter_search`) starts from a fresh
     model; give the loss as a function of the model (`lambda model: CoSENTLoss(model)`), or as a module whose
     model is then swapped for each new one.
+
+    Args:
+        model: The SentenceTransformer to train (or None with `model_init`).
+        args: The training arguments. Default None: `SentenceTransformerTrainingArguments(output_dir="trainer_output")`.
+        train_dataset: A `datasets.Dataset` (text columns, then a "label" or "score" column if the loss takes
+            one), or a dict of them by name.
+        eval_dataset: The same, for the evaluation loss. Default None.
+        loss: A loss module, a function of the model giving one, or a dict of them by dataset name. Default
+            None: CoSENTLoss (with a warning).
+        evaluator: An evaluator (or a list of them) run at each evaluation. Default None.
+        callbacks: transformers `TrainerCallback`s. Default None.
+        optimizers: (optimizer, scheduler) made beforehand. Default (None, None): made from `args`.
+        optimizer_cls_and_kwargs: (optimizer class, its keyword arguments). Default None.
+        model_init: Makes a fresh model, called as `model_init()` or `model_init(trial)`. Default None.
+
+    Raises:
+        ValueError: Both or neither of model and model_init, optimizers with model_init, a Router model
+            without a router_mapping, datasets that do not fit their loss, or an evaluation strategy without
+            anything to evaluate.
+        TypeError: args of another class, or a loss that is neither a module nor a function.
     """
 
     collator_class = SentenceCollator
@@ -246,7 +266,18 @@ class SentenceTransformerTrainer(Trainer):
 
     @staticmethod
     def new_model(model_init: Callable[..., Any], trial: Any) -> Any:
-        """Call `model_init()` or `model_init(trial)`, refusing a result that is not a model."""
+        """Call `model_init()` or `model_init(trial)`, refusing a result that is not a model.
+
+        Args:
+            model_init: The function.
+            trial: The hyperparameter search trial, or None.
+
+        Returns:
+            The new model.
+
+        Raises:
+            TypeError: A result that is not a torch module.
+        """
         model = model_init(trial) if inspect.signature(model_init).parameters else model_init()
         if not isinstance(model, nn.Module):
             raise TypeError(f"model_init must return a model, got {type(model).__name__}")
@@ -255,7 +286,19 @@ class SentenceTransformerTrainer(Trainer):
     @staticmethod
     def build_losses(specs: dict[str | None, Any], model: Any, rebind: bool) -> dict[str | None, nn.Module]:
         """Each dataset's loss for `model`: factories called, loss modules as given (with `rebind`, moved from the
-        model they were built on to `model`)."""
+        model they were built on to `model`).
+
+        Args:
+            specs: Dataset name (None for a single dataset) -> loss module or function of the model.
+            model: The model to train.
+            rebind: Move loss modules onto `model`.
+
+        Returns:
+            Dataset name -> loss module (a shared spec gives one shared module).
+
+        Raises:
+            TypeError: A spec that is neither a module nor a function.
+        """
         built: dict[int, nn.Module] = {}
         for spec in specs.values():
             if id(spec) in built:
@@ -270,7 +313,14 @@ class SentenceTransformerTrainer(Trainer):
         return {name: built[id(spec)] for name, spec in specs.items()}
 
     def call_model_init(self, trial: Any = None) -> Any:
-        """A fresh model from `model_init`, with the losses and the collator rebuilt around it."""
+        """A fresh model from `model_init`, with the losses and the collator rebuilt around it.
+
+        Args:
+            trial: The hyperparameter search trial, or None.
+
+        Returns:
+            The new model.
+        """
         model = self.new_model(self.model_init, trial)
         self.losses = self.build_losses(self.loss_specs, model, rebind=True)
         self.data_collator = self.make_collator(model, self.args, None)
@@ -278,6 +328,7 @@ class SentenceTransformerTrainer(Trainer):
         return model
 
     def move_losses_to_device(self) -> None:
+        """Put every loss module (and what it owns) on the training device."""
         for module in {id(loss): loss for loss in self.losses.values()}.values():
             module.to(self.args.device)
 
@@ -294,6 +345,23 @@ class SentenceTransformerTrainer(Trainer):
         """transformers' search over `TrainingArguments` fields (needs `model_init`); returns a `BestRun`.
 
         `compute_objective(metrics)` reads the evaluator's metrics (e.g. `metrics["eval_sts_spearman_cosine"]`).
+
+        Args:
+            hp_space: Trial -> the training arguments to try. Default None: transformers' default space.
+            compute_objective: Metrics -> the number to optimise. Default None: the evaluation loss, or the sum of
+                the metrics.
+            n_trials: How many trials. Default 20.
+            direction: "minimize" (default) or "maximize" (or a list of them, for several objectives).
+            backend: "optuna" (default), or another transformers search backend.
+            hp_name: Trial -> a name for it. Default None.
+            **kwargs: Passed to the backend (e.g. optuna's `sampler`).
+
+        Returns:
+            transformers' `BestRun`.
+
+        Raises:
+            ValueError: A trainer built without model_init.
+            ImportError: optuna is not installed.
         """
         if self.model_init is None:
             raise ValueError("hyperparameter_search needs the trainer built with model_init=..., not model=...")
@@ -311,9 +379,22 @@ class SentenceTransformerTrainer(Trainer):
 
     @staticmethod
     def arguments_class_name() -> str:
+        """The training arguments class this trainer takes, for error messages.
+
+        Returns:
+            Its name.
+        """
         return "SentenceTransformerTrainingArguments"
 
     def default_loss(self, model: Any) -> nn.Module:
+        """The loss used when none is given.
+
+        Args:
+            model: The model to train.
+
+        Returns:
+            CoSENTLoss(model).
+        """
         return CoSENTLoss(model)
 
     def make_collator(self, model: Any, args: Any, dataset_name: str | None) -> Any:
@@ -332,6 +413,11 @@ class SentenceTransformerTrainer(Trainer):
     # ----- data ------------------------------------------------------------------------------------------
 
     def check_datasets(self) -> None:
+        """Refuse a dataset whose columns its loss cannot read.
+
+        Raises:
+            ValueError: Naming the dataset, the loss and what it needs.
+        """
         for name, dataset in [*self.train_datasets.items(), *self.eval_datasets.items()]:
             loss = self.losses.get(name) or next(iter(self.losses.values()))
             check_dataset_fits_loss(dataset, getattr(loss, "columns", None), type(loss).__name__, name)
@@ -345,7 +431,19 @@ class SentenceTransformerTrainer(Trainer):
         generator: torch.Generator | None = None,
         seed: int = 0,
     ) -> Any:
-        """The batch sampler for one dataset, as `args.batch_sampler` names it (or builds it, when callable)."""
+        """The batch sampler for one dataset, as `args.batch_sampler` names it (or builds it, when callable).
+
+        Args:
+            dataset: The dataset.
+            batch_size: Rows per batch.
+            drop_last: Drop a last batch that is not full.
+            valid_label_columns: The names label columns may have. Default None.
+            generator: The random generator. Default None.
+            seed: The seed of the first epoch's order. Default 0.
+
+        Returns:
+            The batch sampler.
+        """
         choice = self.args.batch_sampler
         if callable(choice):
             return choice(
@@ -367,7 +465,17 @@ class SentenceTransformerTrainer(Trainer):
     def get_multi_dataset_batch_sampler(
         self, dataset: Any, batch_samplers: list[Any], generator: torch.Generator | None = None, seed: int = 0
     ) -> Any:
-        """How batches of several datasets follow each other, as `args.multi_dataset_batch_sampler` says."""
+        """How batches of several datasets follow each other, as `args.multi_dataset_batch_sampler` says.
+
+        Args:
+            dataset: The datasets, concatenated.
+            batch_samplers: One batch sampler per dataset.
+            generator: The random generator. Default None.
+            seed: The seed of the first epoch's order. Default 0.
+
+        Returns:
+            The multi-dataset batch sampler.
+        """
         choice = self.args.multi_dataset_batch_sampler
         if callable(choice):
             return choice(dataset, batch_samplers=batch_samplers, generator=generator, seed=seed)
@@ -376,6 +484,14 @@ class SentenceTransformerTrainer(Trainer):
         return ProportionalBatchSampler(dataset, batch_samplers, generator, seed)
 
     def get_train_dataloader(self) -> DataLoader:
+        """The training batches: every dataset's rows through its batch sampler, tokenized by the collator.
+
+        Returns:
+            The DataLoader, prepared by accelerate.
+
+        Raises:
+            ValueError: No training dataset.
+        """
         if not self.train_datasets:
             raise ValueError("training needs a train_dataset")
         if any(is_streaming(dataset) for dataset in self.train_datasets.values()):
@@ -404,7 +520,14 @@ class SentenceTransformerTrainer(Trainer):
         return self.accelerator.prepare(loader)
 
     def streamed_train_dataloader(self) -> DataLoader:
-        """Batches read in order from one streamed dataset: batch samplers need a length, so none is used."""
+        """Batches read in order from one streamed dataset: batch samplers need a length, so none is used.
+
+        Returns:
+            The DataLoader, prepared by accelerate.
+
+        Raises:
+            ValueError: Several streamed datasets.
+        """
         if len(self.train_datasets) > 1:
             raise ValueError("a dict of datasets cannot include a streamed (iterable) one; interleave them first")
         loader = DataLoader(
@@ -418,6 +541,14 @@ class SentenceTransformerTrainer(Trainer):
         return self.accelerator.prepare(loader)
 
     def get_eval_dataloader(self, eval_dataset: Any = None) -> DataLoader:
+        """The evaluation batches of one dataset, in order.
+
+        Args:
+            eval_dataset: A dataset, the name of one of the eval datasets, or None for the trainer's.
+
+        Returns:
+            The DataLoader, prepared by accelerate.
+        """
         name = eval_dataset if isinstance(eval_dataset, str) else None
         if isinstance(eval_dataset, str):
             eval_dataset = self.eval_datasets[eval_dataset]
@@ -437,6 +568,17 @@ class SentenceTransformerTrainer(Trainer):
     def compute_loss(
         self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
     ) -> torch.Tensor | tuple[torch.Tensor, dict]:
+        """The loss of one batch, with the loss of the batch's dataset.
+
+        Args:
+            model: The model (perhaps wrapped for distributed training or compilation).
+            inputs: The collated batch.
+            return_outputs: Also return the outputs (an empty dict). Default False.
+            num_items_in_batch: Unused (transformers passes it).
+
+        Returns:
+            The loss, or (the loss, {}) with `return_outputs`.
+        """
         inputs = dict(inputs)
         name = inputs.pop("dataset_name", None)
         loss_module = self.losses.get(name) or next(iter(self.losses.values()))
@@ -462,6 +604,17 @@ class SentenceTransformerTrainer(Trainer):
     def prediction_step(
         self, model: nn.Module, inputs: dict[str, Any], prediction_loss_only: bool, ignore_keys: Any = None
     ) -> tuple[torch.Tensor | None, None, None]:
+        """The evaluation loss of one batch (no predictions: the evaluator measures the model).
+
+        Args:
+            model: The model.
+            inputs: The collated batch.
+            prediction_loss_only: Unused: only the loss is returned.
+            ignore_keys: Unused.
+
+        Returns:
+            (the loss, None, None).
+        """
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad():
             loss = self.compute_loss(model, inputs)
@@ -469,7 +622,14 @@ class SentenceTransformerTrainer(Trainer):
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
         """The usual optimizer (with `learning_rate_mapping`, one parameter group per learning rate), plus any
-        parameters the losses own (e.g. SoftmaxLoss's classifier)."""
+        parameters the losses own (e.g. SoftmaxLoss's classifier).
+
+        Args:
+            model: Unused beyond transformers' own use. Default None.
+
+        Returns:
+            The optimizer.
+        """
         if self.optimizer is None and self.args.learning_rate_mapping:
             optimizer_class, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, self.model)
             self.optimizer = optimizer_class(self.learning_rate_groups(), **optimizer_kwargs)
@@ -488,7 +648,14 @@ class SentenceTransformerTrainer(Trainer):
 
     def learning_rate_groups(self) -> list[dict[str, Any]]:
         """Parameter groups by learning rate: a parameter whose name a `learning_rate_mapping` pattern finds gets
-        the last such pattern's rate, the others `learning_rate`; weight decay as the Trainer applies it."""
+        the last such pattern's rate, the others `learning_rate`; weight decay as the Trainer applies it.
+
+        Returns:
+            The optimizer's parameter groups.
+
+        Raises:
+            ValueError: A pattern that matches no parameter.
+        """
         patterns = [(re.compile(pattern), rate) for pattern, rate in self.args.learning_rate_mapping.items()]
         named = [(name, parameter) for name, parameter in self.model.named_parameters() if parameter.requires_grad]
         for pattern, _ in patterns:
@@ -510,7 +677,14 @@ class SentenceTransformerTrainer(Trainer):
     # ----- evaluation ------------------------------------------------------------------------------------
 
     def run_evaluator(self, metric_key_prefix: str) -> dict[str, float]:
-        """The evaluator's metrics, prefixed like the Trainer's own (e.g. 'eval_sts_spearman_cosine')."""
+        """The evaluator's metrics, prefixed like the Trainer's own (e.g. 'eval_sts_spearman_cosine').
+
+        Args:
+            metric_key_prefix: The prefix, e.g. "eval".
+
+        Returns:
+            The prefixed metrics ({} without an evaluator).
+        """
         if self.evaluator is None:
             return {}
         epoch = self.state.epoch if self.state.epoch is not None else -1
@@ -519,6 +693,16 @@ class SentenceTransformerTrainer(Trainer):
         return {f"{metric_key_prefix}_{key}": value for key, value in metrics.items()}
 
     def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval") -> dict:
+        """The evaluation loss on the eval dataset(s), and the evaluator's metrics.
+
+        Args:
+            eval_dataset: A dataset, the name of one of the eval datasets, or None for the trainer's.
+            ignore_keys: Passed to transformers.
+            metric_key_prefix: The metrics' prefix. Default "eval".
+
+        Returns:
+            Metric name -> value.
+        """
         if isinstance(eval_dataset, str):
             return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         if eval_dataset is not None:
@@ -532,6 +716,17 @@ class SentenceTransformerTrainer(Trainer):
         return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
 
     def evaluation_loop(self, dataloader: DataLoader, description: str, *args: Any, **kwargs: Any) -> Any:
+        """transformers' evaluation loop, with the evaluator's metrics added to its output.
+
+        Args:
+            dataloader: The evaluation batches.
+            description: The loop's name, e.g. "Evaluation".
+            *args: transformers' other arguments.
+            **kwargs: transformers' other keyword arguments.
+
+        Returns:
+            transformers' EvalLoopOutput.
+        """
         output = super().evaluation_loop(dataloader, description, *args, **kwargs)
         if self._evaluator_pending:
             self._evaluator_pending = False
@@ -556,7 +751,11 @@ class SentenceTransformerTrainer(Trainer):
             )
 
     def save_trained_model(self, output_dir: str) -> None:
-        """Save the model folder with a model card that records this training run."""
+        """Save the model folder with a model card that records this training run.
+
+        Args:
+            output_dir: The folder.
+        """
         self.fill_model_card_data()
         self.model.save(output_dir)
 

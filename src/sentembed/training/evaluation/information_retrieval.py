@@ -19,6 +19,32 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
     """MRR@k, NDCG@k, MAP@k, Recall@k, Precision@k and Accuracy@k for each score function.
 
     Ties in score are broken by corpus id, so results do not depend on `corpus_chunk_size`.
+
+    Args:
+        queries: Query id -> text.
+        corpus: Document id -> text.
+        relevant_docs: Query id -> ids of its relevant documents; queries without any are left out.
+        corpus_chunk_size: Documents scored at once. Default 50000.
+        mrr_at_k: Cut-offs for MRR. Default (10,).
+        ndcg_at_k: Cut-offs for NDCG. Default (10,).
+        accuracy_at_k: Cut-offs for accuracy (a relevant document in the top k). Default (1, 3, 5, 10).
+        precision_recall_at_k: Cut-offs for precision and recall. Default (1, 3, 5, 10).
+        map_at_k: Cut-offs for MAP. Default (100,).
+        show_progress_bar: Show progress while encoding. Default False.
+        batch_size: Texts per `encode` batch. Default 32.
+        name: A name for the data, put before every metric and in the CSV file's name. Default "".
+        write_csv: Append the metrics to a CSV file in the `output_path` of each call. Default True.
+        truncate_dim: Evaluate embeddings cut to this many dimensions. Default None: the model's.
+        score_functions: Name -> function scoring (queries, documents) embeddings, e.g. {"cosine": cos_sim}.
+            Default None: the model's similarity function.
+        main_score_function: The function whose NDCG is the primary metric. Default None: the best.
+        query_prompt: A prompt to put before every query. Default None.
+        query_prompt_name: The name of the model's prompt for queries. Default None.
+        corpus_prompt: A prompt to put before every document. Default None.
+        corpus_prompt_name: The name of the model's prompt for documents. Default None.
+
+    Raises:
+        ValueError: No query with a relevant document, or an empty corpus.
     """
 
     def __init__(
@@ -96,7 +122,15 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
     def rank_corpus(
         self, model: EncoderModel, corpus_embeddings: torch.Tensor | None = None
     ) -> dict[str, list[list[str]]]:
-        """For each score function, each query's best `max_k` corpus ids, best first."""
+        """For each score function, each query's best `max_k` corpus ids, best first.
+
+        Args:
+            model: The model to evaluate.
+            corpus_embeddings: The corpus's embeddings, when already computed. Default None: encoded here.
+
+        Returns:
+            Score function name -> per query, the corpus ids.
+        """
         functions = self._score_functions(model)
         query_embeddings = self._encode(model, self.queries, self.query_prompt, self.query_prompt_name)
         candidates = {name: [[] for _ in self.queries] for name in functions}
@@ -124,7 +158,15 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
             candidates[query] = hits[: self.max_k]
 
     def compute_metrics(self, model: EncoderModel, corpus_embeddings: torch.Tensor | None = None) -> dict[str, dict]:
-        """Metrics per score function, e.g. {"cosine": {"ndcg@10": ...}}."""
+        """Every metric, per score function, without names or CSV.
+
+        Args:
+            model: The model to evaluate.
+            corpus_embeddings: The corpus's embeddings, when already computed. Default None: encoded here.
+
+        Returns:
+            Score function name -> metric -> value, e.g. {"cosine": {"ndcg@10": ...}}.
+        """
         relevant = [self.relevant_docs[qid] for qid in self.queries_ids]
         return {
             name: ranking_metrics(

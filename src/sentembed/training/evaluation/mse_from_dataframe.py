@@ -33,7 +33,20 @@ def check_combinations(rows: Rows, combinations: list[tuple[str, str]]) -> None:
 
 class MSEEvaluatorFromDataFrame(SentenceEvaluator):
     """Per (source, target) column pair: MSE (times 100) between teacher(source) and student(target) embeddings
-    over the rows where both texts are non-blank. The metric is the negative mean over the pairs."""
+    over the rows where both texts are non-blank. The metric is the negative mean over the pairs.
+
+    Args:
+        dataframe: The rows: a pandas DataFrame or a list of dicts, column name -> text.
+        teacher_model: The teacher, which embeds the source columns (once, here).
+        combinations: (source column, target column) pairs.
+        batch_size: Texts per `encode` batch. Default 8.
+        name: A name for the data, put before every metric and in the CSV file's name. Default "".
+        write_csv: Append the metrics to a CSV file in the `output_path` of each call. Default True.
+        truncate_dim: Evaluate embeddings cut to this many dimensions. Default None: the model's.
+
+    Raises:
+        ValueError: A combination naming a column the rows lack.
+    """
 
     def __init__(
         self,
@@ -57,10 +70,29 @@ class MSEEvaluatorFromDataFrame(SentenceEvaluator):
 
     @staticmethod
     def pairs_of(rows: Rows, source: str, target: str) -> tuple[list[str], list[str]]:
+        """The (source, target) texts of the rows where both are non-blank.
+
+        Args:
+            rows: The rows.
+            source: The source column.
+            target: The target column.
+
+        Returns:
+            (the sources, the targets).
+        """
         kept = [row for row in rows if str(row[source]).strip() and str(row[target]).strip()]
         return [row[source] for row in kept], [row[target] for row in kept]
 
     def embed(self, model: EncoderModel, sentences: list[str]) -> np.ndarray:
+        """Embed texts with this evaluator's batch size and truncate_dim.
+
+        Args:
+            model: The model.
+            sentences: The texts.
+
+        Returns:
+            A (len(sentences), dim) array.
+        """
         return model.encode(
             sentences, batch_size=self.batch_size, convert_to_numpy=True, truncate_dim=self.truncate_dim
         )

@@ -144,7 +144,33 @@ def relevant_documents(
 
 class NanoBEIREvaluator(SentenceEvaluator):
     """Retrieval metrics on each chosen NanoBEIR set (`Nano{Name}_{fn}_{metric}`), and their aggregate over the
-    sets (`NanoBEIR_{aggregate_key}_{fn}_{metric}`; primary: the best function's aggregate NDCG@max k)."""
+    sets (`NanoBEIR_{aggregate_key}_{fn}_{metric}`; primary: the best function's aggregate NDCG@max k).
+
+    Args:
+        dataset_names: The sets, e.g. ["msmarco", "nq", "scifact"] (any case). Default None: all 13.
+        dataset_id: The hub dataset to read them from. Default "sentence-transformers/NanoBEIR-en".
+        mrr_at_k: Cut-offs for MRR. Default (10,).
+        ndcg_at_k: Cut-offs for NDCG. Default (10,).
+        accuracy_at_k: Cut-offs for accuracy. Default (1, 3, 5, 10).
+        precision_recall_at_k: Cut-offs for precision and recall. Default (1, 3, 5, 10).
+        map_at_k: Cut-offs for MAP. Default (100,).
+        show_progress_bar: Show progress while encoding. Default False.
+        batch_size: Texts per `encode` batch. Default 32.
+        write_csv: Append the aggregated metrics to a CSV file in the `output_path` of each call. Default True.
+        truncate_dim: Evaluate embeddings cut to this many dimensions. Default None: the model's.
+        score_functions: Name -> function scoring (queries, documents) embeddings. Default None: the model's
+            similarity function.
+        main_score_function: The function whose aggregate NDCG is the primary metric. Default None: the best.
+        aggregate_fn: Combines a metric's values over the sets. Default `np.mean`.
+        aggregate_key: The aggregate's name in the metrics. Default "mean".
+        query_prompts: A prompt for every set's queries, or set name -> prompt naming every set. Default None.
+        corpus_prompts: The same for the documents. Default None.
+        write_predictions: Not supported; must stay False.
+        dataset_folder: Read the sets from this local copy of the dataset instead of the hub. Default None.
+
+    Raises:
+        ValueError: No or unknown set names, prompts missing for a set, or `write_predictions=True`.
+    """
 
     def __init__(
         self,
@@ -196,11 +222,31 @@ class NanoBEIREvaluator(SentenceEvaluator):
         self.evaluators = [self.load_evaluator(dataset, retrieval_options) for dataset in self.dataset_names]
 
     def set_name(self, dataset_name: str) -> str:
-        """The per-set evaluator's name, e.g. NanoSciFact (NanoSciFact_256 with truncate_dim=256)."""
+        """The per-set evaluator's name.
+
+        Args:
+            dataset_name: The set, e.g. "scifact".
+
+        Returns:
+            E.g. "NanoSciFact" ("NanoSciFact_256" with truncate_dim=256).
+        """
         readable = f"Nano{DATASET_NAMES[dataset_name.lower()]}"
         return readable + (f"_{self.truncate_dim}" if self.truncate_dim else "")
 
     def load_evaluator(self, dataset_name: str, options: dict[str, Any]) -> InformationRetrievalEvaluator:
+        """Read one set and make its retrieval evaluator.
+
+        Args:
+            dataset_name: The set, e.g. "scifact".
+            options: The InformationRetrievalEvaluator's other arguments.
+
+        Returns:
+            The set's evaluator.
+
+        Raises:
+            ImportError: The datasets package is missing.
+            ValueError: qrels naming queries or documents the set does not hold.
+        """
         split = f"Nano{DATASET_NAMES[dataset_name.lower()]}"
         (corpus, corpus_file), (queries, queries_file), qrels = (
             load_subset(self.dataset_id, self.dataset_folder, subset, split) for subset in SUBSET_COLUMNS
@@ -229,7 +275,14 @@ class NanoBEIREvaluator(SentenceEvaluator):
         return {**per_set, **self.prefix_name_to_metrics(aggregated)}
 
     def primary_from(self, aggregated: dict[str, float]) -> str:
-        """`{fn}_ndcg@{max k}` for the main score function, or for the function with the best aggregate NDCG."""
+        """The primary metric's name.
+
+        Args:
+            aggregated: The aggregated metrics, "{fn}_{metric}" -> value.
+
+        Returns:
+            `{fn}_ndcg@{max k}` for the main score function, or for the function with the best aggregate NDCG.
+        """
         suffix = f"_ndcg@{max(self.ndcg_at_k)}"
         if self.main_score_function is not None:
             return self.main_score_function.value + suffix
@@ -241,6 +294,11 @@ class NanoBEIREvaluator(SentenceEvaluator):
         return f"NanoBEIR_evaluation_{self.aggregate_key}_results.csv"
 
     def get_config_dict(self) -> dict[str, Any]:
+        """Settings worth recording in a model card.
+
+        Returns:
+            The sets, the dataset id, and truncate_dim, prompts and dataset_folder when set.
+        """
         config = {"dataset_names": self.dataset_names, "dataset_id": self.dataset_id}
         for key in ("truncate_dim", "query_prompts", "corpus_prompts", "dataset_folder"):
             if getattr(self, key) is not None:

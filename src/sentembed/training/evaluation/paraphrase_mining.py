@@ -50,7 +50,24 @@ def transitive_closure(duplicates: dict[str, set[str]]) -> dict[str, set[str]]:
 
 
 class ParaphraseMiningEvaluator(SentenceEvaluator):
-    """Average precision, and the best F1 (with its precision, recall and threshold), of mined pairs."""
+    """Average precision, and the best F1 (with its precision, recall and threshold), of mined pairs.
+
+    Args:
+        sentences_map: Sentence id -> text.
+        duplicates_list: Pairs of ids that are duplicates. Default None.
+        duplicates_dict: Id -> {id: True} for its duplicates (instead of, or besides, the list). Default None.
+        add_transitive_closure: Make every member of a group of duplicates a duplicate of every other.
+            Default False.
+        query_chunk_size: Sentences whose neighbours are searched at once. Default 5000.
+        corpus_chunk_size: Sentences scored against at once. Default 100000.
+        max_pairs: The most pairs mined. Default 500000.
+        top_k: Neighbours per sentence. Default 100.
+        show_progress_bar: Show progress while encoding. Default False.
+        batch_size: Texts per `encode` batch. Default 16.
+        name: A name for the data, put before every metric and in the CSV file's name. Default "".
+        write_csv: Append the metrics to a CSV file in the `output_path` of each call. Default True.
+        truncate_dim: Evaluate embeddings cut to this many dimensions. Default None: the model's.
+    """
 
     def __init__(
         self,

@@ -24,7 +24,18 @@ def check_samples(samples: list[dict]) -> None:
 
 
 class RerankingEvaluator(SentenceEvaluator):
-    """MAP, MRR@k and NDCG@k over samples of {"query", "positive": [...], "negative": [...]}."""
+    """MAP, MRR@k and NDCG@k over samples of {"query", "positive": [...], "negative": [...]}.
+
+    Args:
+        samples: Dicts with a "query" text and lists of "positive" and "negative" texts.
+        at_k: The cut-off for MRR and NDCG. Default 10.
+        name: A name for the data, put before every metric and in the CSV file's name. Default "".
+        write_csv: Append the metrics to a CSV file in the `output_path` of each call. Default True.
+        similarity_fct: Scores (queries, documents) embeddings. Default `cos_sim`.
+        batch_size: Texts per `encode` batch. Default 64.
+        show_progress_bar: Show progress while encoding. Default False.
+        truncate_dim: Evaluate embeddings cut to this many dimensions. Default None: the model's.
+    """
 
     def __init__(
         self,
@@ -57,6 +68,14 @@ class RerankingEvaluator(SentenceEvaluator):
         )
 
     def compute_metrics(self, model: EncoderModel) -> dict[str, float]:
+        """MAP, MRR@k and NDCG@k over the samples, without names or CSV.
+
+        Args:
+            model: The model to evaluate.
+
+        Returns:
+            Metric name -> value.
+        """
         queries = self._encode(model, [sample["query"] for sample in self.samples])
         documents = self._encode(model, [doc for s in self.samples for doc in [*s["positive"], *s["negative"]]])
         per_query, offset = [], 0

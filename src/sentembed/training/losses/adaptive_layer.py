@@ -88,7 +88,24 @@ def mean_kl_divergence(prior: list[torch.Tensor], final: list[torch.Tensor], tem
 
 class AdaptiveLayerLoss(EmbeddingLoss):
     """The wrapped loss on the full model plus, each step, on `n_layers_per_step` random shallower versions
-    (0 to all but the last layer kept), with a KL term pulling their embeddings toward the full model's."""
+    (0 to all but the last layer kept), with a KL term pulling their embeddings toward the full model's.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        loss: The loss to wrap (e.g. MultipleNegativesRankingLoss).
+        n_layers_per_step: How many shallower versions (random layer counts) each step trains; -1 for all.
+            Default 1.
+        last_layer_weight: The full model's loss weight. Default 1.
+        prior_layers_weight: The shallower versions' (averaged) loss weight. Default 1.
+        kl_div_weight: The KL term's weight. Default 1.
+        kl_temperature: The softmax temperature of the KL term; 0 turns it off. Default 0.3.
+        layer_weighting: How a shallower version's loss is weighted by its layer count: "uniform" (default),
+            "linear", "log", or a function of the layer index.
+
+    Raises:
+        ValueError: A bad `n_layers_per_step` or `layer_weighting`, or a model without a list of transformer
+            layers.
+    """
 
     def __init__(
         self,
@@ -144,12 +161,28 @@ class AdaptiveLayerLoss(EmbeddingLoss):
         return self.loss(sentence_features, labels)
 
     def get_layer_weight(self, index: int) -> float:
+        """The loss weight of the version that keeps `index` layers.
+
+        Args:
+            index: How many layers the version keeps (0: the embedding layer's output only).
+
+        Returns:
+            The weight, from `layer_weighting`.
+        """
         return layer_weight(self.layer_weighting, index)
 
     @staticmethod
     @contextmanager
     def kept_layers(layer_list: tuple[nn.Module, str], count: int) -> Iterator[None]:
-        """Run the model with only the first `count` layers of `layer_list` (their owner and its attribute)."""
+        """Run the model with only the first `count` layers of `layer_list` inside the `with` block.
+
+        Args:
+            layer_list: (the module holding the layers, the attribute naming their ModuleList).
+            count: How many layers to keep.
+
+        Yields:
+            Nothing; the layers are put back when the block ends.
+        """
         owner, attribute = layer_list
         layers = getattr(owner, attribute)
         setattr(owner, attribute, nn.ModuleList(list(layers)[:count]))
@@ -159,6 +192,14 @@ class AdaptiveLayerLoss(EmbeddingLoss):
             setattr(owner, attribute, layers)
 
     def chosen_layers(self, num_layers: int) -> list[int]:
+        """The layer counts this step trains.
+
+        Args:
+            num_layers: The model's layer count.
+
+        Returns:
+            All counts below it, or `n_layers_per_step` of them picked at random.
+        """
         prior = range(num_layers)
         if 0 < self.n_layers_per_step < len(prior):
             return random.sample(prior, self.n_layers_per_step)
@@ -194,7 +235,23 @@ class AdaptiveLayerLoss(EmbeddingLoss):
 
 
 class Matryoshka2dLoss(AdaptiveLayerLoss):
-    """AdaptiveLayerLoss over a MatryoshkaLoss: fewer layers and fewer dimensions both keep working."""
+    """AdaptiveLayerLoss over a MatryoshkaLoss: fewer layers and fewer dimensions both keep working.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        loss: The loss to wrap.
+        matryoshka_dims: The dimensions to train (see MatryoshkaLoss).
+        matryoshka_weights: One weight per dimension. Default None: 1 each.
+        n_layers_per_step: How many shallower versions (random layer counts) each step trains; -1 for all.
+            Default 1.
+        n_dims_per_step: How many dimensions (picked at random) each step trains; -1 for all. Default 1.
+        last_layer_weight: The full model's loss weight. Default 1.
+        prior_layers_weight: The shallower versions' (averaged) loss weight. Default 1.
+        kl_div_weight: The KL term's weight. Default 1.
+        kl_temperature: The softmax temperature of the KL term; 0 turns it off. Default 0.3.
+        layer_weighting: How a shallower version's loss is weighted by its layer count: "uniform" (default),
+            "linear", "log", or a function of the layer index.
+    """
 
     def __init__(
         self,

@@ -112,6 +112,14 @@ class GradientCacheMixin:
     model: torch.nn.Module
 
     def mini_batch_bounds(self, features: Features) -> list[tuple[int, int]]:
+        """Where one column's batch is cut into mini-batches.
+
+        Args:
+            features: The column's tokenized batch.
+
+        Returns:
+            (begin, end) rows of each mini-batch, in order.
+        """
         return mini_batch_bounds(features, self.mini_batch_size, self.mini_batch_num_tokens)
 
     def embed_minibatch(
@@ -175,7 +183,11 @@ class GradientCacheMixin:
                     (embedding * (gradient[begin:end] * scale)).sum().backward()
 
     def caches_gradients(self) -> bool:
-        """Whether this loss embeds in mini-batches with cached gradients (a loss may offer it as an option)."""
+        """Whether this loss embeds in mini-batches with cached gradients (a loss may offer it as an option).
+
+        Returns:
+            True.
+        """
         return True
 
     def forward(self, sentence_features: list[Features], labels: torch.Tensor | None) -> torch.Tensor:
@@ -185,7 +197,18 @@ class GradientCacheMixin:
         self, sentence_features: list[Features], loss_of: Callable[[list[torch.Tensor]], torch.Tensor]
     ) -> torch.Tensor:
         """`loss_of(embeddings)` with gradient caching: the embeddings come from mini-batches without gradients,
-        and backward replays each mini-batch to push `loss_of`'s gradient through the model."""
+        and backward replays each mini-batch to push `loss_of`'s gradient through the model.
+
+        Args:
+            sentence_features: One tokenized batch per text column.
+            loss_of: The loss as a function of the column embeddings (see `prepare_loss`).
+
+        Returns:
+            The loss, a scalar tensor whose backward runs the replay.
+
+        Raises:
+            ValueError: A column whose embeddings the loss does not use.
+        """
         if not torch.is_grad_enabled():
             return loss_of(self.embed(sentence_features))
         embeddings, states = self._embed_without_grad(sentence_features)
@@ -217,7 +240,29 @@ def cache_config(loss: GradientCacheMixin) -> dict[str, Any]:
 
 
 class CachedMultipleNegativesRankingLoss(GradientCacheMixin, MultipleNegativesRankingLoss):
-    """MultipleNegativesRankingLoss with gradient caching: batch size is limited by time, not memory."""
+    """MultipleNegativesRankingLoss with gradient caching: batch size is limited by time, not memory.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        scale: Multiplies the similarities before the softmax (the inverse temperature), a positive number.
+            Default 20.
+        similarity_fct: Scores every (anchor, candidate) pair of two embedding batches. Default `cos_sim`.
+        mini_batch_size: Rows embedded at once; memory depends on it, not on the batch size. Default 32.
+        mini_batch_num_tokens: Cut mini-batches by this many tokens instead of rows. Default None.
+        gather_across_devices: In distributed training, use the other devices' candidates as negatives too.
+            Default False.
+        directions: Which similarities compete: "query_to_doc" (required) and any of "doc_to_query",
+            "query_to_query" and "doc_to_doc". Default ("query_to_doc",).
+        partition_mode: "joint" (one softmax over every direction's candidates, default) or "per_direction"
+            (one cross-entropy per direction, averaged; only the two cross directions).
+        show_progress_bar: Show progress over the mini-batches. Default False.
+        hardness_mode: Which negatives get a bonus that makes them weigh more: "in_batch_negatives",
+            "hard_negatives" (the explicit negative columns), "all_negatives", or None (default).
+        hardness_strength: The bonus: this times the negative's (detached) similarity. Default 0.
+
+    Raises:
+        ValueError: What MultipleNegativesRankingLoss refuses, or mini-batch sizes that are not positive ints.
+    """
 
     def __init__(
         self,
@@ -244,7 +289,19 @@ class CachedMultipleNegativesRankingLoss(GradientCacheMixin, MultipleNegativesRa
 
 
 class CachedMultipleNegativesSymmetricRankingLoss(CachedMultipleNegativesRankingLoss):
-    """CachedMultipleNegativesRankingLoss with directions query_to_doc and doc_to_query, one softmax each."""
+    """CachedMultipleNegativesRankingLoss with directions query_to_doc and doc_to_query, one softmax each.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        scale: Multiplies the similarities before the softmax (the inverse temperature), a positive number.
+            Default 20.
+        similarity_fct: Scores every (anchor, candidate) pair of two embedding batches. Default `cos_sim`.
+        mini_batch_size: Rows embedded at once; memory depends on it, not on the batch size. Default 32.
+        mini_batch_num_tokens: Cut mini-batches by this many tokens instead of rows. Default None.
+        gather_across_devices: In distributed training, use the other devices' candidates as negatives too.
+            Default False.
+        show_progress_bar: Show progress over the mini-batches. Default False.
+    """
 
     def __init__(
         self,
@@ -263,7 +320,25 @@ class CachedMultipleNegativesSymmetricRankingLoss(CachedMultipleNegativesRanking
 
 
 class CachedGISTEmbedLoss(GradientCacheMixin, GISTEmbedLoss):
-    """GISTEmbedLoss with gradient caching; the guide embeds the whole batch once, without gradients."""
+    """GISTEmbedLoss with gradient caching; the guide embeds the whole batch once, without gradients.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        guide: A SentenceTransformer whose similarities decide which candidates are false negatives.
+        temperature: Divides the similarities before the softmax. Default 0.01.
+        mini_batch_size: Rows embedded at once; memory depends on it, not on the batch size. Default 32.
+        mini_batch_num_tokens: Cut mini-batches by this many tokens instead of rows. Default None.
+        show_progress_bar: Show progress over the mini-batches. Default False.
+        margin_strategy: "absolute" (default) or "relative" (see GISTEmbedLoss).
+        margin: How far below the anchor's positive a candidate must score to stay. Default 0.
+        contrast_anchors: Also contrast each anchor with the other anchors. Default True.
+        contrast_positives: Also contrast each positive with the other positives. Default True.
+        gather_across_devices: In distributed training, use the other devices' candidates as negatives too.
+            Default False.
+
+    Raises:
+        ValueError: No guide, an unknown margin_strategy, or mini-batch sizes that are not positive ints.
+    """
 
     def __init__(
         self,

@@ -33,6 +33,14 @@ class EmbedDistillLoss(EmbeddingLoss):
 
     The label is one teacher embedding per row (shared by all columns) or one per column, shaped
     (rows, columns, dim); `projection_dim` adds a trained linear map into the teacher's space.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        distance_metric: "cosine" (1 - cosine, default), "l2" (Euclidean distance) or "mse".
+        projection_dim: The teacher's embedding dimension, when it differs from the model's. Default None.
+
+    Raises:
+        ValueError: An unknown distance_metric, or a projection_dim that is not a positive int.
     """
 
     columns = ColumnSpec(1, None, "vector")
@@ -60,6 +68,18 @@ class EmbedDistillLoss(EmbeddingLoss):
         return torch.stack(losses).mean()
 
     def teachers_per_column(self, labels: torch.Tensor, embeddings: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The teacher embeddings each column must match.
+
+        Args:
+            labels: The label column: (rows, dim) or (rows, columns, dim).
+            embeddings: The model's embeddings, one (rows, dim) tensor per column (after any projection).
+
+        Returns:
+            One (rows, dim) tensor per column.
+
+        Raises:
+            ValueError: Labels of another shape.
+        """
         rows, width = embeddings[0].shape
         if labels.dim() == 3 and labels.shape[1] == len(embeddings):
             teachers = list(labels.unbind(dim=1))
@@ -76,7 +96,14 @@ class EmbedDistillLoss(EmbeddingLoss):
         return teachers
 
     def save_projection(self, path: str) -> None:
-        """Write the projection's weights (a safetensors file) to reuse it in a later run."""
+        """Write the projection's weights (a safetensors file) to reuse it in a later run.
+
+        Args:
+            path: The file to write.
+
+        Raises:
+            ValueError: A loss without a projection.
+        """
         from safetensors.torch import save_file
 
         if self.projection is None:
@@ -84,7 +111,14 @@ class EmbedDistillLoss(EmbeddingLoss):
         save_file({name: value.contiguous() for name, value in self.projection.state_dict().items()}, path)
 
     def load_projection(self, path: str) -> None:
-        """Read projection weights written by `save_projection`."""
+        """Read projection weights written by `save_projection`.
+
+        Args:
+            path: The file to read.
+
+        Raises:
+            ValueError: A loss without a projection.
+        """
         from safetensors.torch import load_file
 
         if self.projection is None:
@@ -96,7 +130,12 @@ class EmbedDistillLoss(EmbeddingLoss):
 
 
 class MSELoss(EmbedDistillLoss):
-    """EmbedDistillLoss with the mean squared error (the multilingual distillation objective)."""
+    """EmbedDistillLoss with the mean squared error (the multilingual distillation objective).
+
+    Args:
+        model: The SentenceTransformer being trained.
+        projection_dim: The teacher's embedding dimension, when it differs from the model's. Default None.
+    """
 
     def __init__(self, model: torch.nn.Module, projection_dim: int | None = None) -> None:
         super().__init__(model, "mse", projection_dim)
@@ -106,7 +145,12 @@ class MSELoss(EmbedDistillLoss):
 
 
 class MarginMSELoss(EmbeddingLoss):
-    """(query, positive, negative...) rows: sim(q, p) - sim(q, n) must match the teacher's margin in the label."""
+    """(query, positive, negative...) rows: sim(q, p) - sim(q, n) must match the teacher's margin in the label.
+
+    Args:
+        model: The SentenceTransformer being trained.
+        similarity_fct: Scores row i of one embedding batch with row i of another. Default `pairwise_dot_score`.
+    """
 
     columns = ColumnSpec(3, None, "float")
 
@@ -177,7 +221,18 @@ class DistillKLDivLoss(EmbeddingLoss):
 
     @staticmethod
     def teacher_scores(labels: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        """The label as one teacher score per (row, candidate), refusing another shape and NaN scores."""
+        """The label as one teacher score per (row, candidate).
+
+        Args:
+            labels: The label column.
+            scores: The student's (rows, candidates) scores, for the shape.
+
+        Returns:
+            The teacher's (rows, candidates) scores.
+
+        Raises:
+            ValueError: Labels of another size, or NaN scores.
+        """
         rows, candidates = scores.shape
         if labels.numel() != rows * candidates:
             raise ValueError(
@@ -191,7 +246,13 @@ class DistillKLDivLoss(EmbeddingLoss):
 
     @staticmethod
     def warn_on_collapsed_teacher(teacher: torch.Tensor, probabilities: torch.Tensor, temperature: float) -> None:
-        """Warn when the teacher's softmax underflows to exact zeros for candidates it scored (finite scores)."""
+        """Warn when the teacher's softmax underflows to exact zeros for candidates it scored (finite scores).
+
+        Args:
+            teacher: The teacher's scores.
+            probabilities: The teacher's softmax of them.
+            temperature: The teacher temperature, for the message.
+        """
         collapsed = int(((probabilities == 0) & torch.isfinite(teacher)).sum())
         if collapsed:
             logger.warning(

@@ -55,7 +55,11 @@ class MatryoshkaLoss(EmbeddingLoss):
         self.columns = getattr(loss, "columns", EmbeddingLoss.columns)
 
     def chosen_dims(self) -> list[tuple[int, float]]:
-        """The (dimension, weight) pairs this step trains: all, or `n_dims_per_step` picked at random."""
+        """The dimensions this step trains.
+
+        Returns:
+            (dimension, weight) pairs: all, or `n_dims_per_step` picked at random.
+        """
         chosen = list(zip(self.matryoshka_dims, self.matryoshka_weights, strict=True))
         if 0 < self.n_dims_per_step < len(chosen):
             chosen = random.sample(chosen, self.n_dims_per_step)
@@ -83,7 +87,16 @@ class MatryoshkaLoss(EmbeddingLoss):
     def truncated_forwards(
         self, sentence_features: list[dict[str, torch.Tensor]], labels: torch.Tensor | None, chosen: list
     ) -> torch.Tensor:
-        """A loss of the user's own: run it once per dimension, the model's sentence embeddings truncated."""
+        """A loss of the user's own: run it once per dimension, the model's sentence embeddings truncated.
+
+        Args:
+            sentence_features: One tokenized batch per text column.
+            labels: The labels, or None.
+            chosen: The (dimension, weight) pairs to train.
+
+        Returns:
+            The weighted sum of the losses.
+        """
         total = 0.0
         for dim, weight in chosen:
             with truncated_outputs(self.model, dim):

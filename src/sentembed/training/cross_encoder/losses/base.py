@@ -25,7 +25,12 @@ def activation_name(activation_fn: Any) -> str | None:
 
 
 class CrossEncoderLoss(nn.Module):
-    """Base: score (first, second) text pairs with the cross-encoder, keeping gradients."""
+    """Base: score (first, second) text pairs with the cross-encoder, keeping gradients.
+
+    Args:
+        model: The CrossEncoder being trained.
+        activation_fn: Applied to the logits before the loss; None for none. Default None.
+    """
 
     columns = ColumnSpec(2, 2, "float")
 
@@ -35,18 +40,38 @@ class CrossEncoderLoss(nn.Module):
         self.activation_fn = activation_fn
 
     def logits(self, firsts: list[str], seconds: list[str], batch_size: int | None = None) -> torch.Tensor:
-        """Raw logits of each pair, shape (pairs, num_labels), in length-sorted batches of about `batch_size`
-        pairs (all at once when None) under the token budget."""
+        """Raw logits of each pair, in length-sorted batches under the token budget.
+
+        Args:
+            firsts: The pairs' first texts.
+            seconds: The pairs' second texts.
+            batch_size: About how many pairs per batch. Default None: all at once.
+
+        Returns:
+            The (pairs, num_labels) logits, with gradients.
+        """
         classifier = self.model.classifier
         rows, _ = classifier.tokenize_pairs_unpadded(list(zip(firsts, seconds, strict=True)))
         size = batch_size if batch_size and batch_size > 0 else len(rows)
         return run_in_sorted_batches(rows, size, classifier.pad, self.model.device, classifier.logits, False)
 
     def activated(self, logits: torch.Tensor) -> torch.Tensor:
-        """The logits through the loss's activation (unchanged when it has none)."""
+        """The logits through the loss's activation (unchanged when it has none).
+
+        Args:
+            logits: The logits.
+
+        Returns:
+            The activated scores.
+        """
         return logits if self.activation_fn is None else self.activation_fn(logits)
 
     def get_config_dict(self) -> dict[str, Any]:
+        """The settings recorded in the model card.
+
+        Returns:
+            Setting name -> value.
+        """
         return {"activation_fn": activation_name(self.activation_fn)}
 
 

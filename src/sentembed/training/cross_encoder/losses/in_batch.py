@@ -29,7 +29,17 @@ def prompted_queries(columns: list[list[str]], prompt: str | None) -> list[list[
 class MultipleNegativesRankingLoss(CrossEncoderLoss):
     """(query, positive[, negatives...]) rows: softmax cross-entropy (scores activated, times `scale`) where the
     positive competes with the row's hard negatives and `num_negatives` documents drawn at random from the other
-    rows (all of them when `num_negatives` is None or not smaller than their number)."""
+    rows (all of them when `num_negatives` is None or not smaller than their number).
+
+    Args:
+        model: The CrossEncoder being trained (one output: num_labels=1).
+        num_negatives: Documents of other rows each query is scored against. Default 4; None for all.
+        scale: Multiplies the activated scores before the softmax. Default 10.
+        activation_fn: Applied to the logits first. Default `torch.nn.Sigmoid()`.
+
+    Raises:
+        ValueError: A model with more than one output, or a num_negatives that is not a positive int.
+    """
 
     columns = ColumnSpec(2, None)
 
@@ -47,7 +57,14 @@ class MultipleNegativesRankingLoss(CrossEncoderLoss):
         self.num_negatives, self.scale = num_negatives, scale
 
     def candidate_columns(self, columns: list[list[str]]) -> list[list[str]]:
-        """The documents each query is scored with, one list per slot: positives, in-batch negatives, hard ones."""
+        """The documents each query is scored with.
+
+        Args:
+            columns: [queries, positives, hard negatives...].
+
+        Returns:
+            One list per slot (a document per query): positives, in-batch negatives, hard ones.
+        """
         queries, documents = columns[0], columns[1:]
         size = len(queries)
         pool = [text for column in documents for text in column]
@@ -61,13 +78,32 @@ class MultipleNegativesRankingLoss(CrossEncoderLoss):
         return [documents[0], *borrowed, *documents[1:]]
 
     def loss_from_scores(self, logits: torch.Tensor, size: int) -> torch.Tensor:
-        """Cross-entropy of the positive (slot 0) against the other slots; `logits` is slot by slot, flat."""
+        """Cross-entropy of the positive (slot 0) against the other slots.
+
+        Args:
+            logits: The logits of every (query, slot) pair, slot by slot, flat.
+            size: How many queries.
+
+        Returns:
+            The loss, a scalar tensor.
+        """
         scores = self.activated(logits.view(-1, size).t())
         if self.scale:
             scores = scores * self.scale
         return F.cross_entropy(scores, torch.zeros(size, dtype=torch.long, device=scores.device))
 
     def pairs(self, columns: list[list[str]]) -> tuple[list[str], list[str]]:
+        """Every (query, candidate) pair to score, slot by slot.
+
+        Args:
+            columns: [queries, positives, hard negatives...].
+
+        Returns:
+            (the pairs' queries, the pairs' documents).
+
+        Raises:
+            ValueError: Fewer than two columns.
+        """
         if len(columns) < 2:
             raise ValueError(f"{type(self).__name__} expects (query, positive[, negatives...]) columns")
         queries = columns[0]
@@ -75,7 +111,16 @@ class MultipleNegativesRankingLoss(CrossEncoderLoss):
         return [query for _ in slots for query in queries], [text for slot in slots for text in slot]
 
     def forward(self, columns: list[list[str]], labels: Any = None, prompt: str | None = None) -> torch.Tensor:
-        """The loss of a batch of (query, positive[, negatives...]) text columns; `prompt` goes before each query."""
+        """The loss of a batch of (query, positive[, negatives...]) text columns.
+
+        Args:
+            columns: [queries, positives, hard negatives...].
+            labels: Unused (the positive is the second column).
+            prompt: A prompt to put before each query. Default None.
+
+        Returns:
+            The loss, a scalar tensor.
+        """
         firsts, seconds = self.pairs(prompted_queries(columns, prompt))
         return self.loss_from_scores(self.logits(firsts, seconds).view(-1), len(columns[0]))
 
@@ -86,7 +131,16 @@ class MultipleNegativesRankingLoss(CrossEncoderLoss):
 class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
     """MultipleNegativesRankingLoss with gradient caching: the pairs are scored `mini_batch_size` at a time
     without gradients, then again with gradients (same dropout) when backward runs, so a batch's memory is that
-    of one mini-batch."""
+    of one mini-batch.
+
+    Args:
+        model: The CrossEncoder being trained (one output: num_labels=1).
+        num_negatives: Documents of other rows each query is scored against. Default 4; None for all.
+        scale: Multiplies the activated scores before the softmax. Default 10.
+        activation_fn: Applied to the logits first. Default `torch.nn.Sigmoid()`.
+        mini_batch_size: Pairs scored at once. Default 32.
+        show_progress_bar: Show progress over the mini-batches. Default False.
+    """
 
     def __init__(
         self,
@@ -102,6 +156,14 @@ class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
         self.show_progress_bar = show_progress_bar
 
     def mini_batches(self, count: int) -> list[slice]:
+        """Where the pairs are cut into mini-batches.
+
+        Args:
+            count: How many pairs.
+
+        Returns:
+            One slice per mini-batch.
+        """
         return [slice(start, start + self.mini_batch_size) for start in range(0, count, self.mini_batch_size)]
 
     def predict_minibatch(
@@ -129,7 +191,16 @@ class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
         return logits, captured
 
     def forward(self, columns: list[list[str]], labels: Any = None, prompt: str | None = None) -> torch.Tensor:
-        """The loss of a batch of (query, positive[, negatives...]) text columns; `prompt` goes before each query."""
+        """The loss of a batch of (query, positive[, negatives...]) text columns.
+
+        Args:
+            columns: [queries, positives, hard negatives...].
+            labels: Unused (the positive is the second column).
+            prompt: A prompt to put before each query. Default None.
+
+        Returns:
+            The loss, a scalar tensor.
+        """
         firsts, seconds = self.pairs(prompted_queries(columns, prompt))
         size = len(columns[0])
         if not torch.is_grad_enabled():
@@ -150,7 +221,14 @@ class CachedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
     def backward_through_model(
         self, firsts: list[str], seconds: list[str], states: list[RandContext], gradient: torch.Tensor
     ) -> None:
-        """Score each mini-batch again with gradients, replaying its dropout, and push the cached gradient in."""
+        """Score each mini-batch again with gradients, replaying its dropout, and push the cached gradient in.
+
+        Args:
+            firsts: The pairs' queries.
+            seconds: The pairs' documents.
+            states: Each mini-batch's captured random state.
+            gradient: The loss's gradient with respect to every pair's logit, flat.
+        """
         for part, state in zip(self.mini_batches(len(firsts)), states, strict=True):
             pairs = [list(pair) for pair in zip(firsts[part], seconds[part], strict=True)]
             with torch.enable_grad():

@@ -22,16 +22,38 @@ IDENTITY = nn.Identity()
 
 @dataclass
 class ListBatch:
-    """A batch of ranked lists as (queries, longest list) matrices: activated scores, labels, and the real slots."""
+    """A batch of ranked lists as (queries, longest list) matrices: activated scores, labels, and the real slots.
+
+    Attributes:
+        scores: The activated scores.
+        labels: The labels.
+        mask: True for real documents, False for padding.
+    """
 
     scores: torch.Tensor
     labels: torch.Tensor
     mask: torch.Tensor
 
     def padded_scores(self, value: float) -> torch.Tensor:
+        """The scores with `value` in the padding.
+
+        Args:
+            value: What padding slots hold.
+
+        Returns:
+            The (queries, longest list) scores.
+        """
         return self.scores.masked_fill(~self.mask, value)
 
     def padded_labels(self, value: float) -> torch.Tensor:
+        """The labels with `value` in the padding.
+
+        Args:
+            value: What padding slots hold.
+
+        Returns:
+            The (queries, longest list) labels.
+        """
         return self.labels.masked_fill(~self.mask, value)
 
 
@@ -58,7 +80,17 @@ def check_lists(loss_name: str, columns: list, labels: Any) -> tuple[list[str], 
 
 
 class ListwiseLoss(CrossEncoderLoss):
-    """Base for listwise losses: score every (query, document) pair and lay the scores out per query."""
+    """Base for listwise losses: score every (query, document) pair and lay the scores out per query.
+
+    Args:
+        model: The CrossEncoder being trained (one output: num_labels=1).
+        activation_fn: Applied to the logits before the loss. Default `torch.nn.Identity()`.
+        mini_batch_size: Pairs scored at once. Default None: as many as the batch has queries (all when 0 or
+            less).
+
+    Raises:
+        ValueError: A model with more than one output.
+    """
 
     columns = ColumnSpec(2, 2, "float-list")
 
@@ -70,6 +102,18 @@ class ListwiseLoss(CrossEncoderLoss):
         self.mini_batch_size = mini_batch_size
 
     def list_batch(self, columns: list, labels: Any) -> ListBatch:
+        """Score every (query, document) pair of the batch and lay the scores out per query.
+
+        Args:
+            columns: [queries, document lists].
+            labels: One list of labels per query, one per document.
+
+        Returns:
+            The padded scores, labels and mask.
+
+        Raises:
+            ValueError: Columns or labels of another shape.
+        """
         queries, documents, labels = check_lists(type(self).__name__, columns, labels)
         firsts = [query for query, docs in zip(queries, documents, strict=True) for _ in docs]
         seconds = [doc for docs in documents for doc in docs]
@@ -95,6 +139,18 @@ class ListNetLoss(ListwiseLoss):
     """ListNet: cross-entropy between the softmax of each query's labels and the softmax of its scores."""
 
     def forward(self, columns: list, labels: Any) -> torch.Tensor:
+        """The loss of one training batch (the trainer calls this).
+
+        Args:
+            columns: [queries, document lists]: one query and one list of documents per row.
+            labels: One list of relevance labels per row, one per document.
+
+        Returns:
+            The loss, a scalar tensor.
+
+        Raises:
+            ValueError: Columns or labels of another shape.
+        """
         batch = self.list_batch(columns, labels)
         targets = batch.padded_labels(float("-inf")).softmax(dim=1)
         log_probs = batch.padded_scores(float("-inf")).log_softmax(dim=1)
@@ -104,13 +160,26 @@ class ListNetLoss(ListwiseLoss):
 
 class PListMLELambdaWeight(nn.Module):
     """Position weights for PListMLELoss: rank r of n documents weighs 2^(n - r) - 1 (scaled to stay finite for
-    lists over 128), so getting the top of the list right counts most. `rank_discount_fn(mask)` replaces it."""
+    lists over 128), so getting the top of the list right counts most. `rank_discount_fn(mask)` replaces it.
+
+    Args:
+        rank_discount_fn: A function of the (queries, size) mask giving the position weights. Default None: the
+            one above.
+    """
 
     def __init__(self, rank_discount_fn: Any = None) -> None:
         super().__init__()
         self.rank_discount_fn = rank_discount_fn
 
     def forward(self, mask: torch.Tensor) -> torch.Tensor:
+        """The weight of each position.
+
+        Args:
+            mask: (queries, size), True for real documents.
+
+        Returns:
+            (queries, size) weights.
+        """
         if self.rank_discount_fn is not None:
             return self.rank_discount_fn(mask)
         lengths = mask.sum(dim=1, keepdim=True)
@@ -124,7 +193,16 @@ DEFAULT_LAMBDA_WEIGHT = PListMLELambdaWeight()
 
 class PListMLELoss(ListwiseLoss):
     """Position-aware ListMLE: the negative log-likelihood of the documents' order (the input order, or by label
-    when `respect_input_order=False`) under the Plackett-Luce model, each position weighted by `lambda_weight`."""
+    when `respect_input_order=False`) under the Plackett-Luce model, each position weighted by `lambda_weight`.
+
+    Args:
+        model: The CrossEncoder being trained (one output: num_labels=1).
+        lambda_weight: The position weights. Default PListMLELambdaWeight(); None weighs every position alike.
+        activation_fn: Applied to the logits before the loss. Default `torch.nn.Identity()`.
+        mini_batch_size: Pairs scored at once. Default None: as many as the batch has queries (all when 0 or
+            less).
+        respect_input_order: Take the input order as the true order (True, default), else sort by label.
+    """
 
     def __init__(
         self,
@@ -140,6 +218,18 @@ class PListMLELoss(ListwiseLoss):
         self.eps = 1e-10
 
     def forward(self, columns: list, labels: Any) -> torch.Tensor:
+        """The loss of one training batch (the trainer calls this).
+
+        Args:
+            columns: [queries, document lists]: one query and one list of documents per row.
+            labels: One list of relevance labels per row, one per document.
+
+        Returns:
+            The loss, a scalar tensor.
+
+        Raises:
+            ValueError: Columns or labels of another shape.
+        """
         batch = self.list_batch(columns, labels)
         scores, mask = batch.scores, batch.mask
         if not self.respect_input_order:
@@ -163,7 +253,15 @@ class PListMLELoss(ListwiseLoss):
 
 
 class ListMLELoss(PListMLELoss):
-    """ListMLE: PListMLELoss with every position weighted alike."""
+    """ListMLE: PListMLELoss with every position weighted alike.
+
+    Args:
+        model: The CrossEncoder being trained (one output: num_labels=1).
+        activation_fn: Applied to the logits before the loss. Default `torch.nn.Identity()`.
+        mini_batch_size: Pairs scored at once. Default None: as many as the batch has queries (all when 0 or
+            less).
+        respect_input_order: Take the input order as the true order (True, default), else sort by label.
+    """
 
     def __init__(
         self,
@@ -183,7 +281,15 @@ class ListMLELoss(PListMLELoss):
 class ADRMSELoss(ListwiseLoss):
     """Approx Discounted Rank MSE: the squared gap between each document's true rank (by label, ties sharing
     the mean rank) and a smooth rank from its scores (sigmoids of score gaps, sharpened by `alpha`), weighted
-    by 1 / log2(true rank + 1) so the top of the list counts most."""
+    by 1 / log2(true rank + 1) so the top of the list counts most.
+
+    Args:
+        model: The CrossEncoder being trained (one output: num_labels=1).
+        alpha: Sharpens the sigmoids of the smooth rank. Default 1.
+        activation_fn: Applied to the logits before the loss. Default `torch.nn.Identity()`.
+        mini_batch_size: Pairs scored at once. Default None: as many as the batch has queries (all when 0 or
+            less).
+    """
 
     def __init__(
         self,
@@ -196,11 +302,31 @@ class ADRMSELoss(ListwiseLoss):
         self.alpha = alpha
 
     def approximate_ranks(self, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """1 + the soft count of real documents scored above each document (itself excluded)."""
+        """1 + the soft count of real documents scored above each document (itself excluded).
+
+        Args:
+            scores: (queries, size) scores.
+            mask: (queries, size), True for real documents.
+
+        Returns:
+            (queries, size) smooth ranks.
+        """
         above = torch.sigmoid(self.alpha * (scores.unsqueeze(1) - scores.unsqueeze(2))) * mask.unsqueeze(1)
         return 1.0 + above.sum(dim=2) - 0.5 * mask.float()
 
     def forward(self, columns: list, labels: Any) -> torch.Tensor:
+        """The loss of one training batch (the trainer calls this).
+
+        Args:
+            columns: [queries, document lists]: one query and one list of documents per row.
+            labels: One list of relevance labels per row, one per document.
+
+        Returns:
+            The loss, a scalar tensor.
+
+        Raises:
+            ValueError: Columns or labels of another shape.
+        """
         batch = self.list_batch(columns, labels)
         mask, labels_matrix = batch.mask, batch.labels
         real_others = mask.unsqueeze(1)
