@@ -11,7 +11,7 @@ tomllib = pytest.importorskip("tomllib")
 
 ROOT = Path(__file__).resolve().parents[2]
 # How many modules were exempt when the type check went into CI; fixing one lowers this number.
-MOST_EXEMPT_MODULES = 76
+MOST_EXEMPT_MODULES = 72
 
 
 def mypy_settings() -> dict:

@@ -61,7 +61,9 @@ def read_corpus(path: str, text_field: str, id_field: str) -> tuple[list[str], l
         return read_lines(path), None, None
     if not Path(path).is_file():
         raise OSError(f"input file {path} does not exist")
-    texts, ids, metadata = [], [], []
+    texts: list[str] = []
+    ids: list = []
+    metadata: list[dict] = []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -70,9 +72,8 @@ def read_corpus(path: str, text_field: str, id_field: str) -> tuple[list[str], l
             texts.append(record.pop(text_field))
             ids.append(record.pop(id_field, None))
             metadata.append(record)
-    if any(value is None for value in ids):
-        ids = None
-    return texts, ids, metadata if any(metadata) else None
+    known_ids = None if any(value is None for value in ids) else ids
+    return texts, known_ids, metadata if any(metadata) else None
 
 
 def read_parquet(path: str, text_field: str, id_field: str) -> tuple[list[str], list | None, list[dict] | None]:

@@ -42,7 +42,7 @@ class TextCollator:
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         name = rows[0].get("dataset_name", self.dataset_name)
         batch: dict[str, Any] = {} if name is None else {"dataset_name": name}
-        texts = []
+        texts: list[list[Any]] = []
         for column in rows[0]:
             if column == "dataset_name":
                 continue

@@ -68,7 +68,7 @@ class SentenceEvaluator:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "__call__" in cls.__dict__:
-            cls.__call__ = recording_metrics(cls.__dict__["__call__"])
+            cls.__call__ = recording_metrics(cls.__dict__["__call__"])  # type: ignore[method-assign]
 
     def store_metrics_in_model_card_data(self, model: Any, metrics: dict[str, Any], epoch: float = 0, step: int = 0):
         """Hand the metrics to the model's card data, when the model has one.

@@ -85,7 +85,9 @@ class TripletEvaluator(SentenceEvaluator):
         return float(self.margin or 0.0)
 
     def __call__(self, model: EncoderModel, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:
-        options = dict(batch_size=self.batch_size, show_progress_bar=self.show_progress_bar, convert_to_numpy=True)
+        options: dict[str, Any] = dict(
+            batch_size=self.batch_size, show_progress_bar=self.show_progress_bar, convert_to_numpy=True
+        )
         options["truncate_dim"] = self.truncate_dim
         anchors = model.encode(self.anchors, **options)
         positives = model.encode(self.positives, **options)
