@@ -13,6 +13,7 @@ import numpy as np
 from sentembed.common.checks import is_integer
 from sentembed.common.errors import StoreDamagedError, StoreError
 from sentembed.common.files import path_inside, read_json, write_json
+from sentembed.common.protocols import EncoderModel
 
 FORMAT = "sentembed-embedding-store"
 VERSION = 2
@@ -196,7 +197,7 @@ def check_chunking(chunking: Any) -> None:
         raise OSError(f"chunking {chunking!r} is not {{'chunk_tokens': n, 'overlap': m}} with 0 <= m < n")
 
 
-def model_fingerprint(model: Any, prompt: str | None, normalized: bool) -> list[float]:
+def model_fingerprint(model: EncoderModel, prompt: str | None, normalized: bool) -> list[float]:
     """The first dimensions of the model's embedding of a fixed text: equal models give equal fingerprints."""
     vector = model.encode(FINGERPRINT_TEXT, prompt=prompt, normalize_embeddings=normalized, convert_to_numpy=True)
     return [round(float(value), 6) for value in np.asarray(vector)[:FINGERPRINT_DIMS]]
@@ -208,7 +209,7 @@ def same_fingerprint(first: list[float] | None, second: list[float] | None) -> b
     return len(first) == len(second) and bool(np.allclose(first, second, atol=FINGERPRINT_TOLERANCE, rtol=0))
 
 
-def model_name(model: Any) -> str | None:
+def model_name(model: str | EncoderModel | None) -> str | None:
     """A name that `SentenceTransformer(...)` can load again from any working folder, if the model knows where
     it came from: a local folder as an absolute path, a hub name as it is."""
     path = model if isinstance(model, str) else getattr(model, "model_path", None)

@@ -19,6 +19,7 @@ from sentembed.common.checks import array_matrix, check_choice, check_positive_i
 from sentembed.common.errors import StoreDamagedError, StoreError
 from sentembed.common.files import file_lock, load_array
 from sentembed.common.hits import hits_from_top_k
+from sentembed.common.protocols import EncoderModel
 from sentembed.common.types import Hit
 from sentembed.quantization.quantize import quantize_embeddings, scalar_ranges
 from sentembed.store import build as building
@@ -78,7 +79,7 @@ class EmbeddingStore:
 
     def __init__(self, path: Path, manifest: Manifest) -> None:
         self.path = path
-        self._model: Any = None
+        self._model: EncoderModel | None = None
         self._stamp: tuple[int, int, int] | None = None
         self._load(manifest)
 
@@ -104,7 +105,7 @@ class EmbeddingStore:
         embeddings: Any,
         ids: IdList | None = None,
         texts: Sequence[str] | None = None,
-        model: Any = None,
+        model: str | EncoderModel | None = None,
         precision: StorePrecision = "float32",
         metadata: Sequence[dict] | None = None,
         normalized: bool | None = None,
@@ -166,7 +167,7 @@ class EmbeddingStore:
     def build(
         cls,
         path: str | Path,
-        model: Any,
+        model: str | EncoderModel,
         texts: Sequence[str],
         ids: IdList | None = None,
         metadata: Sequence[dict] | None = None,
@@ -247,7 +248,7 @@ class EmbeddingStore:
         path: str | Path,
         dim: int,
         name: str | None,
-        model: Any,
+        model: EncoderModel | None,
         precision: str,
         normalized: bool,
         prompt: str | None,
@@ -416,7 +417,7 @@ class EmbeddingStore:
         texts: Sequence[str] | None = None,
         embeddings: Any = None,
         metadata: Sequence[dict] | None = None,
-        model: Any = None,
+        model: str | EncoderModel | None = None,
     ) -> None:
         """Replace the rows with these ids, or add them where there are none, in one commit: the old rows are
         deleted and the new ones appended together, so that no search sees both or neither.
@@ -665,7 +666,7 @@ class EmbeddingStore:
 
     # ----- models ------------------------------------------------------------------------------
 
-    def check_model(self, model: Any) -> None:
+    def check_model(self, model: EncoderModel | None) -> None:
         """Refuse a model whose embeddings differ from the ones this store was built with.
 
         Args:
@@ -676,7 +677,7 @@ class EmbeddingStore:
         """
         building.check_model(self.manifest, model)
 
-    def model(self) -> Any:
+    def model(self) -> EncoderModel:
         """The store's model, loaded once from the name in the manifest.
 
         Returns:
@@ -700,7 +701,7 @@ class EmbeddingStore:
         top_k: int = 10,
         rescore: bool = True,
         rescore_multiplier: int = 4,
-        model: Any = None,
+        model: EncoderModel | None = None,
         return_texts: bool = False,
         return_chunks: bool = False,
         filter: dict[str, Any] | None = None,
@@ -907,7 +908,7 @@ class EmbeddingStore:
             self._spans = self.segments.chunk_spans()
         return self._spans
 
-    def _queries(self, queries: Any, model: Any) -> np.ndarray:
+    def _queries(self, queries: Any, model: EncoderModel | None) -> np.ndarray:
         """Float32 query matrix, encoded with the store's model when texts are given, checked against the store."""
         if model is not None:
             self.check_model(model)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from sentembed.common.checks import array_matrix, check_text_list
+from sentembed.common.protocols import EncoderModel
 from sentembed.store import build as building
 from sentembed.store.segments import make_records
 
@@ -25,7 +26,12 @@ class UpsertRows:
 
 
 def upsert_rows(
-    store: Any, ids: np.ndarray, texts: Sequence[str] | None, embeddings: Any, metadata, model: Any
+    store: Any,
+    ids: np.ndarray,
+    texts: Sequence[str] | None,
+    embeddings: Any,
+    metadata,
+    model: str | EncoderModel | None,
 ) -> UpsertRows:
     """Check an upsert's arguments against each other and the store, and make its rows."""
     if texts is None and embeddings is None:
@@ -45,7 +51,9 @@ def upsert_rows(
     return UpsertRows(embeddings, make_records(texts, metadata, len(ids)), ids)
 
 
-def _chunk_rows(store: Any, ids: np.ndarray, texts, embeddings, metadata, model: Any) -> UpsertRows:
+def _chunk_rows(
+    store: Any, ids: np.ndarray, texts, embeddings, metadata, model: str | EncoderModel | None
+) -> UpsertRows:
     """The chunks of each document, with the chunking, prompt and model the store was built with."""
     if embeddings is not None or texts is None:
         raise ValueError("a chunked store splits texts into chunks itself: upsert texts, not embeddings")
@@ -60,7 +68,7 @@ def _chunk_rows(store: Any, ids: np.ndarray, texts, embeddings, metadata, model:
     return UpsertRows(vectors, make_records(rows.texts, rows.metadata, len(rows.texts)), None)
 
 
-def _model(store: Any, model: Any) -> Any:
+def _model(store: Any, model: str | EncoderModel | None) -> EncoderModel:
     """The model to encode with: the one given (checked against the store's fingerprint) or the store's own."""
     if model is None:
         return store.model()
