@@ -152,6 +152,7 @@ PUBLIC_MODULES = [
     "sentembed.common.files",
     "sentembed.common.hits",
     "sentembed.common.runtime",
+    "sentembed.common.protocols",
     "sentembed.common.types",
     "sentembed.cross_encoder",
     "sentembed.cross_encoder.losses",
@@ -222,8 +223,11 @@ PINNED = {
         "is_datasets_available", "is_training_available", "LoggingHandler", "progress_bar_wanted"
     },
     "sentembed.common.types": {
-        "ArrayLike", "Features", "fullname", "Hit", "KNOWN_MODULE_PREFIXES", "Pair", "Precision", "PRECISIONS", "Row",
-        "supports_modality"
+        "ArrayLike", "Backend", "Features", "fullname", "Hit", "KNOWN_MODULE_PREFIXES", "Pair", "Precision",
+        "PRECISIONS", "Row", "supports_modality"
+    },
+    "sentembed.common.protocols": {
+        "EncoderModel", "PairModel", "TrainableEncoderModel", "TrainableModel", "TrainablePairModel"
     },
     "sentembed.cross_encoder": {
         "CrossEncoder", "CrossEncoderModelCardData", "CrossEncoderTrainer", "CrossEncoderTrainingArguments",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from sentembed.backend.auto import QUALITY_BARS, BackendChoice, choice_off_cpu, choose_backend, split_auto_options
 from sentembed.backend.cpu import CpuFeatures, detect_cpu, emulation_environment
@@ -42,11 +42,12 @@ from sentembed.backend.static_int8 import (
 )
 from sentembed.common.checks import check_choice
 from sentembed.common.runtime import available_cores, default_device, default_num_threads
+from sentembed.common.types import Backend
 from sentembed.models import SequenceClassifier, Transformer
 
 # The runtimes a model can be put on by name, and "auto", which picks one of them (with a file and precision).
 RUNTIME_BACKENDS = ("torch", "onnx", "openvino")
-BACKENDS = (*RUNTIME_BACKENDS, "auto")
+BACKENDS: tuple[str, ...] = get_args(Backend)
 
 __all__ = [
     "BACKENDS",

@@ -36,31 +36,67 @@ class EncoderModel(Protocol):
         ...
 
     def encode(self, *args: Any, **kwargs: Any) -> Any:
-        """Embeddings of one text or a list of texts (a numpy array, a tensor or a list, as the options ask)."""
+        """Embed one text or a list of texts (`SentenceTransformer.encode`).
+
+        Returns:
+            The embeddings: a numpy array, a tensor or a list, as the options ask.
+        """
         ...
 
     def encode_query(self, *args: Any, **kwargs: Any) -> Any:
-        """`encode` with the query prompt and route."""
+        """`encode` with the query prompt and route.
+
+        Returns:
+            The embeddings, as `encode` gives them.
+        """
         ...
 
     def encode_document(self, *args: Any, **kwargs: Any) -> Any:
-        """`encode` with the document prompt and route."""
+        """`encode` with the document prompt and route.
+
+        Returns:
+            The embeddings, as `encode` gives them.
+        """
         ...
 
     def similarity(self, embeddings1: Any, embeddings2: Any) -> torch.Tensor:
-        """The (n, m) matrix of the model's similarity between two sets of embeddings."""
+        """The model's similarity between every pair of rows of two sets of embeddings.
+
+        Args:
+            embeddings1: n embeddings.
+            embeddings2: m embeddings.
+
+        Returns:
+            An (n, m) tensor.
+        """
         ...
 
     def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> torch.Tensor:
-        """The model's similarity of each row of `embeddings1` with the same row of `embeddings2`."""
+        """The model's similarity of each row of `embeddings1` with the same row of `embeddings2`.
+
+        Args:
+            embeddings1: n embeddings.
+            embeddings2: n embeddings.
+
+        Returns:
+            An (n,) tensor.
+        """
         ...
 
     def get_embedding_dimension(self) -> int | None:
-        """The width of the sentence embeddings (None when the model cannot tell)."""
+        """The width of the sentence embeddings.
+
+        Returns:
+            The dimension, or None when the model cannot tell.
+        """
         ...
 
     def start_multi_process_pool(self, *args: Any, **kwargs: Any) -> Any:
-        """A pool of worker processes for `encode(pool=...)`."""
+        """Start worker processes for `encode(pool=...)`.
+
+        Returns:
+            The pool.
+        """
         ...
 
 
@@ -80,27 +116,54 @@ class TrainableEncoderModel(EncoderModel, Protocol):
         ...
 
     def eval(self) -> Any:
-        """Switch to inference mode (no dropout)."""
+        """Switch to inference mode (no dropout).
+
+        Returns:
+            The model itself.
+        """
         ...
 
     def tokenize(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """Texts to one padded batch of features."""
+        """Tokenize texts into one padded batch.
+
+        Returns:
+            The features, by name.
+        """
         ...
 
     def preprocess(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """Texts (with an optional prompt) to one padded batch of features, as the forward pass reads them."""
+        """Texts (with an optional prompt) to one padded batch, as the forward pass reads it.
+
+        Returns:
+            The features, by name.
+        """
         ...
 
     def prompt_length(self, *args: Any, **kwargs: Any) -> int:
-        """How many leading tokens of a prompted text are the prompt's."""
+        """How many leading tokens of a prompted text are the prompt's.
+
+        Returns:
+            The number of tokens.
+        """
         ...
 
     def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]:
-        """The trainable tensors."""
+        """The model's parameters.
+
+        Args:
+            recurse: Include the submodules' parameters too.
+
+        Returns:
+            The parameters.
+        """
         ...
 
     def save(self, *args: Any, **kwargs: Any) -> Any:
-        """Write the model's folder."""
+        """Write the model's folder.
+
+        Returns:
+            Whatever the model's `save` returns (nothing, for ours).
+        """
         ...
 
 
@@ -113,11 +176,19 @@ class PairModel(Protocol):
         ...
 
     def predict(self, *args: Any, **kwargs: Any) -> Any:
-        """Scores of one pair or a list of pairs (a numpy array, a tensor or a list, as the options ask)."""
+        """Score one pair or a list of pairs (`CrossEncoder.predict`).
+
+        Returns:
+            The scores: a numpy array, a tensor or a list, as the options ask.
+        """
         ...
 
     def rank(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        """Documents ordered by their score against a query, as `{"corpus_id", "score"}` dicts."""
+        """Order documents by their score against a query (`CrossEncoder.rank`).
+
+        Returns:
+            `{"corpus_id", "score"}` dicts, best first.
+        """
         ...
 
 
@@ -147,11 +218,22 @@ class TrainablePairModel(PairModel, Protocol):
         ...
 
     def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]:
-        """The trainable tensors."""
+        """The model's parameters.
+
+        Args:
+            recurse: Include the submodules' parameters too.
+
+        Returns:
+            The parameters.
+        """
         ...
 
     def save(self, *args: Any, **kwargs: Any) -> Any:
-        """Write the model's folder."""
+        """Write the model's folder.
+
+        Returns:
+            Whatever the model's `save` returns (nothing, for ours).
+        """
         ...
 
 

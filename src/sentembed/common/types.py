@@ -9,6 +9,7 @@ import torch
 
 __all__ = [
     "ArrayLike",
+    "Backend",
     "Features",
     "Hit",
     "KNOWN_MODULE_PREFIXES",
@@ -28,6 +29,9 @@ Features = dict[str, Any]
 Row = dict[str, list[int]]
 """One tokenized text (or pair) before padding: column name -> token ids."""
 Pair = tuple[str, str]
+
+Backend = Literal["torch", "onnx", "openvino", "auto"]
+"""What runs a model: torch, an ONNX or OpenVINO export, or "auto" (the fastest that keeps the results)."""
 
 Precision = Literal["float32", "int8", "uint8", "binary", "ubinary"]
 PRECISIONS: tuple[str, ...] = ("float32", "int8", "uint8", "binary", "ubinary")

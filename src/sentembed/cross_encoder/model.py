@@ -23,7 +23,7 @@ from sentembed.common.checks import (
 )
 from sentembed.common.hits import hits_from_top_k
 from sentembed.common.runtime import check_device, default_device
-from sentembed.common.types import Pair, Row, supports_modality
+from sentembed.common.types import Backend, Pair, Row, supports_modality
 from sentembed.cross_encoder import layout
 from sentembed.cross_encoder.legacy_args import (
     cross_encoder_init_args_decorator,
@@ -81,7 +81,7 @@ class CrossEncoder(PushToHubMixin, nn.Sequential):
         token: bool | str | None = None,
         model_kwargs: dict[str, Any] | None = None,
         config_kwargs: dict[str, Any] | None = None,
-        backend: str = "torch",
+        backend: Backend = "torch",
         prompts: dict[str, str] | None = None,
         default_prompt_name: str | None = None,
         processor_kwargs: dict[str, Any] | None = None,

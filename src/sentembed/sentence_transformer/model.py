@@ -30,7 +30,7 @@ from sentembed.common.checks import (
     resolve_prompt,
 )
 from sentembed.common.runtime import check_device, default_device
-from sentembed.common.types import ArrayLike, Row, supports_modality
+from sentembed.common.types import ArrayLike, Backend, Row, supports_modality
 from sentembed.loading.card_data import SentenceTransformerModelCardData, card_data_for
 from sentembed.loading.folder import ModelConfig, load_modules, save_modules
 from sentembed.loading.hub import PushToHubMixin
@@ -127,7 +127,7 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         model_kwargs: dict[str, Any] | None = None,
         tokenizer_kwargs: dict[str, Any] | None = None,
         config_kwargs: dict[str, Any] | None = None,
-        backend: str = "torch",
+        backend: Backend = "torch",
         model_card_data: SentenceTransformerModelCardData | None = None,
         processor_kwargs: dict[str, Any] | None = None,
         use_auth_token: bool | str | None = None,

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sentembed.common.checks import check_port
+from sentembed.common.types import Backend
 from sentembed.cross_encoder import CrossEncoder
 from sentembed.sentence_transformer import SentenceTransformer
 from sentembed.server.engine import Embedder, Reranker, ServerCache
@@ -121,7 +122,7 @@ def route_paths(app: FastAPI) -> frozenset[str]:
 def load_models(
     model: str | SentenceTransformer | None,
     reranker: str | CrossEncoder | None = None,
-    backend: str = "torch",
+    backend: Backend = "torch",
     model_kwargs: dict[str, Any] | None = None,
     device: str | None = None,
 ) -> tuple[SentenceTransformer | None, CrossEncoder | None]:
@@ -151,7 +152,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     settings: ServeSettings | None = None,
-    backend: str = "torch",
+    backend: Backend = "torch",
     model_kwargs: dict[str, Any] | None = None,
     device: str | None = None,
     log_level: str = "info",
