@@ -176,3 +176,27 @@ def test_per_call_processing_kwargs_cut_the_pairs_for_that_call_only(prompted):
     assert ours.max_length == theirs.max_length
     with pytest.raises(ValueError, match="processing_kwargs key"):
         ours.predict(PAIRS, processing_kwargs={"txt": {"max_length": 8}})
+
+
+PAIR_CASES = [
+    ["q", "d"],
+    ("q", "d"),
+    [["q", "d"]],
+    [("q", "d"), ("q", "e")],
+    [],
+    np.array(["q", "d"]),
+    np.array([["q", "d"]]),
+    np.array([], dtype=str),
+    "q",
+]
+
+
+@pytest.fixture(scope="module")
+def cross_encoders() -> tuple[CrossEncoder, Reference]:
+    return CrossEncoder(str(CROSS_ENCODER), device="cpu"), Reference(str(CROSS_ENCODER), device="cpu")
+
+
+@pytest.mark.parametrize("inputs", PAIR_CASES, ids=repr)
+def test_cross_encoder_is_singular_input_matches_the_reference(cross_encoders, inputs):
+    ours, reference = cross_encoders
+    assert ours.is_singular_input(inputs) == reference.is_singular_input(inputs)

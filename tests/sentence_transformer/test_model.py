@@ -10,7 +10,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from sentence_transformers import CrossEncoder as ReferenceCrossEncoder
 from sentence_transformers import SentenceTransformer as Reference
 
 from sentembed import CrossEncoder, SentenceTransformer
@@ -136,30 +135,6 @@ SINGULAR_CASES = ["a text", ["a text"], ("a", "b"), [], np.array(["a", "b"]), np
 @pytest.mark.parametrize("inputs", SINGULAR_CASES, ids=repr)
 def test_is_singular_input_matches_the_reference(model, reference_minilm_l3, inputs):
     assert model.is_singular_input(inputs) == reference_minilm_l3.is_singular_input(inputs)
-
-
-PAIR_CASES = [
-    ["q", "d"],
-    ("q", "d"),
-    [["q", "d"]],
-    [("q", "d"), ("q", "e")],
-    [],
-    np.array(["q", "d"]),
-    np.array([["q", "d"]]),
-    np.array([], dtype=str),
-    "q",
-]
-
-
-@pytest.fixture(scope="module")
-def cross_encoders() -> tuple[CrossEncoder, ReferenceCrossEncoder]:
-    return CrossEncoder(str(CROSS_ENCODER), device="cpu"), ReferenceCrossEncoder(str(CROSS_ENCODER), device="cpu")
-
-
-@pytest.mark.parametrize("inputs", PAIR_CASES, ids=repr)
-def test_cross_encoder_is_singular_input_matches_the_reference(cross_encoders, inputs):
-    ours, reference = cross_encoders
-    assert ours.is_singular_input(inputs) == reference.is_singular_input(inputs)
 
 
 @pytest.mark.parametrize("prompt", [None, "query: "])
