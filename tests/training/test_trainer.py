@@ -520,3 +520,35 @@ def test_pushing_a_checkpoint_copies_the_model_folder_without_the_training_state
     shutil.rmtree(output_dir / "0_StaticEmbedding")
     trainer._push_from_checkpoint(str(checkpoint))
     assert not (output_dir / "0_StaticEmbedding").exists()
+
+
+def test_a_loss_returning_named_parts_trains_on_their_sum_and_logs_each_part(fresh_l3, tmp_path):
+    from sentembed import SentenceTransformerTrainer
+    from sentembed.losses import CoSENTLoss, CosineSimilarityLoss
+
+    class TwoParts(torch.nn.Module):
+        """A loss written the reference's way: a plain module that returns its named parts."""
+
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+            self.cosent, self.cosine = CoSENTLoss(model), CosineSimilarityLoss(model)
+
+        def forward(self, features, labels):
+            return {"cosent": self.cosent(features, labels), "cosine": self.cosine(features, labels)}
+
+    train = datasets.Dataset.from_dict(sts_rows("train", 16))
+    args = args_for(tmp_path, max_steps=2, logging_steps=1)
+    trainer = SentenceTransformerTrainer(model=fresh_l3, args=args, train_dataset=train, loss=TwoParts(fresh_l3))
+    trainer.train()
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(logged) == 2
+    for entry in logged:
+        assert entry["loss"] == pytest.approx(entry["cosent"] + entry["cosine"], abs=1e-3)
+
+    fresh_l3.train()
+    part = torch.tensor(2.0, requires_grad=True) * 3
+    trainer.track_loss_components({"part": part})
+    trainer.track_loss_components({"part": part})
+    total = trainer.accum_loss_components["train"]["part"]
+    assert total.item() == 12.0 and not total.requires_grad  # summed without the graph

@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 # What a checkpoint holds beside the model (optimizer, scheduler and scaler states, the trainer state, random
 # states, DeepSpeed's shards): never pushed as part of the model.
 TRAINING_STATE_PATTERNS = ("optimizer*", "scheduler*", "scaler*", "trainer_state.json", "rng_state*", "global_step*")
+# The count of batches kept beside the sums of named loss parts (`track_loss_components`).
+COMPONENT_STEPS = "steps"
 
 
 def as_named(datasets: Any) -> dict[str | None, Any]:
@@ -260,6 +262,8 @@ class SentenceTransformerTrainer(Trainer):
         self.args.eval_strategy = strategy
         self.add_callback(ModelCardCallback(self.fill_model_card_data))
         self.model_init = model_init
+        # Running sums of the named parts of losses that return a dict, by "train" / "eval"; `log` reports their means.
+        self.accum_loss_components: dict[str, dict[str, Any]] = {"train": {}, "eval": {}}
         self.move_losses_to_device()
 
     # ----- a fresh model per run (model_init, hyperparameter search) --------------------------------------------
@@ -586,7 +590,46 @@ class SentenceTransformerTrainer(Trainer):
         if wrapped_model(model) is not None and getattr(loss_module, "model", None) is not model:
             self.override_model_in_loss(loss_module, model)
         loss = loss_module(features, labels)
+        if isinstance(loss, dict):  # named parts (a loss written the reference's way may return them): summed
+            self.track_loss_components(loss)
+            loss = torch.stack([part.reshape(()) for part in loss.values()]).sum()
         return (loss, {}) if return_outputs else loss
+
+    def track_loss_components(self, components: dict[str, torch.Tensor]) -> None:
+        """Add one batch's named loss parts to the running sums that `log` reports beside the loss, as their mean
+        per batch (under "train" or "eval", by the model's mode). The parts are detached: sums holding their graphs
+        would keep each step's activations (and a cached loss's gradient caches) alive until the next log. With
+        `logging_nan_inf_filter`, a NaN or infinite part counts as the mean of those before it.
+
+        Args:
+            components: Part name -> scalar tensor.
+        """
+        sums = self.accum_loss_components["train" if self.model.training else "eval"]
+        steps = sums.get(COMPONENT_STEPS, 0)
+        for name, value in components.items():
+            value = value.detach()
+            if self.args.logging_nan_inf_filter and not torch.isfinite(value).all():
+                value = sums[name] / steps if name in sums and steps else torch.zeros_like(value)
+            sums[name] = sums[name] + value if name in sums else value
+        sums[COMPONENT_STEPS] = steps + 1
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        """transformers' log, with the mean of each named loss part since the last log beside the training loss
+        (`name`) or the evaluation loss (`eval_name`).
+
+        Args:
+            logs: The values to log.
+            *args: Passed on to transformers (its `start_time`).
+            **kwargs: Passed on to transformers.
+        """
+        mode = "train" if "loss" in logs else "eval" if "eval_loss" in logs else None
+        sums = self.accum_loss_components.get(mode, {}) if mode else {}
+        steps = sums.pop(COMPONENT_STEPS, 0)
+        if steps:
+            prefix = "eval_" if mode == "eval" else ""
+            logs = {**logs, **{prefix + name: round(float(total) / steps, 4) for name, total in sums.items()}}
+            sums.clear()
+        super().log(logs, *args, **kwargs)
 
     def override_model_in_loss(self, loss: nn.Module, model: nn.Module) -> None:
         """Make `loss` (and the losses it wraps) call `model`, the training wrapper (DistributedDataParallel,
