@@ -287,7 +287,7 @@ PINNED = {
         "cos_sim", "dot_score", "euclidean_sim", "manhattan_sim", "maxsim", "maxsim_pairwise", "mean_maxsim",
         "mean_maxsim_pairwise", "normalize_embeddings", "pairwise_cos_sim", "pairwise_dot_score",
         "pairwise_euclidean_sim", "pairwise_manhattan_sim", "select_max_active_dims", "SimilarityFunction",
-        "truncate_embeddings"
+        "SimilarityName", "truncate_embeddings"
     },
     "sentembed.store": {"EmbeddingStore", "StoreDamagedError", "StoreError"},
     "sentembed.util": {

@@ -42,7 +42,7 @@ from sentembed.models.base import run_modules
 from sentembed.models.input_module import ProcessingKwargs, check_processing_kwargs, with_processing_kwargs
 from sentembed.sentence_transformer import encoding, multiprocess, reuse
 from sentembed.sentence_transformer.encoding import EncodeRequest
-from sentembed.similarity import SimilarityFunction
+from sentembed.similarity import SimilarityFunction, SimilarityName
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         device: str | None = None,
         prompts: dict[str, str] | None = None,
         default_prompt_name: str | None = None,
-        similarity_fn_name: str | SimilarityFunction | None = None,
+        similarity_fn_name: SimilarityName | SimilarityFunction | None = None,
         cache_folder: str | None = None,
         trust_remote_code: bool = False,
         revision: str | None = None,
@@ -560,7 +560,7 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         return self._similarity_kind().value
 
     @similarity_fn_name.setter
-    def similarity_fn_name(self, value: str | SimilarityFunction | None) -> None:
+    def similarity_fn_name(self, value: SimilarityName | SimilarityFunction | None) -> None:
         kind = None if value is None else SimilarityFunction.parse(value)
         if kind is not None and kind.value not in self.SUPPORTED_SIMILARITY_FN_NAMES:
             raise ValueError(

@@ -13,11 +13,12 @@ from sentembed.similarity.functions import (
     select_max_active_dims,
     truncate_embeddings,
 )
-from sentembed.similarity.kind import SimilarityFunction
+from sentembed.similarity.kind import SimilarityFunction, SimilarityName
 from sentembed.similarity.multi_vector import maxsim, maxsim_pairwise, mean_maxsim, mean_maxsim_pairwise
 
 __all__ = [
     "SimilarityFunction",
+    "SimilarityName",
     "cos_sim",
     "dot_score",
     "euclidean_sim",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import Enum
+from typing import Literal
 
 import torch
 
@@ -11,6 +12,8 @@ from sentembed.similarity import functions as fn
 from sentembed.similarity import multi_vector
 
 ScoreFn = Callable[..., torch.Tensor]
+SimilarityName = Literal["cosine", "dot", "euclidean", "manhattan", "maxsim", "meanmaxsim"]
+"""A `SimilarityFunction` by its value, as `similarity_fn_name` and the evaluators' function names take it."""
 
 
 class SimilarityFunction(str, Enum):

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from sentembed.common.protocols import EncoderModel
-from sentembed.similarity import SimilarityFunction
+from sentembed.similarity import SimilarityFunction, SimilarityName
 from sentembed.training.evaluation.base import SentenceEvaluator, check_same_length
 from sentembed.training.evaluation.metrics import (
     average_precision,
@@ -63,7 +63,7 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
         show_progress_bar: bool = False,
         write_csv: bool = True,
         truncate_dim: int | None = None,
-        similarity_fn_names: list[str] | None = None,
+        similarity_fn_names: list[SimilarityName] | None = None,
     ) -> None:
         super().__init__(name, write_csv)
         check_same_length(sentences1=sentences1, sentences2=sentences2, labels=labels)

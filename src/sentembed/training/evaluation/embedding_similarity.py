@@ -8,7 +8,7 @@ import numpy as np
 
 from sentembed.common.protocols import EncoderModel
 from sentembed.common.types import Precision
-from sentembed.similarity import SimilarityFunction
+from sentembed.similarity import SimilarityFunction, SimilarityName
 from sentembed.training.evaluation.base import (
     SentenceEvaluator,
     check_precision,
@@ -47,8 +47,8 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
         sentences2: list[str],
         scores: list[float],
         batch_size: int = 16,
-        main_similarity: str | SimilarityFunction | None = None,
-        similarity_fn_names: list[str] | None = None,
+        main_similarity: SimilarityName | SimilarityFunction | None = None,
+        similarity_fn_names: list[SimilarityName] | None = None,
         name: str = "",
         show_progress_bar: bool = False,
         write_csv: bool = True,

@@ -8,7 +8,7 @@ import torch
 from tqdm.auto import trange
 
 from sentembed.common.protocols import EncoderModel
-from sentembed.similarity import SimilarityFunction
+from sentembed.similarity import SimilarityFunction, SimilarityName
 from sentembed.training.evaluation.base import SentenceEvaluator
 from sentembed.training.evaluation.metrics import ranking_metrics
 
@@ -64,7 +64,7 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
         write_csv: bool = True,
         truncate_dim: int | None = None,
         score_functions: dict[str, ScoreFunction] | None = None,
-        main_score_function: str | SimilarityFunction | None = None,
+        main_score_function: SimilarityName | SimilarityFunction | None = None,
         query_prompt: str | None = None,
         query_prompt_name: str | None = None,
         corpus_prompt: str | None = None,

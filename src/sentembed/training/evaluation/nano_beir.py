@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from sentembed.common.protocols import EncoderModel
-from sentembed.similarity import SimilarityFunction
+from sentembed.similarity import SimilarityFunction, SimilarityName
 from sentembed.training.evaluation.base import SentenceEvaluator
 from sentembed.training.evaluation.information_retrieval import InformationRetrievalEvaluator
 
@@ -186,7 +186,7 @@ class NanoBEIREvaluator(SentenceEvaluator):
         write_csv: bool = True,
         truncate_dim: int | None = None,
         score_functions: dict[str, ScoreFunction] | None = None,
-        main_score_function: str | SimilarityFunction | None = None,
+        main_score_function: SimilarityName | SimilarityFunction | None = None,
         aggregate_fn: Callable[[list[float]], float] = np.mean,
         aggregate_key: str = "mean",
         query_prompts: str | dict[str, str] | None = None,

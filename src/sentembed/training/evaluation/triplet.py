@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from sentembed.common.protocols import EncoderModel
-from sentembed.similarity import SimilarityFunction
+from sentembed.similarity import SimilarityFunction, SimilarityName
 from sentembed.training.evaluation.base import SentenceEvaluator, check_same_length
 
 
@@ -42,7 +42,7 @@ class TripletEvaluator(SentenceEvaluator):
         show_progress_bar: bool = False,
         write_csv: bool = True,
         truncate_dim: int | None = None,
-        similarity_fn_names: list[str] | None = None,
+        similarity_fn_names: list[SimilarityName] | None = None,
     ) -> None:
         super().__init__(name, write_csv)
         check_same_length(anchors=anchors, positives=positives, negatives=negatives)
