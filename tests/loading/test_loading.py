@@ -18,6 +18,7 @@ from sentembed.loading import resolve
 from sentembed.loading.registry import trusted_module_classes
 from sentembed.models import Dense, Normalize, Pooling, Transformer
 from sentembed.models.base import Module
+from tests.support.models import fake_hub_cache
 from tests.support.paths import CROSS_ENCODER, MINILM_L3, minilm_l6_folder
 
 TEXTS = ["A man is eating food.", "Someone is playing a guitar."]
@@ -43,16 +44,6 @@ def l3_embeddings(minilm_l3) -> np.ndarray:
 def edit_json(path: Path, change) -> None:
     data = json.loads(path.read_text())
     path.write_text(json.dumps(change(data)))
-
-
-def fake_hub_cache(cache: Path, repo_id: str, source: Path) -> Path:
-    """Lay out `source` as huggingface_hub caches a downloaded repository."""
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    snapshot = repo / "snapshots" / ("a" * 40)
-    shutil.copytree(source, snapshot)
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text("a" * 40)
-    return snapshot
 
 
 @pytest.mark.parametrize("name", ["all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"])

@@ -330,7 +330,7 @@ def test_a_model_with_a_query_prompt_gets_a_query_document_snippet(tmp_path):
 
 def test_an_image_model_card_shows_saved_images_its_snippet_can_load(tmp_path):
     """A tiny RANDOMLY initialised CLIP (mechanics only): image usage examples come from the image column."""
-    from tests.models.test_clip import build_random_clip, random_images
+    from tests.support.clip import build_random_clip, random_images
 
     build_random_clip(tmp_path / "clip")
     model = SentenceTransformer(str(tmp_path / "clip"), device="cpu")

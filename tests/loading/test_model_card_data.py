@@ -7,8 +7,8 @@ from huggingface_hub import ModelCard
 
 from sentembed import CrossEncoder, SentenceTransformer, SentenceTransformerModelCardData
 from sentembed.cross_encoder import CrossEncoderModelCardData
-from tests.loading.test_loading import fake_hub_cache
 from tests.support.data import read_sts
+from tests.support.models import fake_hub_cache
 from tests.support.paths import CROSS_ENCODER, MINILM_L3
 
 

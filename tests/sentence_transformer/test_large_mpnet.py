@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.sentence_transformer.test_sts_benchmark import sts_spearman
 from tests.support.data import read_sts, sts_test_sentences
 from tests.support.paths import MPNET
+from tests.support.retrieval import sts_spearman
 
 pytestmark = pytest.mark.large
 

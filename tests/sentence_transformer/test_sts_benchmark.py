@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-from scipy.stats import spearmanr
-
-from tests.support.data import read_sts
-
-
-def sts_spearman(model, **encode_options) -> float:
-    first, second, gold = read_sts("test")
-    a = model.encode(first, **encode_options)
-    b = model.encode(second, **encode_options)
-    cosine = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-    return spearmanr(gold, cosine).statistic
+from tests.support.retrieval import sts_spearman
 
 
 def test_minilm_l6_sts_test_spearman(minilm_l6):

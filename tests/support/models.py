@@ -32,3 +32,13 @@ def copy_checkpoint(folder: Path) -> Path:
     """A private copy of the test cross-encoder, to edit its config."""
     shutil.copytree(CROSS_ENCODER, folder)
     return folder
+
+
+def fake_hub_cache(cache: Path, repo_id: str, source: Path) -> Path:
+    """Lay out `source` as huggingface_hub caches a downloaded repository; returns its snapshot folder."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / ("a" * 40)
+    shutil.copytree(source, snapshot)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("a" * 40)
+    return snapshot

@@ -1,4 +1,5 @@
-"""Retrieval scoring: NDCG@10 over a BEIR test set encoded once, and WikiQA MAP for re-rankers."""
+"""Scores on the shared benchmarks: NDCG@10 over a BEIR test set encoded once, WikiQA MAP for re-rankers, and
+STSb test Spearman."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.support.data import group_by_question, read_beir_lists
+from tests.support.data import group_by_question, read_beir_lists, read_sts
 from tests.support.paths import DATA
 
 SCIFACT = DATA / "scifact"
@@ -70,3 +71,14 @@ def mean_average_precision(rows: list[tuple[str, str, int]], scores: np.ndarray)
                 total += hits / position
         precisions.append(total / hits)
     return float(np.mean(precisions))
+
+
+def sts_spearman(model, **encode_options) -> float:
+    """STSb test Spearman of the cosine similarity of each pair's embeddings."""
+    from scipy.stats import spearmanr
+
+    first, second, gold = read_sts("test")
+    a = model.encode(first, **encode_options)
+    b = model.encode(second, **encode_options)
+    cosine = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return spearmanr(gold, cosine).statistic
