@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
+from tests.support.data import read_jsonl
 from tests.support.paths import DATA
 
 ray = pytest.importorskip("ray")
@@ -31,5 +30,4 @@ def ray_address(ray_cluster) -> str:
 @pytest.fixture(scope="session")
 def scifact_docs() -> list[dict]:
     """SciFact's documents in file order: `_id`, `title`, `text`."""
-    with open(SCIFACT_CORPUS, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]
+    return read_jsonl(SCIFACT_CORPUS)
