@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.data import sts_test_sentences
+from tests.support.data import read_wikiqa, sts_test_sentences
 from tests.support.models import random_static_model
-from tests.support.paths import MINILM_L3, minilm_l6_folder
+from tests.support.paths import CROSS_ENCODER, MINILM_L3, minilm_l6_folder
 from tests.support.retrieval import SCIFACT, SCIFACT_1K, EncodedBeir
 
 
@@ -63,8 +63,22 @@ def reference_minilm_l3():
 
 
 @pytest.fixture(scope="session")
+def cross_encoder():
+    """The WikiQA cross-encoder of ../shared (MiniLM-L3)."""
+    from sentembed import CrossEncoder
+
+    return CrossEncoder(str(CROSS_ENCODER), device="cpu")
+
+
+@pytest.fixture(scope="session")
 def sts_sentences() -> list[str]:
     return sts_test_sentences()
+
+
+@pytest.fixture(scope="session")
+def wikiqa_rows() -> list[tuple[str, str, int]]:
+    """WikiQA test rows: (question, candidate sentence, label 0/1)."""
+    return read_wikiqa("test")
 
 
 @pytest.fixture(scope="session")

@@ -5,15 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sentembed import CrossEncoder
 from sentembed.common.checks import check_positive_int
 from sentembed.util import semantic_search
-from tests.support.paths import CROSS_ENCODER
-
-
-@pytest.fixture(scope="module")
-def cross_encoder():
-    return CrossEncoder(str(CROSS_ENCODER), device="cpu")
 
 
 @pytest.mark.parametrize("value", [True, False, 0, -3, 2.0, "8", None])

@@ -8,7 +8,6 @@ import inspect
 import pytest
 
 from sentembed.common import protocols
-from tests.support.paths import CROSS_ENCODER
 
 IGNORED = {"__init__", "__slots__", "__doc__", "__module__", "__dict__", "__weakref__", "__annotations__"}
 
@@ -48,13 +47,6 @@ def test_protocol_members_are_found():
 @pytest.mark.parametrize("protocol", [protocols.EncoderModel, protocols.TrainableEncoderModel])
 def test_sentence_transformer_is_an_encoder_model(minilm_l6, protocol):
     assert missing_members(minilm_l6, protocol) == []
-
-
-@pytest.fixture(scope="module")
-def cross_encoder():
-    from sentembed import CrossEncoder
-
-    return CrossEncoder(str(CROSS_ENCODER), device="cpu")
 
 
 @pytest.mark.parametrize("protocol", [protocols.PairModel, protocols.TrainablePairModel])

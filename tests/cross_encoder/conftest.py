@@ -1,4 +1,5 @@
-"""Cross-encoder fixtures: WikiQA test pairs, our model and the reference's, and the reference's scores."""
+"""Cross-encoder fixtures: WikiQA test pairs, the reference's model, its scores and ours, and a folder in the
+modular layout (the model itself and the WikiQA rows are fixtures of the root conftest)."""
 
 from __future__ import annotations
 
@@ -7,25 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.data import read_wikiqa
 from tests.support.paths import CROSS_ENCODER
-
-
-@pytest.fixture(scope="session")
-def wikiqa_rows() -> list[tuple[str, str, int]]:
-    return read_wikiqa("test")
 
 
 @pytest.fixture(scope="session")
 def wikiqa_pairs(wikiqa_rows) -> list[tuple[str, str]]:
     return [(question, sentence) for question, sentence, _ in wikiqa_rows]
-
-
-@pytest.fixture(scope="session")
-def cross_encoder():
-    from sentembed import CrossEncoder
-
-    return CrossEncoder(str(CROSS_ENCODER), device="cpu")
 
 
 @pytest.fixture(scope="session")

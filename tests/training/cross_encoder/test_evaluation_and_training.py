@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.support.data import read_wikiqa, wikiqa_samples
-from tests.support.paths import CROSS_ENCODER, MINILM_L3
+from tests.support.paths import MINILM_L3
 
 
 class CachedPredictor:
@@ -25,13 +25,6 @@ class CachedPredictor:
         if key not in self.cache:
             self.cache[key] = self.model.predict([tuple(pair) for pair in pairs], batch_size=64, convert_to_numpy=True)
         return self.cache[key]
-
-
-@pytest.fixture(scope="module")
-def cross_encoder():
-    from sentembed import CrossEncoder
-
-    return CrossEncoder(str(CROSS_ENCODER), device="cpu")
 
 
 @pytest.fixture(scope="module")
