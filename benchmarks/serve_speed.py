@@ -202,22 +202,27 @@ async def load(
     url: str, model: str, payloads: list[list[str]], concurrency: int, seconds: float, requests: int
 ) -> dict:
     """Send requests (naming `model`, as clients do) from `concurrency` workers until `requests` are done or
-    `seconds` pass."""
+    `seconds` pass. A request whose connection the server drops (httpx's TransportError) is counted under
+    "dropped" and not timed; the worker goes on with the next one."""
     import httpx
 
     latencies: list[float] = []
-    texts = 0
+    texts = dropped = 0
     stop_at = time.monotonic() + seconds
     counter = iter(range(requests))
 
     async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal texts
+        nonlocal texts, dropped
         for _ in counter:
             if time.monotonic() > stop_at:
                 return
             payload = payloads[next(NEXT_PAYLOAD) % len(payloads)]
             started = time.perf_counter()
-            response = await client.post(url, json={"input": payload, "model": model})
+            try:
+                response = await client.post(url, json={"input": payload, "model": model})
+            except httpx.TransportError:
+                dropped += 1
+                continue
             response.raise_for_status()
             latencies.append(time.perf_counter() - started)
             texts += len(payload)
@@ -232,6 +237,7 @@ async def load(
         "texts/s": texts / elapsed,
         "p50 ms": 1000 * float(np.percentile(latencies, 50)),
         "p99 ms": 1000 * float(np.percentile(latencies, 99)),
+        "dropped": dropped,
     }
 
 
@@ -353,8 +359,9 @@ def print_cache_counts(servers: dict[str, tuple[subprocess.Popen, str]]) -> None
 
 def print_table(results: dict[str, dict]) -> None:
     baseline = results.get("infinity (torch)", {})
-    print("\n| workload | concurrency | server | requests/s | texts/s | p50 ms | p99 ms | texts/s vs infinity |")
-    print("|---|---|---|---|---|---|---|---|")
+    columns = "workload | concurrency | server | requests/s | texts/s | p50 ms | p99 ms | texts/s vs infinity | dropped"
+    print(f"\n| {columns} |")
+    print("|---|---|---|---|---|---|---|---|---|")
     cells = sorted(
         {cell for server in results.values() for cell in server}, key=lambda c: (list(workloads()).index(c[0]), c[1])
     )
@@ -365,7 +372,7 @@ def print_table(results: dict[str, dict]) -> None:
             row = server[cell]
             ratio = f"{row['texts/s'] / baseline[cell]['texts/s']:.2f}x" if cell in baseline else "n/a"
             print(f"| {cell[0]} | {cell[1]} | {name} | {row['requests/s']:.1f} | {row['texts/s']:.1f} | "
-                  f"{row['p50 ms']:.1f} | {row['p99 ms']:.1f} | {ratio} |")  # fmt: skip
+                  f"{row['p50 ms']:.1f} | {row['p99 ms']:.1f} | {ratio} | {row['dropped']} |")  # fmt: skip
 
 
 if __name__ == "__main__":
