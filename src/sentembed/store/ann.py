@@ -125,15 +125,12 @@ class AnnIndex:
         if self.graph is None:
             raise StoreDamagedError(f"{path} is not a usearch index; rebuild it with build_index()")
         self.default_expansion = entry["expansion_search"]
-        self.graph.expansion_search = self.default_expansion
         self.rows = rows
 
-    def expansion(self, width: int | None) -> None:
-        """Search with `width` candidates kept in the graph (None: the committed `expansion_search`)."""
-        self.graph.expansion_search = self.default_expansion if width is None else width
-
-    def candidates(self, queries: np.ndarray, count: int) -> list[np.ndarray]:
-        """Per query, the store positions of up to `count` approximate nearest rows, nearest first."""
+    def candidates(self, queries: np.ndarray, count: int, expansion: int | None = None) -> list[np.ndarray]:
+        """Per query, the store positions of up to `count` approximate nearest rows, nearest first, keeping
+        `expansion` candidates while searching the graph (None: the committed `expansion_search`)."""
+        self.graph.expansion_search = self.default_expansion if expansion is None else expansion
         count = min(count, self.rows)
         matches = self.graph.search(np.ascontiguousarray(queries, dtype=np.float32), count)
         if not hasattr(matches, "counts"):  # one query: usearch returns its matches alone
@@ -143,7 +140,13 @@ class AnnIndex:
 
 
 def ann_top_rows(
-    index: AnnIndex, segments: Any, queries: np.ndarray, k: int, multiplier: int, allowed: np.ndarray | None
+    index: AnnIndex,
+    segments: Any,
+    queries: np.ndarray,
+    k: int,
+    multiplier: int,
+    allowed: np.ndarray | None,
+    expansion: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(n, k) exact cosines and positions of the best allowed rows among the graph's candidates, best first: the
     candidate list (`k * multiplier` at first) widens until each query has `min(k, allowed rows)` allowed ones.
@@ -153,7 +156,7 @@ def ann_top_rows(
         return None
     wanted, width = min(k, available), k * multiplier
     while True:
-        found = index.candidates(queries, width)
+        found = index.candidates(queries, width, expansion)
         if allowed is not None:
             found = [rows[allowed[rows]] for rows in found]
         if all(len(rows) >= wanted for rows in found):

@@ -94,7 +94,6 @@ class EmbeddingStore:
         self._metadata = MetadataColumns(self.path, chunked=manifest.chunking is not None)
         self._lexical: LexicalIndex | None = None
         self._ann: AnnIndex | None = None
-        self._expansion: int | None = None  # the current search's expansion_search
 
     # ----- creating and opening ---------------------------------------------------------------
 
@@ -754,12 +753,12 @@ class EmbeddingStore:
                 them, or a lexical search on a store without a lexical index.
         """
         top_k = check_positive_int(top_k, "top_k")
-        self._expansion = None if expansion_search is None else check_positive_int(expansion_search, "expansion_search")
+        expansion = None if expansion_search is None else check_positive_int(expansion_search, "expansion_search")
         rescore_multiplier = check_positive_int(rescore_multiplier, "rescore_multiplier")
         conditions = None if filter is None else parse_filter(filter)
         check_choice(mode, SEARCH_MODES, "search mode")
         if mode != "dense":
-            options = (rescore, rescore_multiplier, rrf_k, fusion, hybrid.check_weights(weights))
+            options = (rescore, rescore_multiplier, rrf_k, fusion, hybrid.check_weights(weights), expansion)
             return self._text_search(
                 query_embeddings_or_texts, mode, top_k, model, return_texts, return_chunks, conditions, options
             )
@@ -769,14 +768,16 @@ class EmbeddingStore:
         if self.count == 0 or len(queries) == 0:
             return [[] for _ in range(len(queries))]
         if self.manifest.chunking is not None and not return_chunks:
-            return self._document_hits(queries, top_k, rescore, rescore_multiplier, return_texts, allowed, exact)
-        values, positions = self._top_rows(queries, top_k, rescore, rescore_multiplier, allowed, exact)
+            return self._document_hits(
+                queries, top_k, rescore, rescore_multiplier, return_texts, allowed, exact, expansion
+            )
+        values, positions = self._top_rows(queries, top_k, rescore, rescore_multiplier, allowed, exact, expansion)
         return self._hits(values, positions, return_texts)
 
     def _text_search(self, queries, mode, top_k, model, return_texts, return_chunks, conditions, options):
         """Lexical or hybrid search: per query text, the BM25 ranking of the allowed rows, alone or fused with
         the dense ranking."""
-        rescore, multiplier, rrf_k, fusion, weights = options
+        rescore, multiplier, rrf_k, fusion, weights, expansion = options
         check_choice(fusion, hybrid.FUSIONS, "fusion")
         if isinstance(rrf_k, bool) or not isinstance(rrf_k, (int, float)) or rrf_k < 0:
             raise ValueError(f"rrf_k must be a number >= 0, got {rrf_k!r}")
@@ -789,7 +790,9 @@ class EmbeddingStore:
         if mode == "lexical":
             results = lexical
         else:
-            dense = self._dense_hits(self._queries(texts, model), depth, rescore, multiplier, allowed, documents)
+            dense = self._dense_hits(
+                self._queries(texts, model), depth, rescore, multiplier, allowed, documents, expansion
+            )
             results = [hybrid.fuse(*pair, top_k, fusion, rrf_k, weights) for pair in zip(dense, lexical, strict=True)]
         for hits in results:
             for hit in hits:
@@ -834,12 +837,12 @@ class EmbeddingStore:
         hits = self._best_chunks(scores[rows].tolist(), rows.tolist(), self._chunk_spans(), k, False)
         return [{**hit, "_row": hit["chunk"]["row"]} for hit in hits]
 
-    def _dense_hits(self, queries, k, rescore, multiplier, allowed, documents: bool) -> list[list[Hit]]:
+    def _dense_hits(self, queries, k, rescore, multiplier, allowed, documents: bool, expansion=None) -> list[list[Hit]]:
         """Dense hits that keep their row (`"_row"`), for fusion."""
         if documents:
-            results = self._document_hits(queries, k, rescore, multiplier, False, allowed)
+            results = self._document_hits(queries, k, rescore, multiplier, False, allowed, expansion=expansion)
             return [[{**hit, "_row": hit["chunk"]["row"]} for hit in hits] for hits in results]
-        values, positions = self._top_rows(queries, k, rescore, multiplier, allowed)
+        values, positions = self._top_rows(queries, k, rescore, multiplier, allowed, expansion=expansion)
         hits = self._hits(values, positions, False)
         for row_hits, row_positions in zip(hits, positions.tolist(), strict=True):
             for hit, position in zip(row_hits, row_positions, strict=True):
@@ -847,14 +850,19 @@ class EmbeddingStore:
         return hits
 
     def _top_rows(
-        self, queries: np.ndarray, k: int, rescore: bool, multiplier: int, allowed: np.ndarray | None, exact=False
+        self,
+        queries: np.ndarray,
+        k: int,
+        rescore: bool,
+        multiplier: int,
+        allowed: np.ndarray | None,
+        exact: bool = False,
+        expansion: int | None = None,
     ):
-        """Scores and positions of the best allowed rows: from the approximate index's candidates when the store
-        has one (and not `exact`), else by scanning the rows."""
+        """Scores and positions of the best allowed rows: from the approximate index's candidates (searched with
+        `expansion`, or the index's setting) when the store has one (and not `exact`), else by scanning the rows."""
         if self.manifest.index is not None and not exact:
-            index = self._ann_index()
-            index.expansion(self._expansion)
-            found = ann_top_rows(index, self.segments, queries, k, multiplier, allowed)
+            found = ann_top_rows(self._ann_index(), self.segments, queries, k, multiplier, allowed, expansion)
             if found is not None:
                 return found
         ranges = self._ranges()
@@ -869,6 +877,7 @@ class EmbeddingStore:
         return_texts: bool,
         allowed: np.ndarray | None,
         exact: bool = False,
+        expansion: int | None = None,
     ) -> list[list[Hit]]:
         """The best chunk of each of the `top_k` best documents, widening the chunk search until it has found
         `top_k` documents per query (or every allowed row)."""
@@ -876,7 +885,7 @@ class EmbeddingStore:
         available = self.manifest.count if allowed is None else int(allowed.sum())
         width = min(available, top_k * CHUNK_CANDIDATES_PER_HIT)
         while True:
-            values, positions = self._top_rows(queries, width, rescore, multiplier, allowed, exact)
+            values, positions = self._top_rows(queries, width, rescore, multiplier, allowed, exact, expansion)
             results = [
                 self._best_chunks(row_values, row_positions, spans, top_k, return_texts)
                 for row_values, row_positions in zip(values.tolist(), positions.tolist(), strict=True)
