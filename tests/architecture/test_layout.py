@@ -128,17 +128,70 @@ def test_no_two_modules_import_each_other():
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
 
 
+def private_parts(dotted: str) -> bool:
+    """True when a part of the dotted module path below `sentembed` starts with an underscore (`__init__` aside)."""
+    return any(part.startswith("_") and not part.startswith("__") for part in dotted.split(".")[1:])
+
+
 def test_features_do_not_reach_into_each_others_private_names():
     crossings = []
     for name in module_names():
         tree = ast.parse(source_of(name).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sentembed"):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names if alias.name.startswith("sentembed")]
+                crossings += [
+                    f"{name}: import {target}"
+                    for target in targets
+                    if package_of(target) != package_of(name) and private_parts(target)
+                ]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sentembed"):
                 if package_of(node.module) == package_of(name):
+                    continue
+                if private_parts(node.module):
+                    crossings.append(f"{name}: from {node.module} import ...")
                     continue
                 private = [alias.name for alias in node.names if alias.name.startswith("_")]
                 crossings += [f"{name}: {node.module}.{item}" for item in private if not item.startswith("__")]
-    assert not crossings, "private names imported across packages:\n" + "\n".join(crossings)
+    assert not crossings, (
+        "private modules or names imported across packages (import the package's public surface instead):\n"
+        + "\n".join(crossings)
+    )
+
+
+# A converted package's public surface is its __init__ (a top-level module such as `sentembed.util` is a surface
+# itself); its implementation modules are private (`_name.py`). A module of a converted package without the
+# underscore is in PUBLIC_MODULES (the ground floor's modules are each a surface) or one of these declared public
+# submodules, each with the reason it stays public.
+PUBLIC_SUBMODULES: dict[str, str] = {
+    "sentembed.cache.sqlite": "the server (not yet converted) imports its `entry_keys`",
+}
+
+# Packages whose modules are not yet made private. This list only shrinks.
+NOT_YET_CONVERTED = {
+    "backend", "base", "cli", "cross_encoder", "distributed", "loading", "models",
+    "quantization", "search", "sentence_transformer", "server", "similarity", "store", "training",
+}  # fmt: skip
+
+
+def test_implementation_modules_are_private():
+    public = [
+        name
+        for name in module_names()
+        if name.count(".") >= 2
+        and package_of(name) not in NOT_YET_CONVERTED
+        and not private_parts(name)
+        and name not in PUBLIC_SUBMODULES
+        and name not in PUBLIC_MODULES
+    ]
+    assert not public, (
+        "modules that are neither private (`_name.py`) nor in PUBLIC_MODULES or PUBLIC_SUBMODULES: " + ", ".join(public)
+    )
+
+
+def test_the_declared_public_submodules_exist():
+    missing = [name for name in PUBLIC_SUBMODULES if not is_module(name)]
+    assert not missing, f"PUBLIC_SUBMODULES names modules that do not exist: {missing}"
 
 
 PUBLIC_MODULES = [

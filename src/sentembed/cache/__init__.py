@@ -1,6 +1,6 @@
 """An on-disk cache of embeddings keyed by model, options and text, so that the same texts are encoded once."""
 
-from sentembed.cache.fingerprint import model_fingerprint
+from sentembed.cache._fingerprint import model_fingerprint
 from sentembed.cache.sqlite import EmbeddingCache
 from sentembed.common.errors import CacheDamagedError, CacheError
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sentembed.cache.fingerprint import model_fingerprint
+from sentembed.cache._fingerprint import model_fingerprint
 from sentembed.common.checks import check_positive_int
 from sentembed.common.errors import CacheDamagedError, CacheError
 
