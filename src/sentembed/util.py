@@ -17,12 +17,16 @@ from sentembed.search import (
     paraphrase_mining_embeddings,
     semantic_search,
 )
-from sentembed.similarity import SimilarityFunction
-from sentembed.similarity.functions import (
+from sentembed.similarity import (
+    SimilarityFunction,
     cos_sim,
     dot_score,
     euclidean_sim,
     manhattan_sim,
+    maxsim,
+    maxsim_pairwise,
+    mean_maxsim,
+    mean_maxsim_pairwise,
     normalize_embeddings,
     pairwise_cos_sim,
     pairwise_dot_score,
@@ -31,8 +35,7 @@ from sentembed.similarity.functions import (
     select_max_active_dims,
     truncate_embeddings,
 )
-from sentembed.similarity.functions import cos_sim as pytorch_cos_sim
-from sentembed.similarity.multi_vector import maxsim, maxsim_pairwise, mean_maxsim, mean_maxsim_pairwise
+from sentembed.similarity import cos_sim as pytorch_cos_sim
 from sentembed.training.losses import SiameseDistanceMetric, TripletDistanceMetric
 
 __all__ = [

@@ -19,7 +19,7 @@ from sentembed.common.protocols import EncoderModel
 from sentembed.quantization.rescoring import require
 from sentembed.quantization.search_faiss import build_faiss_index
 from sentembed.search.topk import chunked_top_k
-from sentembed.similarity.kind import SimilarityFunction
+from sentembed.similarity import SimilarityFunction
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from sentembed.common.checks import check_finite, check_positive_int, tensor_mat
 from sentembed.common.protocols import EncoderModel
 from sentembed.common.types import ArrayLike
 from sentembed.search.topk import ScoreFunction, chunked_top_k
-from sentembed.similarity.functions import cos_sim
+from sentembed.similarity import cos_sim
 
 
 def paraphrase_mining(

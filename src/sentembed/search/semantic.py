@@ -6,7 +6,7 @@ from sentembed.common.checks import check_finite, check_positive_int, tensor_mat
 from sentembed.common.hits import hits_from_top_k
 from sentembed.common.types import ArrayLike, Hit
 from sentembed.search.topk import ScoreFunction, check_same_dim, chunked_top_k
-from sentembed.similarity.functions import cos_sim
+from sentembed.similarity import cos_sim
 
 
 def semantic_search(

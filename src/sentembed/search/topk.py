@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from sentembed.common.checks import check_finite
-from sentembed.similarity.functions import cos_sim, dot_score
+from sentembed.similarity import cos_sim, dot_score
 
 ScoreFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

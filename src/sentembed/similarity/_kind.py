@@ -8,8 +8,8 @@ from typing import Literal
 
 import torch
 
-from sentembed.similarity import functions as fn
-from sentembed.similarity import multi_vector
+from sentembed.similarity import _functions as fn
+from sentembed.similarity import _multi_vector as multi_vector
 
 ScoreFn = Callable[..., torch.Tensor]
 SimilarityName = Literal["cosine", "dot", "euclidean", "manhattan", "maxsim", "meanmaxsim"]
