@@ -16,8 +16,7 @@ import torch
 from sentembed.common.checks import check_positive_int
 from sentembed.common.files import load_array, save_array
 from sentembed.common.protocols import EncoderModel
-from sentembed.quantization.rescoring import require
-from sentembed.quantization.search_faiss import build_faiss_index
+from sentembed.quantization import build_faiss_index, require
 from sentembed.search.topk import chunked_top_k
 from sentembed.similarity import SimilarityFunction
 

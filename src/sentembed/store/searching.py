@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sentembed.quantization.quantize import quantize_embeddings
+from sentembed.quantization import quantize_embeddings
 from sentembed.store import scoring
 from sentembed.store.segments import MappedSegments
 

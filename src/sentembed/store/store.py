@@ -21,7 +21,7 @@ from sentembed.common.files import file_lock, load_array
 from sentembed.common.hits import hits_from_top_k
 from sentembed.common.protocols import EncoderModel
 from sentembed.common.types import Hit
-from sentembed.quantization.quantize import quantize_embeddings, scalar_ranges
+from sentembed.quantization import quantize_embeddings, scalar_ranges
 from sentembed.store import build as building
 from sentembed.store import hybrid, upserts
 from sentembed.store.ann import AnnIndex, ann_top_rows, check_settings, damaged_index, index_file

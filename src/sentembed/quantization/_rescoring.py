@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from sentembed.common.checks import check_choice, check_positive_int, is_quantized
-from sentembed.quantization.quantize import quantize_embeddings, scalar_ranges
+from sentembed.quantization._quantize import quantize_embeddings, scalar_ranges
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import numpy as np
 from sentembed.common.checks import array_matrix
 from sentembed.common.hits import hits_from_top_k
 from sentembed.common.types import Hit
-from sentembed.quantization.rescoring import (
+from sentembed.quantization._rescoring import (
     check_search_arguments,
     prepare_queries,
     require,
