@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sentembed.search.topk import chunk_top_k, chunked_top_k, merge_top_k
+from sentembed.search import chunk_top_k, chunked_top_k, merge_top_k
 from sentembed.similarity import cos_sim
 
 ROWS_PER_BLOCK = 16384

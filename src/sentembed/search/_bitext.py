@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from sentembed.common.checks import check_choice, check_finite, check_positive_int, check_text_list, tensor_matrix
 from sentembed.common.protocols import EncoderModel
-from sentembed.search.topk import check_same_dim, corpus_block_rows
+from sentembed.search._topk import check_same_dim, corpus_block_rows
 
 MARGINS = ("ratio", "distance")
 CANDIDATES = ("both", "forward", "backward", "mutual")

@@ -17,7 +17,7 @@ from sentembed.common.checks import check_positive_int
 from sentembed.common.files import load_array, save_array
 from sentembed.common.protocols import EncoderModel
 from sentembed.quantization import build_faiss_index, require
-from sentembed.search.topk import chunked_top_k
+from sentembed.search._topk import chunked_top_k
 from sentembed.similarity import SimilarityFunction
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sentembed.common.checks import check_finite, check_positive_int, tensor_matrix
 from sentembed.common.hits import hits_from_top_k
 from sentembed.common.types import ArrayLike, Hit
-from sentembed.search.topk import ScoreFunction, check_same_dim, chunked_top_k
+from sentembed.search._topk import ScoreFunction, check_same_dim, chunked_top_k
 from sentembed.similarity import cos_sim
 
 

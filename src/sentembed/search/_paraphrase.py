@@ -8,7 +8,7 @@ import torch
 from sentembed.common.checks import check_finite, check_positive_int, tensor_matrix
 from sentembed.common.protocols import EncoderModel
 from sentembed.common.types import ArrayLike
-from sentembed.search.topk import ScoreFunction, chunked_top_k
+from sentembed.search._topk import ScoreFunction, chunked_top_k
 from sentembed.similarity import cos_sim
 
 
