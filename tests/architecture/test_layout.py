@@ -165,12 +165,13 @@ def test_features_do_not_reach_into_each_others_private_names():
 # submodules, each with the reason it stays public.
 PUBLIC_SUBMODULES: dict[str, str] = {
     "sentembed.cache.sqlite": "the server (not yet converted) imports its `entry_keys`",
+    "sentembed.store.filters": "the server (not yet converted) imports its `parse_filter`",
 }
 
 # Packages whose modules are not yet made private. This list only shrinks.
 NOT_YET_CONVERTED = {
     "backend", "base", "cli", "cross_encoder", "distributed", "loading", "models",
-    "sentence_transformer", "server", "store", "training",
+    "sentence_transformer", "server", "training",
 }  # fmt: skip
 
 

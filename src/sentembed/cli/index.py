@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from sentembed.cli.common import add_model_options, backend_arguments, load_model, open_cache, read_lines
-from sentembed.store.manifest import STORE_PRECISIONS
+from sentembed.store import STORE_PRECISIONS
 
 # Options that mean something only with --ray, by flag and argument name.
 RAY_ONLY = {

@@ -20,8 +20,7 @@ from sentembed.cross_encoder import CrossEncoder
 from sentembed.loading.folder import ModelConfig
 from sentembed.sentence_transformer import SentenceTransformer
 from sentembed.sentence_transformer.model import merge_prompts
-from sentembed.store.build import encode_for_store
-from sentembed.store.manifest import Manifest
+from sentembed.store import Manifest, encode_for_store
 
 ENCODE_OPTIONS = ("prompt_name", "prompt", "precision", "normalize_embeddings", "truncate_dim", "chunking")
 PREDICT_OPTIONS = ("activation_fn", "apply_softmax")

@@ -25,9 +25,7 @@ from sentembed.common.files import load_array, path_inside
 from sentembed.distributed.actors import ShardEncoder, check_model_options, check_model_source, raise_worker_error
 from sentembed.distributed.cluster import actor_pool, check_pool, connect, require_ray
 from sentembed.sentence_transformer import SentenceTransformer
-from sentembed.store import EmbeddingStore
-from sentembed.store.build import BuildOptions, PreparedBuild, commit_rows, prepare_build
-from sentembed.store.segments import text_hashes
+from sentembed.store import BuildOptions, EmbeddingStore, PreparedBuild, commit_rows, prepare_build, text_hashes
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from sentembed.chunking import Chunking
 from sentembed.common.checks import check_positive_int, check_text_list, resolve_prompt
 from sentembed.common.protocols import EncoderModel
 from sentembed.sentence_transformer import SentenceTransformer
-from sentembed.store.manifest import MANIFEST_FILE, Manifest, model_fingerprint, model_name, same_fingerprint
-from sentembed.store.segments import check_ids, text_hashes
+from sentembed.store._manifest import MANIFEST_FILE, Manifest, model_fingerprint, model_name, same_fingerprint
+from sentembed.store._segments import check_ids, text_hashes
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import torch
 
 from sentembed.common.errors import StoreDamagedError
 from sentembed.common.files import atomic_write, file_digest
-from sentembed.store import scoring
-from sentembed.store.manifest import store_file
+from sentembed.store import _scoring as scoring
+from sentembed.store._manifest import store_file
 
 HNSW_NAME = re.compile(r"hnsw-([0-9]{6,})\.usearch")
 INDEX_KINDS = ("hnsw",)

@@ -16,7 +16,7 @@ import numpy as np
 
 from sentembed.common.errors import StoreDamagedError, StoreError
 from sentembed.common.files import file_digest, load_array, read_json, read_lines, save_array, write_json
-from sentembed.store.manifest import Segment, store_file
+from sentembed.store._manifest import Segment, store_file
 
 LEXICAL_NAME = re.compile(r"lexical-([0-9]{6,})")
 ARRAY_KINDS = ("data.npy", "indices.npy", "indptr.npy")

@@ -22,15 +22,15 @@ from sentembed.common.hits import hits_from_top_k
 from sentembed.common.protocols import EncoderModel
 from sentembed.common.types import Hit
 from sentembed.quantization import quantize_embeddings, scalar_ranges
-from sentembed.store import build as building
-from sentembed.store import hybrid, upserts
-from sentembed.store.ann import AnnIndex, ann_top_rows, check_settings, damaged_index, index_file
-from sentembed.store.ann import write_index as write_ann
-from sentembed.store.compaction import compact_segments, next_segment_name, unreferenced_files
-from sentembed.store.deletes import damaged_tombstones, live_mask, read_tombstones, remove_replaced, write_tombstones
-from sentembed.store.filters import MetadataColumns, parse_filter
-from sentembed.store.lexical import LexicalIndex, damaged_index_files, index_files, segment_texts, write_index
-from sentembed.store.manifest import (
+from sentembed.store import _build as building
+from sentembed.store import _hybrid as hybrid
+from sentembed.store import _upserts as upserts
+from sentembed.store._ann import AnnIndex, ann_top_rows, check_settings, damaged_index, index_file
+from sentembed.store._ann import write_index as write_ann
+from sentembed.store._compaction import compact_segments, next_segment_name, unreferenced_files
+from sentembed.store._deletes import damaged_tombstones, live_mask, read_tombstones, remove_replaced, write_tombstones
+from sentembed.store._lexical import LexicalIndex, damaged_index_files, index_files, segment_texts, write_index
+from sentembed.store._manifest import (
     MANIFEST_FILE,
     STORE_PRECISIONS,
     Manifest,
@@ -40,8 +40,8 @@ from sentembed.store.manifest import (
     model_name,
     store_file,
 )
-from sentembed.store.searching import search_segments
-from sentembed.store.segments import (
+from sentembed.store._searching import search_segments
+from sentembed.store._segments import (
     IdList,
     MappedSegments,
     check_ids,
@@ -50,6 +50,7 @@ from sentembed.store.segments import (
     make_records,
     write_segment,
 )
+from sentembed.store.filters import MetadataColumns, parse_filter
 
 LOCK_FILE = ".lock"
 # Writers wait this long for another writer's commit before giving up with an OSError.

@@ -15,7 +15,7 @@ import numpy as np
 
 from sentembed.common.errors import StoreDamagedError
 from sentembed.common.files import file_digest, load_array, save_array
-from sentembed.store.manifest import store_file
+from sentembed.store._manifest import store_file
 
 TOMBSTONE_NAME = re.compile(r"deleted-([0-9]{6,})\.npy")
 ENTRY_KEYS = {"file", "count", "size", "sha256"}

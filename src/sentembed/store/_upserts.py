@@ -11,8 +11,8 @@ import numpy as np
 
 from sentembed.common.checks import array_matrix, check_text_list
 from sentembed.common.protocols import EncoderModel
-from sentembed.store import build as building
-from sentembed.store.segments import make_records
+from sentembed.store import _build as building
+from sentembed.store._segments import make_records
 
 
 @dataclass

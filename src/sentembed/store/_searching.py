@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from sentembed.quantization import quantize_embeddings
-from sentembed.store import scoring
-from sentembed.store.segments import MappedSegments
+from sentembed.store import _scoring as scoring
+from sentembed.store._segments import MappedSegments
 
 
 def search_segments(

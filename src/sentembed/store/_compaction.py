@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from sentembed.common.files import read_lines
-from sentembed.store.ann import index_file
-from sentembed.store.lexical import index_files
-from sentembed.store.manifest import Manifest, Segment
-from sentembed.store.segments import MappedSegments, write_segment
+from sentembed.store._ann import index_file
+from sentembed.store._lexical import index_files
+from sentembed.store._manifest import Manifest, Segment
+from sentembed.store._segments import MappedSegments, write_segment
 
 STORE_FILE = re.compile(
     r"(?P<segment>[0-9]{6,})\.[a-z0-9.]+|deleted-[0-9]{6,}\.npy|lexical-[0-9]{6,}\.[a-z.]+|hnsw-[0-9]{6,}\.usearch|\..+\.tmp"

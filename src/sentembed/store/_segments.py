@@ -18,7 +18,7 @@ import numpy as np
 from sentembed.common.checks import check_text_list
 from sentembed.common.errors import StoreDamagedError
 from sentembed.common.files import file_digest, load_array, read_line, read_lines, save_array, save_lines
-from sentembed.store.manifest import Segment, store_file
+from sentembed.store._manifest import Segment, store_file
 
 IdList = Sequence[int] | Sequence[str]
 HASH_BYTES = 16
