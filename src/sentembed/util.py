@@ -1,4 +1,10 @@
-"""Helpers people import as `sentence_transformers.util`: similarity functions and embedding tools."""
+"""Helpers people import as `sentence_transformers.util`: similarity functions and embedding tools.
+
+A compatibility facade for `sentence_transformers.util`: it only re-exports names whose canonical homes are
+`sentembed.common.batching`, `sentembed.common.files`, `sentembed.common.runtime`, `sentembed.common.types`,
+`sentembed.cross_encoder.legacy_args`, `sentembed.quantization`, `sentembed.search`, `sentembed.similarity` and
+`sentembed.training.losses`.
+"""
 
 from sentembed.common.batching import batch_to_device
 from sentembed.common.files import http_get

@@ -1,4 +1,8 @@
-"""Model cards, importable as in sentence-transformers 6 (`from sentembed.base.model_card import ...`)."""
+"""Model cards, importable as in sentence-transformers 6 (`from sentembed.base.model_card import ...`).
+
+A compatibility facade for `sentence_transformers.base.model_card`: it only re-exports names whose canonical homes
+are `sentembed.loading.card_data` and `sentembed.loading.model_card`.
+"""
 
 from sentembed.loading.card_data import (
     BaseModelCardData,
