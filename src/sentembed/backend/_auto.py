@@ -1,6 +1,6 @@
 """`backend="auto"`: the fastest path for this CPU and model under a quality bar the caller chooses.
 
-The CPU's class (`sentembed.backend.cpu`) rules candidates in or out; each remaining candidate must pass the
+The CPU's class (`sentembed.backend._cpu`) rules candidates in or out; each remaining candidate must pass the
 bar on a small sample; where more than one passes, a short timed run on this machine picks the fastest. The
 choice, and the int8 files made for it, are cached under `<cache folder>/auto-backend/`, per model (its folder
 and a fingerprint of its weights) and CPU (name and class), so later loads reuse them without measuring again.
@@ -31,11 +31,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from sentembed.backend import export as exporting
-from sentembed.backend.cpu import ARM64, CpuFeatures, detect_cpu
-from sentembed.backend.onnx_transformer import BACKEND_OPTIONS, checkpoint_folder, ensure_export
-from sentembed.backend.optimize import quantize_dynamic_int8
-from sentembed.backend.static_int8 import OVQuantizationConfig, quantize_static_int8
+from sentembed.backend import _export as exporting
+from sentembed.backend._cpu import ARM64, CpuFeatures, detect_cpu
+from sentembed.backend._onnx_transformer import BACKEND_OPTIONS, checkpoint_folder, ensure_export
+from sentembed.backend._optimize import quantize_dynamic_int8
+from sentembed.backend._static_int8 import OVQuantizationConfig, quantize_static_int8
 from sentembed.common.checks import check_choice, check_positive_int
 from sentembed.common.runtime import default_num_threads
 from sentembed.version import __version__

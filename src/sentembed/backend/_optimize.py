@@ -96,7 +96,7 @@ def fuse_checked(onnx_path: str | os.PathLike, config: Any, sample: dict[str, An
     """The O2-fused ModelProto when it matches the plain graph on `sample`; None when fusion fails."""
     import numpy as np
 
-    from sentembed.backend.session import create_session
+    from sentembed.backend._session import create_session
 
     try:
         fused = fuse(onnx_path, config, "O2")

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from sentembed.backend import export as exporting
-from sentembed.backend.optimize import FUSION_RECIPE, fuse_checked
-from sentembed.backend.session import DEFAULT_PROVIDER, OpenVinoSession, cpu_has_bf16, create_session, require_runtime
+from sentembed.backend import _export as exporting
+from sentembed.backend._optimize import FUSION_RECIPE, fuse_checked
+from sentembed.backend._session import DEFAULT_PROVIDER, OpenVinoSession, cpu_has_bf16, create_session, require_runtime
 from sentembed.common.checks import check_choice, check_positive_int
 from sentembed.common.types import Features
 from sentembed.models.transformer import Transformer

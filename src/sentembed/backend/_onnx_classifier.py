@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from sentembed.backend.onnx_transformer import OnnxGraph
+from sentembed.backend._onnx_transformer import OnnxGraph
 from sentembed.models.classifier import SequenceClassifier
 
 
