@@ -166,11 +166,13 @@ def test_features_do_not_reach_into_each_others_private_names():
 PUBLIC_SUBMODULES: dict[str, str] = {
     "sentembed.cache.sqlite": "the server (not yet converted) imports its `entry_keys`",
     "sentembed.store.filters": "the server (not yet converted) imports its `parse_filter`",
+    "sentembed.loading.registry": "docs name `sentembed.loading.registry.trusted_module_classes` as the public path",
+    "sentembed.loading.resolve": "docs name its logger, `sentembed.loading.resolve`, for the loading messages",
 }
 
 # Packages whose modules are not yet made private. This list only shrinks.
 NOT_YET_CONVERTED = {
-    "base", "cli", "cross_encoder", "distributed", "loading", "models",
+    "base", "cli", "cross_encoder", "distributed", "models",
     "sentence_transformer", "server", "training",
 }  # fmt: skip
 
@@ -307,7 +309,10 @@ PINNED = {
         "ParaphraseMiningEvaluator", "RerankingEvaluator", "SentenceEvaluator", "SequentialEvaluator",
         "TranslationEvaluator", "TripletEvaluator"
     },
-    "sentembed.loading": {"load_modules", "ModelConfig", "resolve_model_path", "save_modules"},
+    "sentembed.loading": {
+        "BaseModelCardData", "CrossEncoderModelCardData", "generate_model_card", "load_modules", "ModelConfig",
+        "resolve_model_path", "save_modules", "SentenceTransformerModelCardData"
+    },
     "sentembed.losses": {
         "AdaptiveLayerLoss", "AnglELoss", "BatchAllTripletLoss", "BatchHardSoftMarginTripletLoss",
         "BatchHardTripletLoss", "BatchHardTripletLossDistanceFunction", "BatchSemiHardTripletLoss",

@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from sentembed.common.files import path_inside, read_json, read_json_object, write_json
-from sentembed.loading.folder import MODEL_CONFIG_FILE, MODULES_FILE
+from sentembed.loading import MODEL_CONFIG_FILE, MODULES_FILE
 from sentembed.loading.registry import names_known_module
 from sentembed.models.dense import activation_from_name, activation_name
 from sentembed.models.transformer import find_sentence_config

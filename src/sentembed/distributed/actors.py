@@ -17,7 +17,7 @@ from sentembed.common.errors import WorkerError
 from sentembed.common.files import save_array
 from sentembed.common.types import PRECISIONS
 from sentembed.cross_encoder import CrossEncoder
-from sentembed.loading.folder import ModelConfig
+from sentembed.loading import ModelConfig
 from sentembed.sentence_transformer import SentenceTransformer
 from sentembed.sentence_transformer.model import merge_prompts
 from sentembed.store import Manifest, encode_for_store

@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 
 from huggingface_hub import EvalResult, ModelCardData, metadata_load
 
-from sentembed.loading import card_media
-from sentembed.loading.card_stats import (
+from sentembed.loading import _card_media as card_media
+from sentembed.loading._card_stats import (
     STATS_ROWS,
     column_stats,
     dataset_size,

@@ -10,8 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sentembed.loading.card_data import HUB, BaseModelCardData
-from sentembed.loading.card_stats import STATS_ROWS, markdown_table
+from sentembed.loading._card_data import HUB, BaseModelCardData
+from sentembed.loading._card_stats import STATS_ROWS, markdown_table
 
 MODEL_TYPES = {"SentenceTransformer": "Sentence Transformer (bi-encoder)", "CrossEncoder": "Cross Encoder"}
 LOG_KEYS = ("epoch", "step")

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from sentembed.loading.card_media import (
+from sentembed.loading._card_media import (
     audio_seconds,
     is_audio_dict,
     is_image,
