@@ -23,34 +23,7 @@ import pkgutil
 import pytest
 
 import sentembed
-from tests.architecture.test_layout import private_parts
-
-# The compatibility facades: each mirrors a sentence-transformers import path, re-exports names whose home is
-# elsewhere, and says so in its docstring (the word "compatibility" and the dotted path of every home it draws on).
-FACADES = {
-    "sentembed.base.losses.gradcache": "sentence_transformers.base.losses.gradcache",
-    "sentembed.base.losses.merged_forward": "sentence_transformers.base.losses.merged_forward",
-    "sentembed.base.model_card": "sentence_transformers.base.model_card",
-    "sentembed.base.trainer": "sentence_transformers.base.trainer",
-    "sentembed.cross_encoder": "sentence_transformers.cross_encoder",
-    "sentembed.cross_encoder.evaluation": "sentence_transformers.cross_encoder.evaluation",
-    "sentembed.cross_encoder.losses": "sentence_transformers.cross_encoder.losses",
-    "sentembed.cross_encoder.trainer": "sentence_transformers.cross_encoder.trainer",
-    "sentembed.cross_encoder.training_args": "sentence_transformers.cross_encoder.training_args",
-    "sentembed.datasets": "sentence_transformers.datasets",
-    "sentembed.evaluation": "sentence_transformers.evaluation",
-    "sentembed.losses": "sentence_transformers.losses",
-    "sentembed.model_card": "sentence_transformers.model_card",
-    "sentembed.readers": "sentence_transformers.readers",
-    "sentembed.sampler": "sentence_transformers.sampler",
-    "sentembed.sentence_transformer.evaluation": "sentence_transformers.sentence_transformer.evaluation",
-    "sentembed.sentence_transformer.losses": "sentence_transformers.sentence_transformer.losses",
-    "sentembed.sentence_transformer.modules": "sentence_transformers.sentence_transformer.modules",
-    "sentembed.sentence_transformer.trainer": "sentence_transformers.sentence_transformer.trainer",
-    "sentembed.sentence_transformer.training_args": "sentence_transformers.sentence_transformer.training_args",
-    "sentembed.training_args": "sentence_transformers.training_args",
-    "sentembed.util": "sentence_transformers.util",
-}
+from tests.architecture.test_layout import FACADES, private_parts
 
 
 @functools.cache
