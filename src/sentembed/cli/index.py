@@ -142,8 +142,7 @@ def build_here(args: argparse.Namespace, texts: list[str], options: dict):
 
 def build_on_ray(args: argparse.Namespace, texts: list[str], options: dict):
     """The store built by Ray workers, committed by this process."""
-    from sentembed.distributed import build_store
-    from sentembed.distributed.cluster import require_ray
+    from sentembed.distributed import build_store, require_ray
 
     try:
         require_ray()

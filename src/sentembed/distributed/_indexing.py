@@ -22,8 +22,8 @@ from tqdm.auto import tqdm
 from sentembed.common.checks import check_positive_int
 from sentembed.common.errors import StoreError, WorkerError
 from sentembed.common.files import load_array, path_inside
-from sentembed.distributed.actors import ShardEncoder, check_model_options, check_model_source, raise_worker_error
-from sentembed.distributed.cluster import actor_pool, check_pool, connect, require_ray
+from sentembed.distributed._actors import ShardEncoder, check_model_options, check_model_source, raise_worker_error
+from sentembed.distributed._cluster import actor_pool, check_pool, connect, require_ray
 from sentembed.sentence_transformer import SentenceTransformer
 from sentembed.store import BuildOptions, EmbeddingStore, PreparedBuild, commit_rows, prepare_build, text_hashes
 

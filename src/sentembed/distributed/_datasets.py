@@ -7,7 +7,7 @@ from typing import Any
 
 from sentembed.common.checks import check_positive_int
 from sentembed.cross_encoder import CrossEncoder
-from sentembed.distributed.actors import (
+from sentembed.distributed._actors import (
     Embedder,
     PairScorer,
     check_encode_options,
@@ -16,7 +16,7 @@ from sentembed.distributed.actors import (
     check_model_source,
     check_prompt_name,
 )
-from sentembed.distributed.cluster import actor_pool, require_ray
+from sentembed.distributed._cluster import actor_pool, require_ray
 from sentembed.sentence_transformer import SentenceTransformer
 
 DEFAULT_BATCH_ROWS = 256
