@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from sentembed.cli.common import DEFAULT_MODEL, add_backend_options, backend_arguments
+from sentembed.cli._common import DEFAULT_MODEL, add_backend_options, backend_arguments
 from sentembed.common.checks import check_port
 
 API_KEY_VARIABLE = "SENTEMBED_API_KEY"

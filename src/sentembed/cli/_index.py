@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from sentembed.cli.common import add_model_options, backend_arguments, load_model, open_cache, read_lines
+from sentembed.cli._common import add_model_options, backend_arguments, load_model, open_cache, read_lines
 from sentembed.store import STORE_PRECISIONS
 
 # Options that mean something only with --ray, by flag and argument name.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sentembed.cli.common import add_model_options, load_model, open_cache, read_lines
+from sentembed.cli._common import add_model_options, load_model, open_cache, read_lines
 from sentembed.quantization import PRECISIONS
 
 # Above this many texts a progress bar is shown on stderr.

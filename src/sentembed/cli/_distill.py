@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sentembed.cli.common import DEFAULT_MODEL
+from sentembed.cli._common import DEFAULT_MODEL
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

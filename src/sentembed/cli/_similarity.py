@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from sentembed.cli.common import add_model_options, load_model
-from sentembed.cli.encode import gather_texts
+from sentembed.cli._common import add_model_options, load_model
+from sentembed.cli._encode import gather_texts
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
