@@ -5,8 +5,8 @@ the trainer and its arguments, whose canonical homes are `sentembed.loading` and
 `sentembed.training.cross_encoder.trainer`.
 """
 
+from sentembed.cross_encoder._rerank import EmbeddingRetriever, RetrieveAndRerank, StoreRetriever
 from sentembed.cross_encoder.model import CrossEncoder
-from sentembed.cross_encoder.rerank import EmbeddingRetriever, RetrieveAndRerank, StoreRetriever
 from sentembed.loading import CrossEncoderModelCardData
 
 # The trainer needs the `train` extra (datasets, accelerate), so it is imported on first use.
