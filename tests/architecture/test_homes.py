@@ -9,8 +9,9 @@ the public module that defines it.
 
 Any other public module that exports the object must be the top-level `sentembed` (the short path for the main
 classes) or a declared compatibility facade: a module that mirrors a sentence-transformers import path and
-re-exports names whose home is elsewhere. Names defined on the ground floor (`sentembed.common`) may also be exported
-by the feature package they belong to (each feature's errors, the backend's thread helpers).
+re-exports names whose home is elsewhere (FACADES in test_layout.py). Names defined on the ground floor
+(`sentembed.common`) may also be exported by other packages (each feature exports the errors it raises, the backend
+its thread helpers).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 (datasets with their statistics and examples, losses, hyperparameters, logs) and evaluation (metrics), written
 as YAML front matter through huggingface_hub and read back from a saved README.
 
-`BaseModelCardData.to_dict()` gathers everything `loading.model_card` renders; the subclasses hold what
+`BaseModelCardData.to_dict()` gathers everything `loading._model_card` renders; the subclasses hold what
 differs between bi-encoders and cross-encoders (pipeline tag, widget, usage snippet, model facts).
 """
 

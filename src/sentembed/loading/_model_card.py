@@ -1,5 +1,5 @@
 """The model card (README.md) written beside every saved model, for both model kinds, from the model's card data
-(`loading.card_data`): YAML front matter, then the model's details and architecture, a usage snippet,
+(`loading._card_data`): YAML front matter, then the model's details and architecture, a usage snippet,
 evaluation results, how it was trained (datasets with statistics and samples, losses, hyperparameters, logs),
 the library versions and citations. Sections without content are left out.
 """
