@@ -175,6 +175,18 @@ PUBLIC_SUBMODULES: dict[str, str] = {
     "sentembed.cross_encoder.model": "the reference's `sentence_transformers.cross_encoder.CrossEncoder` module path",
     "sentembed.cross_encoder.legacy_args": "home of the deprecated-argument decorators `sentembed.util` re-exports",
     "sentembed.base.losses": "the reference's `sentence_transformers.base.losses` package, holding two facades",
+    "sentembed.training.arguments": "the conformance shim names it (the reference's training_args)",
+    "sentembed.training.fit": "the conformance shim names it (the reference's fit_mixin)",
+    "sentembed.training.input_example": "the conformance shim names it (the reference's readers)",
+    "sentembed.training.samplers": "the conformance shim names it (the reference's sampler)",
+    "sentembed.training.trainer": "the conformance shim names it (the reference's trainer)",
+    "sentembed.training.cross_encoder": "the package of the cross-encoder trainer, losses and evaluators",
+    "sentembed.training.cross_encoder.evaluation": "the conformance shim names it (cross_encoder.evaluation)",
+    "sentembed.training.cross_encoder.losses": "the conformance shim names it (cross_encoder.losses)",
+    "sentembed.training.cross_encoder.trainer": "the conformance shim names it (cross_encoder.trainer)",
+    "sentembed.training.evaluation": "home of the evaluators that the evaluation facades re-export",
+    "sentembed.training.losses": "home of the losses that the losses facades re-export",
+    "sentembed.training.losses.pair_similarity": "the conformance shim names it (util.similarity's pairwise losses)",
 }
 
 # Packages whose every module stays public, with the reason.
@@ -211,10 +223,16 @@ FACADES = {
     "sentembed.util": "sentence_transformers.util",
 }
 
-# Packages whose modules are not yet made private. This list only shrinks.
+# Modules not yet made private, by dotted path (a package's path covers all its modules). This list only shrinks.
 NOT_YET_CONVERTED = {
-    "server", "training",
+    "sentembed.server", "sentembed.training.columns", "sentembed.training.cross_encoder.fit",
+    "sentembed.training.data", "sentembed.training.legacy_datasets", "sentembed.training.losses.merged_forward",
+    "sentembed.training.model_card", "sentembed.training.readers",
 }  # fmt: skip
+
+
+def not_yet_converted(name: str) -> bool:
+    return any(name == path or name.startswith(path + ".") for path in NOT_YET_CONVERTED)
 
 
 def test_implementation_modules_are_private():
@@ -222,7 +240,7 @@ def test_implementation_modules_are_private():
         name
         for name in module_names()
         if name.count(".") >= 2
-        and package_of(name) not in NOT_YET_CONVERTED
+        and not not_yet_converted(name)
         and package_of(name) not in PUBLIC_PACKAGES
         and not private_parts(name)
         and name not in PUBLIC_SUBMODULES
@@ -239,7 +257,8 @@ def test_the_declared_public_submodules_and_packages_exist():
     missing = [name for name in PUBLIC_SUBMODULES if not is_module(name)]
     assert not missing, f"PUBLIC_SUBMODULES names modules that do not exist: {missing}"
     packages = {package_of(name) for name in module_names()}
-    assert set(PUBLIC_PACKAGES) | NOT_YET_CONVERTED <= packages, "a listed package that does not exist"
+    assert set(PUBLIC_PACKAGES) <= packages, "PUBLIC_PACKAGES names a package that does not exist"
+    assert not [path for path in NOT_YET_CONVERTED if not is_module(path)], "NOT_YET_CONVERTED names a missing module"
 
 
 PUBLIC_MODULES = [

@@ -121,7 +121,12 @@ def package_versions() -> dict[str, str]:
 
 
 def qualified_class_name(value: Any) -> str:
-    return f"{type(value).__module__}.{type(value).__qualname__}"
+    """The class's dotted name; for one of ours, by its public path (private `_module` parts dropped: the
+    package exports the class)."""
+    module = type(value).__module__
+    if module.startswith("sentembed."):
+        module = ".".join(part for part in module.split(".") if not part.startswith("_"))
+    return f"{module}.{type(value).__qualname__}"
 
 
 def json_block(config: dict[str, Any]) -> str:

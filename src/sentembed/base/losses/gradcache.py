@@ -4,6 +4,6 @@ A compatibility facade for `sentence_transformers.base.losses.gradcache`: it onl
 home is `sentembed.training.losses`.
 """
 
-from sentembed.training.losses.cached import RandContext
+from sentembed.training.losses import RandContext
 
 __all__ = ["RandContext"]

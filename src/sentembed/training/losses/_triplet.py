@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from sentembed.similarity import pairwise_cos_sim, pairwise_euclidean_sim, pairwise_manhattan_sim
-from sentembed.training.losses.base import (
+from sentembed.training.losses._base import (
     ColumnSpec,
     EmbeddingLoss,
     distance_metric_name,

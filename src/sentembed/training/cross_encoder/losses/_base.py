@@ -10,7 +10,7 @@ from torch import nn
 from sentembed.common.batching import run_in_sorted_batches
 from sentembed.common.protocols import PairModel, TrainablePairModel
 from sentembed.common.types import fullname
-from sentembed.training.losses.base import ColumnSpec
+from sentembed.training.losses._base import ColumnSpec
 
 
 def require_one_label(model: PairModel, loss_name: str) -> None:

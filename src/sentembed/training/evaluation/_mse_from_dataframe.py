@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from sentembed.common.protocols import EncoderModel
-from sentembed.training.evaluation.base import SentenceEvaluator
+from sentembed.training.evaluation._base import SentenceEvaluator
 
 Rows = list[dict[str, str]]
 

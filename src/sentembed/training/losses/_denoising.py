@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
+from sentembed.training.losses._base import ColumnSpec, EmbeddingLoss
 
 
 def delete_words(text: str, del_ratio: float = 0.6, rng: random.Random | None = None) -> str:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from sentembed.similarity import cos_sim
 from sentembed.training.input_example import InputExample
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, function_name
+from sentembed.training.losses._base import ColumnSpec, EmbeddingLoss, function_name
 
 
 class ContrastiveTensionLoss(EmbeddingLoss):

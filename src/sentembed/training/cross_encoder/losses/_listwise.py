@@ -14,8 +14,8 @@ from torch import nn
 
 from sentembed.common.protocols import TrainablePairModel
 from sentembed.common.types import fullname
-from sentembed.training.cross_encoder.losses.base import CrossEncoderLoss, require_one_label
-from sentembed.training.losses.base import ColumnSpec
+from sentembed.training.cross_encoder.losses._base import CrossEncoderLoss, require_one_label
+from sentembed.training.losses._base import ColumnSpec
 
 IDENTITY = nn.Identity()
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from sentembed.common.protocols import EncoderModel
 from sentembed.similarity import SimilarityFunction, SimilarityName
-from sentembed.training.evaluation.base import SentenceEvaluator, check_same_length
+from sentembed.training.evaluation._base import SentenceEvaluator, check_same_length
 
 
 class TripletEvaluator(SentenceEvaluator):

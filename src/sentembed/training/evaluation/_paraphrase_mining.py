@@ -8,7 +8,7 @@ import torch
 
 from sentembed.common.protocols import EncoderModel
 from sentembed.similarity import cos_sim
-from sentembed.training.evaluation.base import SentenceEvaluator
+from sentembed.training.evaluation._base import SentenceEvaluator
 
 
 def mine_pairs(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sentembed.common.protocols import EncoderModel
-from sentembed.training.evaluation.base import SentenceEvaluator
+from sentembed.training.evaluation._base import SentenceEvaluator
 
 
 class MSEEvaluator(SentenceEvaluator):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sentembed.training.evaluation.base import SentenceEvaluator
+from sentembed.training.evaluation._base import SentenceEvaluator
 
 
 class SequentialEvaluator(SentenceEvaluator):

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, distance_metric_name, one_label_per_row
+from sentembed.training.losses._base import ColumnSpec, EmbeddingLoss, distance_metric_name, one_label_per_row
 
 
 def cosine_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

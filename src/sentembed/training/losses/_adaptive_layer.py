@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from sentembed.common.checks import check_choice
-from sentembed.training.losses.base import EmbeddingLoss, unwrap_model
-from sentembed.training.losses.cached import GradientCacheMixin
-from sentembed.training.losses.matryoshka import MatryoshkaLoss
+from sentembed.training.losses._base import EmbeddingLoss, unwrap_model
+from sentembed.training.losses._cached import GradientCacheMixin
+from sentembed.training.losses._matryoshka import MatryoshkaLoss
 
 LayerWeighting = Literal["uniform", "log", "linear"]
 LAYER_WEIGHTINGS: tuple[str, ...] = get_args(LayerWeighting)

@@ -6,7 +6,7 @@ import torch
 
 from sentembed.common.protocols import EncoderModel
 from sentembed.similarity import cos_sim
-from sentembed.training.evaluation.base import SentenceEvaluator, check_same_length
+from sentembed.training.evaluation._base import SentenceEvaluator, check_same_length
 
 
 class TranslationEvaluator(SentenceEvaluator):

@@ -10,8 +10,8 @@ import torch
 
 from sentembed.common.protocols import EncoderModel
 from sentembed.similarity import cos_sim
-from sentembed.training.evaluation.base import SentenceEvaluator
-from sentembed.training.evaluation.metrics import rerank_metrics
+from sentembed.training.evaluation._base import SentenceEvaluator
+from sentembed.training.evaluation._metrics import rerank_metrics
 
 
 def check_samples(samples: list[dict]) -> None:

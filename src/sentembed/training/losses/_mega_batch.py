@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from sentembed.models import StaticEmbedding
 from sentembed.similarity import cos_sim
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
-from sentembed.training.losses.cached import GradientCacheMixin, init_cache
+from sentembed.training.losses._base import ColumnSpec, EmbeddingLoss
+from sentembed.training.losses._cached import GradientCacheMixin, init_cache
 
 
 def hardest_other_positives(anchors: torch.Tensor, positives: torch.Tensor, chunk: int) -> torch.Tensor:

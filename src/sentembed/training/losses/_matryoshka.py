@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from sentembed.training.losses.base import EmbeddingLoss
-from sentembed.training.losses.cached import GradientCacheMixin
+from sentembed.training.losses._base import EmbeddingLoss
+from sentembed.training.losses._cached import GradientCacheMixin
 
 logger = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ import numpy as np
 from sentembed.common.protocols import EncoderModel
 from sentembed.common.types import Precision
 from sentembed.similarity import SimilarityFunction, SimilarityName
-from sentembed.training.evaluation.base import (
+from sentembed.training.evaluation._base import (
     SentenceEvaluator,
     check_precision,
     check_same_length,
     quantized_as_float,
 )
-from sentembed.training.evaluation.metrics import pearson, spearman
+from sentembed.training.evaluation._metrics import pearson, spearman
 
 
 class EmbeddingSimilarityEvaluator(SentenceEvaluator):

@@ -18,8 +18,8 @@ import torch
 
 from sentembed.common.protocols import EncoderModel
 from sentembed.similarity import SimilarityFunction, SimilarityName
-from sentembed.training.evaluation.base import SentenceEvaluator
-from sentembed.training.evaluation.information_retrieval import InformationRetrievalEvaluator
+from sentembed.training.evaluation._base import SentenceEvaluator
+from sentembed.training.evaluation._information_retrieval import InformationRetrievalEvaluator
 
 DATASET_NAMES = {
     "climatefever": "ClimateFEVER",

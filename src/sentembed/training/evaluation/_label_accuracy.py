@@ -8,7 +8,7 @@ import torch
 
 from sentembed.common.batching import batch_to_device
 from sentembed.common.protocols import TrainableEncoderModel
-from sentembed.training.evaluation.base import SentenceEvaluator
+from sentembed.training.evaluation._base import SentenceEvaluator
 from sentembed.training.input_example import InputExample
 
 

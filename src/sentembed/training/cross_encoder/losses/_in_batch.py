@@ -12,9 +12,9 @@ from tqdm.auto import tqdm
 
 from sentembed.common.checks import check_positive_int
 from sentembed.common.protocols import TrainablePairModel
-from sentembed.training.cross_encoder.losses.base import CrossEncoderLoss, require_one_label
-from sentembed.training.losses.base import ColumnSpec
-from sentembed.training.losses.cached import RandContext
+from sentembed.training.cross_encoder.losses._base import CrossEncoderLoss, require_one_label
+from sentembed.training.losses._base import ColumnSpec
+from sentembed.training.losses._cached import RandContext
 
 SIGMOID = nn.Sigmoid()
 

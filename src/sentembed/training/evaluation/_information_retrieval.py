@@ -9,8 +9,8 @@ from tqdm.auto import trange
 
 from sentembed.common.protocols import EncoderModel
 from sentembed.similarity import SimilarityFunction, SimilarityName
-from sentembed.training.evaluation.base import SentenceEvaluator
-from sentembed.training.evaluation.metrics import ranking_metrics
+from sentembed.training.evaluation._base import SentenceEvaluator
+from sentembed.training.evaluation._metrics import ranking_metrics
 
 ScoreFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

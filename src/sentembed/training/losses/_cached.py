@@ -16,8 +16,8 @@ from tqdm.auto import tqdm
 
 from sentembed.common.checks import check_positive_int
 from sentembed.similarity import cos_sim
-from sentembed.training.losses.gist import GISTEmbedLoss, MarginStrategy
-from sentembed.training.losses.ranking import Direction, HardnessMode, MultipleNegativesRankingLoss, PartitionMode
+from sentembed.training.losses._gist import GISTEmbedLoss, MarginStrategy
+from sentembed.training.losses._ranking import Direction, HardnessMode, MultipleNegativesRankingLoss, PartitionMode
 
 Features = dict[str, torch.Tensor]
 

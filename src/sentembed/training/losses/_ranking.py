@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from sentembed.common.checks import check_choice
 from sentembed.similarity import cos_sim
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, function_name
-from sentembed.training.losses.gathering import gather_with_grad, local_offset
+from sentembed.training.losses._base import ColumnSpec, EmbeddingLoss, function_name
+from sentembed.training.losses._gathering import gather_with_grad, local_offset
 
 Direction = Literal["query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"]
 PartitionMode = Literal["joint", "per_direction"]

@@ -8,12 +8,12 @@ import torch
 from torch import nn
 
 from sentembed.common.protocols import TrainablePairModel
-from sentembed.training.cross_encoder.losses.base import (
+from sentembed.training.cross_encoder.losses._base import (
     CrossEncoderLoss,
     check_pair_labels,
     require_one_label,
 )
-from sentembed.training.losses.base import ColumnSpec
+from sentembed.training.losses._base import ColumnSpec
 
 # Shared, stateless defaults (the reference's defaults are these activations too).
 IDENTITY = nn.Identity()

@@ -16,7 +16,7 @@ from torch import nn
 from sentembed.common.checks import check_choice
 from sentembed.common.protocols import TrainablePairModel
 from sentembed.common.types import fullname
-from sentembed.training.cross_encoder.losses.listwise import IDENTITY, ListwiseLoss
+from sentembed.training.cross_encoder.losses._listwise import IDENTITY, ListwiseLoss
 
 
 class BaseWeightingScheme(nn.Module):

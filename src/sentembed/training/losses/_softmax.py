@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
+from sentembed.training.losses._base import ColumnSpec, EmbeddingLoss
 
 CROSS_ENTROPY = torch.nn.CrossEntropyLoss()  # stateless, so one default instance is shared
 

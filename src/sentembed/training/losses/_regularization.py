@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from sentembed.common.checks import check_choice
 from sentembed.similarity import cos_sim
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, function_name
+from sentembed.training.losses._base import ColumnSpec, EmbeddingLoss, function_name
 
 
 class GlobalOrthogonalRegularizationLoss(EmbeddingLoss):

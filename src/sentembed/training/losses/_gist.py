@@ -9,8 +9,8 @@ import torch
 
 from sentembed.common.checks import check_choice
 from sentembed.similarity import cos_sim
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
-from sentembed.training.losses.gathering import gather_with_grad, gather_without_grad, local_offset
+from sentembed.training.losses._base import ColumnSpec, EmbeddingLoss
+from sentembed.training.losses._gathering import gather_with_grad, gather_without_grad, local_offset
 
 MarginStrategy = Literal["absolute", "relative"]
 MARGIN_STRATEGIES: tuple[str, ...] = get_args(MarginStrategy)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from sentembed.common.checks import check_choice, check_positive_float, check_positive_int
 from sentembed.similarity import pairwise_dot_score
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, function_name
+from sentembed.training.losses._base import ColumnSpec, EmbeddingLoss, function_name
 
 EmbedDistance = Literal["cosine", "l2", "mse"]
 EMBED_DISTANCES: tuple[str, ...] = get_args(EmbedDistance)
