@@ -187,6 +187,9 @@ PUBLIC_SUBMODULES: dict[str, str] = {
     "sentembed.training.evaluation": "home of the evaluators that the evaluation facades re-export",
     "sentembed.training.losses": "home of the losses that the losses facades re-export",
     "sentembed.training.losses.pair_similarity": "the conformance shim names it (util.similarity's pairwise losses)",
+    "sentembed.training.legacy_datasets": "home of the legacy datasets that `sentembed.datasets` re-exports",
+    "sentembed.training.readers": "home of the legacy readers that `sentembed.readers` re-exports",
+    "sentembed.training.losses.merged_forward": "home of the helpers `sentembed.base.losses.merged_forward` re-exports",
 }
 
 # Packages whose every module stays public, with the reason.
@@ -224,11 +227,7 @@ FACADES = {
 }
 
 # Modules not yet made private, by dotted path (a package's path covers all its modules). This list only shrinks.
-NOT_YET_CONVERTED = {
-    "sentembed.server", "sentembed.training.columns", "sentembed.training.cross_encoder.fit",
-    "sentembed.training.data", "sentembed.training.legacy_datasets", "sentembed.training.losses.merged_forward",
-    "sentembed.training.model_card", "sentembed.training.readers",
-}  # fmt: skip
+NOT_YET_CONVERTED = {"sentembed.server"}
 
 
 def not_yet_converted(name: str) -> bool:

@@ -354,7 +354,7 @@ def test_an_image_model_card_shows_saved_images_its_snippet_can_load(tmp_path):
 def test_the_kept_checkpoint_is_bold_in_the_training_logs(l3):
     from types import SimpleNamespace
 
-    from sentembed.training.model_card import ModelCardCallback, training_log_rows
+    from sentembed.training._model_card import ModelCardCallback, training_log_rows
 
     history = [
         {"loss": 0.9, "epoch": 0.5, "step": 2},

@@ -220,7 +220,7 @@ def test_no_duplicates_hashed_batches_as_no_duplicates(minilm_l3, tmp_path):
 
 
 def test_collator_applies_prompts_per_dataset_and_column(minilm_l3):
-    from sentembed.training.data import SentenceCollator, unpack_batch
+    from sentembed.training._data import SentenceCollator, unpack_batch
 
     prompts = {"queries": {"anchor": "query: "}, "anchor": "search: "}
     collator = SentenceCollator(minilm_l3.preprocess, prompts, minilm_l3.prompt_length)
@@ -451,7 +451,7 @@ def test_a_streamed_dataset_without_features_is_refused_with_features_to_paste(m
 
 
 def test_the_features_hint_writes_lists_of_numbers_as_lists():
-    from sentembed.training.columns import features_hint
+    from sentembed.training._columns import features_hint
 
     rows = [{"query": "q", "scores": [1.0, 0.5], "ids": [[1, 2]], "ok": True}]
     assert features_hint(rows) == (

@@ -689,13 +689,13 @@ class CrossEncoder(PushToHubMixin, nn.Sequential):
 
     def fit(self, train_dataloader: Any, **kwargs: Any) -> None:
         """The legacy training API of sentence-transformers < 4; see
-        `sentembed.training.cross_encoder.fit.fit_cross_encoder` for the arguments.
+        `sentembed.training.cross_encoder.fit_cross_encoder` for the arguments.
 
         Args:
             train_dataloader: A DataLoader of InputExample pairs with labels.
             **kwargs: The legacy `fit`'s other arguments (`epochs`, `warmup_steps`, `evaluator`, ...).
         """
-        from sentembed.training.cross_encoder.fit import fit_cross_encoder
+        from sentembed.training.cross_encoder import fit_cross_encoder
 
         fit_cross_encoder(self, train_dataloader, **kwargs)
 

@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import BatchSampler, SubsetRandomSampler
 
 from sentembed.common.checks import check_positive_int
-from sentembed.training.columns import LABEL_COLUMNS
+from sentembed.training._columns import LABEL_COLUMNS
 
 __all__ = [
     "BatchSamplers",

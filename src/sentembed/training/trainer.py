@@ -21,13 +21,13 @@ from transformers.trainer_utils import HubStrategy
 from sentembed.common.files import read_json_object
 from sentembed.loading.registry import module_type_name, trusted_module_classes
 from sentembed.models import Router
+from sentembed.training._columns import LABEL_COLUMNS, check_dataset_fits_loss, is_streaming
+from sentembed.training._data import NamedRows, SentenceCollator, unpack_batch
+from sentembed.training._model_card import ModelCardCallback, fill_card_data
 from sentembed.training.arguments import SentenceTransformerTrainingArguments
-from sentembed.training.columns import LABEL_COLUMNS, check_dataset_fits_loss, is_streaming
-from sentembed.training.data import NamedRows, SentenceCollator, unpack_batch
 from sentembed.training.evaluation import SentenceEvaluator, SequentialEvaluator
 from sentembed.training.losses import CoSENTLoss
 from sentembed.training.losses._base import wrapped_model
-from sentembed.training.model_card import ModelCardCallback, fill_card_data
 from sentembed.training.samplers import (
     BatchSamplers,
     DefaultBatchSampler,

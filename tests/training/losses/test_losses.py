@@ -700,7 +700,7 @@ def test_the_trainer_check_refuses_datasets_that_do_not_fit(models, loss_name, c
     from datasets import Dataset
 
     import sentembed.losses as ours
-    from sentembed.training.columns import check_dataset_fits_loss
+    from sentembed.training._columns import check_dataset_fits_loss
 
     loss = getattr(ours, loss_name)(models[0])
     with pytest.raises(ValueError, match=message):

@@ -8,10 +8,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from sentembed.training._columns import LABEL_COLUMNS, split_columns
+from sentembed.training._data import prompt_for
 from sentembed.training.arguments import SentenceTransformerTrainingArguments
-from sentembed.training.columns import LABEL_COLUMNS, split_columns
 from sentembed.training.cross_encoder.losses import BinaryCrossEntropyLoss, CrossEntropyLoss, ListwiseLoss
-from sentembed.training.data import prompt_for
 from sentembed.training.trainer import SentenceTransformerTrainer
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from sentembed.training.columns import LABEL_COLUMNS
+from sentembed.training._columns import LABEL_COLUMNS
 
 FEATURE_SUFFIXES = ("input_ids", "attention_mask", "token_type_ids", "offsets", "prompt_length")
 Prompts = str | dict[str, Any] | None
