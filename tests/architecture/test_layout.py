@@ -180,7 +180,7 @@ PUBLIC_SUBMODULES: dict[str, str] = {
     "sentembed.training.input_example": "the conformance shim names it (the reference's readers)",
     "sentembed.training.samplers": "the conformance shim names it (the reference's sampler)",
     "sentembed.training.trainer": "the conformance shim names it (the reference's trainer)",
-    "sentembed.training.cross_encoder": "the package of the cross-encoder trainer, losses and evaluators",
+    "sentembed.training.cross_encoder": "holds the cross-encoder trainer, losses and evaluators the shim names",
     "sentembed.training.cross_encoder.evaluation": "the conformance shim names it (cross_encoder.evaluation)",
     "sentembed.training.cross_encoder.losses": "the conformance shim names it (cross_encoder.losses)",
     "sentembed.training.cross_encoder.trainer": "the conformance shim names it (cross_encoder.trainer)",
