@@ -2,7 +2,7 @@
 
 `SentenceTransformer(..., backend="onnx" | "openvino")` swaps the Transformer module for an `OnnxTransformer`;
 the functions here write optimised or quantized ONNX files that `model_kwargs={"file_name": ...}` loads.
-`backend="auto"` picks one of these paths for this CPU under a quality bar (`sentembed.backend._auto`).
+`backend="auto"` picks one of these paths for this CPU under a quality bar (docs/backends.md).
 """
 
 from __future__ import annotations
