@@ -43,7 +43,14 @@ def free_port() -> int:
 def live_server(model, reranker=None, **settings) -> Iterator[str]:
     """Serve the models on 127.0.0.1 while the block runs; yields the base URL."""
     settings = ServeSettings(**{"model_name": MODEL_NAME, "reranker_name": RERANKER_NAME, **settings})
-    app = create_app(model, reranker, settings)
+    with live_app(create_app(model, reranker, settings)) as url:
+        yield url
+
+
+@contextmanager
+def live_app(app) -> Iterator[str]:
+    """Serve an app from `create_app` on 127.0.0.1 while the block runs; yields the base URL."""
+    settings = app.state.server.settings
     port = free_port()
     server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, settings, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
