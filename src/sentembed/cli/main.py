@@ -7,6 +7,7 @@ import logging
 import sys
 
 from sentembed.cli import distill, encode, index, search, serve, similarity, verify
+from sentembed.common.errors import WorkerError
 
 COMMANDS = [encode, similarity, index, search, verify, distill, serve]
 
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         quiet_transformers()
     try:
         return args.run(args) or 0
-    except (OSError, ValueError, TypeError) as error:
+    except (OSError, ValueError, TypeError, WorkerError) as error:
         print(f"sentembed {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -14,9 +14,10 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from sentembed.common.checks import check_positive_int
@@ -28,6 +29,12 @@ from sentembed.server.settings import ServeSettings
 STOP_TIMEOUT_S = 90
 # How often the parent looks at its workers while they run.
 WATCH_INTERVAL_S = 1.0
+# Set in each worker's environment unless the caller set them. OpenMP's threads (torch's) otherwise spin after
+# every parallel op, holding both cores while the event loop, the tokenizer or a neighbouring process needs
+# one; a thread that spins while another preempts it stalls the op. At concurrency 64 on 2 cores, with a test
+# run beside it, one sentence per request: 40-87 requests/s spinning, 115-158 passive (c=1: p50 435 ms against
+# 17 ms). libgomp reads this when torch loads, so only a fresh process can be given it.
+WORKER_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return listener
 
 
-# A worker's body: (its index, the plan, the shared listening socket); an importable function, as spawn needs.
-WorkerMain = Callable[[int, WorkerPlan, socket.socket], None]
+# A worker's body: (its index, the plan, the shared listening socket, the end of a pipe on which it sends the
+# parent why it could not start); an importable function, as spawn needs.
+WorkerMain = Callable[[int, WorkerPlan, socket.socket, Connection], None]
 
 
 def run_workers(workers: int, plan: WorkerPlan, host: str, port: int, worker_main: WorkerMain) -> None:
@@ -80,8 +88,9 @@ def run_workers(workers: int, plan: WorkerPlan, host: str, port: int, worker_mai
     which every worker drains."""
     listener = bind_socket(host, port)
     context = multiprocessing.get_context("spawn")
+    reasons, report = context.Pipe(duplex=False)
     processes = [
-        context.Process(target=worker_main, args=(index, plan, listener), name=f"sentembed-worker-{index}")
+        context.Process(target=worker_main, args=(index, plan, listener, report), name=f"sentembed-worker-{index}")
         for index in range(workers)
     ]
     stopping: dict[str, float | None] = {"deadline": None}
@@ -95,15 +104,37 @@ def run_workers(workers: int, plan: WorkerPlan, host: str, port: int, worker_mai
 
     previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
-        for process in processes:
-            process.start()
+        with worker_environment():
+            for process in processes:
+                process.start()
         failed = watch(processes, stopping, stop)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         listener.close()
+    reason = f": {reasons.recv()}" if reasons.poll() else ""
+    reasons.close()
+    report.close()
     if failed is not None:
-        raise WorkerError(f"server worker {failed.name} exited with status {failed.exitcode}; the others were stopped")
+        raise WorkerError(
+            f"server worker {failed.name} exited with status {failed.exitcode}{reason}; the others were stopped"
+        )
+
+
+@contextmanager
+def worker_environment() -> Iterator[None]:
+    """`WORKER_ENVIRONMENT` in this process's environment while the block runs (spawned workers copy it), for the
+    names the caller has not set (or set empty); the environment as it was after."""
+    replaced = {name: os.environ.get(name) for name in WORKER_ENVIRONMENT if not os.environ.get(name)}
+    os.environ.update({name: WORKER_ENVIRONMENT[name] for name in replaced})
+    try:
+        yield
+    finally:
+        for name, value in replaced.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def watch(processes: list[Any], stopping: dict[str, float | None], stop: Any) -> Any:
