@@ -3,8 +3,9 @@ app around the reference's `encode`, on the same model folder and the same load.
 
 A bounded async load generator (plain asyncio streams, keep-alive HTTP/1.1) sends OpenAI-style embedding
 requests at concurrency 1, 8 and 64: single STSb sentences, 32 STSb sentences, and 32 SciFact abstracts per
-request. Each cell runs for at most `--seconds` or `--requests`, whichever ends first; all servers run at once and each cell visits them in turn,
-`--rounds` times, keeping each server's best (so that a change in background load hits all alike).
+request. Each cell runs for at most `--seconds` or `--requests`, whichever ends first; all servers run at
+once and each cell visits them in turn, `--rounds` times, keeping each server's best (so that a change in
+background load hits all alike).
 Reported: requests/s, texts/s, p50 and p99 latency, and texts/s as a ratio to infinity. The first answer
 of every server is checked against the reference's embeddings (max |delta|), so that no server is fast by
 being wrong.
@@ -18,9 +19,11 @@ machines resolve to the CPU wheel; elsewhere install a CPU torch into the venv y
 used when infinity is among the servers run.
 
 Opt-in cells (named with --servers and --workloads): "sentembed torch, 2 workers" (`--workers 2`),
-"sentembed torch, cache" (`--cache` on a fresh file), and the workload "1 STSb sentence, half repeated":
-every other request repeats one of 64 sentences, the others are sentences never sent before (numbered, so
-that no round or warm-up repeats them). Servers with a cache print their hits and misses at the end.
+"sentembed torch, cache" (`--cache` on a fresh file), "sentembed torch, spinning" (libgomp's default
+spin-wait, `GOMP_SPINCOUNT=300000`, instead of the passive wait the server's workers start with), and the
+workload "1 STSb sentence, half repeated": every other request repeats one of 64 sentences, the others are
+sentences never sent before (numbered, so that no round or warm-up repeats them). Servers with a cache print
+their hits and misses at the end.
 
 Run: .venv/bin/python benchmarks/serve_speed.py [--seconds 15] [--concurrency 1 8 64] [--infinity-venv DIR]
 Smoke check that the servers start and answer (its figures mean nothing): .venv/bin/python
@@ -54,6 +57,10 @@ DEFAULT_INFINITY_VENV = REPO / ".cache" / "bench" / "infinity"
 INFINITY_VENV_VARIABLE = "SERVE_SPEED_INFINITY_VENV"
 INFINITY = "infinity (torch)"
 INT8 = "sentembed onnx int8"
+# Our torch server with libgomp's default wait (spin ~3 ms after each parallel op) instead of the passive
+# wait its workers start with: GOMP_SPINCOUNT overrides OMP_WAIT_POLICY.
+SPINNING = "sentembed torch, spinning"
+LIBGOMP_DEFAULT_SPIN = "GOMP_SPINCOUNT=300000"
 INFINITY_REQUIREMENTS = ["torch==2.13.0", "infinity-emb[server,torch]==0.0.78"]
 START_TIMEOUT_S = 300
 SERVERS = (  # the order they start in and each cell visits them in
@@ -62,11 +69,12 @@ SERVERS = (  # the order they start in and each cell visits them in
     INT8,
     "sentembed torch, 2 workers",
     "sentembed torch, cache",
+    SPINNING,
     "naive FastAPI + reference",
     INFINITY,
 )
 # Servers and workloads that run only when named (--servers, --workloads).
-OPT_IN_SERVERS = ("sentembed torch, 2 workers", "sentembed torch, cache")
+OPT_IN_SERVERS = ("sentembed torch, 2 workers", "sentembed torch, cache", SPINNING)
 OPT_IN_WORKLOADS = ("1 STSb sentence, half repeated",)
 REPEATED_SENTENCES = 64
 # Every request of a run takes the next payload index, so payloads that must be new stay new across cells.
@@ -146,6 +154,7 @@ def server_commands(
                           "/v1/embeddings")  # fmt: skip
     commands["sentembed torch, 2 workers"] = ([*ours, "--workers", "2"], "/v1/embeddings")
     commands["sentembed torch, cache"] = ([*ours, "--cache", str(cache_file)], "/v1/embeddings")
+    commands[SPINNING] = (["env", LIBGOMP_DEFAULT_SPIN, *ours], "/v1/embeddings")
     commands["naive FastAPI + reference"] = (
         [sys.executable, __file__, "--naive-app", str(folder), "--port", "{port}"],
         "/v1/embeddings",
