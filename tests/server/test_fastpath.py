@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sentembed.server import ServeSettings, create_app
-from sentembed.server.fastpath import DirectRoutes
+from sentembed.server._fastpath import DirectRoutes
 from tests.support.server import MODEL_NAME, live_app
 
 TEXTS = ["A man is playing a flute.", "Two dogs run on the beach."]

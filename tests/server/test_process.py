@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-from sentembed.server.workers import worker_environment
+from sentembed.server._workers import worker_environment
 from tests.support.data import read_beir
 from tests.support.server import free_port, metric, start_server, wait_for_health, wait_until
 

@@ -24,7 +24,7 @@ import uvicorn  # noqa: E402
 
 from sentembed import CrossEncoder, SentenceTransformer  # noqa: E402
 from sentembed.server import ServeSettings, create_app  # noqa: E402
-from sentembed.server.app import uvicorn_config  # noqa: E402
+from sentembed.server._app import uvicorn_config  # noqa: E402
 from tests.support.paths import CROSS_ENCODER, minilm_l6_folder  # noqa: E402
 
 START_TIMEOUT_S = 60

@@ -16,11 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sentembed.server.errors import ApiError, api_error_response, unexpected_error_response
-from sentembed.server.middleware import replay
-from sentembed.server.routes import embed, openai_embeddings
-from sentembed.server.schemas import EmbeddingsRequest, EmbedRequest
-from sentembed.server.state import CLIENT_CLOSED, ClientGone
+from sentembed.server._errors import ApiError, api_error_response, unexpected_error_response
+from sentembed.server._middleware import replay
+from sentembed.server._routes import embed, openai_embeddings
+from sentembed.server._schemas import EmbeddingsRequest, EmbedRequest
+from sentembed.server._state import CLIENT_CLOSED, ClientGone
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from typing import Any
 from sentembed.common.checks import check_positive_int
 from sentembed.common.errors import ServerError, WorkerError
 from sentembed.common.runtime import available_cores
-from sentembed.server.settings import ServeSettings
+from sentembed.server._settings import ServeSettings
 
 # How long the parent waits for its workers to drain after SIGTERM: uvicorn's own drain (60 s), and some.
 STOP_TIMEOUT_S = 90

@@ -11,8 +11,8 @@ from typing import Any
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sentembed.server.errors import error_response, is_panic, unexpected_error_response
-from sentembed.server.metrics import Metrics
+from sentembed.server._errors import error_response, is_panic, unexpected_error_response
+from sentembed.server._metrics import Metrics
 
 logger = logging.getLogger(__name__)
 OPEN_ROUTES = ("/health",)

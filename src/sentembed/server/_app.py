@@ -23,16 +23,16 @@ from sentembed.common.checks import check_port
 from sentembed.common.types import Backend
 from sentembed.cross_encoder import CrossEncoder
 from sentembed.sentence_transformer import SentenceTransformer
-from sentembed.server.engine import Embedder, Reranker, ServerCache
-from sentembed.server.errors import ApiError, on_api_error, on_http_error, on_unexpected_error, on_validation_error
-from sentembed.server.fastpath import DirectRoutes
-from sentembed.server.metrics import Metrics
-from sentembed.server.middleware import ApiKeyCheck, ConcurrencyLimit, PanicGuard, PayloadLimit, RequestMetrics
-from sentembed.server.routes import router
-from sentembed.server.searching import StoreSearcher
-from sentembed.server.settings import ServeSettings, is_loopback_host
-from sentembed.server.state import CLIENT_CLOSED, ClientGone, ServerState
-from sentembed.server.workers import WorkerPlan, check_worker_models, run_workers, worker_threads
+from sentembed.server._engine import Embedder, Reranker, ServerCache
+from sentembed.server._errors import ApiError, on_api_error, on_http_error, on_unexpected_error, on_validation_error
+from sentembed.server._fastpath import DirectRoutes
+from sentembed.server._metrics import Metrics
+from sentembed.server._middleware import ApiKeyCheck, ConcurrencyLimit, PanicGuard, PayloadLimit, RequestMetrics
+from sentembed.server._routes import router
+from sentembed.server._searching import StoreSearcher
+from sentembed.server._settings import ServeSettings, is_loopback_host
+from sentembed.server._state import CLIENT_CLOSED, ClientGone, ServerState
+from sentembed.server._workers import WorkerPlan, check_worker_models, run_workers, worker_threads
 from sentembed.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ def serve(
         device: where the models run (None: the best available).
         log_level: uvicorn's log level.
         workers: server processes on the one port, each with its models, batcher and `cores // workers`
-            threads (see `sentembed.server.workers`); above 1, models must be given by name or folder. Models
+            threads (see `sentembed.server._workers`); above 1, models must be given by name or folder. Models
             given by name or folder are always served from worker processes (one by default), whose thread
             pools wait passively; loaded model objects are served in this process.
 
@@ -214,7 +214,7 @@ def uvicorn_config(app: FastAPI, host: str, port: int, settings: ServeSettings, 
     """
     import uvicorn
 
-    from sentembed.server.connections import header_deadline_protocol
+    from sentembed.server._connections import header_deadline_protocol
 
     return uvicorn.Config(
         app,
