@@ -40,7 +40,7 @@ def read_sts(split: str) -> tuple[list[str], list[str], list[float]]:
 @contextmanager
 def first_layers(model, count: int):
     """The model with only its first `count` transformer layers (the same cut AdaptiveLayerLoss trains)."""
-    from sentembed.training.losses.adaptive_layer import find_layer_list
+    from sentembed.training.losses._adaptive_layer import find_layer_list
 
     owner, attribute = find_layer_list(model)
     layers = getattr(owner, attribute)

@@ -289,7 +289,7 @@ def test_semantic_search_faiss_on_an_empty_corpus_finds_nothing(precision, corpu
     pytest.importorskip("faiss")
     from sentence_transformers.util.quantization import semantic_search_faiss as reference_search
 
-    from sentembed.quantization.search_faiss import semantic_search_faiss
+    from sentembed.quantization import semantic_search_faiss
 
     queries = torch.randn(3, 16).numpy()
     calibration = torch.randn(20, 16).numpy()

@@ -16,7 +16,7 @@ from sentembed.common.errors import (
 )
 from sentembed.common.runtime import LoggingHandler
 from sentembed.cross_encoder import CrossEncoder
-from sentembed.loading.card_data import SentenceTransformerModelCardData
+from sentembed.loading import SentenceTransformerModelCardData
 from sentembed.quantization import quantize_embeddings
 from sentembed.search import mine_hard_negatives
 from sentembed.sentence_transformer import SentenceTransformer

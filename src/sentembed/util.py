@@ -1,4 +1,10 @@
-"""Helpers people import as `sentence_transformers.util`: similarity functions and embedding tools."""
+"""Helpers people import as `sentence_transformers.util`: similarity functions and embedding tools.
+
+A compatibility facade for `sentence_transformers.util`: it only re-exports names whose canonical homes are
+`sentembed.common.batching`, `sentembed.common.files`, `sentembed.common.runtime`, `sentembed.common.types`,
+`sentembed.cross_encoder.legacy_args`, `sentembed.quantization`, `sentembed.search`, `sentembed.similarity` and
+`sentembed.training.losses`.
+"""
 
 from sentembed.common.batching import batch_to_device
 from sentembed.common.files import http_get
@@ -17,12 +23,16 @@ from sentembed.search import (
     paraphrase_mining_embeddings,
     semantic_search,
 )
-from sentembed.similarity import SimilarityFunction
-from sentembed.similarity.functions import (
+from sentembed.similarity import (
+    SimilarityFunction,
     cos_sim,
     dot_score,
     euclidean_sim,
     manhattan_sim,
+    maxsim,
+    maxsim_pairwise,
+    mean_maxsim,
+    mean_maxsim_pairwise,
     normalize_embeddings,
     pairwise_cos_sim,
     pairwise_dot_score,
@@ -31,8 +41,7 @@ from sentembed.similarity.functions import (
     select_max_active_dims,
     truncate_embeddings,
 )
-from sentembed.similarity.functions import cos_sim as pytorch_cos_sim
-from sentembed.similarity.multi_vector import maxsim, maxsim_pairwise, mean_maxsim, mean_maxsim_pairwise
+from sentembed.similarity import cos_sim as pytorch_cos_sim
 from sentembed.training.losses import SiameseDistanceMetric, TripletDistanceMetric
 
 __all__ = [

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from sentembed import CrossEncoder, SentenceTransformer
-from sentembed.backend import auto
-from sentembed.backend.cpu import ISA_VARIABLE, CpuFeatures, detect_cpu, emulation_environment
+from sentembed.backend import _auto as auto
+from sentembed.backend._cpu import ISA_VARIABLE, CpuFeatures, detect_cpu, emulation_environment
 from sentembed.cli.main import main
 from tests.support.data import read_sts
 from tests.support.models import copy_without_exports

@@ -9,7 +9,7 @@ import pytest
 
 from sentembed import CrossEncoder
 from sentembed.backend import export_dynamic_quantized_onnx_model
-from sentembed.backend.onnx_classifier import OnnxSequenceClassifier
+from sentembed.backend._onnx_classifier import OnnxSequenceClassifier
 from tests.support.paths import CROSS_ENCODER, DATA
 
 pytest.importorskip("onnxruntime")

@@ -11,8 +11,8 @@ import torch
 
 from sentembed import SentenceTransformer
 from sentembed.backend import OnnxTransformer, export_dynamic_quantized_onnx_model, export_optimized_onnx_model
-from sentembed.backend import export as exporting
-from sentembed.backend.optimize import FUSION_RECIPE
+from sentembed.backend import _export as exporting
+from sentembed.backend._optimize import FUSION_RECIPE
 from tests.support.data import read_sts
 from tests.support.models import copy_without_exports
 from tests.support.paths import MINILM_L3

@@ -143,7 +143,7 @@ def test_bf16_misuse_is_refused(l3_copy, backend, options, match):
 
 
 def test_bf16_is_refused_where_the_cpu_lacks_it(l3_copy, monkeypatch):
-    import sentembed.backend.onnx_transformer as onnx_transformer
+    import sentembed.backend._onnx_transformer as onnx_transformer
 
     monkeypatch.setattr(onnx_transformer, "cpu_has_bf16", lambda: False)
     with pytest.raises(ValueError, match="AVX512_BF16 or AMX"):

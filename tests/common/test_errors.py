@@ -14,7 +14,7 @@ from sentembed import SentenceTransformer
 from sentembed.cache import CacheDamagedError, CacheError, EmbeddingCache
 from sentembed.common.errors import SentembedError
 from sentembed.distributed import WorkerError
-from sentembed.distributed.actors import describe_error, raise_worker_error
+from sentembed.distributed._actors import describe_error, raise_worker_error
 from sentembed.store import EmbeddingStore, StoreDamagedError, StoreError
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from sentembed import CrossEncoder
 from sentembed.distributed import Embedder, build_store, encode_dataset, predict_dataset
-from sentembed.distributed.cluster import pool_size
+from sentembed.distributed._cluster import pool_size
 from tests.support.data import read_wikiqa
 from tests.support.paths import CROSS_ENCODER, MINILM_L3, REPO
 

@@ -20,7 +20,7 @@ import pytest
 
 from sentembed.cli.main import main
 from sentembed.distributed import build_store
-from sentembed.distributed.indexing import SHARD_FOLDER, SHARD_SUFFIX, Committer
+from sentembed.distributed._indexing import SHARD_FOLDER, SHARD_SUFFIX, Committer
 from sentembed.store import EmbeddingStore
 from tests.support.paths import MINILM_L3, REPO
 

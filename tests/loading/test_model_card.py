@@ -436,3 +436,12 @@ def test_audio_and_video_columns_get_durations_and_frame_counts(l3):
         "data": {"min": "0.50s", "mean": "1.75s", "max": "3.00s", "sampling_rate": "16000 Hz"},
     }
     assert stats["video"]["data"] == {"min": "4 frames", "mean": "7 frames", "max": "10 frames", "fps": "24"}
+
+
+def test_a_card_names_our_loss_by_its_public_path_without_the_private_module():
+    from sentembed.loading._card_data import qualified_class_name
+    from sentembed.training.losses import MultipleNegativesRankingLoss
+
+    loss = MultipleNegativesRankingLoss.__new__(MultipleNegativesRankingLoss)
+    assert MultipleNegativesRankingLoss.__module__ == "sentembed.training.losses._ranking"
+    assert qualified_class_name(loss) == "sentembed.training.losses.MultipleNegativesRankingLoss"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sentembed.search.bitext import mine_translations
+from sentembed.search import mine_translations
 from sentembed.util import mine_translations as util_mine_translations
 from tests.support.paths import DATA, MINILM_L3, minilm_l6_folder
 

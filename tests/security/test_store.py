@@ -59,7 +59,7 @@ def test_two_processes_adding_to_one_store_lose_no_rows(tmp_path):
 
 def test_a_writer_waits_for_the_lock_and_then_fails_clearly(tmp_path, monkeypatch):
     from sentembed.common.files import file_lock
-    from sentembed.store import store as store_module
+    from sentembed.store import _store as store_module
 
     store = EmbeddingStore.create(tmp_path / "store", np.eye(4, dtype=np.float32))
     monkeypatch.setattr(store_module, "LOCK_TIMEOUT_S", 0.3)
@@ -242,7 +242,7 @@ def test_a_lock_file_linked_out_of_the_store_is_refused(small_store, tmp_path):
 
 def test_manifest_precision_and_file_kinds_name_no_file_outside_the_store(small_store, tmp_path, monkeypatch):
     from sentembed.common.files import file_digest
-    from sentembed.store import segments
+    from sentembed.store import _segments as segments
 
     secret = tmp_path / "outside" / "secret"
     secret.parent.mkdir()

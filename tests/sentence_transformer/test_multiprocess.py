@@ -13,7 +13,7 @@ import torch
 from sentembed import SentenceTransformer
 from sentembed.backend import available_cores
 from sentembed.quantization import quantize_embeddings
-from sentembed.sentence_transformer.multiprocess import check_devices, threads_per_cpu_worker
+from sentembed.sentence_transformer._multiprocess import check_devices, threads_per_cpu_worker
 
 CLOSE = 1e-5
 

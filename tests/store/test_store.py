@@ -159,7 +159,7 @@ def test_text_queries_and_model_checks(minilm_l3, minilm_l6, sts_sentences, tmp_
 
 def test_ubinary_candidates_are_the_exact_hamming_top_k_with_ties_by_position():
     """The matrix-product Hamming distances equal bit counts, and equal distances keep store order."""
-    from sentembed.store.scoring import quantized_top_k
+    from sentembed.store._scoring import quantized_top_k
 
     rng = np.random.default_rng(0)
     queries = rng.integers(0, 256, (7, 48), dtype=np.uint8)

@@ -2,7 +2,7 @@
 
 `SentenceTransformer(..., backend="onnx" | "openvino")` swaps the Transformer module for an `OnnxTransformer`;
 the functions here write optimised or quantized ONNX files that `model_kwargs={"file_name": ...}` loads.
-`backend="auto"` picks one of these paths for this CPU under a quality bar (`sentembed.backend.auto`).
+`backend="auto"` picks one of these paths for this CPU under a quality bar (`sentembed.backend._auto`).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, get_args
 
-from sentembed.backend.auto import QUALITY_BARS, BackendChoice, choice_off_cpu, choose_backend, split_auto_options
-from sentembed.backend.cpu import CpuFeatures, detect_cpu, emulation_environment
-from sentembed.backend.export import save_stamped
-from sentembed.backend.onnx_classifier import OnnxSequenceClassifier
-from sentembed.backend.onnx_transformer import (
+from sentembed.backend._auto import QUALITY_BARS, BackendChoice, choice_off_cpu, choose_backend, split_auto_options
+from sentembed.backend._cpu import CpuFeatures, detect_cpu, emulation_environment
+from sentembed.backend._export import save_stamped
+from sentembed.backend._onnx_classifier import OnnxSequenceClassifier
+from sentembed.backend._onnx_transformer import (
     BACKEND_OPTIONS,
     OnnxGraph,
     OnnxSettings,
@@ -25,7 +25,7 @@ from sentembed.backend.onnx_transformer import (
     ensure_export,
     split_backend_options,
 )
-from sentembed.backend.optimize import (
+from sentembed.backend._optimize import (
     FUSION_RECIPE,
     OPTIMIZATION_LEVELS,
     QUANTIZATION_CONFIGS,
@@ -34,8 +34,8 @@ from sentembed.backend.optimize import (
     fuse,
     quantize_dynamic_int8,
 )
-from sentembed.backend.session import require_runtime
-from sentembed.backend.static_int8 import (
+from sentembed.backend._session import require_runtime
+from sentembed.backend._static_int8 import (
     OVQuantizationConfig,
     calibration_texts_from,
     quantize_static_int8,

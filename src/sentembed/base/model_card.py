@@ -1,11 +1,15 @@
-"""Model cards, importable as in sentence-transformers 6 (`from sentembed.base.model_card import ...`)."""
+"""Model cards, importable as in sentence-transformers 6 (`from sentembed.base.model_card import ...`).
 
-from sentembed.loading.card_data import (
+A compatibility facade for `sentence_transformers.base.model_card`: it only re-exports names whose canonical home
+is `sentembed.loading`.
+"""
+
+from sentembed.loading import (
     BaseModelCardData,
     CrossEncoderModelCardData,
     SentenceTransformerModelCardData,
+    generate_model_card,
 )
-from sentembed.loading.model_card import generate_model_card
 
 __all__ = [
     "BaseModelCardData",

@@ -6,7 +6,13 @@ import argparse
 import logging
 import sys
 
-from sentembed.cli import distill, encode, index, search, serve, similarity, verify
+from sentembed.cli import _distill as distill
+from sentembed.cli import _encode as encode
+from sentembed.cli import _index as index
+from sentembed.cli import _search as search
+from sentembed.cli import _serve as serve
+from sentembed.cli import _similarity as similarity
+from sentembed.cli import _verify as verify
 from sentembed.common.errors import WorkerError
 
 COMMANDS = [encode, similarity, index, search, verify, distill, serve]

@@ -1,8 +1,13 @@
-"""Cross-encoders: score text pairs read together, and re-rank a bi-encoder's hits."""
+"""Cross-encoders: score text pairs read together, and re-rank a bi-encoder's hits.
 
+Also a compatibility facade for `sentence_transformers.cross_encoder`: it re-exports `CrossEncoderModelCardData` and
+the trainer and its arguments, whose canonical homes are `sentembed.loading` and
+`sentembed.training.cross_encoder.trainer`.
+"""
+
+from sentembed.cross_encoder._rerank import EmbeddingRetriever, RetrieveAndRerank, StoreRetriever
 from sentembed.cross_encoder.model import CrossEncoder
-from sentembed.cross_encoder.rerank import EmbeddingRetriever, RetrieveAndRerank, StoreRetriever
-from sentembed.loading.card_data import CrossEncoderModelCardData
+from sentembed.loading import CrossEncoderModelCardData
 
 # The trainer needs the `train` extra (datasets, accelerate), so it is imported on first use.
 _TRAINING = {

@@ -24,16 +24,20 @@ from sentembed.common.checks import (
 from sentembed.common.hits import hits_from_top_k
 from sentembed.common.runtime import check_device, default_device
 from sentembed.common.types import Backend, Pair, Row, supports_modality
-from sentembed.cross_encoder import layout
+from sentembed.cross_encoder import _layout as layout
+from sentembed.cross_encoder._pairs import check_pairs, check_query_and_documents
 from sentembed.cross_encoder.legacy_args import (
     cross_encoder_init_args_decorator,
     cross_encoder_predict_rank_args_decorator,
 )
-from sentembed.cross_encoder.pairs import check_pairs, check_query_and_documents
-from sentembed.loading.card_data import CrossEncoderModelCardData, card_data_for
-from sentembed.loading.folder import load_modules, save_modules
-from sentembed.loading.hub import PushToHubMixin
-from sentembed.loading.model_card import write_model_card
+from sentembed.loading import (
+    CrossEncoderModelCardData,
+    PushToHubMixin,
+    card_data_for,
+    load_modules,
+    save_modules,
+    write_model_card,
+)
 from sentembed.loading.resolve import log_loading, resolve_model_path
 from sentembed.models import SequenceClassifier, Transformer
 from sentembed.models.dense import activation_from_name

@@ -31,16 +31,22 @@ from sentembed.common.checks import (
 )
 from sentembed.common.runtime import check_device, default_device
 from sentembed.common.types import ArrayLike, Backend, Row, supports_modality
-from sentembed.loading.card_data import SentenceTransformerModelCardData, card_data_for
-from sentembed.loading.folder import ModelConfig, load_modules, save_modules
-from sentembed.loading.hub import PushToHubMixin
-from sentembed.loading.model_card import write_model_card
+from sentembed.loading import (
+    ModelConfig,
+    PushToHubMixin,
+    SentenceTransformerModelCardData,
+    card_data_for,
+    load_modules,
+    save_modules,
+    write_model_card,
+)
 from sentembed.loading.resolve import log_loading, resolve_model_path
 from sentembed.models import InputModule, Pooling, Router, Transformer
 from sentembed.models.adapters import AdapterMethods
 from sentembed.models.base import run_modules
 from sentembed.models.input_module import ProcessingKwargs, check_processing_kwargs, with_processing_kwargs
-from sentembed.sentence_transformer import encoding, multiprocess, reuse
+from sentembed.sentence_transformer import _multiprocess as multiprocess
+from sentembed.sentence_transformer import encoding, reuse
 from sentembed.sentence_transformer.encoding import EncodeRequest
 from sentembed.similarity import SimilarityFunction, SimilarityName
 

@@ -1,6 +1,6 @@
 """Similarity scores between embeddings, and the `SimilarityFunction` names."""
 
-from sentembed.similarity.functions import (
+from sentembed.similarity._functions import (
     cos_sim,
     dot_score,
     euclidean_sim,
@@ -13,8 +13,8 @@ from sentembed.similarity.functions import (
     select_max_active_dims,
     truncate_embeddings,
 )
-from sentembed.similarity.kind import SimilarityFunction, SimilarityName
-from sentembed.similarity.multi_vector import maxsim, maxsim_pairwise, mean_maxsim, mean_maxsim_pairwise
+from sentembed.similarity._kind import SimilarityFunction, SimilarityName
+from sentembed.similarity._multi_vector import maxsim, maxsim_pairwise, mean_maxsim, mean_maxsim_pairwise
 
 __all__ = [
     "SimilarityFunction",

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from sentembed.common.files import read_lines
-from sentembed.store.manifest import Segment
+from sentembed.store._manifest import Segment
 
 OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
 ORDERINGS = {"$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sentembed.training.losses.base import ColumnSpec
+from sentembed.training.losses._base import ColumnSpec
 
 LABEL_COLUMNS = ("label", "score")
 

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset, IterableDataset
 from sentembed.common.checks import check_positive_int
 from sentembed.common.protocols import EncoderModel
 from sentembed.training.input_example import InputExample
-from sentembed.training.losses.denoising import delete_words
+from sentembed.training.losses._denoising import delete_words
 
 logger = logging.getLogger(__name__)
 

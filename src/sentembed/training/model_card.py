@@ -8,7 +8,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from sentembed.loading.card_stats import hub_dataset_source
+from sentembed.loading import hub_dataset_source
 
 # Arguments that say where things go or who may push them, not how the model was trained.
 UNRECORDED_HYPERPARAMETERS = ("output_dir", "logging_dir", "hub_token", "push_to_hub_token", "hub_model_id")

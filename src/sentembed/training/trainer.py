@@ -26,7 +26,7 @@ from sentembed.training.columns import LABEL_COLUMNS, check_dataset_fits_loss, i
 from sentembed.training.data import NamedRows, SentenceCollator, unpack_batch
 from sentembed.training.evaluation import SentenceEvaluator, SequentialEvaluator
 from sentembed.training.losses import CoSENTLoss
-from sentembed.training.losses.base import wrapped_model
+from sentembed.training.losses._base import wrapped_model
 from sentembed.training.model_card import ModelCardCallback, fill_card_data
 from sentembed.training.samplers import (
     BatchSamplers,

@@ -221,7 +221,7 @@ def test_denoising_auto_encoder_loss_trains_the_encoder_through_a_tied_decoder(m
     import random
 
     import sentembed.losses as ours
-    from sentembed.training.losses.denoising import delete_words
+    from sentembed.training.losses._denoising import delete_words
 
     sentences = read_sts("train")[0][:4]
     damaged = [delete_words(text, 0.6, random.Random(index)) for index, text in enumerate(sentences)]
@@ -255,7 +255,7 @@ def test_denoising_auto_encoder_loss_keeps_the_decoder_head_on_the_shared_embedd
 
 def test_gist_guide_reads_the_model_features_when_it_tokenizes_alike(minilm_l3, minilm_l6):
     from sentembed.losses import GISTEmbedLoss
-    from sentembed.training.losses.gist import same_tokenization
+    from sentembed.training.losses._gist import same_tokenization
 
     model = minilm_l3.eval()
 
@@ -281,7 +281,7 @@ def test_gist_guide_reads_the_model_features_when_it_tokenizes_alike(minilm_l3, 
 
 
 def test_a_gradient_cached_loss_that_ignores_a_column_names_it(minilm_l3):
-    from sentembed.training.losses.cached import CachedMultipleNegativesRankingLoss
+    from sentembed.training.losses._cached import CachedMultipleNegativesRankingLoss
 
     class FirstColumnOnly(CachedMultipleNegativesRankingLoss):
         def compute_loss_from_embeddings(self, embeddings, labels):
@@ -295,7 +295,7 @@ def test_a_gradient_cached_loss_that_ignores_a_column_names_it(minilm_l3):
 
 @pytest.mark.parametrize("mini_batching", [{"mini_batch_size": 2}, {"mini_batch_num_tokens": 12}])
 def test_gradient_caching_re_embeds_each_mini_batch_with_the_same_dropout(minilm_l3, mini_batching):
-    from sentembed.training.losses.cached import CachedMultipleNegativesRankingLoss
+    from sentembed.training.losses._cached import CachedMultipleNegativesRankingLoss
 
     class Recording(CachedMultipleNegativesRankingLoss):
         passes: list = []

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from sentembed.common.protocols import PairModel
-from sentembed.training.evaluation.base import SentenceEvaluator, check_same_length
-from sentembed.training.evaluation.metrics import (
+from sentembed.training.evaluation._base import SentenceEvaluator, check_same_length
+from sentembed.training.evaluation._metrics import (
     average_precision,
     best_accuracy_threshold,
     best_f1_threshold,

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from sentembed.common.protocols import TrainablePairModel
-from sentembed.training.cross_encoder.losses.base import CrossEncoderLoss
-from sentembed.training.cross_encoder.losses.pointwise import BinaryCrossEntropyLoss, CrossEntropyLoss
+from sentembed.training.cross_encoder.losses._base import CrossEncoderLoss
+from sentembed.training.cross_encoder.losses._pointwise import BinaryCrossEntropyLoss, CrossEntropyLoss
 from sentembed.training.fit import (
     examples_to_dataset,
     legacy_arguments,
@@ -19,7 +19,7 @@ from sentembed.training.fit import (
     loader_batch_size,
     run_legacy_training,
 )
-from sentembed.training.losses.base import ColumnSpec
+from sentembed.training.losses._base import ColumnSpec
 
 
 class LogitsLoss(CrossEncoderLoss):

@@ -1,29 +1,28 @@
 """Bi-encoder losses. Each declares the dataset columns it takes in `columns`."""
 
-from sentembed.training.losses.adaptive_layer import AdaptiveLayerLoss, Matryoshka2dLoss
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss
-from sentembed.training.losses.cached import (
+from sentembed.training.losses._adaptive_layer import AdaptiveLayerLoss, Matryoshka2dLoss
+from sentembed.training.losses._base import ColumnSpec, EmbeddingLoss
+from sentembed.training.losses._cached import (
     CachedGISTEmbedLoss,
     CachedMultipleNegativesRankingLoss,
     CachedMultipleNegativesSymmetricRankingLoss,
     RandContext,
 )
-from sentembed.training.losses.contrastive import ContrastiveLoss, OnlineContrastiveLoss, SiameseDistanceMetric
-from sentembed.training.losses.contrastive_tension import (
+from sentembed.training.losses._contrastive import ContrastiveLoss, OnlineContrastiveLoss, SiameseDistanceMetric
+from sentembed.training.losses._contrastive_tension import (
     ContrastiveTensionDataLoader,
     ContrastiveTensionLoss,
     ContrastiveTensionLossInBatchNegatives,
 )
-from sentembed.training.losses.denoising import DenoisingAutoEncoderLoss
-from sentembed.training.losses.distillation import DistillKLDivLoss, EmbedDistillLoss, MarginMSELoss, MSELoss
-from sentembed.training.losses.gist import GISTEmbedLoss
-from sentembed.training.losses.matryoshka import MatryoshkaLoss
-from sentembed.training.losses.mega_batch import MegaBatchMarginLoss
-from sentembed.training.losses.pair_similarity import AnglELoss, CoSENTLoss, CosineSimilarityLoss
-from sentembed.training.losses.ranking import MultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss
-from sentembed.training.losses.regularization import GlobalOrthogonalRegularizationLoss
-from sentembed.training.losses.softmax import SoftmaxLoss
-from sentembed.training.losses.triplet import (
+from sentembed.training.losses._denoising import DenoisingAutoEncoderLoss
+from sentembed.training.losses._distillation import DistillKLDivLoss, EmbedDistillLoss, MarginMSELoss, MSELoss
+from sentembed.training.losses._gist import GISTEmbedLoss
+from sentembed.training.losses._matryoshka import MatryoshkaLoss
+from sentembed.training.losses._mega_batch import MegaBatchMarginLoss
+from sentembed.training.losses._ranking import MultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss
+from sentembed.training.losses._regularization import GlobalOrthogonalRegularizationLoss
+from sentembed.training.losses._softmax import SoftmaxLoss
+from sentembed.training.losses._triplet import (
     BatchAllTripletLoss,
     BatchHardSoftMarginTripletLoss,
     BatchHardTripletLoss,
@@ -32,6 +31,7 @@ from sentembed.training.losses.triplet import (
     TripletDistanceMetric,
     TripletLoss,
 )
+from sentembed.training.losses.pair_similarity import AnglELoss, CoSENTLoss, CosineSimilarityLoss
 
 __all__ = [
     "AdaptiveLayerLoss",

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from sentembed.similarity import pairwise_cos_sim
-from sentembed.training.losses.base import ColumnSpec, EmbeddingLoss, function_name, one_label_per_row
+from sentembed.training.losses._base import ColumnSpec, EmbeddingLoss, function_name, one_label_per_row
 
 # Stateless default modules, shared (as the reference's signature defaults are).
 MEAN_SQUARED_ERROR = torch.nn.MSELoss()

@@ -1,12 +1,12 @@
 """Cross-encoder losses. Each takes the batch's text columns (lists of str, or lists of lists for the listwise
 losses) and labels, and scores the pairs itself."""
 
-from sentembed.training.cross_encoder.losses.base import CrossEncoderLoss
-from sentembed.training.cross_encoder.losses.in_batch import (
+from sentembed.training.cross_encoder.losses._base import CrossEncoderLoss
+from sentembed.training.cross_encoder.losses._in_batch import (
     CachedMultipleNegativesRankingLoss,
     MultipleNegativesRankingLoss,
 )
-from sentembed.training.cross_encoder.losses.lambda_loss import (
+from sentembed.training.cross_encoder.losses._lambda_loss import (
     BaseWeightingScheme,
     LambdaLoss,
     LambdaRankScheme,
@@ -16,7 +16,7 @@ from sentembed.training.cross_encoder.losses.lambda_loss import (
     NoWeightingScheme,
     RankNetLoss,
 )
-from sentembed.training.cross_encoder.losses.listwise import (
+from sentembed.training.cross_encoder.losses._listwise import (
     ADRMSELoss,
     ListMLELoss,
     ListNetLoss,
@@ -24,7 +24,7 @@ from sentembed.training.cross_encoder.losses.listwise import (
     PListMLELambdaWeight,
     PListMLELoss,
 )
-from sentembed.training.cross_encoder.losses.pointwise import (
+from sentembed.training.cross_encoder.losses._pointwise import (
     BinaryCrossEntropyLoss,
     CrossEntropyLoss,
     MarginMSELoss,
