@@ -174,9 +174,7 @@ def serve(
         device: where the models run (None: the best available).
         log_level: uvicorn's log level.
         workers: server processes on the one port, each with its models, batcher and `cores // workers`
-            threads (see `sentembed.server._workers`); above 1, models must be given by name or folder. Models
-            given by name or folder are always served from worker processes (one by default), whose thread
-            pools wait passively; loaded model objects are served in this process.
+            threads (see `sentembed.server._workers`); above 1, models must be given by name or folder.
 
     Raises:
         ImportError: The `serve` extra is not installed.
@@ -193,7 +191,7 @@ def serve(
     settings = dataclasses.replace(settings, **names)
     if not is_loopback_host(host) and settings.api_key is None:
         logger.warning("serving on %s without --api-key: anyone who can reach this address may use it", host)
-    if all(item is None or isinstance(item, str) for item in (model, reranker)):
+    if workers > 1:
         plan = WorkerPlan(model, reranker, backend, model_kwargs, device, settings, log_level, worker_threads(workers))
         return run_workers(workers, plan, host, port, worker_main)
     app = create_app(*load_models(model, reranker, backend, model_kwargs, device), settings=settings)

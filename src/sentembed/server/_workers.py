@@ -14,8 +14,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -29,12 +28,6 @@ from sentembed.server._settings import ServeSettings
 STOP_TIMEOUT_S = 90
 # How often the parent looks at its workers while they run.
 WATCH_INTERVAL_S = 1.0
-# Set in each worker's environment unless the caller set them. OpenMP's threads (torch's) otherwise spin after
-# every parallel op, holding both cores while the event loop, the tokenizer or a neighbouring process needs
-# one; a thread that spins while another preempts it stalls the op. At concurrency 64 on 2 cores, with a test
-# run beside it, one sentence per request: 40-87 requests/s spinning, 115-158 passive (c=1: p50 435 ms against
-# 17 ms). libgomp reads this when torch loads, so only a fresh process can be given it.
-WORKER_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
 @dataclass(frozen=True)
@@ -104,9 +97,8 @@ def run_workers(workers: int, plan: WorkerPlan, host: str, port: int, worker_mai
 
     previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with worker_environment():
-            for process in processes:
-                process.start()
+        for process in processes:
+            process.start()
         failed = watch(processes, stopping, stop)
     finally:
         for signum, handler in previous.items():
@@ -119,22 +111,6 @@ def run_workers(workers: int, plan: WorkerPlan, host: str, port: int, worker_mai
         raise WorkerError(
             f"server worker {failed.name} exited with status {failed.exitcode}{reason}; the others were stopped"
         )
-
-
-@contextmanager
-def worker_environment() -> Iterator[None]:
-    """`WORKER_ENVIRONMENT` in this process's environment while the block runs (spawned workers copy it), for the
-    names the caller has not set (or set empty); the environment as it was after."""
-    replaced = {name: os.environ.get(name) for name in WORKER_ENVIRONMENT if not os.environ.get(name)}
-    os.environ.update({name: WORKER_ENVIRONMENT[name] for name in replaced})
-    try:
-        yield
-    finally:
-        for name, value in replaced.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def watch(processes: list[Any], stopping: dict[str, float | None], stop: Any) -> Any:
