@@ -1,10 +1,11 @@
 """Serving speed on loopback: sentembed serve (torch, onnx, onnx int8) next to infinity and a naive FastAPI
 app around the reference's `encode`, on the same model folder and the same load.
 
-A bounded async load generator (httpx) sends OpenAI-style embedding requests at concurrency 1, 8 and 64:
-single STSb sentences, 32 STSb sentences, and 32 SciFact abstracts per request. Each cell runs for at most
-`--seconds` or `--requests`, whichever ends first; all servers run at once and each cell visits them in turn,
-`--rounds` times, keeping each server's best (so that a change in background load hits all alike).
+A bounded async load generator (plain asyncio streams, keep-alive HTTP/1.1) sends OpenAI-style embedding
+requests at concurrency 1, 8 and 64: single STSb sentences, 32 STSb sentences, and 32 SciFact abstracts per
+request. Each cell runs for at most `--seconds` or `--requests`, whichever ends first; all servers run at
+once and each cell visits them in turn, `--rounds` times, keeping each server's best (so that a change in
+background load hits all alike).
 Reported: requests/s, texts/s, p50 and p99 latency, and texts/s as a ratio to infinity. The first answer
 of every server is checked against the reference's embeddings (max |delta|), so that no server is fast by
 being wrong.
@@ -18,9 +19,11 @@ machines resolve to the CPU wheel; elsewhere install a CPU torch into the venv y
 used when infinity is among the servers run.
 
 Opt-in cells (named with --servers and --workloads): "sentembed torch, 2 workers" (`--workers 2`),
-"sentembed torch, cache" (`--cache` on a fresh file), and the workload "1 STSb sentence, half repeated":
-every other request repeats one of 64 sentences, the others are sentences never sent before (numbered, so
-that no round or warm-up repeats them). Servers with a cache print their hits and misses at the end.
+"sentembed torch, cache" (`--cache` on a fresh file), "sentembed torch, passive wait" (OpenMP
+threads that sleep at once, `OMP_WAIT_POLICY=PASSIVE`, instead of libgomp's default spin), and the
+workload "1 STSb sentence, half repeated": every other request repeats one of 64 sentences, the others are
+sentences never sent before (numbered, so that no round or warm-up repeats them). Servers with a cache print
+their hits and misses at the end.
 
 Run: .venv/bin/python benchmarks/serve_speed.py [--seconds 15] [--concurrency 1 8 64] [--infinity-venv DIR]
 Smoke check that the servers start and answer (its figures mean nothing): .venv/bin/python
@@ -41,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +57,9 @@ DEFAULT_INFINITY_VENV = REPO / ".cache" / "bench" / "infinity"
 INFINITY_VENV_VARIABLE = "SERVE_SPEED_INFINITY_VENV"
 INFINITY = "infinity (torch)"
 INT8 = "sentembed onnx int8"
+# Our torch server with OpenMP threads that sleep at once after each parallel op (OMP_WAIT_POLICY=PASSIVE)
+# instead of libgomp's default spin of about 3 ms: better beside other busy processes, worse on idle cores.
+PASSIVE = "sentembed torch, passive wait"
 INFINITY_REQUIREMENTS = ["torch==2.13.0", "infinity-emb[server,torch]==0.0.78"]
 START_TIMEOUT_S = 300
 SERVERS = (  # the order they start in and each cell visits them in
@@ -61,15 +68,18 @@ SERVERS = (  # the order they start in and each cell visits them in
     INT8,
     "sentembed torch, 2 workers",
     "sentembed torch, cache",
+    PASSIVE,
     "naive FastAPI + reference",
     INFINITY,
 )
 # Servers and workloads that run only when named (--servers, --workloads).
-OPT_IN_SERVERS = ("sentembed torch, 2 workers", "sentembed torch, cache")
+OPT_IN_SERVERS = ("sentembed torch, 2 workers", "sentembed torch, cache", PASSIVE)
 OPT_IN_WORKLOADS = ("1 STSb sentence, half repeated",)
 REPEATED_SENTENCES = 64
 # Every request of a run takes the next payload index, so payloads that must be new stay new across cells.
 NEXT_PAYLOAD = itertools.count()
+# The longest one answer may take before its connection counts as dropped (seconds).
+REQUEST_TIMEOUT_S = 300
 QUIET = {"HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "INFINITY_ANONYMOUS_USAGE_STATS": "0"}
 
 
@@ -143,6 +153,7 @@ def server_commands(
                           "/v1/embeddings")  # fmt: skip
     commands["sentembed torch, 2 workers"] = ([*ours, "--workers", "2"], "/v1/embeddings")
     commands["sentembed torch, cache"] = ([*ours, "--cache", str(cache_file)], "/v1/embeddings")
+    commands[PASSIVE] = (["env", "OMP_WAIT_POLICY=PASSIVE", *ours], "/v1/embeddings")
     commands["naive FastAPI + reference"] = (
         [sys.executable, __file__, "--naive-app", str(folder), "--port", "{port}"],
         "/v1/embeddings",
@@ -198,40 +209,85 @@ def wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
     raise RuntimeError(f"{url} did not become healthy in {START_TIMEOUT_S} s")
 
 
+class Dropped(Exception):
+    """The server closed the connection, or sent something that is not an HTTP/1.1 answer."""
+
+
+async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One HTTP/1.1 answer from `reader`: its status and body (framed by Content-Length or chunked)."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError) as error:
+        raise Dropped(str(error)) from None
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        raise Dropped(f"not an HTTP answer: {lines[0]!r}")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    try:
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = bytearray()
+            while size := int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16):
+                body += await reader.readexactly(size + 2)
+                del body[-2:]
+            await reader.readuntil(b"\r\n")
+            return int(parts[1]), bytes(body)
+        return int(parts[1]), await reader.readexactly(int(headers.get("content-length", "0")))
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError) as error:
+        raise Dropped(str(error)) from None
+
+
+def request_bytes(host: str, path: str, payload: dict) -> bytes:
+    """A keep-alive HTTP/1.1 POST of `payload` as JSON."""
+    body = json.dumps(payload).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
 async def load(
     url: str, model: str, payloads: list[list[str]], concurrency: int, seconds: float, requests: int
 ) -> dict:
-    """Send requests (naming `model`, as clients do) from `concurrency` workers until `requests` are done or
-    `seconds` pass. A request whose connection the server drops (httpx's TransportError) is counted under
-    "dropped" and not timed; the worker goes on with the next one."""
-    import httpx
-
+    """Send requests (naming `model`, as clients do) from `concurrency` keep-alive connections until `requests`
+    are done or `seconds` pass. The client is a few lines of asyncio streams rather than httpx: httpx's async
+    client spent a whole core of the two at 65 requests/s (9.7 s of CPU in a 10 s cell), so the old figures
+    measured the client, not the servers; this one spends about a tenth of that. A request whose connection
+    the server drops is counted under "dropped" and not timed; the worker reconnects and goes on. An answer
+    other than 200 stops the run."""
+    address = urllib.parse.urlsplit(url)
     latencies: list[float] = []
     texts = dropped = 0
     stop_at = time.monotonic() + seconds
     counter = iter(range(requests))
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker() -> None:
         nonlocal texts, dropped
+        reader = writer = None
         for _ in counter:
             if time.monotonic() > stop_at:
-                return
+                break
             payload = payloads[next(NEXT_PAYLOAD) % len(payloads)]
             started = time.perf_counter()
             try:
-                response = await client.post(url, json={"input": payload, "model": model})
-            except httpx.TransportError:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+                writer.write(request_bytes(address.netloc, address.path, {"input": payload, "model": model}))
+                status, body = await asyncio.wait_for(read_answer(reader), REQUEST_TIMEOUT_S)
+            except (Dropped, ConnectionError):
                 dropped += 1
+                writer = None
                 continue
-            response.raise_for_status()
+            if status != 200:
+                raise RuntimeError(f"{url} answered {status}: {body[:500]!r}")
             latencies.append(time.perf_counter() - started)
             texts += len(payload)
+        if writer is not None:
+            writer.close()
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
     return {
         "requests/s": len(latencies) / elapsed,
         "texts/s": texts / elapsed,
@@ -278,7 +334,7 @@ def export_int8(folder: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15.0, help="the most one cell runs")
-    parser.add_argument("--requests", type=int, default=2000, help="the most requests one cell sends")
+    parser.add_argument("--requests", type=int, default=20000, help="the most requests one cell sends")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--servers", nargs="+", default=None, help=f"a subset of: {'; '.join(SERVERS)}")
     parser.add_argument("--workloads", nargs="+", default=None, help="a subset of the workload names")

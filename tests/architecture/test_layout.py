@@ -226,20 +226,12 @@ FACADES = {
     "sentembed.util": "sentence_transformers.util",
 }
 
-# Modules not yet made private, by dotted path (a package's path covers all its modules). This list only shrinks.
-NOT_YET_CONVERTED = {"sentembed.server"}
-
-
-def not_yet_converted(name: str) -> bool:
-    return any(name == path or name.startswith(path + ".") for path in NOT_YET_CONVERTED)
-
 
 def test_implementation_modules_are_private():
     public = [
         name
         for name in module_names()
         if name.count(".") >= 2
-        and not not_yet_converted(name)
         and package_of(name) not in PUBLIC_PACKAGES
         and not private_parts(name)
         and name not in PUBLIC_SUBMODULES
@@ -257,7 +249,6 @@ def test_the_declared_public_submodules_and_packages_exist():
     assert not missing, f"PUBLIC_SUBMODULES names modules that do not exist: {missing}"
     packages = {package_of(name) for name in module_names()}
     assert set(PUBLIC_PACKAGES) <= packages, "PUBLIC_PACKAGES names a package that does not exist"
-    assert not [path for path in NOT_YET_CONVERTED if not is_module(path)], "NOT_YET_CONVERTED names a missing module"
 
 
 PUBLIC_MODULES = [

@@ -84,7 +84,7 @@ def test_a_tampered_cache_entry_is_a_cache_damaged_error(tmp_path):
 def test_a_taken_port_is_a_server_error():
     pytest.importorskip("fastapi")
     from sentembed.server import ServerError
-    from sentembed.server.workers import bind_socket
+    from sentembed.server._workers import bind_socket
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -98,7 +98,7 @@ def test_a_taken_port_is_a_server_error():
 def test_a_refused_request_is_an_api_error_of_the_family():
     pytest.importorskip("fastapi")
     from sentembed.server import ApiError
-    from sentembed.server.state import check_inputs
+    from sentembed.server._state import check_inputs
 
     with pytest.raises(SentembedError, match="input is an empty list") as caught:
         check_inputs([], "input", 10)

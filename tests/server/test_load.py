@@ -154,8 +154,8 @@ def test_batching_adapts_a_lone_request_runs_at_once_and_under_load_runs_wait_fo
     """A fake model taking RUN_S per run. Two jobs run together; a third queues while they run, so the server
     is loaded: the next run waits for a fourth that comes 50 ms later. A job that then finds the model idle
     runs at once. Lingering is up to half the last run's time (here capped at 2 s, to be seen)."""
-    from sentembed.server.batcher import Batcher, Job
-    from sentembed.server.metrics import Metrics
+    from sentembed.server._batcher import Batcher, Job
+    from sentembed.server._metrics import Metrics
 
     runs: list[list[str]] = []
     started: list[float] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -85,3 +86,15 @@ def test_a_port_outside_the_tcp_range_is_refused_before_loading(port):
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 2 and "--port" in result.stderr and "0 to 65535" in result.stderr
+
+
+def test_a_worker_that_cannot_load_its_model_says_why(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "sentembed.cli.main", "serve", "--model", str(tmp_path), "--port", "0",
+         "--workers", "2"],
+        capture_output=True, text=True, timeout=START_TIMEOUT_S,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    reason = r"sentembed serve: error: server worker sentembed-worker-\d exited with status 1: \w+Error"
+    assert re.search(reason, result.stderr)
+    assert str(tmp_path) in result.stderr and "Traceback" not in result.stderr

@@ -24,7 +24,7 @@ import uvicorn  # noqa: E402
 
 from sentembed import CrossEncoder, SentenceTransformer  # noqa: E402
 from sentembed.server import ServeSettings, create_app  # noqa: E402
-from sentembed.server.app import uvicorn_config  # noqa: E402
+from sentembed.server._app import uvicorn_config  # noqa: E402
 from tests.support.paths import CROSS_ENCODER, minilm_l6_folder  # noqa: E402
 
 START_TIMEOUT_S = 60
@@ -43,7 +43,14 @@ def free_port() -> int:
 def live_server(model, reranker=None, **settings) -> Iterator[str]:
     """Serve the models on 127.0.0.1 while the block runs; yields the base URL."""
     settings = ServeSettings(**{"model_name": MODEL_NAME, "reranker_name": RERANKER_NAME, **settings})
-    app = create_app(model, reranker, settings)
+    with live_app(create_app(model, reranker, settings)) as url:
+        yield url
+
+
+@contextmanager
+def live_app(app) -> Iterator[str]:
+    """Serve an app from `create_app` on 127.0.0.1 while the block runs; yields the base URL."""
+    settings = app.state.server.settings
     port = free_port()
     server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, settings, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

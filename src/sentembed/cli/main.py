@@ -13,6 +13,7 @@ from sentembed.cli import _search as search
 from sentembed.cli import _serve as serve
 from sentembed.cli import _similarity as similarity
 from sentembed.cli import _verify as verify
+from sentembed.common.errors import WorkerError
 
 COMMANDS = [encode, similarity, index, search, verify, distill, serve]
 
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         quiet_transformers()
     try:
         return args.run(args) or 0
-    except (OSError, ValueError, TypeError) as error:
+    except (OSError, ValueError, TypeError, WorkerError) as error:
         print(f"sentembed {args.command}: error: {error}", file=sys.stderr)
         return 2
 

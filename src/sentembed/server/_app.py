@@ -9,6 +9,7 @@ import signal
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from multiprocessing.connection import Connection
 from typing import Any
 
 from fastapi import FastAPI
@@ -22,15 +23,16 @@ from sentembed.common.checks import check_port
 from sentembed.common.types import Backend
 from sentembed.cross_encoder import CrossEncoder
 from sentembed.sentence_transformer import SentenceTransformer
-from sentembed.server.engine import Embedder, Reranker, ServerCache
-from sentembed.server.errors import ApiError, on_api_error, on_http_error, on_unexpected_error, on_validation_error
-from sentembed.server.metrics import Metrics
-from sentembed.server.middleware import ApiKeyCheck, ConcurrencyLimit, PanicGuard, PayloadLimit, RequestMetrics
-from sentembed.server.routes import router
-from sentembed.server.searching import StoreSearcher
-from sentembed.server.settings import ServeSettings, is_loopback_host
-from sentembed.server.state import CLIENT_CLOSED, ClientGone, ServerState
-from sentembed.server.workers import WorkerPlan, check_worker_models, run_workers, worker_threads
+from sentembed.server._engine import Embedder, Reranker, ServerCache
+from sentembed.server._errors import ApiError, on_api_error, on_http_error, on_unexpected_error, on_validation_error
+from sentembed.server._fastpath import DirectRoutes
+from sentembed.server._metrics import Metrics
+from sentembed.server._middleware import ApiKeyCheck, ConcurrencyLimit, PanicGuard, PayloadLimit, RequestMetrics
+from sentembed.server._routes import router
+from sentembed.server._searching import StoreSearcher
+from sentembed.server._settings import ServeSettings, is_loopback_host
+from sentembed.server._state import CLIENT_CLOSED, ClientGone, ServerState
+from sentembed.server._workers import WorkerPlan, check_worker_models, run_workers, worker_threads
 from sentembed.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -91,8 +93,9 @@ def create_app(
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(ClientGone, on_client_gone)
     app.add_exception_handler(Exception, on_unexpected_error)
-    # Added innermost first: a request meets metrics, then CORS, the key, the concurrency limit, the body limit
-    # and the panic guard.
+    # Added innermost first: a request meets metrics, then CORS, the key, the concurrency limit, the body limit,
+    # the panic guard, and the direct way to the embedding routes (see `fastpath`).
+    app.add_middleware(DirectRoutes)
     app.add_middleware(PanicGuard)
     app.add_middleware(PayloadLimit, limit=settings.payload_limit, body_timeout=settings.body_timeout)
     app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrent_requests)
@@ -171,7 +174,7 @@ def serve(
         device: where the models run (None: the best available).
         log_level: uvicorn's log level.
         workers: server processes on the one port, each with its models, batcher and `cores // workers`
-            threads (see `sentembed.server.workers`); above 1, models must be given by name or folder.
+            threads (see `sentembed.server._workers`); above 1, models must be given by name or folder.
 
     Raises:
         ImportError: The `serve` extra is not installed.
@@ -209,7 +212,7 @@ def uvicorn_config(app: FastAPI, host: str, port: int, settings: ServeSettings, 
     """
     import uvicorn
 
-    from sentembed.server.connections import header_deadline_protocol
+    from sentembed.server._connections import header_deadline_protocol
 
     return uvicorn.Config(
         app,
@@ -221,9 +224,9 @@ def uvicorn_config(app: FastAPI, host: str, port: int, settings: ServeSettings, 
     )
 
 
-def worker_main(index: int, plan: WorkerPlan, listener: socket.socket) -> None:
+def worker_main(index: int, plan: WorkerPlan, listener: socket.socket, report: Connection) -> None:
     """One of `serve(workers=N)`'s processes: its share of the cores, its models and app, and uvicorn on the
-    socket the parent bound."""
+    socket the parent bound. Models that fail to load are reported to the parent (`report`), which raises."""
     import torch
     import uvicorn
 
@@ -231,8 +234,13 @@ def worker_main(index: int, plan: WorkerPlan, listener: socket.socket) -> None:
     # uvicorn re-raises the SIGTERM it drained for; exiting through SystemExit lets the process clean up
     # (multiprocessing's semaphores, the cache) instead of dying of the signal.
     signal.signal(signal.SIGTERM, exit_quietly)
-    models = load_models(plan.model, plan.reranker, plan.backend, plan.model_kwargs, plan.device)
-    app = create_app(*models, settings=plan.settings)
+    try:
+        models = load_models(plan.model, plan.reranker, plan.backend, plan.model_kwargs, plan.device)
+        app = create_app(*models, settings=plan.settings)
+    except Exception as error:
+        logger.debug("worker %d could not start", index, exc_info=error)
+        report.send(f"{type(error).__name__}: {error}")
+        raise SystemExit(1) from None
     app.state.server.metrics.mark_worker(index)
     host, port = listener.getsockname()[:2]
     uvicorn.Server(uvicorn_config(app, host, port, plan.settings, plan.log_level)).run(sockets=[listener])

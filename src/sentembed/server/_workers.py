@@ -16,13 +16,13 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from sentembed.common.checks import check_positive_int
 from sentembed.common.errors import ServerError, WorkerError
 from sentembed.common.runtime import available_cores
-from sentembed.server.settings import ServeSettings
+from sentembed.server._settings import ServeSettings
 
 # How long the parent waits for its workers to drain after SIGTERM: uvicorn's own drain (60 s), and some.
 STOP_TIMEOUT_S = 90
@@ -71,8 +71,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return listener
 
 
-# A worker's body: (its index, the plan, the shared listening socket); an importable function, as spawn needs.
-WorkerMain = Callable[[int, WorkerPlan, socket.socket], None]
+# A worker's body: (its index, the plan, the shared listening socket, the end of a pipe on which it sends the
+# parent why it could not start); an importable function, as spawn needs.
+WorkerMain = Callable[[int, WorkerPlan, socket.socket, Connection], None]
 
 
 def run_workers(workers: int, plan: WorkerPlan, host: str, port: int, worker_main: WorkerMain) -> None:
@@ -80,8 +81,9 @@ def run_workers(workers: int, plan: WorkerPlan, host: str, port: int, worker_mai
     which every worker drains."""
     listener = bind_socket(host, port)
     context = multiprocessing.get_context("spawn")
+    reasons, report = context.Pipe(duplex=False)
     processes = [
-        context.Process(target=worker_main, args=(index, plan, listener), name=f"sentembed-worker-{index}")
+        context.Process(target=worker_main, args=(index, plan, listener, report), name=f"sentembed-worker-{index}")
         for index in range(workers)
     ]
     stopping: dict[str, float | None] = {"deadline": None}
@@ -102,8 +104,13 @@ def run_workers(workers: int, plan: WorkerPlan, host: str, port: int, worker_mai
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         listener.close()
+    reason = f": {reasons.recv()}" if reasons.poll() else ""
+    reasons.close()
+    report.close()
     if failed is not None:
-        raise WorkerError(f"server worker {failed.name} exited with status {failed.exitcode}; the others were stopped")
+        raise WorkerError(
+            f"server worker {failed.name} exited with status {failed.exitcode}{reason}; the others were stopped"
+        )
 
 
 def watch(processes: list[Any], stopping: dict[str, float | None], stop: Any) -> Any:

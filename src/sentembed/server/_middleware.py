@@ -11,8 +11,8 @@ from typing import Any
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sentembed.server.errors import error_response, is_panic, unexpected_error_response
-from sentembed.server.metrics import Metrics
+from sentembed.server._errors import error_response, is_panic, unexpected_error_response
+from sentembed.server._metrics import Metrics
 
 logger = logging.getLogger(__name__)
 OPEN_ROUTES = ("/health",)
@@ -129,10 +129,10 @@ class PayloadLimit:
         if deadline.cancelled_caught:
             return await self._too_slow(scope, receive, send)
         if other is not None:
-            return await self.app(scope, _replay([other], receive), send)
+            return await self.app(scope, replay([other], receive), send)
         if len(body) > self.limit:
             return await self._refuse(scope, receive, send)
-        await self.app(scope, _replay([{"type": "http.request", "body": bytes(body)}], receive), send)
+        await self.app(scope, replay([{"type": "http.request", "body": bytes(body)}], receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = f"the request body is larger than the server's payload limit of {self.limit} bytes"
@@ -144,7 +144,7 @@ class PayloadLimit:
         await response(scope, receive, send)
 
 
-def _replay(messages: list[Any], receive: Receive) -> Receive:
+def replay(messages: list[Any], receive: Receive) -> Receive:
     """A receive that hands out `messages` first, then the client's own (so a disconnect is still seen)."""
     pending = list(messages)
 

@@ -13,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from sentembed.sentence_transformer.encoding import postprocess
-from sentembed.server.errors import ApiError
-from sentembed.server.schemas import (
+from sentembed.server._errors import ApiError
+from sentembed.server._schemas import (
     CohereRerankRequest,
     EmbeddingsRequest,
     EmbedRequest,
@@ -23,7 +23,7 @@ from sentembed.server.schemas import (
     SimilarityRequest,
     TokenizeRequest,
 )
-from sentembed.server.state import ServerState, check_inputs, json_response, truncation_headers
+from sentembed.server._state import ServerState, check_inputs, json_response, truncation_headers
 from sentembed.store.filters import parse_filter
 from sentembed.version import __version__
 

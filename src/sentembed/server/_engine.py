@@ -21,9 +21,9 @@ from sentembed.cross_encoder import CrossEncoder
 from sentembed.models.transformer import CHARACTERS_PER_TOKEN, bounded_prefix
 from sentembed.sentence_transformer import SentenceTransformer
 from sentembed.sentence_transformer.reuse import cache_key_parts
-from sentembed.server.batcher import Job
-from sentembed.server.errors import ApiError
-from sentembed.server.metrics import Metrics
+from sentembed.server._batcher import Job
+from sentembed.server._errors import ApiError
+from sentembed.server._metrics import Metrics
 
 
 @dataclass

@@ -14,12 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sentembed.common.checks import check_text
-from sentembed.server.batcher import Batcher, Job
-from sentembed.server.engine import Embedder, Reranker, TextModel, Tokenized
-from sentembed.server.errors import ApiError
-from sentembed.server.metrics import Metrics
-from sentembed.server.searching import StoreSearcher
-from sentembed.server.settings import ServeSettings
+from sentembed.server._batcher import Batcher, Job
+from sentembed.server._engine import Embedder, Reranker, TextModel, Tokenized
+from sentembed.server._errors import ApiError
+from sentembed.server._metrics import Metrics
+from sentembed.server._searching import StoreSearcher
+from sentembed.server._settings import ServeSettings
 
 TRUNCATED_HEADER = "X-Sentembed-Truncated"
 CLIENT_CLOSED = 499

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sentembed.common.types import Row
-from sentembed.server.errors import ApiError, is_panic
-from sentembed.server.metrics import Metrics
+from sentembed.server._errors import ApiError, is_panic
+from sentembed.server._metrics import Metrics
 
 # Runs the rows of several jobs with one key through a model; returns one result per job, in order.
 Runner = Callable[[Hashable, list["Job"]], list[Any]]
