@@ -98,3 +98,38 @@ def test_a_worker_that_cannot_load_its_model_says_why(tmp_path):
     reason = r"sentembed serve: error: server worker sentembed-worker-\d exited with status 1: \w+Error"
     assert re.search(reason, result.stderr)
     assert str(tmp_path) in result.stderr and "Traceback" not in result.stderr
+
+
+def process_table() -> dict[int, tuple[str, int]]:
+    """Every process this one may see: pid -> (state letter, parent pid), from /proc."""
+    table = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(entry)] = (fields[0], int(fields[1]))
+    return table
+
+
+def test_workers_stop_when_their_parent_is_killed(stopping):
+    if not os.path.exists("/proc/self/stat"):
+        pytest.skip("reads the process table from /proc (Linux)")
+    port = free_port()
+    process = start_server(port, "--workers", "2")
+    stopping(process)
+    url = f"http://127.0.0.1:{port}"
+    wait_for_health(url, process)
+    children = [pid for pid, (_, parent) in process_table().items() if parent == process.pid]
+    assert len(children) >= 2  # the two workers (and multiprocessing's resource tracker)
+    process.kill()
+    process.wait(START_TIMEOUT_S)
+
+    def all_gone() -> bool:
+        table = process_table()
+        return all(pid not in table or table[pid][0] == "Z" for pid in children)
+
+    wait_until(all_gone, timeout=START_TIMEOUT_S)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/health", timeout=5)

@@ -32,7 +32,7 @@ from sentembed.server._routes import router
 from sentembed.server._searching import StoreSearcher
 from sentembed.server._settings import ServeSettings, is_loopback_host
 from sentembed.server._state import CLIENT_CLOSED, ClientGone, ServerState
-from sentembed.server._workers import WorkerPlan, check_worker_models, run_workers, worker_threads
+from sentembed.server._workers import WorkerPlan, check_worker_models, run_workers, stop_with_parent, worker_threads
 from sentembed.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -234,6 +234,7 @@ def worker_main(index: int, plan: WorkerPlan, listener: socket.socket, report: C
     # uvicorn re-raises the SIGTERM it drained for; exiting through SystemExit lets the process clean up
     # (multiprocessing's semaphores, the cache) instead of dying of the signal.
     signal.signal(signal.SIGTERM, exit_quietly)
+    stop_with_parent()
     try:
         models = load_models(plan.model, plan.reranker, plan.backend, plan.model_kwargs, plan.device)
         app = create_app(*models, settings=plan.settings)

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from sentembed.server._settings import ServeSettings
 
 # How long the parent waits for its workers to drain after SIGTERM: uvicorn's own drain (60 s), and some.
 STOP_TIMEOUT_S = 90
-# How often the parent looks at its workers while they run.
+# How often the parent looks at its workers while they run, and each worker at its parent.
 WATCH_INTERVAL_S = 1.0
 
 
@@ -111,6 +112,22 @@ def run_workers(workers: int, plan: WorkerPlan, host: str, port: int, worker_mai
         raise WorkerError(
             f"server worker {failed.name} exited with status {failed.exitcode}{reason}; the others were stopped"
         )
+
+
+def stop_with_parent() -> threading.Thread:
+    """In a worker: a thread that sends this process SIGTERM (which drains its requests, then exits) once its
+    parent is gone, so that no worker outlives a parent killed without warning (SIGKILL, a crash) and goes on
+    answering on the port."""
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_INTERVAL_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch_parent, name="sentembed-parent-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def watch(processes: list[Any], stopping: dict[str, float | None], stop: Any) -> Any:
