@@ -164,13 +164,9 @@ def test_features_do_not_reach_into_each_others_private_names():
 # underscore is in PUBLIC_MODULES (the ground floor's modules are each a surface), a compatibility facade (FACADES)
 # or one of these declared public submodules, each with the reason it stays public.
 PUBLIC_SUBMODULES: dict[str, str] = {
-    "sentembed.cache.sqlite": "the server (not yet converted) imports its `entry_keys`",
-    "sentembed.store.filters": "the server (not yet converted) imports its `parse_filter`",
     "sentembed.loading.registry": "docs name `sentembed.loading.registry.trusted_module_classes` as the public path",
     "sentembed.loading.resolve": "docs name its logger, `sentembed.loading.resolve`, for the loading messages",
     "sentembed.sentence_transformer.model": "the reference's `sentence_transformers.SentenceTransformer` module path",
-    "sentembed.sentence_transformer.encoding": "the server (not yet converted) imports its `postprocess`",
-    "sentembed.sentence_transformer.reuse": "the server (not yet converted) imports its `cache_key_parts`",
     "sentembed.cli.main": "the `sentembed` console script's entry point, also run as `python -m sentembed.cli.main`",
     "sentembed.cross_encoder.model": "the reference's `sentence_transformers.cross_encoder.CrossEncoder` module path",
     "sentembed.cross_encoder.legacy_args": "home of the deprecated-argument decorators `sentembed.util` re-exports",

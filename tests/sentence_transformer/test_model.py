@@ -14,7 +14,7 @@ from sentence_transformers import SentenceTransformer as Reference
 
 from sentembed import CrossEncoder, SentenceTransformer
 from sentembed.common import checks
-from sentembed.sentence_transformer import encoding
+from sentembed.sentence_transformer import _encoding as encoding
 from tests.support.paths import CROSS_ENCODER, MINILM_L3
 
 TEXTS = ["A man is eating food.", "A man is riding a horse.", "A woman is playing violin."]

@@ -29,7 +29,7 @@ import torch
 from sentembed.common.checks import check_positive_int
 from sentembed.common.errors import WorkerError
 from sentembed.common.runtime import available_cores, check_device
-from sentembed.sentence_transformer.encoding import EncodeRequest
+from sentembed.sentence_transformer._encoding import EncodeRequest
 
 logger = logging.getLogger(__name__)
 

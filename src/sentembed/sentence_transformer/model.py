@@ -45,9 +45,10 @@ from sentembed.models import InputModule, Pooling, Router, Transformer
 from sentembed.models.adapters import AdapterMethods
 from sentembed.models.base import run_modules
 from sentembed.models.input_module import ProcessingKwargs, check_processing_kwargs, with_processing_kwargs
+from sentembed.sentence_transformer import _encoding as encoding
 from sentembed.sentence_transformer import _multiprocess as multiprocess
-from sentembed.sentence_transformer import encoding, reuse
-from sentembed.sentence_transformer.encoding import EncodeRequest
+from sentembed.sentence_transformer import _reuse as reuse
+from sentembed.sentence_transformer._encoding import EncodeRequest
 from sentembed.similarity import SimilarityFunction, SimilarityName
 
 logger = logging.getLogger(__name__)

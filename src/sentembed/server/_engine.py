@@ -13,14 +13,12 @@ from typing import Any
 import tokenizers
 import torch
 
-from sentembed.cache import EmbeddingCache
-from sentembed.cache.sqlite import entry_keys
+from sentembed.cache import EmbeddingCache, entry_keys
 from sentembed.common.errors import CacheDamagedError
 from sentembed.common.types import Row
 from sentembed.cross_encoder import CrossEncoder
 from sentembed.models.transformer import CHARACTERS_PER_TOKEN, bounded_prefix
-from sentembed.sentence_transformer import SentenceTransformer
-from sentembed.sentence_transformer.reuse import cache_key_parts
+from sentembed.sentence_transformer import SentenceTransformer, cache_key_parts
 from sentembed.server._batcher import Job
 from sentembed.server._errors import ApiError
 from sentembed.server._metrics import Metrics

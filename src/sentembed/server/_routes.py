@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from sentembed.sentence_transformer.encoding import postprocess
+from sentembed.sentence_transformer import postprocess
 from sentembed.server._errors import ApiError
 from sentembed.server._schemas import (
     CohereRerankRequest,
@@ -24,7 +24,7 @@ from sentembed.server._schemas import (
     TokenizeRequest,
 )
 from sentembed.server._state import ServerState, check_inputs, json_response, truncation_headers
-from sentembed.store.filters import parse_filter
+from sentembed.store import parse_filter
 from sentembed.version import __version__
 
 router = APIRouter()

@@ -29,6 +29,7 @@ from sentembed.store._ann import AnnIndex, ann_top_rows, check_settings, damaged
 from sentembed.store._ann import write_index as write_ann
 from sentembed.store._compaction import compact_segments, next_segment_name, unreferenced_files
 from sentembed.store._deletes import damaged_tombstones, live_mask, read_tombstones, remove_replaced, write_tombstones
+from sentembed.store._filters import MetadataColumns, parse_filter
 from sentembed.store._lexical import LexicalIndex, damaged_index_files, index_files, segment_texts, write_index
 from sentembed.store._manifest import (
     MANIFEST_FILE,
@@ -50,7 +51,6 @@ from sentembed.store._segments import (
     make_records,
     write_segment,
 )
-from sentembed.store.filters import MetadataColumns, parse_filter
 
 LOCK_FILE = ".lock"
 # Writers wait this long for another writer's commit before giving up with an OSError.
@@ -731,7 +731,7 @@ class EmbeddingStore:
             return_texts: add each hit's stored `"text"`.
             return_chunks: chunked stores: return chunk rows instead of documents.
             filter: metadata conditions, such as `{"year": {"$gte": 2010}, "lang": {"$in": ["en", "de"]}}`
-                (see `sentembed.store.filters`).
+                (see `sentembed.store._filters`).
             mode: "dense" (embeddings), "lexical" (BM25 over the stored texts; needs query texts and a store built
                 with `lexical=True`), or "hybrid" (both rankings fused; its hits add `dense_score` and
                 `lexical_score`, None where that ranking did not find the hit).

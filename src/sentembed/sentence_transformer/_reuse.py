@@ -9,10 +9,9 @@ from typing import Any
 
 import torch
 
-from sentembed.cache import EmbeddingCache, model_fingerprint
-from sentembed.cache.sqlite import entry_keys
+from sentembed.cache import EmbeddingCache, entry_keys, model_fingerprint
 from sentembed.chunking import Chunking
-from sentembed.sentence_transformer.encoding import EncodeRequest
+from sentembed.sentence_transformer._encoding import EncodeRequest
 
 CACHEABLE_OUTPUTS = ("sentence_embedding", "token_embeddings")
 
