@@ -27,7 +27,7 @@ from sentembed.server._settings import ServeSettings
 
 # How long the parent waits for its workers to drain after SIGTERM: uvicorn's own drain (60 s), and some.
 STOP_TIMEOUT_S = 90
-# How often the parent looks at its workers while they run, and each worker at its parent.
+# How often the parent looks at its workers while they run.
 WATCH_INTERVAL_S = 1.0
 
 
@@ -117,13 +117,14 @@ def run_workers(workers: int, plan: WorkerPlan, host: str, port: int, worker_mai
 def stop_with_parent() -> threading.Thread:
     """In a worker: a thread that sends this process SIGTERM (which drains its requests, then exits) once its
     parent is gone, so that no worker outlives a parent killed without warning (SIGKILL, a crash) and goes on
-    answering on the port."""
-    parent = os.getppid()
+    answering on the port. It waits on multiprocessing's handle of the parent, which also knows a parent that
+    died while this worker was still starting."""
+    parent = multiprocessing.parent_process()
 
     def watch_parent() -> None:
-        while os.getppid() == parent:
-            time.sleep(WATCH_INTERVAL_S)
-        os.kill(os.getpid(), signal.SIGTERM)
+        if parent is not None:
+            parent.join()
+            os.kill(os.getpid(), signal.SIGTERM)
 
     thread = threading.Thread(target=watch_parent, name="sentembed-parent-watch", daemon=True)
     thread.start()
