@@ -95,13 +95,8 @@ def _parameter(loc: tuple[Any, ...]) -> str | None:
     return text
 
 
-def api_error_response(error: ApiError) -> JSONResponse:
-    """The JSON answer to a refused request: its status, message, parameter, code and headers."""
-    return error_response(error.status, error.message, error.param, error.code, error.headers)
-
-
 async def on_api_error(request: Request, error: ApiError) -> JSONResponse:
-    return api_error_response(error)
+    return error_response(error.status, error.message, error.param, error.code, error.headers)
 
 
 async def on_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -6,7 +6,6 @@ and its exact shape."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,13 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sentembed.server._errors import ApiError, api_error_response, unexpected_error_response
 from sentembed.server._middleware import replay
 from sentembed.server._routes import embed, openai_embeddings
 from sentembed.server._schemas import EmbeddingsRequest, EmbedRequest
-from sentembed.server._state import CLIENT_CLOSED, ClientGone
-
-logger = logging.getLogger(__name__)
 
 Handler = Callable[[Any, Request], Awaitable[Response]]
 # The routes taken directly: path -> (body schema, handler). The same handlers FastAPI calls for them.
@@ -30,6 +25,13 @@ DIRECT_ROUTES: dict[str, tuple[type[BaseModel], Handler]] = {
     "/v1/embeddings": (EmbeddingsRequest, openai_embeddings),
     "/embed": (EmbedRequest, embed),
 }
+
+
+def exception_handler(app: Any, error: Exception) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The handler `app` has registered for `error`'s class or its nearest base (the app registers one for
+    `Exception`), as FastAPI's own exception layers would pick it."""
+    handlers = app.exception_handlers
+    return next(handlers[kind] for kind in type(error).__mro__ if kind in handlers)
 
 
 def is_json(scope: Scope) -> bool:
@@ -73,11 +75,6 @@ class DirectRoutes:
         request = Request(scope, receive)
         try:
             response = await route[1](body, request)
-        except ApiError as error:
-            response = api_error_response(error)
-        except ClientGone:
-            response = Response(status_code=CLIENT_CLOSED)
-        except Exception as error:
-            logger.error("%s %s failed", scope["method"], scope["path"], exc_info=error)
-            response = unexpected_error_response(error)
+        except Exception as error:  # answered by the app's own handler for it, as through the router
+            response = await exception_handler(request.app, error)(request, error)
         await response(scope, receive, send)

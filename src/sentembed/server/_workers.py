@@ -105,16 +105,16 @@ def run_workers(workers: int, plan: WorkerPlan, host: str, port: int, worker_mai
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         listener.close()
-    reason = f": {reasons.recv()}" if reasons.poll() else ""
+        report.close()
+    reason = f": {reasons.recv()}" if failed is not None and reasons.poll() else ""
     reasons.close()
-    report.close()
     if failed is not None:
         raise WorkerError(
             f"server worker {failed.name} exited with status {failed.exitcode}{reason}; the others were stopped"
         )
 
 
-def stop_with_parent() -> threading.Thread:
+def stop_with_parent() -> None:
     """In a worker: a thread that sends this process SIGTERM (which drains its requests, then exits) once its
     parent is gone, so that no worker outlives a parent killed without warning (SIGKILL, a crash) and goes on
     answering on the port. It waits on multiprocessing's handle of the parent, which also knows a parent that
@@ -126,9 +126,7 @@ def stop_with_parent() -> threading.Thread:
             parent.join()
             os.kill(os.getpid(), signal.SIGTERM)
 
-    thread = threading.Thread(target=watch_parent, name="sentembed-parent-watch", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=watch_parent, name="sentembed-parent-watch", daemon=True).start()
 
 
 def watch(processes: list[Any], stopping: dict[str, float | None], stop: Any) -> Any:
