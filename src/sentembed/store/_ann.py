@@ -27,6 +27,9 @@ HNSW_NAME = re.compile(r"hnsw-([0-9]{6,})\.usearch")
 INDEX_KINDS = ("hnsw",)
 DEFAULT_SETTINGS = {"connectivity": 16, "expansion_add": 128, "expansion_search": 128}
 ADD_BLOCK_ROWS = 65536
+# Rows go into the graph one at a time: usearch's concurrent add can leave a node stored but unreachable by any
+# search (unum-cloud/USearch#735), a row no query would ever find again. One thread builds the same graph every time.
+ADD_THREADS = 1
 # Below this share of allowed rows (a selective filter), the allowed rows are scanned exactly instead.
 MIN_ALLOWED_SHARE = 0.02
 
@@ -76,7 +79,9 @@ def write_index(
     for segment in floats:
         for start in range(max(done - offset, 0), len(segment), ADD_BLOCK_ROWS):
             block = np.ascontiguousarray(segment[start : start + ADD_BLOCK_ROWS], dtype=np.float32)
-            graph.add(np.arange(offset + start, offset + start + len(block), dtype=np.uint64), block)
+            graph.add(
+                np.arange(offset + start, offset + start + len(block), dtype=np.uint64), block, threads=ADD_THREADS
+            )
         offset += len(segment)
     number = 0 if previous is None else int(HNSW_NAME.fullmatch(previous["file"]).group(1)) + 1
     path = folder / f"hnsw-{number:06d}.usearch"
