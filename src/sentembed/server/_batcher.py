@@ -120,10 +120,11 @@ class Batcher:
                     continue
                 jobs = self._take()
             started = time.perf_counter()
-            self._run(jobs)
+            outcomes = self._run(jobs)
             self._last_run_s = time.perf_counter() - started
-            with self._condition:
+            with self._condition:  # before the answers go out: a request sent on seeing its answer is not load
                 self._loaded = bool(self._queue)
+            _settle(outcomes)
 
     def _linger(self) -> None:
         """Wait (holding the condition) for more jobs to join the next run: until the oldest job's key has the
@@ -154,7 +155,8 @@ class Batcher:
         self._metrics.queue_depth.dec(sum(len(job.rows) for job in taken))
         return taken
 
-    def _run(self, jobs: list[Job]) -> None:
+    def _run(self, jobs: list[Job]) -> list[tuple[Job, Any, BaseException | None]]:
+        """Each job with its result or its error."""
         self._metrics.batch_inputs.observe(sum(len(job.rows) for job in jobs))
         self._metrics.batch_requests.observe(len(jobs))
         try:
@@ -162,9 +164,8 @@ class Batcher:
         except BaseException as error:  # the model failed (or panicked): every waiting request is told, none hangs
             if not isinstance(error, Exception) and not is_panic(error):
                 raise
-            _settle([(job, None, error) for job in jobs])
-            return
-        _settle([(job, result, None) for job, result in zip(jobs, results, strict=True)])
+            return [(job, None, error) for job in jobs]
+        return [(job, result, None) for job, result in zip(jobs, results, strict=True)]
 
 
 def _settle(outcomes: list[tuple[Job, Any, BaseException | None]]) -> None:
