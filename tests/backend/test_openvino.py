@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,17 @@ def test_encode_options_match_the_torch_backend(openvino_l3, minilm_l3, sts_sent
         assert np.abs(ours.astype(int) - torch_side.astype(int)).max() <= 1
     else:
         assert (ours - torch_side).abs().max().item() <= PARITY
+
+
+def test_two_threads_may_encode_with_one_openvino_model_at_once(openvino_l3, sts_sentences):
+    """As the server's lanes do. Each thread infers with a request of its own (OpenVINO documents an infer
+    request as not for sharing between threads); answers equal those of one thread."""
+    batches = [sts_sentences[start : start + 16] for start in range(0, 256, 16)]
+    alone = [openvino_l3.encode(batch) for batch in batches]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(openvino_l3.encode, batches))
+    for got, want in zip(together, alone, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-6)
 
 
 def test_threads_and_ov_config_reach_openvino(l3_folder, openvino_l3):

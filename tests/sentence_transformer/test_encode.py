@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -240,6 +242,27 @@ def test_batches_follow_the_token_budget_of_their_device():
     for batches in (on_cpu, on_gpu):
         assert sorted(index for batch in batches for index in batch) == list(range(len(lengths)))
     assert plan_batches([500, 400], 1, CPU_BUDGET) == [[0], [1]]
+
+
+def test_embed_rows_on_lanes_equals_one_batch_after_another_and_runs_them_in_inference_mode(minilm_l3, sts_sentences):
+    rows, _ = minilm_l3.input_module.tokenize_unpadded(sts_sentences[:40])
+    seen: list[tuple[str, bool]] = []
+
+    def note(module, inputs):
+        seen.append((threading.current_thread().name, torch.is_inference_mode_enabled()))
+
+    hook = minilm_l3[0].register_forward_pre_hook(note)
+    try:
+        alone = minilm_l3.embed_rows(rows, batch_size=1)
+        with ThreadPoolExecutor(2, thread_name_prefix="lane") as lanes:
+            on_lanes = minilm_l3.embed_rows(rows, batch_size=1, executor=lanes)
+    finally:
+        hook.remove()
+    torch.testing.assert_close(on_lanes, alone, atol=1e-6, rtol=0)
+    half = len(seen) // 2  # batch_size=1 asks for 48 padded tokens a batch: about 3 short sentences each
+    assert half >= 8 and {name for name, _ in seen[:half]} == {"MainThread"}
+    assert {name for name, _ in seen[half:]} == {"lane_0", "lane_1"}
+    assert all(inference for _, inference in seen)
 
 
 def test_keyword_arguments_declared_on_standard_modules_are_accepted():

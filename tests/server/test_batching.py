@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
@@ -27,7 +28,16 @@ def request_texts() -> list[list[str]]:
     return [[pool[i] for i in rng.choice(len(pool), size=rng.integers(1, 9), replace=False)] for _ in range(64)]
 
 
-def test_64_concurrent_clients_get_their_own_results_in_order(server_url, minilm_l6, request_texts):
+@pytest.fixture(scope="module", params=[None, 2], ids=["one lane", "two lanes"])
+def lanes_url(request, embedding_model, reranker_model):
+    """The server with one run at a time, and with two lanes (a run's batches computed on two threads at once,
+    two runs under way)."""
+    with live_server(embedding_model, reranker_model, lanes=request.param, batch_size=2) as url:
+        yield url
+
+
+def test_64_concurrent_clients_get_their_own_results_in_order(lanes_url, minilm_l6, request_texts):
+    server_url = lanes_url
     expected = [minilm_l6.encode(texts, normalize_embeddings=True) for texts in request_texts]
     before = metric(httpx.get(f"{server_url}/metrics").text, "sentembed_batch_requests_count")
 
@@ -45,6 +55,21 @@ def test_64_concurrent_clients_get_their_own_results_in_order(server_url, minilm
         np.testing.assert_allclose(np.array(got), want, atol=1e-6)
     runs = metric(httpx.get(f"{server_url}/metrics").text, "sentembed_batch_requests_count") - before
     assert runs < len(request_texts), "concurrent requests should share model runs"
+
+
+def test_concurrent_rerank_requests_get_the_cross_encoders_scores(lanes_url, reranker_model, request_texts):
+    queries = ["what causes inflammation?", "a man is playing a guitar", "how do vaccines work?"] * 4
+
+    def call(query: str, texts: list[str]) -> list[float]:
+        response = httpx.post(f"{lanes_url}/rerank", json={"query": query, "texts": texts}, timeout=WAIT_S)
+        assert response.status_code == 200, response.text
+        return [item["score"] for item in sorted(response.json(), key=lambda item: item["index"])]
+
+    pairs = list(zip(queries, request_texts, strict=False))
+    with ThreadPoolExecutor(len(pairs)) as pool:
+        results = list(pool.map(lambda pair: call(*pair), pairs))
+    for (query, texts), got in zip(pairs, results, strict=True):
+        np.testing.assert_allclose(got, reranker_model.predict([(query, text) for text in texts]), atol=1e-5)
 
 
 def long_request(url: str, texts: list[str], done: dict) -> None:
@@ -72,3 +97,20 @@ def test_health_answers_during_a_long_batch_and_a_departed_clients_work_is_dropp
         wait_until(lambda: metric(httpx.get(f"{url}/metrics").text, "sentembed_dropped_inputs_total") == 1)
         worker.join(WAIT_S * 4)
         assert first["response"].status_code == 200 and len(first["response"].json()) == 32
+
+
+def test_serve_takes_a_lane_per_core_up_to_two_on_graph_backends_and_one_on_torch():
+    from sentembed.server import ServeSettings
+    from sentembed.server._workers import with_lanes
+
+    def lanes_and_threads(settings, threads, backend):
+        decided, per_lane = with_lanes(settings, threads, backend)
+        return decided.lanes, per_lane
+
+    assert lanes_and_threads(ServeSettings(), 2, "onnx") == (2, 1)
+    assert lanes_and_threads(ServeSettings(), 16, "openvino") == (2, 8)
+    assert lanes_and_threads(ServeSettings(), 1, "onnx") == (1, 1)
+    assert lanes_and_threads(ServeSettings(), 2, "torch") == (1, 2)
+    assert lanes_and_threads(ServeSettings(lanes=3), 6, "torch") == (3, 2)
+    with pytest.raises(ValueError, match="lanes must be a positive integer"):
+        ServeSettings(lanes=0)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
@@ -133,3 +134,27 @@ def test_workers_stop_when_their_parent_is_killed(stopping):
     wait_until(all_gone, timeout=START_TIMEOUT_S)
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/health", timeout=5)
+
+
+def test_an_onnx_server_computes_on_lanes_and_answers_as_encode(minilm_l6, stopping):
+    """By name on onnx, `serve` takes a lane per core (at most two), each a thread; concurrent answers equal
+    `encode` (torch) within onnx's tolerance."""
+    port = free_port()
+    process = start_server(port, "--backend", "onnx")
+    stopping(process)
+    url = f"http://127.0.0.1:{port}"
+    wait_for_health(url, process)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    info = httpx.get(f"{url}/info", timeout=30).json()
+    assert (info["lanes"], info["threads"], info["batch_size"]) == (min(cores, 2), max(1, cores // min(cores, 2)), 8)
+    _, corpus, _ = read_beir("scifact_1k")
+    requests = [list(corpus.values())[start : start + 5] for start in range(0, 60, 5)]
+
+    def embeddings(texts: list[str]) -> np.ndarray:
+        answer = httpx.post(f"{url}/v1/embeddings", json={"input": texts}, timeout=START_TIMEOUT_S).json()
+        return np.array([item["embedding"] for item in answer["data"]])
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        answers = list(pool.map(embeddings, requests))
+    for texts, got in zip(requests, answers, strict=True):
+        np.testing.assert_allclose(got, minilm_l6.encode(texts, normalize_embeddings=True), atol=1e-5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 from types import SimpleNamespace
 from typing import Any
 
@@ -90,13 +91,16 @@ class OpenVinoSession:
         }
         settings.update(config or {})
         self.compiled = core.compile_model(core.read_model(model_path), OPENVINO_DEVICE, settings)
-        self.request = self.compiled.create_infer_request()
+        self._requests = threading.local()  # an infer request is not to be shared between threads
 
     def get_inputs(self) -> list[Any]:
         """The graph's inputs, each with a `name`, as onnxruntime lists them."""
         return [SimpleNamespace(name=port.get_any_name()) for port in self.compiled.inputs]
 
     def run(self, output_names: Any, inputs: dict[str, Any]) -> list[Any]:
-        """The outputs for one batch, copied out of the request's reused buffers."""
-        results = self.request.infer(inputs)
+        """The outputs for one batch, copied out of the reused buffers of this thread's infer request."""
+        request = getattr(self._requests, "request", None)
+        if request is None:
+            request = self._requests.request = self.compiled.create_infer_request()
+        results = request.infer(inputs)
         return [results[output].copy() for output in self.compiled.outputs]

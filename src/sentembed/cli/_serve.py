@@ -21,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_backend_options(parser)
     parser.add_argument("--model-kwargs", type=json.loads, default=None, help="JSON, e.g. '{\"file_name\": ...}'")
     parser.add_argument("--device", default=None, help="cpu, cuda, mps ... (default: the best available)")
-    parser.add_argument("--batch-size", type=int, default=32, help="texts per model batch (default: 32)")
+    parser.add_argument("--batch-size", type=int, default=8, help="texts per model batch (default: 8)")
     parser.add_argument("--api-key", default=None, help=f"require 'Bearer KEY' auth (or set {API_KEY_VARIABLE})")
     parser.add_argument("--max-concurrent-requests", type=int, default=512, help="more get 429 (default: 512)")
     parser.add_argument("--max-batch-tokens", type=int, default=16_384, help="tokens per model run (default: 16384)")
@@ -61,6 +61,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         help="server processes on the one port, each with its model and cores // N threads (default: 1)",
     )
+    parser.add_argument(
+        "--lanes",
+        type=int,
+        default=None,
+        help="batches computed at once on the CPU, each on cores // lanes threads (default: onnx/openvino 2, torch 1)",
+    )
     parser.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     parser.set_defaults(run=run)
@@ -92,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         served_model_names=tuple(args.served_model_name),
         cache_path=args.cache,
         store_path=args.store,
+        lanes=args.lanes,
     )
     args.model_kwargs = backend_arguments(args)["model_kwargs"]  # with --auto-quality
     serve(args.model, args.reranker, args.host, args.port, settings, args.backend, args.model_kwargs, args.device,

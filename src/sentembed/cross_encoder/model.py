@@ -6,6 +6,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -454,7 +455,13 @@ class CrossEncoder(PushToHubMixin, nn.Sequential):
         return scores
 
     @torch.inference_mode()
-    def score_rows(self, rows: list[Row], batch_size: int = 32, show_progress_bar: bool | None = False) -> torch.Tensor:
+    def score_rows(
+        self,
+        rows: list[Row],
+        batch_size: int = 32,
+        show_progress_bar: bool | None = False,
+        executor: Executor | None = None,
+    ) -> torch.Tensor:
         """Logits for token rows made by `tokenize_pairs`, in their order, from length-sorted batches.
 
         `predict` is `tokenize_pairs`, this and `scores_from_logits`; the server calls them apart, so
@@ -464,6 +471,7 @@ class CrossEncoder(PushToHubMixin, nn.Sequential):
             rows: Token rows from `tokenize_pairs`.
             batch_size: The requested batch size. Default 32.
             show_progress_bar: Show progress over the batches; None decides from logging. Default False.
+            executor: Threads that run the batches at once (the server's lanes). Default None: one by one.
 
         Returns:
             The (len(rows), num_labels) logits.
@@ -473,7 +481,7 @@ class CrossEncoder(PushToHubMixin, nn.Sequential):
         self.eval()
         pad = self.input_module.pad
         return run_in_sorted_batches(
-            rows, batch_size, pad, self.device, self.logits, show_progress_bar, desc="Scoring pairs"
+            rows, batch_size, pad, self.device, self.logits, show_progress_bar, desc="Scoring pairs", executor=executor
         )
 
     def forward(self, features: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import os
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -864,6 +865,7 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
         extra_features: dict[str, Any] | None = None,
         show_progress_bar: bool | None = False,
         model_kwargs: dict[str, Any] | None = None,
+        executor: Executor | None = None,
     ) -> torch.Tensor:
         """Raw sentence embeddings of token rows from `input_module.tokenize_unpadded`, in their order.
 
@@ -875,6 +877,7 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
             extra_features: Features added to each batch's (e.g. "prompt_length", "task"). Default None.
             show_progress_bar: Show progress over the batches; None decides from logging. Default False.
             model_kwargs: Keyword arguments for the modules that read them. Default None.
+            executor: Threads that run the batches at once (the server's lanes). Default None: one by one.
 
         Returns:
             A (len(rows), dim) tensor of sentence embeddings, before truncation and normalisation.
@@ -887,7 +890,9 @@ class SentenceTransformer(AdapterMethods, PushToHubMixin, nn.Sequential):
             return self({**features, **extra_features}, **model_kwargs)["sentence_embedding"]
 
         pad = self.input_module_for(extra_features.get("task")).pad
-        return run_in_sorted_batches(rows, batch_size, pad, self.device, sentence_embeddings, show_progress_bar)
+        return run_in_sorted_batches(
+            rows, batch_size, pad, self.device, sentence_embeddings, show_progress_bar, executor=executor
+        )
 
     def start_multi_process_pool(
         self, target_devices: list[str] | None = None, chunk_timeout: float = multiprocess.DEFAULT_CHUNK_TIMEOUT_S

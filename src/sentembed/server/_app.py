@@ -8,10 +8,12 @@ import logging
 import signal
 import socket
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from multiprocessing.connection import Connection
 from typing import Any
 
+import torch
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -20,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sentembed.common.checks import check_port
+from sentembed.common.runtime import available_cores
 from sentembed.common.types import Backend
 from sentembed.cross_encoder import CrossEncoder
 from sentembed.sentence_transformer import SentenceTransformer
@@ -32,7 +35,14 @@ from sentembed.server._routes import router
 from sentembed.server._searching import StoreSearcher
 from sentembed.server._settings import ServeSettings, is_loopback_host
 from sentembed.server._state import CLIENT_CLOSED, ClientGone, ServerState
-from sentembed.server._workers import WorkerPlan, check_worker_models, run_workers, stop_with_parent, worker_threads
+from sentembed.server._workers import (
+    WorkerPlan,
+    check_worker_models,
+    run_workers,
+    stop_with_parent,
+    with_lanes,
+    worker_threads,
+)
 from sentembed.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -70,12 +80,14 @@ def create_app(
         raise TypeError(f"reranker must be a CrossEncoder, not {type(reranker).__name__}")
     metrics = Metrics()
     cache = ServerCache(settings.cache_path, model, metrics) if settings.cache_path and model is not None else None
-    embedder = Embedder(model, settings.batch_size, cache) if model is not None else None
-    ranker = Reranker(reranker, settings.batch_size) if reranker is not None else None
+    lane_count = lanes_for(settings.lanes, [item for item in (model, reranker) if item is not None])
+    lanes = ThreadPoolExecutor(lane_count, thread_name_prefix="sentembed-lane") if lane_count > 1 else None
+    embedder = Embedder(model, settings.batch_size, cache, lanes) if model is not None else None
+    ranker = Reranker(reranker, settings.batch_size, lanes) if reranker is not None else None
     if settings.store_path is not None and model is None:
         raise ValueError("a store to search (store_path) needs the embedding model it was built with")
     searcher = StoreSearcher(settings.store_path, model) if settings.store_path is not None else None
-    state = ServerState(embedder, ranker, settings, metrics, searcher)
+    state = ServerState(embedder, ranker, settings, metrics, searcher, runs_at_once=lane_count)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +96,8 @@ def create_app(
             yield
         finally:
             state.batcher.stop()
+            if lanes is not None:
+                lanes.shutdown()
 
     app = FastAPI(title="sentembed", version=__version__, lifespan=lifespan, **without_telemetry())
     app.state.server = state
@@ -105,6 +119,11 @@ def create_app(
                            allow_headers=["Authorization", "Content-Type"])  # fmt: skip
     app.add_middleware(RequestMetrics, metrics=state.metrics, routes=route_paths(app))
     return app
+
+
+def lanes_for(lanes: int | None, models: list[Any]) -> int:
+    """How many of a run's batches compute at once: `lanes` (None: 1) for models on the CPU; 1 elsewhere."""
+    return 1 if any(model.device.type != "cpu" for model in models) else lanes or 1
 
 
 def without_telemetry() -> dict[str, Any]:
@@ -191,9 +210,15 @@ def serve(
     settings = dataclasses.replace(settings, **names)
     if not is_loopback_host(host) and settings.api_key is None:
         logger.warning("serving on %s without --api-key: anyone who can reach this address may use it", host)
+    by_name = all(item is None or isinstance(item, str) for item in (model, reranker))
+    if not by_name and settings.lanes is None:  # a loaded onnx model keeps the threads it was made with
+        settings = dataclasses.replace(settings, lanes=1)
     if workers > 1:
-        plan = WorkerPlan(model, reranker, backend, model_kwargs, device, settings, log_level, worker_threads(workers))
+        settings, threads = with_lanes(settings, worker_threads(workers), backend)
+        plan = WorkerPlan(model, reranker, backend, model_kwargs, device, settings, log_level, threads)
         return run_workers(workers, plan, host, port, worker_main)
+    settings, threads = with_lanes(settings, available_cores(), backend)
+    torch.set_num_threads(threads)
     app = create_app(*load_models(model, reranker, backend, model_kwargs, device), settings=settings)
     app.state.server.metrics.mark_worker(0)
     uvicorn.Server(uvicorn_config(app, host, port, settings, log_level)).run()

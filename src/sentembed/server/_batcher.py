@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,10 +42,17 @@ class Job:
 
 
 class Batcher:
-    """A queue of jobs and the one thread that runs them, oldest first, `max_batch_tokens` per run."""
+    """A queue of jobs and the thread that takes them, oldest first, `max_batch_tokens` per run, and runs them:
+    itself, or with `runs_at_once` above 1 on that many run threads, so that the next run is taken and
+    padded while the last one computes (the server's lanes then always have a batch to take)."""
 
     def __init__(
-        self, runner: Runner, max_batch_tokens: int, metrics: Metrics, max_linger_s: float = MAX_LINGER_S
+        self,
+        runner: Runner,
+        max_batch_tokens: int,
+        metrics: Metrics,
+        max_linger_s: float = MAX_LINGER_S,
+        runs_at_once: int = 1,
     ) -> None:
         """
         Args:
@@ -52,6 +60,7 @@ class Batcher:
             max_batch_tokens: the most tokens one run collects.
             metrics: the server's metrics (queue depth, batch sizes, dropped inputs).
             max_linger_s: the longest a run waits for more requests under load (0: never waits).
+            runs_at_once: how many runs may be under way together. Default 1.
         """
         self._runner = runner
         self._max_batch_tokens = max_batch_tokens
@@ -63,6 +72,10 @@ class Batcher:
         self._thread: threading.Thread | None = None
         self._loaded = False  # whether requests queued up while the last run ran
         self._last_run_s = 0.0
+        self._free_runs = threading.Semaphore(runs_at_once)
+        self._run_threads = (
+            ThreadPoolExecutor(runs_at_once, thread_name_prefix="sentembed-run") if runs_at_once > 1 else None
+        )
 
     @property
     def alive(self) -> bool:
@@ -81,6 +94,8 @@ class Batcher:
             self._condition.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._run_threads is not None:
+            self._run_threads.shutdown(wait=True)
 
     def submit(self, job: Job) -> asyncio.Future:
         """Queue `job`; the future (of the running event loop) gets its result. A plain future, not a task,
@@ -109,6 +124,7 @@ class Batcher:
 
     def _loop(self) -> None:
         while True:
+            self._free_runs.acquire()
             with self._condition:
                 while not self._queue and not self._stopping:
                     self._condition.wait()
@@ -116,15 +132,24 @@ class Batcher:
                     return
                 if self._loaded:
                     self._linger()
-                if not self._queue:  # every queued client left while it waited
-                    continue
-                jobs = self._take()
+                jobs = self._take() if self._queue else []  # none if every queued client left while it waited
+            if not jobs:
+                self._free_runs.release()
+            elif self._run_threads is None:
+                self._run_and_settle(jobs)
+            else:
+                self._run_threads.submit(self._run_and_settle, jobs)
+
+    def _run_and_settle(self, jobs: list[Job]) -> None:
+        try:
             started = time.perf_counter()
             outcomes = self._run(jobs)
             self._last_run_s = time.perf_counter() - started
             with self._condition:  # before the answers go out: a request sent on seeing its answer is not load
                 self._loaded = bool(self._queue)
-            _settle(outcomes)
+        finally:
+            self._free_runs.release()
+        _settle(outcomes)
 
     def _linger(self) -> None:
         """Wait (holding the condition) for more jobs to join the next run: until the oldest job's key has the

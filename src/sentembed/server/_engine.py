@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Hashable, Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -229,11 +230,25 @@ class ServerCache:
 class Embedder(TextModel):
     """A SentenceTransformer behind the server, with the server's cache if it has one."""
 
-    def __init__(self, model: SentenceTransformer, batch_size: int, cache: ServerCache | None = None) -> None:
+    def __init__(
+        self,
+        model: SentenceTransformer,
+        batch_size: int,
+        cache: ServerCache | None = None,
+        lanes: Executor | None = None,
+    ) -> None:
+        """
+        Args:
+            model: the served model.
+            batch_size: texts per model batch.
+            cache: the server's cache, or None.
+            lanes: threads that compute a run's batches at once, or None (one after another).
+        """
         limit = model.max_seq_length
         super().__init__(model.tokenizer, limit if isinstance(limit, int) else None)
         self.model = model
         self.batch_size = batch_size
+        self.lanes = lanes
         self.dimension = model.get_embedding_dimension()
         self.cache = cache
 
@@ -271,13 +286,15 @@ class Embedder(TextModel):
         with a cache, only the rows it lacks reach the model, each distinct text once."""
         rows = [row for job in jobs for row in job.rows]
         if self.cache is None:
-            return split_rows(self.model.embed_rows(rows, self.batch_size, jobs[0].features), jobs)
+            return split_rows(self.model.embed_rows(rows, self.batch_size, jobs[0].features, executor=self.lanes), jobs)
         keys = [entry for job in jobs for entry in job.cache_keys]
         found = self.cache.get(keys, self.dimension)
         missing = list(dict.fromkeys(entry for index, entry in enumerate(keys) if index not in found))
         if missing:
             first = {entry: index for index, entry in reversed(list(enumerate(keys)))}
-            fresh = self.model.embed_rows([rows[first[entry]] for entry in missing], self.batch_size, jobs[0].features)
+            fresh = self.model.embed_rows(
+                [rows[first[entry]] for entry in missing], self.batch_size, jobs[0].features, executor=self.lanes
+            )
             fresh = fresh.float().cpu()
             self.cache.put(missing, fresh)
             by_key = dict(zip(missing, fresh, strict=True))
@@ -288,12 +305,19 @@ class Embedder(TextModel):
 class Reranker(TextModel):
     """A CrossEncoder behind the server; it gives one relevance score per (query, text) pair."""
 
-    def __init__(self, model: CrossEncoder, batch_size: int) -> None:
+    def __init__(self, model: CrossEncoder, batch_size: int, lanes: Executor | None = None) -> None:
+        """
+        Args:
+            model: the served cross-encoder (one output).
+            batch_size: pairs per model batch.
+            lanes: threads that compute a run's batches at once, or None (one after another).
+        """
         if model.num_labels != 1:
             raise ValueError(f"a reranker must give one score per pair; this cross-encoder has {model.num_labels}")
         super().__init__(model.tokenizer, model.max_length)
         self.model = model
         self.batch_size = batch_size
+        self.lanes = lanes
 
     def tokenize(self, query: str, texts: list[str]) -> Tokenized:
         with self.lock:
@@ -315,7 +339,7 @@ class Reranker(TextModel):
     def run(self, key: Hashable, jobs: list[Job]) -> list[torch.Tensor]:
         """Logits of several jobs' pairs from one `score_rows` call."""
         rows = [row for job in jobs for row in job.rows]
-        return split_rows(self.model.score_rows(rows, self.batch_size).reshape(-1), jobs)
+        return split_rows(self.model.score_rows(rows, self.batch_size, executor=self.lanes).reshape(-1), jobs)
 
     def scores(self, logits: torch.Tensor, raw: bool) -> list[float]:
         """Relevance scores: the model's activation applied, unless `raw`."""

@@ -8,6 +8,7 @@ import time
 import uuid
 
 import numpy as np
+import torch
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
@@ -183,6 +184,9 @@ async def info(request: Request) -> Response:
             "payload_limit": settings.payload_limit,
             "header_timeout": settings.header_timeout,
             "body_timeout": settings.body_timeout,
+            "batch_size": settings.batch_size,
+            "lanes": settings.lanes or 1,
+            "threads": torch.get_num_threads(),
         }
     )
 

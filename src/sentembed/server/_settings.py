@@ -9,6 +9,10 @@ from sentembed.common.checks import check_positive_float, check_positive_int
 
 # OpenAI's own limit on inputs per /v1/embeddings request; clients written for it send this many.
 OPENAI_MAX_INPUTS = 2048
+# The most lanes `serve` takes by itself. On 2 cores, two lanes of one thread each embedded 31% more single
+# sentences per second (int8; onnx 18%) than one run on two threads: one thread wastes less time waiting for
+# another. Larger machines run several `--workers` as well.
+DEFAULT_LANES = 2
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,9 @@ class ServeSettings:
             Default 16384.
         max_client_batch_size: The most inputs of one TEI-style request. Default 32.
         payload_limit: The largest request body, in bytes; larger gets 413. Default 2,000,000.
-        batch_size: Inputs per model batch, across requests. Default 32.
+        batch_size: Inputs per model batch, across requests. Default 8: a run of many short requests is cut
+            into batches of rows of like length, and small batches pad less (30 STSb sentences in batches of 32
+            are 42% real tokens and 58% padding; in batches of 8, 82% real).
         header_timeout: Seconds to wait for a request's headers. Default 10.
         body_timeout: Seconds to wait for a request's body after its headers. Default 30.
         api_key: The bearer token every route but /health needs. Default None: none.
@@ -41,6 +47,10 @@ class ServeSettings:
         served_model_names: More names for the embedding model. Default ().
         cache_path: An `EmbeddingCache` file to read and write. Default None.
         store_path: An `EmbeddingStore` folder for POST /search. Default None.
+        lanes: Batches computed at once on a CPU, each on its own thread with its share of the cores (`serve`
+            sets torch's threads to cores // lanes), while the next run is taken. Default None: `serve` takes
+            one lane per core, at most `DEFAULT_LANES`, on the onnx and openvino backends and one on torch;
+            an app made with `create_app` alone runs one batch at a time.
 
     Raises:
         ValueError: A limit or timeout that is not positive, or an empty api_key.
@@ -51,7 +61,7 @@ class ServeSettings:
     max_batch_tokens: int = 16_384
     max_client_batch_size: int = 32
     payload_limit: int = 2_000_000
-    batch_size: int = 32
+    batch_size: int = 8
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     api_key: str | None = None
@@ -61,11 +71,14 @@ class ServeSettings:
     served_model_names: tuple[str, ...] = ()
     cache_path: str | None = None
     store_path: str | None = None
+    lanes: int | None = None
 
     def __post_init__(self) -> None:
         limits = ("max_concurrent_requests", "max_batch_tokens", "max_client_batch_size", "payload_limit", "batch_size")
         for name in limits:
             check_positive_int(getattr(self, name), name)
+        if self.lanes is not None:
+            check_positive_int(self.lanes, "lanes")
         for name in ("header_timeout", "body_timeout"):
             check_positive_float(getattr(self, name), f"{name} (seconds)")
         if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key.strip()):

@@ -105,13 +105,23 @@ class ServerState:
         settings: ServeSettings,
         metrics: Metrics,
         searcher: StoreSearcher | None = None,
+        runs_at_once: int = 1,
     ) -> None:
+        """
+        Args:
+            embedder: the embedding model's engine, or None.
+            reranker: the cross-encoder's engine, or None.
+            settings: the server's settings.
+            metrics: the server's metrics.
+            searcher: the served store, or None.
+            runs_at_once: model runs under way together (the lanes, where there are several). Default 1.
+        """
         self.embedder = embedder
         self.searcher = searcher
         self.reranker = reranker
         self.settings = settings
         self.metrics = metrics
-        self.batcher = Batcher(self._run, settings.max_batch_tokens, self.metrics)
+        self.batcher = Batcher(self._run, settings.max_batch_tokens, self.metrics, runs_at_once=runs_at_once)
 
     def _run(self, key: Any, jobs: list[Job]) -> list[torch.Tensor]:
         engine = self.embedder if key[0] == "embed" else self.reranker
