@@ -99,18 +99,18 @@ def test_health_answers_during_a_long_batch_and_a_departed_clients_work_is_dropp
         assert first["response"].status_code == 200 and len(first["response"].json()) == 32
 
 
-def test_serve_takes_a_lane_per_core_up_to_two_on_graph_backends_and_one_on_torch():
+def test_serve_takes_one_lane_unless_asked_and_shares_the_threads_between_lanes():
     from sentembed.server import ServeSettings
     from sentembed.server._workers import with_lanes
 
-    def lanes_and_threads(settings, threads, backend):
-        decided, per_lane = with_lanes(settings, threads, backend)
+    def lanes_and_threads(settings, threads):
+        decided, per_lane = with_lanes(settings, threads)
         return decided.lanes, per_lane
 
-    assert lanes_and_threads(ServeSettings(), 2, "onnx") == (2, 1)
-    assert lanes_and_threads(ServeSettings(), 16, "openvino") == (2, 8)
-    assert lanes_and_threads(ServeSettings(), 1, "onnx") == (1, 1)
-    assert lanes_and_threads(ServeSettings(), 2, "torch") == (1, 2)
-    assert lanes_and_threads(ServeSettings(lanes=3), 6, "torch") == (3, 2)
+    assert lanes_and_threads(ServeSettings(), 2) == (1, 2)
+    assert lanes_and_threads(ServeSettings(lanes=2), 2) == (2, 1)
+    assert lanes_and_threads(ServeSettings(lanes=2), 16) == (2, 8)
+    assert lanes_and_threads(ServeSettings(lanes=3), 6) == (3, 2)
+    assert lanes_and_threads(ServeSettings(lanes=4), 2) == (4, 1)
     with pytest.raises(ValueError, match="lanes must be a positive integer"):
         ServeSettings(lanes=0)

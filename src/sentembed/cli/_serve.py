@@ -65,7 +65,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--lanes",
         type=int,
         default=None,
-        help="batches computed at once on the CPU, each on cores // lanes threads (default: onnx/openvino 2, torch 1)",
+        help="batches computed at once on the CPU, each on cores // lanes threads (default 1; on onnx and "
+        "openvino, 2 serve more under load)",
     )
     parser.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])

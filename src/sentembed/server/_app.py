@@ -210,14 +210,11 @@ def serve(
     settings = dataclasses.replace(settings, **names)
     if not is_loopback_host(host) and settings.api_key is None:
         logger.warning("serving on %s without --api-key: anyone who can reach this address may use it", host)
-    by_name = all(item is None or isinstance(item, str) for item in (model, reranker))
-    if not by_name and settings.lanes is None:  # a loaded onnx model keeps the threads it was made with
-        settings = dataclasses.replace(settings, lanes=1)
     if workers > 1:
-        settings, threads = with_lanes(settings, worker_threads(workers), backend)
+        settings, threads = with_lanes(settings, worker_threads(workers))
         plan = WorkerPlan(model, reranker, backend, model_kwargs, device, settings, log_level, threads)
         return run_workers(workers, plan, host, port, worker_main)
-    settings, threads = with_lanes(settings, available_cores(), backend)
+    settings, threads = with_lanes(settings, available_cores())
     torch.set_num_threads(threads)
     app = create_app(*load_models(model, reranker, backend, model_kwargs, device), settings=settings)
     app.state.server.metrics.mark_worker(0)
