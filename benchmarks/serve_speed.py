@@ -18,8 +18,8 @@ machines resolve to the CPU wheel; elsewhere install a CPU torch into the venv y
 `infinity-emb[server,torch]==0.0.78`. Pass --no-infinity to leave infinity out; the venv is only made or
 used when infinity is among the servers run.
 
-Opt-in cells (named with --servers and --workloads): "sentembed onnx, 2 lanes" and "sentembed onnx int8,
-2 lanes" (`--lanes 2`), "sentembed torch, 2 workers" (`--workers 2`),
+Opt-in cells (named with --servers and --workloads): "sentembed onnx, 1 lane" and "sentembed onnx int8,
+1 lane" (`--lanes 1`, against the default of a lane per core, at most 2), "sentembed torch, 2 workers" (`--workers 2`),
 "sentembed torch, cache" (`--cache` on a fresh file), "sentembed torch, passive wait" (OpenMP
 threads that sleep at once, `OMP_WAIT_POLICY=PASSIVE`, instead of libgomp's default spin), and the
 workload "1 STSb sentence, half repeated": every other request repeats one of 64 sentences, the others are
@@ -58,7 +58,7 @@ DEFAULT_INFINITY_VENV = REPO / ".cache" / "bench" / "infinity"
 INFINITY_VENV_VARIABLE = "SERVE_SPEED_INFINITY_VENV"
 INFINITY = "infinity (torch)"
 INT8 = "sentembed onnx int8"
-INT8_LANES = "sentembed onnx int8, 2 lanes"
+INT8_LANES = "sentembed onnx int8, 1 lane"
 # Our torch server with OpenMP threads that sleep at once after each parallel op (OMP_WAIT_POLICY=PASSIVE)
 # instead of libgomp's default spin of about 3 ms: better beside other busy processes, worse on idle cores.
 PASSIVE = "sentembed torch, passive wait"
@@ -68,7 +68,7 @@ SERVERS = (  # the order they start in and each cell visits them in
     "sentembed torch",
     "sentembed onnx",
     INT8,
-    "sentembed onnx, 2 lanes",
+    "sentembed onnx, 1 lane",
     INT8_LANES,
     "sentembed torch, 2 workers",
     "sentembed torch, cache",
@@ -78,7 +78,7 @@ SERVERS = (  # the order they start in and each cell visits them in
 )
 # Servers and workloads that run only when named (--servers, --workloads).
 OPT_IN_SERVERS = (
-    "sentembed onnx, 2 lanes",
+    "sentembed onnx, 1 lane",
     INT8_LANES,
     "sentembed torch, 2 workers",
     "sentembed torch, cache",
@@ -158,11 +158,11 @@ def server_commands(
         "sentembed torch": (ours, "/v1/embeddings"),
         "sentembed onnx": ([*ours, "--backend", "onnx"], "/v1/embeddings"),
     }
-    commands["sentembed onnx, 2 lanes"] = ([*ours, "--backend", "onnx", "--lanes", "2"], "/v1/embeddings")
+    commands["sentembed onnx, 1 lane"] = ([*ours, "--backend", "onnx", "--lanes", "1"], "/v1/embeddings")
     if int8_file is not None:
         int8 = [*ours, "--backend", "onnx", "--model-kwargs", json.dumps({"file_name": int8_file})]
         commands[INT8] = (int8, "/v1/embeddings")
-        commands[INT8_LANES] = ([*int8, "--lanes", "2"], "/v1/embeddings")
+        commands[INT8_LANES] = ([*int8, "--lanes", "1"], "/v1/embeddings")
     commands["sentembed torch, 2 workers"] = ([*ours, "--workers", "2"], "/v1/embeddings")
     commands["sentembed torch, cache"] = ([*ours, "--cache", str(cache_file)], "/v1/embeddings")
     commands[PASSIVE] = (["env", "OMP_WAIT_POLICY=PASSIVE", *ours], "/v1/embeddings")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +141,43 @@ def test_num_threads_and_provider_are_honoured(l6_folder, onnx_l6):
     assert session.get_session_options().intra_op_num_threads == 1
     assert session.get_providers() == ["CPUExecutionProvider"]
     assert np.abs(model.encode(["threads"]) - onnx_l6.encode(["threads"])).max() <= PARITY
+
+
+def test_a_batch_computed_while_another_is_runs_on_the_lane_session(l6_folder, onnx_l6, sts_sentences):
+    """As on the server's lanes: a batch alone gets the session with every thread; one computed while another
+    is gets the lane session, with its own thread count; both answer as the plain model does."""
+    model = SentenceTransformer(str(l6_folder), device="cpu", backend="onnx", model_kwargs={"num_threads": 2})
+    module = model[0]
+    module.open_lane_session(1)
+    assert module.lane_session.get_session_options().intra_op_num_threads == 1
+    used, first_started, second_done = [], threading.Event(), threading.Event()
+
+    class Recorded:
+        def __init__(self, name, session, hold):
+            self.name, self.session, self.hold = name, session, hold
+
+        def run(self, names, inputs):
+            used.append(self.name)
+            if self.hold and len(used) == 1:  # the first batch waits until the second has been computed
+                first_started.set()
+                assert second_done.wait(60)
+            return self.session.run(names, inputs)
+
+    module.session = Recorded("all threads", module.session, hold=True)
+    module.lane_session = Recorded("lane", module.lane_session, hold=False)
+    texts = sts_sentences[:2]
+    results = {}
+    first = threading.Thread(target=lambda: results.setdefault("first", model.encode(texts[:1])))
+    first.start()
+    assert first_started.wait(60)
+    results["second"] = model.encode(texts[1:])
+    second_done.set()
+    first.join(60)
+    results["alone"] = model.encode(texts[:1])
+    assert used == ["all threads", "lane", "all threads"]
+    expected = onnx_l6.encode(texts)
+    for name, row in (("first", 0), ("second", 1), ("alone", 0)):
+        assert np.abs(results[name][0] - expected[row]).max() <= PARITY
 
 
 def test_a_changed_checkpoint_is_exported_again(l3_folder):

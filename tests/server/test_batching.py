@@ -99,18 +99,16 @@ def test_health_answers_during_a_long_batch_and_a_departed_clients_work_is_dropp
         assert first["response"].status_code == 200 and len(first["response"].json()) == 32
 
 
-def test_serve_takes_one_lane_unless_asked_and_shares_the_threads_between_lanes():
+def test_serve_takes_a_lane_per_core_up_to_two_on_graph_backends_and_one_on_torch():
     from sentembed.server import ServeSettings
-    from sentembed.server._workers import with_lanes
+    from sentembed.server._workers import torch_threads, with_lanes
 
-    def lanes_and_threads(settings, threads):
-        decided, per_lane = with_lanes(settings, threads)
-        return decided.lanes, per_lane
-
-    assert lanes_and_threads(ServeSettings(), 2) == (1, 2)
-    assert lanes_and_threads(ServeSettings(lanes=2), 2) == (2, 1)
-    assert lanes_and_threads(ServeSettings(lanes=2), 16) == (2, 8)
-    assert lanes_and_threads(ServeSettings(lanes=3), 6) == (3, 2)
-    assert lanes_and_threads(ServeSettings(lanes=4), 2) == (4, 1)
+    assert with_lanes(ServeSettings(), 2, "onnx").lanes == 2
+    assert with_lanes(ServeSettings(), 16, "openvino").lanes == 2
+    assert with_lanes(ServeSettings(), 1, "onnx").lanes == 1
+    assert with_lanes(ServeSettings(), 2, "torch").lanes == 1
+    assert with_lanes(ServeSettings(lanes=3), 6, "torch").lanes == 3
+    # torch's lanes share torch's threads; a graph backend's main session keeps them all (lanes get sessions)
+    assert (torch_threads("torch", 6, 3), torch_threads("onnx", 6, 3), torch_threads("torch", 2, 4)) == (2, 6, 1)
     with pytest.raises(ValueError, match="lanes must be a positive integer"):
         ServeSettings(lanes=0)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,14 +197,29 @@ class OnnxGraph:
         return module
 
     def _open_session(self) -> None:
-        settings = self.settings
         self.onnx_path = self._model_file()
-        if settings.runtime == "openvino":
-            self.session = OpenVinoSession(str(self.onnx_path), settings.num_threads, settings.openvino_config())
-        else:
-            self.session = create_session(str(self.onnx_path), settings.provider, settings.num_threads)
+        self.session = self._new_session(self.settings.num_threads)
+        self.lane_session: Any = None
         self.input_names = [node.name for node in self.session.get_inputs()]
-        logger.info("Running %s with %s", self.onnx_path, settings.runtime)
+        logger.info("Running %s with %s", self.onnx_path, self.settings.runtime)
+
+    def _new_session(self, num_threads: int | None) -> Any:
+        settings = self.settings
+        if settings.runtime == "openvino":
+            return OpenVinoSession(str(self.onnx_path), num_threads, settings.openvino_config())
+        return create_session(str(self.onnx_path), settings.provider, num_threads)
+
+    def open_lane_session(self, num_threads: int) -> None:
+        """Open a second session of the same graph with `num_threads` threads, for batches computed while
+        another one is (the server's lanes, each on its share of the cores); a batch computed alone keeps the
+        session with every thread. Costs the graph's memory a second time.
+
+        Args:
+            num_threads: Each lane's threads.
+        """
+        self.lane_session = self._new_session(check_positive_int(num_threads, "num_threads"))
+        self._lane_count = threading.Lock()
+        self._in_flight = 0
 
     def _model_file(self) -> Path:
         """The file named in the settings, else the export this runtime runs best: onnxruntime's fused graph,
@@ -239,8 +257,26 @@ class OnnxGraph:
         Returns:
             The graph's first output, on the batch's device.
         """
-        output = self.session.run(None, self._session_inputs(features))[0]
+        inputs = self._session_inputs(features)
+        with self._session_for_a_batch() as session:
+            output = session.run(None, inputs)[0]
         return torch.from_numpy(output).to(features["input_ids"].device)
+
+    @contextmanager
+    def _session_for_a_batch(self) -> Iterator[Any]:
+        """The session with every thread for a batch computed alone; the lane session (see
+        `open_lane_session`) for one computed while another is."""
+        if self.lane_session is None:
+            yield self.session
+            return
+        with self._lane_count:
+            self._in_flight += 1
+            alone = self._in_flight == 1
+        try:
+            yield self.session if alone else self.lane_session
+        finally:
+            with self._lane_count:
+                self._in_flight -= 1
 
     def copy_onnx_file(self, output_path: str | os.PathLike) -> None:
         """Put the model file being run under `output_path`/onnx/ (an OpenVINO IR, with its weights, under
@@ -264,6 +300,8 @@ class OnnxGraph:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("session", None)
+        for name in ("lane_session", "_lane_count", "_in_flight"):
+            state.pop(name, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -204,14 +204,15 @@ def run_in_sorted_batches(
         show_progress_bar: Show progress over the rows; None decides from logging.
         desc: The progress bar's label. Default "Batches".
         executor: Threads to run the batches on at once, each batch in the calling thread's autograd mode
-            (the server's lanes, each with its share of the cores). Default None: one after another, here.
+            (the server's lanes); a single batch is computed here. Default None: one after another, here.
 
     Returns:
         The outputs of every row, in the order of `rows`.
     """
     if executor is not None and rows:
         planned = list(sorted_batches(rows, batch_size, pad, device, show_progress_bar, desc))
-        parts = list(executor.map(in_callers_mode(run), [features for _, features in planned]))
+        inputs = [features for _, features in planned]
+        parts = list(executor.map(in_callers_mode(run), inputs)) if len(inputs) > 1 else [run(inputs[0])]
         return in_input_order(parts, [batch for batch, _ in planned])
     batches, parts = [], []
     for batch, features in sorted_batches(rows, batch_size, pad, device, show_progress_bar, desc):

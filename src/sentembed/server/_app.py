@@ -40,6 +40,7 @@ from sentembed.server._workers import (
     check_worker_models,
     run_workers,
     stop_with_parent,
+    torch_threads,
     with_lanes,
     worker_threads,
 )
@@ -210,15 +211,50 @@ def serve(
     settings = dataclasses.replace(settings, **names)
     if not is_loopback_host(host) and settings.api_key is None:
         logger.warning("serving on %s without --api-key: anyone who can reach this address may use it", host)
+    by_name = all(item is None or isinstance(item, str) for item in (model, reranker))
+    lane_backend = backend if by_name else "torch"  # a loaded model keeps the threads it was made with
     if workers > 1:
-        settings, threads = with_lanes(settings, worker_threads(workers))
-        plan = WorkerPlan(model, reranker, backend, model_kwargs, device, settings, log_level, threads)
+        settings = with_lanes(settings, worker_threads(workers), lane_backend)
+        plan = WorkerPlan(model, reranker, backend, model_kwargs, device, settings, log_level, worker_threads(workers))
         return run_workers(workers, plan, host, port, worker_main)
-    settings, threads = with_lanes(settings, available_cores())
-    torch.set_num_threads(threads)
-    app = create_app(*load_models(model, reranker, backend, model_kwargs, device), settings=settings)
+    settings = with_lanes(settings, available_cores(), lane_backend)
+    models = load_on_lanes(model, reranker, backend, model_kwargs, device, settings.lanes or 1, available_cores())
+    app = create_app(*models, settings=settings)
     app.state.server.metrics.mark_worker(0)
     uvicorn.Server(uvicorn_config(app, host, port, settings, log_level)).run()
+
+
+def load_on_lanes(
+    model: str | SentenceTransformer | None,
+    reranker: str | CrossEncoder | None,
+    backend: Backend,
+    model_kwargs: dict[str, Any] | None,
+    device: str | None,
+    lanes: int,
+    threads: int,
+) -> tuple[SentenceTransformer | None, CrossEncoder | None]:
+    """`load_models` in a process with `threads` threads split over `lanes`: torch's threads set first (see
+    `torch_threads`), and with several lanes every graph module given a session with each lane's share.
+
+    Args:
+        model: The embedding model's name, folder or object, or None.
+        reranker: The cross-encoder's name, folder or object, or None.
+        backend: The backend for models given by name.
+        model_kwargs: Loading options for models given by name.
+        device: Where the models run (None: the best available).
+        lanes: The server's lanes.
+        threads: The threads this process may use.
+
+    Returns:
+        (the SentenceTransformer or None, the CrossEncoder or None).
+    """
+    torch.set_num_threads(torch_threads(backend, threads, lanes))
+    models = load_models(model, reranker, backend, model_kwargs, device)
+    if lanes > 1:
+        for module in (module for loaded in models if loaded is not None for module in loaded.modules()):
+            if hasattr(module, "open_lane_session"):
+                module.open_lane_session(max(1, threads // lanes))
+    return models
 
 
 def uvicorn_config(app: FastAPI, host: str, port: int, settings: ServeSettings, log_level: str = "info") -> Any:
@@ -249,16 +285,17 @@ def uvicorn_config(app: FastAPI, host: str, port: int, settings: ServeSettings, 
 def worker_main(index: int, plan: WorkerPlan, listener: socket.socket, report: Connection) -> None:
     """One of `serve(workers=N)`'s processes: its share of the cores, its models and app, and uvicorn on the
     socket the parent bound. Models that fail to load are reported to the parent (`report`), which raises."""
-    import torch
     import uvicorn
 
-    torch.set_num_threads(plan.threads)
     # uvicorn re-raises the SIGTERM it drained for; exiting through SystemExit lets the process clean up
     # (multiprocessing's semaphores, the cache) instead of dying of the signal.
     signal.signal(signal.SIGTERM, exit_quietly)
     stop_with_parent()
     try:
-        models = load_models(plan.model, plan.reranker, plan.backend, plan.model_kwargs, plan.device)
+        lanes = plan.settings.lanes or 1
+        models = load_on_lanes(
+            plan.model, plan.reranker, plan.backend, plan.model_kwargs, plan.device, lanes, plan.threads
+        )
         app = create_app(*models, settings=plan.settings)
     except Exception as error:
         logger.debug("worker %d could not start", index, exc_info=error)

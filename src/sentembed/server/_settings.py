@@ -9,6 +9,9 @@ from sentembed.common.checks import check_positive_float, check_positive_int
 
 # OpenAI's own limit on inputs per /v1/embeddings request; clients written for it send this many.
 OPENAI_MAX_INPUTS = 2048
+# The most lanes `serve` takes by itself on the onnx and openvino backends; more cores go to each lane's
+# threads, or to `--workers`.
+DEFAULT_LANES = 2
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,10 @@ class ServeSettings:
         cache_path: An `EmbeddingCache` file to read and write. Default None.
         store_path: An `EmbeddingStore` folder for POST /search. Default None.
         lanes: Batches computed at once on a CPU, each on its own thread with its share of the cores (`serve`
-            sets torch's threads to cores // lanes), while the next run is taken. Default None: one, which
-            serves a lone request fastest; on onnx and openvino, 2 serve more requests per second under load.
+            gives each lane cores // lanes threads), while the next run is taken; a run of one batch is
+            computed with every thread. Default None: `serve` takes one lane per core, at most
+            `DEFAULT_LANES`, on the onnx and openvino backends (models given by name) and one on torch; an
+            app made with `create_app` alone runs one batch at a time.
 
     Raises:
         ValueError: A limit or timeout that is not positive, or an empty api_key.

@@ -24,7 +24,10 @@ from typing import Any
 from sentembed.common.checks import check_positive_int
 from sentembed.common.errors import ServerError, WorkerError
 from sentembed.common.runtime import available_cores
-from sentembed.server._settings import ServeSettings
+from sentembed.server._settings import DEFAULT_LANES, ServeSettings
+
+# The backends that run a model as one graph call, which releases the interpreter lock.
+GRAPH_BACKENDS = ("onnx", "openvino")
 
 # How long the parent waits for its workers to drain after SIGTERM: uvicorn's own drain (60 s), and some.
 STOP_TIMEOUT_S = 90
@@ -51,16 +54,24 @@ def worker_threads(workers: int) -> int:
     return max(1, available_cores() // workers)
 
 
-def with_lanes(settings: ServeSettings, threads: int) -> tuple[ServeSettings, int]:
-    """`settings` with its lanes decided (one unless given) for a process with `threads` threads, and the
-    threads each lane computes with (at least one).
+def with_lanes(settings: ServeSettings, threads: int, backend: str) -> ServeSettings:
+    """`settings` with its lanes decided for a process with `threads` threads: as given, else on onnx and
+    openvino one per thread up to `DEFAULT_LANES`, and one on torch.
 
-    One lane is the default on every backend: on 2 cores, two onnx lanes of one thread served 14% more single
-    sentences per second at concurrency 64 than one lane on both threads, and 27% fewer at concurrency 1,
-    where a lone sentence then runs on one core; on torch two lanes wait on each other for the interpreter
-    lock. `--lanes` asks for more where throughput under load is what counts."""
-    lanes = settings.lanes or 1
-    return dataclasses.replace(settings, lanes=lanes), max(1, threads // lanes)
+    A graph backend runs a lane's batch in one call without the interpreter lock, on a session of its own
+    with threads // lanes threads, while a run of one batch keeps the session with every thread: on 2 cores,
+    two lanes of one thread served 26% (onnx) and 43% (int8) more single sentences per second at
+    concurrency 64 than one lane, and a lone sentence still runs on both cores. torch's eager modules take the
+    lock between operations, so two lanes there wait on each other."""
+    default = max(1, min(threads, DEFAULT_LANES)) if backend in GRAPH_BACKENDS else 1
+    return dataclasses.replace(settings, lanes=settings.lanes or default)
+
+
+def torch_threads(backend: str, threads: int, lanes: int) -> int:
+    """The threads torch (and with it a graph backend's main session) computes with, in a process with
+    `threads` threads and `lanes` lanes: all of them on a graph backend, whose lanes have sessions of their
+    own; on torch, whose lanes share torch's threads, each lane's share."""
+    return threads if backend in GRAPH_BACKENDS else max(1, threads // lanes)
 
 
 def check_worker_models(workers: int, model: Any, reranker: Any) -> None:
