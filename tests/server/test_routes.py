@@ -197,6 +197,7 @@ def test_health_info_models_and_openapi(client):
     assert info["model_id"] == MODEL_NAME and info["embedding_dimension"] == 384 and info["max_input_length"] == 256
     assert info["max_concurrent_requests"] == 512 and info["max_batch_tokens"] == 16384
     assert info["max_client_batch_size"] == 32 and info["payload_limit"] == 2_000_000
+    assert info["batch_size"] == 8  # an app from create_app alone, whatever its backend
     assert info["header_timeout"] == 10 and info["body_timeout"] == 30
     models = client.get("/v1/models").json()
     assert [item["id"] for item in models["data"]] == [MODEL_NAME, RERANKER_NAME]

@@ -21,7 +21,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_backend_options(parser)
     parser.add_argument("--model-kwargs", type=json.loads, default=None, help="JSON, e.g. '{\"file_name\": ...}'")
     parser.add_argument("--device", default=None, help="cpu, cuda, mps ... (default: the best available)")
-    parser.add_argument("--batch-size", type=int, default=8, help="texts per model batch (default: 8)")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="texts per model batch (default: 4 on onnx/openvino, 8 on torch)"
+    )
     parser.add_argument("--api-key", default=None, help=f"require 'Bearer KEY' auth (or set {API_KEY_VARIABLE})")
     parser.add_argument("--max-concurrent-requests", type=int, default=512, help="more get 429 (default: 512)")
     parser.add_argument("--max-batch-tokens", type=int, default=16_384, help="tokens per model run (default: 16384)")

@@ -33,7 +33,7 @@ from sentembed.server._metrics import Metrics
 from sentembed.server._middleware import ApiKeyCheck, ConcurrencyLimit, PanicGuard, PayloadLimit, RequestMetrics
 from sentembed.server._routes import router
 from sentembed.server._searching import StoreSearcher
-from sentembed.server._settings import ServeSettings, is_loopback_host
+from sentembed.server._settings import BATCH_SIZE, ServeSettings, is_loopback_host
 from sentembed.server._state import CLIENT_CLOSED, ClientGone, ServerState
 from sentembed.server._workers import (
     WorkerPlan,
@@ -73,6 +73,8 @@ def create_app(
         ValueError: Neither model nor reranker, or a store without the embedding model.
     """
     settings = settings or ServeSettings()
+    batch_size = settings.batch_size or BATCH_SIZE
+    settings = dataclasses.replace(settings, batch_size=batch_size)  # as /info reports it
     if model is None and reranker is None:
         raise ValueError("create_app needs a model, a reranker, or both")
     if model is not None and not isinstance(model, SentenceTransformer):
@@ -83,8 +85,8 @@ def create_app(
     cache = ServerCache(settings.cache_path, model, metrics) if settings.cache_path and model is not None else None
     lane_count = lanes_for(settings.lanes, [item for item in (model, reranker) if item is not None])
     lanes = ThreadPoolExecutor(lane_count, thread_name_prefix="sentembed-lane") if lane_count > 1 else None
-    embedder = Embedder(model, settings.batch_size, cache, lanes) if model is not None else None
-    ranker = Reranker(reranker, settings.batch_size, lanes) if reranker is not None else None
+    embedder = Embedder(model, batch_size, cache, lanes) if model is not None else None
+    ranker = Reranker(reranker, batch_size, lanes) if reranker is not None else None
     if settings.store_path is not None and model is None:
         raise ValueError("a store to search (store_path) needs the embedding model it was built with")
     searcher = StoreSearcher(settings.store_path, model) if settings.store_path is not None else None
