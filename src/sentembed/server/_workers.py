@@ -61,7 +61,7 @@ def with_lanes(settings: ServeSettings, threads: int, backend: str) -> ServeSett
 
     A graph backend runs a lane's batch in one call without the interpreter lock, on a session of its own
     with threads // lanes threads, while a run of one batch keeps the session with every thread: on 2 cores,
-    two lanes of one thread served 26% (onnx) and 43% (int8) more single sentences per second at
+    two lanes of one thread served 28% (onnx) and 72% (int8) more single sentences per second at
     concurrency 64 than one lane, and a lone sentence still runs on both cores. torch's eager modules take the
     lock between operations, so two lanes there wait on each other."""
     graph = backend in GRAPH_BACKENDS
