@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -61,8 +62,16 @@ def test_two_threads_may_encode_with_one_openvino_model_at_once(openvino_l3, sts
     request as not for sharing between threads); answers equal those of one thread."""
     batches = [sts_sentences[start : start + 16] for start in range(0, 256, 16)]
     alone = [openvino_l3.encode(batch) for batch in batches]
+    session, both_threads = openvino_l3[0].session, threading.Barrier(2)
+
+    def encode_and_name_the_request(index: int) -> tuple[np.ndarray, int]:
+        if index < 2:  # the first two batches run on the two threads at once
+            both_threads.wait(60)
+        return openvino_l3.encode(batches[index]), id(session._requests.request)
+
     with ThreadPoolExecutor(2) as pool:
-        together = list(pool.map(openvino_l3.encode, batches))
+        together, requests = zip(*pool.map(encode_and_name_the_request, range(len(batches))), strict=True)
+        assert len(set(requests)) == 2 and id(session._requests.request) not in requests  # one per thread
     for got, want in zip(together, alone, strict=True):
         np.testing.assert_allclose(got, want, atol=1e-6)
 

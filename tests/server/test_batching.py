@@ -101,16 +101,16 @@ def test_health_answers_during_a_long_batch_and_a_departed_clients_work_is_dropp
 
 def test_serve_takes_a_lane_per_core_up_to_two_and_batches_of_4_on_graph_backends_and_one_lane_of_8_on_torch():
     from sentembed.server import ServeSettings
-    from sentembed.server._workers import torch_threads, with_lanes
+    from sentembed.server._workers import torch_threads, with_backend_defaults
 
-    assert with_lanes(ServeSettings(), 2, "onnx").lanes == 2
-    assert with_lanes(ServeSettings(), 16, "openvino").lanes == 2
-    assert with_lanes(ServeSettings(), 1, "onnx").lanes == 1
-    assert with_lanes(ServeSettings(), 2, "torch").lanes == 1
-    assert with_lanes(ServeSettings(lanes=3), 6, "torch").lanes == 3
-    assert with_lanes(ServeSettings(), 2, "onnx").batch_size == 4
-    assert with_lanes(ServeSettings(), 2, "torch").batch_size == 8
-    assert with_lanes(ServeSettings(batch_size=16), 2, "onnx").batch_size == 16
+    assert with_backend_defaults(ServeSettings(), 2, "onnx").lanes == 2
+    assert with_backend_defaults(ServeSettings(), 16, "openvino").lanes == 2
+    assert with_backend_defaults(ServeSettings(), 1, "onnx").lanes == 1
+    assert with_backend_defaults(ServeSettings(), 2, "torch").lanes == 1
+    assert with_backend_defaults(ServeSettings(lanes=3), 6, "torch").lanes == 3
+    assert with_backend_defaults(ServeSettings(), 2, "onnx").batch_size == 4
+    assert with_backend_defaults(ServeSettings(), 2, "torch").batch_size == 8
+    assert with_backend_defaults(ServeSettings(batch_size=16), 2, "onnx").batch_size == 16
     # torch's lanes share torch's threads; a graph backend's main session keeps them all (lanes get sessions)
     assert (torch_threads("torch", 6, 3), torch_threads("onnx", 6, 3), torch_threads("torch", 2, 4)) == (2, 6, 1)
     with pytest.raises(ValueError, match="lanes must be a positive integer"):

@@ -22,7 +22,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sentembed.common.checks import check_port
-from sentembed.common.runtime import available_cores
 from sentembed.common.types import Backend
 from sentembed.cross_encoder import CrossEncoder
 from sentembed.sentence_transformer import SentenceTransformer
@@ -41,7 +40,7 @@ from sentembed.server._workers import (
     run_workers,
     stop_with_parent,
     torch_threads,
-    with_lanes,
+    with_backend_defaults,
     worker_threads,
 )
 from sentembed.version import __version__
@@ -73,8 +72,6 @@ def create_app(
         ValueError: Neither model nor reranker, or a store without the embedding model.
     """
     settings = settings or ServeSettings()
-    batch_size = settings.batch_size or BATCH_SIZE
-    settings = dataclasses.replace(settings, batch_size=batch_size)  # as /info reports it
     if model is None and reranker is None:
         raise ValueError("create_app needs a model, a reranker, or both")
     if model is not None and not isinstance(model, SentenceTransformer):
@@ -84,6 +81,8 @@ def create_app(
     metrics = Metrics()
     cache = ServerCache(settings.cache_path, model, metrics) if settings.cache_path and model is not None else None
     lane_count = lanes_for(settings.lanes, [item for item in (model, reranker) if item is not None])
+    batch_size = settings.batch_size or BATCH_SIZE
+    settings = dataclasses.replace(settings, batch_size=batch_size, lanes=lane_count)  # what /info reports
     lanes = ThreadPoolExecutor(lane_count, thread_name_prefix="sentembed-lane") if lane_count > 1 else None
     embedder = Embedder(model, batch_size, cache, lanes) if model is not None else None
     ranker = Reranker(reranker, batch_size, lanes) if reranker is not None else None
@@ -213,17 +212,22 @@ def serve(
     settings = dataclasses.replace(settings, **names)
     if not is_loopback_host(host) and settings.api_key is None:
         logger.warning("serving on %s without --api-key: anyone who can reach this address may use it", host)
-    by_name = all(item is None or isinstance(item, str) for item in (model, reranker))
-    lane_backend = backend if by_name else "torch"  # a loaded model keeps the threads it was made with
+    threads = worker_threads(workers)
+    settings = with_backend_defaults(settings, threads, threads_backend(model, reranker, backend))
     if workers > 1:
-        settings = with_lanes(settings, worker_threads(workers), lane_backend)
-        plan = WorkerPlan(model, reranker, backend, model_kwargs, device, settings, log_level, worker_threads(workers))
+        plan = WorkerPlan(model, reranker, backend, model_kwargs, device, settings, log_level, threads)
         return run_workers(workers, plan, host, port, worker_main)
-    settings = with_lanes(settings, available_cores(), lane_backend)
-    models = load_on_lanes(model, reranker, backend, model_kwargs, device, settings.lanes or 1, available_cores())
-    app = create_app(*models, settings=settings)
+    app = create_app(
+        *load_on_lanes(model, reranker, backend, model_kwargs, device, settings, threads), settings=settings
+    )
     app.state.server.metrics.mark_worker(0)
     uvicorn.Server(uvicorn_config(app, host, port, settings, log_level)).run()
+
+
+def threads_backend(model: Any, reranker: Any, backend: Backend) -> str:
+    """The backend whose rules decide lanes, batch size and threads: `backend` for models given by name, torch's
+    for loaded ones (a loaded onnx session keeps the threads it was made with)."""
+    return backend if all(item is None or isinstance(item, str) for item in (model, reranker)) else "torch"
 
 
 def load_on_lanes(
@@ -232,11 +236,12 @@ def load_on_lanes(
     backend: Backend,
     model_kwargs: dict[str, Any] | None,
     device: str | None,
-    lanes: int,
+    settings: ServeSettings,
     threads: int,
 ) -> tuple[SentenceTransformer | None, CrossEncoder | None]:
-    """`load_models` in a process with `threads` threads split over `lanes`: torch's threads set first (see
-    `torch_threads`), and with several lanes every graph module given a session with each lane's share.
+    """`load_models` in a process with `threads` threads split over the settings' lanes: torch's threads set
+    first (see `torch_threads`), and with several lanes every graph module given a session with each lane's
+    share.
 
     Args:
         model: The embedding model's name, folder or object, or None.
@@ -244,13 +249,14 @@ def load_on_lanes(
         backend: The backend for models given by name.
         model_kwargs: Loading options for models given by name.
         device: Where the models run (None: the best available).
-        lanes: The server's lanes.
+        settings: The server's settings, lanes decided (`with_backend_defaults`).
         threads: The threads this process may use.
 
     Returns:
         (the SentenceTransformer or None, the CrossEncoder or None).
     """
-    torch.set_num_threads(torch_threads(backend, threads, lanes))
+    lanes = settings.lanes or 1
+    torch.set_num_threads(torch_threads(threads_backend(model, reranker, backend), threads, lanes))
     models = load_models(model, reranker, backend, model_kwargs, device)
     if lanes > 1:
         for module in (module for loaded in models if loaded is not None for module in loaded.modules()):
@@ -294,9 +300,8 @@ def worker_main(index: int, plan: WorkerPlan, listener: socket.socket, report: C
     signal.signal(signal.SIGTERM, exit_quietly)
     stop_with_parent()
     try:
-        lanes = plan.settings.lanes or 1
         models = load_on_lanes(
-            plan.model, plan.reranker, plan.backend, plan.model_kwargs, plan.device, lanes, plan.threads
+            plan.model, plan.reranker, plan.backend, plan.model_kwargs, plan.device, plan.settings, plan.threads
         )
         app = create_app(*models, settings=plan.settings)
     except Exception as error:

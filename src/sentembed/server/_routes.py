@@ -185,7 +185,7 @@ async def info(request: Request) -> Response:
             "header_timeout": settings.header_timeout,
             "body_timeout": settings.body_timeout,
             "batch_size": settings.batch_size,
-            "lanes": settings.lanes or 1,
+            "lanes": settings.lanes,
             "threads": torch.get_num_threads(),
         }
     )

@@ -54,7 +54,7 @@ def worker_threads(workers: int) -> int:
     return max(1, available_cores() // workers)
 
 
-def with_lanes(settings: ServeSettings, threads: int, backend: str) -> ServeSettings:
+def with_backend_defaults(settings: ServeSettings, threads: int, backend: str) -> ServeSettings:
     """`settings` with its lanes and batch size decided for a process with `threads` threads: as given, else
     on onnx and openvino one lane per thread up to `DEFAULT_LANES` and batches of `GRAPH_BATCH_SIZE`, and on
     torch one lane and batches of `BATCH_SIZE`.
