@@ -19,7 +19,9 @@ machines resolve to the CPU wheel; elsewhere install a CPU torch into the venv y
 used when infinity is among the servers run.
 
 Opt-in cells (named with --servers and --workloads): "sentembed onnx, 1 lane" and "sentembed onnx int8,
-1 lane" (`--lanes 1`, against the default of a lane per core, at most 2), "sentembed torch, 2 workers" (`--workers 2`),
+1 lane" (`--lanes 1`, against the default of a lane per core, at most 2), "sentembed torch, unpacked"
+(`--no-packed-weights`: torch's own matmul and one lane, the torch server before packed weights),
+"sentembed torch, 2 workers" (`--workers 2`),
 "sentembed torch, cache" (`--cache` on a fresh file), "sentembed torch, passive wait" (OpenMP
 threads that sleep at once, `OMP_WAIT_POLICY=PASSIVE`, instead of libgomp's default spin), and the
 workload "1 STSb sentence, half repeated": every other request repeats one of 64 sentences, the others are
@@ -59,6 +61,7 @@ INFINITY_VENV_VARIABLE = "SERVE_SPEED_INFINITY_VENV"
 INFINITY = "infinity (torch)"
 INT8 = "sentembed onnx int8"
 INT8_LANES = "sentembed onnx int8, 1 lane"
+UNPACKED = "sentembed torch, unpacked"
 # Our torch server with OpenMP threads that sleep at once after each parallel op (OMP_WAIT_POLICY=PASSIVE)
 # instead of libgomp's default spin of about 3 ms: better beside other busy processes, worse on idle cores.
 PASSIVE = "sentembed torch, passive wait"
@@ -70,6 +73,7 @@ SERVERS = (  # the order they start in and each cell visits them in
     INT8,
     "sentembed onnx, 1 lane",
     INT8_LANES,
+    UNPACKED,
     "sentembed torch, 2 workers",
     "sentembed torch, cache",
     PASSIVE,
@@ -80,6 +84,7 @@ SERVERS = (  # the order they start in and each cell visits them in
 OPT_IN_SERVERS = (
     "sentembed onnx, 1 lane",
     INT8_LANES,
+    UNPACKED,
     "sentembed torch, 2 workers",
     "sentembed torch, cache",
     PASSIVE,
@@ -159,6 +164,7 @@ def server_commands(
         "sentembed onnx": ([*ours, "--backend", "onnx"], "/v1/embeddings"),
     }
     commands["sentembed onnx, 1 lane"] = ([*ours, "--backend", "onnx", "--lanes", "1"], "/v1/embeddings")
+    commands[UNPACKED] = ([*ours, "--no-packed-weights"], "/v1/embeddings")
     if int8_file is not None:
         int8 = [*ours, "--backend", "onnx", "--model-kwargs", json.dumps({"file_name": int8_file})]
         commands[INT8] = (int8, "/v1/embeddings")

@@ -301,8 +301,8 @@ PINNED = {
         "apply_backend", "available_cores", "BACKEND_OPTIONS", "BackendChoice", "BACKENDS", "CpuFeatures",
         "default_num_threads", "detect_cpu", "emulation_environment", "export_dynamic_quantized_onnx_model",
         "export_optimized_onnx_model", "export_static_quantized_openvino_model", "OnnxGraph", "OnnxSequenceClassifier",
-        "OnnxSettings", "OnnxTransformer", "OPTIMIZATION_LEVELS", "OVQuantizationConfig", "QUALITY_BARS",
-        "QUANTIZATION_CONFIGS", "split_model_kwargs", "use_backend"
+        "OnnxSettings", "OnnxTransformer", "OPTIMIZATION_LEVELS", "OVQuantizationConfig", "pack_linear_weights",
+        "PackedLinear", "QUALITY_BARS", "QUANTIZATION_CONFIGS", "split_model_kwargs", "use_backend"
     },
     "sentembed.cache": {"CacheDamagedError", "CacheError", "EmbeddingCache", "model_fingerprint"},
     "sentembed.chunking": {"Chunk", "chunk_text", "chunk_texts", "Chunking"},

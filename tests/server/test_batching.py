@@ -11,7 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
+import torch
 
+from sentembed.server._engine import SharedThreads, mark_lane_thread, per_thread_counts
 from tests.support.data import read_beir, read_sts
 from tests.support.server import live_server, metric, wait_until
 
@@ -99,19 +101,57 @@ def test_health_answers_during_a_long_batch_and_a_departed_clients_work_is_dropp
         assert first["response"].status_code == 200 and len(first["response"].json()) == 32
 
 
-def test_serve_takes_a_lane_per_core_up_to_two_and_batches_of_4_on_graph_backends_and_one_lane_of_8_on_torch():
+def test_serve_takes_a_lane_per_core_up_to_two_and_batches_of_4_on_graph_backends_and_of_8_on_torch():
     from sentembed.server import ServeSettings
     from sentembed.server._workers import torch_threads, with_backend_defaults
 
     assert with_backend_defaults(ServeSettings(), 2, "onnx").lanes == 2
     assert with_backend_defaults(ServeSettings(), 16, "openvino").lanes == 2
     assert with_backend_defaults(ServeSettings(), 1, "onnx").lanes == 1
-    assert with_backend_defaults(ServeSettings(), 2, "torch").lanes == 1
+    assert with_backend_defaults(ServeSettings(), 2, "torch").lanes == 2  # torch with packed weights
+    assert with_backend_defaults(ServeSettings(packed_weights=False), 2, "torch").lanes == 1
+    assert with_backend_defaults(ServeSettings(packed_weights=False), 2, "onnx").lanes == 2
     assert with_backend_defaults(ServeSettings(lanes=3), 6, "torch").lanes == 3
     assert with_backend_defaults(ServeSettings(), 2, "onnx").batch_size == 4
     assert with_backend_defaults(ServeSettings(), 2, "torch").batch_size == 8
     assert with_backend_defaults(ServeSettings(batch_size=16), 2, "onnx").batch_size == 16
-    # torch's lanes share torch's threads; a graph backend's main session keeps them all (lanes get sessions)
-    assert (torch_threads("torch", 6, 3), torch_threads("onnx", 6, 3), torch_threads("torch", 2, 4)) == (2, 6, 1)
+    # torch's lanes share torch's threads (batch by batch where torch counts threads per thread); a graph
+    # backend's main session keeps them all (lanes get sessions)
+    assert (torch_threads("torch", 6, 3, False), torch_threads("torch", 6, 3, True)) == (2, 6)
+    assert (torch_threads("onnx", 6, 3, False), torch_threads("torch", 2, 4, False)) == (6, 1)
     with pytest.raises(ValueError, match="lanes must be a positive integer"):
         ServeSettings(lanes=0)
+    with pytest.raises(TypeError, match="packed_weights must be True or False"):
+        ServeSettings(packed_weights="yes")
+
+
+@pytest.mark.skipif(not per_thread_counts(), reason="this torch keeps one thread count for the process")
+def test_torch_lanes_give_a_lone_batch_every_thread_and_a_batch_beside_another_its_share():
+    shared = SharedThreads(threads=2, lanes=2)
+    seen: dict[str, int] = {}
+    first_started, second_done = threading.Event(), threading.Event()
+
+    class Probe(torch.nn.Module):
+        def forward(self, name: str) -> None:
+            seen[name] = torch.get_num_threads()
+            if name == "first of two":
+                first_started.set()
+                assert second_done.wait(WAIT_S)
+
+    probe = Probe()
+    shared.attach(probe)
+    probe("alone")
+    with ThreadPoolExecutor(1, initializer=mark_lane_thread) as lane:
+        lane.submit(probe, "on a lane").result()
+    first = threading.Thread(target=probe, args=("first of two",))
+    first.start()
+    assert first_started.wait(WAIT_S)
+    probe("second of two")
+    second_done.set()
+    first.join(WAIT_S)
+    assert seen == {"alone": 2, "on a lane": 1, "first of two": 2, "second of two": 1}
+    probe("alone again")  # the count of batches in flight went back to 0, even after a call that raised
+    with pytest.raises(TypeError):
+        probe()
+    probe("after an error")
+    assert (seen["alone again"], seen["after an error"]) == (2, 2)

@@ -3,6 +3,7 @@
 `SentenceTransformer(..., backend="onnx" | "openvino")` swaps the Transformer module for an `OnnxTransformer`;
 the functions here write optimised or quantized ONNX files that `model_kwargs={"file_name": ...}` loads.
 `backend="auto"` picks one of these paths for this CPU under a quality bar (docs/backends.md).
+`pack_linear_weights` speeds up torch itself on the CPU: linear layers keep a oneDNN-packed copy of their weights.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sentembed.backend._optimize import (
     fuse,
     quantize_dynamic_int8,
 )
+from sentembed.backend._packed import PackedLinear, pack_linear_weights
 from sentembed.backend._session import require_runtime
 from sentembed.backend._static_int8 import (
     OVQuantizationConfig,
@@ -62,6 +64,7 @@ __all__ = [
     "OnnxSettings",
     "OnnxTransformer",
     "OVQuantizationConfig",
+    "PackedLinear",
     "apply_backend",
     "available_cores",
     "default_num_threads",
@@ -70,6 +73,7 @@ __all__ = [
     "export_dynamic_quantized_onnx_model",
     "export_optimized_onnx_model",
     "export_static_quantized_openvino_model",
+    "pack_linear_weights",
     "split_model_kwargs",
     "use_backend",
 ]

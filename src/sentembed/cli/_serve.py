@@ -67,8 +67,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--lanes",
         type=int,
         default=None,
-        help="batches computed at once on the CPU, each on cores // lanes threads (default 1; on onnx and "
-        "openvino, 2 serve more under load)",
+        help="batches computed at once on the CPU, each on cores // lanes threads (default: one per core, at "
+        "most 2; 1 on torch with --no-packed-weights)",
+    )
+    parser.add_argument(
+        "--no-packed-weights",
+        dest="packed_weights",
+        action="store_false",
+        help="on the CPU, compute torch's linear layers without a oneDNN-packed copy of their weights (saves "
+        "that memory; slower on short inputs)",
     )
     parser.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
@@ -102,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         cache_path=args.cache,
         store_path=args.store,
         lanes=args.lanes,
+        packed_weights=args.packed_weights,
     )
     args.model_kwargs = backend_arguments(args)["model_kwargs"]  # with --auto-quality
     serve(args.model, args.reranker, args.host, args.port, settings, args.backend, args.model_kwargs, args.device,

@@ -21,11 +21,19 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sentembed.backend import pack_linear_weights
 from sentembed.common.checks import check_port
 from sentembed.common.types import Backend
 from sentembed.cross_encoder import CrossEncoder
 from sentembed.sentence_transformer import SentenceTransformer
-from sentembed.server._engine import Embedder, Reranker, ServerCache
+from sentembed.server._engine import (
+    Embedder,
+    Reranker,
+    ServerCache,
+    SharedThreads,
+    mark_lane_thread,
+    per_thread_counts,
+)
 from sentembed.server._errors import ApiError, on_api_error, on_http_error, on_unexpected_error, on_validation_error
 from sentembed.server._fastpath import DirectRoutes
 from sentembed.server._metrics import Metrics
@@ -83,7 +91,11 @@ def create_app(
     lane_count = lanes_for(settings.lanes, [item for item in (model, reranker) if item is not None])
     batch_size = settings.batch_size or BATCH_SIZE
     settings = dataclasses.replace(settings, batch_size=batch_size, lanes=lane_count)  # what /info reports
-    lanes = ThreadPoolExecutor(lane_count, thread_name_prefix="sentembed-lane") if lane_count > 1 else None
+    lanes = (
+        ThreadPoolExecutor(lane_count, thread_name_prefix="sentembed-lane", initializer=mark_lane_thread)
+        if lane_count > 1
+        else None
+    )
     embedder = Embedder(model, batch_size, cache, lanes) if model is not None else None
     ranker = Reranker(reranker, batch_size, lanes) if reranker is not None else None
     if settings.store_path is not None and model is None:
@@ -240,8 +252,9 @@ def load_on_lanes(
     threads: int,
 ) -> tuple[SentenceTransformer | None, CrossEncoder | None]:
     """`load_models` in a process with `threads` threads split over the settings' lanes: torch's threads set
-    first (see `torch_threads`), and with several lanes every graph module given a session with each lane's
-    share.
+    first (see `torch_threads`), with `settings.packed_weights` the torch layers on the CPU packed
+    (`pack_linear_weights`), and with several lanes every graph module given a session with each lane's share
+    and torch models given `SharedThreads` (where torch keeps a thread count per thread).
 
     Args:
         model: The embedding model's name, folder or object, or None.
@@ -256,12 +269,17 @@ def load_on_lanes(
         (the SentenceTransformer or None, the CrossEncoder or None).
     """
     lanes = settings.lanes or 1
-    torch.set_num_threads(torch_threads(threads_backend(model, reranker, backend), threads, lanes))
+    shared = SharedThreads(threads, lanes) if lanes > 1 and per_thread_counts() else None
+    torch.set_num_threads(torch_threads(threads_backend(model, reranker, backend), threads, lanes, shared is not None))
     models = load_models(model, reranker, backend, model_kwargs, device)
-    if lanes > 1:
-        for module in (module for loaded in models if loaded is not None for module in loaded.modules()):
-            if hasattr(module, "open_lane_session"):
-                module.open_lane_session(max(1, threads // lanes))
+    for loaded in (item for item in models if item is not None):
+        if settings.packed_weights:
+            pack_linear_weights(loaded)
+        graphs = [module for module in loaded.modules() if hasattr(module, "open_lane_session")]
+        for graph in graphs if lanes > 1 else []:
+            graph.open_lane_session(max(1, threads // lanes))
+        if shared is not None and not graphs:
+            shared.attach(loaded)
     return models
 
 

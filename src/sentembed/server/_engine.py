@@ -108,6 +108,55 @@ def at_the_limit(rows: list[Row], max_length: int | None) -> list[int]:
     return [index for index, row in enumerate(rows) if max_length is None or len(row["input_ids"]) >= max_length]
 
 
+def per_thread_counts() -> bool:
+    """Whether torch's thread count is kept per calling thread (OpenMP builds), so that two lanes can compute
+    with different counts; torch's own thread pool has one count for the process."""
+    return "parallel backend: OpenMP" in torch.__config__.parallel_info()
+
+
+# Marks the threads of the server's lanes (see `mark_lane_thread`).
+LANE_THREAD = threading.local()
+
+
+def mark_lane_thread() -> None:
+    """The lanes' thread initializer: a batch computed on a lane is one of a run's several (see `SharedThreads`)."""
+    LANE_THREAD.marked = True
+
+
+class SharedThreads:
+    """torch's threads shared by the batches that torch models compute at once on the server: a run of one
+    batch, computed in the run's own thread while no other batch computes, takes every thread; a batch on a
+    lane (one of a run's several, computed side by side) or beside another takes its lane's share
+    (threads // lanes). The count is set before each call of the models it is attached to, in the thread
+    that computes it."""
+
+    def __init__(self, threads: int, lanes: int) -> None:
+        """
+        Args:
+            threads: every thread the process computes with.
+            lanes: the server's lanes.
+        """
+        self.threads = threads
+        self.share = max(1, threads // lanes)
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    def attach(self, model: torch.nn.Module) -> None:
+        """Count `model`'s calls (one per batch) and set the calling thread's torch threads before each."""
+        model.register_forward_pre_hook(self._starting)
+        model.register_forward_hook(self._finished, always_call=True)
+
+    def _starting(self, module: torch.nn.Module, args: Any) -> None:
+        with self._lock:
+            self._in_flight += 1
+            alone = self._in_flight == 1 and not getattr(LANE_THREAD, "marked", False)
+        torch.set_num_threads(self.threads if alone else self.share)
+
+    def _finished(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+
 class TextModel:
     """What both engines share: the tokenizer lock, token-id decoding and `/tokenize`."""
 

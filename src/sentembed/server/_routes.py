@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from sentembed.backend import PackedLinear
 from sentembed.sentence_transformer import postprocess
 from sentembed.server._errors import ApiError
 from sentembed.server._schemas import (
@@ -187,8 +189,14 @@ async def info(request: Request) -> Response:
             "batch_size": settings.batch_size,
             "lanes": settings.lanes,
             "threads": torch.get_num_threads(),
+            "packed_layers": packed_layers(embedder, reranker),
         }
     )
+
+
+def packed_layers(*engines: Any) -> int:
+    """How many linear layers of the served models compute from packed weights (`pack_linear_weights`)."""
+    return sum(isinstance(layer, PackedLinear) for engine in engines if engine for layer in engine.model.modules())
 
 
 @router.get("/v1/models", summary="The served models (OpenAI)")

@@ -9,8 +9,8 @@ from sentembed.common.checks import check_positive_float, check_positive_int
 
 # OpenAI's own limit on inputs per /v1/embeddings request; clients written for it send this many.
 OPENAI_MAX_INPUTS = 2048
-# The most lanes `serve` takes by itself on the onnx and openvino backends; more cores go to each lane's
-# threads, or to `--workers`.
+# The most lanes `serve` takes by itself (on torch with packed weights, onnx and openvino); more cores go to
+# each lane's threads, or to `--workers`.
 DEFAULT_LANES = 2
 # The server's batch size on torch, and on onnx and openvino, where a batch costs little beyond its rows
 # and smaller ones pad less and spread better over the lanes (on 2 cores, 4 against 8: 12% more single
@@ -55,8 +55,12 @@ class ServeSettings:
         lanes: Batches computed at once on a CPU, each on its own thread with its share of the cores (`serve`
             gives each lane cores // lanes threads), while the next run is taken; a run of one batch is
             computed with every thread. Default None: `serve` takes one lane per core, at most
-            `DEFAULT_LANES`, on the onnx and openvino backends (models given by name) and one on torch; an
-            app made with `create_app` alone runs one batch at a time.
+            `DEFAULT_LANES`, on the onnx and openvino backends (models given by name) and on torch with
+            `packed_weights`, and one on torch without; an app made with `create_app` alone runs one batch at
+            a time.
+        packed_weights: Whether `serve` gives the torch models it serves on the CPU a oneDNN-packed copy of
+            their linear layers' weights (`sentembed.backend.pack_linear_weights`): the same results, faster on
+            short inputs, at the cost of those weights' memory a second time. Default True.
 
     Raises:
         ValueError: A limit or timeout that is not positive, or an empty api_key.
@@ -78,6 +82,7 @@ class ServeSettings:
     cache_path: str | None = None
     store_path: str | None = None
     lanes: int | None = None
+    packed_weights: bool = True
 
     def __post_init__(self) -> None:
         limits = ("max_concurrent_requests", "max_batch_tokens", "max_client_batch_size", "payload_limit")
@@ -87,6 +92,8 @@ class ServeSettings:
             check_positive_int(getattr(self, name), name, optional=True)
         for name in ("header_timeout", "body_timeout"):
             check_positive_float(getattr(self, name), f"{name} (seconds)")
+        if not isinstance(self.packed_weights, bool):
+            raise TypeError(f"packed_weights must be True or False, not {self.packed_weights!r}")
         if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key.strip()):
             raise ValueError("api_key must be a non-empty string, or None for no key")
         if isinstance(self.cors_origins, str) or not all(isinstance(o, str) for o in self.cors_origins):

@@ -56,25 +56,28 @@ def worker_threads(workers: int) -> int:
 
 def with_backend_defaults(settings: ServeSettings, threads: int, backend: str) -> ServeSettings:
     """`settings` with its lanes and batch size decided for a process with `threads` threads: as given, else
-    on onnx and openvino one lane per thread up to `DEFAULT_LANES` and batches of `GRAPH_BATCH_SIZE`, and on
-    torch one lane and batches of `BATCH_SIZE`.
+    one lane per thread up to `DEFAULT_LANES` on onnx and openvino, and on torch with packed weights (one lane
+    without), and batches of `GRAPH_BATCH_SIZE` on onnx and openvino, `BATCH_SIZE` on torch.
 
     A graph backend runs a lane's batch in one call without the interpreter lock, on a session of its own
     with threads // lanes threads, while a run of one batch keeps the session with every thread: on 2 cores,
     two lanes of one thread served 28% (onnx) and 72% (int8) more single sentences per second at
-    concurrency 64 than one lane, and a lone sentence still runs on both cores. torch's eager modules take the
-    lock between operations, so two lanes there wait on each other."""
+    concurrency 64 than one lane, and a lone sentence still runs on both cores. On torch, lanes share torch's
+    threads (each lane gets threads // lanes) and its eager modules take the interpreter lock between
+    operations; with packed weights each layer is one oneDNN call, and two lanes of one thread served about
+    20% more single sentences per second at concurrency 64 than one lane of two threads without them."""
     graph = backend in GRAPH_BACKENDS
-    lanes = settings.lanes or (max(1, min(threads, DEFAULT_LANES)) if graph else 1)
+    laned = graph or settings.packed_weights
+    lanes = settings.lanes or (max(1, min(threads, DEFAULT_LANES)) if laned else 1)
     batch_size = settings.batch_size or (GRAPH_BATCH_SIZE if graph else BATCH_SIZE)
     return dataclasses.replace(settings, lanes=lanes, batch_size=batch_size)
 
 
-def torch_threads(backend: str, threads: int, lanes: int) -> int:
-    """The threads torch (and with it a graph backend's main session) computes with, in a process with
-    `threads` threads and `lanes` lanes: all of them on a graph backend, whose lanes have sessions of their
-    own; on torch, whose lanes share torch's threads, each lane's share."""
-    return threads if backend in GRAPH_BACKENDS else max(1, threads // lanes)
+def torch_threads(backend: str, threads: int, lanes: int, shared: bool) -> int:
+    """The threads torch (and with it a graph backend's main session) starts with, in a process with `threads`
+    threads and `lanes` lanes: all of them on a graph backend, whose lanes have sessions of their own, and on
+    torch where lanes share threads batch by batch (`shared`, see `SharedThreads`); else each lane's share."""
+    return threads if backend in GRAPH_BACKENDS or shared else max(1, threads // lanes)
 
 
 def check_worker_models(workers: int, model: Any, reranker: Any) -> None:
