@@ -155,3 +155,13 @@ def test_torch_lanes_give_a_lone_batch_every_thread_and_a_batch_beside_another_i
         probe()
     probe("after an error")
     assert (seen["alone again"], seen["after an error"]) == (2, 2)
+
+    class Batch(torch.nn.Module):
+        def forward(self, features: dict) -> None:
+            seen[f"{features['input_ids'].numel()} tokens"] = torch.get_num_threads()
+
+    batch = Batch()
+    shared.attach(batch)
+    batch({"input_ids": torch.zeros(1, 12)})  # one sentence alone: faster on one thread
+    batch({"input_ids": torch.zeros(8, 30)})
+    assert (seen["12 tokens"], seen["240 tokens"]) == (1, 2)

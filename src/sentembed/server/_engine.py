@@ -114,6 +114,10 @@ def per_thread_counts() -> bool:
     return "parallel backend: OpenMP" in torch.__config__.parallel_info()
 
 
+# A batch alone with fewer padded tokens than this computes faster on one thread than on two, outside the
+# main thread (2 cores, packed all-MiniLM-L6-v2: one sentence 8.8 against 14.5 ms, four 19.0 against 20.3;
+# eight, 80 tokens, level; one 256-token abstract 77 against 67 ms). benchmarks/packed_weights.py.
+MIN_TOKENS_FOR_EVERY_THREAD = 64
 # Marks the threads of the server's lanes (see `mark_lane_thread`).
 LANE_THREAD = threading.local()
 
@@ -123,12 +127,19 @@ def mark_lane_thread() -> None:
     LANE_THREAD.marked = True
 
 
+def padded_tokens(args: Any) -> float:
+    """The padded tokens of the batch a model is called with (its features' input_ids); infinite if unknown."""
+    features = args[0] if args and isinstance(args[0], dict) else {}
+    input_ids = features.get("input_ids")
+    return input_ids.numel() if isinstance(input_ids, torch.Tensor) else float("inf")
+
+
 class SharedThreads:
     """torch's threads shared by the batches that torch models compute at once on the server: a run of one
-    batch, computed in the run's own thread while no other batch computes, takes every thread; a batch on a
-    lane (one of a run's several, computed side by side) or beside another takes its lane's share
-    (threads // lanes). The count is set before each call of the models it is attached to, in the thread
-    that computes it."""
+    batch of at least `MIN_TOKENS_FOR_EVERY_THREAD` padded tokens, computed in the run's own thread while no
+    other batch computes, takes every thread; a smaller one, a batch on a lane (one of a run's several,
+    computed side by side) or one beside another takes its lane's share (threads // lanes). The count is set
+    before each call of the models it is attached to, in the thread that computes it."""
 
     def __init__(self, threads: int, lanes: int) -> None:
         """
@@ -150,7 +161,9 @@ class SharedThreads:
         with self._lock:
             self._in_flight += 1
             alone = self._in_flight == 1 and not getattr(LANE_THREAD, "marked", False)
-        torch.set_num_threads(self.threads if alone else self.share)
+        torch.set_num_threads(
+            self.threads if alone and padded_tokens(args) >= MIN_TOKENS_FOR_EVERY_THREAD else self.share
+        )
 
     def _finished(self, module: torch.nn.Module, args: Any, output: Any) -> None:
         with self._lock:
