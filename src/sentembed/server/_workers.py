@@ -64,8 +64,9 @@ def with_backend_defaults(settings: ServeSettings, threads: int, backend: str) -
     two lanes of one thread served 28% (onnx) and 72% (int8) more single sentences per second at
     concurrency 64 than one lane, and a lone sentence still runs on both cores. On torch, lanes share torch's
     threads (each lane gets threads // lanes) and its eager modules take the interpreter lock between
-    operations; with packed weights each layer is one oneDNN call, and two lanes of one thread served about
-    20% more single sentences per second at concurrency 64 than one lane of two threads without them."""
+    operations; with packed weights each layer is one oneDNN call, and the packed server with two lanes served
+    5–16% more single sentences per second at concurrency 64 than one lane of two threads without them, and
+    13–42% more with 32-sentence requests at concurrency 8 and 64 (docs/performance.md)."""
     graph = backend in GRAPH_BACKENDS
     laned = graph or settings.packed_weights
     lanes = settings.lanes or (max(1, min(threads, DEFAULT_LANES)) if laned else 1)
