@@ -55,7 +55,7 @@ class ServeSettings:
         lanes: Batches computed at once on a CPU, each on its own thread with its share of the cores (`serve`
             gives each lane cores // lanes threads), while the next run is taken; a run of one batch is
             computed with every thread. Default None: `serve` takes one lane per core, at most
-            `DEFAULT_LANES`, on the onnx and openvino backends (models given by name) and on torch with
+            `DEFAULT_LANES`, on the onnx and openvino backends and on torch (and for loaded models) with
             `packed_weights`, and one on torch without; an app made with `create_app` alone runs one batch at
             a time.
         packed_weights: Whether `serve` gives the torch models it serves on the CPU a oneDNN-packed copy of
