@@ -13,7 +13,7 @@ Anything else (training, `.to()`, `.half()`, loading new weights) takes `nn.Line
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -104,6 +104,7 @@ def pack_layer(layer: nn.Linear) -> bool:
         if not torch.allclose(got, expected, rtol=0, atol=PROBE_TOLERANCE * max(1.0, expected.abs().max().item())):
             return False
     layer.__class__ = PackedLinear
-    layer.packed = copy
-    layer.packed_from = (layer.weight.data_ptr(), layer.weight._version)
+    packed = cast(PackedLinear, layer)
+    packed.packed = copy
+    packed.packed_from = (layer.weight.data_ptr(), layer.weight._version)
     return True
