@@ -325,8 +325,8 @@ PINNED = {
     },
     "sentembed.common.hits": {"hits_from_top_k"},
     "sentembed.common.runtime": {
-        "available_cores", "check_device", "default_cache_folder", "default_device", "default_num_threads",
-        "is_datasets_available", "is_training_available", "LoggingHandler", "progress_bar_wanted"
+        "available_cores", "BatchesInFlight", "check_device", "default_cache_folder", "default_device",
+        "default_num_threads", "is_datasets_available", "is_training_available", "LoggingHandler", "progress_bar_wanted"
     },
     "sentembed.common.types": {
         "ArrayLike", "Backend", "Features", "fullname", "Hit", "KNOWN_MODULE_PREFIXES", "Pair", "Precision",

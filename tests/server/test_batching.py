@@ -127,7 +127,7 @@ def test_serve_takes_a_lane_per_core_up_to_two_and_batches_of_4_on_graph_backend
 
 @pytest.mark.skipif(not per_thread_counts(), reason="this torch keeps one thread count for the process")
 def test_torch_lanes_give_a_lone_batch_every_thread_and_a_batch_beside_another_its_share():
-    shared = SharedThreads(threads=2, lanes=2)
+    shared = SharedThreads(threads=2, share=1)
     seen: dict[str, int] = {}
     first_started, second_done = threading.Event(), threading.Event()
 

@@ -14,6 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
+from sentembed.common.runtime import available_cores
 from tests.support.data import read_beir
 from tests.support.server import free_port, metric, start_server, wait_for_health, wait_until
 
@@ -136,51 +137,48 @@ def test_workers_stop_when_their_parent_is_killed(stopping):
         httpx.get(f"{url}/health", timeout=5)
 
 
-def test_a_torch_server_packs_its_weights_computes_on_lanes_and_answers_as_encode(minilm_l6, stopping):
-    """By name on torch, `serve` packs the linear layers (all 37 of all-MiniLM-L6-v2), takes a lane per core (at
-    most two) and batches of 8, and starts torch with every thread (a lone batch keeps them all); concurrent
-    answers, single sentences and several texts, equal `encode` of the plain model within 1e-6."""
+def served_with_info(stopping, *options: str) -> tuple[str, dict]:
+    """`sentembed serve` of all-MiniLM-L6-v2 with `options`, once healthy: its URL and its /info."""
     port = free_port()
-    process = start_server(port)
+    process = start_server(port, *options)
     stopping(process)
     url = f"http://127.0.0.1:{port}"
     wait_for_health(url, process)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    info = httpx.get(f"{url}/info", timeout=30).json()
-    assert (info["lanes"], info["threads"], info["batch_size"], info["packed_layers"]) == (min(cores, 2), cores, 8, 37)
-    _, corpus, _ = read_beir("scifact_1k")
-    texts = list(corpus.values())[:40]
-    requests = [[text[:200]] for text in texts[:24]] + [texts[start : start + 4] for start in range(24, 40, 4)]
-
-    def embeddings(batch: list[str]) -> np.ndarray:
-        answer = httpx.post(f"{url}/v1/embeddings", json={"input": batch}, timeout=START_TIMEOUT_S).json()
-        return np.array([item["embedding"] for item in answer["data"]])
-
-    with ThreadPoolExecutor(len(requests)) as pool:
-        answers = list(pool.map(embeddings, requests))
-    for batch, got in zip(requests, answers, strict=True):
-        np.testing.assert_allclose(got, minilm_l6.encode(batch, normalize_embeddings=True), rtol=0, atol=1e-6)
+    return url, httpx.get(f"{url}/info", timeout=30).json()
 
 
-def test_an_onnx_server_computes_on_lanes_and_answers_as_encode(minilm_l6, stopping):
-    """By name on onnx, `serve` takes a lane per core (at most two) and batches of 4, and keeps every thread
-    for a batch computed alone; concurrent answers equal `encode` (torch) within onnx's tolerance."""
-    port = free_port()
-    process = start_server(port, "--backend", "onnx")
-    stopping(process)
-    url = f"http://127.0.0.1:{port}"
-    wait_for_health(url, process)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    info = httpx.get(f"{url}/info", timeout=30).json()
-    assert (info["lanes"], info["threads"], info["batch_size"]) == (min(cores, 2), cores, 4)
-    _, corpus, _ = read_beir("scifact_1k")
-    requests = [list(corpus.values())[start : start + 5] for start in range(0, 60, 5)]
+def concurrent_embeddings(url: str, requests: list[list[str]]) -> list[np.ndarray]:
+    """The server's /v1/embeddings answers to `requests`, all sent at once."""
 
     def embeddings(texts: list[str]) -> np.ndarray:
         answer = httpx.post(f"{url}/v1/embeddings", json={"input": texts}, timeout=START_TIMEOUT_S).json()
         return np.array([item["embedding"] for item in answer["data"]])
 
     with ThreadPoolExecutor(len(requests)) as pool:
-        answers = list(pool.map(embeddings, requests))
-    for texts, got in zip(requests, answers, strict=True):
+        return list(pool.map(embeddings, requests))
+
+
+def test_a_torch_server_packs_its_weights_computes_on_lanes_and_answers_as_encode(minilm_l6, stopping):
+    """By name on torch, `serve` packs the linear layers (all 37 of all-MiniLM-L6-v2), takes a lane per core (at
+    most two) and batches of 8, and starts torch with every thread (a lone batch keeps them all); concurrent
+    answers, single sentences and several texts, equal `encode` of the plain model within 1e-6."""
+    url, info = served_with_info(stopping)
+    cores = available_cores()
+    assert (info["lanes"], info["threads"], info["batch_size"], info["packed_layers"]) == (min(cores, 2), cores, 8, 37)
+    _, corpus, _ = read_beir("scifact_1k")
+    texts = list(corpus.values())[:40]
+    requests = [[text[:200]] for text in texts[:24]] + [texts[start : start + 4] for start in range(24, 40, 4)]
+    for batch, got in zip(requests, concurrent_embeddings(url, requests), strict=True):
+        np.testing.assert_allclose(got, minilm_l6.encode(batch, normalize_embeddings=True), rtol=0, atol=1e-6)
+
+
+def test_an_onnx_server_computes_on_lanes_and_answers_as_encode(minilm_l6, stopping):
+    """By name on onnx, `serve` takes a lane per core (at most two) and batches of 4, and keeps every thread
+    for a batch computed alone; concurrent answers equal `encode` (torch) within onnx's tolerance."""
+    url, info = served_with_info(stopping, "--backend", "onnx")
+    cores = available_cores()
+    assert (info["lanes"], info["threads"], info["batch_size"]) == (min(cores, 2), cores, 4)
+    _, corpus, _ = read_beir("scifact_1k")
+    requests = [list(corpus.values())[start : start + 5] for start in range(0, 60, 5)]
+    for texts, got in zip(requests, concurrent_embeddings(url, requests), strict=True):
         np.testing.assert_allclose(got, minilm_l6.encode(texts, normalize_embeddings=True), atol=1e-5)

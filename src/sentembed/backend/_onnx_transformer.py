@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from sentembed.backend import _export as exporting
 from sentembed.backend._optimize import FUSION_RECIPE, fuse_checked
 from sentembed.backend._session import DEFAULT_PROVIDER, OpenVinoSession, cpu_has_bf16, create_session, require_runtime
 from sentembed.common.checks import check_choice, check_positive_int
+from sentembed.common.runtime import BatchesInFlight
 from sentembed.common.types import Features
 from sentembed.models.transformer import Transformer
 
@@ -218,8 +218,7 @@ class OnnxGraph:
             num_threads: Each lane's threads.
         """
         self.lane_session = self._new_session(check_positive_int(num_threads, "num_threads"))
-        self._lane_count = threading.Lock()
-        self._in_flight = 0
+        self._batches = BatchesInFlight()
 
     def _model_file(self) -> Path:
         """The file named in the settings, else the export this runtime runs best: onnxruntime's fused graph,
@@ -269,14 +268,11 @@ class OnnxGraph:
         if self.lane_session is None:
             yield self.session
             return
-        with self._lane_count:
-            self._in_flight += 1
-            alone = self._in_flight == 1
+        alone = self._batches.start()
         try:
             yield self.session if alone else self.lane_session
         finally:
-            with self._lane_count:
-                self._in_flight -= 1
+            self._batches.finish()
 
     def copy_onnx_file(self, output_path: str | os.PathLike) -> None:
         """Put the model file being run under `output_path`/onnx/ (an OpenVINO IR, with its weights, under
@@ -300,7 +296,7 @@ class OnnxGraph:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("session", None)
-        for name in ("lane_session", "_lane_count", "_in_flight"):
+        for name in ("lane_session", "_batches"):
             state.pop(name, None)
         return state
 

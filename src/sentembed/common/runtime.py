@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import threading
 from typing import Any
 
 import torch
 
 __all__ = [
+    "BatchesInFlight",
     "LoggingHandler",
     "check_device",
     "available_cores",
@@ -133,6 +135,30 @@ def is_training_available() -> bool:
         True when both are installed.
     """
     return is_datasets_available() and importlib.util.find_spec("accelerate") is not None
+
+
+class BatchesInFlight:
+    """A count, across threads, of the batches a model is computing at once: what lets a batch computed alone
+    take every thread and one computed beside another its lane's share (the server's lanes)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def start(self) -> bool:
+        """Count one more batch (call `finish` when it is done).
+
+        Returns:
+            Whether it is the only batch being computed.
+        """
+        with self._lock:
+            self._count += 1
+            return self._count == 1
+
+    def finish(self) -> None:
+        """Count a batch done."""
+        with self._lock:
+            self._count -= 1
 
 
 class LoggingHandler(logging.Handler):

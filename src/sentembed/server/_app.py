@@ -45,6 +45,7 @@ from sentembed.server._state import CLIENT_CLOSED, ClientGone, ServerState
 from sentembed.server._workers import (
     WorkerPlan,
     check_worker_models,
+    lane_threads,
     run_workers,
     stop_with_parent,
     torch_threads,
@@ -269,7 +270,8 @@ def load_on_lanes(
         (the SentenceTransformer or None, the CrossEncoder or None).
     """
     lanes = settings.lanes or 1
-    shared = SharedThreads(threads, lanes) if lanes > 1 and per_thread_counts() else None
+    share = lane_threads(threads, lanes)
+    shared = SharedThreads(threads, share) if lanes > 1 and per_thread_counts() else None
     torch.set_num_threads(torch_threads(threads_backend(model, reranker, backend), threads, lanes, shared is not None))
     models = load_models(model, reranker, backend, model_kwargs, device)
     for loaded in (item for item in models if item is not None):
@@ -277,7 +279,7 @@ def load_on_lanes(
             pack_linear_weights(loaded)
         graphs = [module for module in loaded.modules() if hasattr(module, "open_lane_session")]
         for graph in graphs if lanes > 1 else []:
-            graph.open_lane_session(max(1, threads // lanes))
+            graph.open_lane_session(share)
         if shared is not None and not graphs:
             shared.attach(loaded)
     return models

@@ -16,6 +16,7 @@ import torch
 
 from sentembed.cache import EmbeddingCache, entry_keys
 from sentembed.common.errors import CacheDamagedError
+from sentembed.common.runtime import BatchesInFlight
 from sentembed.common.types import Row
 from sentembed.cross_encoder import CrossEncoder
 from sentembed.models.transformer import CHARACTERS_PER_TOKEN, bounded_prefix
@@ -141,16 +142,15 @@ class SharedThreads:
     computed side by side) or one beside another takes its lane's share (threads // lanes). The count is set
     before each call of the models it is attached to, in the thread that computes it."""
 
-    def __init__(self, threads: int, lanes: int) -> None:
+    def __init__(self, threads: int, share: int) -> None:
         """
         Args:
             threads: every thread the process computes with.
-            lanes: the server's lanes.
+            share: each lane's threads (`lane_threads`).
         """
         self.threads = threads
-        self.share = max(1, threads // lanes)
-        self._lock = threading.Lock()
-        self._in_flight = 0
+        self.share = share
+        self._batches = BatchesInFlight()
 
     def attach(self, model: torch.nn.Module) -> None:
         """Count `model`'s calls (one per batch) and set the calling thread's torch threads before each."""
@@ -158,16 +158,12 @@ class SharedThreads:
         model.register_forward_hook(self._finished, always_call=True)
 
     def _starting(self, module: torch.nn.Module, args: Any) -> None:
-        with self._lock:
-            self._in_flight += 1
-            alone = self._in_flight == 1 and not getattr(LANE_THREAD, "marked", False)
-        torch.set_num_threads(
-            self.threads if alone and padded_tokens(args) >= MIN_TOKENS_FOR_EVERY_THREAD else self.share
-        )
+        alone = self._batches.start() and not getattr(LANE_THREAD, "marked", False)
+        every_thread = alone and padded_tokens(args) >= MIN_TOKENS_FOR_EVERY_THREAD
+        torch.set_num_threads(self.threads if every_thread else self.share)
 
     def _finished(self, module: torch.nn.Module, args: Any, output: Any) -> None:
-        with self._lock:
-            self._in_flight -= 1
+        self._batches.finish()
 
 
 class TextModel:

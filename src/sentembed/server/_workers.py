@@ -74,11 +74,16 @@ def with_backend_defaults(settings: ServeSettings, threads: int, backend: str) -
     return dataclasses.replace(settings, lanes=lanes, batch_size=batch_size)
 
 
+def lane_threads(threads: int, lanes: int) -> int:
+    """Each lane's share of a process's `threads` (at least one)."""
+    return max(1, threads // lanes)
+
+
 def torch_threads(backend: str, threads: int, lanes: int, shared: bool) -> int:
     """The threads torch (and with it a graph backend's main session) starts with, in a process with `threads`
     threads and `lanes` lanes: all of them on a graph backend, whose lanes have sessions of their own, and on
     torch where lanes share threads batch by batch (`shared`, see `SharedThreads`); else each lane's share."""
-    return threads if backend in GRAPH_BACKENDS or shared else max(1, threads // lanes)
+    return threads if backend in GRAPH_BACKENDS or shared else lane_threads(threads, lanes)
 
 
 def check_worker_models(workers: int, model: Any, reranker: Any) -> None:
